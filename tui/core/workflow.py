@@ -1,0 +1,622 @@
+"""The workflow model: load, validate and edit ComfyUI API-format workflows (design.md §2, issue 2 item 6).
+
+An API-format workflow is a JSON object mapping node ids to ``{"class_type": ..., "inputs": {...}}``. An input is
+either a literal (number, string, bool, ...) or a link ``["<node id>", <output slot>]`` to another node's output.
+
+A :class:`Workflow` is treated as immutable: every edit returns a new one, so a job keeps exactly the graph it was
+submitted with. Every problem is a :class:`WorkflowError` whose message names what is wrong and, when the JSON text
+is known, where (line and column), so the CLI can print it and the editor can jump to it.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import random
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Union
+
+Scalar = Union[str, int, float, bool]
+
+SEED_WORKFLOW_RESOURCE = "sd15_txt2img.json"
+SEED_WORKFLOW_SOURCE = "<seed sd15_txt2img>"
+SEED_MAX = 2**50
+
+UI_FORMAT_MESSAGE = "this is a UI-format workflow: export it from ComfyUI with Export (API)"
+PROMPT_BODY_MESSAGE = (
+    'this looks like a /prompt request body; comfyq wants the bare API-format workflow (the value of "prompt")'
+)
+
+# The inputs people change most, in the order the parameters form shows them: (class_types, input names).
+_COMMON_INPUTS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
+    (frozenset({"CLIPTextEncode"}), ("text",)),
+    (
+        frozenset({"KSampler", "KSamplerAdvanced"}),
+        ("seed", "noise_seed", "steps", "cfg", "sampler_name", "scheduler", "denoise"),
+    ),
+    (frozenset({"EmptyLatentImage"}), ("width", "height", "batch_size")),
+    (frozenset({"CheckpointLoaderSimple"}), ("ckpt_name",)),
+    (frozenset({"SaveImage"}), ("filename_prefix",)),
+)
+
+# ComfyUI declares these as FLOAT, but exported JSON often holds them as whole numbers ("cfg": 8). Accept a
+# fractional value for them even when the current value is an int, so "3.cfg=7.5" works on any export.
+_FLOAT_INPUTS: frozenset[tuple[str, str]] = frozenset(
+    {("KSampler", "cfg"), ("KSampler", "denoise"), ("KSamplerAdvanced", "cfg")}
+)
+
+_SEED_INPUTS = ("seed", "noise_seed")
+_OUTPUT_CLASSES = frozenset({"SaveImage", "PreviewImage", "VHS_VideoCombine"})
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+class WorkflowError(ValueError):
+    """A workflow that cannot be used, or an edit that cannot be made; says what and (when known) where."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "<string>",
+        line: int | None = None,
+        column: int | None = None,
+        node_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.line = line
+        self.column = column
+        self.node_id = node_id
+
+    def __str__(self) -> str:
+        if self.line is not None:
+            return f"{self.source}:{self.line}:{self.column or 1}: {self.message}"
+        return f"{self.source}: {self.message}"
+
+
+@dataclass(frozen=True)
+class EditableInput:
+    """One literal input of one node, as the parameters form and ``--set`` see it."""
+
+    node_id: str
+    title: str
+    class_type: str
+    name: str
+    value: Scalar
+    common: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.node_id}.{self.name}"
+
+    @property
+    def type_name(self) -> str:
+        """``bool``, ``int``, ``float`` or ``str``: what a new value is converted to."""
+        return _type_name(self.value)
+
+
+class Workflow:
+    """An API-format workflow graph. Treat ``nodes`` as read-only; every edit returns a new Workflow."""
+
+    __slots__ = ("nodes", "source")
+
+    def __init__(self, nodes: dict[str, dict], source: str = "<dict>") -> None:
+        self.nodes = nodes
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"Workflow(source={self.source!r}, nodes={len(self.nodes)}, hash={self.content_hash()[:12]})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Workflow):
+            return NotImplemented
+        return self.nodes == other.nodes
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking content; compare with content_hash() instead
+
+    # ----- serialisation -------------------------------------------------------------------------------------
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.nodes, indent=indent, ensure_ascii=False)
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(self.nodes)
+
+    def content_hash(self) -> str:
+        """sha256 of the canonical JSON: the same graph gives the same hash whatever its key order."""
+        canonical = json.dumps(self.nodes, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    # ----- reading ---------------------------------------------------------------------------------------------
+
+    def title_of(self, node_id: str) -> str:
+        """The node's ``_meta.title``, or its class_type when it has none."""
+        return _title_of(self.nodes[node_id])
+
+    def editable_inputs(self) -> list[EditableInput]:
+        """Every literal (non-link) scalar input, the common ones first, then the rest in graph order."""
+        ranked: list[tuple[tuple, EditableInput]] = []
+        for node_id in sorted(self.nodes, key=_natural_key):
+            node = self.nodes[node_id]
+            class_type = node["class_type"]
+            for position, (name, value) in enumerate(node["inputs"].items()):
+                if not _is_scalar(value):
+                    continue
+                rank = _common_rank(class_type, name)
+                common = rank is not None
+                sort_key = (rank[0], _natural_key(node_id), rank[1]) if rank else (
+                    len(_COMMON_INPUTS), _natural_key(node_id), position)
+                item = EditableInput(node_id, _title_of(node), class_type, name, value, common)
+                ranked.append((sort_key, item))
+        ranked.sort(key=lambda pair: pair[0])
+        return [item for _, item in ranked]
+
+    def common_parameters(self) -> list[EditableInput]:
+        return [item for item in self.editable_inputs() if item.common]
+
+    def output_nodes(self) -> list[str]:
+        """Ids of the nodes that produce results (SaveImage, PreviewImage, Save*, *Preview*, VHS_VideoCombine)."""
+        return [
+            node_id
+            for node_id in sorted(self.nodes, key=_natural_key)
+            if _is_output_class(self.nodes[node_id]["class_type"])
+        ]
+
+    def resolve_target(self, target: str) -> tuple[str, str]:
+        """Turn ``NODE.INPUT`` or ``TITLE.INPUT`` into ``(node_id, input_name)``, or raise WorkflowError."""
+        node_ref, dot, input_name = target.strip().rpartition(".")
+        node_ref = node_ref.strip()
+        input_name = input_name.strip()
+        if not dot or not node_ref or not input_name:
+            raise self._error(f'"{target}" is not NODE.INPUT or TITLE.INPUT (for example "3.seed")')
+        node_id = self._resolve_node(node_ref, input_name)
+        node = self.nodes[node_id]
+        inputs = node["inputs"]
+        if input_name not in inputs:
+            raise self._error(
+                f'node {node_id} ({_describe(node)}) has no input "{input_name}"'
+                f"{_did_you_mean(input_name, list(inputs))}; its inputs: {', '.join(inputs) or '(none)'}",
+                node_id=node_id,
+            )
+        if _is_link(inputs[input_name]):
+            source_id, slot = inputs[input_name]
+            raise self._error(
+                f'node {node_id} ({_describe(node)}) input "{input_name}" is a link to node {source_id} '
+                f"output {slot}, not a value; edit the node it comes from instead",
+                node_id=node_id,
+            )
+        return node_id, input_name
+
+    # ----- editing (each returns a new Workflow) -------------------------------------------------------------
+
+    def set_value(self, target: str, value: object) -> Workflow:
+        """Set ``NODE.INPUT`` / ``TITLE.INPUT`` to ``value``, converted to the type of the current value."""
+        node_id, input_name = self.resolve_target(target)
+        return self.with_input(node_id, input_name, value)
+
+    def with_input(self, node_id: str, input_name: str, value: object) -> Workflow:
+        """Set one literal input by node id and input name (the value is typed like the current one)."""
+        if node_id not in self.nodes:
+            raise self._error(f"no node {node_id}{_did_you_mean(node_id, list(self.nodes))}")
+        node = self.nodes[node_id]
+        if input_name not in node["inputs"] or _is_link(node["inputs"][input_name]):
+            self.resolve_target(f"{node_id}.{input_name}")  # raises the precise message
+        current = node["inputs"][input_name]
+        new_value = _coerce(current, value, node_id, node["class_type"], input_name, self.source)
+        nodes = self.to_dict()
+        nodes[node_id]["inputs"][input_name] = new_value
+        return Workflow(nodes, self.source)
+
+    def apply_assignment(self, assignment: str) -> Workflow:
+        """Apply ``NODE.INPUT=VALUE`` or ``TITLE.INPUT=VALUE``; VALUE is text converted to the current type."""
+        target, equals, text = assignment.partition("=")
+        if not equals or not target.strip():
+            raise self._error(f'"{assignment}" is not NODE.INPUT=VALUE (for example "3.steps=30")')
+        return self.set_value(target, text)
+
+    def apply_assignments(self, assignments: Iterable[str]) -> Workflow:
+        workflow = self
+        for assignment in assignments:
+            workflow = workflow.apply_assignment(assignment)
+        return workflow
+
+    def randomize_seeds(self, rng: random.Random | None = None) -> Workflow:
+        """Give every literal integer ``seed`` / ``noise_seed`` a fresh random value in 0..2**50."""
+        rng = rng or random.Random()
+        nodes = self.to_dict()
+        for node_id in sorted(nodes, key=_natural_key):
+            inputs = nodes[node_id]["inputs"]
+            for name in _SEED_INPUTS:
+                value = inputs.get(name)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    inputs[name] = rng.randint(0, SEED_MAX)
+        return Workflow(nodes, self.source)
+
+    # ----- helpers -------------------------------------------------------------------------------------------
+
+    def _resolve_node(self, node_ref: str, input_name: str) -> str:
+        if node_ref in self.nodes:
+            return node_ref
+        by_title = [node_id for node_id, node in self.nodes.items() if _meta_title(node) == node_ref]
+        if not by_title:  # nodes without a title are known by their class_type
+            by_title = [node_id for node_id, node in self.nodes.items() if node["class_type"] == node_ref]
+        if len(by_title) == 1:
+            return by_title[0]
+        if len(by_title) > 1:
+            ids = sorted(by_title, key=_natural_key)
+            raise self._error(
+                f'"{node_ref}" matches nodes {", ".join(ids)}; use the node id instead (for example "{ids[0]}.{input_name}")'
+            )
+        names = list(self.nodes) + sorted({_title_of(node) for node in self.nodes.values()})
+        ordered = sorted(self.nodes, key=_natural_key)
+        known = ", ".join(f"{node_id} ({_describe(self.nodes[node_id])})" for node_id in ordered[:12])
+        if len(ordered) > 12:
+            known += f", … ({len(ordered) - 12} more)"
+        raise self._error(f'no node with id or title "{node_ref}"{_did_you_mean(node_ref, names)}; nodes: {known}')
+
+    def _error(self, message: str, *, node_id: str | None = None) -> WorkflowError:
+        return WorkflowError(message, source=self.source, node_id=node_id)
+
+
+# ----- loading --------------------------------------------------------------------------------------------------
+
+
+def parse_workflow(text: str, source: str = "<string>") -> Workflow:
+    """Parse and validate API-format JSON text; raises WorkflowError with line:column when it can."""
+    if text.startswith("\ufeff"):  # a BOM from some Windows editors; harmless, so drop it
+        text = text[1:]
+    if not text.strip():
+        raise WorkflowError("the workflow is empty (expected an API-format workflow JSON object)", source=source)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise WorkflowError(
+            f"invalid JSON: {error.msg}", source=source, line=error.lineno, column=error.colno
+        ) from None
+    except RecursionError:
+        raise WorkflowError("invalid JSON: nested too deeply", source=source) from None
+    validate_workflow(data, text, source)
+    return Workflow(data, source)
+
+
+def load_workflow(path: str | Path) -> Workflow:
+    """Read and validate a workflow file; the error source is the path."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise WorkflowError(f"cannot read the file: {error.strerror or error}", source=source) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise WorkflowError(
+            f"the file is not UTF-8 text (bad byte at offset {error.start})", source=source
+        ) from None
+    return parse_workflow(text, source)
+
+
+def workflow_from_dict(data: dict, source: str = "<dict>") -> Workflow:
+    """Validate an already-parsed graph and wrap a private copy of it."""
+    validate_workflow(data, None, source)
+    return Workflow(copy.deepcopy(data), source)
+
+
+def seed_workflow() -> Workflow:
+    """The classic SD1.5 txt2img graph shipped with comfyq (the example of the PAI ArtLab docs)."""
+    text = resources.files("tui.data").joinpath(SEED_WORKFLOW_RESOURCE).read_text(encoding="utf-8")
+    return parse_workflow(text, SEED_WORKFLOW_SOURCE)
+
+
+# ----- validation -----------------------------------------------------------------------------------------------
+
+
+def validate_workflow(data: object, text: str | None = None, source: str = "<string>") -> None:
+    """Raise WorkflowError for the first problem found; ``text`` (the JSON it came from) gives positions."""
+    locator = _Locator(text)
+
+    def fail(message: str, node_id: str | None = None, input_name: str | None = None) -> WorkflowError:
+        line, column = locator.position(node_id, input_name)
+        return WorkflowError(message, source=source, line=line, column=column, node_id=node_id)
+
+    if not isinstance(data, dict):
+        raise fail(
+            f"expected a JSON object mapping node ids to nodes, got {_json_kind(data)}"
+        )
+    if isinstance(data.get("nodes"), list) or isinstance(data.get("links"), list):
+        raise fail(UI_FORMAT_MESSAGE)
+    if isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
+        raise fail(PROMPT_BODY_MESSAGE)
+    if not data:
+        raise fail("the workflow has no nodes")
+    duplicate = locator.duplicate_node_id()
+    if duplicate is not None:
+        raise fail(f'node id "{duplicate}" appears more than once; only the last one would be used', duplicate)
+
+    for node_id, node in data.items():
+        if not isinstance(node_id, str) or not node_id:
+            raise fail(f"node ids must be non-empty strings, got {node_id!r}")
+        if not isinstance(node, dict):
+            raise fail(
+                f'node {node_id}: expected an object with "class_type" and "inputs", got {_json_kind(node)}',
+                node_id,
+            )
+        class_type = node.get("class_type")
+        if class_type is None:
+            raise fail(f'node {node_id} has no "class_type"', node_id)
+        if not isinstance(class_type, str) or not class_type.strip():
+            raise fail(f'node {node_id}: "class_type" must be a non-empty string, got {_json_kind(class_type)}', node_id)
+        if "inputs" not in node:
+            raise fail(f'node {node_id} ({class_type}) has no "inputs"', node_id)
+        inputs = node["inputs"]
+        if not isinstance(inputs, dict):
+            raise fail(f'node {node_id} ({class_type}): "inputs" must be an object, got {_json_kind(inputs)}', node_id)
+
+    for node_id, node in data.items():
+        class_type = node["class_type"]
+        for input_name, value in node["inputs"].items():
+            if not _looks_like_link(value):
+                continue
+            target, slot = value
+            if target not in data:
+                raise fail(
+                    f'node {node_id} ({class_type}) input "{input_name}" links to node {target}, '
+                    "which is not in the workflow",
+                    node_id,
+                    input_name,
+                )
+            if isinstance(slot, bool) or not isinstance(slot, int) or slot < 0:
+                raise fail(
+                    f'node {node_id} ({class_type}) input "{input_name}": the output slot of the link to node '
+                    f"{target} must be a non-negative integer, got {json.dumps(slot)}",
+                    node_id,
+                    input_name,
+                )
+
+
+class _Locator:
+    """Finds where a node (or one of its inputs) starts in the JSON text, for line:column in messages."""
+
+    def __init__(self, text: str | None) -> None:
+        self._text = text
+        self._top: list[tuple[str, int, int]] | None = None
+
+    def _top_keys(self) -> list[tuple[str, int, int]]:
+        if self._top is None:
+            self._top = _object_keys(self._text, 0) if self._text is not None else []
+        return self._top
+
+    def duplicate_node_id(self) -> str | None:
+        seen: set[str] = set()
+        for key, _, _ in self._top_keys():
+            if key in seen:
+                return key
+            seen.add(key)
+        return None
+
+    def position(self, node_id: str | None, input_name: str | None) -> tuple[int | None, int | None]:
+        if self._text is None or node_id is None:
+            return None, None
+        node_entry = _last_entry(self._top_keys(), node_id)
+        if node_entry is None:
+            return None, None
+        offset = node_entry[1]
+        if input_name is not None:
+            inputs_entry = _last_entry(_object_keys(self._text, node_entry[2]), "inputs")
+            if inputs_entry is not None:
+                input_entry = _last_entry(_object_keys(self._text, inputs_entry[2]), input_name)
+                if input_entry is not None:
+                    offset = input_entry[1]
+        return _line_column(self._text, offset)
+
+
+def _object_keys(text: str, start: int) -> list[tuple[str, int, int]]:
+    """``(key, key_offset, value_offset)`` for each member of the JSON object starting at ``start``."""
+    decoder = json.JSONDecoder()
+    entries: list[tuple[str, int, int]] = []
+    try:
+        pos = _WHITESPACE.match(text, start).end()  # type: ignore[union-attr]
+        if text[pos] != "{":
+            return entries
+        pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        while text[pos] == '"':
+            key_offset = pos
+            key, pos = json.decoder.scanstring(text, pos + 1)  # type: ignore[attr-defined]
+            pos = _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if text[pos] != ":":
+                break
+            value_offset = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+            _, pos = decoder.raw_decode(text, value_offset)
+            entries.append((key, key_offset, value_offset))
+            pos = _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if text[pos] != ",":
+                break
+            pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    except (ValueError, IndexError):
+        pass  # positions are a courtesy; the parsed data is what gets validated
+    return entries
+
+
+def _last_entry(entries: list[tuple[str, int, int]], key: str) -> tuple[str, int, int] | None:
+    found = None
+    for entry in entries:
+        if entry[0] == key:
+            found = entry  # JSON keeps the last of duplicate keys, so point at that one
+    return found
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+# ----- small helpers ----------------------------------------------------------------------------------------------
+
+
+def _looks_like_link(value: object) -> bool:
+    """ComfyUI treats a 2-element list whose first item is a string as a link ``[node_id, slot]``."""
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+
+
+def _is_link(value: object) -> bool:
+    return _looks_like_link(value)
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def _meta_title(node: dict) -> str | None:
+    meta = node.get("_meta")
+    title = meta.get("title") if isinstance(meta, dict) else None
+    return title if isinstance(title, str) and title.strip() else None
+
+
+def _title_of(node: dict) -> str:
+    return _meta_title(node) or node["class_type"]
+
+
+def _describe(node: dict) -> str:
+    title = _meta_title(node)
+    return f'{node["class_type"]} "{title}"' if title and title != node["class_type"] else node["class_type"]
+
+
+def _common_rank(class_type: str, name: str) -> tuple[int, int] | None:
+    for group, (classes, names) in enumerate(_COMMON_INPUTS):
+        if class_type in classes and name in names:
+            return group, names.index(name)
+    return None
+
+
+def _is_output_class(class_type: str) -> bool:
+    return class_type in _OUTPUT_CLASSES or class_type.startswith("Save") or "Preview" in class_type
+
+
+def _natural_key(node_id: str) -> tuple:
+    """Order "3" before "10" (numeric ids numerically) and keep other ids after them, alphabetically."""
+    return (0, int(node_id), "") if node_id.isdigit() else (1, 0, node_id)
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return _json_kind(value)
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    matches = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+    if not matches:
+        lowered = {candidate.lower(): candidate for candidate in candidates}
+        if name.lower() in lowered:
+            matches = [lowered[name.lower()]]
+    return f" (did you mean {' or '.join(f'"{m}"' for m in matches)}?)" if matches else ""
+
+
+def _coerce(current: object, value: object, node_id: str, class_type: str, name: str, source: str) -> Scalar:
+    """Convert ``value`` (text or a Python value) to the type of ``current``, or raise WorkflowError."""
+    where = f"{node_id}.{name}"
+
+    def bad(expected: str) -> WorkflowError:
+        shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        return WorkflowError(
+            f'{where} ({class_type}) takes {expected}; "{shown}" is not one',
+            source=source,
+            node_id=node_id,
+        )
+
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _TRUE_WORDS:
+                return True
+            if word in _FALSE_WORDS:
+                return False
+        raise bad("true or false (also yes/no, 1/0, on/off)")
+
+    if isinstance(current, int):
+        float_allowed = (class_type, name) in _FLOAT_INPUTS
+        if isinstance(value, bool):
+            raise bad("an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            if float_allowed and math.isfinite(value):
+                return value
+            raise bad("an integer")
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                return int(text)
+            except ValueError:
+                pass
+            if float_allowed:
+                try:
+                    number = float(text)
+                except ValueError:
+                    number = math.nan
+                if math.isfinite(number):
+                    return number
+                raise bad("a number")
+        raise bad("an integer")
+
+    if isinstance(current, float):
+        if isinstance(value, bool):
+            raise bad("a number")
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise bad("a number") from None
+        else:
+            raise bad("a number")
+        if not math.isfinite(number):
+            raise bad("a finite number")
+        return number
+
+    if isinstance(current, str):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad("text")
+
+    raise WorkflowError(
+        f"{where} ({class_type}) holds {_json_kind(current)}, which comfyq cannot edit",
+        source=source,
+        node_id=node_id,
+    )
