@@ -540,7 +540,8 @@ def _did_you_mean(name: str, candidates: list[str]) -> str:
         lowered = {candidate.lower(): candidate for candidate in candidates}
         if name.lower() in lowered:
             matches = [lowered[name.lower()]]
-    return f" (did you mean {' or '.join(f'"{m}"' for m in matches)}?)" if matches else ""
+    quoted = " or ".join(f'"{match}"' for match in matches)
+    return f" (did you mean {quoted}?)" if matches else ""
 
 
 def _coerce(current: object, value: object, node_id: str, class_type: str, name: str, source: str) -> Scalar:
