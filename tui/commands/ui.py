@@ -1,14 +1,53 @@
-"""Placeholder: filled in by the work that owns `comfyq ui`."""
+"""`comfyq` with no command: open the TUI on the user's config and data dir."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from tui.core.config import ConfigError, load_config
+from tui.core.locations import resolve_locations
+from tui.core.logs import setup_logging
+from tui.core.workflow import WorkflowError, load_workflow, seed_workflow
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    parser = subparsers.add_parser(
+        "ui",
+        parents=[common],
+        help="open the terminal UI (the default when no command is given)",
+        description="Open the terminal UI on your config (profiles) and job store.",
+    )
+    parser.add_argument("workflow", nargs="?", type=Path, help="API-format workflow to open in the editor")
+    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("comfyq: this command is not built yet")
-    return 2
+    from tui.cli import EXIT_USAGE
+
+    locations = resolve_locations(args.config, args.data_dir)
+    try:
+        config = load_config(locations.config_file, explicit=locations.config_explicit)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    workflow_path: Path | None = getattr(args, "workflow", None)
+    try:
+        workflow = load_workflow(workflow_path) if workflow_path else seed_workflow()
+    except (WorkflowError, OSError) as error:
+        print(f"comfyq: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    locations.data_dir.mkdir(parents=True, exist_ok=True)
+    setup_logging(locations.log_file)
+    return launch(config, locations, workflow, workflow_path)
+
+
+def launch(config, locations, workflow, workflow_path, *, demo: bool = False) -> int:  # type: ignore[no-untyped-def]
+    # Textual is imported only here: the headless commands never pay for it.
+    from tui.app import ComfyqApp, LaunchOptions
+
+    app = ComfyqApp(
+        LaunchOptions(config=config, locations=locations, workflow=workflow, workflow_path=workflow_path, demo=demo)
+    )
+    return int(app.run() or 0)

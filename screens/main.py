@@ -1,0 +1,388 @@
+"""The main screen: profiles | workflow editor on the left, jobs | detail on the right, status bar below.
+
+The screen wires widgets to the engine and the store; it holds no job logic of its own. Every action that talks to
+the network runs in a worker, and every failure goes to `app.report_error` (one place).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Tab, Tabs
+
+from tui.core.backends.base import SourceStatus
+from tui.core.jobs import ACTIVE_STATES, TERMINAL_STATES, Job, JobState
+from tui.core.oss import compose_oss_path
+from tui.core.store import JobFilter
+from tui.widgets.job_detail import JobDetail
+from tui.widgets.job_table import JobTable
+from tui.widgets.profile_list import ProfileList
+from tui.widgets.status_bar import StatusBar
+from tui.widgets.workflow_editor import WorkflowEditor
+
+if TYPE_CHECKING:
+    from tui.app import ComfyqApp, LaunchOptions
+
+FAILED_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN})
+
+# Quick filters: tab id -> (label, states or None for all)
+QUICK_FILTERS: dict[str, tuple[str, frozenset[JobState] | None]] = {
+    "all": ("All", None),
+    "active": ("Active", frozenset(ACTIVE_STATES)),
+    "failed": ("Failed", FAILED_STATES),
+    "done": ("Done", frozenset(TERMINAL_STATES)),
+}
+
+
+class MainScreen(Screen[None]):
+    """Profiles, workflow editor, live job table and job detail — everything one key away."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Submit", id="main.submit"),
+        Binding("r", "resubmit", "Resubmit", id="main.resubmit"),
+        Binding("R", "resubmit_failed", "Resubmit failed", id="main.resubmit_failed"),
+        Binding("x", "cancel", "Cancel", id="main.cancel"),
+        Binding("slash", "filter", "Filter", key_display="/", id="main.filter"),
+        Binding("y", "copy_oss_path", "Copy OSS path", show=False, id="main.copy_oss"),
+        Binding("Y", "copy_all_oss_paths", "Copy all OSS paths", show=False, id="main.copy_all_oss"),
+        Binding("c", "copy_ids", "Copy ids", show=False, id="main.copy_ids"),
+        Binding("w", "load_job_workflow", "Load job's workflow", show=False, id="main.load_workflow"),
+        Binding("e", "open_in_editor", "$EDITOR", id="main.editor"),
+        Binding("1", "quick_filter('all')", "All", show=False, id="main.filter_all"),
+        Binding("2", "quick_filter('active')", "Active", show=False, id="main.filter_active"),
+        Binding("3", "quick_filter('failed')", "Failed", show=False, id="main.filter_failed"),
+        Binding("4", "quick_filter('done')", "Done", show=False, id="main.filter_done"),
+        Binding("z", "zoom", "Zoom pane", id="main.zoom"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="main.sidebar"),
+        Binding("escape", "escape", "Back", show=False, id="main.escape"),
+    ]
+
+    def __init__(self, options: LaunchOptions) -> None:
+        super().__init__()
+        self.options = options
+        self._quick_filter = "all"
+        self._text_filter = JobFilter()
+        self._counts_due = 0.0
+
+    @property
+    def comfyq(self) -> ComfyqApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        app = self.comfyq
+        with Horizontal(id="panes"):
+            with Vertical(id="sidebar"):
+                yield ProfileList(app.config, id="profiles")
+                yield WorkflowEditor(self.options.workflow, self.options.workflow_path, id="editor")
+            with Vertical(id="work"):
+                with Vertical(id="jobs-pane"):
+                    yield Tabs(
+                        *(Tab(label, id=f"quick-{key}") for key, (label, _) in QUICK_FILTERS.items()),
+                        id="quick-filters",
+                    )
+                    yield Input(placeholder="filter: text  state:failed  profile:NAME   (esc to close)", id="filter")
+                    yield JobTable(app.store, id="jobs")
+                yield JobDetail(app.config, app.store, id="detail")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        table = self.query_one(JobTable)
+        table.reload()
+        table.focus()
+        self._refresh_counts(force=True)
+        self.set_interval(1.0, self._tick)
+        self._show_cursor_job(table.cursor_job_id)
+
+    # --------------------------------------------------------- engine feed
+
+    def jobs_changed(self, jobs: Sequence[Job]) -> None:
+        """Called by the app with the latest version of every job that changed since the last call."""
+        table = self.query_one(JobTable)
+        table.update_jobs(jobs)
+        detail = self.query_one(JobDetail)
+        if detail.job is not None:
+            for job in jobs:
+                if job.id == detail.job.id:
+                    detail.show_job(job)
+        self.query_one(ProfileList).jobs_changed(jobs)
+        self._refresh_counts()
+
+    def source_status_changed(self, status: SourceStatus) -> None:
+        self.query_one(ProfileList).update_status(status)
+        self.query_one(StatusBar).update_status(status)
+
+    def show_last_error(self, message: str) -> None:
+        self.query_one(StatusBar).last_error = message
+
+    def _tick(self) -> None:
+        self.query_one(JobTable).tick()
+        self.query_one(ProfileList).tick()
+        self._refresh_counts()
+
+    def _refresh_counts(self, force: bool = False) -> None:
+        # One GROUP BY query at most twice a second, however fast events arrive.
+        now = time.monotonic()
+        if not force and now < self._counts_due:
+            return
+        self._counts_due = now + 0.5
+        counts = self.comfyq.store.counts_by_state()
+        totals = {
+            key: sum(n for state, n in counts.items() if states is None or state in states)
+            for key, (_, states) in QUICK_FILTERS.items()
+        }
+        tabs = self.query_one("#quick-filters", Tabs)
+        for key, (label, _) in QUICK_FILTERS.items():
+            tab = tabs.query_one(f"#quick-{key}", Tab)
+            tab.label = f"{label} {totals[key]}"  # type: ignore[assignment]
+        self.query_one(StatusBar).counts = counts
+
+    # ------------------------------------------------------------- filters
+
+    def _apply_filter(self) -> None:
+        states = QUICK_FILTERS[self._quick_filter][1]
+        typed = self._text_filter
+        if typed.states is not None:
+            states = typed.states if states is None else frozenset(states & typed.states)
+        self.query_one(JobTable).set_filter(JobFilter(states=states, profile=typed.profile, text=typed.text))
+
+    @on(Tabs.TabActivated, "#quick-filters")
+    def _quick_filter_chosen(self, event: Tabs.TabActivated) -> None:
+        key = (event.tab.id or "quick-all").removeprefix("quick-")
+        if key != self._quick_filter:
+            self._quick_filter = key
+            self._apply_filter()
+
+    def action_quick_filter(self, key: str) -> None:
+        self.query_one("#quick-filters", Tabs).active = f"quick-{key}"
+
+    def action_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.display = True
+        filter_input.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self._text_filter = JobFilter.parse(event.value)
+        self._apply_filter()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(JobTable).focus()
+
+    def action_escape(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.has_focus:
+            if filter_input.value:
+                filter_input.value = ""
+            filter_input.display = False
+            self.query_one(JobTable).focus()
+        elif self.maximized is not None:
+            self.minimize()
+        elif self.query_one(JobTable).marked:
+            self.query_one(JobTable).clear_marks()
+
+    # ------------------------------------------------------------ selection
+
+    @on(JobTable.Highlighted)
+    def _cursor_moved(self, event: JobTable.Highlighted) -> None:
+        self._show_cursor_job(event.job_id)
+
+    def _show_cursor_job(self, job_id: str | None) -> None:
+        detail = self.query_one(JobDetail)
+        if job_id is None:
+            detail.show_job(None)
+            return
+        job = self.query_one(JobTable).job_at(self.query_one(JobTable).cursor_row)
+        if job is None or job.id != job_id:
+            job = self.comfyq.store.get(job_id)
+        detail.show_job(job)
+
+    @on(JobTable.Selected)
+    def _open_detail(self, event: JobTable.Selected) -> None:
+        from screens.job_detail import JobDetailScreen
+
+        self.app.push_screen(JobDetailScreen(event.job_id))
+
+    @on(JobTable.MarksChanged)
+    def _marks_changed(self, event: JobTable.MarksChanged) -> None:
+        self.query_one(StatusBar).marked = len(event.marked)
+
+    @on(JobDetail.Navigate)
+    def _navigate(self, event: JobDetail.Navigate) -> None:
+        table = self.query_one(JobTable)
+        if not table.move_cursor_to_job(event.job_id):
+            self._show_cursor_job(event.job_id)
+
+    # -------------------------------------------------------------- actions
+
+    def _target_profiles(self) -> list[str]:
+        profiles = self.query_one(ProfileList)
+        return profiles.marked_profiles() or ([profiles.active_profile] if profiles.active_profile else [])
+
+    def action_submit(self) -> None:
+        editor = self.query_one(WorkflowEditor)
+        workflow = editor.workflow
+        if workflow is None:
+            error = editor.error
+            self.app.notify(
+                f"fix the workflow first: {error}" if error else "open or write a workflow first",
+                title="Cannot submit",
+                severity="warning",
+            )
+            editor.focus_error()
+            return
+        targets = self._target_profiles()
+        if not targets:
+            self.app.notify("add a profile first (a)", title="Cannot submit", severity="warning")
+            return
+        self._submit(workflow, editor.count, targets)
+
+    @on(WorkflowEditor.SubmitRequested)
+    def _submit_requested(self, event: WorkflowEditor.SubmitRequested) -> None:
+        self.action_submit()
+
+    @work(group="submit", exit_on_error=False)
+    async def _submit(self, workflow, count: int, profiles: list[str]) -> None:  # type: ignore[no-untyped-def]
+        for profile in profiles:
+            jobs = await self.comfyq.engine.submit(profile, workflow, count=count)
+            failed = [job for job in jobs if job.state is JobState.FAILED]
+            message = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} to {profile}"
+            if failed:
+                self.app.notify(
+                    f"{message}; {len(failed)} rejected: {failed[0].failure.message if failed[0].failure else ''}",
+                    title="Submitted",
+                    severity="warning",
+                )
+            else:
+                self.app.notify(message, title="Submitted")
+
+    def action_resubmit(self) -> None:
+        table = self.query_one(JobTable)
+        targets = table.targets()
+        if not targets:
+            return
+        self._resubmit(targets)
+        table.clear_marks()
+
+    def action_resubmit_failed(self) -> None:
+        table = self.query_one(JobTable)
+        failed = [job.id for job in self.comfyq.store.failed(table.job_filter)]
+        if not failed:
+            self.app.notify("no failed jobs in this view", title="Resubmit failed")
+            return
+        self._resubmit(failed)
+
+    @work(group="resubmit", exit_on_error=False)
+    async def _resubmit(self, job_ids: list[str]) -> None:
+        jobs = await self.comfyq.engine.resubmit(job_ids)
+        self.app.notify(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} resubmitted", title="Resubmit")
+
+    def action_cancel(self) -> None:
+        targets = self.query_one(JobTable).targets()
+        if targets:
+            self._cancel(targets)
+
+    @work(group="cancel", exit_on_error=False)
+    async def _cancel(self, job_ids: list[str]) -> None:
+        cancelled = 0
+        for job_id in job_ids:
+            job = self.comfyq.store.get(job_id)
+            if job.state.is_terminal:
+                continue
+            if not self.comfyq.engine.capabilities(job.profile).can_cancel and job.state is not JobState.SUBMITTING:
+                self.app.notify(
+                    f"{job.profile}: this edition cannot cancel jobs (the EAS queue has no cancel)",
+                    title="Cancel",
+                    severity="warning",
+                )
+                continue
+            await self.comfyq.engine.cancel(job_id)
+            cancelled += 1
+        if cancelled:
+            self.app.notify(f"cancel sent for {cancelled} job{'s' if cancelled != 1 else ''}", title="Cancel")
+
+    def _cursor_job(self) -> Job | None:
+        table = self.query_one(JobTable)
+        return table.job_at(table.cursor_row)
+
+    def _oss_paths(self, job: Job) -> list[str]:
+        profile = self.comfyq.config.profiles.get(job.profile)
+        bucket = profile.oss_bucket_path if profile is not None else None
+        paths = []
+        for output in job.outputs:
+            location = compose_oss_path(bucket, output)
+            if location is not None:
+                paths.append(location.path)
+        return paths
+
+    def action_copy_oss_path(self) -> None:
+        detail = self.query_one(JobDetail)
+        if detail.copy_selected_oss_path():
+            return
+        job = self._cursor_job()
+        paths = self._oss_paths(job) if job else []
+        self._copy(paths[:1], "OSS path")
+
+    def action_copy_all_oss_paths(self) -> None:
+        job = self._cursor_job()
+        self._copy(self._oss_paths(job) if job else [], "OSS paths")
+
+    def action_copy_ids(self) -> None:
+        job = self._cursor_job()
+        if job is None:
+            return
+        ids = [f"job {job.id}"]
+        ids += [f"{name} {value}" for name, value in (("task_id", job.task_id), ("prompt_id", job.prompt_id)) if value]
+        self._copy([", ".join(ids)], "ids")
+
+    def _copy(self, lines: list[str], what: str) -> None:
+        if not lines:
+            self.app.notify(f"no {what} to copy (no outputs, or the profile has no oss_bucket_path)", severity="warning")
+            return
+        self.app.copy_to_clipboard("\n".join(lines))
+        preview = lines[0] if len(lines) == 1 else f"{len(lines)} lines"
+        self.app.notify(preview, title=f"Copied {what}")
+
+    def action_load_job_workflow(self) -> None:
+        job = self._cursor_job()
+        if job is None or job.workflow is None:
+            self.app.notify("this job has no stored workflow (an external result)", severity="warning")
+            return
+        self.query_one(WorkflowEditor).load_job_workflow(job)
+
+    def action_open_in_editor(self) -> None:
+        self.query_one(WorkflowEditor).open_in_external_editor()
+
+    def action_zoom(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
+        focused = self.focused
+        pane = None
+        while focused is not None:
+            if focused.id in ("profiles", "editor", "jobs-pane", "detail"):
+                pane = focused
+                break
+            if isinstance(focused, JobTable):
+                pane = self.query_one("#jobs-pane")
+                break
+            focused = focused.parent  # type: ignore[assignment]
+        if pane is not None:
+            self.maximize(pane)
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one("#sidebar")
+        sidebar.display = not sidebar.display
+
+    @on(ProfileList.ActiveChanged)
+    def _active_profile(self, event: ProfileList.ActiveChanged) -> None:
+        self.query_one(StatusBar).active_profile = event.name

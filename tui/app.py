@@ -1,0 +1,166 @@
+"""The Textual app: a thin view over the Engine and the JobStore (design.md §2).
+
+The app owns no job logic. It starts the engine on Textual's event loop, turns engine events into screen updates
+(coalesced: bursts of job changes collapse into one repaint), handles worker errors in one place, applies the user's
+keymap and theme, and offers contextual commands in the palette.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.worker import Worker, WorkerState
+
+from tui.core.config import Config, ConfigError, save_ui_settings
+from tui.core.engine import Engine
+from tui.core.events import JobChanged, SourceStatusChanged
+from tui.core.jobs import Job
+from tui.core.locations import Locations
+from tui.core.secrets import redact
+from tui.core.store import JobStore
+from tui.core.workflow import Workflow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LaunchOptions:
+    """What `comfyq` / `comfyq demo` hand the app."""
+
+    config: Config
+    locations: Locations
+    workflow: Workflow | None = None
+    workflow_path: Path | None = None
+    demo: bool = False
+    start_engine: bool = True
+
+
+class JobsDirty(Message):
+    """Some jobs changed; the handler drains the pending set. Replaceable, so a burst becomes one update."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, JobsDirty)
+
+
+class ComfyqApp(App[int]):
+    """comfyq's terminal UI."""
+
+    TITLE = "comfyq"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("ctrl+p,colon", "command_palette", "Commands", show=False, id="app.palette"),
+    ]
+
+    def __init__(self, options: LaunchOptions, *, store: JobStore | None = None, engine: Engine | None = None) -> None:
+        super().__init__()
+        self.options = options
+        self.config = options.config
+        self.store = store if store is not None else JobStore(options.locations.store_file)
+        self.engine = engine if engine is not None else Engine(self.config, self.store)
+        self._pending_jobs: dict[str, Job] = {}
+        self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+        self.last_error: str | None = None
+        self.engine_started = False
+        if options.demo:
+            self.sub_title = "demo"
+
+    # ---------------------------------------------------------------- start
+
+    def get_default_screen(self):  # type: ignore[override]
+        from screens.main import MainScreen
+
+        return MainScreen(self.options)
+
+    def on_mount(self) -> None:
+        if self.config.keymap:
+            self.set_keymap(self.config.keymap)
+        if self.config.theme and self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        if self.options.start_engine:
+            self.run_worker(self._start_engine(), name="engine-start", group="engine", exit_on_error=False)
+
+    async def _start_engine(self) -> None:
+        await self.engine.start()
+        self.engine_started = True
+
+    async def action_quit(self) -> None:
+        await self.shutdown()
+        self.exit(0)
+
+    async def shutdown(self) -> None:
+        self._unsubscribe()
+        try:
+            await self.engine.stop()
+        finally:
+            self.store.close()
+
+    def _remember_theme(self, theme: object) -> None:
+        path = self.options.config.path
+        if path is None:
+            return
+        try:
+            save_ui_settings(path, theme=self.theme)
+        except (OSError, ConfigError) as error:
+            self.report_error(f"could not save the theme: {error}")
+
+    # --------------------------------------------------------------- events
+
+    def _on_engine_event(self, event: object) -> None:
+        """Runs on the event loop thread (the engine marshals). Keep it cheap: remember, then post once."""
+        if isinstance(event, JobChanged):
+            self._pending_jobs[event.job.id] = event.job
+            self.post_message(JobsDirty())
+        elif isinstance(event, SourceStatusChanged):
+            for screen in self.screen_stack:
+                handler = getattr(screen, "source_status_changed", None)
+                if handler is not None:
+                    handler(event.status)
+        else:
+            message = getattr(event, "message", None)
+            if message:
+                self.report_error(str(message))
+
+    @on(JobsDirty)
+    def _drain_jobs(self) -> None:
+        if not self._pending_jobs:
+            return
+        jobs = list(self._pending_jobs.values())
+        self._pending_jobs.clear()
+        for screen in self.screen_stack:
+            handler = getattr(screen, "jobs_changed", None)
+            if handler is not None:
+                handler(jobs)
+
+    def report_error(self, message: str, *, title: str = "Error") -> None:
+        """The one place errors from workers and sources are shown (and logged), never swallowed."""
+        message = redact(message)
+        self.last_error = message
+        log.error("%s: %s", title, message)
+        self.notify(message, title=title, severity="error", timeout=8)
+        for screen in self.screen_stack:
+            handler = getattr(screen, "show_last_error", None)
+            if handler is not None:
+                handler(message)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.report_error(f"{event.worker.name or 'task'} failed: {type(error).__name__}: {error}")
+
+    # -------------------------------------------------------------- actions
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())

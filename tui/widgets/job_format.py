@@ -1,0 +1,116 @@
+"""How a job looks in one line: state icons and colours, short ids, ages, durations, progress, error summary.
+
+Shared by the job table, the detail pane and the status bar so a state always looks the same everywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from tui.core.jobs import Job, JobState
+
+STATE_ICONS: dict[JobState, str] = {
+    JobState.SUBMITTING: "↑",
+    JobState.QUEUED: "…",
+    JobState.RUNNING: "▶",
+    JobState.SUCCEEDED: "✔",
+    JobState.FAILED: "✘",
+    JobState.CANCELLED: "⊘",
+    JobState.LOST: "?",
+    JobState.UNKNOWN: "‽",
+}
+
+# Rich styles; chosen to read on both dark and light themes.
+STATE_STYLES: dict[JobState, str] = {
+    JobState.SUBMITTING: "bold cyan",
+    JobState.QUEUED: "bold blue",
+    JobState.RUNNING: "bold yellow",
+    JobState.SUCCEEDED: "bold green",
+    JobState.FAILED: "bold red",
+    JobState.CANCELLED: "magenta",
+    JobState.LOST: "bold magenta",
+    JobState.UNKNOWN: "bold magenta",
+}
+
+SHORT_ID_LENGTH = 8
+
+
+def short_id(job_id: str) -> str:
+    return job_id[:SHORT_ID_LENGTH]
+
+
+def format_clock(timestamp: float | None, now: float | None = None) -> str:
+    """HH:MM:SS today, else MM-DD HH:MM."""
+    if timestamp is None:
+        return "—"
+    moment = datetime.fromtimestamp(timestamp)
+    today = datetime.fromtimestamp(now if now is not None else time.time()).date()
+    if moment.date() == today:
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%m-%d %H:%M")
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"
+
+
+def format_age(timestamp: float | None, now: float | None = None) -> str:
+    """'3s ago', '5m ago' — for last-seen times."""
+    if timestamp is None:
+        return "never"
+    return f"{format_duration((now if now is not None else time.time()) - timestamp)} ago"
+
+
+def progress_bar(fraction: float, width: int) -> str:
+    """A bar of `width` cells with eighth-block resolution."""
+    width = max(1, width)
+    fraction = min(1.0, max(0.0, fraction))
+    eighths = int(round(fraction * width * 8))
+    full, rest = divmod(eighths, 8)
+    partial = " ▏▎▍▌▋▊▉"[rest] if rest and full < width else ""
+    return ("█" * full + partial).ljust(width, "░")[:width]
+
+
+def progress_text(job: Job, width: int) -> str:
+    """Queue position while queued, a bar with the running node while running, nothing otherwise."""
+    if job.state is JobState.QUEUED:
+        if job.queue_position is None:
+            return "queued"
+        return "next in queue" if job.queue_position == 0 else f"#{job.queue_position + 1} in queue"
+    if job.state is JobState.RUNNING:
+        progress = job.progress
+        if progress is None:
+            return "running"
+        node = progress.class_type or (f"node {progress.node_id}" if progress.node_id else "")
+        fraction = progress.fraction
+        if fraction is None:
+            return node or "running"
+        counter = f"{int(progress.value)}/{int(progress.max)}"
+        bar_width = max(3, min(12, width - len(counter) - len(node) - 2))
+        return f"{progress_bar(fraction, bar_width)} {counter} {node}".rstrip()
+    return ""
+
+
+def error_summary(job: Job) -> str:
+    """One line: the failure message, else a warning, else nothing."""
+    if job.failure is not None:
+        return f"{job.failure.category.value}: {job.failure.message}".replace("\n", " ")
+    if job.warning:
+        return f"warning: {job.warning}".replace("\n", " ")
+    return ""
+
+
+def remote_id(job: Job) -> str:
+    return job.remote_id or job.task_id or job.prompt_id or ""
