@@ -208,9 +208,17 @@ class MainScreen(Screen[None]):
 
     @on(JobTable.Selected)
     def _open_detail(self, event: JobTable.Selected) -> None:
+        self.open_detail(event.job_id)
+
+    def open_detail(self, job_id: str) -> None:
         from screens.job_detail import JobDetailScreen
 
-        self.app.push_screen(JobDetailScreen(event.job_id))
+        self.app.push_screen(JobDetailScreen(job_id))
+
+    def open_cursor_detail(self) -> None:
+        job_id = self.query_one(JobTable).cursor_job_id
+        if job_id is not None:
+            self.open_detail(job_id)
 
     @on(JobTable.MarksChanged)
     def _marks_changed(self, event: JobTable.MarksChanged) -> None:
@@ -281,9 +289,16 @@ class MainScreen(Screen[None]):
             return
         self._resubmit(failed)
 
+    def resubmit_with_new_seed(self) -> None:
+        table = self.query_one(JobTable)
+        targets = table.targets()
+        if targets:
+            self._resubmit(targets, new_seed=True)
+            table.clear_marks()
+
     @work(group="resubmit", exit_on_error=False)
-    async def _resubmit(self, job_ids: list[str]) -> None:
-        jobs = await self.comfyq.engine.resubmit(job_ids)
+    async def _resubmit(self, job_ids: list[str], new_seed: bool = False) -> None:
+        jobs = await self.comfyq.engine.resubmit(job_ids, new_seed=new_seed)
         self.app.notify(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} resubmitted", title="Resubmit")
 
     def action_cancel(self) -> None:
@@ -310,7 +325,7 @@ class MainScreen(Screen[None]):
         if cancelled:
             self.app.notify(f"cancel sent for {cancelled} job{'s' if cancelled != 1 else ''}", title="Cancel")
 
-    def _cursor_job(self) -> Job | None:
+    def cursor_job(self) -> Job | None:
         table = self.query_one(JobTable)
         return table.job_at(table.cursor_row)
 
@@ -328,16 +343,16 @@ class MainScreen(Screen[None]):
         detail = self.query_one(JobDetail)
         if detail.copy_selected_oss_path():
             return
-        job = self._cursor_job()
+        job = self.cursor_job()
         paths = self._oss_paths(job) if job else []
         self._copy(paths[:1], "OSS path")
 
     def action_copy_all_oss_paths(self) -> None:
-        job = self._cursor_job()
+        job = self.cursor_job()
         self._copy(self._oss_paths(job) if job else [], "OSS paths")
 
     def action_copy_ids(self) -> None:
-        job = self._cursor_job()
+        job = self.cursor_job()
         if job is None:
             return
         ids = [f"job {job.id}"]
@@ -353,7 +368,7 @@ class MainScreen(Screen[None]):
         self.app.notify(preview, title=f"Copied {what}")
 
     def action_load_job_workflow(self) -> None:
-        job = self._cursor_job()
+        job = self.cursor_job()
         if job is None or job.workflow is None:
             self.app.notify("this job has no stored workflow (an external result)", severity="warning")
             return
@@ -386,3 +401,30 @@ class MainScreen(Screen[None]):
     @on(ProfileList.ActiveChanged)
     def _active_profile(self, event: ProfileList.ActiveChanged) -> None:
         self.query_one(StatusBar).active_profile = event.name
+
+    # ------------------------------------------------------------- profiles
+
+    def switch_profile(self, name: str) -> None:
+        profiles = self.query_one(ProfileList)
+        profiles.set_active(name)
+
+    def filter_profile(self, name: str) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.display = True
+        filter_input.value = f"profile:{name}"
+
+    def new_profile(self) -> None:
+        self.post_message(ProfileList.EditRequested(None))
+
+    def test_connection(self, name: str) -> None:
+        self._test_connection(name)
+
+    @on(ProfileList.TestRequested)
+    def _test_requested(self, event: ProfileList.TestRequested) -> None:
+        self._test_connection(event.name)
+
+    @work(group="test-connection", exit_on_error=False)
+    async def _test_connection(self, name: str) -> None:
+        self.app.notify(f"testing {name}…", title="Test connection", timeout=2)
+        ok, message = await self.comfyq.engine.test_connection(name)
+        self.app.notify(message, title=f"{name}: {'OK' if ok else 'failed'}", severity="information" if ok else "error")

@@ -25,6 +25,7 @@ from tui.core.locations import Locations
 from tui.core.secrets import redact
 from tui.core.store import JobStore
 from tui.core.workflow import Workflow
+from tui.palette import ComfyqCommands
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class ComfyqApp(App[int]):
     TITLE = "comfyq"
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
+    COMMANDS = App.COMMANDS | {ComfyqCommands}
 
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),

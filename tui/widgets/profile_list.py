@@ -151,8 +151,11 @@ class ProfileList(OptionList):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        name = event.option.id
-        if name and name != self.active_profile:
+        if event.option.id:
+            self.set_active(event.option.id)
+
+    def set_active(self, name: str) -> None:
+        if name in self.config.profiles and name != self.active_profile:
             self.active_profile = name
             self._rebuild()
             self.post_message(self.ActiveChanged(name))

@@ -1,0 +1,71 @@
+"""Command palette (ctrl+p): contextual commands for the job under the cursor, profiles and filter presets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from screens.main import MainScreen
+
+
+class ComfyqCommands(Provider):
+    """Everything the main screen can do, named so it can be found by typing."""
+
+    def _main_screen(self) -> MainScreen | None:
+        from screens.main import MainScreen
+
+        for screen in reversed(self.app.screen_stack):
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    def _commands(self) -> Iterator[tuple[str, str, Callable[[], object]]]:
+        screen = self._main_screen()
+        if screen is None:
+            return
+        job = screen.cursor_job()
+        if job is not None:
+            short = job.id[:8]
+            yield f"Resubmit job {short}", "r — new attempt with the same workflow", screen.action_resubmit
+            yield (
+                f"Resubmit job {short} with a new seed",
+                "a new attempt with every seed randomized",
+                partial(screen.resubmit_with_new_seed),
+            )
+            if job.state.is_active:
+                yield f"Cancel job {short}", "x — delete from the queue or interrupt", screen.action_cancel
+            if job.outputs:
+                yield f"Copy OSS path of job {short}", "y — the first output's OSS path", screen.action_copy_oss_path
+                yield f"Copy all OSS paths of job {short}", "Y — one path per line", screen.action_copy_all_oss_paths
+            yield f"Copy ids of job {short}", "c — job id, task_id / prompt_id", screen.action_copy_ids
+            yield f"Open detail of job {short}", "enter — timeline, outputs, errors, raw result", screen.open_cursor_detail
+            if job.workflow is not None:
+                yield f"Load workflow of job {short}", "w — into the editor", screen.action_load_job_workflow
+        yield "Resubmit all failed jobs in view", "R — failed, lost and unknown jobs without a retry yet", (
+            screen.action_resubmit_failed
+        )
+        yield "Submit workflow", "ctrl+s — to the active (or every marked) profile", screen.action_submit
+        yield "Open workflow in $EDITOR", "e — edit the JSON in your editor", screen.action_open_in_editor
+        for key, label in (("all", "All"), ("active", "Active"), ("failed", "Failed"), ("done", "Done")):
+            yield f"Filter: {label}", f"quick filter ({key})", partial(screen.action_quick_filter, key)
+        config = getattr(self.app, "config", None)
+        for name in config.profiles if config is not None else ():
+            yield f"Switch profile: {name}", "make it the active profile", partial(screen.switch_profile, name)
+            yield f"Filter: profile {name}", "show only this profile's jobs", partial(screen.filter_profile, name)
+            yield f"Test connection: {name}", "one request to the service", partial(screen.test_connection, name)
+        yield "New profile", "add a service profile (saved to the config file)", screen.new_profile
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
