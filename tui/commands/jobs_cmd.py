@@ -1,14 +1,821 @@
-"""Placeholder: filled in by the work that owns `comfyq jobs`."""
+"""The headless job commands: submit, jobs, show, wait, resubmit, cancel, watch.
+
+They drive the same Engine as the TUI, without Textual. Scripts depend on this surface:
+
+    comfyq submit WORKFLOW.json -p PROFILE [-n COUNT] [--set NODE.INPUT=VALUE ...] [--random-seed]
+                  [--wait [--timeout S]] [--json]
+    comfyq jobs [-p PROFILE] [--state STATE] [--limit N] [--json]
+    comfyq show JOB_ID [--json]
+    comfyq wait JOB_ID... [--timeout S] [--json]
+    comfyq resubmit (JOB_ID... | --failed) [-p PROFILE] [--new-seed] [--wait] [--json]
+    comfyq cancel JOB_ID...
+    comfyq watch [-p PROFILE] [--json]
+
+stdout carries only results (a table, or one JSON object per job per line with `--json`); progress and messages go
+to stderr. Exit codes: 0 all succeeded; 1 any failed / cancelled / lost / unknown (or still running at --timeout);
+2 usage or config error; 3 service unreachable or unauthorized; 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from tui.core.backends.base import SourceState
+from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
+from tui.core.jobs import FailureCategory, Job, JobState
+from tui.core.render import job_to_json, oss_path
+
+if TYPE_CHECKING:
+    from tui.core.config import Config
+    from tui.core.engine import Engine
+    from tui.core.locations import Locations
+    from tui.core.store import JobStore
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+# `cancel` waits this long for the service to confirm before it reports the state it has.
+CANCEL_CONFIRM_SECONDS = 10.0
+# A live display lists at most this many running/queued jobs (the rest are counted).
+LIVE_ROWS = 8
+
+_STATE_NAMES = [state.value for state in JobState]
+
+
+class CliError(Exception):
+    """Stop the command with a message on stderr and an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# --------------------------------------------------------------------------------------------------- parser
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    def add(name: str, help_text: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        parser = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
+        parser.set_defaults(handler=handler)
+        return parser
+
+    submit = add("submit", "submit an API-format workflow to a profile", run_submit)
+    submit.add_argument("workflow", metavar="WORKFLOW.json", help="API-format workflow file (ComfyUI: Export (API))")
+    submit.add_argument("-p", "--profile", required=True, help="profile to submit to")
+    submit.add_argument("-n", "--count", type=_positive_int, default=1, metavar="COUNT", help="how many jobs (default 1)")
+    submit.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="NODE.INPUT=VALUE",
+        help="set a literal input before submitting, by node id or title (repeatable), e.g. 3.steps=30",
+    )
+    submit.add_argument("--random-seed", action="store_true", help="give every job its own random seed(s)")
+    submit.add_argument("--wait", action="store_true", help="follow the jobs until they end and print outputs")
+    submit.add_argument("--timeout", type=_positive_float, metavar="S", help="with --wait: give up after S seconds")
+    submit.add_argument("--json", action="store_true", help="one JSON object per job per line")
+
+    jobs = add("jobs", "list jobs, newest first", run_jobs)
+    jobs.add_argument("-p", "--profile", help="only this profile's jobs")
+    jobs.add_argument(
+        "--state", metavar="STATE", help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)})"
+    )
+    jobs.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
+    jobs.add_argument("--json", action="store_true", help="one JSON object per job per line")
+
+    show = add("show", "show everything known about one job", run_show)
+    show.add_argument("job_id", metavar="JOB_ID", help="job id or a unique prefix of it")
+    show.add_argument("--json", action="store_true", help="one JSON object")
+
+    wait = add("wait", "follow jobs until they end (also jobs of a process that was killed)", run_wait)
+    wait.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="job ids or unique prefixes")
+    wait.add_argument("--timeout", type=_positive_float, metavar="S", help="give up after S seconds")
+    wait.add_argument("--json", action="store_true", help="one JSON object per job per line")
+
+    resubmit = add("resubmit", "submit jobs again (new jobs that point at the old ones)", run_resubmit)
+    resubmit.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="job ids or unique prefixes")
+    resubmit.add_argument(
+        "--failed", action="store_true", help="every failed job that was not resubmitted yet (with -p: of that profile)"
+    )
+    resubmit.add_argument(
+        "-p", "--profile", help="with JOB_IDs: submit to this profile instead; with --failed: only this profile's jobs"
+    )
+    resubmit.add_argument("--new-seed", action="store_true", help="give the new jobs new random seeds")
+    resubmit.add_argument("--wait", action="store_true", help="follow the new jobs until they end")
+    resubmit.add_argument("--timeout", type=_positive_float, metavar="S", help="with --wait: give up after S seconds")
+    resubmit.add_argument("--json", action="store_true", help="one JSON object per job per line")
+
+    cancel = add("cancel", "cancel jobs (drop from the queue, or interrupt when running)", run_cancel)
+    cancel.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="job ids or unique prefixes")
+
+    watch = add("watch", "run the sources and print every job change until Ctrl+C", run_watch)
+    watch.add_argument("-p", "--profile", action="append", dest="profiles", metavar="PROFILE",
+                       help="only this profile (repeatable; default: all profiles)")
+    watch.add_argument("--json", action="store_true", help="one JSON object per change per line")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("comfyq: this command is not built yet")
-    return 2
+    """Kept for callers of the old placeholder: the sub-commands carry their own handlers."""
+    print("comfyq: use one of: submit, jobs, show, wait, resubmit, cancel, watch", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------------- session
+
+
+@dataclass
+class Session:
+    """What every command needs: where things are, the profiles, the job store, and the two consoles."""
+
+    locations: Locations
+    config: Config
+    store: JobStore
+    out: Console  # results (stdout)
+    err: Console  # progress and messages (stderr)
+
+    def profile_or_none(self, name: str) -> Any:
+        return self.config.profiles.get(name)
+
+
+def open_session(args: argparse.Namespace) -> Session:
+    from tui.core.config import ConfigError, load_config
+    from tui.core.locations import resolve_locations
+    from tui.core.logs import setup_logging
+    from tui.core.store import JobStore
+
+    locations = resolve_locations(config=args.config, data_dir=args.data_dir)
+    try:
+        config = load_config(locations.config_file, explicit=locations.config_explicit)
+    except ConfigError as error:
+        issues = getattr(error, "issues", None) or [error]
+        raise CliError("\n".join(str(issue) for issue in issues)) from None
+    try:
+        locations.data_dir.mkdir(parents=True, exist_ok=True)
+        setup_logging(locations.log_file)
+    except OSError as error:
+        raise CliError(f"cannot use the data directory {locations.data_dir}: {error}") from None
+    _register_tokens(config)
+    try:
+        store = JobStore(locations.store_file)
+    except Exception as error:  # sqlite3 errors, permissions
+        raise CliError(f"cannot open the job store {locations.store_file}: {error}") from None
+    return Session(locations, config, store, out=Console(soft_wrap=False), err=Console(stderr=True))
+
+
+def _register_tokens(config: Config) -> None:
+    """Make sure no token reaches the log file, whatever logs it."""
+    from tui.core import secrets
+
+    for profile in config.profiles.values():
+        if getattr(profile, "token", None):
+            secrets.register_secret(profile.token)
+
+
+def _run(args: argparse.Namespace, body: Callable[[Session, argparse.Namespace], Awaitable[int]]) -> int:
+    try:
+        session = open_session(args)
+    except CliError as error:
+        print(f"comfyq: {error.message}", file=sys.stderr)
+        return error.code
+    try:
+        return _run_async(lambda: _guarded(session, args, body))
+    finally:
+        session.store.close()
+
+
+async def _guarded(
+    session: Session, args: argparse.Namespace, body: Callable[[Session, argparse.Namespace], Awaitable[int]]
+) -> int:
+    from tui.core.engine import EngineUsageError
+    from tui.core.store import AmbiguousJobId, JobNotFound
+    from tui.core.workflow import WorkflowError
+
+    try:
+        return await body(session, args)
+    except CliError as error:
+        session.err.print(f"comfyq: {error.message}", markup=False, highlight=False)
+        return error.code
+    except (EngineUsageError, WorkflowError, JobNotFound, AmbiguousJobId) as error:
+        session.err.print(f"comfyq: {_message(error)}", markup=False, highlight=False)
+        return EXIT_USAGE
+
+
+def _message(error: BaseException) -> str:
+    text = str(error)
+    if isinstance(error, KeyError) and text.startswith(("'", '"')):
+        text = text[1:-1]  # KeyError quotes its argument
+    return text
+
+
+def _run_async(make: Callable[[], Awaitable[int]]) -> int:
+    """Run the command's coroutine; Ctrl+C / SIGTERM cancel it (its `finally` blocks stop the engine) → 130."""
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        interrupted = False
+
+        def on_signal() -> None:
+            nonlocal interrupted
+            interrupted = True
+            task.cancel()
+
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+                pass
+        try:
+            return await make()
+        except asyncio.CancelledError:
+            if interrupted:
+                print("interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            raise
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+class _EngineScope:
+    """`async with _EngineScope(session) as engine`: always stopped, even on Ctrl+C."""
+
+    def __init__(self, session: Session) -> None:
+        from tui.core.engine import Engine
+
+        self.engine: Engine = Engine(session.config, session.store)
+
+    async def __aenter__(self) -> Engine:
+        return self.engine
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await asyncio.shield(self.engine.stop())
+        except asyncio.CancelledError:
+            pass
+
+
+# --------------------------------------------------------------------------------------------------- output
+
+
+def _state_text(job: Job) -> Text:
+    from tui.widgets.job_format import STATE_ICONS, STATE_STYLES
+
+    return Text(f"{STATE_ICONS.get(job.state, ' ')} {job.state.value}", style=STATE_STYLES.get(job.state, ""))
+
+
+def _detail(job: Job) -> str:
+    from tui.widgets.job_format import error_summary, progress_text
+
+    if job.state.is_active:
+        return progress_text(job, 30)
+    summary = error_summary(job)
+    if summary:
+        return summary
+    if job.outputs:
+        count = len(job.outputs)
+        return f"{count} output{'s' if count != 1 else ''}"
+    return ""
+
+
+def print_json(session: Session, jobs: Iterable[Job]) -> None:
+    for job in jobs:
+        sys.stdout.write(job_to_json(job, session.config.profiles) + "\n")
+    sys.stdout.flush()
+
+
+def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False, title: str | None = None) -> None:
+    from tui.widgets.job_format import format_clock, format_duration
+
+    if not jobs:
+        session.out.print("no jobs", style="dim")
+        return
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("Job", no_wrap=True)
+    table.add_column("Profile", no_wrap=True)
+    table.add_column("State", no_wrap=True)
+    if any(job.attempt > 1 for job in jobs):
+        table.add_column("Try", justify="right")
+    table.add_column("Submitted", no_wrap=True)
+    table.add_column("Duration", justify="right", no_wrap=True)
+    table.add_column("Detail", overflow="fold")
+    now = time.time()
+    retries = any(job.attempt > 1 for job in jobs)
+    for job in jobs:
+        row: list[Any] = [job.id[:8], job.profile, _state_text(job)]
+        if retries:
+            row.append(str(job.attempt))
+        row += [format_clock(job.submitted_at, now), format_duration(job.duration(now)), Text(_detail(job))]
+        table.add_row(*row)
+    session.out.print(table)
+    if outputs:
+        print_outputs(session, jobs)
+
+
+def print_outputs(session: Session, jobs: Sequence[Job]) -> None:
+    table = Table(title="Outputs", title_justify="left", header_style="bold")
+    table.add_column("Job", no_wrap=True)
+    table.add_column("File", overflow="fold")
+    table.add_column("OSS path", overflow="fold")
+    rows = 0
+    for job in jobs:
+        profile = session.profile_or_none(job.profile)
+        for output in job.outputs:
+            name = f"{output.subfolder}/{output.filename}" if output.subfolder else output.filename
+            if output.type != "output":
+                name += f" ({output.type})"
+            table.add_row(job.id[:8], name, oss_path(output, profile) or "—")
+            rows += 1
+    if rows:
+        session.out.print(table)
+
+
+def print_job_detail(session: Session, job: Job) -> None:
+    from tui.widgets.job_format import format_duration
+
+    profile = session.profile_or_none(job.profile)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+
+    def row(label: str, value: Any) -> None:
+        if value is None or value == "":
+            return
+        grid.add_row(label, value if isinstance(value, Text) else Text(str(value)))
+
+    from tui.core.render import iso_utc
+
+    row("Job", job.id)
+    row("Profile", f"{job.profile} ({job.edition.value} edition)" + ("" if profile else " — not configured"))
+    row("State", _state_text(job))
+    row("Task id", job.task_id)
+    row("Prompt id", job.prompt_id)
+    row("Client id", job.client_id)
+    row("Queue index", job.queue_index)
+    row("Request id", job.request_id)
+    row("Sink index", job.sink_index)
+    row("Queue position", job.queue_position)
+    for state in JobState:
+        stamp = job.timestamps.get(state.value)
+        if stamp is not None:
+            row(f"{state.value.capitalize()} at", iso_utc(stamp))
+    row("Duration", format_duration(job.duration()))
+    if job.state.is_active:
+        row("Progress", _detail(job))
+    row("Attempt", job.attempt if job.attempt > 1 or job.parent_id else None)
+    row("Parent", job.parent_id)
+    children = session.store.children(job.id)
+    row("Resubmitted as", ", ".join(child.id for child in children) if children else None)
+    row("External", "yes: a sink result for a task_id comfyq never submitted" if job.external else None)
+    row("Parameters", ", ".join(f"{key}={value}" for key, value in job.params.items()) if job.params else None)
+    row("Warning", job.warning)
+    if job.failure is not None:
+        failure = job.failure
+        row("Failure", Text(f"{failure.category.value}: {failure.message}", style="red"))
+        where = " ".join(part for part in (f"node {failure.node_id}" if failure.node_id else "", failure.class_type or "") if part)
+        row("Failed node", where or None)
+        row("Exception", failure.exception_type)
+        for error in failure.node_errors:
+            row("Node error", f"node {error.node_id} {error.class_type}: {error.input_name} {error.message} {error.details}".strip())
+        if failure.traceback:
+            row("Traceback", "".join(failure.traceback).rstrip())
+    session.out.print(grid)
+    if job.outputs:
+        print_outputs(session, [job])
+
+
+class WaitDisplay:
+    """While waiting: a live summary on stderr when it is a terminal, else one line per job that ends."""
+
+    def __init__(self, session: Session, job_ids: Iterable[str]) -> None:
+        self.session = session
+        self.jobs: dict[str, Job] = {}
+        self.watched = set(job_ids)
+        self.live: Live | None = None
+        self.interactive = session.err.is_terminal
+
+    def seed(self, jobs: Iterable[Job]) -> None:
+        for job in jobs:
+            self.jobs[job.id] = job
+
+    def __enter__(self) -> WaitDisplay:
+        if self.interactive:
+            self.live = Live(self._render(), console=self.session.err, refresh_per_second=8, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+            self.live = None
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, JobChanged):
+            job = event.job
+            # Automatic retries of a watched job are watched too.
+            if job.id not in self.watched and job.parent_id in self.watched:
+                self.watched.add(job.id)
+            if job.id not in self.watched:
+                return
+            before = self.jobs.get(job.id)
+            self.jobs[job.id] = job
+            if not self.interactive and job.state.is_terminal and (before is None or before.state != job.state):
+                self.session.err.print(f"{job.id[:8]} {job.state.value} {_detail(job)}".rstrip(), markup=False,
+                                       highlight=False)
+        elif isinstance(event, SourceStatusChanged):
+            status = event.status
+            if status.error and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
+                self.session.err.print(f"{status.profile}: {status.state.value}: {status.error}", markup=False,
+                                       highlight=False)
+        elif isinstance(event, EngineError):
+            self.session.err.print(f"{event.profile or 'comfyq'}: {event.message}", markup=False, highlight=False)
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def _render(self) -> Group:
+        from tui.widgets.job_format import progress_text
+
+        jobs = list(self.jobs.values())
+        counts: dict[JobState, int] = {}
+        for job in jobs:
+            counts[job.state] = counts.get(job.state, 0) + 1
+        ended = sum(count for state, count in counts.items() if state.is_terminal)
+        parts = [f"{ended}/{len(jobs)} ended"] + [f"{count} {state.value}" for state, count in counts.items() if count]
+        lines: list[Any] = [Text(" · ".join(parts), style="bold")]
+        active = [job for job in jobs if job.state.is_active]
+        active.sort(key=lambda job: (job.state is not JobState.RUNNING, job.submitted_at or 0))
+        for job in active[:LIVE_ROWS]:
+            line = Text(f"{job.id[:8]} ")
+            line.append_text(_state_text(job))
+            line.append(f" {progress_text(job, 40)}")
+            lines.append(line)
+        if len(active) > LIVE_ROWS:
+            lines.append(Text(f"… and {len(active) - LIVE_ROWS} more", style="dim"))
+        return Group(*lines)
+
+
+# --------------------------------------------------------------------------------------------------- exit codes
+
+
+def exit_code_for(jobs: Sequence[Job]) -> int:
+    """0 when every job succeeded, else 1 (failed, cancelled, lost, unknown, or still active)."""
+    return EXIT_OK if jobs and all(job.state is JobState.SUCCEEDED for job in jobs) else EXIT_JOB_FAILED
+
+
+def _unreachable(jobs: Sequence[Job]) -> bool:
+    """Every job failed at submission because the service could not be reached or refused our token."""
+    return bool(jobs) and all(
+        job.state is JobState.FAILED
+        and job.failure is not None
+        and job.failure.category in (FailureCategory.TRANSPORT, FailureCategory.AUTH)
+        for job in jobs
+    )
+
+
+def _report(session: Session, args: argparse.Namespace, jobs: Sequence[Job], *, outputs: bool) -> None:
+    if args.json:
+        print_json(session, jobs)
+    else:
+        print_table(session, jobs, outputs=outputs)
+
+
+async def _wait_and_report(
+    session: Session, args: argparse.Namespace, engine: Engine, jobs: Sequence[Job], timeout: float | None
+) -> int:
+    ids = [job.id for job in jobs]
+    display = WaitDisplay(session, ids)
+    display.seed(jobs)
+    unsubscribe = engine.subscribe(display.on_event)
+    try:
+        with display:
+            final = await engine.wait(ids, timeout)
+    finally:
+        unsubscribe()
+    _report(session, args, final, outputs=True)
+    still = [job for job in final if job.state.is_active]
+    if still:
+        troubled = _troubled_profiles(engine, {job.profile for job in still})
+        session.err.print(
+            f"comfyq: timed out after {timeout:g}s: {len(still)} job(s) still {', '.join(sorted({j.state.value for j in still}))}",
+            markup=False,
+            highlight=False,
+        )
+        if troubled:
+            session.err.print(f"comfyq: cannot reach: {'; '.join(troubled)}", markup=False, highlight=False)
+            return EXIT_UNREACHABLE
+    return exit_code_for(final)
+
+
+def _troubled_profiles(engine: Engine, profiles: Iterable[str]) -> list[str]:
+    troubled = []
+    for name in sorted(profiles):
+        status = engine.source_statuses.get(name)
+        if status is not None and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
+            troubled.append(f"{name} ({status.error or status.state.value})")
+    return troubled
+
+
+def _require_profile(session: Session, name: str) -> None:
+    if name not in session.config.profiles:
+        names = ", ".join(sorted(session.config.profiles)) or "none"
+        raise CliError(f"unknown profile {name!r} (configured: {names}; see `comfyq config check`)")
+
+
+def _resolve(session: Session, job_ids: Iterable[str]) -> list[Job]:
+    jobs: list[Job] = []
+    seen: set[str] = set()
+    for job_id in job_ids:
+        job = session.store.find(job_id)
+        if job.id not in seen:
+            seen.add(job.id)
+            jobs.append(job)
+    return jobs
+
+
+def _check_job_profiles(session: Session, jobs: Iterable[Job]) -> None:
+    for job in jobs:
+        if job.profile not in session.config.profiles:
+            raise CliError(
+                f"job {job.id[:8]} belongs to profile {job.profile!r}, which is not in the config "
+                f"({session.config.path or 'built-in'})"
+            )
+
+
+async def _check_reachable(session: Session, engine: Engine, profiles: Iterable[str]) -> None:
+    for name in sorted(set(profiles)):
+        ok, message = await engine.test_connection(name)
+        if not ok:
+            raise CliError(f"{name}: {message}", EXIT_UNREACHABLE)
+
+
+# --------------------------------------------------------------------------------------------------- commands
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    return _run(args, _submit)
+
+
+async def _submit(session: Session, args: argparse.Namespace) -> int:
+    from tui.core.engine import apply_params
+    from tui.core.workflow import load_workflow
+
+    if args.timeout is not None and not args.wait:
+        raise CliError("--timeout only makes sense with --wait")
+    _require_profile(session, args.profile)
+    workflow = load_workflow(args.workflow)
+    params: dict[str, str] = {}
+    for assignment in args.assignments:
+        target, equals, value = assignment.partition("=")
+        if not equals or not target.strip():
+            raise CliError(f"--set {assignment!r}: expected NODE.INPUT=VALUE (for example 3.steps=30)")
+        params[target.strip()] = value
+    apply_params(workflow, params)  # a bad --set fails here, before anything is stored or started
+    async with _EngineScope(session) as engine:
+        if args.wait:
+            # Sources first: the websocket must be connected (same client_id) before the first job runs.
+            await engine.start([args.profile])
+        jobs = await engine.submit(args.profile, workflow, args.count, params, random_seed=args.random_seed)
+        if _unreachable(jobs):
+            _report(session, args, jobs, outputs=False)
+            first = jobs[0].failure
+            assert first is not None
+            session.err.print(f"comfyq: {args.profile}: {first.message}", markup=False, highlight=False)
+            return EXIT_UNREACHABLE
+        if not args.wait:
+            _report(session, args, jobs, outputs=False)
+            return EXIT_JOB_FAILED if any(job.state is JobState.FAILED for job in jobs) else EXIT_OK
+        return await _wait_and_report(session, args, engine, jobs, args.timeout)
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    return _run(args, _jobs)
+
+
+async def _jobs(session: Session, args: argparse.Namespace) -> int:
+    from tui.core.store import JobFilter
+
+    states = None
+    if args.state:
+        names = [name.strip().lower() for name in args.state.split(",") if name.strip()]
+        bad = [name for name in names if name not in _STATE_NAMES]
+        if bad:
+            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(_STATE_NAMES)})")
+        states = frozenset(JobState(name) for name in names)
+    if args.profile is not None and args.profile not in session.config.profiles:
+        # Jobs of a profile that was removed from the config are still listed; only warn.
+        session.err.print(f"comfyq: note: profile {args.profile!r} is not configured", markup=False, highlight=False)
+    jobs = session.store.page(JobFilter(states=states, profile=args.profile), limit=args.limit)
+    _report(session, args, jobs, outputs=False)
+    return EXIT_OK
+
+
+def run_show(args: argparse.Namespace) -> int:
+    return _run(args, _show)
+
+
+async def _show(session: Session, args: argparse.Namespace) -> int:
+    job = session.store.find(args.job_id)
+    if args.json:
+        print_json(session, [job])
+    else:
+        print_job_detail(session, job)
+    return EXIT_OK
+
+
+def run_wait(args: argparse.Namespace) -> int:
+    return _run(args, _wait)
+
+
+async def _wait(session: Session, args: argparse.Namespace) -> int:
+    jobs = _resolve(session, args.job_ids)
+    active_profiles = {job.profile for job in jobs if job.state.is_active}
+    _check_job_profiles(session, [job for job in jobs if job.state.is_active])
+    async with _EngineScope(session) as engine:
+        if active_profiles:
+            await _check_reachable(session, engine, active_profiles)
+            # start() reconciles first: rows a killed process left `submitting` or in flight are looked up.
+            await engine.start(sorted(active_profiles))
+        return await _wait_and_report(session, args, engine, jobs, args.timeout)
+
+
+def run_resubmit(args: argparse.Namespace) -> int:
+    return _run(args, _resubmit)
+
+
+async def _resubmit(session: Session, args: argparse.Namespace) -> int:
+    if args.failed == bool(args.job_ids):
+        raise CliError("give either JOB_IDs or --failed")
+    if args.timeout is not None and not args.wait:
+        raise CliError("--timeout only makes sense with --wait")
+    target: str | None = None
+    if args.failed:
+        if args.profile is not None:
+            _require_profile(session, args.profile)
+        parents = _failed_not_resubmitted(session, args.profile)
+        if not parents:
+            session.err.print("comfyq: no failed jobs to resubmit", markup=False, highlight=False)
+            return EXIT_OK
+    else:
+        parents = _resolve(session, args.job_ids)
+        if args.profile is not None:
+            _require_profile(session, args.profile)
+            target = args.profile
+    for parent in parents:
+        _require_profile(session, target or parent.profile)
+    profiles = sorted({target or parent.profile for parent in parents})
+    async with _EngineScope(session) as engine:
+        if args.wait:
+            await engine.start(profiles)
+        jobs = await engine.resubmit([parent.id for parent in parents], new_seed=args.new_seed, profile=target)
+        if _unreachable(jobs):
+            _report(session, args, jobs, outputs=False)
+            return EXIT_UNREACHABLE
+        if not args.wait:
+            _report(session, args, jobs, outputs=False)
+            return EXIT_JOB_FAILED if any(job.state is JobState.FAILED for job in jobs) else EXIT_OK
+        return await _wait_and_report(session, args, engine, jobs, args.timeout)
+
+
+def _failed_not_resubmitted(session: Session, profile: str | None) -> list[Job]:
+    from tui.core.store import JobFilter
+
+    flt = JobFilter(states=frozenset({JobState.FAILED}), profile=profile)
+    failed = [job for job in session.store.failed(flt) if job.workflow is not None and not job.external]
+    return [job for job in failed if not session.store.children(job.id)]
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    return _run(args, _cancel)
+
+
+async def _cancel(session: Session, args: argparse.Namespace) -> int:
+    from tui.core.engine import CancelNotSupported, EngineUsageError
+
+    jobs = _resolve(session, args.job_ids)
+    code = EXIT_OK
+    async with _EngineScope(session) as engine:
+        cancellable: list[Job] = []
+        for job in jobs:
+            if job.state.is_terminal:
+                session.err.print(f"{job.id[:8]}: already {job.state.value}; nothing to cancel", markup=False,
+                                  highlight=False)
+                code = max(code, EXIT_JOB_FAILED)
+                continue
+            if job.profile not in session.config.profiles:
+                session.err.print(f"{job.id[:8]}: profile {job.profile!r} is not configured", markup=False,
+                                  highlight=False)
+                code = EXIT_USAGE
+                continue
+            if job.state is not JobState.SUBMITTING and not engine.capabilities(job.profile).can_cancel:
+                try:
+                    await engine.cancel(job.id)  # raises the precise "cannot cancel" message
+                except CancelNotSupported as error:
+                    session.err.print(f"{job.id[:8]}: {error}", markup=False, highlight=False)
+                    code = EXIT_USAGE
+                continue
+            cancellable.append(job)
+        remote = sorted({job.profile for job in cancellable if job.state is not JobState.SUBMITTING})
+        if remote:
+            await _check_reachable(session, engine, remote)
+            await engine.start(remote)  # the sources confirm the cancel (queued → cancelled, running → interrupted)
+        done: list[str] = []
+        for job in cancellable:
+            try:
+                await engine.cancel(job.id)
+                done.append(job.id)
+            except EngineUsageError as error:
+                session.err.print(f"{job.id[:8]}: {error}", markup=False, highlight=False)
+                code = max(code, EXIT_JOB_FAILED)
+        if done:
+            final = await engine.wait(done, CANCEL_CONFIRM_SECONDS, follow_retries=False)
+            for job in final:
+                verdict = job.state.value if job.state.is_terminal else f"cancel requested (still {job.state.value})"
+                session.out.print(f"{job.id[:8]} {verdict}", markup=False, highlight=False)
+    return code
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    return _run(args, _watch)
+
+
+async def _watch(session: Session, args: argparse.Namespace) -> int:
+    from tui.widgets.job_format import format_clock
+
+    profiles = args.profiles or sorted(session.config.profiles)
+    for name in profiles:
+        _require_profile(session, name)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, JobChanged):
+            job = event.job
+            if args.json:
+                print_json(session, [job])
+                return
+            line = Text(f"{format_clock(time.time())} {job.id[:8]} {job.profile} ")
+            line.append_text(_state_text(job))
+            detail = _detail(job)
+            if detail:
+                line.append(f" {detail}")
+            session.out.print(line, soft_wrap=True)
+        elif isinstance(event, SourceStatusChanged):
+            status = event.status
+            text = f"{status.profile}: {status.state.value}" + (f" ({status.error})" if status.error else "")
+            session.err.print(text, markup=False, highlight=False)
+        elif isinstance(event, EngineError):
+            session.err.print(f"{event.profile or 'comfyq'}: {event.message}", markup=False, highlight=False)
+
+    async with _EngineScope(session) as engine:
+        engine.subscribe(on_event)
+        await engine.start(profiles)
+        session.err.print(f"watching {', '.join(profiles)} (Ctrl+C to stop)", markup=False, highlight=False)
+        await asyncio.Event().wait()  # until Ctrl+C / SIGTERM cancels us
+    return EXIT_INTERRUPTED

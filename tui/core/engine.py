@@ -1,0 +1,607 @@
+"""The Engine: submit, resubmit, cancel and reconcile jobs, run every profile's sources, and emit events.
+
+It has no user interface (design.md §2): the TUI and the headless CLI both drive it. The JobStore owns job state;
+the engine only
+
+- writes each job ahead of any network call (a crash leaves a `submitting` row, never a job nobody knows about),
+- hands stored jobs to the profile's backend with bounded concurrency and stores what the service answered,
+- runs the backends' sources (pollers, websockets, sink watchers) which write their facts into the store through
+  a BackendContext, and
+- turns stored changes into events for its subscribers, on the event loop thread, coalesced per job.
+
+Sources may publish from their own threads (the EAS sink watcher does). Crossing threads costs: rather than one
+`call_soon_threadsafe` per change, the latest version of each changed job is kept in a dict and one scheduled
+callback drains it (design.md §2 rule 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus, SubmitResult
+from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
+from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, new_job_id
+
+if TYPE_CHECKING:
+    from tui.core.config import Config, Profile
+    from tui.core.store import JobStore
+    from tui.core.workflow import Workflow
+
+log = logging.getLogger(__name__)
+
+BackendFactory = Callable[["Profile", BackendContext], Backend]
+Subscriber = Callable[[Event], None]
+
+# How long wait() sleeps between store checks when no event arrives (events normally wake it sooner).
+_WAIT_RECHECK_SECONDS = 1.0
+# A reconcile that failed (service down at start) is tried again this often until it succeeds.
+_RECONCILE_RETRY_SECONDS = 5.0
+
+
+class EngineUsageError(ValueError):
+    """A request the engine refuses with a message for the user (unknown profile, nothing to resubmit, ...)."""
+
+
+class UnknownProfile(EngineUsageError):
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        names = ", ".join(sorted(known)) or "none"
+        super().__init__(f"unknown profile {name!r} (configured: {names})")
+        self.name = name
+
+
+class CancelNotSupported(EngineUsageError):
+    """The profile's backend cannot cancel (capabilities.can_cancel is False)."""
+
+
+def default_retry_delay(failure: Failure, attempt: int) -> float:
+    """Seconds to wait before an automatic retry: a network failure gets a short, growing pause; others none."""
+    if failure.category in (FailureCategory.TRANSPORT, FailureCategory.AUTH):
+        return float(min(30, 2 ** (attempt - 1)))
+    return 0.0
+
+
+def _rank(state: JobState) -> int:
+    if state.is_terminal:
+        return 3
+    return {JobState.SUBMITTING: 0, JobState.QUEUED: 1, JobState.RUNNING: 2}[state]
+
+
+def _default_backend_factory(profile: Profile, context: BackendContext) -> Backend:
+    from tui.core.backends import create_backend
+
+    return create_backend(profile, context)
+
+
+class Engine:
+    """Submits and follows jobs of every configured profile. All public coroutines run on one event loop."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: JobStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        backend_factory: BackendFactory | None = None,
+        retry_delay: Callable[[Failure, int], float] = default_retry_delay,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.source_statuses: dict[str, SourceStatus] = {}
+        self._backend_factory = backend_factory or _default_backend_factory
+        self._retry_delay = retry_delay
+        self._backends: dict[str, Backend] = {}
+        self._contexts: dict[str, BackendContext] = {}
+        self._started: set[str] = set()
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._subscribers: list[Subscriber] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        # Cross-thread hand-over: latest job per id and latest status per profile, drained in one callback.
+        self._pending_lock = threading.Lock()
+        self._pending_jobs: dict[str, Job] = {}
+        self._pending_statuses: dict[str, SourceStatus] = {}
+        self._drain_scheduled = False
+        self._changed: asyncio.Event | None = None
+        # Automatic retries: parents whose retry is being submitted, and parent -> child once submitted.
+        self._retry_pending: set[str] = set()
+        self._retry_children: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_status_error: dict[str, str | None] = {}
+        self._stopping = False
+
+    # ------------------------------------------------------------------ events
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback(event)` for every event, on the event loop thread. Returns an unsubscribe function."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _emit(self, event: Event) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a broken subscriber must not stop the others or the engine
+                log.exception("event subscriber %r failed on %s", callback, type(event).__name__)
+
+    def _report_error(self, profile: str | None, message: str, exc: BaseException | None = None) -> None:
+        """The one place errors go: the log (with traceback when there is one) and an EngineError event."""
+        if exc is not None:
+            log.error("%s: %s", profile or "engine", message, exc_info=exc)
+        else:
+            log.error("%s: %s", profile or "engine", message)
+        self._emit(EngineError(profile, message, at=self.clock()))
+
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self._loop_thread = threading.get_ident()
+            self._changed = asyncio.Event()
+        return loop
+
+    def _publish(self, jobs: Sequence[Job]) -> None:
+        """BackendContext.publish: from any thread. Keeps the most advanced version of each job, schedules a drain."""
+        with self._pending_lock:
+            for job in jobs:
+                previous = self._pending_jobs.get(job.id)
+                # Two threads may publish the same job out of order; never let an older state win.
+                if previous is None or _rank(job.state) >= _rank(previous.state):
+                    self._pending_jobs[job.id] = job
+            self._schedule_drain_locked()
+
+    def _report_status(self, status: SourceStatus) -> None:
+        """BackendContext.report_status: from any thread."""
+        with self._pending_lock:
+            self._pending_statuses[status.profile] = status
+            self._schedule_drain_locked()
+
+    def _schedule_drain_locked(self) -> None:
+        if self._drain_scheduled:
+            return
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # nothing to deliver to yet; the next drain (or stop) picks these up
+        self._drain_scheduled = True
+        try:
+            if threading.get_ident() == self._loop_thread:
+                loop.call_soon(self._drain)
+            else:
+                loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop closed between the check and the call
+            self._drain_scheduled = False
+
+    def _drain(self) -> None:
+        """On the loop thread: deliver everything published since the last drain."""
+        with self._pending_lock:
+            jobs = list(self._pending_jobs.values())
+            statuses = list(self._pending_statuses.values())
+            self._pending_jobs.clear()
+            self._pending_statuses.clear()
+            self._drain_scheduled = False
+        for status in statuses:
+            self._apply_status(status)
+        for job in jobs:
+            self._emit(JobChanged(job))
+            self._maybe_retry(job)
+        if self._changed is not None and (jobs or statuses):
+            self._changed.set()
+
+    def _apply_status(self, status: SourceStatus) -> None:
+        self.source_statuses[status.profile] = status
+        self._emit(SourceStatusChanged(status))
+        # A source error is worth an EngineError once (and in the log), not on every retry of the same error.
+        previous = self._last_status_error.get(status.profile)
+        if status.error and status.error != previous and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
+            self._report_error(status.profile, status.error)
+        self._last_status_error[status.profile] = status.error
+
+    # ------------------------------------------------------------------ profiles and backends
+
+    def profile(self, name: str) -> Profile:
+        profile = self.config.profiles.get(name)
+        if profile is None:
+            raise UnknownProfile(name, self.config.profiles)
+        return profile
+
+    def backend(self, name: str) -> Backend:
+        """The profile's backend, created on first use (its sources only run after start())."""
+        backend = self._backends.get(name)
+        if backend is None:
+            profile = self.profile(name)
+            context = BackendContext(self.store, self._publish, self._report_status)
+            backend = self._backend_factory(profile, context)
+            self._backends[name] = backend
+            self._contexts[name] = context
+            self._semaphores[name] = asyncio.Semaphore(max(1, int(profile.max_concurrent_submits or 1)))
+        return backend
+
+    def capabilities(self, profile: str) -> Capabilities:
+        return type(self.backend(profile)).capabilities
+
+    async def test_connection(self, profile: str) -> tuple[bool, str]:
+        """One cheap request to the profile's service: (reachable and authorized, a message for the user)."""
+        self._bind_loop()
+        try:
+            return await self.backend(profile).check_connection()
+        except EngineUsageError:
+            raise
+        except Exception as exc:
+            log.exception("connection test of %s failed", profile)
+            return False, f"connection test failed: {exc}"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, profiles: Iterable[str] | None = None) -> None:
+        """Create the backends, reconcile what a previous run left in flight, then start following jobs."""
+        self._bind_loop()
+        self._stopping = False
+        names = list(profiles) if profiles is not None else list(self.config.profiles)
+        for name in names:
+            self.backend(name)  # unknown profiles fail here, before anything starts
+        await asyncio.gather(*(self._start_one(name) for name in names if name not in self._started))
+
+    async def _start_one(self, name: str) -> None:
+        backend = self.backend(name)
+        self._started.add(name)
+        reconciled = await self._reconcile_profile(name)
+        if not reconciled:
+            self._spawn(self._reconcile_until_done(name), f"reconcile {name}")
+        try:
+            await backend.start()
+        except Exception as exc:
+            self._report_error(name, f"could not start the sources: {exc}", exc)
+
+    async def stop(self) -> None:
+        """Finish automatic retries being submitted, stop every source, deliver the last events."""
+        self._stopping = True
+        if self._loop is not None:
+            self._drain()
+        # Retries in flight are submissions: let them finish so nothing is left half-sent.
+        while True:
+            retries = [task for task in self._tasks if task.get_name().startswith("retry ")]
+            others = [task for task in self._tasks if task not in retries]
+            for task in others:
+                task.cancel()
+            if not retries:
+                break
+            await asyncio.gather(*retries, return_exceptions=True)
+            self._drain()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        results = await asyncio.gather(
+            *(backend.stop() for backend in self._backends.values()), return_exceptions=True
+        )
+        for name, result in zip(list(self._backends), results):
+            if isinstance(result, BaseException):
+                self._report_error(name, f"stopping the sources failed: {result}", result)
+        self._started.clear()
+        if self._loop is not None:
+            self._drain()
+
+    def _spawn(self, coroutine: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._report_error(None, f"{task.get_name()} failed: {exc}", exc)
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self) -> None:
+        """Look up every job left submitting / queued / running of the started profiles (never resubmits)."""
+        self._bind_loop()
+        names = list(self._started) or list(self._backends)
+        await asyncio.gather(*(self._reconcile_profile(name) for name in names))
+
+    async def _reconcile_profile(self, name: str) -> bool:
+        """True when the backend answered (even with no news), False when it should be tried again later."""
+        rows = self.store.active(name)
+        if not rows:
+            return True
+        try:
+            updates = await self.backend(name).reconcile(rows)
+        except Exception as exc:
+            self._report_error(name, f"reconcile of {len(rows)} unfinished jobs failed, will retry: {exc}", exc)
+            return False
+        if updates:
+            self._contexts[name].apply(updates)
+        log.info("%s: reconciled %d unfinished jobs, %d updates", name, len(rows), len(updates))
+        return True
+
+    async def _reconcile_until_done(self, name: str) -> None:
+        while not self._stopping and name in self._started:
+            await asyncio.sleep(_RECONCILE_RETRY_SECONDS)
+            if await self._reconcile_profile(name):
+                return
+
+    # ------------------------------------------------------------------ submit / resubmit
+
+    async def submit(
+        self,
+        profile: str,
+        workflow: Workflow,
+        count: int = 1,
+        params: Mapping[str, Any] | None = None,
+        random_seed: bool = False,
+    ) -> list[Job]:
+        """Store `count` jobs (write-ahead), then send them. Returns the jobs as stored after the service answered.
+
+        `params` maps "NODE.INPUT" (or "TITLE.INPUT") to a value; strings are typed like the current value.
+        With `random_seed`, every job gets its own random seeds.
+        """
+        self._bind_loop()
+        if count < 1:
+            raise EngineUsageError(f"count must be at least 1, not {count}")
+        target = self.profile(profile)
+        configured = apply_params(workflow, params or {})
+        rng = random.Random()
+        jobs: list[Job] = []
+        for _ in range(count):
+            exact = configured.randomize_seeds(rng) if random_seed else configured
+            jobs.append(self._new_job(target, exact.to_dict(), params=dict(params or {})))
+        return await self._store_and_send(jobs)
+
+    async def resubmit(
+        self, job_ids: Sequence[str], new_seed: bool = False, profile: str | None = None
+    ) -> list[Job]:
+        """New jobs with the same workflow (new seeds if asked), `parent_id` = the old job, `attempt` + 1."""
+        self._bind_loop()
+        parents = [self.store.find(job_id) for job_id in job_ids]
+        if profile is not None:
+            self.profile(profile)
+        jobs: list[Job] = []
+        rng = random.Random()
+        for parent in parents:
+            if parent.workflow is None:
+                raise EngineUsageError(
+                    f"job {parent.id[:8]} has no stored workflow (an external result): nothing to resubmit"
+                )
+            target = self.profile(profile or parent.profile)
+            workflow_dict = parent.workflow
+            if new_seed:
+                from tui.core.workflow import workflow_from_dict
+
+                workflow_dict = workflow_from_dict(parent.workflow, source=f"job {parent.id[:8]}").randomize_seeds(
+                    rng
+                ).to_dict()
+            jobs.append(
+                self._new_job(
+                    target, workflow_dict, params=dict(parent.params), parent_id=parent.id, attempt=parent.attempt + 1
+                )
+            )
+        return await self._store_and_send(jobs)
+
+    def _new_job(
+        self,
+        profile: Profile,
+        workflow: dict[str, Any],
+        *,
+        params: dict[str, Any],
+        parent_id: str | None = None,
+        attempt: int = 1,
+    ) -> Job:
+        job_id = new_job_id()
+        job = Job(
+            id=job_id,
+            profile=profile.name,
+            edition=profile.edition,
+            workflow=workflow,
+            state=JobState.SUBMITTING,
+            timestamps={JobState.SUBMITTING.value: self.clock()},
+            parent_id=parent_id,
+            attempt=attempt,
+            params=params,
+        )
+        if profile.edition is Edition.DEDICATED:
+            # Our own prompt_id: after a crash the row can be looked up in /queue and /history by it.
+            job.prompt_id = str(uuid.uuid4())
+            job.client_id = profile.client_id
+        else:
+            # Our own task_id: the sink result carries it back, so even a crash mid-submit is matched.
+            job.task_id = f"comfyq-{job_id}"
+        return job
+
+    async def _store_and_send(self, jobs: list[Job]) -> list[Job]:
+        if not jobs:
+            return []
+        # Write-ahead: every row is durable before the first byte goes out.
+        self.store.add_many(jobs)
+        self._publish(jobs)
+        sent = await asyncio.gather(*(self._send(job) for job in jobs))
+        return list(sent)
+
+    async def _send(self, job: Job) -> Job:
+        backend = self.backend(job.profile)
+        context = self._contexts[job.profile]
+        async with self._semaphores[job.profile]:
+            current = self.store.get(job.id)
+            if current.state is not JobState.SUBMITTING:
+                return current  # cancelled locally while waiting for its turn
+            try:
+                result = await backend.submit(current)
+            except Exception as exc:  # a backend bug or an unexpected network error: the job fails, visibly
+                log.exception("%s: submit of %s raised", job.profile, job.id)
+                result = SubmitResult(
+                    accepted=False,
+                    failure=Failure(FailureCategory.TRANSPORT, f"submit failed: {exc}"),
+                    transport_error=True,
+                )
+        now = self.clock()
+        if result.accepted:
+            # Ids first, on their own: a result that already arrived (succeeded) refuses the `queued` move, but
+            # the queue index / request id must still be kept.
+            updates = [
+                JobUpdate(
+                    job.id,
+                    at=now,
+                    prompt_id=result.prompt_id,
+                    queue_index=result.queue_index,
+                    request_id=result.request_id,
+                    warning=result.warning,
+                ),
+                JobUpdate(job.id, state=JobState.QUEUED, at=now),
+            ]
+        else:
+            failure = result.failure or Failure(FailureCategory.TRANSPORT, "the service refused the job without a reason")
+            updates = [JobUpdate(job.id, state=JobState.FAILED, at=now, failure=failure)]
+        context.apply(updates)
+        stored = self.store.get(job.id)
+        if result.accepted:
+            if stored.state is JobState.CANCELLED:
+                # Cancelled while it was being sent: the service has it now, so ask it to drop it.
+                await self._cancel_remote(backend, stored)
+            else:
+                try:
+                    backend.job_submitted(stored)
+                except Exception:
+                    log.exception("%s: job_submitted hint failed", job.profile)
+        return stored
+
+    # ------------------------------------------------------------------ automatic retry
+
+    def _maybe_retry(self, job: Job) -> None:
+        """A job that ended with a failure the profile retries gets a child job (once, up to `retry.max`)."""
+        if self._stopping or job.state is not JobState.FAILED or job.failure is None or job.external:
+            return
+        profile = self.config.profiles.get(job.profile)
+        policy = getattr(profile, "retry", None)
+        if policy is None or not policy.max or job.attempt > policy.max:
+            return
+        categories = {str(getattr(c, "value", c)) for c in policy.on}
+        if job.failure.category.value not in categories:
+            return
+        if job.id in self._retry_pending or job.id in self._retry_children:
+            return
+        self._retry_pending.add(job.id)
+        self._spawn(self._retry(job), f"retry {job.id}")
+
+    async def _retry(self, job: Job) -> None:
+        try:
+            existing = self.store.children(job.id)
+            if existing:  # retried already (e.g. by an earlier run): never twice
+                self._retry_children[job.id] = existing[0].id
+                return
+            assert job.failure is not None
+            delay = self._retry_delay(job.failure, job.attempt)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            log.info("%s: automatic retry of %s (attempt %d, %s)", job.profile, job.id, job.attempt + 1,
+                     job.failure.category.value)
+            children = await self.resubmit([job.id])
+            self._retry_children[job.id] = children[0].id
+        finally:
+            self._retry_pending.discard(job.id)
+            if self._changed is not None:
+                self._changed.set()
+
+    def retry_child(self, job_id: str) -> str | None:
+        """The id of the automatic retry of `job_id`, if this engine made (or found) one."""
+        return self._retry_children.get(job_id)
+
+    # ------------------------------------------------------------------ cancel
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel one job (id or unique prefix). A job still `submitting` is cancelled locally at once."""
+        self._bind_loop()
+        job = self.store.find(job_id)
+        if job.state.is_terminal:
+            raise EngineUsageError(f"job {job.id[:8]} already ended ({job.state.value}): nothing to cancel")
+        backend = self.backend(job.profile)
+        can_cancel = type(backend).capabilities.can_cancel
+        if job.state is JobState.SUBMITTING:
+            self._contexts[job.profile].apply([JobUpdate(job.id, state=JobState.CANCELLED, at=self.clock())])
+            if can_cancel and job.remote_id:
+                # It may have reached the service already (a crash mid-submit, or a send in flight).
+                await self._cancel_remote(backend, job)
+            return self.store.get(job.id)
+        if not can_cancel:
+            profile = self.profile(job.profile)
+            raise CancelNotSupported(
+                f"profile {job.profile!r} ({profile.edition.value} edition) cannot cancel a job: "
+                "the EAS queue has no way to withdraw a task once it is queued"
+                if profile.edition is Edition.API
+                else f"profile {job.profile!r} cannot cancel jobs"
+            )
+        await backend.cancel(job)
+        return self.store.get(job.id)
+
+    async def _cancel_remote(self, backend: Backend, job: Job) -> None:
+        try:
+            await backend.cancel(job)
+        except Exception as exc:
+            self._report_error(job.profile, f"could not cancel job {job.id[:8]} on the service: {exc}", exc)
+
+    # ------------------------------------------------------------------ wait
+
+    async def wait(
+        self, job_ids: Sequence[str], timeout: float | None = None, *, follow_retries: bool = True
+    ) -> list[Job]:
+        """Return when every job has ended (following automatic retries to their last attempt), or at `timeout`.
+
+        Returns the jobs as stored (the last attempt of each when following retries); on timeout some may still
+        be active — the caller checks `state.is_terminal`.
+        """
+        self._bind_loop()
+        assert self._changed is not None
+        ids = [self.store.find(job_id).id for job_id in job_ids]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._changed.clear()
+            current, done = self._wait_snapshot(ids, follow_retries)
+            if done:
+                return current
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return current
+            pause = _WAIT_RECHECK_SECONDS if remaining is None else min(_WAIT_RECHECK_SECONDS, remaining)
+            try:
+                await asyncio.wait_for(self._changed.wait(), pause)
+            except asyncio.TimeoutError:
+                pass
+
+    def _wait_snapshot(self, ids: Sequence[str], follow_retries: bool) -> tuple[list[Job], bool]:
+        jobs: list[Job] = []
+        done = True
+        for job_id in ids:
+            job = self.store.get(job_id)
+            seen = {job.id}
+            while follow_retries:
+                if job.id in self._retry_pending:
+                    done = False
+                    break
+                child = self._retry_children.get(job.id)
+                if child is None or child in seen:
+                    break
+                seen.add(child)
+                job = self.store.get(child)
+            if not job.state.is_terminal:
+                done = False
+            jobs.append(job)
+        return jobs, done
+
+
+def apply_params(workflow: Workflow, params: Mapping[str, Any]) -> Workflow:
+    """Apply `NODE.INPUT` (or `TITLE.INPUT`) → value assignments; strings are typed like the current value."""
+    for target, value in params.items():
+        workflow = workflow.set_value(target, value)
+    return workflow

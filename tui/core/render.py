@@ -1,0 +1,106 @@
+"""One job as plain data: the `--json` shape of the CLI, reused by the TUI for exports.
+
+The shape is a public surface (scripts parse it), so fields are only ever added, never renamed:
+
+    id, profile, edition, state, failure {category, message, node_id, class_type}, task_id, prompt_id,
+    queue_index, sink_index, request_id, submitted_at, started_at, finished_at, progress,
+    outputs [{node_id, type, subfolder, filename, oss_path}], parent_id, attempt
+
+plus `warning`, `queue_position` and `external`. Timestamps are ISO 8601 in UTC; `oss_path` is composed from the
+profile's OSS bucket path and is null for temp files, for a profile without a bucket path, or when the profile
+is no longer configured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from tui.core.jobs import Job, Output
+
+if TYPE_CHECKING:
+    from tui.core.config import Profile
+
+log = logging.getLogger(__name__)
+
+
+def iso_utc(timestamp: float | None) -> str | None:
+    """Unix time → ISO 8601 UTC with milliseconds (`2026-11-26T23:36:07.123+00:00`), None stays None."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def oss_path(output: Output, profile: Profile | None) -> str | None:
+    """Where the output landed in OSS, or None when it cannot be told (temp file, no bucket, odd name)."""
+    if profile is None or not getattr(profile, "oss_bucket_path", None):
+        return None
+    from tui.core.oss import OssPathError, compose_oss_path
+
+    try:
+        location = compose_oss_path(profile.oss_bucket_path, output)
+    except OssPathError as error:
+        # A name the service reported that we refuse to turn into a path (e.g. `..`): show no path, say why once.
+        log.warning("no OSS path for %s: %s", output.filename, error)
+        return None
+    return None if location is None else location.path
+
+
+def output_to_dict(output: Output, profile: Profile | None) -> dict[str, Any]:
+    return {
+        "node_id": output.node_id,
+        "type": output.type,
+        "subfolder": output.subfolder,
+        "filename": output.filename,
+        "oss_path": oss_path(output, profile),
+    }
+
+
+def job_to_dict(job: Job, profile: Profile | None) -> dict[str, Any]:
+    """The `--json` object of one job. `profile` is the job's profile (None when it is not configured)."""
+    failure = None
+    if job.failure is not None:
+        failure = {
+            "category": job.failure.category.value,
+            "message": job.failure.message,
+            "node_id": job.failure.node_id,
+            "class_type": job.failure.class_type,
+        }
+    progress = None
+    if job.progress is not None:
+        progress = {
+            "node_id": job.progress.node_id,
+            "class_type": job.progress.class_type,
+            "value": job.progress.value,
+            "max": job.progress.max,
+        }
+    return {
+        "id": job.id,
+        "profile": job.profile,
+        "edition": job.edition.value,
+        "state": job.state.value,
+        "failure": failure,
+        "task_id": job.task_id,
+        "prompt_id": job.prompt_id,
+        "queue_index": job.queue_index,
+        "sink_index": job.sink_index,
+        "request_id": job.request_id,
+        "submitted_at": iso_utc(job.submitted_at),
+        "started_at": iso_utc(job.started_at),
+        "finished_at": iso_utc(job.finished_at),
+        "progress": progress,
+        "outputs": [output_to_dict(output, profile) for output in job.outputs],
+        "parent_id": job.parent_id,
+        "attempt": job.attempt,
+        "warning": job.warning,
+        "queue_position": job.queue_position,
+        "external": job.external,
+    }
+
+
+def job_to_json(job: Job, profiles: Mapping[str, Profile]) -> str:
+    """One line of `--json` output (no newline)."""
+    return json.dumps(job_to_dict(job, profiles.get(job.profile)), ensure_ascii=False, separators=(", ", ": "))
