@@ -152,10 +152,11 @@ class Workflow:
                 if not _is_scalar(value):
                     continue
                 rank = _common_rank(class_type, name)
-                common = rank is not None
-                sort_key = (rank[0], _natural_key(node_id), rank[1]) if rank else (
-                    len(_COMMON_INPUTS), _natural_key(node_id), position)
-                item = EditableInput(node_id, _title_of(node), class_type, name, value, common)
+                if rank is not None:  # grouped by kind (prompts, sampler, size, ...), then node, then input
+                    sort_key = (rank[0], _natural_key(node_id), rank[1])
+                else:  # the rest after every common one, in graph order
+                    sort_key = (len(_COMMON_INPUTS), _natural_key(node_id), position)
+                item = EditableInput(node_id, _title_of(node), class_type, name, value, rank is not None)
                 ranked.append((sort_key, item))
         ranked.sort(key=lambda pair: pair[0])
         return [item for _, item in ranked]
@@ -363,7 +364,7 @@ def validate_workflow(data: object, text: str | None = None, source: str = "<str
     for node_id, node in data.items():
         class_type = node["class_type"]
         for input_name, value in node["inputs"].items():
-            if not _looks_like_link(value):
+            if not _is_link(value):
                 continue
             target, slot = value
             if target not in data:
@@ -462,13 +463,9 @@ def _line_column(text: str, offset: int) -> tuple[int, int]:
 # ----- small helpers ----------------------------------------------------------------------------------------------
 
 
-def _looks_like_link(value: object) -> bool:
+def _is_link(value: object) -> bool:
     """ComfyUI treats a 2-element list whose first item is a string as a link ``[node_id, slot]``."""
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
-
-
-def _is_link(value: object) -> bool:
-    return _looks_like_link(value)
 
 
 def _is_scalar(value: object) -> bool:
