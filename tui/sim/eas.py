@@ -1,0 +1,610 @@
+"""A loopback emulator of the PAI-EAS queue service, as spoken by `eas_prediction` 0.36.
+
+Protocol reference: protocols/eas-queue.md (§7 is the checklist this follows). Queues live in memory and are
+created on demand: `/api/predict/<service>` is the input queue, `/api/predict/<service>/sink` the sink, and
+`POST /api/predict/<service>/<path>` (e.g. `api_prompt?task_id=...`) puts into the input queue with the path
+stored on the item. Each queue has its own index counter starting at 1.
+
+Dispatch (method + query keys): POST → put; GET → `_attrs_`, `_search_`, `_count_`, `_watch_` + Upgrade
+(websocket), otherwise get; PUT `_indexes_` → commit (`_negative_=true` → negative commit); DELETE `_trunc_` →
+truncate, `_indexes_` → delete.
+
+Emulator choices where the real service is undocumented (protocols §8), all INFERRED:
+- commit / delete / negative commit of an unknown or already deleted index answer 200 `OK`;
+- a consumer that disconnects gives its uncommitted items back to its group at once: the same uid on reconnect,
+  or any other live consumer of the group, receives them;
+- a negative commit gives the items back to the group for redelivery (they are not deleted);
+- `get` is independent of consumers (it can return items a watcher holds); `_auto_delete_` defaults to true;
+- `stream.approxMaxLength` is reported but not enforced; items larger than `meta.maxPayloadBytes` get 413;
+- the server never pings and never closes a watch socket by itself (a close frame makes the SDK reconnect at once);
+- without `Authorization` checks here: the token check is a middleware of the combined server (tui/sim/server.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+from multidict import MultiMapping
+
+from tui.sim.queue_proto import PROTOBUF_CONTENT_TYPE, Frame, encode_frame, encode_frame_list, frame_to_json
+
+HEADER_UID = "X-EAS-QueueService-Redis-Uid"
+HEADER_GID = "X-EAS-QueueService-Redis-Gid"
+HEADER_PRIORITY = "X-EAS-QueueService-Priority"
+HEADER_REQUEST_ID = "X-Eas-Queueservice-Request-Id"
+DEFAULT_GROUP = "eas"
+QUEUE_ROUTE_PREFIX = "/api/predict/"
+SINK_SUFFIX = "sink"
+MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
+APPROX_MAX_LENGTH = 1_000_000
+# The SDK's read timeout is 5 s: a long-poll must answer well before it or the client retries 6 times and fails.
+MAX_LONG_POLL_SECONDS = 4.0
+
+_CONTROL_PARAM = re.compile(r"^_.*_$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+@dataclass
+class QueueItem:
+    index: int
+    data: bytes
+    tags: dict[str, str]
+    priority: int = 0
+    path: str = ""  # the input POST's sub-path, e.g. "api_prompt"; "" for a plain put
+    enqueued_at: float = field(default_factory=time.time)
+
+    def frame(self, *, index_only: bool = False) -> Frame:
+        return Frame(index=self.index, tags=self.tags, data=b"" if index_only else self.data)
+
+
+class Consumer:
+    """One member of a consumer group: a websocket watcher or an in-process worker.
+
+    `send` must not block (it queues the item for the connection's sender); `is_alive` tells dispatch whether the
+    connection can still take items (so nothing is pushed into a socket the client already shut down).
+    """
+
+    def __init__(
+        self,
+        *,
+        gid: str,
+        uid: str,
+        window: int,
+        auto_commit: bool,
+        send: Callable[[QueueItem], None],
+        is_alive: Callable[[], bool] = lambda: True,
+        start_index: int = 0,
+        index_only: bool = False,
+        tag_filter: Mapping[str, str] | None = None,
+        on_replaced: Callable[[], None] | None = None,
+    ) -> None:
+        self.gid = gid
+        self.uid = uid
+        self.window = max(window, 1)
+        self.auto_commit = auto_commit
+        self.send = send
+        self.is_alive = is_alive
+        self.start_index = start_index
+        self.index_only = index_only
+        self.tag_filter = dict(tag_filter or {})
+        self.on_replaced = on_replaced
+        self.pending: dict[int, None] = {}  # delivered, not committed (ordered set)
+        self.last_index = 0
+        self.last_activity = time.monotonic()
+
+    @property
+    def consumer_id(self) -> str:
+        return f"{self.gid}.{self.uid}"
+
+    def has_room(self) -> bool:
+        # With auto-commit the window is ignored (JAVA README): items are deleted as they are sent.
+        return self.auto_commit or len(self.pending) < self.window
+
+    def accepts(self, item: QueueItem) -> bool:
+        if item.index < self.start_index:
+            return False
+        return all(item.tags.get(key) == value for key, value in self.tag_filter.items())
+
+
+class ConsumerGroup:
+    """Within a group each item goes to one consumer; every group sees every item (until it is deleted)."""
+
+    def __init__(self, gid: str) -> None:
+        self.gid = gid
+        self.consumers: dict[str, Consumer] = {}
+        self.owner: dict[int, Consumer] = {}  # item index → the consumer holding it
+        self.next_turn = 0
+
+
+class EasQueue:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.next_index = 1
+        # Items per priority level, each in index order; higher levels are delivered first.
+        self._levels: dict[int, dict[int, QueueItem]] = {}
+        self._priority_of: dict[int, int] = {}
+        self.groups: dict[str, ConsumerGroup] = {}
+        self._put_signal = asyncio.Event()
+
+    # ----- storage -----
+    def __len__(self) -> int:
+        return len(self._priority_of)
+
+    def item(self, index: int) -> QueueItem | None:
+        level = self._priority_of.get(index)
+        return None if level is None else self._levels[level].get(index)
+
+    def ordered(self) -> Iterator[QueueItem]:
+        """Delivery order: FIFO by index, higher `_priority_` first."""
+        for level in sorted(self._levels, reverse=True):
+            yield from self._levels[level].values()
+
+    def put(self, data: bytes, tags: Mapping[str, str] | None = None, *, priority: int = 0, path: str = "") -> QueueItem:
+        item_tags = dict(tags or {})
+        item_tags.setdefault("requestId", str(uuid.uuid4()))
+        item = QueueItem(index=self.next_index, data=data, tags=item_tags, priority=priority, path=path)
+        self.next_index += 1
+        self._levels.setdefault(priority, {})[item.index] = item
+        self._priority_of[item.index] = priority
+        # Wake long-polling gets, then push to live watchers.
+        self._put_signal.set()
+        self._put_signal = asyncio.Event()
+        self.dispatch()
+        return item
+
+    def delete(self, indexes: list[int]) -> None:
+        freed = self._remove(indexes)
+        if freed:
+            self.dispatch()
+
+    def _remove(self, indexes: list[int]) -> bool:
+        """Drop items from storage and from every holder. True when a consumer's window slot was freed."""
+        freed = False
+        for index in indexes:
+            level = self._priority_of.pop(index, None)
+            if level is None:
+                continue
+            bucket = self._levels[level]
+            bucket.pop(index, None)
+            if not bucket:
+                del self._levels[level]
+            for group in self.groups.values():
+                holder = group.owner.pop(index, None)
+                if holder is not None and index in holder.pending:
+                    del holder.pending[index]
+                    freed = True
+        return freed
+
+    def commit(self, indexes: list[int]) -> None:
+        """Commit = consumed and deleted, synchronously (the SDK tests check the length right after)."""
+        for index in indexes:
+            item_group_holders = [g.owner.get(index) for g in self.groups.values()]
+            for holder in item_group_holders:
+                if holder is not None:
+                    holder.last_activity = time.monotonic()
+        self._remove(indexes)
+        self.dispatch()
+
+    def negative_commit(self, indexes: list[int]) -> None:
+        """Give the items back to their group so another consumer (or the same one) gets them again."""
+        for group in self.groups.values():
+            for index in indexes:
+                holder = group.owner.pop(index, None)
+                if holder is not None:
+                    holder.pending.pop(index, None)
+        self.dispatch()
+
+    def truncate(self, before_index: int) -> None:
+        """Delete every item whose index is smaller than `before_index`; that index itself stays."""
+        self.delete([index for index in list(self._priority_of) if index < before_index])
+
+    def find(self, *, start: int, length: int, tags: Mapping[str, str]) -> list[QueueItem]:
+        found: list[QueueItem] = []
+        for item in self.ordered():
+            if item.index < start or any(item.tags.get(k) != v for k, v in tags.items()):
+                continue
+            found.append(item)
+            if len(found) >= length:
+                break
+        return found
+
+    async def get(
+        self, *, start: int, length: int, tags: Mapping[str, str], timeout: float, auto_delete: bool
+    ) -> list[QueueItem]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, min(timeout, MAX_LONG_POLL_SECONDS))
+        while True:
+            found = self.find(start=start, length=length, tags=tags)
+            remaining = deadline - loop.time()
+            if found or remaining <= 0:
+                break
+            signal = self._put_signal
+            try:
+                await asyncio.wait_for(signal.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+        if found and auto_delete:
+            self.delete([item.index for item in found])
+        return found
+
+    def wake_waiters(self) -> None:
+        """Let long-polls re-check now (used at shutdown so nothing waits for its timeout)."""
+        self._put_signal.set()
+        self._put_signal = asyncio.Event()
+
+    def count(self, *, tags: Mapping[str, str], priority: int | None) -> int:
+        return sum(
+            1
+            for item in self.ordered()
+            if (priority is None or item.priority == priority)
+            and all(item.tags.get(k) == v for k, v in tags.items())
+        )
+
+    # ----- consumers -----
+    def add_consumer(self, consumer: Consumer) -> None:
+        group = self.groups.setdefault(consumer.gid, ConsumerGroup(consumer.gid))
+        previous = group.consumers.get(consumer.uid)
+        if previous is not None:
+            # Same gid.uid again: the client reconnected before we saw the old socket go. The new one takes over
+            # and gets the old one's uncommitted items.
+            self._release(group, previous)
+            if previous.on_replaced is not None:
+                previous.on_replaced()
+        group.consumers[consumer.uid] = consumer
+        self.dispatch()
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        group = self.groups.get(consumer.gid)
+        if group is None or group.consumers.get(consumer.uid) is not consumer:
+            return  # already replaced by a reconnect
+        del group.consumers[consumer.uid]
+        self._release(group, consumer)
+        self.dispatch()
+
+    @staticmethod
+    def _release(group: ConsumerGroup, consumer: Consumer) -> None:
+        for index in consumer.pending:
+            if group.owner.get(index) is consumer:
+                del group.owner[index]
+        consumer.pending.clear()
+
+    def dispatch(self) -> None:
+        """Push every item a group has not handed out yet to a live consumer with room (round-robin)."""
+        auto_committed: list[int] = []
+        for group in self.groups.values():
+            ready = [c for c in group.consumers.values() if c.has_room() and c.is_alive()]
+            if not ready:
+                continue
+            for item in self.ordered():
+                if item.index in group.owner:
+                    continue
+                chosen = None
+                for offset in range(len(ready)):
+                    candidate = ready[(group.next_turn + offset) % len(ready)]
+                    if candidate.accepts(item):
+                        chosen = candidate
+                        group.next_turn = (group.next_turn + offset + 1) % max(len(ready), 1)
+                        break
+                if chosen is None:
+                    continue
+                group.owner[item.index] = chosen
+                chosen.last_index = item.index
+                chosen.last_activity = time.monotonic()
+                if chosen.auto_commit:
+                    auto_committed.append(item.index)
+                else:
+                    chosen.pending[item.index] = None
+                chosen.send(item)
+                if not chosen.has_room():
+                    ready.remove(chosen)
+                    if not ready:
+                        break
+        # Auto-commit deletes on send, after every group had its chance at the item in this pass.
+        if auto_committed and self._remove(auto_committed):
+            self.dispatch()
+
+    # ----- introspection -----
+    def search(self, index: int, caller_id: str) -> dict[str, object] | None:
+        if self.item(index) is None:
+            return None
+        for group in self.groups.values():
+            holder = group.owner.get(index)
+            if holder is not None:
+                return {"ConsumerId": holder.consumer_id, "IsPending": True, "WaitCount": 0}
+        held = {i for group in self.groups.values() for i in group.owner}
+        ahead = 0
+        for item in self.ordered():
+            if item.index == index:
+                break
+            if item.index not in held:
+                ahead += 1
+        return {"ConsumerId": caller_id, "IsPending": False, "WaitCount": ahead}
+
+    def attributes(self) -> dict[str, str]:
+        attrs = {
+            "meta.name": self.name,
+            "meta.maxPayloadBytes": str(MAX_PAYLOAD_BYTES),
+            "meta.backend": "memory",
+            "meta.state": "Normal",
+            "meta.header.user": HEADER_UID,
+            "meta.header.group": HEADER_GID,
+            "meta.header.priority": HEADER_PRIORITY,
+            "stream.length": str(len(self)),
+            "stream.approxMaxLength": str(APPROX_MAX_LENGTH),
+        }
+        if self._priority_of:
+            attrs["stream.firstEntry"] = str(min(self._priority_of))
+            attrs["stream.lastEntry"] = str(max(self._priority_of))
+        consumers = [c for group in self.groups.values() for c in group.consumers.values()]
+        attrs["consumers.status.total"] = str(len(consumers))
+        now = time.monotonic()
+        for position, consumer in enumerate(consumers):
+            slots = 0 if consumer.auto_commit else max(consumer.window - len(consumer.pending), 0)
+            line = (
+                f"Id: {consumer.consumer_id}, Index: {consumer.last_index}, Pending: {len(consumer.pending)}, "
+                f"Status: {'Running' if consumer.is_alive() else 'Leaving'}, Idle: {now - consumer.last_activity:.3f}s, "
+                f"Window: {0 if consumer.auto_commit else consumer.window}, Slots: {slots}, "
+                f"AutoCommit: {str(consumer.auto_commit).lower()}"
+            )
+            if consumer.tag_filter:
+                line += ", Tags: tags[" + " ".join(f"{k}={v}" for k, v in consumer.tag_filter.items()) + "]"
+            attrs[f"consumers.list.[{position}]"] = line
+        for position, group in enumerate(self.groups.values()):
+            attrs[f"groups.list.[{position}]"] = (
+                f"Id: {group.gid}, Consumers: {len(group.consumers)}, Pending: {len(group.owner)}"
+            )
+        return attrs
+
+
+# ----- HTTP layer -----
+
+
+class BadRequest(Exception):
+    """A query value we cannot use; answered 400 with the message."""
+
+
+def parse_duration(text: str) -> float:
+    """`5s`, `0s`, `500ms`, `1m` or a bare `5` (seconds)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise BadRequest(f"invalid _timeout_ {text!r}")
+    value = float(match.group(1))
+    unit = match.group(2) or "s"
+    return value / 1000 if unit == "ms" else value * 60 if unit == "m" else value
+
+
+def _int_param(query: MultiMapping[str], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"invalid {name} {raw!r}") from None
+
+
+def _bool_param(query: MultiMapping[str], name: str, default: bool) -> bool:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in ("true", "1", "yes")
+
+
+def _indexes_param(query: MultiMapping[str]) -> list[int]:
+    raw = query.get("_indexes_", "")
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise BadRequest(f"invalid _indexes_ {raw!r}") from None
+
+
+def user_tags(query: MultiMapping[str]) -> dict[str, str]:
+    """Query parameters that are not control keys (`_x_`) are tags."""
+    return {key: value for key, value in query.items() if not _CONTROL_PARAM.match(key)}
+
+
+def _text(status: int, body: str) -> web.Response:
+    return web.Response(status=status, text=body)
+
+
+class QueueService:
+    """The queue store plus its HTTP and websocket handlers."""
+
+    def __init__(self, *, on_input_post: Callable[[str, str], None] | None = None) -> None:
+        self.queues: dict[str, EasQueue] = {}
+        # Called with (service, path) before an input POST is stored, so the server can start workers for it.
+        self._on_input_post = on_input_post
+        self._live_sockets: set[web.WebSocketResponse] = set()
+        self._transports: dict[web.WebSocketResponse, asyncio.BaseTransport] = {}
+
+    def queue(self, name: str) -> EasQueue:
+        queue = self.queues.get(name)
+        if queue is None:
+            queue = self.queues[name] = EasQueue(name)
+        return queue
+
+    def input_queue(self, service: str) -> EasQueue:
+        return self.queue(service)
+
+    def sink_queue(self, service: str) -> EasQueue:
+        return self.queue(f"{service}/{SINK_SUFFIX}")
+
+    def register_routes(self, app: web.Application) -> None:
+        app.router.add_route("*", QUEUE_ROUTE_PREFIX + "{name:.+}", self.handle)
+        app.on_shutdown.append(self._on_shutdown)
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        # Drop watch sockets without a close frame (the SDK would reconnect at once) and end long-polls now.
+        for ws in list(self._live_sockets):
+            transport = self._transports.get(ws)
+            if transport is not None:
+                transport.abort()  # type: ignore[attr-defined]
+        for queue in self.queues.values():
+            queue.wake_waiters()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        segments = request.match_info["name"].split("/")
+        service = segments[0]
+        if not service:
+            return _text(404, "no such queue")
+        rest = "/".join(segments[1:])
+        try:
+            if rest == "":
+                return await self._dispatch(request, self.input_queue(service), service, path="")
+            if rest == SINK_SUFFIX:
+                return await self._dispatch(request, self.sink_queue(service), service, path=None)
+            if request.method == "POST":
+                return await self._put(request, self.input_queue(service), service, path=rest)
+            return _text(404, f"no such queue operation: {request.method} {rest}")
+        except BadRequest as error:
+            return _text(400, str(error))
+
+    async def _dispatch(
+        self, request: web.Request, queue: EasQueue, service: str, *, path: str | None
+    ) -> web.StreamResponse:
+        query = request.query
+        method = request.method
+        if method == "POST":
+            if "_eos_" in query:
+                return _text(501, "end of stream (_eos_) is not emulated")
+            return await self._put(request, queue, service, path=path)
+        if method == "GET":
+            if "_attrs_" in query:
+                return web.json_response(queue.attributes())
+            if "_search_" in query:
+                found = queue.search(_int_param(query, "_index_", 0), self._caller_id(request))
+                if found is None:
+                    return _text(404, "no data in stream")
+                return web.json_response(found)
+            if "_count_" in query:
+                priority = query.get("_priority_")
+                count = queue.count(tags=user_tags(query), priority=int(priority) if priority else None)
+                return _text(200, str(count))
+            if "_watch_" in query:
+                if request.headers.get("Upgrade", "").lower() != "websocket":
+                    return _text(501, "HTTP (non-websocket) watch is not emulated")
+                return await self._watch(request, queue)
+            return await self._get(request, queue)
+        if method == "PUT":
+            if "_indexes_" not in query:
+                return _text(400, "missing _indexes_")
+            indexes = _indexes_param(query)
+            if _bool_param(query, "_negative_", False):
+                queue.negative_commit(indexes)
+            else:
+                queue.commit(indexes)
+            return _text(200, "OK")
+        if method == "DELETE":
+            if _bool_param(query, "_trunc_", False):
+                queue.truncate(_int_param(query, "_index_", 0))
+                return _text(200, "OK")
+            if "_indexes_" in query:
+                queue.delete(_indexes_param(query))
+                return _text(200, "OK")
+            return _text(400, "missing _indexes_ or _trunc_")
+        return _text(405, f"method {method} not allowed")
+
+    @staticmethod
+    def _caller_id(request: web.Request) -> str:
+        gid = request.headers.get(HEADER_GID) or DEFAULT_GROUP
+        uid = request.headers.get(HEADER_UID) or ""
+        return f"{gid}.{uid}"
+
+    async def _put(self, request: web.Request, queue: EasQueue, service: str, *, path: str | None) -> web.Response:
+        body = await request.read()
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return _text(413, f"payload of {len(body)} bytes exceeds meta.maxPayloadBytes {MAX_PAYLOAD_BYTES}")
+        priority = _int_param(request.query, "_priority_", 0)
+        if path is not None and self._on_input_post is not None:
+            self._on_input_post(service, path)
+        item = queue.put(body, user_tags(request.query), priority=priority, path=path or "")
+        return web.Response(
+            status=200, body=str(item.index).encode(), headers={HEADER_REQUEST_ID: item.tags["requestId"]}
+        )
+
+    async def _get(self, request: web.Request, queue: EasQueue) -> web.Response:
+        query = request.query
+        items = await queue.get(
+            start=max(_int_param(query, "_index_", 0), 0),
+            length=max(_int_param(query, "_length_", 1), 1),
+            tags=user_tags(query),
+            timeout=parse_duration(query.get("_timeout_", "0s")),
+            auto_delete=_bool_param(query, "_auto_delete_", True),
+        )
+        if not items:
+            return web.Response(status=204)
+        frames = [item.frame() for item in items]
+        if PROTOBUF_CONTENT_TYPE in request.headers.get("Accept", ""):
+            return web.Response(status=200, body=encode_frame_list(frames), content_type=PROTOBUF_CONTENT_TYPE)
+        return web.Response(
+            status=200, text=json.dumps([frame_to_json(frame) for frame in frames]), content_type="application/json"
+        )
+
+    async def _watch(self, request: web.Request, queue: EasQueue) -> web.WebSocketResponse:
+        query = request.query
+        start = _int_param(query, "_index_", 0)
+        window = _int_param(query, "_window_", 1)
+        auto_commit = _bool_param(query, "_auto_commit_", False)
+        index_only = _bool_param(query, "_index_only_", False)
+        gid = request.headers.get(HEADER_GID) or DEFAULT_GROUP
+        uid = request.headers.get(HEADER_UID) or str(uuid.uuid4())
+
+        # autoping answers the client's pings; no server heartbeat (the real server's is unknown, see docstring).
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        transport = request.transport
+        outbox: asyncio.Queue[QueueItem] = asyncio.Queue()
+
+        def alive() -> bool:
+            return not ws.closed and transport is not None and not transport.is_closing()
+
+        def drop() -> None:
+            if transport is not None:
+                transport.abort()  # type: ignore[attr-defined]
+
+        consumer = Consumer(
+            gid=gid,
+            uid=uid,
+            window=window,
+            auto_commit=auto_commit,
+            send=outbox.put_nowait,
+            is_alive=alive,
+            # -1: only what arrives from now on (JAVA README); 0: from the head.
+            start_index=queue.next_index if start < 0 else start,
+            index_only=index_only,
+            tag_filter=user_tags(query),
+            on_replaced=drop,
+        )
+        self._live_sockets.add(ws)
+        if transport is not None:
+            self._transports[ws] = transport
+        sender = asyncio.create_task(self._pump(ws, outbox, index_only))
+        queue.add_consumer(consumer)
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.ERROR:
+                    break
+                # The SDK sends nothing but pings (answered by autoping); anything else is ignored.
+        finally:
+            sender.cancel()
+            queue.remove_consumer(consumer)
+            self._live_sockets.discard(ws)
+            self._transports.pop(ws, None)
+        return ws
+
+    @staticmethod
+    async def _pump(ws: web.WebSocketResponse, outbox: asyncio.Queue[QueueItem], index_only: bool) -> None:
+        """One binary DataFrameProto frame per item, in dispatch order; never a text or close frame."""
+        try:
+            while True:
+                item = await outbox.get()
+                await ws.send_bytes(encode_frame(item.frame(index_only=index_only)))
+        except (ConnectionError, RuntimeError):
+            return  # the socket is gone; uncommitted items go back to the group when the handler ends

@@ -1,0 +1,281 @@
+"""The combined local server: the EAS queue service + the ComfyUI API edition's workers + a dedicated ComfyUI.
+
+One aiohttp app on one port serves
+- `/api/predict/<service>[/sink]` and `POST /api/predict/<service>/api_prompt?task_id=...` (tui/sim/eas.py), with a
+  pool of worker instances per service (tui/sim/workers.py) that run the workflows and write the sink;
+- the ComfyUI routes at `/` and `/api/...` (the dedicated edition, one ComfyUIEmulator).
+With a token, every request and websocket handshake must carry `Authorization: <token>` (else 401 `unauthorized`).
+
+`SimServer` runs in the caller's event loop; `SimThread` runs one in a background thread for synchronous code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from tui.sim.eas import QueueService
+from tui.sim.workers import (
+    EmulatedComfyUIHandler,
+    Handler,
+    ProbabilityModelHandler,
+    RemoteComfyUIHandler,
+    WorkerPool,
+)
+
+DEFAULT_PORT = 8288
+DEFAULT_SERVICE = "comfyui-api"
+# The queue the SDK's own test suite (eas_prediction/test_queue_client.py) talks to.
+SDK_TEST_SERVICE = "test_group.qservice"
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+if TYPE_CHECKING:
+    from tui.sim.comfyui import ComfyUIEmulator
+
+
+def _emulator_class() -> type[ComfyUIEmulator]:
+    # Imported on use so this module imports even while the ComfyUI emulator is being replaced or extended.
+    from tui.sim.comfyui import ComfyUIEmulator
+
+    return ComfyUIEmulator
+
+
+def token_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def check_token(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if token is not None and request.headers.get("Authorization") != token:
+            return web.Response(status=401, text="unauthorized")
+        return await handler(request)
+
+    return check_token
+
+
+class SimServer:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        instances: int = 2,
+        step_seconds: float = 0.05,
+        fail_rate: float = 0.0,
+        seed: int | None = None,
+        comfyui_url: str | None = None,
+        output_dir: Path | None = None,
+        service: str = DEFAULT_SERVICE,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.token = token or None
+        self.instances = max(instances, 1)
+        self.step_seconds = step_seconds
+        self.fail_rate = fail_rate
+        self.seed = seed
+        self.comfyui_url = comfyui_url
+        self.service = service
+        self._own_output_dir: tempfile.TemporaryDirectory[str] | None = None
+        if output_dir is None:
+            self._own_output_dir = tempfile.TemporaryDirectory(prefix="comfyq-sim-")
+            output_dir = Path(self._own_output_dir.name)
+        self.output_dir = Path(output_dir)
+        self.comfyui: ComfyUIEmulator = _emulator_class()(
+            output_dir=self.output_dir, step_seconds=step_seconds, fail_rate=fail_rate, seed=seed
+        )
+        self.queues = QueueService(on_input_post=self._on_input_post)
+        self.pools: dict[str, WorkerPool] = {}
+        self._runner: web.AppRunner | None = None
+        self._started = False
+
+    # ----- addresses -----
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    @property
+    def api_input_url(self) -> str:
+        return f"{self.base_url}/api/predict/{self.service}"
+
+    @property
+    def dedicated_url(self) -> str:
+        return self.base_url
+
+    def config_snippet(self) -> str:
+        """Two ready-to-paste profiles pointing at this server (TOML)."""
+        token_line = f'token = "{self.token}"\n' if self.token else ""
+        return (
+            f"[profiles.sim-api]\n"
+            f'edition = "api"\n'
+            f'input_url = "{self.api_input_url}"\n'
+            f"{token_line}"
+            f"\n"
+            f"[profiles.sim-dedicated]\n"
+            f'edition = "dedicated"\n'
+            f'url = "{self.dedicated_url}/"\n'
+            f"{token_line}"
+        )
+
+    # ----- lifecycle -----
+    async def start(self) -> None:
+        """Start the emulators and workers, then listen (port 0 picks a free port; `port` then holds it)."""
+        if not self._started:
+            await self.comfyui.start()
+            await self._ensure_pool(self.service, self._comfyui_handler_factory())
+            await self._ensure_pool(SDK_TEST_SERVICE, lambda number: ProbabilityModelHandler())
+            self._started = True
+        await self._listen()
+
+    async def stop(self) -> None:
+        await self._close_listener()
+        if self._started:
+            for pool in list(self.pools.values()):
+                await pool.stop()
+            self.pools.clear()
+            await self.comfyui.stop()
+            self._started = False
+        if self._own_output_dir is not None:
+            self._own_output_dir.cleanup()
+            self._own_output_dir = None
+
+    async def restart(self) -> None:
+        """Drop every connection and listen again on the same port; queues, history and workers carry on."""
+        await self._close_listener()
+        await self._listen()
+
+    async def _listen(self) -> None:
+        app = web.Application(middlewares=[token_middleware(self.token)], client_max_size=MAX_REQUEST_BYTES)
+        self.queues.register_routes(app)
+        self.comfyui.register_routes(app)
+        runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        server = site._server  # aiohttp exposes the bound sockets only here
+        if self.port == 0 and server is not None and server.sockets:  # type: ignore[union-attr]
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner = runner
+
+    async def _close_listener(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    # ----- workers -----
+    def _comfyui_handler_factory(self) -> Callable[[int], Handler]:
+        if self.comfyui_url:
+            url = self.comfyui_url
+            return lambda number: RemoteComfyUIHandler(url)
+
+        def emulated(number: int) -> Handler:
+            seed = None if self.seed is None else self.seed + number + 1
+            emulator = _emulator_class()(
+                output_dir=self.output_dir,
+                step_seconds=self.step_seconds,
+                fail_rate=self.fail_rate,
+                seed=seed,
+                filename_style="api",
+            )
+            return EmulatedComfyUIHandler(emulator)
+
+        return emulated
+
+    async def _ensure_pool(self, service: str, factory: Callable[[int], Handler]) -> None:
+        if service in self.pools:
+            return
+        pool = WorkerPool(
+            service=service,
+            input_queue=self.queues.input_queue(service),
+            sink_queue=self.queues.sink_queue(service),
+            handler_factory=factory,
+            instances=self.instances,
+        )
+        self.pools[service] = pool
+        await pool.start()
+
+    def _on_input_post(self, service: str, path: str) -> None:
+        # A workflow posted to `<service>/api_prompt` of a service nobody configured: give it ComfyUI instances too.
+        if path and service not in self.pools and self._started:
+            asyncio.get_running_loop().create_task(self._ensure_pool(service, self._comfyui_handler_factory()))
+
+
+class SimThread:
+    """A SimServer in a background thread with its own event loop (for CLI tests, the demo and sync code)."""
+
+    def __init__(self, **sim_server_kwargs: Any) -> None:
+        self._kwargs = sim_server_kwargs
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.server: SimServer | None = None
+
+    def start(self) -> SimServer:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                self.server = SimServer(**self._kwargs)
+                loop.run_until_complete(self.server.start())
+            except BaseException as error:  # noqa: BLE001 - handed to the starting thread
+                failure.append(error)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="comfyq-sim", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+        assert self.server is not None
+        return self.server
+
+    def _call(self, coroutine_function: Callable[[], Awaitable[None]]) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(coroutine_function(), self._loop).result()  # type: ignore[arg-type]
+
+    def restart(self) -> None:
+        assert self.server is not None
+        self._call(self.server.restart)
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None or self.server is None:
+            return
+        try:
+            self._call(self.server.stop)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
