@@ -226,6 +226,7 @@ def _run(args: argparse.Namespace, body: Callable[[Session, argparse.Namespace],
 async def _guarded(
     session: Session, args: argparse.Namespace, body: Callable[[Session, argparse.Namespace], Awaitable[int]]
 ) -> int:
+    from tui.core.backends import BackendError
     from tui.core.engine import EngineUsageError
     from tui.core.store import AmbiguousJobId, JobNotFound
     from tui.core.workflow import WorkflowError
@@ -238,6 +239,15 @@ async def _guarded(
     except (EngineUsageError, WorkflowError, JobNotFound, AmbiguousJobId) as error:
         session.err.print(f"comfyq: {_message(error)}", markup=False, highlight=False)
         return EXIT_USAGE
+    except BackendError as error:
+        session.err.print(f"comfyq: {error}", markup=False, highlight=False)
+        return EXIT_UNREACHABLE
+    except Exception as error:  # never a traceback to the user: it goes to the log file
+        log.exception("unexpected error in %s", getattr(args, "command", "comfyq"))
+        session.err.print(
+            f"comfyq: unexpected error: {error} (details in {session.locations.log_file})", markup=False, highlight=False
+        )
+        return EXIT_JOB_FAILED
 
 
 def _message(error: BaseException) -> str:
@@ -738,6 +748,7 @@ def run_cancel(args: argparse.Namespace) -> int:
 
 
 async def _cancel(session: Session, args: argparse.Namespace) -> int:
+    from tui.core.backends import BackendError
     from tui.core.engine import CancelNotSupported, EngineUsageError
 
     jobs = _resolve(session, args.job_ids)
@@ -772,7 +783,7 @@ async def _cancel(session: Session, args: argparse.Namespace) -> int:
             try:
                 await engine.cancel(job.id)
                 done.append(job.id)
-            except EngineUsageError as error:
+            except (EngineUsageError, BackendError) as error:
                 session.err.print(f"{job.id[:8]}: {error}", markup=False, highlight=False)
                 code = max(code, EXIT_JOB_FAILED)
         if done:

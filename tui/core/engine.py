@@ -114,6 +114,8 @@ class Engine:
         self._retry_pending: set[str] = set()
         self._retry_children: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Jobs this engine is sending right now: reconcile must not judge them (their answer is on its way).
+        self._sending: set[str] = set()
         self._last_status_error: dict[str, str | None] = {}
         self._stopping = False
 
@@ -315,7 +317,7 @@ class Engine:
 
     async def _reconcile_profile(self, name: str) -> bool:
         """True when the backend answered (even with no news), False when it should be tried again later."""
-        rows = self.store.active(name)
+        rows = [job for job in self.store.active(name) if job.id not in self._sending]
         if not rows:
             return True
         try:
@@ -424,10 +426,14 @@ class Engine:
     async def _store_and_send(self, jobs: list[Job]) -> list[Job]:
         if not jobs:
             return []
-        # Write-ahead: every row is durable before the first byte goes out.
-        self.store.add_many(jobs)
-        self._publish(jobs)
-        sent = await asyncio.gather(*(self._send(job) for job in jobs))
+        self._sending.update(job.id for job in jobs)
+        try:
+            # Write-ahead: every row is durable before the first byte goes out.
+            self.store.add_many(jobs)
+            self._publish(jobs)
+            sent = await asyncio.gather(*(self._send(job) for job in jobs))
+        finally:
+            self._sending.difference_update(job.id for job in jobs)
         return list(sent)
 
     async def _send(self, job: Job) -> Job:
