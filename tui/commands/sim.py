@@ -1,14 +1,141 @@
-"""Placeholder: filled in by the work that owns `comfyq sim`."""
+"""`comfyq sim`: run the local emulators (EAS queue service + ComfyUI API edition workers + a dedicated ComfyUI).
+
+Prints the base URL and a ready-to-paste config snippet, then serves until Ctrl+C or SIGTERM (exit 0).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from tui.sim.server import DEFAULT_PORT, DEFAULT_SERVICE
+
+EXIT_OK = 0
+EXIT_USAGE = 2
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    parser = subparsers.add_parser(
+        "sim",
+        parents=[common],
+        help="run local emulators of the PAI-EAS queue service and ComfyUI (demo and tests)",
+        description=(
+            "Serve, on one port, an emulated PAI-EAS queue service with ComfyUI API-edition workers "
+            "(/api/predict/<service>, .../sink, .../api_prompt) and an emulated dedicated ComfyUI (/prompt, /ws, ...)."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 picks a free port)"
+    )
+    parser.add_argument("--token", default=None, help="require this Authorization token (default: accept any)")
+    parser.add_argument(
+        "--instances", type=_positive_int, default=2, help="worker instances per API-edition service (default: 2)"
+    )
+    parser.add_argument(
+        "--step-seconds", type=_non_negative_float, default=0.05,
+        help="emulated time per KSampler step (default: 0.05)",
+    )
+    parser.add_argument(
+        "--fail-rate", type=_probability, default=0.0,
+        help="probability that a KSampler raises an execution error (default: 0)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for --fail-rate, to make failures repeatable")
+    parser.add_argument(
+        "--comfyui-url", default=None, metavar="URL",
+        help="run API-edition jobs on this real ComfyUI instead of the built-in emulator",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, default=None, metavar="PATH",
+        help="where output images are written (default: a temporary directory removed on exit)",
+    )
+    parser.add_argument(
+        "--service", default=DEFAULT_SERVICE, help=f"API-edition service name (default: {DEFAULT_SERVICE})"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
-    print("comfyq: this command is not built yet")
-    return 2
+    if args.comfyui_url and not args.comfyui_url.startswith(("http://", "https://")):
+        print(f"comfyq sim: --comfyui-url must start with http:// or https://, got {args.comfyui_url!r}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output_dir is not None:
+        try:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            print(f"comfyq sim: cannot use --output-dir {args.output_dir}: {error.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from tui.sim.server import SimServer
+
+    server = SimServer(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        instances=args.instances,
+        step_seconds=args.step_seconds,
+        fail_rate=args.fail_rate,
+        seed=args.seed,
+        comfyui_url=args.comfyui_url,
+        output_dir=args.output_dir,
+        service=args.service,
+    )
+    try:
+        await server.start()
+    except OSError as error:
+        await server.stop()
+        print(f"comfyq sim: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signal_number, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C arrives as KeyboardInterrupt instead
+            pass
+
+    print(f"comfyq sim listening on {server.base_url}")
+    print(f"  API edition input URL: {server.api_input_url}   (sink: {args.service}/sink, endpoint {server.endpoint})")
+    print(f"  dedicated edition URL: {server.dedicated_url}/")
+    print(f"  outputs in: {server.output_dir}")
+    print()
+    print("# paste into your comfyq config.toml:")
+    print(server.config_snippet())
+    print("Press Ctrl+C to stop.", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+    print("comfyq sim stopped", flush=True)
+    return EXIT_OK
