@@ -231,6 +231,63 @@ class Job:
         """The id the server knows the job by (task_id on the API edition, prompt_id on dedicated)."""
         return self.task_id if self.edition is Edition.API else self.prompt_id
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data; :meth:`from_dict` gives back an equal Job (the store keeps jobs this way)."""
+        return {
+            "id": self.id,
+            "profile": self.profile,
+            "edition": self.edition.value,
+            "workflow": self.workflow,
+            "state": self.state.value,
+            "task_id": self.task_id,
+            "prompt_id": self.prompt_id,
+            "client_id": self.client_id,
+            "queue_index": self.queue_index,
+            "request_id": self.request_id,
+            "sink_index": self.sink_index,
+            "timestamps": dict(self.timestamps),
+            "progress": self.progress.to_dict() if self.progress is not None else None,
+            "queue_position": self.queue_position,
+            "outputs": [output.to_dict() for output in self.outputs],
+            "failure": self.failure.to_dict() if self.failure is not None else None,
+            "warning": self.warning,
+            "raw_result": self.raw_result,
+            "parent_id": self.parent_id,
+            "attempt": self.attempt,
+            "external": self.external,
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        """The inverse of :meth:`to_dict`; keys a newer or older version did not write get their defaults."""
+        progress = data.get("progress")
+        failure = data.get("failure")
+        return cls(
+            id=str(data["id"]),
+            profile=str(data["profile"]),
+            edition=Edition(data["edition"]),
+            workflow=data.get("workflow"),
+            state=JobState(data.get("state", JobState.SUBMITTING.value)),
+            task_id=data.get("task_id"),
+            prompt_id=data.get("prompt_id"),
+            client_id=data.get("client_id"),
+            queue_index=data.get("queue_index"),
+            request_id=data.get("request_id"),
+            sink_index=data.get("sink_index"),
+            timestamps=dict(data.get("timestamps") or {}),
+            progress=Progress.from_dict(progress) if progress is not None else None,
+            queue_position=data.get("queue_position"),
+            outputs=tuple(Output.from_dict(o) for o in data.get("outputs") or ()),
+            failure=Failure.from_dict(failure) if failure is not None else None,
+            warning=data.get("warning"),
+            raw_result=data.get("raw_result"),
+            parent_id=data.get("parent_id"),
+            attempt=int(data.get("attempt", 1)),
+            external=bool(data.get("external", False)),
+            params=dict(data.get("params") or {}),
+        )
+
 
 @dataclass(frozen=True)
 class JobUpdate:
@@ -280,7 +337,8 @@ def apply_update(job: Job, update: JobUpdate, now: float | None = None) -> Job |
     - an illegal state move is refused whole (none of its fields are applied);
     - once terminal, progress / queue position no longer change; outputs may still be filled in on a succeeded
       job (the /history race: the entry can appear before its outputs), a warning may be added or cleared;
-    - leaving a state clears what only made sense in it (queue position once running, progress once finished).
+    - leaving a state clears what only made sense in it (queue position once running, progress once finished,
+      an earlier failure once a real result says succeeded).
     """
     at = update.at if update.at is not None else (now if now is not None else time.time())
     changes: dict[str, Any] = {}
@@ -296,6 +354,9 @@ def apply_update(job: Job, update: JobUpdate, now: float | None = None) -> Job |
             changes["queue_position"] = None
         if new_state.is_terminal:
             changes["progress"] = None
+        if new_state is JobState.SUCCEEDED and job.failure is not None and update.failure is None:
+            # A late real result settling a `lost` / `unknown` job: the old "why it failed" no longer holds.
+            changes["failure"] = None
     effective = changes.get("state", job.state)
     terminal_before = job.state.is_terminal and "state" not in changes
 

@@ -1,0 +1,805 @@
+"""The durable job store (design.md §2 rule 1): the one owner of job state.
+
+SQLite (stdlib ``sqlite3``) in WAL mode, in the user data dir. Each job is one row: the full job as JSON (the
+source of truth) plus the columns that are filtered, sorted or looked up by, each with an index, so the newest page
+and every look-up stay index searches at 100k jobs.
+
+Every change goes through :func:`tui.core.jobs.apply_update` inside a write transaction, so illegal moves are
+refused and duplicate or late events change nothing. Sink results are stored idempotently, keyed by
+(profile, sink index) and by (profile, task_id): a redelivery after a crash is harmless (design.md §2 rule 3).
+
+Thread-safe: one connection, shared by the event loop and the sink watcher thread, guarded by a re-entrant lock.
+Several processes (the TUI and a CLI command) may use the same file: SQLite's own locking plus a busy timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui.core.jobs import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    Edition,
+    Failure,
+    Job,
+    JobState,
+    JobUpdate,
+    Output,
+    apply_update,
+    new_job_id,
+)
+
+__all__ = [
+    "AmbiguousJobId",
+    "JobFilter",
+    "JobNotFound",
+    "JobStore",
+    "MIGRATIONS",
+    "ORDERS",
+    "SCHEMA_VERSION",
+    "SinkResult",
+    "StoreError",
+    "job_search_text",
+]
+
+
+class StoreError(RuntimeError):
+    """The job store cannot be opened or written (not a database, newer schema, locked, disk full ...)."""
+
+
+class JobNotFound(LookupError):
+    """No stored job has this id (or prefix, task_id, prompt_id)."""
+
+
+class AmbiguousJobId(LookupError):
+    """A prefix (or remote id) that matches more than one job; the message lists the candidates."""
+
+    def __init__(self, query: str, candidates: Sequence[str], more: bool = False) -> None:
+        self.query = query
+        self.candidates = tuple(candidates)
+        width = _distinguishing_width(self.candidates)
+        shown = ", ".join(c[:width] for c in self.candidates)
+        tail = ", …" if more else ""
+        super().__init__(f"job id {query!r} is ambiguous: it matches {shown}{tail} (type more characters)")
+
+
+def _distinguishing_width(ids: Sequence[str]) -> int:
+    """Shortest length (at least 8, the usual short id) at which the ids all differ."""
+    width = 8
+    while width < max((len(i) for i in ids), default=0) and len({i[:width] for i in ids}) < len(ids):
+        width += 1
+    return width
+
+
+# ---------------------------------------------------------------------------------------------------- filters
+
+_STATE_ALIASES: dict[str, frozenset[JobState]] = {
+    "active": ACTIVE_STATES,
+    "done": TERMINAL_STATES,
+}
+
+
+def _parse_states(value: str) -> tuple[frozenset[JobState] | None, list[str]]:
+    """`failed,lost` / `active` / `done` / a prefix typed so far (`fai`) → states, plus the words not understood."""
+    states: set[JobState] = set()
+    unknown: list[str] = []
+    words = [w.strip().lower() for w in value.split(",") if w.strip()]
+    if not words:
+        return None, []  # "state:" while the user is still typing: no constraint yet
+    for word in words:
+        named = {s.value: frozenset({s}) for s in JobState} | _STATE_ALIASES
+        if word in named:
+            states |= named[word]
+            continue
+        # The start of a name, typed so far ("fai"): every state or alias it could become.
+        prefixed = [group for name, group in named.items() if name.startswith(word)]
+        if prefixed:
+            states.update(s for group in prefixed for s in group)
+        else:
+            unknown.append(word)
+    return frozenset(states), unknown
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs to show. None = no constraint. `text` words must all appear (case-insensitive) in a job's ids,
+    failure message or output filenames."""
+
+    states: frozenset[JobState] | None = None
+    profile: str | None = None
+    text: str | None = None
+    # Parts of a typed query that were not understood (e.g. `state:bogus`), for the UI to point out.
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def parse(cls, query: str) -> JobFilter:
+        """Parse what a user typed: ``state:failed,lost profile:sim-api bottle``.
+
+        `state:` takes a comma list of states, `active` (submitting/queued/running), `done` (finished in any way),
+        or the start of a state name (so the filter narrows while typing). Everything else is free text.
+        Never raises: what it cannot understand is listed in `problems` (and an unknown state matches nothing).
+        """
+        states: set[JobState] | None = None
+        profile: str | None = None
+        words: list[str] = []
+        problems: list[str] = []
+        for token in query.split():
+            key, sep, value = token.partition(":")
+            key = key.lower()
+            if sep and key == "state":
+                parsed, unknown = _parse_states(value)
+                if unknown:
+                    problems.append(f"state:{','.join(unknown)}: not a state (one of: "
+                                    f"{', '.join(s.value for s in JobState)}, active, done)")
+                if parsed is not None:
+                    states = (states or set()) | set(parsed)
+            elif sep and key == "profile":
+                if value:
+                    profile = value
+            else:
+                words.append(token)
+        return cls(
+            states=frozenset(states) if states is not None else None,
+            profile=profile,
+            text=" ".join(words) or None,
+            problems=tuple(problems),
+        )
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The lowercase words of `text`; each must appear in the job's search text."""
+        return tuple(self.text.lower().split()) if self.text else ()
+
+    @property
+    def is_empty(self) -> bool:
+        return self.states is None and self.profile is None and not self.terms
+
+    def to_query(self) -> str:
+        """The filter as a query string :meth:`parse` reads back."""
+        parts: list[str] = []
+        if self.states is not None:
+            if self.states == ACTIVE_STATES:
+                parts.append("state:active")
+            elif self.states == TERMINAL_STATES:
+                parts.append("state:done")
+            elif self.states:
+                parts.append("state:" + ",".join(s.value for s in JobState if s in self.states))
+        if self.profile is not None:
+            parts.append(f"profile:{self.profile}")
+        if self.text:
+            parts.append(self.text)
+        return " ".join(parts)
+
+    def matches(self, job: Job) -> bool:
+        """The same test the store's SQL makes, for a job in memory (live updates of a filtered view)."""
+        if self.states is not None and job.state not in self.states:
+            return False
+        if self.profile is not None and job.profile != self.profile:
+            return False
+        terms = self.terms
+        if terms:
+            haystack = job_search_text(job)
+            return all(term in haystack for term in terms)
+        return True
+
+
+def job_search_text(job: Job) -> str:
+    """What free-text filters search: ids, the failure (message, node, exception), the warning, output files."""
+    parts: list[str | None] = [job.id, job.task_id, job.prompt_id, job.request_id, job.warning]
+    if job.failure is not None:
+        parts += [job.failure.message, job.failure.class_type, job.failure.exception_type]
+    for output in job.outputs:
+        parts.append(f"{output.subfolder}/{output.filename}" if output.subfolder else output.filename)
+    return "\n".join(p for p in parts if p).lower()
+
+
+# ---------------------------------------------------------------------------------------------- sink results
+
+
+@dataclass(frozen=True)
+class SinkResult:
+    """One parsed sink frame (API edition), ready to store."""
+
+    profile: str
+    sink_index: int
+    task_id: str | None
+    request_id: str | None
+    state: JobState
+    outputs: tuple[Output, ...] = ()
+    failure: Failure | None = None
+    raw_result: str | None = None
+    prompt_id: str | None = None
+    warning: str | None = None
+    at: float | None = None
+
+    def as_update(self, job_id: str) -> JobUpdate:
+        return JobUpdate(
+            job_id,
+            state=self.state,
+            at=self.at,
+            # An empty tuple means "none reported", never "clear what is known".
+            outputs=tuple(self.outputs) if self.outputs else None,
+            failure=self.failure,
+            warning=self.warning,
+            raw_result=self.raw_result,
+            prompt_id=self.prompt_id,
+            request_id=self.request_id,
+            sink_index=self.sink_index,
+        )
+
+
+# --------------------------------------------------------------------------------------------------- schema
+
+# Each entry moves the schema from version i to i + 1 (PRAGMA user_version). Append, never edit a released one.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        # seq: the rowid, monotonically increasing (AUTOINCREMENT never reuses one): stable insertion order.
+        """
+        CREATE TABLE jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            profile TEXT NOT NULL,
+            edition TEXT NOT NULL,
+            state TEXT NOT NULL,
+            submitted_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL,
+            task_id TEXT,
+            prompt_id TEXT,
+            sink_index INTEGER,
+            parent_id TEXT,
+            external INTEGER NOT NULL DEFAULT 0,
+            output_count INTEGER NOT NULL DEFAULT 0,
+            search_text TEXT NOT NULL DEFAULT '',
+            data TEXT NOT NULL
+        )
+        """,
+        # The newest page and ids(): an index walk, no sort; `id` makes ids() a covering-index scan.
+        "CREATE INDEX jobs_by_submitted ON jobs (submitted_at DESC, seq DESC, id)",
+        "CREATE INDEX jobs_by_state ON jobs (state, submitted_at DESC, seq DESC, id)",
+        "CREATE INDEX jobs_by_profile ON jobs (profile, submitted_at DESC, seq DESC, id)",
+        "CREATE INDEX jobs_by_task_id ON jobs (task_id, profile) WHERE task_id IS NOT NULL",
+        "CREATE INDEX jobs_by_prompt_id ON jobs (prompt_id, profile) WHERE prompt_id IS NOT NULL",
+        # One stored result per sink message: the key that makes redelivery harmless.
+        "CREATE UNIQUE INDEX jobs_by_sink_index ON jobs (profile, sink_index) WHERE sink_index IS NOT NULL",
+        "CREATE INDEX jobs_by_parent ON jobs (parent_id) WHERE parent_id IS NOT NULL",
+    ),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = (
+    "id, profile, edition, state, submitted_at, updated_at, finished_at, task_id, prompt_id, sink_index, "
+    "parent_id, external, output_count, search_text, data"
+)
+_INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+_UPDATE = (
+    "UPDATE jobs SET profile = ?, edition = ?, state = ?, submitted_at = ?, updated_at = ?, finished_at = ?, "
+    "task_id = ?, prompt_id = ?, sink_index = ?, parent_id = ?, external = ?, output_count = ?, search_text = ?, "
+    "data = ? WHERE id = ?"
+)
+
+# Lifecycle order for sorting by state: active first (ascending), then how it ended.
+_STATE_RANK_SQL = "CASE state " + " ".join(f"WHEN '{s.value}' THEN {i}" for i, s in enumerate(JobState)) + " END"
+_NEWEST = "submitted_at DESC, seq DESC"
+ORDERS = ("submitted", "state", "profile", "duration", "outputs", "updated", "id")
+
+_FAILED_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN, JobState.CANCELLED})
+_CHUNK = 500  # bound on SQL variables per IN (...) list
+
+
+def _row_values(job: Job, now: float) -> tuple[Any, ...]:
+    submitted = job.submitted_at
+    return (
+        job.profile,
+        job.edition.value,
+        job.state.value,
+        submitted if submitted is not None else now,
+        now,
+        job.finished_at,
+        job.task_id,
+        job.prompt_id,
+        job.sink_index,
+        job.parent_id,
+        int(job.external),
+        len(job.outputs),
+        job_search_text(job),
+        json.dumps(job.to_dict(), ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+def _job_of(data: str) -> Job:
+    return Job.from_dict(json.loads(data))
+
+
+def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (with its parameters) for a filter; '' when it selects everything."""
+    if flt is None:
+        return "", []
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.states is not None:
+        if not flt.states:
+            clauses.append("0")
+        else:
+            clauses.append(f"state IN ({', '.join('?' * len(flt.states))})")
+            params += sorted(s.value for s in flt.states)
+    if flt.profile is not None:
+        clauses.append("profile = ?")
+        params.append(flt.profile)
+    for term in flt.terms:
+        clauses.append("instr(search_text, ?) > 0")
+        params.append(term)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _order_by(order: str, descending: bool, now: float) -> tuple[str, list[Any]]:
+    direction = "DESC" if descending else "ASC"
+    if order == "submitted":
+        return f"submitted_at {direction}, seq {direction}", []
+    if order == "state":
+        return f"{_STATE_RANK_SQL} {direction}, {_NEWEST}", []
+    if order == "profile":
+        return f"profile {direction}, {_NEWEST}", []
+    if order == "duration":
+        # Active jobs count up to now; a job without a duration sorts last either way.
+        return f"(COALESCE(finished_at, ?) - submitted_at) {direction}, {_NEWEST}", [now]
+    if order == "outputs":
+        return f"output_count {direction}, {_NEWEST}", []
+    if order == "updated":
+        return f"updated_at {direction}, seq {direction}", []
+    if order == "id":
+        return f"id {direction}", []
+    raise ValueError(f"cannot order jobs by {order!r} (one of: {', '.join(ORDERS)})")
+
+
+# ---------------------------------------------------------------------------------------------------- store
+
+
+class JobStore:
+    """Jobs in one SQLite file. Every method is safe to call from any thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._memory = str(path) == ":memory:"
+        if not self._memory:
+            self._create_private_file()
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves (BEGIN IMMEDIATE takes the write lock up front,
+            # so two writers never deadlock upgrading a read lock).
+            self._db = sqlite3.connect(
+                str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.path}: cannot open the job store: {error}") from error
+        try:
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise StoreError(f"{self.path}: cannot use the job store: {error}") from error
+        except StoreError:
+            self._db.close()
+            raise
+        if not self._memory:
+            self._chmod_sidecars()
+
+    # --------------------------------------------------------------------------- opening
+
+    def _create_private_file(self) -> None:
+        """Create the file 0600 before SQLite opens it: jobs hold workflows and results nobody else should read."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            os.chmod(self.path, 0o600)
+        except OSError as error:
+            raise StoreError(f"{self.path}: cannot create the job store: {error.strerror or error}") from error
+
+    def _chmod_sidecars(self) -> None:
+        # SQLite creates -wal/-shm with the database file's mode; make sure anyway (an older file may differ).
+        for suffix in ("-wal", "-shm"):
+            sidecar = Path(f"{self.path}{suffix}")
+            with contextlib.suppress(OSError):
+                if sidecar.exists():
+                    os.chmod(sidecar, 0o600)
+
+    def _configure(self) -> None:
+        db = self._db
+        db.execute("PRAGMA busy_timeout = 10000")  # another comfyq process may be writing: wait, do not fail
+        if not self._memory:
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path}: cannot switch the job store to WAL mode (got {mode})")
+        # synchronous=NORMAL is safe in WAL mode: every commit is written to the WAL file before COMMIT returns, so
+        # a killed process (kill -9, crash) loses nothing committed; only an OS crash or power cut may roll back the
+        # last few commits (the database itself never corrupts). FULL would fsync on every commit for that.
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = OFF")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: the job store has schema version {version}, newer than this comfyq knows "
+                    f"({SCHEMA_VERSION}); upgrade comfyq or use another --data-dir"
+                )
+            while version < SCHEMA_VERSION:
+                with self._transaction():
+                    # Re-read inside the write lock: another process may have migrated meanwhile.
+                    version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                    if version >= SCHEMA_VERSION:
+                        break
+                    for statement in MIGRATIONS[version]:
+                        self._db.execute(statement)
+                    version += 1
+                    self._db.execute(f"PRAGMA user_version = {version}")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all or nothing, durable (against a process kill) once it returns."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                raise StoreError(f"{self.path}: cannot write the job store: {error}") from error
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: cannot write the job store: {error}") from error
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _jobs(self, sql: str, params: Sequence[Any] = ()) -> list[Job]:
+        """Run a query whose first column is `data`."""
+        return [_job_of(row[0]) for row in self._query(sql, params)]
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Job | None:
+        rows = self._query(sql, params)
+        return _job_of(rows[0][0]) if rows else None
+
+    # --------------------------------------------------------------------------- writes
+
+    def _insert(self, job: Job, now: float) -> None:
+        job.timestamps.setdefault(JobState.SUBMITTING.value, now)
+        try:
+            self._db.execute(_INSERT, (job.id, *_row_values(job, now)))
+        except sqlite3.IntegrityError as error:
+            if self._db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
+                raise ValueError(f"job {job.id} is already stored") from error
+            raise ValueError(
+                f"job {job.id}: profile {job.profile!r} already has a job for sink index {job.sink_index}"
+            ) from error
+
+    def _save(self, job: Job, now: float) -> None:
+        values = _row_values(job, now)
+        self._db.execute(_UPDATE, (*values, job.id))
+
+    def add(self, job: Job) -> Job:
+        """Store a new job before anything is sent (write-ahead). Sets ``job.timestamps['submitting']`` (in place)
+        when missing. Raises ValueError when the id is already stored."""
+        with self._transaction():
+            self._insert(job, time.time())
+        return job
+
+    def add_many(self, jobs: Sequence[Job]) -> list[Job]:
+        """Store many new jobs in one transaction (all or none)."""
+        now = time.time()
+        with self._transaction():
+            for job in jobs:
+                self._insert(job, now)
+        return list(jobs)
+
+    def apply(self, update: JobUpdate) -> Job | None:
+        """Apply one update through the transition function. Returns the changed job, or None when nothing changed
+        (an illegal, duplicate or stale update). Raises JobNotFound for an unknown job id."""
+        with self._transaction():
+            job = self._one("SELECT data FROM jobs WHERE id = ?", (update.job_id,))
+            if job is None:
+                raise JobNotFound(f"no job {update.job_id}")
+            changed = apply_update(job, update)
+            if changed is not None:
+                self._save(changed, time.time())
+            return changed
+
+    def apply_many(self, updates: Sequence[JobUpdate]) -> list[Job]:
+        """Apply updates in order, in one transaction. Returns each changed job once (its final version), in the
+        order they first changed. Updates for job ids that are not stored are skipped."""
+        if not updates:
+            return []
+        now = time.time()
+        with self._transaction():
+            current: dict[str, Job | None] = {}
+            changed: dict[str, Job] = {}
+            for update in updates:
+                if update.job_id not in current:
+                    current[update.job_id] = self._one("SELECT data FROM jobs WHERE id = ?", (update.job_id,))
+                job = current[update.job_id]
+                if job is None:
+                    continue
+                result = apply_update(job, update, now)
+                if result is not None:
+                    current[update.job_id] = result
+                    changed[update.job_id] = result
+            for job in changed.values():
+                self._save(job, now)
+        return list(changed.values())
+
+    def upsert_sink_results(self, results: Sequence[SinkResult]) -> list[Job]:
+        """Store sink results in ONE transaction; durable (against a process kill) when this returns, so the
+        caller may then commit the sink indexes.
+
+        Idempotent: a (profile, sink index) already stored changes nothing; else the job with (profile, task_id)
+        gets the result; else a new external job is created (a task we never submitted: shown, not dropped).
+        Returns the jobs that changed (new or updated), each once.
+        """
+        if not results:
+            return []
+        now = time.time()
+        changed: dict[str, Job] = {}
+        with self._transaction():
+            for result in results:
+                if self._by_sink_index(result.profile, result.sink_index) is not None:
+                    continue  # redelivered: already stored
+                target = self._by_task_id(result.profile, result.task_id) if result.task_id else None
+                if target is None:
+                    job = self._external_job(result, now)
+                    self._insert(job, now)
+                    changed[job.id] = job
+                    continue
+                updated = apply_update(target, result.as_update(target.id), now)
+                if updated is not None:
+                    self._save(updated, now)
+                    changed[updated.id] = updated
+        return list(changed.values())
+
+    @staticmethod
+    def _external_job(result: SinkResult, now: float) -> Job:
+        at = result.at if result.at is not None else now
+        stamps = {JobState.SUBMITTING.value: at, result.state.value: at}
+        return Job(
+            id=new_job_id(),
+            profile=result.profile,
+            edition=Edition.API,
+            workflow=None,
+            state=result.state,
+            task_id=result.task_id,
+            prompt_id=result.prompt_id,
+            request_id=result.request_id,
+            sink_index=result.sink_index,
+            timestamps=stamps,
+            outputs=tuple(result.outputs),
+            failure=result.failure,
+            warning=result.warning,
+            raw_result=result.raw_result,
+            external=True,
+        )
+
+    # --------------------------------------------------------------------------- look-ups
+
+    def get(self, job_id: str) -> Job:
+        job = self._one("SELECT data FROM jobs WHERE id = ?", (job_id,))
+        if job is None:
+            raise JobNotFound(f"no job {job_id}")
+        return job
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Job]:
+        """The stored jobs among `ids`, in the order asked (missing ids are left out)."""
+        found: dict[str, Job] = {}
+        unique = list(dict.fromkeys(ids))
+        with self._lock:
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                sql = f"SELECT id, data FROM jobs WHERE id IN ({', '.join('?' * len(chunk))})"
+                for job_id, data in self._db.execute(sql, chunk):
+                    found[job_id] = _job_of(data)
+        return {job_id: found[job_id] for job_id in unique if job_id in found}
+
+    def find(self, id_or_prefix: str) -> Job:
+        """What a user typed: an exact job id, else a unique id prefix, else an exact task_id or prompt_id.
+
+        Raises JobNotFound, or AmbiguousJobId (listing the candidates) when it names more than one job.
+        """
+        query = id_or_prefix.strip()
+        if not query:
+            raise JobNotFound("no job id given")
+        with self._lock:
+            exact = self._one("SELECT data FROM jobs WHERE id = ?", (query,))
+            if exact is not None:
+                return exact
+            candidates: list[str] = []
+            for prefix in dict.fromkeys((query, query.lower())):
+                candidates += [c for c in self._ids_with_prefix(prefix, 11) if c not in candidates]
+            if len(candidates) == 1:
+                return self.get(candidates[0])
+            remote = self._query(
+                "SELECT id FROM jobs WHERE task_id = ? UNION SELECT id FROM jobs WHERE prompt_id = ? LIMIT 11",
+                (query, query),
+            )
+            if len(remote) == 1:
+                return self.get(remote[0][0])
+            if len(candidates) > 1:
+                raise AmbiguousJobId(query, candidates[:10], more=len(candidates) > 10)
+            if len(remote) > 1:
+                ids = [row[0] for row in remote]
+                raise AmbiguousJobId(query, ids[:10], more=len(ids) > 10)
+        raise JobNotFound(f"no job matches {query!r} (not a job id, id prefix, task_id or prompt_id)")
+
+    def _ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        # A range on the unique id index (LIKE would not use it: it is case-insensitive).
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self._query("SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?", (prefix, upper, limit))
+        return [row[0] for row in rows]
+
+    def _by_task_id(self, profile: str, task_id: str) -> Job | None:
+        return self._one(
+            "SELECT data FROM jobs WHERE task_id = ? AND profile = ? ORDER BY seq LIMIT 1", (task_id, profile)
+        )
+
+    def _by_sink_index(self, profile: str, sink_index: int) -> Job | None:
+        return self._one("SELECT data FROM jobs WHERE profile = ? AND sink_index = ?", (profile, sink_index))
+
+    def by_task_id(self, profile: str, task_id: str) -> Job | None:
+        return self._by_task_id(profile, task_id)
+
+    def by_prompt_id(self, prompt_id: str, profile: str | None = None) -> Job | None:
+        if profile is None:
+            return self._one("SELECT data FROM jobs WHERE prompt_id = ? ORDER BY seq DESC LIMIT 1", (prompt_id,))
+        return self._one(
+            "SELECT data FROM jobs WHERE prompt_id = ? AND profile = ? ORDER BY seq DESC LIMIT 1", (prompt_id, profile)
+        )
+
+    def by_sink_index(self, profile: str, sink_index: int) -> Job | None:
+        return self._by_sink_index(profile, sink_index)
+
+    # --------------------------------------------------------------------------- lists and counts
+
+    def page(self, flt: JobFilter | None = None, *, limit: int = 100, offset: int = 0) -> list[Job]:
+        """Jobs matching `flt`, newest first."""
+        sql, params = self._page_sql(flt, limit, offset)
+        return self._jobs(sql, params)
+
+    @staticmethod
+    def _page_sql(flt: JobFilter | None, limit: int, offset: int) -> tuple[str, list[Any]]:
+        where, params = _where(flt)
+        return f"SELECT data FROM jobs{where} ORDER BY {_NEWEST} LIMIT ? OFFSET ?", [*params, limit, offset]
+
+    def ids(self, flt: JobFilter | None = None, *, order: str = "submitted", descending: bool = True) -> list[str]:
+        """Every matching job id, in order (the job table's index). Only the id column is read."""
+        sql, params = self._ids_sql(flt, order, descending, time.time())
+        return [row[0] for row in self._query(sql, params)]
+
+    @staticmethod
+    def _ids_sql(flt: JobFilter | None, order: str, descending: bool, now: float) -> tuple[str, list[Any]]:
+        where, params = _where(flt)
+        order_sql, order_params = _order_by(order, descending, now)
+        return f"SELECT id FROM jobs{where} ORDER BY {order_sql}", [*params, *order_params]
+
+    def query_plan(
+        self,
+        what: str = "page",
+        flt: JobFilter | None = None,
+        *,
+        order: str = "submitted",
+        descending: bool = True,
+        limit: int = 100,
+    ) -> list[str]:
+        """SQLite's EXPLAIN QUERY PLAN lines for `page` or `ids` (tests and the benchmark check indexes are used)."""
+        if what == "page":
+            sql, params = self._page_sql(flt, limit, 0)
+        elif what == "ids":
+            sql, params = self._ids_sql(flt, order, descending, time.time())
+        else:
+            raise ValueError(f"no query plan for {what!r} (page or ids)")
+        return [str(row[3]) for row in self._query("EXPLAIN QUERY PLAN " + sql, params)]
+
+    def count(self, flt: JobFilter | None = None) -> int:
+        where, params = _where(flt)
+        return int(self._query(f"SELECT COUNT(*) FROM jobs{where}", params)[0][0])
+
+    def total(self) -> int:
+        return self.count()
+
+    def counts_by_state(self, profile: str | None = None) -> dict[JobState, int]:
+        """How many jobs are in each state (every state present, 0 included)."""
+        counts = dict.fromkeys(JobState, 0)
+        if profile is None:
+            rows = self._query("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        else:
+            rows = self._query("SELECT state, COUNT(*) FROM jobs WHERE profile = ? GROUP BY state", (profile,))
+        for state, n in rows:
+            with contextlib.suppress(ValueError):
+                counts[JobState(state)] = int(n)
+        return counts
+
+    def active(self, profile: str | None = None) -> list[Job]:
+        """Jobs still submitting, queued or running, oldest first (what a start reconciles and follows)."""
+        flt = JobFilter(states=ACTIVE_STATES, profile=profile)
+        where, params = _where(flt)
+        return self._jobs(f"SELECT data FROM jobs{where} ORDER BY submitted_at, seq", params)
+
+    def children(self, job_id: str) -> list[Job]:
+        """The resubmits of this job (parent_id = job_id), oldest first."""
+        return self._jobs("SELECT data FROM jobs WHERE parent_id = ? ORDER BY seq", (job_id,))
+
+    def chain(self, job_id: str) -> list[Job]:
+        """Every attempt of the job's chain (its root and all resubmits below it), root first, then by creation.
+
+        Raises JobNotFound for an unknown id.
+        """
+        with self._lock:
+            job = self.get(job_id)
+            seen = {job.id}
+            while job.parent_id is not None and job.parent_id not in seen:
+                parent = self._one("SELECT data FROM jobs WHERE id = ?", (job.parent_id,))
+                if parent is None:
+                    break  # the parent was removed: the chain starts here
+                seen.add(parent.id)
+                job = parent
+            root = job
+            found: dict[str, tuple[int, Job]] = {}
+            frontier = [root.id]
+            while frontier:
+                next_frontier: list[str] = []
+                for start in range(0, len(frontier), _CHUNK):
+                    chunk = frontier[start : start + _CHUNK]
+                    sql = f"SELECT seq, data FROM jobs WHERE parent_id IN ({', '.join('?' * len(chunk))})"
+                    for seq, data in self._db.execute(sql, chunk):
+                        child = _job_of(data)
+                        if child.id not in found and child.id != root.id:
+                            found[child.id] = (seq, child)
+                            next_frontier.append(child.id)
+                frontier = next_frontier
+        return [root] + [job for _, job in sorted(found.values(), key=lambda pair: pair[0])]
+
+    def failed(self, flt: JobFilter | None = None, *, include_external: bool = False) -> list[Job]:
+        """Jobs that ended badly (failed, lost, unknown, cancelled) and were not resubmitted yet, oldest first.
+
+        `flt` narrows further (its states intersect those four). External jobs (no workflow, nothing to resubmit)
+        are left out unless `include_external`.
+        """
+        base = flt or JobFilter()
+        states = _FAILED_STATES if base.states is None else _FAILED_STATES & base.states
+        where, params = _where(JobFilter(states=frozenset(states), profile=base.profile, text=base.text))
+        extra = "" if include_external else " AND external = 0"
+        return self._jobs(
+            f"SELECT data FROM jobs{where}{extra} "
+            "AND NOT EXISTS (SELECT 1 FROM jobs AS child WHERE child.parent_id = jobs.id) "
+            "ORDER BY submitted_at, seq",
+            params,
+        )
