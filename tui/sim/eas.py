@@ -17,7 +17,9 @@ Emulator choices where the real service is undocumented (protocols §8), all INF
 - `get` is independent of consumers (it can return items a watcher holds); `_auto_delete_` defaults to true;
 - `stream.approxMaxLength` is reported but not enforced; items larger than `meta.maxPayloadBytes` get 413;
 - the server never pings and never closes a watch socket by itself (a close frame makes the SDK reconnect at once);
-- without `Authorization` checks here: the token check is a middleware of the combined server (tui/sim/server.py).
+  at shutdown it drops the sockets without a close frame;
+- a second watch with the same gid.uid takes over from the first (a reconnect the server has not noticed yet).
+The `Authorization` check is a middleware of the combined server (tui/sim/server.py), not part of this module.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class EasQueue:
         self._priority_of: dict[int, int] = {}
         self.groups: dict[str, ConsumerGroup] = {}
         self._put_signal = asyncio.Event()
+        self.closing = False  # set while the server shuts down: long-polls answer at once
 
     # ----- storage -----
     def __len__(self) -> int:
@@ -223,7 +226,7 @@ class EasQueue:
         while True:
             found = self.find(start=start, length=length, tags=tags)
             remaining = deadline - loop.time()
-            if found or remaining <= 0:
+            if found or remaining <= 0 or self.closing:
                 break
             signal = self._put_signal
             try:
@@ -438,7 +441,12 @@ class QueueService:
 
     def register_routes(self, app: web.Application) -> None:
         app.router.add_route("*", QUEUE_ROUTE_PREFIX + "{name:.+}", self.handle)
+        app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
+
+    async def _on_startup(self, app: web.Application) -> None:
+        for queue in self.queues.values():
+            queue.closing = False
 
     async def _on_shutdown(self, app: web.Application) -> None:
         # Drop watch sockets without a close frame (the SDK would reconnect at once) and end long-polls now.
@@ -447,6 +455,7 @@ class QueueService:
             if transport is not None:
                 transport.abort()  # type: ignore[attr-defined]
         for queue in self.queues.values():
+            queue.closing = True
             queue.wake_waiters()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -521,7 +530,14 @@ class QueueService:
         body = await request.read()
         if len(body) > MAX_PAYLOAD_BYTES:
             return _text(413, f"payload of {len(body)} bytes exceeds meta.maxPayloadBytes {MAX_PAYLOAD_BYTES}")
+        # `_priority_` in the query (Python/Go SDKs) or the header named by meta.header.priority (Java SDK).
         priority = _int_param(request.query, "_priority_", 0)
+        header_priority = request.headers.get(HEADER_PRIORITY)
+        if header_priority:
+            try:
+                priority = int(header_priority)
+            except ValueError:
+                raise BadRequest(f"invalid {HEADER_PRIORITY} {header_priority!r}") from None
         if path is not None and self._on_input_post is not None:
             self._on_input_post(service, path)
         item = queue.put(body, user_tags(request.query), priority=priority, path=path or "")
