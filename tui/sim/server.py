@@ -152,8 +152,17 @@ class SimServer:
 
     async def restart(self) -> None:
         """Drop every connection and listen again on the same port; queues, history and workers carry on."""
+        await self.stop_listening()
+        await self.start_listening()
+
+    async def stop_listening(self) -> None:
+        """Go down: close the port and drop every connection (watch sockets without a close frame)."""
         await self._close_listener()
-        await self._listen()
+
+    async def start_listening(self) -> None:
+        """Come back on the same port after `stop_listening`."""
+        if self._runner is None:
+            await self._listen()
 
     async def _listen(self) -> None:
         app = web.Application(middlewares=[token_middleware(self.token)], client_max_size=MAX_REQUEST_BYTES)
