@@ -115,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     resubmit = add("resubmit", "submit jobs again (new jobs that point at the old ones)", run_resubmit)
     resubmit.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="job ids or unique prefixes")
     resubmit.add_argument(
-        "--failed", action="store_true", help="every failed job that was not resubmitted yet (with -p: of that profile)"
+        "--failed", action="store_true", help="every failed, lost or unknown job not resubmitted yet (with -p: of that profile)"
     )
     resubmit.add_argument(
         "-p", "--profile", help="with JOB_IDs: submit to this profile instead; with --failed: only this profile's jobs"
@@ -738,7 +738,8 @@ async def _resubmit(session: Session, args: argparse.Namespace) -> int:
 def _failed_not_resubmitted(session: Session, profile: str | None) -> list[Job]:
     from tui.core.store import JobFilter
 
-    flt = JobFilter(states=frozenset({JobState.FAILED}), profile=profile)
+    # Failed, lost or unknown — not the ones a user cancelled — and not resubmitted yet.
+    flt = JobFilter(states=frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN}), profile=profile)
     failed = [job for job in session.store.failed(flt) if job.workflow is not None and not job.external]
     return [job for job in failed if not session.store.children(job.id)]
 

@@ -113,6 +113,7 @@ class Engine:
         # Automatic retries: parents whose retry is being submitted, and parent -> child once submitted.
         self._retry_pending: set[str] = set()
         self._retry_children: dict[str, str] = {}
+        self._retry_settled: set[str] = set()  # parents whose retry was made, found, or failed to be made
         self._tasks: set[asyncio.Task[Any]] = set()
         # Jobs this engine is sending right now: reconcile must not judge them (their answer is on its way).
         self._sending: set[str] = set()
@@ -485,18 +486,22 @@ class Engine:
 
     # ------------------------------------------------------------------ automatic retry
 
-    def _maybe_retry(self, job: Job) -> None:
-        """A job that ended with a failure the profile retries gets a child job (once, up to `retry.max`)."""
-        if self._stopping or job.state is not JobState.FAILED or job.failure is None or job.external:
-            return
+    def _retry_eligible(self, job: Job) -> bool:
+        """Does the profile's retry policy ask for another attempt of this finished job?"""
+        if job.state is not JobState.FAILED or job.failure is None or job.external or job.workflow is None:
+            return False
         profile = self.config.profiles.get(job.profile)
         policy = getattr(profile, "retry", None)
         if policy is None or not policy.max or job.attempt > policy.max:
-            return
+            return False
         categories = {str(getattr(c, "value", c)) for c in policy.on}
-        if job.failure.category.value not in categories:
+        return job.failure.category.value in categories
+
+    def _maybe_retry(self, job: Job) -> None:
+        """A job that ended with a failure the profile retries gets a child job (once, up to `retry.max`)."""
+        if self._stopping or not self._retry_eligible(job):
             return
-        if job.id in self._retry_pending or job.id in self._retry_children:
+        if job.id in self._retry_pending or job.id in self._retry_children or job.id in self._retry_settled:
             return
         self._retry_pending.add(job.id)
         self._spawn(self._retry(job), f"retry {job.id}")
@@ -517,6 +522,7 @@ class Engine:
             self._retry_children[job.id] = children[0].id
         finally:
             self._retry_pending.discard(job.id)
+            self._retry_settled.add(job.id)
             if self._changed is not None:
                 self._changed.set()
 
@@ -570,10 +576,12 @@ class Engine:
         self._bind_loop()
         assert self._changed is not None
         ids = [self.store.find(job_id).id for job_id in job_ids]
+        # Only jobs that end while we wait get their automatic retry here (a job that failed long ago does not).
+        ending_now = {job_id for job_id in ids if self.store.get(job_id).state.is_active}
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._changed.clear()
-            current, done = self._wait_snapshot(ids, follow_retries)
+            current, done = self._wait_snapshot(ids, follow_retries, ending_now)
             if done:
                 return current
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -585,20 +593,26 @@ class Engine:
             except asyncio.TimeoutError:
                 pass
 
-    def _wait_snapshot(self, ids: Sequence[str], follow_retries: bool) -> tuple[list[Job], bool]:
+    def _wait_snapshot(self, ids: Sequence[str], follow_retries: bool, ending_now: set[str]) -> tuple[list[Job], bool]:
         jobs: list[Job] = []
         done = True
         for job_id in ids:
             job = self.store.get(job_id)
             seen = {job.id}
             while follow_retries:
-                if job.id in self._retry_pending:
-                    done = False
-                    break
                 child = self._retry_children.get(job.id)
-                if child is None or child in seen:
+                if child is None:
+                    if job.id in ending_now and job.id not in self._retry_settled:
+                        # The store may know the failure before its event is drained: make sure the retry is
+                        # scheduled (idempotent) instead of returning the failed attempt.
+                        self._maybe_retry(job)
+                    if job.id in self._retry_pending:
+                        done = False
+                    break
+                if child in seen:
                     break
                 seen.add(child)
+                ending_now.add(child)
                 job = self.store.get(child)
             if not job.state.is_terminal:
                 done = False

@@ -1,0 +1,135 @@
+"""Shared pieces of the engine, CLI and crash tests: a config pointing at an emulator, counters, waiting helpers.
+
+The emulators (tui/sim) are real servers on loopback; the engine talks to them with its real clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SIM_TOKEN = "sim-token-0123456789"
+BUCKET = "oss://test-bucket/data-115"
+# Small images and few steps keep every run short; tests that need a long run set more steps.
+FAST_PARAMS = {"5.width": "64", "5.height": "64", "3.steps": "3"}
+
+
+def config_text(
+    server: Any,
+    *,
+    token: str | None = SIM_TOKEN,
+    lost_after: float = 30.0,
+    retry: str | None = None,
+    extra: str = "",
+) -> str:
+    """Two profiles, sim-api and sim-dedicated, pointing at `server` (a SimServer), with quick poll intervals."""
+    token_line = f'token = "{token}"\n' if token is not None else ""
+    retry_line = f"retry = {retry}\n" if retry else ""
+    return (
+        "[defaults]\n"
+        "poll_interval = 0.05\n"
+        "idle_poll_interval = 0.5\n"
+        f"lost_after = {lost_after}\n"
+        "request_timeout = 10\n"
+        "\n"
+        "[profiles.sim-api]\n"
+        'edition = "api"\n'
+        f'input_url = "{server.api_input_url}"\n'
+        f"{token_line}"
+        f'oss_bucket_path = "{BUCKET}"\n'
+        f"{retry_line}"
+        "\n"
+        "[profiles.sim-dedicated]\n"
+        'edition = "dedicated"\n'
+        f'url = "{server.dedicated_url}/"\n'
+        f"{token_line}"
+        f'oss_bucket_path = "{BUCKET}"\n'
+        f"{retry_line}"
+        f"{extra}"
+    )
+
+
+def write_config(path: Path, server: Any, **kwargs: Any) -> Path:
+    path.write_text(config_text(server, **kwargs), encoding="utf-8")
+    return path
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll `predicate` (sync) until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def wait_until_sync(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+class PutCounter:
+    """Counts what an emulator received per task_id (API edition input puts) — to prove nothing went twice."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def add(self, key: str | None) -> None:
+        if key:
+            with self._lock:
+                self.counts[key] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+def count_api_puts(server: Any) -> PutCounter:
+    """Wrap the input queue's put of the server's service so every received task_id is counted."""
+    counter = PutCounter()
+    queue = server.queues.input_queue(server.service)
+    original = queue.put
+
+    def counting_put(data: bytes, tags: Any = None, **kwargs: Any) -> Any:
+        counter.add(dict(tags or {}).get("task_id"))
+        return original(data, tags, **kwargs)
+
+    queue.put = counting_put  # instance attribute: the HTTP handler looks it up on each put
+    return counter
+
+
+def sink_attributes(server: Any, token: str | None = SIM_TOKEN) -> dict[str, str]:
+    headers = {"Authorization": token} if token else {}
+    response = httpx.get(f"{server.api_input_url}/sink", params={"_attrs_": "true"}, headers=headers, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def put_foreign_sink_result(server: Any, task_id: str, token: str | None = SIM_TOKEN) -> int:
+    """A result on the sink for a task_id comfyq never submitted (another client of the same service)."""
+    body = (
+        '[{"9": {"images": [{"filename": "Foreign_00000001_.png", "subfolder": "", "type": "output"}]}}]'
+    ).encode()
+    headers = {"Authorization": token} if token else {}
+    response = httpx.post(
+        f"{server.api_input_url}/sink", params={"task_id": task_id}, content=body, headers=headers, timeout=5
+    )
+    response.raise_for_status()
+    return int(response.text)

@@ -1,0 +1,289 @@
+"""The headless CLI surface, run as a subprocess (`python -m tui ...`) against an emulator on loopback.
+
+Checks exit codes, the `--json` fields, the readable output, and that errors are messages (never tracebacks).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tui.core.jobs import JobState
+from tui.core.store import JobStore
+from tui.sim.server import SimThread
+
+from tests.integration.cli_helpers import Cli, free_port, json_lines
+from tests.integration.engine_helpers import BUCKET, SIM_TOKEN, wait_until_sync, write_config
+
+pytestmark = pytest.mark.timeout(180)
+
+JSON_FIELDS = {
+    "id", "profile", "edition", "state", "failure", "task_id", "prompt_id", "queue_index", "sink_index",
+    "request_id", "submitted_at", "started_at", "finished_at", "progress", "outputs", "parent_id", "attempt",
+}
+OUTPUT_FIELDS = {"node_id", "type", "subfolder", "filename", "oss_path"}
+FAST = ["--set", "5.width=64", "--set", "5.height=64", "--set", "3.steps=3"]
+
+
+@pytest.fixture
+def workflow_file(tmp_path: Path) -> Path:
+    from tui.core.workflow import seed_workflow
+
+    path = tmp_path / "workflow.json"
+    path.write_text(seed_workflow().to_json(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[object]:
+    with SimThread(token=SIM_TOKEN, step_seconds=0.01, output_dir=tmp_path / "out") as server:
+        yield server
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sim: object) -> Cli:
+    return Cli(write_config(tmp_path / "config.toml", sim), tmp_path / "data")
+
+
+def assert_no_traceback(result) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout, result.stdout
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    assert moment.utcoffset() == timezone.utc.utcoffset(None)
+    return moment
+
+
+# ----------------------------------------------------------------------------------------------- submit
+
+
+@pytest.mark.parametrize("profile", ["sim-api", "sim-dedicated"])
+def test_submit_wait_json_prints_succeeded_jobs_with_oss_paths(cli: Cli, workflow_file: Path, profile: str) -> None:
+    result = cli.run("submit", str(workflow_file), "-p", profile, "-n", "2", "--random-seed", *FAST, "--wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result)
+    jobs = json_lines(result.stdout)
+    assert len(jobs) == 2
+    for job in jobs:
+        assert JSON_FIELDS <= set(job), JSON_FIELDS - set(job)
+        assert job["state"] == "succeeded" and job["profile"] == profile
+        assert job["edition"] == ("api" if profile == "sim-api" else "dedicated")
+        assert job["failure"] is None and job["parent_id"] is None and job["attempt"] == 1
+        assert _utc(job["submitted_at"]) <= _utc(job["finished_at"])
+        assert job["outputs"] and set(job["outputs"][0]) == OUTPUT_FIELDS
+        output = job["outputs"][0]
+        assert output["oss_path"] == f"{BUCKET}/output/{output['filename']}"
+        if profile == "sim-api":
+            assert job["task_id"] and job["queue_index"] is not None and job["sink_index"] is not None
+            assert job["request_id"]
+        else:
+            assert job["prompt_id"]
+
+
+def test_submit_wait_readable_output_shows_files_and_oss_paths(cli: Cli, workflow_file: Path) -> None:
+    result = cli.run("submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--wait")
+    assert result.returncode == 0, result.stderr
+    assert "succeeded" in result.stdout
+    assert f"{BUCKET}/output/" in result.stdout
+    assert ".png" in result.stdout
+
+
+def test_submit_then_wait_jobs_show(cli: Cli, workflow_file: Path) -> None:
+    submitted = cli.run("submit", str(workflow_file), "-p", "sim-api", "-n", "2", "--random-seed", *FAST, "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    jobs = json_lines(submitted.stdout)
+    assert {job["state"] for job in jobs} <= {"queued", "running", "succeeded"}
+    prefixes = [job["id"][:10] for job in jobs]
+
+    waited = cli.run("wait", *prefixes, "--timeout", "60", "--json")
+    assert waited.returncode == 0, waited.stderr
+    assert [job["id"] for job in json_lines(waited.stdout)] == [job["id"] for job in jobs]
+    assert {job["state"] for job in json_lines(waited.stdout)} == {"succeeded"}
+
+    listed = cli.run("jobs", "--json", "--state", "succeeded", "-p", "sim-api")
+    assert listed.returncode == 0, listed.stderr
+    assert {job["id"] for job in json_lines(listed.stdout)} == {job["id"] for job in jobs}
+    assert cli.run("jobs", "--json", "--state", "failed").stdout.strip() == ""
+    assert len(json_lines(cli.run("jobs", "--json", "--limit", "1").stdout)) == 1
+    table = cli.run("jobs")
+    assert table.returncode == 0 and jobs[0]["id"][:8] in table.stdout
+
+    shown = cli.run("show", prefixes[0], "--json")
+    assert shown.returncode == 0
+    (detail,) = json_lines(shown.stdout)
+    assert detail["id"] == jobs[0]["id"] and detail["outputs"]
+    readable = cli.run("show", prefixes[0])
+    assert readable.returncode == 0
+    assert jobs[0]["id"] in readable.stdout and detail["outputs"][0]["oss_path"] in readable.stdout
+
+
+# ----------------------------------------------------------------------------------------------- errors
+
+
+def test_usage_and_config_errors_exit_2_with_a_message(cli: Cli, workflow_file: Path, tmp_path: Path) -> None:
+    cases = []
+    cases.append((cli.run("submit", str(workflow_file), "-p", "nope"), "unknown profile 'nope'"))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{\n  "3": {\n    "class_type": "KSampler",\n    "inputs": {,}\n  }\n}\n', encoding="utf-8")
+    cases.append((cli.run("submit", str(broken), "-p", "sim-api"), f"{broken}:4:"))
+    ui_format = tmp_path / "ui.json"
+    ui_format.write_text('{"nodes": [], "links": []}', encoding="utf-8")
+    cases.append((cli.run("submit", str(ui_format), "-p", "sim-api"), "Export (API)"))
+    cases.append((cli.run("submit", str(workflow_file), "-p", "sim-api", "--set", "99.steps=3"), "99"))
+    cases.append((cli.run("submit", str(workflow_file), "-p", "sim-api", "--set", "3.steps"), "NODE.INPUT=VALUE"))
+    cases.append((cli.run("submit", str(workflow_file), "-p", "sim-api", "--set", "3.steps=many"), "steps"))
+    cases.append((cli.run("submit", str(workflow_file), "-p", "sim-api", "--timeout", "5"), "--wait"))
+    cases.append((cli.run("show", "ffffffffffff"), "ffffffffffff"))
+    cases.append((cli.run("jobs", "--state", "done"), "not a state"))
+    cases.append((cli.run("resubmit"), "--failed"))
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text('[profiles.x]\nedition = "api"\ninput_urll = "http://127.0.0.1:1/api/predict/s"\n')
+    broken_cli = Cli(bad_config, tmp_path / "data")
+    cases.append((broken_cli.run("jobs"), f"{bad_config}:3"))
+    for result, needle in cases:
+        assert result.returncode == 2, (result.args, result.stderr)
+        assert needle in result.stderr, (result.args, result.stderr)
+        assert_no_traceback(result)
+    # Nothing was stored by any of them.
+    assert cli.run("jobs", "--json").stdout.strip() == ""
+
+
+def test_validation_failure_exits_1_with_the_reason(cli: Cli, workflow_file: Path) -> None:
+    result = cli.run(
+        "submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--set", "4.ckpt_name=gone.safetensors",
+        "--wait", "--json",
+    )
+    assert result.returncode == 1, result.stderr
+    (job,) = json_lines(result.stdout)
+    assert job["state"] == "failed" and job["failure"]["category"] == "rejected"
+    assert job["failure"]["node_id"] == "4" or "node 4" in job["failure"]["message"]
+    assert "gone.safetensors" in job["failure"]["message"]
+
+
+def test_wrong_token_exits_3_without_showing_the_token(tmp_path: Path, sim: object, workflow_file: Path) -> None:
+    wrong = "wrong-token-9876543210"
+    cli = Cli(write_config(tmp_path / "wrong.toml", sim, token=wrong), tmp_path / "data")
+    for profile in ("sim-api", "sim-dedicated"):
+        result = cli.run("submit", str(workflow_file), "-p", profile, *FAST, "--json")
+        assert result.returncode == 3, result.stderr
+        assert wrong not in result.stderr + result.stdout
+        (job,) = json_lines(result.stdout)
+        assert job["failure"]["category"] == "auth"
+    log_files = list((tmp_path / "data").rglob("*.log"))
+    assert all(wrong not in path.read_text(errors="replace") for path in log_files)
+
+
+def test_unreachable_service_exits_3_and_resubmit_failed_recovers(tmp_path: Path, workflow_file: Path) -> None:
+    port = free_port()
+
+    class Down:  # the addresses a SimServer on `port` would have
+        api_input_url = f"http://127.0.0.1:{port}/api/predict/comfyui-api"
+        dedicated_url = f"http://127.0.0.1:{port}"
+
+    cli = Cli(write_config(tmp_path / "config.toml", Down()), tmp_path / "data")
+    first = cli.run("submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--json")
+    assert first.returncode == 3, first.stderr
+    (failed,) = json_lines(first.stdout)
+    assert failed["state"] == "failed" and failed["failure"]["category"] == "transport"
+
+    with SimThread(token=SIM_TOKEN, step_seconds=0.01, port=port, output_dir=tmp_path / "out"):
+        again = cli.run("resubmit", "--failed", "--wait", "--json")
+        assert again.returncode == 0, again.stderr
+        (job,) = json_lines(again.stdout)
+        assert job["state"] == "succeeded"
+        assert job["parent_id"] == failed["id"] and job["attempt"] == 2
+        # Already resubmitted: nothing left to do.
+        nothing = cli.run("resubmit", "--failed")
+        assert nothing.returncode == 0 and "no failed jobs" in nothing.stderr
+
+
+def test_wait_on_unreachable_service_exits_3(tmp_path: Path, workflow_file: Path) -> None:
+    port = free_port()
+    with SimThread(token=SIM_TOKEN, step_seconds=0.01, port=port, output_dir=tmp_path / "out") as server:
+        cli = Cli(write_config(tmp_path / "config.toml", server), tmp_path / "data")
+        submitted = cli.run("submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--set", "3.steps=1000",
+                            "--json")
+        assert submitted.returncode == 0, submitted.stderr
+        (job,) = json_lines(submitted.stdout)
+    result = cli.run("wait", job["id"], "--timeout", "5")
+    assert result.returncode == 3, result.stderr
+    assert_no_traceback(result)
+
+
+# ----------------------------------------------------------------------------------------------- cancel / watch / ^C
+
+
+def test_cancel(cli: Cli, workflow_file: Path) -> None:
+    api = json_lines(cli.run("submit", str(workflow_file), "-p", "sim-api", *FAST, "--set", "3.steps=500", "--json").stdout)
+    result = cli.run("cancel", api[0]["id"])
+    assert result.returncode == 2 and "cannot cancel" in result.stderr
+
+    dedicated = json_lines(
+        cli.run("submit", str(workflow_file), "-p", "sim-dedicated", "-n", "2", "--random-seed", *FAST,
+                "--set", "3.steps=1000", "--json").stdout
+    )
+    result = cli.run("cancel", *(job["id"][:12] for job in dedicated))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("cancelled") == 2, result.stdout
+    shown = [json_lines(cli.run("show", job["id"], "--json").stdout)[0] for job in dedicated]
+    assert [job["state"] for job in shown] == ["cancelled", "cancelled"]
+    again = cli.run("cancel", dedicated[0]["id"])
+    assert again.returncode == 1 and "already cancelled" in again.stderr
+
+
+def test_watch_prints_changes_until_interrupted(cli: Cli, workflow_file: Path) -> None:
+    watcher = cli.popen("watch", "-p", "sim-dedicated", "--json")
+    try:
+        submitted = cli.run("submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--json")
+        (job,) = json_lines(submitted.stdout)
+        assert watcher.stdout is not None
+        states = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = watcher.stdout.readline()
+            if not line:
+                break
+            change = json.loads(line)
+            if change["id"] == job["id"]:
+                states.append(change["state"])
+                if change["state"] == "succeeded":
+                    break
+        assert states and states[-1] == "succeeded", states
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=20) == 130
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+
+
+def test_interrupted_wait_exits_130_and_loses_nothing(cli: Cli, workflow_file: Path) -> None:
+    process = cli.popen("submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--set", "3.steps=300", "--wait")
+    try:
+        def accepted() -> list:
+            if not cli.store_file.exists():
+                return []
+            store = JobStore(cli.store_file)
+            try:
+                return [job for job in store.active() if job.state is not JobState.SUBMITTING]
+            finally:
+                store.close()
+
+        (job,) = wait_until_sync(accepted, timeout=60, what="the job to be accepted")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    finished = cli.run("wait", job.id, "--json", "--timeout", "60")
+    assert finished.returncode == 0, finished.stderr
+    assert json_lines(finished.stdout)[0]["state"] == "succeeded"
