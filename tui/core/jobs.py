@@ -375,7 +375,8 @@ def apply_update(job: Job, update: JobUpdate, now: float | None = None) -> Job |
             changes["outputs"] = tuple(update.outputs)
     if update.failure is not None and not terminal_before and update.failure != job.failure:
         changes["failure"] = update.failure
-    if update.warning is not None and update.warning != job.warning:
+    if update.warning is not None and (update.warning or None) != job.warning:
+        # "" clears the warning; clearing an absent one is no change.
         changes["warning"] = update.warning or None
     if update.raw_result is not None and update.raw_result != job.raw_result:
         if not terminal_before or job.raw_result is None or "outputs" in changes:
