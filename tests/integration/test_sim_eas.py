@@ -562,6 +562,20 @@ def test_api_prompt_to_another_service_starts_workers_for_it(sim: SimServer) -> 
     assert result.tags["task_id"] == "o1" and "lastCode" not in result.tags
 
 
+def test_workers_can_run_jobs_on_a_separate_comfyui_over_http(start_sim: Callable[..., SimServer]) -> None:
+    comfyui = start_sim(service="unused")  # its dedicated-edition ComfyUI plays the "real" one
+    server = start_sim(comfyui_url=comfyui.dedicated_url)
+    post_prompt(server, workflow(seed=21), "remote")
+    post_prompt(server, workflow(ckpt="missing.safetensors"), "remote-bad")
+    results = {r.tags["task_id"]: r for r in sink_results(server, 2)}
+    *executed, outputs = json.loads(results["remote"].data)
+    prompt_id = executed[0]["data"]["prompt_id"]
+    assert prompt_id in comfyui.comfyui.history  # it ran over there
+    assert outputs["9"]["images"][0]["filename"].startswith("ComfyUI_")
+    assert results["remote-bad"].tags["lastCode"] == "400"
+    assert json.loads(results["remote-bad"].data)["node_errors"]["4"]["errors"][0]["type"] == "value_not_in_list"
+
+
 # ----- whole programs -----
 
 
