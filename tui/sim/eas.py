@@ -187,11 +187,12 @@ class EasQueue:
 
     def commit(self, indexes: list[int]) -> None:
         """Commit = consumed and deleted, synchronously (the SDK tests check the length right after)."""
-        for index in indexes:
-            item_group_holders = [g.owner.get(index) for g in self.groups.values()]
-            for holder in item_group_holders:
+        now = time.monotonic()
+        for group in self.groups.values():
+            for index in indexes:
+                holder = group.owner.get(index)
                 if holder is not None:
-                    holder.last_activity = time.monotonic()
+                    holder.last_activity = now  # shown as Idle in the consumer list
         self._remove(indexes)
         self.dispatch()
 
