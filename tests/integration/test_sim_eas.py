@@ -20,7 +20,7 @@ import httpx
 import pytest
 import websocket
 from eas_prediction import QueueClient
-from eas_prediction.queue_types.queueservice_pb2 import DataFrameListProto, DataFrameProto
+from eas_prediction.queue_types.queueservice_pb2 import AttributesProto, DataFrameListProto, DataFrameProto
 
 from tui.sim.queue_proto import Frame, decode_frame, decode_frame_list, encode_frame, encode_frame_list
 from tui.sim.server import SimServer, SimThread
@@ -245,6 +245,14 @@ def test_attributes_are_strings_and_entries_only_when_not_empty(sim: SimServer) 
         assert line.endswith("Window: 3, Slots: 2, AutoCommit: false")
     finally:
         watcher.close()
+
+
+def test_attributes_in_protobuf_when_asked_like_the_go_sdk(sim: SimServer) -> None:
+    queue_client(sim, "ap").put("x")
+    response = httpx.get(f"{sim.base_url}/api/predict/ap?_attrs_=true", headers={"Accept": PROTOBUF})
+    parsed = AttributesProto()
+    parsed.ParseFromString(response.content)
+    assert dict(parsed.attributes) == queue_client(sim, "ap").attributes()
 
 
 def test_search_reports_pending_waiting_and_missing_items(sim: SimServer) -> None:

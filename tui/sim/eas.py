@@ -35,7 +35,14 @@ from dataclasses import dataclass, field
 from aiohttp import WSMsgType, web
 from multidict import MultiMapping
 
-from tui.sim.queue_proto import PROTOBUF_CONTENT_TYPE, Frame, encode_frame, encode_frame_list, frame_to_json
+from tui.sim.queue_proto import (
+    PROTOBUF_CONTENT_TYPE,
+    Frame,
+    encode_attributes,
+    encode_frame,
+    encode_frame_list,
+    frame_to_json,
+)
 
 HEADER_UID = "X-EAS-QueueService-Redis-Uid"
 HEADER_GID = "X-EAS-QueueService-Redis-Gid"
@@ -487,7 +494,10 @@ class QueueService:
             return await self._put(request, queue, service, path=path)
         if method == "GET":
             if "_attrs_" in query:
-                return web.json_response(queue.attributes())
+                if PROTOBUF_CONTENT_TYPE in request.headers.get("Accept", ""):  # the Go SDK
+                    body = encode_attributes(queue.attributes())
+                    return web.Response(status=200, body=body, content_type=PROTOBUF_CONTENT_TYPE)
+                return web.json_response(queue.attributes())  # the Python SDK: no Accept header
             if "_search_" in query:
                 found = queue.search(_int_param(query, "_index_", 0), self._caller_id(request))
                 if found is None:

@@ -2,7 +2,7 @@
 
 The schema (protocols/eas-queue.md §1.1) is tiny, so it is encoded by hand instead of importing the SDK's
 generated `_pb2` (which needs protobuf <= 3.20): a varint `index` (1), `map<string,string> tags` (2, entries with
-key = 1 and value = 2), `bytes data` (3), `string message` (4); a list wraps frames in repeated field 1.
+key = 1 and value = 2), `bytes data` (3), `string message` (4); a list wraps frames in repeated field 1; attributes are a map in field 1.
 The integration tests decode our bytes with the SDK's own `_pb2`, which keeps this honest.
 """
 
@@ -66,6 +66,14 @@ def encode_frame(frame: Frame) -> bytes:
 def encode_frame_list(frames: Iterable[Frame]) -> bytes:
     """Serialize a `DataFrameListProto`; an empty list is zero bytes."""
     return b"".join(_length_delimited(1, encode_frame(frame)) for frame in frames)
+
+
+def encode_attributes(attributes: Mapping[str, str]) -> bytes:
+    """Serialize an `AttributesProto` (`map<string,string> attributes = 1`), what the Go SDK asks for."""
+    return b"".join(
+        _length_delimited(1, _length_delimited(1, key.encode()) + _length_delimited(2, value.encode()))
+        for key, value in attributes.items()
+    )
 
 
 def frame_to_json(frame: Frame) -> dict[str, object]:
