@@ -4,6 +4,7 @@ jobs (by query plan, never by timing) and thread safety."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -632,6 +633,56 @@ def test_migrating_a_version_0_file(store_path: Path, kind: str) -> None:
         indexes = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"jobs_by_submitted", "jobs_by_state", "jobs_by_profile", "jobs_by_task_id", "jobs_by_prompt_id",
                 "jobs_by_sink_index", "jobs_by_parent"} <= indexes
+
+
+def _build_version(path: Path, version: int) -> sqlite3.Connection:
+    """A file at schema `version`, made by running the first migrations as a comfyq of that version did."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = sqlite3.connect(path)
+    for migration in MIGRATIONS[:version]:
+        for step in migration:
+            step(raw) if callable(step) else raw.execute(step)
+    raw.execute(f"PRAGMA user_version = {version}")
+    raw.commit()
+    return raw
+
+
+def test_migrating_a_version_1_file_moves_workflows_to_their_column(store_path: Path) -> None:
+    old = job("v1-job", state=S.RUNNING, task_id="t-v1", outputs=(png("old.png"),))
+    bare = Job("v1-external", "api", Edition.API, None, state=S.UNKNOWN, timestamps={"submitting": 5.0}, external=True)
+    raw = _build_version(store_path, 1)
+    for row in (old, bare):  # version 1 kept the whole job, workflow included, in `data`
+        raw.execute(
+            "INSERT INTO jobs (id, profile, edition, state, submitted_at, updated_at, task_id, external, output_count,"
+            " search_text, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.id, row.profile, row.edition.value, row.state.value, row.submitted_at, 0.0, row.task_id,
+             int(row.external), len(row.outputs), job_search_text(row), json.dumps(row.to_dict())),
+        )
+    raw.commit()
+    raw.close()
+    with JobStore(store_path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.get("v1-job") == old
+        assert store.get("v1-external") == bare
+        # Updating a migrated job keeps its workflow.
+        store.apply(JobUpdate("v1-job", state=S.SUCCEEDED))
+    with JobStore(store_path) as store:
+        assert store.get("v1-job").workflow == old.workflow
+        assert store.find("t-v1").id == "v1-job"
+    with sqlite3.connect(store_path) as raw:
+        data, workflow = raw.execute("SELECT data, workflow FROM jobs WHERE id = 'v1-job'").fetchone()
+        assert "workflow" not in json.loads(data) and json.loads(workflow) == old.workflow
+
+
+def test_a_state_change_leaves_the_stored_workflow_alone(store: JobStore, store_path: Path) -> None:
+    first = job("w")
+    store.add(first)
+    with sqlite3.connect(store_path) as raw:
+        before = raw.execute("SELECT workflow FROM jobs WHERE id = 'w'").fetchone()[0]
+    store.apply(JobUpdate("w", state=S.RUNNING, progress=Progress("3", "KSampler", 1, 2)))
+    with sqlite3.connect(store_path) as raw:
+        assert raw.execute("SELECT workflow FROM jobs WHERE id = 'w'").fetchone()[0] == before
+    assert store.get("w").workflow == first.workflow
 
 
 def test_a_store_from_a_newer_comfyq_is_refused_clearly(store_path: Path) -> None:

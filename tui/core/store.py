@@ -1,8 +1,8 @@
 """The durable job store (design.md §2 rule 1): the one owner of job state.
 
-SQLite (stdlib ``sqlite3``) in WAL mode, in the user data dir. Each job is one row: the full job as JSON (the
-source of truth) plus the columns that are filtered, sorted or looked up by, each with an index, so the newest page
-and every look-up stay index searches at 100k jobs.
+SQLite (stdlib ``sqlite3``) in WAL mode, in the user data dir. Each job is one row: the job as JSON (the source of
+truth; its workflow in a column of its own, written once) plus the columns that are filtered, sorted or looked up
+by, each with an index, so the newest page and every look-up stay index searches at 100k jobs.
 
 Every change goes through :func:`tui.core.jobs.apply_update` inside a write transaction, so illegal moves are
 refused and duplicate or late events change nothing. Sink results are stored idempotently, keyed by
@@ -20,7 +20,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,8 +240,21 @@ class SinkResult:
 
 # --------------------------------------------------------------------------------------------------- schema
 
-# Each entry moves the schema from version i to i + 1 (PRAGMA user_version). Append, never edit a released one.
-MIGRATIONS: list[tuple[str, ...]] = [
+def _move_workflows_out_of_data(db: sqlite3.Connection) -> None:
+    """v2: version-1 rows carried the workflow inside `data`; move it to its own column."""
+    rows = db.execute("SELECT seq, data FROM jobs").fetchall()
+    for seq, data in rows:
+        fields = json.loads(data)
+        workflow = fields.pop("workflow", None)
+        db.execute(
+            "UPDATE jobs SET data = ?, workflow = ? WHERE seq = ?",
+            (_dumps(fields), _dumps(workflow) if workflow is not None else None, seq),
+        )
+
+
+# Each entry moves the schema from version i to i + 1 (PRAGMA user_version): SQL statements, or a function of the
+# connection for what SQL alone cannot do. All of one step run in one transaction. Append, never edit a released one.
+MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
     (
         # seq: the rowid, monotonically increasing (AUTOINCREMENT never reuses one): stable insertion order.
         """
@@ -273,6 +287,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE UNIQUE INDEX jobs_by_sink_index ON jobs (profile, sink_index) WHERE sink_index IS NOT NULL",
         "CREATE INDEX jobs_by_parent ON jobs (parent_id) WHERE parent_id IS NOT NULL",
     ),
+    (
+        # v2: the workflow in a column of its own, written once at insert. A state or progress change then
+        # rewrites only the small job record, not a workflow that may be tens of KB.
+        "ALTER TABLE jobs ADD COLUMN workflow TEXT",
+        _move_workflows_out_of_data,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -280,7 +300,7 @@ _COLUMNS = (
     "id, profile, edition, state, submitted_at, updated_at, finished_at, task_id, prompt_id, sink_index, "
     "parent_id, external, output_count, search_text, data"
 )
-_INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+_INSERT = f"INSERT INTO jobs ({_COLUMNS}, workflow) VALUES ({', '.join('?' * 16)})"
 _UPDATE = (
     "UPDATE jobs SET profile = ?, edition = ?, state = ?, submitted_at = ?, updated_at = ?, finished_at = ?, "
     "task_id = ?, prompt_id = ?, sink_index = ?, parent_id = ?, external = ?, output_count = ?, search_text = ?, "
@@ -294,6 +314,7 @@ ORDERS = ("submitted", "state", "profile", "duration", "outputs", "updated", "id
 
 _FAILED_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN, JobState.CANCELLED})
 _CHUNK = 500  # bound on SQL variables per IN (...) list
+_WORKFLOW_CACHE_SIZE = 1024  # parsed workflows kept (by job id)
 
 
 def _row_values(job: Job, now: float) -> tuple[Any, ...]:
@@ -312,12 +333,12 @@ def _row_values(job: Job, now: float) -> tuple[Any, ...]:
         int(job.external),
         len(job.outputs),
         job_search_text(job),
-        json.dumps(job.to_dict(), ensure_ascii=False, separators=(",", ":")),
+        _dumps({key: value for key, value in job.to_dict().items() if key != "workflow"}),
     )
 
 
-def _job_of(data: str) -> Job:
-    return Job.from_dict(json.loads(data))
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
@@ -370,6 +391,7 @@ class JobStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._workflows: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._memory = str(path) == ":memory:"
         if not self._memory:
             self._create_private_file()
@@ -440,8 +462,11 @@ class JobStore:
                     version = self._db.execute("PRAGMA user_version").fetchone()[0]
                     if version >= SCHEMA_VERSION:
                         break
-                    for statement in MIGRATIONS[version]:
-                        self._db.execute(statement)
+                    for step in MIGRATIONS[version]:
+                        if callable(step):
+                            step(self._db)
+                        else:
+                            self._db.execute(step)
                     version += 1
                     self._db.execute(f"PRAGMA user_version = {version}")
 
@@ -485,20 +510,45 @@ class JobStore:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
+    def _job_of(self, row: Sequence[Any]) -> Job:
+        """A Job from a row's (id, data, workflow) columns."""
+        job_id, data, workflow_text = row[0], row[1], row[2]
+        fields = json.loads(data)
+        fields["workflow"] = self._workflow(job_id, workflow_text)
+        return Job.from_dict(fields)
+
+    def _workflow(self, job_id: str, text: str | None) -> dict[str, Any] | None:
+        # A job's workflow never changes once stored: parse it once and share it (callers copy before editing,
+        # as workflow_from_dict does). This keeps a burst of progress updates from re-parsing big graphs.
+        if text is None:
+            return None
+        cached = self._workflows.get(job_id)
+        if cached is not None:
+            self._workflows.move_to_end(job_id)
+            return cached
+        parsed = json.loads(text)
+        self._workflows[job_id] = parsed
+        if len(self._workflows) > _WORKFLOW_CACHE_SIZE:
+            self._workflows.popitem(last=False)
+        return parsed
+
     def _jobs(self, sql: str, params: Sequence[Any] = ()) -> list[Job]:
-        """Run a query whose first column is `data`."""
-        return [_job_of(row[0]) for row in self._query(sql, params)]
+        """Run a query whose first columns are (id, data, workflow)."""
+        with self._lock:
+            return [self._job_of(row) for row in self._db.execute(sql, params).fetchall()]
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Job | None:
-        rows = self._query(sql, params)
-        return _job_of(rows[0][0]) if rows else None
+        with self._lock:
+            row = self._db.execute(sql, params).fetchone()
+            return self._job_of(row) if row is not None else None
 
     # --------------------------------------------------------------------------- writes
 
     def _insert(self, job: Job, now: float) -> None:
         job.timestamps.setdefault(JobState.SUBMITTING.value, now)
         try:
-            self._db.execute(_INSERT, (job.id, *_row_values(job, now)))
+            workflow = _dumps(job.workflow) if job.workflow is not None else None
+            self._db.execute(_INSERT, (job.id, *_row_values(job, now), workflow))
         except sqlite3.IntegrityError as error:
             if self._db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
                 raise ValueError(f"job {job.id} is already stored") from error
@@ -529,7 +579,7 @@ class JobStore:
         """Apply one update through the transition function. Returns the changed job, or None when nothing changed
         (an illegal, duplicate or stale update). Raises JobNotFound for an unknown job id."""
         with self._transaction():
-            job = self._one("SELECT data FROM jobs WHERE id = ?", (update.job_id,))
+            job = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (update.job_id,))
             if job is None:
                 raise JobNotFound(f"no job {update.job_id}")
             changed = apply_update(job, update)
@@ -548,7 +598,7 @@ class JobStore:
             changed: dict[str, Job] = {}
             for update in updates:
                 if update.job_id not in current:
-                    current[update.job_id] = self._one("SELECT data FROM jobs WHERE id = ?", (update.job_id,))
+                    current[update.job_id] = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (update.job_id,))
                 job = current[update.job_id]
                 if job is None:
                     continue
@@ -613,7 +663,7 @@ class JobStore:
     # --------------------------------------------------------------------------- look-ups
 
     def get(self, job_id: str) -> Job:
-        job = self._one("SELECT data FROM jobs WHERE id = ?", (job_id,))
+        job = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (job_id,))
         if job is None:
             raise JobNotFound(f"no job {job_id}")
         return job
@@ -625,9 +675,9 @@ class JobStore:
         with self._lock:
             for start in range(0, len(unique), _CHUNK):
                 chunk = unique[start : start + _CHUNK]
-                sql = f"SELECT id, data FROM jobs WHERE id IN ({', '.join('?' * len(chunk))})"
-                for job_id, data in self._db.execute(sql, chunk):
-                    found[job_id] = _job_of(data)
+                sql = f"SELECT id, data, workflow FROM jobs WHERE id IN ({', '.join('?' * len(chunk))})"
+                for row in self._db.execute(sql, chunk).fetchall():
+                    found[row[0]] = self._job_of(row)
         return {job_id: found[job_id] for job_id in unique if job_id in found}
 
     def find(self, id_or_prefix: str) -> Job:
@@ -639,7 +689,7 @@ class JobStore:
         if not query:
             raise JobNotFound("no job id given")
         with self._lock:
-            exact = self._one("SELECT data FROM jobs WHERE id = ?", (query,))
+            exact = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (query,))
             if exact is not None:
                 return exact
             candidates: list[str] = []
@@ -668,20 +718,20 @@ class JobStore:
 
     def _by_task_id(self, profile: str, task_id: str) -> Job | None:
         return self._one(
-            "SELECT data FROM jobs WHERE task_id = ? AND profile = ? ORDER BY seq LIMIT 1", (task_id, profile)
+            "SELECT id, data, workflow FROM jobs WHERE task_id = ? AND profile = ? ORDER BY seq LIMIT 1", (task_id, profile)
         )
 
     def _by_sink_index(self, profile: str, sink_index: int) -> Job | None:
-        return self._one("SELECT data FROM jobs WHERE profile = ? AND sink_index = ?", (profile, sink_index))
+        return self._one("SELECT id, data, workflow FROM jobs WHERE profile = ? AND sink_index = ?", (profile, sink_index))
 
     def by_task_id(self, profile: str, task_id: str) -> Job | None:
         return self._by_task_id(profile, task_id)
 
     def by_prompt_id(self, prompt_id: str, profile: str | None = None) -> Job | None:
         if profile is None:
-            return self._one("SELECT data FROM jobs WHERE prompt_id = ? ORDER BY seq DESC LIMIT 1", (prompt_id,))
+            return self._one("SELECT id, data, workflow FROM jobs WHERE prompt_id = ? ORDER BY seq DESC LIMIT 1", (prompt_id,))
         return self._one(
-            "SELECT data FROM jobs WHERE prompt_id = ? AND profile = ? ORDER BY seq DESC LIMIT 1", (prompt_id, profile)
+            "SELECT id, data, workflow FROM jobs WHERE prompt_id = ? AND profile = ? ORDER BY seq DESC LIMIT 1", (prompt_id, profile)
         )
 
     def by_sink_index(self, profile: str, sink_index: int) -> Job | None:
@@ -697,7 +747,7 @@ class JobStore:
     @staticmethod
     def _page_sql(flt: JobFilter | None, limit: int, offset: int) -> tuple[str, list[Any]]:
         where, params = _where(flt)
-        return f"SELECT data FROM jobs{where} ORDER BY {_NEWEST} LIMIT ? OFFSET ?", [*params, limit, offset]
+        return f"SELECT id, data, workflow FROM jobs{where} ORDER BY {_NEWEST} LIMIT ? OFFSET ?", [*params, limit, offset]
 
     def ids(self, flt: JobFilter | None = None, *, order: str = "submitted", descending: bool = True) -> list[str]:
         """Every matching job id, in order (the job table's index). Only the id column is read."""
@@ -751,11 +801,11 @@ class JobStore:
         """Jobs still submitting, queued or running, oldest first (what a start reconciles and follows)."""
         flt = JobFilter(states=ACTIVE_STATES, profile=profile)
         where, params = _where(flt)
-        return self._jobs(f"SELECT data FROM jobs{where} ORDER BY submitted_at, seq", params)
+        return self._jobs(f"SELECT id, data, workflow FROM jobs{where} ORDER BY submitted_at, seq", params)
 
     def children(self, job_id: str) -> list[Job]:
         """The resubmits of this job (parent_id = job_id), oldest first."""
-        return self._jobs("SELECT data FROM jobs WHERE parent_id = ? ORDER BY seq", (job_id,))
+        return self._jobs("SELECT id, data, workflow FROM jobs WHERE parent_id = ? ORDER BY seq", (job_id,))
 
     def chain(self, job_id: str) -> list[Job]:
         """Every attempt of the job's chain (its root and all resubmits below it), root first, then by creation.
@@ -766,7 +816,7 @@ class JobStore:
             job = self.get(job_id)
             seen = {job.id}
             while job.parent_id is not None and job.parent_id not in seen:
-                parent = self._one("SELECT data FROM jobs WHERE id = ?", (job.parent_id,))
+                parent = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (job.parent_id,))
                 if parent is None:
                     break  # the parent was removed: the chain starts here
                 seen.add(parent.id)
@@ -778,9 +828,9 @@ class JobStore:
                 next_frontier: list[str] = []
                 for start in range(0, len(frontier), _CHUNK):
                     chunk = frontier[start : start + _CHUNK]
-                    sql = f"SELECT seq, data FROM jobs WHERE parent_id IN ({', '.join('?' * len(chunk))})"
-                    for seq, data in self._db.execute(sql, chunk):
-                        child = _job_of(data)
+                    sql = f"SELECT seq, id, data, workflow FROM jobs WHERE parent_id IN ({', '.join('?' * len(chunk))})"
+                    for row in self._db.execute(sql, chunk).fetchall():
+                        seq, child = row[0], self._job_of(row[1:])
                         if child.id not in found and child.id != root.id:
                             found[child.id] = (seq, child)
                             next_frontier.append(child.id)
@@ -798,7 +848,7 @@ class JobStore:
         where, params = _where(JobFilter(states=frozenset(states), profile=base.profile, text=base.text))
         extra = "" if include_external else " AND external = 0"
         return self._jobs(
-            f"SELECT data FROM jobs{where}{extra} "
+            f"SELECT id, data, workflow FROM jobs{where}{extra} "
             "AND NOT EXISTS (SELECT 1 FROM jobs AS child WHERE child.parent_id = jobs.id) "
             "ORDER BY submitted_at, seq",
             params,
