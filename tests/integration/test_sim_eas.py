@@ -28,7 +28,6 @@ from tui.sim.server import SimServer, SimThread
 REPO = Path(__file__).resolve().parents[2]
 SEED_SAMPLE = Path(__file__).with_name("seed_samples") / "api_sample.py"
 PROTOBUF = "application/vnd.google.protobuf"
-WORKFLOWS = REPO / "tests" / "fixtures" / "comfyui" / "workflows"
 
 # The seed's SD1.5 txt2img workflow (shared/seed), with steps kept small so the emulated run is quick.
 SEED_WORKFLOW: dict[str, Any] = {
