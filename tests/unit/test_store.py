@@ -255,6 +255,15 @@ def test_apply_many_is_one_transaction_and_reports_each_change_once(store: JobSt
     assert store.apply_many([]) == []
 
 
+def test_a_write_the_database_refuses_is_a_clear_error_and_changes_nothing(store: JobStore) -> None:
+    store.add_many([job("a", profile="api"), job("b", profile="api")])
+    store.apply(JobUpdate("a", sink_index=1))
+    with pytest.raises(StoreError, match="cannot write the job store"):
+        store.apply_many([JobUpdate("b", state=S.QUEUED), JobUpdate("b", sink_index=1)])  # (profile, index) is taken
+    assert store.get("b").state is S.SUBMITTING  # the whole batch was rolled back
+    assert store.apply(JobUpdate("b", state=S.QUEUED)) is not None  # and the store still works
+
+
 # ----- sink results --------------------------------------------------------------------------------------------------
 
 

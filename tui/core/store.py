@@ -496,8 +496,12 @@ class JobStore:
                 raise StoreError(f"{self.path}: cannot write the job store: {error}") from error
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as error:
+                # SQLite may have rolled back already (e.g. disk full): never let that hide the real error.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise StoreError(f"{self.path}: cannot write the job store: {error}") from error
                 raise
             try:
                 self._db.execute("COMMIT")
@@ -539,8 +543,9 @@ class JobStore:
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Job | None:
         with self._lock:
-            row = self._db.execute(sql, params).fetchone()
-            return self._job_of(row) if row is not None else None
+            # fetchall: the statement is finished at once, so no read snapshot stays open behind it.
+            rows = self._db.execute(sql, params).fetchall()
+            return self._job_of(rows[0]) if rows else None
 
     # --------------------------------------------------------------------------- writes
 
