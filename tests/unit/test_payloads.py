@@ -1,0 +1,653 @@
+"""Result parsing over every captured ComfyUI answer and every sink payload form (tui/core/payloads.py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tui.core import payloads
+from tui.core.jobs import FailureCategory, JobState, Output
+from tui.core.payloads import Outcome, PayloadError
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+COMFYUI = FIXTURES / "comfyui"
+SINK = FIXTURES / "sink"
+
+S, F, U = JobState.SUCCEEDED, JobState.FAILED, JobState.UNKNOWN
+REJ, EXE, INT, AUTH, TRN = (
+    FailureCategory.REJECTED,
+    FailureCategory.EXECUTION,
+    FailureCategory.INTERRUPTED,
+    FailureCategory.AUTH,
+    FailureCategory.TRANSPORT,
+)
+
+SD15_MESSAGE = "node 4 CheckpointLoaderSimple: ckpt_name '3dAnimationDiffusion_v10.safetensors' not in []"
+BAD_VALUES_MESSAGE = (
+    "node 1 EmptyImage: height: Failed to convert an input value to a INT value: "
+    "abc, invalid literal for int() with base 10: 'abc'; "
+    "node 1 EmptyImage: width: Value 99999 bigger than max of 16384; "
+    "node 2 ImageBlur: sigma: Required input is missing; "
+    "node 3 ImageScale: upscale_method 'super-resolution' not in "
+    "['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos']"
+)
+BLEND_MESSAGE = (
+    "node 3 ImageBlend: RuntimeError: The size of tensor a (2) must match the size of tensor b (3) "
+    "at non-singleton dimension 0"
+)
+MALFORMED_500 = (
+    "POST /prompt: the server could not read the request (500 Internal Server Error: 500 Internal Server Error "
+    "Server got itself in trouble); " + payloads.MALFORMED_500_HINT
+)
+
+
+def _meta_files() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in sorted(COMFYUI.glob("*.meta.json")):
+        found.append((path.name[: -len(".meta.json")], json.loads(path.read_text())))
+    return found
+
+
+def _body(meta: dict[str, Any]) -> bytes:
+    return (COMFYUI / meta["response"]["body_file"]).read_bytes()
+
+
+HISTORY_BY_ID = {
+    name: meta
+    for name, meta in _meta_files()
+    if meta["request"]["method"] == "GET" and meta["request"]["path"].startswith("/history/")
+}
+PROMPT_POSTS = {
+    name: meta
+    for name, meta in _meta_files()
+    if meta["request"]["method"] == "POST" and meta["request"]["path"] == "/prompt"
+}
+
+# fixture -> (state, failure category, exact message, number of outputs); None = id absent from /history.
+HISTORY_EXPECTED: dict[str, tuple[JobState, FailureCategory | None, str, int] | None] = {
+    "00_get_history_unknown_id": None,
+    "01_get_history_id_right_after_post": None,
+    "06_get_history_id_after_delete": None,
+    "06_get_history_id_cleared_from_queue": None,
+    "06_get_history_id_deleted_from_queue": None,
+    "06_get_history_id_pending": None,
+    "06_get_history_id_running": None,
+    "01_get_history_id_success": (S, None, "1 output", 1),
+    "01b_get_history_id_batch_success": (S, None, "8 outputs", 8),
+    "01c_get_history_id_ws_binary": (S, None, "finished but produced no files", 0),
+    "01d_get_history_id_cached": (S, None, "1 output", 1),
+    "01e_get_history_id_no_client_id": (S, None, "1 output", 1),
+    "01f_get_history_custom_prompt_id": (S, None, "1 output", 1),
+    "03_get_history_id_partially_valid": (S, None, "1 output", 1),
+    "05_get_history_id_exec_error_blend": (F, EXE, BLEND_MESSAGE, 0),
+    "05_get_history_id_exec_error_scaleby": (
+        F,
+        EXE,
+        "node 2 ImageScaleBy: RuntimeError: Input and output sizes should be greater than 0, "
+        "but got input (H: 1, W: 1) output (H: 0, W: 0)",
+        0,
+    ),
+    "05_get_history_id_mixed_good_and_failing": (F, EXE, BLEND_MESSAGE.replace("node 3 ", "node 13 "), 0),
+    "06_get_history_id_interrupted_global": (F, INT, "interrupted before node 11 ImageBlur", 0),
+    "06_get_history_id_interrupted_targeted": (F, INT, "interrupted before node 11 ImageBlur", 0),
+    "06_get_history_id_slow_success": (S, None, "1 output", 1),
+    "09_get_history_id_one_of_200": (S, None, "1 output", 1),
+}
+
+# fixture -> (accepted, failure category, exact message or warning)
+PROMPT_EXPECTED: dict[str, tuple[bool, FailureCategory | None, str | None]] = {
+    "01_post_prompt_valid": (True, None, None),
+    "01b_post_prompt_batch": (True, None, None),
+    "01c_post_prompt_ws_binary": (True, None, None),
+    "01c_post_prompt_ws_binary_flags": (True, None, None),
+    "01d_post_prompt_resubmit_identical": (True, None, None),
+    "01e_post_prompt_no_client_id": (True, None, None),
+    "01f_post_prompt_custom_prompt_id": (True, None, None),
+    "03_post_prompt_origin_match": (True, None, None),
+    "05_post_prompt_exec_error_blend": (True, None, None),
+    "05_post_prompt_exec_error_scaleby": (True, None, None),
+    "05_post_prompt_mixed_good_and_failing": (True, None, None),
+    "06_post_prompt_slow_1": (True, None, None),
+    "03_post_prompt_partially_valid": (
+        True,
+        None,
+        "output 5 skipped: node 6 ImageScale: upscale_method 'nope' not in "
+        "['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos']",
+    ),
+    "02_post_prompt_sd15_missing_checkpoint": (False, REJ, SD15_MESSAGE),
+    "03_post_prompt_bad_values": (False, REJ, BAD_VALUES_MESSAGE),
+    "03_post_prompt_unknown_class_type": (
+        False,
+        REJ,
+        "node 2: Cannot execute because node NoSuchNodeType does not exist.",
+    ),
+    "03_post_prompt_missing_class_type": (
+        False,
+        REJ,
+        "node 2: Cannot execute because a node is missing the class_type property.",
+    ),
+    "03_post_prompt_cycle": (
+        False,
+        REJ,
+        "Prompt outputs failed validation, and the server named no node (a dependency cycle between nodes gives this)",
+    ),
+    "03_post_prompt_link_to_missing_node": (
+        False,
+        REJ,
+        "node 3 ImageScale: Exception when validating inner node: KeyError: '42'",
+    ),
+    "03_post_prompt_link_bad_output_index": (
+        False,
+        REJ,
+        "node 3 ImageScale: Exception when validating inner node: IndexError: list index out of range",
+    ),
+    "03_post_prompt_type_mismatch": (
+        False,
+        REJ,
+        "node 4 SaveImage: images: Return type mismatch between linked nodes: "
+        "received_type(LATENT) mismatch input_type(IMAGE)",
+    ),
+    "03_post_prompt_empty_prompt": (
+        False,
+        REJ,
+        "Prompt has no outputs (the workflow needs an output node such as SaveImage)",
+    ),
+    "03_post_prompt_no_output_node": (
+        False,
+        REJ,
+        "Prompt has no outputs (the workflow needs an output node such as SaveImage)",
+    ),
+    "03_post_prompt_missing_prompt": (False, REJ, "No prompt provided"),
+    "03_post_prompt_invalid_json": (False, REJ, MALFORMED_500),
+    "03_post_prompt_empty_body": (False, REJ, MALFORMED_500),
+    "03_post_prompt_prompt_is_string": (False, REJ, MALFORMED_500),
+    "03_post_prompt_ui_format_workflow": (False, REJ, MALFORMED_500),
+    "03_post_prompt_origin_mismatch": (
+        False,
+        AUTH,
+        "403 Forbidden: the server refused the request (wrong token, or an Origin header it rejects)",
+    ),
+}
+
+SINK_BLEND_PID = "8756fbb7-b3a0-4f86-b6b3-0b4294ef89a8"
+DOC_PID = "c3c9f3a2-5d7e-4b1a-9a64-0f7e2b8f6c11"
+# sink sample -> (state, failure category, exact message, prompt_id, filenames)
+SINK_EXPECTED: dict[str, tuple[JobState, FailureCategory | None, str, str | None, tuple[str, ...]]] = {
+    "executed_events_and_outputs": (
+        S,
+        None,
+        "3 outputs",
+        DOC_PID,
+        ("ComfyUI_00001_.png", "ComfyUI_00001_.webp", "comfyUI_00001.mp4"),
+    ),
+    "cached_outputs_only": (
+        S,
+        None,
+        "3 outputs",
+        None,
+        ("ComfyUI_00001_.png", "ComfyUI_00001_.webp", "comfyUI_00001.mp4"),
+    ),
+    "cached_bare_object": (S, None, "1 output", None, ("ComfyUI_00001_.png",)),
+    "outputs_in_subfolder_and_temp": (
+        S,
+        None,
+        "2 outputs",
+        DOC_PID,
+        ("shot_00001_.png", "ComfyUI_temp_abcde_00001_.png"),
+    ),
+    "events_without_outputs_object": (S, None, "1 output", DOC_PID, ("ComfyUI_00001_.png",)),
+    "no_files": (S, None, "finished but produced no files", None, ()),
+    "last_code_200": (S, None, "1 output", DOC_PID, ("ComfyUI_00001_.png",)),
+    "last_code_400_validation_body": (F, REJ, SD15_MESSAGE, None, ()),
+    "last_code_500_execution_error": (F, EXE, BLEND_MESSAGE, SINK_BLEND_PID, ()),
+    "last_code_500_text": (
+        F,
+        EXE,
+        "the worker answered 500 Internal Server Error: 500 Internal Server Error Server got itself in trouble",
+        None,
+        (),
+    ),
+    "last_code_401": (
+        F,
+        AUTH,
+        "the worker answered 401 Unauthorized: the server refused the request (wrong token, or an Origin header "
+        "it rejects): Unauthorized",
+        None,
+        (),
+    ),
+    "last_code_404_json": (
+        F,
+        REJ,
+        'the worker answered 404 Not Found: {"message": "no route api_prompt"}',
+        None,
+        (),
+    ),
+    "validation_body_bad_values": (F, REJ, BAD_VALUES_MESSAGE, None, ()),
+    "execution_error_event": (F, EXE, BLEND_MESSAGE, SINK_BLEND_PID, ()),
+    "execution_interrupted_event": (
+        F,
+        INT,
+        "interrupted before node 11 ImageBlur",
+        "65c009f0-dfd8-4c49-8cba-b877f4713135",
+        (),
+    ),
+    "success_false": (F, EXE, "the service reported a failure: model load failed: out of memory", None, ()),
+    "non_json_text": (U, None, "unrecognised result: not JSON: worker crashed", None, ()),
+    "non_json_bytes": (
+        U,
+        None,
+        "unrecognised result: not JSON: b'\\x89PNG\\r\\n\\x1a\\n\\x00\\x00\\x00\\rIHDR\\xff\\xfe'",
+        None,
+        (),
+    ),
+    "other_json_object": (U, None, 'unrecognised result: {"status": "done", "result": 42}', None, ()),
+    "other_json_list": (U, None, "unrecognised result: [1, 2, 3]", None, ()),
+    "other_json_string": (U, None, 'unrecognised result: "ok"', None, ()),
+    "empty_array": (U, None, "unrecognised result: []", None, ()),
+}
+
+
+def _sink_sample(name: str) -> tuple[bytes, dict[str, str]]:
+    sample = json.loads((SINK / f"{name}.json").read_text())
+    data = sample["data"].encode() if "data" in sample else base64.b64decode(sample["data_base64"])
+    return data, sample["tags"]
+
+
+# ------------------------------------------------------------------------------------------ every fixture covered
+
+
+def test_every_history_fixture_has_an_expectation() -> None:
+    assert sorted(HISTORY_BY_ID) == sorted(HISTORY_EXPECTED)
+
+
+def test_every_prompt_fixture_has_an_expectation() -> None:
+    assert sorted(PROMPT_POSTS) == sorted(PROMPT_EXPECTED)
+
+
+def test_every_sink_sample_has_an_expectation() -> None:
+    assert sorted(p.stem for p in SINK.glob("*.json")) == sorted(SINK_EXPECTED)
+
+
+# ------------------------------------------------------------------------------------------ /history/<id>
+
+
+@pytest.mark.parametrize("name", sorted(HISTORY_EXPECTED))
+def test_history_fixture(name: str) -> None:
+    meta = HISTORY_BY_ID[name]
+    prompt_id = meta["request"]["path"].rsplit("/", 1)[1]
+    body = _body(meta)
+    outcome = payloads.parse_history_response(body, prompt_id)
+    expected = HISTORY_EXPECTED[name]
+    if expected is None:
+        assert outcome is None
+        return
+    state, category, message, output_count = expected
+    assert outcome is not None
+    assert outcome.state is state
+    assert (outcome.failure.category if outcome.failure else None) is category
+    assert outcome.message == message
+    assert len(outcome.outputs) == output_count
+    assert outcome.prompt_id == prompt_id
+    assert outcome.raw == body.decode()
+    # The mapping form (an already decoded body) means the same thing.
+    again = payloads.parse_history_response(json.loads(body), prompt_id)
+    assert again is not None and (again.state, again.failure, again.outputs) == (
+        outcome.state,
+        outcome.failure,
+        outcome.outputs,
+    )
+
+
+def _history_outcome(name: str) -> Outcome:
+    meta = HISTORY_BY_ID[name]
+    outcome = payloads.parse_history_response(_body(meta), meta["request"]["path"].rsplit("/", 1)[1])
+    assert outcome is not None
+    return outcome
+
+
+def test_execution_error_keeps_node_exception_and_traceback_list() -> None:
+    outcome = _history_outcome("05_get_history_id_exec_error_blend")
+    failure = outcome.failure
+    assert failure is not None
+    assert (failure.node_id, failure.class_type, failure.exception_type) == ("3", "ImageBlend", "RuntimeError")
+    entry = next(iter(json.loads(_body(HISTORY_BY_ID["05_get_history_id_exec_error_blend"])).values()))
+    error = dict(entry["status"]["messages"])["execution_error"]
+    assert failure.traceback == tuple(error["traceback"])
+    assert len(failure.traceback) > 1
+    assert not failure.message.endswith("\n")
+
+
+def test_interrupted_names_the_node_about_to_start() -> None:
+    failure = _history_outcome("06_get_history_id_interrupted_targeted").failure
+    assert failure is not None
+    assert (failure.category, failure.node_id, failure.class_type) == (INT, "11", "ImageBlur")
+    assert failure.exception_type is None and failure.traceback == ()
+
+
+def test_batch_outputs_keep_output_and_temp_files() -> None:
+    outcome = _history_outcome("01b_get_history_id_batch_success")
+    saved = [o for o in outcome.outputs if o.type == "output"]
+    temp = [o for o in outcome.outputs if o.type == "temp"]
+    assert [o.filename for o in saved] == [f"fixture_batch_0000{i}_.png" for i in range(1, 5)]
+    assert {o.node_id for o in saved} == {"3"}
+    assert len(temp) == 4 and {o.node_id for o in temp} == {"4"}
+    assert all(o.filename.startswith("ComfyUI_temp_") and o.subfolder == "" for o in temp)
+
+
+def test_success_output_tuple() -> None:
+    outcome = _history_outcome("01_get_history_id_success")
+    assert outcome.outputs == (Output("4", "output", "", "fixture_single_00001_.png"),)
+    assert outcome.warning is None and outcome.failure is None
+
+
+@pytest.mark.parametrize(
+    "name", ["03_get_history_after_validation_errors", "04_get_history_all", "09_get_history_all_after_200"]
+)
+def test_every_entry_of_full_history_listings_parses(name: str) -> None:
+    listing = json.loads((COMFYUI / f"{name}.json").read_text())
+    assert listing
+    for prompt_id, entry in listing.items():
+        outcome = payloads.parse_history_entry(entry)
+        assert outcome.state in (S, F), (prompt_id, outcome.message)
+        assert outcome.prompt_id == prompt_id  # taken from entry["prompt"][1]
+        if outcome.state is F:
+            assert outcome.failure is not None and outcome.failure.message.startswith(("node ", "interrupted"))
+
+
+def test_failed_entry_keeps_outputs_of_a_branch_that_ran_first() -> None:
+    entry = json.loads(_body(HISTORY_BY_ID["05_get_history_id_mixed_good_and_failing"]))
+    entry = next(iter(entry.values()))
+    entry["outputs"] = {"4": {"images": [{"filename": "good_00001_.png", "subfolder": "", "type": "output"}]}}
+    outcome = payloads.parse_history_entry(entry)
+    assert outcome.state is F and outcome.failure is not None and outcome.failure.category is EXE
+    assert outcome.outputs == (Output("4", "output", "", "good_00001_.png"),)
+    assert outcome.message == BLEND_MESSAGE.replace("node 3 ", "node 13 ")
+
+
+def test_outputs_of_any_list_kind_are_found() -> None:
+    entry = {
+        "outputs": {
+            "15": {"images": [{"filename": "a.webp", "subfolder": "", "type": "output"}], "animated": [True]},
+            "19": {"gifs": [{"filename": "v.mp4", "subfolder": "clips", "type": "output", "format": "video/h264"}]},
+            "21": {"audio": [{"filename": "s.flac", "subfolder": "", "type": "output"}]},
+            "22": {"text": ["no files here"]},
+        },
+        "status": {"status_str": "success", "completed": True, "messages": []},
+    }
+    outcome = payloads.parse_history_entry(entry, "p1")
+    assert outcome.outputs == (
+        Output("15", "output", "", "a.webp"),
+        Output("19", "output", "clips", "v.mp4"),
+        Output("21", "output", "", "s.flac"),
+    )
+    assert outcome.message == "3 outputs" and outcome.prompt_id == "p1"
+
+
+def test_entry_without_status_or_outputs_is_unknown_not_success() -> None:
+    outcome = payloads.parse_history_entry({"prompt": [1, "x", {}, {}, []]})
+    assert outcome.state is U
+    assert outcome.message.startswith("unrecognised history entry: ")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"<html>502 Bad Gateway</html>", "not JSON: <html>502 Bad Gateway</html>"),
+        (b"[1, 2]", "expected a JSON object, got list"),
+        (b'{"abc": "not an entry"}', "history entry of abc is a str"),
+    ],
+)
+def test_unreadable_history_raises_payload_error(body: bytes, fragment: str) -> None:
+    with pytest.raises(PayloadError) as caught:
+        payloads.parse_history_response(body, "abc")
+    assert fragment in str(caught.value)
+
+
+def test_history_for_another_id_is_absent() -> None:
+    body = (COMFYUI / "01_get_history_id_success.json").read_bytes()
+    assert payloads.parse_history_response(body, "some-other-id") is None
+
+
+# ------------------------------------------------------------------------------------------ POST /prompt
+
+
+@pytest.mark.parametrize("name", sorted(PROMPT_EXPECTED))
+def test_prompt_fixture(name: str) -> None:
+    meta = PROMPT_POSTS[name]
+    response = meta["response"]
+    content_type = response["headers"].get("Content-Type")
+    answer = payloads.parse_prompt_response(response["status"], _body(meta), content_type)
+    accepted, category, text = PROMPT_EXPECTED[name]
+    assert answer.accepted is accepted
+    if accepted:
+        body = json.loads(_body(meta))
+        assert answer.failure is None
+        assert (answer.prompt_id, answer.number) == (body["prompt_id"], body["number"])
+        assert answer.warning == text
+    else:
+        assert answer.failure is not None and answer.prompt_id is None
+        assert answer.failure.category is category
+        assert answer.failure.message == text
+
+
+def test_missing_checkpoint_node_errors_in_detail() -> None:
+    meta = PROMPT_POSTS["02_post_prompt_sd15_missing_checkpoint"]
+    failure = payloads.parse_prompt_response(400, _body(meta)).failure
+    assert failure is not None
+    assert (failure.node_id, failure.class_type) == ("4", "CheckpointLoaderSimple")
+    (error,) = failure.node_errors
+    assert (error.node_id, error.class_type, error.type, error.input_name) == (
+        "4",
+        "CheckpointLoaderSimple",
+        "value_not_in_list",
+        "ckpt_name",
+    )
+    assert error.details == "ckpt_name: '3dAnimationDiffusion_v10.safetensors' not in []"
+
+
+def test_bad_values_report_every_error_of_every_node() -> None:
+    failure = payloads.parse_prompt_response(400, _body(PROMPT_POSTS["03_post_prompt_bad_values"])).failure
+    assert failure is not None
+    assert [(e.node_id, e.input_name, e.type) for e in failure.node_errors] == [
+        ("1", "height", "invalid_input_type"),
+        ("1", "width", "value_bigger_than_max"),
+        ("2", "sigma", "required_input_missing"),
+        ("3", "upscale_method", "value_not_in_list"),
+    ]
+
+
+def test_unknown_class_type_node_is_recovered_from_details() -> None:
+    failure = payloads.parse_prompt_response(400, _body(PROMPT_POSTS["03_post_prompt_unknown_class_type"])).failure
+    assert failure is not None
+    assert (failure.node_id, failure.class_type, failure.node_errors) == ("2", "NoSuchNodeType", ())
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "category", "message"),
+    [
+        (
+            401,
+            b"",
+            AUTH,
+            "401 Unauthorized: the server refused the request (wrong token, or an Origin header it rejects)",
+        ),
+        (502, b"<html>bad gateway</html>", TRN, "POST /prompt: 502 Bad Gateway: <html>bad gateway</html>"),
+        (503, b"", TRN, "POST /prompt: 503 Service Unavailable: (empty body)"),
+        (404, b"404: Not Found", TRN, "POST /prompt: 404 Not Found: 404: Not Found"),
+        (200, b"<html>hello</html>", TRN, "POST /prompt answered 200 OK without a prompt id: <html>hello</html>"),
+        (200, b'{"number": 3}', TRN, 'POST /prompt answered 200 OK without a prompt id: {"number": 3}'),
+    ],
+)
+def test_other_prompt_answers(status: int, body: bytes, category: FailureCategory, message: str) -> None:
+    answer = payloads.parse_prompt_response(status, body, None)
+    assert not answer.accepted
+    assert answer.failure is not None
+    assert (answer.failure.category, answer.failure.message) == (category, message)
+
+
+def test_prompt_answer_excerpt_is_short() -> None:
+    answer = payloads.parse_prompt_response(502, b"x" * 5000, "text/plain")
+    assert answer.failure is not None
+    assert len(answer.failure.message) < 260
+    assert answer.failure.message.endswith("…")
+
+
+# ------------------------------------------------------------------------------------------ sink payloads
+
+
+@pytest.mark.parametrize("name", sorted(SINK_EXPECTED))
+def test_sink_sample(name: str) -> None:
+    data, tags = _sink_sample(name)
+    outcome = payloads.parse_sink_payload(data, tags)
+    state, category, message, prompt_id, filenames = SINK_EXPECTED[name]
+    assert outcome.state is state
+    assert (outcome.failure.category if outcome.failure else None) is category
+    assert outcome.message == message
+    assert outcome.prompt_id == prompt_id
+    assert tuple(o.filename for o in outcome.outputs) == filenames
+    # The raw text is always kept for the detail view: the body itself, or its repr when it is not UTF-8.
+    try:
+        assert outcome.raw == data.decode("utf-8")
+    except UnicodeDecodeError:
+        assert outcome.raw == repr(data)
+
+
+def test_sink_raw_is_kept_verbatim_or_as_repr() -> None:
+    text_data, tags = _sink_sample("other_json_object")
+    assert payloads.parse_sink_payload(text_data, tags).raw == text_data.decode()
+    binary, tags = _sink_sample("non_json_bytes")
+    assert payloads.parse_sink_payload(binary, tags).raw == repr(binary)
+
+
+def test_sink_filenames_come_from_the_last_element() -> None:
+    data, tags = _sink_sample("outputs_in_subfolder_and_temp")
+    outcome = payloads.parse_sink_payload(data, tags)
+    assert outcome.outputs == (
+        Output("9", "output", "portraits/2026", "shot_00001_.png"),
+        Output("12", "temp", "", "ComfyUI_temp_abcde_00001_.png"),
+    )
+    assert "stale.png" not in {o.filename for o in outcome.outputs}
+
+
+def test_sink_documented_form_output_details() -> None:
+    data, tags = _sink_sample("executed_events_and_outputs")
+    outcome = payloads.parse_sink_payload(data, tags)
+    assert outcome.outputs == (
+        Output("9", "output", "", "ComfyUI_00001_.png"),
+        Output("15", "output", "", "ComfyUI_00001_.webp"),
+        Output("19", "output", "", "comfyUI_00001.mp4"),
+    )
+
+
+def test_sink_last_code_validation_body_keeps_node_errors() -> None:
+    data, tags = _sink_sample("last_code_400_validation_body")
+    failure = payloads.parse_sink_payload(data, tags).failure
+    assert failure is not None and [e.input_name for e in failure.node_errors] == ["ckpt_name"]
+
+
+@pytest.mark.parametrize(
+    ("code", "category"),
+    [("403", AUTH), ("401", AUTH), ("400", REJ), ("422", REJ), ("500", EXE), ("503", EXE)],
+)
+def test_sink_last_code_category(code: str, category: FailureCategory) -> None:
+    outcome = payloads.parse_sink_payload(b"something broke", {"lastCode": code, "task_id": "t"})
+    assert outcome.state is F and outcome.failure is not None
+    assert outcome.failure.category is category
+    assert code in outcome.failure.message and "something broke" in outcome.failure.message
+
+
+def test_sink_last_code_below_400_or_garbage_is_ignored() -> None:
+    data, _ = _sink_sample("cached_outputs_only")
+    for code in ("200", "204", "not-a-number"):
+        assert payloads.parse_sink_payload(data, {"lastCode": code}).state is S
+
+
+def test_sink_unrecognised_excerpt_is_short_and_raw_whole() -> None:
+    data = json.dumps({"blob": "y" * 3000}).encode()
+    outcome = payloads.parse_sink_payload(data, {})
+    assert outcome.state is U
+    assert len(outcome.message) <= len("unrecognised result: ") + payloads.EXCERPT_LIMIT
+    assert outcome.raw == data.decode()
+
+
+# ------------------------------------------------------------------------------------------ helpers and messages
+
+
+def test_describe_node_errors_copes_with_empty_and_odd_shapes() -> None:
+    assert payloads.describe_node_errors({}) == ("", ())
+    message, errors = payloads.describe_node_errors({"7": {"errors": [], "class_type": "KSampler"}})
+    assert message == "node 7 KSampler: failed validation"
+    assert errors[0].node_id == "7"
+    message, _ = payloads.describe_node_errors(
+        {"8": {"errors": [{"type": "x", "message": "Broken", "details": "", "extra_info": {}}]}}
+    )
+    assert message == "node 8: Broken"
+
+
+def test_outcome_message_forms() -> None:
+    one = Output("1", "output", "", "a.png")
+    assert Outcome(S, outputs=(one,)).message == "1 output"
+    assert Outcome(S, outputs=(one, one), warning="w").message == "2 outputs; w"
+    assert Outcome(S, warning="finished but produced no files").message == "finished but produced no files"
+    assert Outcome(U).message == "unknown"
+
+
+def _fake_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("tui.core.secrets")
+    fake.redact = lambda text: text.replace("Yjha0123456789", "Yjha…(14)")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tui.core.secrets", fake)
+    monkeypatch.setattr("tui.core.secrets", fake, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("status", "category", "message"),
+    [
+        (
+            401,
+            AUTH,
+            "api_prompt put: 401 Unauthorized: the server refused the request (wrong token, or an Origin header "
+            "it rejects) (bad token Yjha…(14))",
+        ),
+        (
+            403,
+            AUTH,
+            "api_prompt put: 403 Forbidden: the server refused the request (wrong token, or an Origin header "
+            "it rejects) (bad token Yjha…(14))",
+        ),
+        (500, TRN, "api_prompt put: 500 Internal Server Error: bad token Yjha…(14)"),
+        (404, TRN, "api_prompt put: 404 Not Found: bad token Yjha…(14)"),
+    ],
+)
+def test_failure_from_http_redacts_and_names_what(
+    monkeypatch: pytest.MonkeyPatch, status: int, category: FailureCategory, message: str
+) -> None:
+    _fake_secrets(monkeypatch)
+    failure = payloads.failure_from_http(status, b"bad token Yjha0123456789", what="api_prompt put")
+    assert (failure.category, failure.message) == (category, message)
+    assert "Yjha0123456789" not in failure.message
+
+
+def test_failure_from_http_validation_body_is_rejected() -> None:
+    body = (COMFYUI / "02_post_prompt_sd15_missing_checkpoint.json").read_bytes()
+    failure = payloads.failure_from_http(400, body, what="POST /prompt")
+    assert failure.category is REJ
+    assert failure.message == f"POST /prompt: {SD15_MESSAGE}"
+    assert failure.node_errors and failure.node_id == "4"
+
+
+def test_failure_from_http_excerpt_is_bounded() -> None:
+    failure = payloads.failure_from_http(502, "z" * 1000, what="GET /queue")
+    assert failure.message == "GET /queue: 502 Bad Gateway: " + "z" * 199 + "…"
+
+
+def test_success_false_message_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_secrets(monkeypatch)
+    data = json.dumps({"success": False, "error_msg": "token Yjha0123456789 expired"}).encode()
+    failure = payloads.parse_sink_payload(data, {}).failure
+    assert failure is not None and failure.message == "the service reported a failure: token Yjha…(14) expired"
