@@ -306,6 +306,17 @@ def test_a_redelivered_older_result_does_not_undo_a_newer_one(store: JobStore) -
     assert store.get(ours.id).outputs == (png("a.png"), png("b.png"))
 
 
+def test_any_text_a_result_carries_is_stored_exactly(store: JobStore) -> None:
+    odd = "bytes \udcff\udcfe kept, 中文 prompt, nul \x00 and emoji 🎨"
+    changed = store.upsert_sink_results(
+        [SinkResult("api", 5, "t", None, S.UNKNOWN, raw_result=odd, outputs=(png("x\udcff.png"),),
+                    warning="unrecognised result 中文")]
+    )
+    again = store.get(changed[0].id)
+    assert again.raw_result == odd and again.outputs == (png("x\udcff.png"),)
+    assert store.ids(JobFilter(text="中文")) == [again.id]
+
+
 def test_a_redelivered_result_without_a_task_id_is_one_result(store: JobStore) -> None:
     garbage = SinkResult("api", 9, None, None, S.UNKNOWN, raw_result="\xff\xfe not json")
     assert len(store.upsert_sink_results([garbage])) == 1

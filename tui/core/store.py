@@ -200,7 +200,8 @@ def job_search_text(job: Job) -> str:
         parts += [job.failure.message, job.failure.class_type, job.failure.exception_type]
     for output in job.outputs:
         parts.append(f"{output.subfolder}/{output.filename}" if output.subfolder else output.filename)
-    return "\n".join(p for p in parts if p).lower()
+    text = "\n".join(p for p in parts if p).lower()
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates → ?
 
 
 # ---------------------------------------------------------------------------------------------- sink results
@@ -338,7 +339,8 @@ def _row_values(job: Job, now: float) -> tuple[Any, ...]:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # ensure_ascii: a lone surrogate (bytes decoded with surrogateescape) is escaped, not a UTF-8 encode error.
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
