@@ -224,34 +224,22 @@ class InterruptProcessing(Exception):
     """comfy.model_management.InterruptProcessingException."""
 
 
+# Copied from the captured tracebacks (05_get_history_id_exec_error_*.json).
 _EXECUTE_FRAMES = [
-    '  File "/opt/ComfyUI/execution.py", line 496, in execute\n    output_data, output_ui, has_subgraph, has_pending_tasks'
-    " = await get_output_data(prompt_id, unique_id, obj, input_data_all, execution_block_cb=execution_block_cb,"
-    " pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n",
-    '  File "/opt/ComfyUI/execution.py", line 315, in get_output_data\n    return_values = await _async_map_node_over_list('
-    "prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, allow_interrupt=True, execution_block_cb=execution_"
-    "block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n",
+    '  File "/opt/ComfyUI/execution.py", line 496, in execute\n    output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, input_data_all, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n                                                              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/execution.py", line 315, in get_output_data\n    return_values = await _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, allow_interrupt=True, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
     '  File "/opt/ComfyUI/execution.py", line 289, in _async_map_node_over_list\n    await process_inputs(input_dict, i)\n',
     '  File "/opt/ComfyUI/execution.py", line 277, in process_inputs\n    result = f(**inputs)\n             ^^^^^^^^^^^\n',
 ]
 _V3_FRAMES = [
-    '  File "/opt/ComfyUI/comfy_api/internal/__init__.py", line 149, in wrapped_func\n    return method(locked_class,'
-    " **inputs)\n           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
-    '  File "/opt/ComfyUI/comfy_api/latest/_io.py", line 1270, in EXECUTE_NORMALIZED\n    to_return = cls.execute(*args,'
-    " **kwargs)\n                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+    '  File "/opt/ComfyUI/comfy_api/internal/__init__.py", line 149, in wrapped_func\n    return method(locked_class, **inputs)\n           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/comfy_api/latest/_io.py", line 1270, in EXECUTE_NORMALIZED\n    to_return = cls.execute(*args, **kwargs)\n                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
 ]
-_BLEND_FRAME = (
-    '  File "/opt/ComfyUI/comfy_extras/nodes_post_processing.py", line 40, in execute\n    blended_image = image1 * '
-    "(1 - blend_factor) + blended_image * blend_factor\n                    ~~~~~~~~~~~~~~~~~~~~~~~~~~~~^~~~~~~~~~~~~~~"
-    "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n"
-)
+_BLEND_FRAME = '  File "/opt/ComfyUI/comfy_extras/nodes_post_processing.py", line 40, in execute\n    blended_image = image1 * (1 - blend_factor) + blended_image * blend_factor\n                    ~~~~~~~~~~~~~~~~~~~~~~~~~~~~^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n'
 _SCALE_FRAMES = [
-    '  File "/opt/ComfyUI/nodes.py", line 1824, in upscale\n    s = comfy.utils.common_upscale(samples, width, height,'
-    ' upscale_method, "disabled")\n',
-    '  File "/opt/ComfyUI/comfy/utils.py", line 887, in common_upscale\n    out = torch.nn.functional.interpolate(s, '
-    "size=(height, width), mode=upscale_method)\n",
-    '  File "/opt/venv/lib/python3.11/site-packages/torch/nn/functional.py", line 5274, in interpolate\n    return '
-    "torch._C._nn.upsample_bilinear2d(\n",
+    '  File "/opt/ComfyUI/nodes.py", line 1824, in upscale\n    s = comfy.utils.common_upscale(samples, width, height, upscale_method, "disabled")\n        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/comfy/utils.py", line 887, in common_upscale\n    out = torch.nn.functional.interpolate(s, size=(height, width), mode=upscale_method)\n          ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/venv/lib/python3.11/site-packages/torch/nn/functional.py", line 5274, in interpolate\n    return torch._C._nn.upsample_bilinear2d(\n           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
 ]
 _KSAMPLER_FRAMES = [
     '  File "/opt/ComfyUI/nodes.py", line 1525, in sample\n    return common_ksampler(model, seed, steps, cfg, '
@@ -980,7 +968,9 @@ class ComfyUIEmulator:
                     continue
                 o_id = val[0]
                 o_class_type = prompt[o_id]["class_type"]
-                return_types = tuple(self.catalogue[o_class_type]["output"])
+                linked_def = self.catalogue[o_class_type]
+                # V1 nodes declare RETURN_TYPES as a tuple, V3 ones as a list: the IndexError text differs.
+                return_types = list(linked_def["output"]) if "api_node" in linked_def else tuple(linked_def["output"])
                 received_type = return_types[val[1]]
                 if not _validate_node_input(received_type, input_type):
                     errors.append({"type": "return_type_mismatch", "message": "Return type mismatch between linked nodes",
@@ -1210,14 +1200,13 @@ class ComfyUIEmulator:
                     exception_type, message, frames, tips = ex.exception_type, ex.message, ex.frames, ex.tips
                 else:
                     exception_type, message, frames, tips = _full_type_name(ex), str(ex), list(_EXECUTE_FRAMES), ""
-                v3 = "api_node" in self.catalogue[class_type]
                 add_message("execution_error", {
                     "prompt_id": prompt_id, "node_id": node_id, "node_type": class_type,
                     "executed": list(executed),
                     "exception_message": f"{message}\n{tips}",
                     "exception_type": exception_type,
                     "traceback": frames,
-                    "current_inputs": {name: [_format_value(value, v3)] for name, value in inputs.items()},
+                    "current_inputs": {name: [_format_value(value)] for name, value in inputs.items()},
                     "current_outputs": list(prompt),
                 }, False)
                 success = False
@@ -1309,11 +1298,9 @@ def _compute_vars(text: str, width: int, height: int) -> str:
     return text
 
 
-def _format_value(value: Any, stringify: bool) -> Any:
-    """execution.format_value; V3 nodes (ImageBlend…) report every input as a string."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float, bool, str)) and not stringify:
+def _format_value(value: Any) -> Any:
+    """execution.format_value: primitives as they are, anything else (tensors, models) as str()."""
+    if value is None or isinstance(value, (int, float, bool, str)):
         return value
     return str(value)
 
