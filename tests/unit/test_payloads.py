@@ -651,3 +651,84 @@ def test_success_false_message_is_redacted(monkeypatch: pytest.MonkeyPatch) -> N
     data = json.dumps({"success": False, "error_msg": "token Yjha0123456789 expired"}).encode()
     failure = payloads.parse_sink_payload(data, {}).failure
     assert failure is not None and failure.message == "the service reported a failure: token Yjha…(14) expired"
+
+
+def test_sink_last_code_with_success_false_uses_the_code_and_the_error_text() -> None:
+    data = json.dumps({"success": False, "error_msg": "invalid token"}).encode()
+    outcome = payloads.parse_sink_payload(data, {"lastCode": "401"})
+    assert outcome.failure is not None and outcome.failure.category is AUTH
+    assert outcome.failure.message == (
+        "the worker answered 401 Unauthorized: the server refused the request (wrong token, or an Origin header "
+        "it rejects): invalid token"
+    )
+    outcome = payloads.parse_sink_payload(data, {"lastCode": "500"})
+    assert outcome.failure is not None and outcome.failure.category is EXE
+    assert outcome.failure.message == "the worker answered 500 Internal Server Error: invalid token"
+
+
+def test_partly_valid_warning_names_every_skipped_output() -> None:
+    body = json.loads(_body(PROMPT_POSTS["03_post_prompt_partially_valid"]))
+    extra = json.loads(json.dumps(body["node_errors"]["6"]))
+    extra["dependent_outputs"] = ["8"]
+    body["node_errors"]["7"] = extra
+    answer = payloads.parse_prompt_response(200, json.dumps(body).encode())
+    assert answer.accepted and answer.warning is not None
+    assert answer.warning.startswith("outputs 5, 8 skipped: node 6 ImageScale: ")
+    assert "; node 7 ImageScale: " in answer.warning
+
+
+def _mutations(value: Any) -> list[Any]:
+    """Shapes a confused server might send instead of `value`: each container with one part broken."""
+    odd: list[Any] = [None, 0, -1, "", "x", [], {}, [None], {"": None}, True, 1.5]
+    found: list[Any] = []
+    if isinstance(value, dict):
+        for key in value:
+            for replacement in odd:
+                found.append({**value, key: replacement})
+            for inner in _mutations(value[key])[:40]:
+                found.append({**value, key: inner})
+    elif isinstance(value, list):
+        for index in range(len(value)):
+            for replacement in odd:
+                found.append([*value[:index], replacement, *value[index + 1 :]])
+            for inner in _mutations(value[index])[:40]:
+                found.append([*value[:index], inner, *value[index + 1 :]])
+    return found
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "executed_events_and_outputs",
+        "execution_error_event",
+        "validation_body_bad_values",
+        "success_false",
+        "last_code_500_execution_error",
+    ],
+)
+def test_sink_parser_never_raises_on_damaged_payloads(name: str) -> None:
+    data, tags = _sink_sample(name)
+    variants = _mutations(json.loads(data))
+    assert len(variants) > 20
+    for variant in variants:
+        text = json.dumps(variant)
+        outcome = payloads.parse_sink_payload(text.encode(), tags)
+        assert outcome.raw == text
+        assert outcome.message  # always something to show
+        if outcome.state is F:
+            assert outcome.failure is not None
+
+
+@pytest.mark.parametrize(
+    "name", ["05_get_history_id_exec_error_blend", "01b_get_history_id_batch_success", "03_post_prompt_bad_values"]
+)
+def test_history_and_prompt_parsers_never_raise_on_damaged_entries(name: str) -> None:
+    document = json.loads((COMFYUI / f"{name}.json").read_text())
+    for variant in _mutations(document):
+        text = json.dumps(variant).encode()
+        try:
+            payloads.parse_history_response(text, next(iter(document)))
+        except PayloadError:
+            pass  # the documented refusal; anything else is a bug
+        answer = payloads.parse_prompt_response(400, text)
+        assert not answer.accepted and answer.failure is not None and answer.failure.message

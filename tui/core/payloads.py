@@ -98,12 +98,13 @@ def _decode(body: bytes | str) -> str:
 
 def excerpt(body: bytes | str, limit: int = EXCERPT_LIMIT) -> str:
     """A short one-line excerpt of a body for a message, with secrets redacted."""
-    text = " ".join(_decode(body).split())
+    # Redact before cutting, so a token split by the cut cannot slip through half-masked.
+    text = " ".join(_redact(_decode(body)).split())
     if not text:
         return "(empty body)"
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return _redact(text)
+    return text
 
 
 def _status_words(status: int) -> str:
@@ -255,7 +256,8 @@ def describe_node_errors(node_errors: Mapping[str, Any]) -> tuple[str, tuple[Nod
         entry = entry if isinstance(entry, Mapping) else {}
         class_type = str(entry.get("class_type") or "")
         label = _node_label(node_id, class_type)
-        errors = [e for e in entry.get("errors") or () if isinstance(e, Mapping)]
+        listed = entry.get("errors")
+        errors = [e for e in listed if isinstance(e, Mapping)] if isinstance(listed, list) else []
         if not errors:
             lines.append(f"{label}: failed validation")
             found.append(NodeError(node_id=node_id, class_type=class_type, type="", message="failed validation"))
@@ -280,7 +282,8 @@ def _dependent_outputs(node_errors: Mapping[str, Any]) -> list[str]:
     outputs: list[str] = []
     for entry in node_errors.values():
         if isinstance(entry, Mapping):
-            for output in entry.get("dependent_outputs") or ():
+            listed = entry.get("dependent_outputs")
+            for output in listed if isinstance(listed, list) else ():
                 if str(output) not in outputs:
                     outputs.append(str(output))
     return sorted(outputs, key=_node_sort_key)
@@ -355,7 +358,9 @@ def failure_from_http(status: int, body: bytes | str, *, what: str) -> Failure:
 # ---------------------------------------------------------------------------------------------------- history
 
 
-def parse_history_entry(entry: Mapping[str, Any], prompt_id: str | None = None, *, raw: str | None = None) -> Outcome:
+def parse_history_entry(
+    entry: Mapping[str, Any], prompt_id: str | None = None, *, raw: str | None = None
+) -> Outcome:
     """One `/history/<id>` value -> Outcome. An execution error or interrupt fails the job even if some branch
     already wrote files (those outputs are kept); a success without files gets a warning."""
     raw_text = raw if raw is not None else _raw_of(entry)
@@ -433,8 +438,11 @@ def parse_prompt_response(status: int, body: bytes, content_type: str | None = N
                 # Partly valid prompt: ComfyUI runs only the outputs whose inputs validated.
                 message, _ = describe_node_errors(node_errors)
                 skipped = _dependent_outputs(node_errors)
-                which = f"output{'s' if len(skipped) != 1 else ''} {', '.join(skipped)} " if skipped else "some outputs "
-                warning = f"{which}skipped: {message}"
+                if skipped:
+                    which = f"output{'s' if len(skipped) != 1 else ''} {', '.join(skipped)}"
+                else:
+                    which = "some outputs"
+                warning = f"{which} skipped: {message}"
             return SubmitAnswer(
                 True,
                 prompt_id=str(parsed["prompt_id"]),
@@ -507,6 +515,11 @@ def _executed_outputs(events: Sequence[Mapping[str, Any]]) -> tuple[Output, ...]
     return outputs_from(merged)
 
 
+def _error_msg(value: Mapping[str, Any]) -> str:
+    """The text of a `{"success": false, "error_msg": …}` body."""
+    return str(value.get("error_msg") or value.get("message") or value.get("error") or "").strip()
+
+
 def _interpret(value: Any, raw: str) -> Outcome | None:
     """A decoded sink payload -> Outcome, or None when it is no known form."""
     if isinstance(value, list):
@@ -532,7 +545,7 @@ def _interpret(value: Any, raw: str) -> Outcome | None:
     if is_validation_body(value):
         return Outcome(JobState.FAILED, validation_failure(value), raw=raw)
     if value.get("success") is False:
-        text = str(value.get("error_msg") or value.get("message") or value.get("error") or "").strip()
+        text = _error_msg(value)
         message = f"the service reported a failure: {text}" if text else "the service reported a failure (no message)"
         return Outcome(JobState.FAILED, Failure(FailureCategory.EXECUTION, _redact(message)), raw=raw)
     if _is_event(value):
@@ -557,14 +570,17 @@ def parse_sink_payload(data: bytes, tags: Mapping[str, str]) -> Outcome:
     ok, value = _loads(raw)
     code = _sink_code(tags)
     if code is not None and code >= 400:
-        if ok:
+        # A validation body or error events say more than the code; anything else is categorised by the code.
+        success_false = ok and isinstance(value, Mapping) and value.get("success") is False
+        if ok and not success_false:
             outcome = _interpret(value, raw)
             if outcome is not None and outcome.state is JobState.FAILED:
                 return outcome
         category = _category_for_code(code)
-        message = f"the worker answered {_status_words(code)}: {excerpt(raw)}"
+        detail = _redact(_error_msg(value)) if success_false and _error_msg(value) else excerpt(raw)
         if category is FailureCategory.AUTH:
-            message = f"the worker answered {_status_words(code)}: {AUTH_REFUSED}: {excerpt(raw)}"
+            detail = f"{AUTH_REFUSED}: {detail}"
+        message = f"the worker answered {_status_words(code)}: {detail}"
         return Outcome(JobState.FAILED, Failure(category, message), raw=raw)
     if not ok:
         return _unrecognised(raw, "not JSON")
