@@ -732,3 +732,16 @@ def test_history_and_prompt_parsers_never_raise_on_damaged_entries(name: str) ->
             pass  # the documented refusal; anything else is a bug
         answer = payloads.parse_prompt_response(400, text)
         assert not answer.accepted and answer.failure is not None and answer.failure.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [{"a": 1}, {}],  # a stray object before the outputs object
+        [{"9": {"images": []}}, {"9": {"images": []}}],  # two outputs objects
+        [{"type": "status", "data": {}}, {"note": "hello"}],  # an event, then something that is no outputs object
+    ],
+)
+def test_sink_arrays_of_other_shapes_are_unrecognised(data: list[Any]) -> None:
+    outcome = payloads.parse_sink_payload(json.dumps(data).encode(), {})
+    assert outcome.state is U and outcome.message.startswith("unrecognised result: [")

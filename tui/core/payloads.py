@@ -528,6 +528,8 @@ def _interpret(value: Any, raw: str) -> Outcome | None:
         for item in value:
             if is_validation_body(item):
                 return Outcome(JobState.FAILED, validation_failure(item), raw=raw)
+        if not all(_is_event(item) for item in value[:-1]):
+            return None  # the documented array is events, then (optionally) the outputs object
         events = [item for item in value if _is_event(item)]
         prompt_id = _events_prompt_id(events)
         last = value[-1]
@@ -557,7 +559,7 @@ def _interpret(value: Any, raw: str) -> Outcome | None:
         outputs = outputs_from(value)
         return Outcome(JobState.SUCCEEDED, None, outputs, warning=None if outputs else NO_FILES_WARNING, raw=raw)
     if len(value) == 1:  # {prompt_id: history entry}
-        (key, entry), = value.items()
+        [(key, entry)] = value.items()
         if isinstance(entry, Mapping) and "outputs" in entry and "status" in entry:
             outcome = parse_history_entry(entry, str(key), raw=raw)
             return outcome if outcome.state is not JobState.UNKNOWN else None
