@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -286,6 +287,11 @@ async def test_number_counts_every_parsed_post_and_front_is_negative_and_runs_fi
     async with http(sim) as client:
         first = (await client.post("/prompt", json={"prompt": long_job})).json()
         assert first["number"] == 0
+
+        async def first_running() -> bool:
+            return [item[1] for item in (await client.get("/queue")).json()["queue_running"]] == [first["prompt_id"]]
+
+        await wait_for(first_running, "the long job running")  # so the later prompts are all pending
         assert (await client.post("/prompt", json={"prompt": {}})).status_code == 400  # number 1 is used up
         assert (await client.post("/prompt", json={"prompt": "text"})).status_code == 500  # and 2
         assert (await client.post("/prompt", content=b"{not json")).status_code == 500  # not parsed: no number
@@ -684,6 +690,15 @@ async def test_fail_rate_is_deterministic_with_a_seed(comfyui_sim_factory: Comfy
     assert first == second
     assert "error" in first and "success" in first  # seed 2 happens to draw both outcomes in 8 runs
     assert other != first
+
+
+async def test_api_edition_file_names(comfyui_sim_factory: ComfyUISimFactory) -> None:
+    sim = await comfyui_sim_factory(filename_style="api")
+    status, _body, entry = await sim.emulator.run_prompt(SEED_PROMPT)
+    assert status == 200 and entry is not None
+    name = entry["outputs"]["9"]["images"][0]["filename"]
+    assert re.fullmatch(r"ComfyUI_\d{8}_\d{15}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}_\.png", name)
+    assert read_png_info((sim.output_dir / name).read_bytes())[:2] == (512, 512)
 
 
 # ----- tokens, run_prompt, the seed's sample program ------------------------------------------------------------
