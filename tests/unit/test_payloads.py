@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
-import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tui.core import payloads
+from tui.core import payloads, secrets
 from tui.core.jobs import FailureCategory, JobState, Output
 from tui.core.payloads import Outcome, PayloadError
 
@@ -598,11 +597,12 @@ def test_outcome_message_forms() -> None:
     assert Outcome(U).message == "unknown"
 
 
-def _fake_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("tui.core.secrets")
-    fake.redact = lambda text: text.replace("Yjha0123456789", "Yjha…(14)")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tui.core.secrets", fake)
-    monkeypatch.setattr("tui.core.secrets", fake, raising=False)
+@pytest.fixture
+def registered_token() -> Iterator[str]:
+    token = "Yjha0123456789"  # masked as "Yjha…(14)"
+    secrets.register_secret(token)
+    yield token
+    secrets.forget_secrets()
 
 
 @pytest.mark.parametrize(
@@ -625,12 +625,11 @@ def _fake_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_failure_from_http_redacts_and_names_what(
-    monkeypatch: pytest.MonkeyPatch, status: int, category: FailureCategory, message: str
+    registered_token: str, status: int, category: FailureCategory, message: str
 ) -> None:
-    _fake_secrets(monkeypatch)
     failure = payloads.failure_from_http(status, b"bad token Yjha0123456789", what="api_prompt put")
     assert (failure.category, failure.message) == (category, message)
-    assert "Yjha0123456789" not in failure.message
+    assert registered_token not in failure.message
 
 
 def test_failure_from_http_validation_body_is_rejected() -> None:
@@ -646,8 +645,7 @@ def test_failure_from_http_excerpt_is_bounded() -> None:
     assert failure.message == "GET /queue: 502 Bad Gateway: " + "z" * 199 + "…"
 
 
-def test_success_false_message_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_secrets(monkeypatch)
+def test_success_false_message_is_redacted(registered_token: str) -> None:
     data = json.dumps({"success": False, "error_msg": "token Yjha0123456789 expired"}).encode()
     failure = payloads.parse_sink_payload(data, {}).failure
     assert failure is not None and failure.message == "the service reported a failure: token Yjha…(14) expired"
@@ -745,3 +743,13 @@ def test_history_and_prompt_parsers_never_raise_on_damaged_entries(name: str) ->
 def test_sink_arrays_of_other_shapes_are_unrecognised(data: list[Any]) -> None:
     outcome = payloads.parse_sink_payload(json.dumps(data).encode(), {})
     assert outcome.state is U and outcome.message.startswith("unrecognised result: [")
+
+
+def test_excerpts_and_prompt_answers_mask_registered_tokens(registered_token: str) -> None:
+    body = f"proxy says: Authorization {registered_token} rejected".encode()
+    answer = payloads.parse_prompt_response(502, body)
+    assert answer.failure is not None and "Yjha…(14)" in answer.failure.message
+    assert registered_token not in answer.failure.message
+    outcome = payloads.parse_sink_payload(body, {"lastCode": "500"})
+    assert outcome.failure is not None and registered_token not in outcome.failure.message
+    assert registered_token not in payloads.parse_sink_payload(body, {}).message
