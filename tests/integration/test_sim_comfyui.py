@@ -731,6 +731,29 @@ async def test_run_prompt_reports_events_and_the_history_entry(comfyui_sim: Runn
     assert comfyui_sim.emulator.validate(SEED_PROMPT) == (200, {"node_errors": {}})
 
 
+async def test_run_prompt_ends_with_no_entry_when_its_prompt_is_deleted_or_the_emulator_stops(
+        comfyui_sim_factory: ComfyUISimFactory) -> None:
+    sim = await comfyui_sim_factory(models=LONG_JOB_MODELS)
+    emulator = sim.emulator
+    busy = asyncio.create_task(emulator.run_prompt(long_sampler(0), prompt_id="busy"))
+    waiting = asyncio.create_task(emulator.run_prompt(long_sampler(1), prompt_id="deleted"))
+    stopped = asyncio.create_task(emulator.run_prompt(long_sampler(2), prompt_id="stopped"))
+    async with http(sim) as client:
+        async def all_queued() -> bool:
+            queue = (await client.get("/queue")).json()
+            return len(queue["queue_running"]) == 1 and len(queue["queue_pending"]) == 2
+
+        await wait_for(all_queued, "three queued prompts")
+        await client.post("/queue", json={"delete": ["deleted"]})
+        assert await asyncio.wait_for(waiting, DEADLINE_SECONDS) == (
+            200, {"prompt_id": "deleted", "number": 1, "node_errors": {}}, None)
+        await emulator.interrupt("busy")
+        status, _body, entry = await asyncio.wait_for(busy, DEADLINE_SECONDS)
+        assert status == 200 and entry is not None and entry["status"]["messages"][-1][0] == "execution_interrupted"
+    await sim.stop()
+    assert (await asyncio.wait_for(stopped, DEADLINE_SECONDS))[2] is None
+
+
 async def test_the_seeds_dedicated_sample_prints_the_image_file_names(comfyui_sim_factory: ComfyUISimFactory) -> None:
     sim = await comfyui_sim_factory(token="Yjha-test-token")
     process = await asyncio.create_subprocess_exec(

@@ -405,11 +405,13 @@ class ComfyUIEmulator:
             raise ValueError(f"fail_rate must be between 0 and 1, not {fail_rate}")
         self.output_dir = Path(output_dir).resolve()
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        # ComfyUI wipes its temp dir on start; without a temp_dir ours is private to this instance, made on first
+        # use and removed on stop().
         self._own_temp_dir = temp_dir is None
-        # ComfyUI wipes its temp dir on start; ours is private to this instance and removed on stop().
-        self.temp_dir = Path(tempfile.mkdtemp(prefix="comfyq-sim-temp-")) if temp_dir is None else Path(temp_dir)
-        self.temp_dir.mkdir(parents=True, exist_ok=True)
-        self.temp_dir = self.temp_dir.resolve()
+        self._temp_dir: Path | None = None
+        if temp_dir is not None:
+            Path(temp_dir).mkdir(parents=True, exist_ok=True)
+            self._temp_dir = Path(temp_dir).resolve()
         self.input_dir = input_dir.resolve() if input_dir is not None else None
         self.step_seconds = max(step_seconds, 0.0)
         self.node_seconds = self.step_seconds if node_seconds is None else max(node_seconds, 0.0)
@@ -440,10 +442,23 @@ class ComfyUIEmulator:
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any] | None]]] = {}
         self._executor_task: asyncio.Task[None] | None = None
         self._sender_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def temp_dir(self) -> Path:
+        """Where PreviewImage writes (`/view?type=temp`)."""
+        if self._temp_dir is None:
+            self._temp_dir = Path(tempfile.mkdtemp(prefix="comfyq-sim-temp-")).resolve()
+        return self._temp_dir
 
     # ----- lifecycle -----
     async def start(self) -> None:
         """Start the single executor (one prompt at a time) and the websocket sender."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # asyncio queues and events belong to one loop: make fresh ones for this one
+            self._loop = loop
+            self._outbox = asyncio.Queue()
+            self._queue_changed = asyncio.Event()
         if self._executor_task is None:
             self._executor_task = asyncio.get_running_loop().create_task(self._executor_loop(),
                                                                           name="comfyui-sim-executor")
@@ -469,9 +484,9 @@ class ComfyUIEmulator:
                     future.set_result(None)
         self._waiters.clear()
         self._listeners.clear()
-        if self._own_temp_dir:
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
-            self.temp_dir.mkdir(parents=True, exist_ok=True)  # still usable if started again
+        if self._own_temp_dir and self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None  # a fresh one is made if this instance is used again
 
     # ----- routes -----
     def register_routes(self, app: web.Application) -> None:
