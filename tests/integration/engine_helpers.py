@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ def config_text(
     lost_after: float = 30.0,
     retry: str | None = None,
     extra: str = "",
+    defaults: str = "",
 ) -> str:
     """Two profiles, sim-api and sim-dedicated, pointing at `server` (a SimServer), with quick poll intervals."""
     token_line = f'token = "{token}"\n' if token is not None else ""
@@ -38,6 +40,7 @@ def config_text(
         "idle_poll_interval = 0.5\n"
         f"lost_after = {lost_after}\n"
         "request_timeout = 10\n"
+        f"{defaults}"
         "\n"
         "[profiles.sim-api]\n"
         'edition = "api"\n'
@@ -62,10 +65,15 @@ def write_config(path: Path, server: Any, **kwargs: Any) -> Path:
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll `predicate` (sync) until it returns something truthy; fail with `what` after `timeout` seconds."""
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout` seconds.
+
+    The predicate may return an awaitable (e.g. an async HTTP call to an emulator running on this same loop).
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
@@ -118,6 +126,15 @@ def count_api_puts(server: Any) -> PutCounter:
 def sink_attributes(server: Any, token: str | None = SIM_TOKEN) -> dict[str, str]:
     headers = {"Authorization": token} if token else {}
     response = httpx.get(f"{server.api_input_url}/sink", params={"_attrs_": "true"}, headers=headers, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+async def sink_attributes_async(server: Any, token: str | None = SIM_TOKEN) -> dict[str, str]:
+    """The same, for a test whose event loop also runs the emulator (a blocking call would deadlock it)."""
+    headers = {"Authorization": token} if token else {}
+    async with httpx.AsyncClient(timeout=5) as client:
+        response = await client.get(f"{server.api_input_url}/sink", params={"_attrs_": "true"}, headers=headers)
     response.raise_for_status()
     return response.json()
 

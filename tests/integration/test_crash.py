@@ -26,6 +26,8 @@ from tests.integration.engine_helpers import SIM_TOKEN, count_api_puts, sink_att
 pytestmark = pytest.mark.timeout(240)
 
 COUNT = 50
+# One submission at a time, so a kill can land while rows are still being sent.
+SLOW_SENDING = "max_concurrent_submits = 1\n"
 
 
 @pytest.fixture
@@ -69,17 +71,21 @@ def _stored(cli: Cli) -> list:
         store.close()
 
 
-def _kill_midway(cli: Cli, workflow_file: Path, profile: str, steps: int) -> None:
+# When to kill: while jobs are still being sent (rows left `submitting`, some maybe received by the service), or
+# later, while results are flowing (some delivered to the dead process but not committed).
+KILL_POINTS = {
+    "while-sending": lambda jobs: sum(job.state is not JobState.SUBMITTING for job in jobs) >= 5,
+    "while-running": lambda jobs: sum(job.state is JobState.SUCCEEDED for job in jobs) >= 3,
+}
+
+
+def _kill_midway(cli: Cli, workflow_file: Path, profile: str, steps: int, kill_point: str) -> None:
     process = cli.popen(
         "submit", str(workflow_file), "-p", profile, "-n", str(COUNT), "--random-seed",
         "--set", "5.width=64", "--set", "5.height=64", "--set", f"3.steps={steps}", "--wait", "--json",
     )
     try:
-        def some_done() -> bool:
-            jobs = _stored(cli)
-            return sum(job.state is JobState.SUCCEEDED for job in jobs) >= 3
-
-        wait_until_sync(some_done, timeout=90, what="a few jobs to finish before the kill")
+        wait_until_sync(lambda: KILL_POINTS[kill_point](_stored(cli)), timeout=90, what=f"the kill point {kill_point}")
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait(timeout=20) == -signal.SIGKILL
     finally:
@@ -91,12 +97,13 @@ def _kill_midway(cli: Cli, workflow_file: Path, profile: str, steps: int) -> Non
     assert any(job.state.is_active for job in jobs), "the kill came too late to test anything"
 
 
+@pytest.mark.parametrize("kill_point", sorted(KILL_POINTS))
 def test_api_edition_killed_midway_then_wait_finishes_every_accepted_job(
-    tmp_path: Path, sim: Any, workflow_file: Path
+    tmp_path: Path, sim: Any, workflow_file: Path, kill_point: str
 ) -> None:
     puts = count_api_puts(sim)
-    cli = Cli(write_config(tmp_path / "config.toml", sim), tmp_path / "data")
-    _kill_midway(cli, workflow_file, "sim-api", steps=10)
+    cli = Cli(write_config(tmp_path / "config.toml", sim, defaults=SLOW_SENDING), tmp_path / "data")
+    _kill_midway(cli, workflow_file, "sim-api", steps=10, kill_point=kill_point)
 
     jobs = {job.task_id: job for job in _stored(cli)}
     received = dict(puts.snapshot())
@@ -115,12 +122,13 @@ def test_api_edition_killed_midway_then_wait_finishes_every_accepted_job(
     wait_until_sync(lambda: sink_attributes(sim).get("stream.length") == "0", timeout=20, what="an empty sink")
 
 
+@pytest.mark.parametrize("kill_point", sorted(KILL_POINTS))
 def test_dedicated_edition_killed_midway_then_wait_finishes_every_accepted_job(
-    tmp_path: Path, sim: Any, workflow_file: Path
+    tmp_path: Path, sim: Any, workflow_file: Path, kill_point: str
 ) -> None:
     prompts = count_dedicated_prompts(sim)
-    cli = Cli(write_config(tmp_path / "config.toml", sim), tmp_path / "data")
-    _kill_midway(cli, workflow_file, "sim-dedicated", steps=5)
+    cli = Cli(write_config(tmp_path / "config.toml", sim, defaults=SLOW_SENDING), tmp_path / "data")
+    _kill_midway(cli, workflow_file, "sim-dedicated", steps=5, kill_point=kill_point)
 
     jobs = {job.prompt_id: job for job in _stored(cli)}
     received = dict(prompts)

@@ -31,7 +31,7 @@ from tests.integration.engine_helpers import (
     SIM_TOKEN,
     count_api_puts,
     put_foreign_sink_result,
-    sink_attributes,
+    sink_attributes_async,
     wait_until,
     write_config,
 )
@@ -277,7 +277,10 @@ async def test_sink_redelivery_after_watcher_restart_stores_each_result_once(sim
     assert [job.state for job in done] == [JobState.SUCCEEDED] * 6
     assert len({job.sink_index for job in done}) == 6
     assert puts.snapshot() == {job.task_id: 1 for job in jobs}
-    await wait_until(lambda: sink_attributes(sim.server).get("stream.length") == "0", what="an empty sink")
+    async def sink_empty() -> bool:
+        return (await sink_attributes_async(sim.server)).get("stream.length") == "0"
+
+    await wait_until(sink_empty, what="an empty sink")
     assert sim.store.count() == 6
 
 
