@@ -208,7 +208,8 @@ async def test_object_info_covers_every_node_it_runs_and_lists_the_models(comfyu
     assert everything["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] == [
         "3dAnimationDiffusion_v10.safetensors"]
     assert checkpoints == ["3dAnimationDiffusion_v10.safetensors"]
-    nodes_used = {node["class_type"] for path in WORKFLOWS.glob("*.json") for node in json.loads(path.read_text()).values()}
+    nodes_used = {node["class_type"] for path in WORKFLOWS.glob("*.json")
+                  for node in json.loads(path.read_text()).values()}
     assert nodes_used <= set(everything)
 
 
@@ -361,7 +362,8 @@ async def test_single_job_messages_history_and_files_match(comfyui_sim: RunningC
     assert [m[0] for m in entry["status"]["messages"]] == ["execution_start", "execution_cached", "execution_success"]
     await bystander.until(lambda m: m["type"] == "status" and m["data"]["status"]["exec_info"]["queue_remaining"] == 0
                           and len(bystander.messages) >= 4)
-    assert [event_key(m) for m in bystander.messages] == [event_key(m) for m in ws_fixture("01_ws_single_job_bystander")]
+    expected_bystander = [event_key(m) for m in ws_fixture("01_ws_single_job_bystander")]
+    assert [event_key(m) for m in bystander.messages] == expected_bystander
     assert view.status_code == 200
     assert view.headers["content-type"] == "image/png"
     assert view.headers["content-disposition"] == 'filename="fixture_single_00001_.png"'
@@ -533,7 +535,8 @@ async def test_queue_operations_interrupts_and_empty_history(comfyui_sim_factory
     async with http(comfyui_sim) as client:
         ids = []
         for number in range(5):
-            response = await client.post("/prompt", json={"prompt": long_sampler(number), "client_id": "fixture-client-1"})
+            response = await client.post("/prompt", json={"prompt": long_sampler(number),
+                                                          "client_id": "fixture-client-1"})
             ids.append(response.json()["prompt_id"])
         s1, s2, s3, s4, s5 = ids
 
@@ -697,7 +700,8 @@ async def test_api_edition_file_names(comfyui_sim_factory: ComfyUISimFactory) ->
     status, _body, entry = await sim.emulator.run_prompt(SEED_PROMPT)
     assert status == 200 and entry is not None
     name = entry["outputs"]["9"]["images"][0]["filename"]
-    assert re.fullmatch(r"ComfyUI_\d{8}_\d{15}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}_\.png", name)
+    uuid_pattern = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    assert re.fullmatch(rf"ComfyUI_\d{{8}}_\d{{15}}_{uuid_pattern}_\.png", name)
     assert read_png_info((sim.output_dir / name).read_bytes())[:2] == (512, 512)
 
 

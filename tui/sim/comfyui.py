@@ -226,26 +226,50 @@ class InterruptProcessing(Exception):
 
 # Copied from the captured tracebacks (05_get_history_id_exec_error_*.json).
 _EXECUTE_FRAMES = [
-    '  File "/opt/ComfyUI/execution.py", line 496, in execute\n    output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, input_data_all, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n                                                              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
-    '  File "/opt/ComfyUI/execution.py", line 315, in get_output_data\n    return_values = await _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, allow_interrupt=True, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
-    '  File "/opt/ComfyUI/execution.py", line 289, in _async_map_node_over_list\n    await process_inputs(input_dict, i)\n',
-    '  File "/opt/ComfyUI/execution.py", line 277, in process_inputs\n    result = f(**inputs)\n             ^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/execution.py", line 496, in execute\n    output_data, output_ui, has_s'
+    'ubgraph, has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, input_data_a'
+    'll, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hi'
+    'dden_inputs)\n                                                              ^^^^^^^^^^^^^^^'
+    '^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^'
+    '^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/execution.py", line 315, in get_output_data\n    return_values = await'
+    ' _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, allow_'
+    'interrupt=True, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidd'
+    'en_inputs=hidden_inputs)\n                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^'
+    '^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^'
+    '^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/execution.py", line 289, in _async_map_node_over_list\n    await proce'
+    'ss_inputs(input_dict, i)\n',
+    '  File "/opt/ComfyUI/execution.py", line 277, in process_inputs\n    result = f(**inputs)\n '
+    '            ^^^^^^^^^^^\n',
 ]
 _V3_FRAMES = [
-    '  File "/opt/ComfyUI/comfy_api/internal/__init__.py", line 149, in wrapped_func\n    return method(locked_class, **inputs)\n           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
-    '  File "/opt/ComfyUI/comfy_api/latest/_io.py", line 1270, in EXECUTE_NORMALIZED\n    to_return = cls.execute(*args, **kwargs)\n                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/comfy_api/internal/__init__.py", line 149, in wrapped_func\n    return'
+    ' method(locked_class, **inputs)\n           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/comfy_api/latest/_io.py", line 1270, in EXECUTE_NORMALIZED\n    to_ret'
+    'urn = cls.execute(*args, **kwargs)\n                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
 ]
-_BLEND_FRAME = '  File "/opt/ComfyUI/comfy_extras/nodes_post_processing.py", line 40, in execute\n    blended_image = image1 * (1 - blend_factor) + blended_image * blend_factor\n                    ~~~~~~~~~~~~~~~~~~~~~~~~~~~~^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n'
+_BLEND_FRAME = (
+    '  File "/opt/ComfyUI/comfy_extras/nodes_post_processing.py", line 40, in execute\n    blend'
+    'ed_image = image1 * (1 - blend_factor) + blended_image * blend_factor\n                    '
+    '~~~~~~~~~~~~~~~~~~~~~~~~~~~~^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n'
+)
 _SCALE_FRAMES = [
-    '  File "/opt/ComfyUI/nodes.py", line 1824, in upscale\n    s = comfy.utils.common_upscale(samples, width, height, upscale_method, "disabled")\n        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
-    '  File "/opt/ComfyUI/comfy/utils.py", line 887, in common_upscale\n    out = torch.nn.functional.interpolate(s, size=(height, width), mode=upscale_method)\n          ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
-    '  File "/opt/venv/lib/python3.11/site-packages/torch/nn/functional.py", line 5274, in interpolate\n    return torch._C._nn.upsample_bilinear2d(\n           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/nodes.py", line 1824, in upscale\n    s = comfy.utils.common_upscale(s'
+    'amples, width, height, upscale_method, "disabled")\n        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^'
+    '^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/ComfyUI/comfy/utils.py", line 887, in common_upscale\n    out = torch.nn.funct'
+    'ional.interpolate(s, size=(height, width), mode=upscale_method)\n          ^^^^^^^^^^^^^^^^'
+    '^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n',
+    '  File "/opt/venv/lib/python3.11/site-packages/torch/nn/functional.py", line 5274, in inte'
+    'rpolate\n    return torch._C._nn.upsample_bilinear2d(\n           ^^^^^^^^^^^^^^^^^^^^^^^^^^'
+    '^^^^^^^\n',
 ]
 _KSAMPLER_FRAMES = [
     '  File "/opt/ComfyUI/nodes.py", line 1525, in sample\n    return common_ksampler(model, seed, steps, cfg, '
     "sampler_name, scheduler, positive, negative, latent_image, denoise=denoise)\n",
-    '  File "/opt/ComfyUI/nodes.py", line 1492, in common_ksampler\n    samples = comfy.sample.sample(model, noise, steps,'
-    " cfg, sampler_name, scheduler, positive, negative, latent_image,\n",
+    '  File "/opt/ComfyUI/nodes.py", line 1492, in common_ksampler\n    samples = comfy.sample.sample(model, '
+    "noise, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,\n",
     '  File "/opt/ComfyUI/comfy/sample.py", line 45, in sample\n    samples = sampler.sample(noise, positive, negative,'
     " cfg=cfg, latent_image=latent_image, start_step=start_step, last_step=last_step, force_full_denoise=force_full_"
     "denoise, denoise_mask=noise_mask, sigmas=sigmas, callback=callback, disable_pbar=disable_pbar, seed=seed)\n",
@@ -269,11 +293,12 @@ OOM_TIPS = (
 
 # Validation tracebacks, as ComfyUI's validate_inputs produces them (03_post_prompt_link_*.json).
 _VALIDATE_RECURSE_FRAME = (
-    '  File "/opt/ComfyUI/execution.py", line 808, in validate_inputs\n    r = await validate_inputs(prompt_id, prompt, '
-    "o_id, validated)\n        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    '  File "/opt/ComfyUI/execution.py", line 808, in validate_inputs\n    r = await validate_inputs(prompt_id, '
+    "prompt, o_id, validated)\n        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
 )
 _VALIDATE_LOOKUP_FRAME = (
-    '  File "/opt/ComfyUI/execution.py", line 788, in validate_inputs\n    o_class_type = prompt[o_id][\'class_type\']\n'
+    '  File "/opt/ComfyUI/execution.py", line 788, in validate_inputs\n'
+    "    o_class_type = prompt[o_id]['class_type']\n"
     "                   ~~~~~~^^^^^^\n"
 )
 _VALIDATE_SLOT_FRAME = (
@@ -944,7 +969,8 @@ class ComfyUIEmulator:
                                                     "class_type": prompt[node_id]["class_type"]}
                         node_errors[node_id]["dependent_outputs"].append(o)
         if not good_outputs:
-            details = "\n".join(f"{error['message']}: {error['details']}" for _o, reasons in errors for error in reasons)
+            details = "\n".join(f"{error['message']}: {error['details']}"
+                                for _o, reasons in errors for error in reasons)
             return False, {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
                            "details": details, "extra_info": {}}, [], node_errors
         return True, None, good_outputs, node_errors
@@ -988,7 +1014,8 @@ class ComfyUIEmulator:
                 return_types = list(linked_def["output"]) if "api_node" in linked_def else tuple(linked_def["output"])
                 received_type = return_types[val[1]]
                 if not _validate_node_input(received_type, input_type):
-                    errors.append({"type": "return_type_mismatch", "message": "Return type mismatch between linked nodes",
+                    errors.append({"type": "return_type_mismatch",
+                                   "message": "Return type mismatch between linked nodes",
                                    "details": f"{x}, received_type({received_type}) mismatch input_type({input_type})",
                                    "extra_info": {"input_name": x, "input_config": info,
                                                   "received_type": received_type, "linked_node": val}})
@@ -1255,7 +1282,8 @@ class ComfyUIEmulator:
         except FileNotFoundError:
             names = []
         for name in names:
-            if os.path.normcase(name[:prefix_len]) != os.path.normcase(filename) or name[prefix_len:prefix_len + 1] != "_":
+            same_prefix = os.path.normcase(name[:prefix_len]) == os.path.normcase(filename)
+            if not same_prefix or name[prefix_len:prefix_len + 1] != "_":
                 continue
             digits = name[prefix_len + 1:].split("_")[0]
             if digits.isdigit():
@@ -1458,9 +1486,9 @@ async def _image_blend(context: _NodeContext, inputs: dict[str, Any]) -> NodeRes
             "non-singleton dimension 0",
             [*_EXECUTE_FRAMES, *_V3_FRAMES, _BLEND_FRAME])
     factor = float(inputs["blend_factor"])
-    rgb = tuple(round(a * (1 - factor) + b * factor) for a, b in zip(first.rgb, second.rgb))
+    red, green, blue = (round(a * (1 - factor) + b * factor) for a, b in zip(first.rgb, second.rgb))
     seed = first.pattern_seed if first.pattern_seed is not None else second.pattern_seed
-    return (SimImage(first.width, first.height, max(first.batch, second.batch), rgb, seed),), None  # type: ignore[arg-type]
+    return (SimImage(first.width, first.height, max(first.batch, second.batch), (red, green, blue), seed),), None
 
 
 async def _get_image_size(context: _NodeContext, inputs: dict[str, Any]) -> NodeResult:
@@ -1586,7 +1614,8 @@ async def start_server(app: web.Application, host: str = "127.0.0.1", port: int 
         await runner.cleanup()
         raise
     server = site._server  # aiohttp exposes the bound sockets only here
-    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port  # type: ignore[union-attr]
+    sockets = getattr(server, "sockets", None)
+    bound = sockets[0].getsockname()[1] if sockets else port
     return runner, int(bound)
 
 
