@@ -1,14 +1,81 @@
-"""Placeholder: filled in by the work that owns `comfyq config`."""
+"""`comfyq config check|path`: validate the config file and list its profiles (tokens masked)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from tui.core.locations import resolve_locations
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    parser = subparsers.add_parser(
+        "config",
+        parents=[common],
+        help="check the config file and list its profiles",
+        description="Validate the config file (every problem as PATH:LINE: KEY: message) and list its profiles.",
+    )
+    actions = parser.add_subparsers(dest="config_action", metavar="ACTION")
+    check = actions.add_parser(
+        "check", parents=[common], help="validate and list profiles (exit 2 on any problem)"
+    )
+    check.set_defaults(handler=run_check)
+    path = actions.add_parser("path", parents=[common], help="print the config file path")
+    path.set_defaults(handler=run_path)
+    parser.set_defaults(handler=run_check)
 
 
-def run(args: argparse.Namespace) -> int:
-    print("comfyq: this command is not built yet")
-    return 2
+def run_path(args: argparse.Namespace) -> int:
+    from tui.cli import EXIT_OK
+
+    print(resolve_locations(args.config, args.data_dir).config_file)
+    return EXIT_OK
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from tui.cli import EXIT_OK, EXIT_USAGE
+    from tui.core.config import ConfigError, load_config
+    from tui.core.jobs import Edition
+    from tui.core.secrets import redact
+
+    locations = resolve_locations(args.config, args.data_dir)
+    try:
+        config = load_config(locations.config_file, explicit=locations.config_explicit)
+    except ConfigError as error:
+        for issue in error.issues:
+            print(redact(str(issue)), file=sys.stderr)
+        count = len(error.issues)
+        print(f"comfyq: {count} problem{'s' if count != 1 else ''} in the config", file=sys.stderr)
+        return EXIT_USAGE
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:  # piped or captured: full lines beat a table folded to 80 columns
+        console = Console(soft_wrap=False, width=max(console.width, 200))
+    if config.path is None:
+        console.print(
+            f"no config file at {locations.config_file}: using the built-in profile", highlight=False, markup=False
+        )
+    else:
+        console.print(f"{config.path}: OK", highlight=False, markup=False)
+    table = Table(title="profiles", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("edition", no_wrap=True)
+    table.add_column("URL", overflow="fold")
+    table.add_column("sink queue", overflow="fold")
+    table.add_column("token", overflow="fold")
+    table.add_column("OSS bucket path", overflow="fold")
+    for profile in config.profiles.values():
+        location = profile.input_url if profile.edition is Edition.API else profile.url
+        token = f"{profile.masked_token} ({profile.token_source})" if profile.token else "(none)"
+        table.add_row(
+            profile.name,
+            profile.edition.value,
+            location or "",
+            profile.sink_queue or "-",
+            token,
+            profile.oss_bucket_path or "-",
+        )
+    console.print(table)
+    return EXIT_OK

@@ -1,0 +1,720 @@
+"""Profiles and settings from a TOML file. Every problem is reported as `PATH:LINE: KEY: message`, all of them in
+one pass, so a user fixes the whole file at once. Writing back goes through tomlkit so the user's comments and
+layout survive an edit made in the TUI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tui.core import secrets
+from tui.core.jobs import Edition, FailureCategory
+from tui.core.oss import OssPathError, normalize_bucket_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+RETRYABLE_CATEGORIES = frozenset({FailureCategory.TRANSPORT.value, FailureCategory.EXECUTION.value})
+API_PATH = re.compile(r"^/api/predict/([^/]+)/?$")
+BUILTIN_LOCAL_URL = "http://127.0.0.1:8188"
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max: int = 0  # 0 = off (default)
+    on: frozenset[str] = frozenset()  # subset of RETRYABLE_CATEGORIES (FailureCategory values)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    request_timeout: float = 30.0  # seconds, one HTTP request
+    poll_interval: float = 1.0  # dedicated poller while jobs are in flight
+    idle_poll_interval: float = 10.0  # dedicated poller when idle
+    lost_after: float = 120.0  # seconds a job may be in neither /queue nor /history before it is `lost`
+    max_concurrent_submits: int = 8
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    edition: Edition
+    url: str | None = None  # dedicated: base URL without trailing "/"
+    input_url: str | None = None  # api: http://<endpoint>/api/predict/<service>, no trailing "/"
+    endpoint: str | None = None  # api: host[:port], derived from input_url unless given
+    service: str | None = None  # api: derived from the input_url path unless given
+    token: str | None = None  # resolved value (from `token` or the variable named by `token_env`)
+    token_env: str | None = None
+    oss_bucket_path: str | None = None
+    consumer_group: str = "comfyq"  # api: sink watch consumer group (gid)
+    window: int = 5  # api: sink watch window
+    client_id: str = ""  # dedicated: stable per profile
+    request_timeout: float = 30.0
+    poll_interval: float = 1.0
+    idle_poll_interval: float = 10.0
+    lost_after: float = 120.0
+    max_concurrent_submits: int = 8
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def sink_queue(self) -> str | None:
+        return f"{self.service}/sink" if self.edition is Edition.API and self.service else None
+
+    @property
+    def host(self) -> str:
+        """host[:port] for display."""
+        if self.edition is Edition.API:
+            if self.endpoint:
+                return self.endpoint
+            return urlsplit(self.input_url or "").netloc
+        return urlsplit(self.url or "").netloc
+
+    @property
+    def masked_token(self) -> str:
+        return secrets.mask_token(self.token)
+
+    @property
+    def token_source(self) -> str:
+        """Where the token came from, for `config check`: never the token itself."""
+        if self.token_env:
+            return f"${self.token_env}"
+        if self.token:
+            return "config file"
+        return "none"
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    path: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file; `str()` gives one issue per line."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None  # None when the built-in default is used
+    profiles: dict[str, Profile]
+    defaults: Defaults = field(default_factory=Defaults)
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
+    theme: str | None = None
+
+    def profile(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            pass
+        known = list(self.profiles)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        listing = ", ".join(known) if known else "none"
+        raise ConfigError(
+            [ConfigIssue(str(self.path) if self.path else "<built-in>", None, "", f"no profile {name!r}{hint}; profiles: {listing}")]
+        ) from None
+
+
+def builtin_config() -> Config:
+    """Used when there is no config file: any ComfyUI on this machine, no token."""
+    return Config(path=None, profiles={"local": _make_local_profile()}, defaults=Defaults())
+
+
+def _make_local_profile() -> Profile:
+    return Profile(
+        name="local",
+        edition=Edition.DEDICATED,
+        url=BUILTIN_LOCAL_URL,
+        client_id=_stable_client_id("local", BUILTIN_LOCAL_URL),
+    )
+
+
+def _stable_client_id(name: str, url: str) -> str:
+    # Stable across runs so a restarted comfyq sees the same websocket stream / queue entries as its own.
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyq:{name}:{url}"))
+
+
+# ----------------------------------------------------------------------------------------------- line finder
+
+
+_BARE_KEY = r"[A-Za-z0-9_-]+"
+_KEY_PART = rf"(?:{_BARE_KEY}|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
+_DOTTED = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
+_HEADER_RE = re.compile(rf"^\s*\[\s*({_DOTTED})\s*\]")
+_KEY_RE = re.compile(rf"^\s*({_DOTTED})\s*=")
+_PART_RE = re.compile(_KEY_PART)
+
+
+def _split_key(dotted: str) -> tuple[str, ...]:
+    parts = []
+    for match in _PART_RE.finditer(dotted):
+        part = match.group(0)
+        if part[0] in "\"'":
+            part = part[1:-1]
+        parts.append(part)
+    return tuple(parts)
+
+
+class _LineIndex:
+    """Where each table header and key sits in the source text (1-based lines), for error messages."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        in_multiline = False
+        for number, line in enumerate(text.splitlines(), start=1):
+            if in_multiline:
+                if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
+                    in_multiline = False
+                continue
+            header = _HEADER_RE.match(line)
+            if header and not line.lstrip().startswith("[["):
+                table = _split_key(header.group(1))
+                self.lines.setdefault(table, number)
+                continue
+            key = _KEY_RE.match(line)
+            if key:
+                full = table + _split_key(key.group(1))
+                self.lines.setdefault(full, number)
+                # Implicit parents of a dotted key (`a.b = 1`) get the same line if not seen yet.
+                for end in range(len(table) + 1, len(full)):
+                    self.lines.setdefault(full[:end], number)
+                value = line[key.end() :]
+                if value.count('"""') % 2 == 1 or value.count("'''") % 2 == 1:
+                    in_multiline = True
+
+    def find(self, *key: str) -> int | None:
+        """The key's line, else its nearest enclosing table's line."""
+        for end in range(len(key), 0, -1):
+            line = self.lines.get(tuple(key[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+# ----------------------------------------------------------------------------------------------- parsing
+
+
+PROFILE_KEYS = (
+    "edition",
+    "url",
+    "input_url",
+    "endpoint",
+    "service",
+    "token",
+    "token_env",
+    "oss_bucket_path",
+    "consumer_group",
+    "window",
+    "client_id",
+    "request_timeout",
+    "poll_interval",
+    "idle_poll_interval",
+    "lost_after",
+    "max_concurrent_submits",
+    "retry",
+)
+API_ONLY_KEYS = ("input_url", "endpoint", "service", "consumer_group", "window")
+DEDICATED_ONLY_KEYS = ("url", "client_id")
+DEFAULT_KEYS = ("request_timeout", "poll_interval", "idle_poll_interval", "lost_after", "max_concurrent_submits")
+TOP_LEVEL_KEYS = ("defaults", "profiles", "keymap", "ui")
+UI_KEYS = ("theme",)
+RETRY_KEYS = ("max", "on")
+_FLOAT_SETTINGS = ("request_timeout", "poll_interval", "idle_poll_interval", "lost_after")
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _suggest(key: str, valid: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f" (valid keys: {', '.join(valid)})"
+
+
+class _Parser:
+    def __init__(self, text: str, path: str, env: Mapping[str, str]) -> None:
+        self.text = text
+        self.path = path
+        self.env = env
+        self.issues: list[ConfigIssue] = []
+        self.index = _LineIndex(text)
+
+    def issue(self, key_path: tuple[str, ...], message: str) -> None:
+        self.issues.append(ConfigIssue(self.path, self.index.find(*key_path), ".".join(key_path), message))
+
+    # ---- typed readers: report and return None when the value is unusable
+
+    def read_str(self, table: Mapping[str, Any], where: tuple[str, ...], key: str, *, required: bool = False) -> str | None:
+        if key not in table:
+            if required:
+                self.issue(where + (key,), "missing key")
+            return None
+        value = table[key]
+        if not isinstance(value, str):
+            self.issue(where + (key,), f"expected a string, got {_type_name(value)}")
+            return None
+        if not value.strip():
+            self.issue(where + (key,), "must not be empty")
+            return None
+        return value.strip()
+
+    def read_number(self, table: Mapping[str, Any], where: tuple[str, ...], key: str, default: float) -> float:
+        if key not in table:
+            return default
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.issue(where + (key,), f"expected a number of seconds, got {_type_name(value)}")
+            return default
+        if not value > 0:
+            self.issue(where + (key,), f"must be greater than 0, got {value}")
+            return default
+        return float(value)
+
+    def read_int(self, table: Mapping[str, Any], where: tuple[str, ...], key: str, default: int, minimum: int) -> int:
+        if key not in table:
+            return default
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.issue(where + (key,), f"expected an integer, got {_type_name(value)}")
+            return default
+        if value < minimum:
+            self.issue(where + (key,), f"must be at least {minimum}, got {value}")
+            return default
+        return value
+
+    def read_url(self, table: Mapping[str, Any], where: tuple[str, ...], key: str, *, required: bool) -> str | None:
+        value = self.read_str(table, where, key, required=required)
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as error:
+            self.issue(where + (key,), f"bad URL {value!r}: {error}")
+            return None
+        if parts.scheme.lower() not in ("http", "https"):
+            self.issue(where + (key,), f"bad URL {value!r}: the scheme must be http or https")
+            return None
+        if not parts.hostname:
+            self.issue(where + (key,), f"bad URL {value!r}: no host")
+            return None
+        if parts.query or parts.fragment:
+            self.issue(where + (key,), f"bad URL {value!r}: no query or fragment allowed")
+            return None
+        return value.rstrip("/")
+
+    # ---- sections
+
+    def parse(self) -> Config | None:
+        try:
+            data = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as error:
+            message = str(error)
+            match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+            if match:
+                reason = message[: match.start()].strip()
+                self.issues.append(
+                    ConfigIssue(self.path, int(match.group(1)), "", f"TOML syntax error: {reason} (column {match.group(2)})")
+                )
+            else:
+                self.issues.append(ConfigIssue(self.path, None, "", f"TOML syntax error: {message}"))
+            return None
+        for key in data:
+            if key not in TOP_LEVEL_KEYS:
+                self.issue((key,), f"unknown key{_suggest(key, TOP_LEVEL_KEYS)}")
+        defaults = self.parse_defaults(data.get("defaults", {}))
+        keymap = self.parse_keymap(data.get("keymap", {}))
+        theme = self.parse_ui(data.get("ui", {}))
+        profiles = self.parse_profiles(data, defaults)
+        return Config(path=None, profiles=profiles, defaults=defaults, keymap=keymap, theme=theme)
+
+    def expect_table(self, value: Any, where: tuple[str, ...]) -> bool:
+        if isinstance(value, dict):
+            return True
+        self.issue(where, f"expected a table, got {_type_name(value)}")
+        return False
+
+    def parse_defaults(self, table: Any) -> Defaults:
+        where = ("defaults",)
+        if not self.expect_table(table, where):
+            return Defaults()
+        for key in table:
+            if key not in DEFAULT_KEYS:
+                self.issue(where + (key,), f"unknown key{_suggest(key, DEFAULT_KEYS)}")
+        base = Defaults()
+        values: dict[str, Any] = {
+            key: self.read_number(table, where, key, getattr(base, key)) for key in _FLOAT_SETTINGS
+        }
+        values["max_concurrent_submits"] = self.read_int(table, where, "max_concurrent_submits", base.max_concurrent_submits, 1)
+        return Defaults(**values)
+
+    def parse_keymap(self, table: Any) -> dict[str, str]:
+        if not self.expect_table(table, ("keymap",)):
+            return {}
+        keymap: dict[str, str] = {}
+
+        def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+            # `main.submit = "ctrl+s"` is a dotted key, so TOML nests it: flatten back to the binding id.
+            for key, value in node.items():
+                path = prefix + (key,)
+                if isinstance(value, dict):
+                    walk(value, path)
+                elif isinstance(value, str) and value.strip():
+                    keymap[".".join(path)] = value.strip()
+                else:
+                    self.issue(("keymap",) + path, f"expected keys as a string (e.g. \"ctrl+s\"), got {_type_name(value)}")
+
+        walk(table, ())
+        return keymap
+
+    def parse_ui(self, table: Any) -> str | None:
+        where = ("ui",)
+        if not self.expect_table(table, where):
+            return None
+        for key in table:
+            if key not in UI_KEYS:
+                self.issue(where + (key,), f"unknown key{_suggest(key, UI_KEYS)}")
+        return self.read_str(table, where, "theme")
+
+    def parse_profiles(self, data: Mapping[str, Any], defaults: Defaults) -> dict[str, Profile]:
+        profiles: dict[str, Profile] = {}
+        if "profiles" not in data:
+            self.issues.append(
+                ConfigIssue(self.path, None, "profiles", "no profiles: add at least one [profiles.NAME] table")
+            )
+            return profiles
+        table = data["profiles"]
+        if not self.expect_table(table, ("profiles",)):
+            return profiles
+        if not table:
+            self.issue(("profiles",), "no profiles: add at least one [profiles.NAME] table")
+        for name, body in table.items():
+            profile = self.parse_profile(name, body, defaults)
+            if profile is not None:
+                profiles[name] = profile
+        return profiles
+
+    def parse_profile(self, name: str, body: Any, defaults: Defaults) -> Profile | None:
+        where = ("profiles", name)
+        if not self.expect_table(body, where):
+            return None
+        before = len(self.issues)
+        if not name.strip():
+            self.issue(where, "a profile name must not be empty")
+        for key in body:
+            if key not in PROFILE_KEYS:
+                self.issue(where + (key,), f"unknown key{_suggest(key, PROFILE_KEYS)}")
+
+        edition: Edition | None = None
+        edition_text = self.read_str(body, where, "edition", required=True)
+        if edition_text is not None:
+            try:
+                edition = Edition(edition_text)
+            except ValueError:
+                self.issue(where + ("edition",), f"unknown edition {edition_text!r} (expected 'api' or 'dedicated')")
+
+        url = input_url = endpoint = service = None
+        client_id = ""
+        consumer_group = "comfyq"
+        window = 5
+        if edition is Edition.API:
+            for key in DEDICATED_ONLY_KEYS:
+                if key in body:
+                    self.issue(where + (key,), f"not used by edition = \"api\" (that takes input_url)")
+            input_url = self.read_url(body, where, "input_url", required=True)
+            endpoint = self.read_str(body, where, "endpoint")
+            service = self.read_str(body, where, "service")
+            if endpoint is not None and ("/" in endpoint or "://" in endpoint):
+                self.issue(where + ("endpoint",), f"expected host[:port], got {endpoint!r}")
+            if service is not None and "/" in service:
+                self.issue(where + ("service",), f"expected a service name without '/', got {service!r}")
+            if input_url is not None:
+                parts = urlsplit(input_url)
+                endpoint = endpoint or parts.netloc
+                match = API_PATH.match(parts.path)
+                if match:
+                    service = service or match.group(1)
+                elif service is None:
+                    self.issue(
+                        where + ("input_url",),
+                        f"cannot find the service in {input_url!r}: expected http://<endpoint>/api/predict/<service>"
+                        " (or give service = \"...\")",
+                    )
+            consumer_group = self.read_str(body, where, "consumer_group") or consumer_group
+            window = self.read_int(body, where, "window", window, 1)
+        elif edition is Edition.DEDICATED:
+            for key in API_ONLY_KEYS:
+                if key in body:
+                    hint = " (that takes url)" if key == "input_url" else ""
+                    self.issue(where + (key,), f"not used by edition = \"dedicated\"{hint}")
+            url = self.read_url(body, where, "url", required=True)
+            client_id = self.read_str(body, where, "client_id") or (_stable_client_id(name, url) if url else "")
+
+        token = self.read_token(body, where)
+        token_env = body.get("token_env") if isinstance(body.get("token_env"), str) else None
+
+        bucket = self.read_str(body, where, "oss_bucket_path")
+        if bucket is not None:
+            try:
+                bucket = normalize_bucket_path(bucket)
+            except OssPathError as error:
+                self.issue(where + ("oss_bucket_path",), str(error))
+                bucket = None
+
+        timing = {key: self.read_number(body, where, key, getattr(defaults, key)) for key in _FLOAT_SETTINGS}
+        max_submits = self.read_int(body, where, "max_concurrent_submits", defaults.max_concurrent_submits, 1)
+        retry = self.read_retry(body, where)
+
+        if edition is None or len(self.issues) > before:
+            return None
+        return Profile(
+            name=name,
+            edition=edition,
+            url=url,
+            input_url=input_url,
+            endpoint=endpoint,
+            service=service,
+            token=token,
+            token_env=token_env,
+            oss_bucket_path=bucket,
+            consumer_group=consumer_group,
+            window=window,
+            client_id=client_id,
+            max_concurrent_submits=max_submits,
+            retry=retry,
+            **timing,
+        )
+
+    def read_token(self, body: Mapping[str, Any], where: tuple[str, ...]) -> str | None:
+        if "token" in body and "token_env" in body:
+            self.issue(where + ("token_env",), "give either token or token_env, not both")
+            token = body.get("token")
+            if isinstance(token, str):
+                secrets.register_secret(token)  # even a rejected config must not echo it later
+            return None
+        if "token" in body:
+            value = body["token"]
+            if not isinstance(value, str):
+                self.issue(where + ("token",), f"expected a string, got {_type_name(value)}")
+                return None
+            secrets.register_secret(value)
+            if not value.strip():
+                self.issue(where + ("token",), "must not be empty (remove the key for a service without a token)")
+                return None
+            return value.strip()
+        if "token_env" in body:
+            variable = self.read_str(body, where, "token_env")
+            if variable is None:
+                return None
+            value = self.env.get(variable)
+            if value is None:
+                self.issue(where + ("token_env",), f"environment variable {variable} is not set")
+                return None
+            secrets.register_secret(value)
+            if not value.strip():
+                self.issue(where + ("token_env",), f"environment variable {variable} is empty")
+                return None
+            return value.strip()
+        return None
+
+    def read_retry(self, body: Mapping[str, Any], where: tuple[str, ...]) -> RetryPolicy:
+        if "retry" not in body:
+            return RetryPolicy()
+        where = where + ("retry",)
+        table = body["retry"]
+        if not self.expect_table(table, where):
+            return RetryPolicy()
+        for key in table:
+            if key not in RETRY_KEYS:
+                self.issue(where + (key,), f"unknown key{_suggest(key, RETRY_KEYS)}")
+        maximum = self.read_int(table, where, "max", 0, 0)
+        on = table.get("on", [])
+        valid = sorted(RETRYABLE_CATEGORIES)
+        if not isinstance(on, list) or not all(isinstance(item, str) for item in on):
+            self.issue(where + ("on",), f"expected an array of strings from {valid}, got {_type_name(on)}")
+            return RetryPolicy()
+        unknown = [item for item in on if item not in RETRYABLE_CATEGORIES]
+        if unknown:
+            self.issue(where + ("on",), f"cannot retry on {', '.join(map(repr, unknown))} (choose from {', '.join(valid)})")
+            return RetryPolicy()
+        if maximum > 0 and not on:
+            self.issue(where + ("on",), f"retry max = {maximum} needs on = [...] (choose from {', '.join(valid)})")
+        return RetryPolicy(max=maximum, on=frozenset(on))
+
+
+def parse_config_text(text: str, path: str = "<string>", env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate; raises ConfigError listing every issue found."""
+    parser = _Parser(text, path, os.environ if env is None else env)
+    config = parser.parse()
+    if parser.issues or config is None:
+        # In file order, so the user can walk down the file; issues without a line go last.
+        raise ConfigError(sorted(parser.issues, key=lambda issue: (issue.line is None, issue.line or 0)))
+    return config
+
+
+def load_config(path: Path | None, *, explicit: bool = False, env: Mapping[str, str] | None = None) -> Config:
+    """The config at `path`; the built-in `local` profile when there is no file and none was asked for."""
+    if path is None:
+        return builtin_config()
+    path = Path(path)
+    if not path.exists():
+        if explicit:
+            raise ConfigError([ConfigIssue(str(path), None, "", "config file not found")])
+        return builtin_config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError([ConfigIssue(str(path), None, "", f"not UTF-8 text ({error.reason} at byte {error.start})")]) from None
+    except OSError as error:
+        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {error.strerror or error}")]) from None
+    config = parse_config_text(text, str(path), env)
+    return Config(path=path, profiles=config.profiles, defaults=config.defaults, keymap=config.keymap, theme=config.theme)
+
+
+# ----------------------------------------------------------------------------------------------- writing back
+
+
+def _read_document(path: Path) -> Any:
+    import tomlkit
+
+    if not path.exists():
+        return tomlkit.document()
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomlkit.parse(text)
+    except Exception as error:  # tomlkit's ParseError and friends: the file is broken, do not touch it
+        parse_config_text(text, str(path))  # raises with the precise line when tomllib agrees
+        raise ConfigError([ConfigIssue(str(path), None, "", f"TOML syntax error: {error}")]) from None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace the file in one step (a crash leaves the old or the new file, never half of one), keeping it
+    private: it may hold tokens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = (path.stat().st_mode & 0o777) if path.exists() else 0o600
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def _check_profile_text(path: Path, text: str, name: str) -> None:
+    """Refuse to write a profile that would not load (problems elsewhere in the file are not ours to block on)."""
+    try:
+        parse_config_text(text, str(path))
+    except ConfigError as error:
+        prefix = f"profiles.{name}"
+        own = [
+            issue
+            for issue in error.issues
+            if issue.key == prefix or issue.key.startswith(prefix + ".") or not issue.key or issue.key == "profiles"
+        ]
+        if own:
+            raise ConfigError(own) from None
+
+
+def save_profile(path: Path, name: str, fields: Mapping[str, Any], *, old_name: str | None = None) -> None:
+    """Create or update `[profiles.NAME]`: keys in `fields` are set (a value of None removes the key), all other
+    keys, comments and the rest of the file stay as they are. `old_name` renames a profile."""
+    import tomlkit
+
+    path = Path(path)
+    if not name or not name.strip():
+        raise ConfigError([ConfigIssue(str(path), None, "profiles", "a profile name must not be empty")])
+    document = _read_document(path)
+    if "profiles" not in document:
+        document.add("profiles", tomlkit.table(is_super_table=True))
+    profiles = document["profiles"]
+    if old_name is not None and old_name != name:
+        if name in profiles:
+            raise ConfigError([ConfigIssue(str(path), None, f"profiles.{name}", "a profile with this name exists")])
+        if old_name not in profiles:
+            raise ConfigError([ConfigIssue(str(path), None, f"profiles.{old_name}", "no such profile")])
+        table = profiles[old_name]
+        profiles.remove(old_name)
+        profiles[name] = table
+    if name not in profiles:
+        profiles[name] = tomlkit.table()
+    table = profiles[name]
+    for key, value in fields.items():
+        if value is None:
+            if key in table:
+                table.remove(key)
+        else:
+            table[key] = value.value if isinstance(value, Edition) else value
+    text = tomlkit.dumps(document)
+    _check_profile_text(path, text, name)
+    _write_atomically(path, text)
+
+
+def delete_profile(path: Path, name: str) -> None:
+    """Remove `[profiles.NAME]`, keeping everything else in the file."""
+    path = Path(path)
+    document = _read_document(path)
+    profiles = document.get("profiles")
+    if profiles is None or name not in profiles:
+        raise ConfigError([ConfigIssue(str(path), None, f"profiles.{name}", "no such profile")])
+    profiles.remove(name)
+    _write_atomically(path, document.as_string())
+
+
+def save_ui_settings(path: Path, *, theme: str | None = None) -> None:
+    """Remember UI choices under `[ui]` (None leaves a setting untouched)."""
+    import tomlkit
+
+    path = Path(path)
+    document = _read_document(path)
+    if theme is None:
+        return
+    if "ui" not in document:
+        document.add("ui", tomlkit.table())
+    ui = document["ui"]
+    if ui.get("theme") == theme:
+        return
+    ui["theme"] = theme
+    _write_atomically(path, document.as_string())

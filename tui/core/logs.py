@@ -1,0 +1,41 @@
+"""The log file: rotating, private (0600) and redacted (no token ever reaches it)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+from pathlib import Path
+
+from tui.core.secrets import RedactingFilter
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MAX_BYTES = 2_000_000
+BACKUP_COUNT = 3
+_HANDLER_NAME = "comfyq-file"
+
+
+def setup_logging(log_file: Path, level: int = logging.INFO) -> None:
+    """Send the root logger to `log_file` (created 0600). Calling again replaces the previous comfyq handler."""
+    log_file = Path(log_file)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    # Create the file private before the handler opens it: no window where it is world-readable.
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    try:
+        os.chmod(log_file, 0o600)
+    except OSError:
+        pass
+    handler = logging.handlers.RotatingFileHandler(
+        log_file, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8"
+    )
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == _HANDLER_NAME:
+            root.removeHandler(existing)
+            existing.close()
+    root.addHandler(handler)
+    root.setLevel(level)
