@@ -369,24 +369,42 @@ def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False,
     session.out.print(table)
     if outputs:
         print_outputs(session, jobs)
+        print_failures(session, jobs)
 
 
 def print_outputs(session: Session, jobs: Sequence[Job]) -> None:
-    table = Table(title="Outputs", title_justify="left", header_style="bold")
-    table.add_column("Job", no_wrap=True)
-    table.add_column("File", overflow="fold")
-    table.add_column("OSS path", overflow="fold")
-    rows = 0
+    """One line per output file: job, file, OSS path — never folded, so it can be copied or grepped."""
+    lines: list[Text] = []
     for job in jobs:
         profile = session.profile_or_none(job.profile)
         for output in job.outputs:
             name = f"{output.subfolder}/{output.filename}" if output.subfolder else output.filename
+            location = oss_path(output, profile)
+            line = Text(f"{job.id[:8]}  ")
+            line.append(name, style="bold")
             if output.type != "output":
-                name += f" ({output.type})"
-            table.add_row(job.id[:8], name, oss_path(output, profile) or "—")
-            rows += 1
-    if rows:
-        session.out.print(table)
+                line.append(f" ({output.type})", style="dim")
+            if location:
+                line.append(f"  {location}", style="cyan")
+            lines.append(line)
+    if lines:
+        session.out.print(Text("Outputs", style="bold underline"))
+        for line in lines:
+            session.out.print(line, soft_wrap=True)
+
+
+def print_failures(session: Session, jobs: Sequence[Job]) -> None:
+    """The full failure message of each failed job (the table's column may be folded)."""
+    failed = [job for job in jobs if job.failure is not None or (job.warning and not job.state.is_active)]
+    if not failed:
+        return
+    session.out.print(Text("Problems", style="bold underline"))
+    for job in failed:
+        from tui.widgets.job_format import error_summary
+
+        line = Text(f"{job.id[:8]}  ")
+        line.append(error_summary(job), style="red" if job.failure is not None else "yellow")
+        session.out.print(line, soft_wrap=True)
 
 
 def print_job_detail(session: Session, job: Job) -> None:
@@ -414,10 +432,11 @@ def print_job_detail(session: Session, job: Job) -> None:
     row("Request id", job.request_id)
     row("Sink index", job.sink_index)
     row("Queue position", job.queue_position)
+    labels = {JobState.SUBMITTING: "Submitted", JobState.QUEUED: "Queued", JobState.RUNNING: "Started"}
     for state in JobState:
         stamp = job.timestamps.get(state.value)
         if stamp is not None:
-            row(f"{state.value.capitalize()} at", iso_utc(stamp))
+            row(f"{labels.get(state, state.value.capitalize())} at", iso_utc(stamp))
     row("Duration", format_duration(job.duration()))
     if job.state.is_active:
         row("Progress", _detail(job))
@@ -506,7 +525,9 @@ class WaitDisplay:
         for job in active[:LIVE_ROWS]:
             line = Text(f"{job.id[:8]} ")
             line.append_text(_state_text(job))
-            line.append(f" {progress_text(job, 40)}")
+            detail = progress_text(job, 40)
+            if detail and detail != job.state.value:
+                line.append(f" {detail}")
             lines.append(line)
         if len(active) > LIVE_ROWS:
             lines.append(Text(f"… and {len(active) - LIVE_ROWS} more", style="dim"))
