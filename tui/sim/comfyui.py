@@ -550,8 +550,15 @@ class ComfyUIEmulator:
 
     # ----- public API for the EAS workers -----
     def validate(self, prompt: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """(status, body) exactly as POST /prompt would answer validation (no number is used, nothing queued)."""
-        valid, error, _outputs, node_errors = self._validate_prompt(copy.deepcopy(prompt), None)
+        """(status, body) as POST /prompt would answer validation (no number is used, nothing queued).
+
+        200 -> {"node_errors": ...} (possibly non-empty: a partly valid prompt), 400 -> the error body,
+        500 -> {} for a prompt ComfyUI cannot even walk (not an object of nodes).
+        """
+        try:
+            valid, error, _outputs, node_errors = self._validate_prompt(copy.deepcopy(prompt), None)
+        except Exception:
+            return 500, {}
         if valid:
             return 200, {"node_errors": node_errors}
         return 400, {"error": error, "node_errors": node_errors}
