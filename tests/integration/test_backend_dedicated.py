@@ -1,0 +1,367 @@
+"""DedicatedBackend against the ComfyUI emulator over loopback, with the real httpx / aiohttp clients.
+
+The engine's side (publish, report_status) is a small recorder; the store is a real JobStore in tmp_path. Every
+state path: success, batch, cached, validation failure, execution failure, cancel (pending and running), lost,
+wrong token, server down and back, queue positions, reconcile of `submitting` rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tui.core.backends import create_backend
+from tui.core.backends.base import BackendContext, SourceState, SourceStatus
+from tui.core.backends.dedicated import DedicatedBackend
+from tui.core.config import Profile, parse_config_text
+from tui.core.jobs import Edition, FailureCategory, Job, JobState, JobUpdate, new_job_id
+from tui.core.store import JobStore
+from tui.core.workflow import seed_workflow
+from tui.sim.server import SimServer
+
+pytestmark = pytest.mark.timeout(60)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "comfyui" / "workflows"
+TOKEN = "dedicated-token-0123456789"
+
+
+def fixture_workflow(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def missing_checkpoint_workflow() -> dict[str, Any]:
+    """The SD1.5 graph asking for a checkpoint the server does not have: fails validation at node 4."""
+    workflow = fixture_workflow("sd15_txt2img_missing_checkpoint.json")
+    workflow["4"]["inputs"]["ckpt_name"] = "no_such_model_v1.safetensors"
+    return workflow
+
+
+def slow_workflow(steps: int = 40) -> dict[str, Any]:
+    """The seed SD1.5 graph, small, with `steps` sampler steps (each one emulator step long)."""
+    workflow = seed_workflow()
+    for assignment in ("5.width=64", "5.height=64", f"3.steps={steps}"):
+        workflow = workflow.apply_assignment(assignment)
+    return workflow.to_dict()
+
+
+class Recorder:
+    """The engine's side of BackendContext: remembers what was published and every status."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.published: list[Job] = []
+        self.statuses: list[SourceStatus] = []
+
+    def publish(self, jobs: Any) -> None:
+        with self.lock:
+            self.published.extend(jobs)
+
+    def report_status(self, status: SourceStatus) -> None:
+        with self.lock:
+            self.statuses.append(status)
+
+    def last_status(self) -> SourceStatus | None:
+        with self.lock:
+            return self.statuses[-1] if self.statuses else None
+
+    def versions(self, job_id: str) -> list[Job]:
+        with self.lock:
+            return [job for job in self.published if job.id == job_id]
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def make_profile(server: SimServer, *, token: str | None = TOKEN, lost_after: float = 30.0) -> Profile:
+    token_line = f'token = "{token}"\n' if token else ""
+    text = (
+        "[defaults]\n"
+        "poll_interval = 0.05\n"
+        "idle_poll_interval = 0.5\n"
+        f"lost_after = {lost_after}\n"
+        "request_timeout = 5\n"
+        "\n[profiles.dedicated]\n"
+        'edition = "dedicated"\n'
+        f'url = "{server.dedicated_url}/"\n'
+        f"{token_line}"
+    )
+    return parse_config_text(text).profiles["dedicated"]
+
+
+class Harness:
+    def __init__(self, server: SimServer, store: JobStore, profile: Profile) -> None:
+        self.server = server
+        self.store = store
+        self.profile = profile
+        self.recorder = Recorder()
+        self.context = BackendContext(store, self.recorder.publish, self.recorder.report_status)
+        backend = create_backend(profile, self.context)
+        assert isinstance(backend, DedicatedBackend)
+        self.backend: DedicatedBackend = backend
+
+    def new_job(self, workflow: dict[str, Any], *, state: JobState = JobState.SUBMITTING, prompt_id: str | None = None) -> Job:
+        job = Job(
+            id=new_job_id(),
+            profile=self.profile.name,
+            edition=Edition.DEDICATED,
+            workflow=workflow,
+            prompt_id=prompt_id or str(uuid.uuid4()),
+            client_id=self.profile.client_id,
+            timestamps={JobState.SUBMITTING.value: time.time()},
+        )
+        self.store.add(job)
+        if state is not JobState.SUBMITTING:
+            self.store.apply(JobUpdate(job.id, state=state))
+        return self.store.get(job.id)
+
+    async def submit(self, workflow: dict[str, Any]) -> Job:
+        """What the engine does: store first, send, record the answer, hint the poller."""
+        job = self.new_job(workflow)
+        result = await self.backend.submit(job)
+        assert result.accepted, result.failure
+        assert result.prompt_id == job.prompt_id
+        self.context.apply([JobUpdate(job.id, state=JobState.QUEUED, queue_index=result.queue_index)])
+        self.backend.job_submitted(job)
+        return self.store.get(job.id)
+
+    async def finished(self, job: Job, timeout: float = 15.0) -> Job:
+        await wait_until(lambda: self.store.get(job.id).state.is_terminal, timeout, f"job {job.id[:8]} to end")
+        return self.store.get(job.id)
+
+
+@pytest.fixture
+async def server(tmp_path: Path):
+    sim = SimServer(token=TOKEN, step_seconds=0.01, instances=1, output_dir=tmp_path / "out", seed=1)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    job_store = JobStore(tmp_path / "jobs.sqlite3")
+    yield job_store
+    job_store.close()
+
+
+@pytest.fixture
+async def harness(server: SimServer, store: JobStore):
+    h = Harness(server, store, make_profile(server))
+    await h.backend.start()
+    yield h
+    await h.backend.stop()
+
+
+async def test_capabilities_and_factory(harness: Harness) -> None:
+    caps = type(harness.backend).capabilities
+    assert (caps.can_cancel, caps.has_progress, caps.has_queue_position) == (True, True, True)
+    ok, message = await harness.backend.check_connection()
+    assert ok, message
+    assert "ComfyUI" in message
+
+
+async def test_success_with_outputs_and_live_progress(harness: Harness) -> None:
+    job = await harness.submit(slow_workflow(steps=8))
+    done = await harness.finished(job)
+    assert done.state is JobState.SUCCEEDED, (done.failure, done.warning)
+    assert done.outputs and all(o.filename for o in done.outputs)
+    assert done.failure is None
+    assert done.raw_result
+    # The websocket on the same client_id reported live progress: a node with its class type and step counter.
+    progressed = [v.progress for v in harness.recorder.versions(job.id) if v.progress is not None]
+    assert progressed, "no live progress was published"
+    assert any(p.class_type == "KSampler" and p.max == 8 for p in progressed), progressed
+    status = await wait_until(
+        lambda: (s := harness.recorder.last_status()) and s.state is SourceState.CONNECTED and s, what="connected"
+    )
+    assert status.last_seen is not None
+
+
+async def test_batch_outputs(harness: Harness) -> None:
+    job = await harness.submit(fixture_workflow("batch4_save_plus_preview.json"))
+    done = await harness.finished(job)
+    assert done.state is JobState.SUCCEEDED
+    kinds = sorted(o.type for o in done.outputs)
+    assert kinds.count("output") == 4 and kinds.count("temp") == 4, kinds
+
+
+async def test_cached_rerun_still_has_outputs(harness: Harness) -> None:
+    workflow = fixture_workflow("single_emptyimage_blur_scale_save.json")
+    first = await harness.finished(await harness.submit(workflow))
+    second = await harness.finished(await harness.submit(workflow))
+    assert first.state is second.state is JobState.SUCCEEDED
+    assert [o.filename for o in second.outputs] == [o.filename for o in first.outputs]
+
+
+async def test_validation_failure_is_rejected_with_a_precise_message(harness: Harness) -> None:
+    job = harness.new_job(missing_checkpoint_workflow())
+    result = await harness.backend.submit(job)
+    assert not result.accepted and not result.transport_error
+    assert result.failure is not None and result.failure.category is FailureCategory.REJECTED
+    assert result.failure.node_errors, result.failure
+    assert "ckpt_name" in result.failure.message or any(e.input_name == "ckpt_name" for e in result.failure.node_errors)
+    assert any(e.class_type == "CheckpointLoaderSimple" for e in result.failure.node_errors)
+
+
+async def test_execution_failure(tmp_path: Path, store: JobStore) -> None:
+    sim = SimServer(token=TOKEN, step_seconds=0.01, fail_rate=1.0, output_dir=tmp_path / "out", seed=2)
+    await sim.start()
+    h = Harness(sim, store, make_profile(sim))
+    await h.backend.start()
+    try:
+        done = await h.finished(await h.submit(slow_workflow(steps=3)))
+        assert done.state is JobState.FAILED
+        assert done.failure is not None and done.failure.category is FailureCategory.EXECUTION
+        assert done.failure.node_id and done.failure.message
+    finally:
+        await h.backend.stop()
+        await sim.stop()
+
+
+async def test_cancel_pending_deletes_and_cancel_running_interrupts(harness: Harness) -> None:
+    harness.server.comfyui.step_seconds = 0.05  # long enough to catch one running and one pending
+    running = await harness.submit(slow_workflow(steps=200))
+    pending = await harness.submit(slow_workflow(steps=200))
+    await wait_until(lambda: harness.store.get(running.id).state is JobState.RUNNING, what="first job running")
+    await wait_until(lambda: harness.store.get(pending.id).state is JobState.QUEUED, what="second job queued")
+
+    await harness.backend.cancel(harness.store.get(pending.id))
+    cancelled = harness.store.get(pending.id)
+    assert cancelled.state is JobState.CANCELLED  # deleted from the queue: it will never reach /history
+
+    await harness.backend.cancel(harness.store.get(running.id))
+    interrupted = await harness.finished(running)
+    assert interrupted.state is JobState.CANCELLED, interrupted.failure
+    assert interrupted.failure is not None and interrupted.failure.category is FailureCategory.INTERRUPTED
+    async with httpx.AsyncClient(headers={"Authorization": TOKEN}) as client:
+        queue = (await client.get(f"{harness.server.dedicated_url}/queue")).json()
+    assert not queue["queue_running"] and not queue["queue_pending"]
+
+
+async def test_queue_positions(harness: Harness) -> None:
+    harness.server.comfyui.step_seconds = 0.05
+    jobs = [await harness.submit(slow_workflow(steps=100)) for _ in range(4)]
+    await wait_until(lambda: harness.store.get(jobs[0].id).state is JobState.RUNNING, what="first running")
+    await wait_until(
+        lambda: [harness.store.get(j.id).queue_position for j in jobs[1:]] == [0, 1, 2], what="positions 0, 1, 2"
+    )
+    for job in jobs:
+        await harness.backend.cancel(harness.store.get(job.id))
+
+
+async def test_lost_when_the_server_never_saw_it(server: SimServer, store: JobStore) -> None:
+    h = Harness(server, store, make_profile(server, lost_after=0.3))
+    ghost = h.new_job(slow_workflow(steps=1), state=JobState.QUEUED)  # never sent
+    await h.backend.start()
+    try:
+        done = await h.finished(ghost)
+        assert done.state is JobState.LOST
+        assert done.warning and "/history" in done.warning
+    finally:
+        await h.backend.stop()
+
+
+async def test_wrong_token_is_an_auth_error_without_a_reconnect_storm(server: SimServer, store: JobStore) -> None:
+    h = Harness(server, store, make_profile(server, token="wrong-token-abcdef"))
+    job = h.new_job(slow_workflow(steps=1))
+    result = await h.backend.submit(job)
+    assert not result.accepted
+    assert result.failure is not None and result.failure.category is FailureCategory.AUTH
+    assert "wrong-token-abcdef" not in result.failure.message
+    ok, message = await h.backend.check_connection()
+    assert not ok and "unauthorized" in message
+    await h.backend.start()
+    try:
+        status = await wait_until(
+            lambda: (s := h.recorder.last_status()) and s.state is SourceState.ERROR and s, what="auth error status"
+        )
+        assert status.error and "unauthorized" in status.error and "wrong-token" not in status.error
+        await asyncio.sleep(1.5)  # let the sources try: they must back off, not spin
+        assert h.backend.ws_connection_attempts <= 4, h.backend.ws_connection_attempts
+        assert h.backend.poll_cycles <= 5, h.backend.poll_cycles
+    finally:
+        await h.backend.stop()
+
+
+async def test_server_down_then_back(server: SimServer, store: JobStore) -> None:
+    h = Harness(server, store, make_profile(server))
+    await h.backend.start()
+    try:
+        await wait_until(lambda: h.backend.ws_connection_attempts >= 1 and h.backend._ws_error is None, what="ws up")
+        await server._close_listener()  # the server goes away (connections dropped, port closed)
+        await wait_until(
+            lambda: (s := h.recorder.last_status()) and s.state is SourceState.RECONNECTING, what="reconnecting"
+        )
+        attempts_before = h.backend.ws_connection_attempts
+        cycles_before = h.backend.poll_cycles
+        await asyncio.sleep(2.0)  # down for a while: a backoff, not a tight loop
+        assert h.backend.ws_connection_attempts - attempts_before <= 4
+        assert h.backend.poll_cycles - cycles_before <= 5
+        await server._listen()  # back on the same port
+        await wait_until(
+            lambda: (s := h.recorder.last_status()) and s.state is SourceState.CONNECTED and s.error is None,
+            timeout=40,
+            what="connected again",
+        )
+        done = await h.finished(await h.submit(slow_workflow(steps=2)))
+        assert done.state is JobState.SUCCEEDED
+    finally:
+        await h.backend.stop()
+
+
+async def test_reconcile_submitting_rows_found_and_not_found(server: SimServer, store: JobStore) -> None:
+    h = Harness(server, store, make_profile(server))
+    # A crash right after the POST reached the server: the row is `submitting`, the server has the prompt.
+    sent = h.new_job(slow_workflow(steps=2))
+    async with httpx.AsyncClient(headers={"Authorization": TOKEN}) as client:
+        response = await client.post(
+            f"{server.dedicated_url}/prompt",
+            json={"prompt": sent.workflow, "client_id": h.profile.client_id, "prompt_id": sent.prompt_id},
+        )
+        assert response.status_code == 200
+    # A crash before the POST: the server never heard of it.
+    never_sent = h.new_job(slow_workflow(steps=2))
+    updates = await h.backend.reconcile(store.active(h.profile.name))
+    by_job = {u.job_id: u for u in updates}
+    assert by_job[never_sent.id].state is JobState.FAILED
+    assert by_job[never_sent.id].failure is not None
+    assert by_job[never_sent.id].failure.category is FailureCategory.TRANSPORT
+    assert "not accepted before comfyq stopped" in by_job[never_sent.id].failure.message
+    assert by_job[sent.id].state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED)
+    h.context.apply(updates)
+    await h.backend.start()
+    try:
+        done = await h.finished(sent)
+        assert done.state is JobState.SUCCEEDED and done.outputs
+        assert store.get(never_sent.id).state is JobState.FAILED
+        # Nothing was submitted twice: the server's history has exactly the one prompt.
+        async with httpx.AsyncClient(headers={"Authorization": TOKEN}) as client:
+            history = (await client.get(f"{server.dedicated_url}/history")).json()
+        assert list(history) == [sent.prompt_id]
+    finally:
+        await h.backend.stop()
+
+
+async def test_start_stop_start(harness: Harness) -> None:
+    await harness.backend.stop()
+    await harness.backend.start()
+    done = await harness.finished(await harness.submit(slow_workflow(steps=2)))
+    assert done.state is JobState.SUCCEEDED
+

@@ -1,0 +1,387 @@
+"""EasQueueBackend against the EAS queue emulator over loopback: httpx for the input queue, the SDK's QueueClient
+(URL, headers, codec, commit) + websocket-client for the sink watch.
+
+The engine's side (publish, report_status) is a small recorder; the store is a real JobStore in tmp_path. Paths:
+success, batch, cached, validation failure, execution failure, lost, wrong token, server down and back, sink
+redelivery after a watcher restart, external results, queue positions, reconcile of `submitting` rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tui.core.backends import create_backend
+from tui.core.backends.base import BackendContext, SourceState, SourceStatus
+from tui.core.backends.eas_queue import EasQueueBackend
+from tui.core.config import Profile, parse_config_text
+from tui.core.jobs import Edition, FailureCategory, Job, JobState, JobUpdate, new_job_id
+from tui.core.store import JobStore
+from tui.core.workflow import seed_workflow
+from tui.sim.server import SimServer
+
+pytestmark = pytest.mark.timeout(60)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "comfyui" / "workflows"
+TOKEN = "eas-token-0123456789abcdef"
+SERVICE = "comfyui-api"
+
+
+def fixture_workflow(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def missing_checkpoint_workflow() -> dict[str, Any]:
+    """The SD1.5 graph asking for a checkpoint the server does not have: fails validation at node 4."""
+    workflow = fixture_workflow("sd15_txt2img_missing_checkpoint.json")
+    workflow["4"]["inputs"]["ckpt_name"] = "no_such_model_v1.safetensors"
+    return workflow
+
+
+def slow_workflow(steps: int = 40) -> dict[str, Any]:
+    workflow = seed_workflow()
+    for assignment in ("5.width=64", "5.height=64", f"3.steps={steps}"):
+        workflow = workflow.apply_assignment(assignment)
+    return workflow.to_dict()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.published: list[Job] = []
+        self.statuses: list[SourceStatus] = []
+
+    def publish(self, jobs: Any) -> None:
+        with self.lock:
+            self.published.extend(jobs)
+
+    def report_status(self, status: SourceStatus) -> None:
+        with self.lock:
+            self.statuses.append(status)
+
+    def last_status(self) -> SourceStatus | None:
+        with self.lock:
+            return self.statuses[-1] if self.statuses else None
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def make_profile(server: SimServer, *, token: str | None = TOKEN, lost_after: float = 30.0, name: str = "api") -> Profile:
+    token_line = f'token = "{token}"\n' if token else ""
+    text = (
+        "[defaults]\n"
+        "poll_interval = 0.05\n"
+        "idle_poll_interval = 0.5\n"
+        f"lost_after = {lost_after}\n"
+        "request_timeout = 5\n"
+        f"\n[profiles.{name}]\n"
+        'edition = "api"\n'
+        f'input_url = "{server.api_input_url}"\n'
+        f"{token_line}"
+    )
+    return parse_config_text(text).profiles[name]
+
+
+class Harness:
+    def __init__(self, server: SimServer, store: JobStore, profile: Profile) -> None:
+        self.server = server
+        self.store = store
+        self.profile = profile
+        self.recorder = Recorder()
+        self.context = BackendContext(store, self.recorder.publish, self.recorder.report_status)
+        backend = create_backend(profile, self.context)
+        assert isinstance(backend, EasQueueBackend)
+        self.backend: EasQueueBackend = backend
+        self.backend.search_interval = 0.1  # tests want positions and `lost` quickly
+
+    def new_job(self, workflow: dict[str, Any], *, state: JobState = JobState.SUBMITTING, queue_index: int | None = None) -> Job:
+        job_id = new_job_id()
+        job = Job(
+            id=job_id,
+            profile=self.profile.name,
+            edition=Edition.API,
+            workflow=workflow,
+            task_id=f"comfyq-{job_id}",
+            timestamps={JobState.SUBMITTING.value: time.time()},
+        )
+        self.store.add(job)
+        if state is not JobState.SUBMITTING or queue_index is not None:
+            self.store.apply(JobUpdate(job.id, state=None if state is JobState.SUBMITTING else state, queue_index=queue_index))
+        return self.store.get(job.id)
+
+    async def submit(self, workflow: dict[str, Any]) -> Job:
+        job = self.new_job(workflow)
+        result = await self.backend.submit(job)
+        assert result.accepted, result.failure
+        assert result.queue_index is not None and result.queue_index > 0
+        assert result.request_id
+        self.context.apply(
+            [
+                JobUpdate(job.id, queue_index=result.queue_index, request_id=result.request_id),
+                JobUpdate(job.id, state=JobState.QUEUED),
+            ]
+        )
+        self.backend.job_submitted(job)
+        return self.store.get(job.id)
+
+    async def finished(self, job: Job, timeout: float = 15.0) -> Job:
+        await wait_until(lambda: self.store.get(job.id).state.is_terminal, timeout, f"job {job.id[:8]} to end")
+        return self.store.get(job.id)
+
+    def sink_length(self) -> int:
+        return len(self.server.queues.sink_queue(SERVICE))
+
+
+@pytest.fixture
+async def server(tmp_path: Path):
+    sim = SimServer(token=TOKEN, step_seconds=0.01, instances=2, output_dir=tmp_path / "out", seed=1)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    job_store = JobStore(tmp_path / "jobs.sqlite3")
+    yield job_store
+    job_store.close()
+
+
+@pytest.fixture
+async def harness(server: SimServer, store: JobStore):
+    h = Harness(server, store, make_profile(server))
+    await h.backend.start()
+    yield h
+    await h.backend.stop()
+
+
+async def test_capabilities_connection_and_cancel_is_refused(harness: Harness) -> None:
+    caps = type(harness.backend).capabilities
+    assert (caps.can_cancel, caps.has_progress, caps.has_queue_position) == (False, False, True)
+    ok, message = await harness.backend.check_connection()
+    assert ok, message
+    job = harness.new_job(slow_workflow(steps=1))
+    with pytest.raises(NotImplementedError, match="cannot withdraw"):
+        await harness.backend.cancel(job)
+
+
+async def test_success_is_stored_then_committed(harness: Harness) -> None:
+    job = await harness.submit(slow_workflow(steps=3))
+    done = await harness.finished(job)
+    assert done.state is JobState.SUCCEEDED, (done.failure, done.warning, done.raw_result)
+    assert done.outputs and all(o.filename for o in done.outputs)
+    assert done.sink_index is not None
+    await wait_until(lambda: harness.sink_length() == 0, what="the sink to be committed empty")
+    assert harness.backend.watcher is not None and done.sink_index in harness.backend.watcher.committed
+    status = await wait_until(
+        lambda: (s := harness.recorder.last_status()) and s.state is SourceState.CONNECTED and s, what="connected"
+    )
+    assert status.error is None
+
+
+async def test_batch_and_cached(harness: Harness) -> None:
+    batch = await harness.finished(await harness.submit(fixture_workflow("batch4_save_plus_preview.json")))
+    assert batch.state is JobState.SUCCEEDED
+    kinds = sorted(o.type for o in batch.outputs)
+    assert kinds.count("output") == 4 and kinds.count("temp") == 4, kinds
+    workflow = fixture_workflow("single_emptyimage_blur_scale_save.json")
+    first = await harness.finished(await harness.submit(workflow))
+    # Two instances, round-robin: at least one rerun lands on the instance that ran it first, fully cached (its
+    # sink data is then only the outputs object, with no `executed` events).
+    again = [await harness.finished(await harness.submit(workflow)) for _ in range(3)]
+    assert all(done.state is JobState.SUCCEEDED and done.outputs for done in again)
+    cached = [done for done in again if [o.filename for o in done.outputs] == [o.filename for o in first.outputs]]
+    assert cached, [done.outputs for done in again]
+    assert any(len(json.loads(done.raw_result or "[]")) == 1 for done in cached)
+
+
+async def test_many_jobs_are_committed_in_batches(harness: Harness) -> None:
+    jobs = [await harness.submit(slow_workflow(steps=1)) for _ in range(12)]
+    for job in jobs:
+        assert (await harness.finished(job)).state is JobState.SUCCEEDED
+    await wait_until(lambda: harness.sink_length() == 0, what="sink empty")
+    watcher = harness.backend.watcher
+    assert watcher is not None
+    assert sorted(watcher.committed) == sorted({harness.store.get(j.id).sink_index for j in jobs})
+
+
+async def test_validation_failure_arrives_on_the_sink(harness: Harness) -> None:
+    job = await harness.submit(missing_checkpoint_workflow())
+    done = await harness.finished(job)
+    assert done.state is JobState.FAILED
+    assert done.failure is not None and done.failure.category is FailureCategory.REJECTED
+    assert any(e.class_type == "CheckpointLoaderSimple" for e in done.failure.node_errors), done.failure
+    await wait_until(lambda: harness.sink_length() == 0, what="sink committed")
+
+
+async def test_execution_failure(tmp_path: Path, store: JobStore) -> None:
+    sim = SimServer(token=TOKEN, step_seconds=0.01, fail_rate=1.0, output_dir=tmp_path / "out", seed=3)
+    await sim.start()
+    h = Harness(sim, store, make_profile(sim))
+    await h.backend.start()
+    try:
+        done = await h.finished(await h.submit(slow_workflow(steps=3)))
+        assert done.state is JobState.FAILED
+        assert done.failure is not None and done.failure.category is FailureCategory.EXECUTION
+        assert done.failure.message
+    finally:
+        await h.backend.stop()
+        await sim.stop()
+
+
+async def test_external_result_is_stored_not_dropped(harness: Harness) -> None:
+    outputs = {"9": {"images": [{"filename": "someone_else_00001_.png", "subfolder": "", "type": "output"}]}}
+    harness.server.queues.sink_queue(SERVICE).put(json.dumps([outputs]).encode(), {"task_id": "not-ours-42"})
+    external = await wait_until(lambda: harness.store.by_task_id(harness.profile.name, "not-ours-42"), what="external")
+    assert external.external
+    assert external.state is JobState.SUCCEEDED
+    assert [o.filename for o in external.outputs] == ["someone_else_00001_.png"]
+    await wait_until(lambda: harness.sink_length() == 0, what="sink committed")
+
+
+async def test_sink_redelivery_after_a_watcher_restart(harness: Harness) -> None:
+    watcher = harness.backend.watcher
+    assert watcher is not None
+
+    def crash_before_commit(queue: Any, indexes: list[int]) -> None:
+        raise RuntimeError("simulated crash between store and commit")
+
+    watcher.commit_fn = crash_before_commit
+    job = await harness.submit(slow_workflow(steps=2))
+    done = await harness.finished(job)
+    assert done.state is JobState.SUCCEEDED
+    await harness.backend.stop()
+    assert harness.sink_length() == 1  # stored, never committed
+    total_before = harness.store.total()
+
+    await harness.backend.start()  # a new watcher with the real commit
+    await wait_until(lambda: harness.sink_length() == 0, what="the redelivered item to be committed")
+    assert harness.store.total() == total_before  # stored once: the redelivery changed nothing
+    again = harness.store.get(job.id)
+    assert again.state is JobState.SUCCEEDED and again.sink_index == done.sink_index
+    assert harness.backend.watcher is not None and done.sink_index in harness.backend.watcher.committed
+
+
+async def test_queue_positions(tmp_path: Path, store: JobStore) -> None:
+    sim = SimServer(token=TOKEN, step_seconds=0.05, instances=1, output_dir=tmp_path / "out", seed=4)
+    await sim.start()
+    h = Harness(sim, store, make_profile(sim))
+    await h.backend.start()
+    try:
+        jobs = [await h.submit(slow_workflow(steps=30)) for _ in range(3)]
+        await wait_until(lambda: h.store.get(jobs[0].id).state is JobState.RUNNING, what="first running")
+        await wait_until(
+            lambda: [h.store.get(j.id).queue_position for j in jobs[1:]] == [0, 1], what="positions 0 and 1"
+        )
+        for job in jobs:
+            assert (await h.finished(job, timeout=30)).state is JobState.SUCCEEDED
+    finally:
+        await h.backend.stop()
+        await sim.stop()
+
+
+async def test_lost_when_the_queue_never_had_it(server: SimServer, store: JobStore) -> None:
+    h = Harness(server, store, make_profile(server, lost_after=0.3))
+    ghost = h.new_job(slow_workflow(steps=1), state=JobState.QUEUED, queue_index=987654)
+    await h.backend.start()
+    try:
+        done = await h.finished(ghost)
+        assert done.state is JobState.LOST
+        assert done.warning
+    finally:
+        await h.backend.stop()
+
+
+async def test_wrong_token(server: SimServer, store: JobStore) -> None:
+    h = Harness(server, store, make_profile(server, token="wrong-token-abcdef"))
+    result = await h.backend.submit(h.new_job(slow_workflow(steps=1)))
+    assert not result.accepted and not result.transport_error
+    assert result.failure is not None and result.failure.category is FailureCategory.AUTH
+    assert "wrong-token-abcdef" not in result.failure.message
+    await h.backend.start()
+    try:
+        status = await wait_until(
+            lambda: (s := h.recorder.last_status()) and s.state is SourceState.ERROR and s, what="auth error"
+        )
+        assert status.error and "unauthorized" in status.error and "wrong-token" not in status.error
+        await asyncio.sleep(1.5)  # the watcher must back off, not spin on the 401
+        assert h.backend.watcher is not None and h.backend.watcher.connection_attempts <= 3
+    finally:
+        await h.backend.stop()
+
+
+async def test_server_down_then_back(server: SimServer, store: JobStore) -> None:
+    h = Harness(server, store, make_profile(server))
+    await h.backend.start()
+    try:
+        await wait_until(
+            lambda: (s := h.recorder.last_status()) and s.state is SourceState.CONNECTED, what="connected"
+        )
+        watcher = h.backend.watcher
+        assert watcher is not None
+        await server._close_listener()  # down: connections dropped, port closed
+        await wait_until(
+            lambda: (s := h.recorder.last_status()) and s.state is SourceState.RECONNECTING, what="reconnecting"
+        )
+        before = watcher.connection_attempts
+        await asyncio.sleep(2.0)
+        assert watcher.connection_attempts - before <= 4  # backoff, never a tight loop
+        await server._listen()
+        await wait_until(
+            lambda: (s := h.recorder.last_status()) and s.state is SourceState.CONNECTED, timeout=40, what="back"
+        )
+        done = await h.finished(await h.submit(slow_workflow(steps=2)))
+        assert done.state is JobState.SUCCEEDED
+    finally:
+        await h.backend.stop()
+
+
+async def test_reconcile_submitting_rows(tmp_path: Path, store: JobStore) -> None:
+    sim = SimServer(token=TOKEN, step_seconds=0.05, instances=1, output_dir=tmp_path / "out", seed=5)
+    await sim.start()
+    h = Harness(sim, store, make_profile(sim, lost_after=0.5))
+    try:
+        blocker = await h.submit(slow_workflow(steps=20))  # keeps the single instance busy
+        # A crash right after the POST: the row is `submitting`, the input queue has the item.
+        sent = h.new_job(slow_workflow(steps=2))
+        async with httpx.AsyncClient(headers={"Authorization": TOKEN}) as client:
+            response = await client.post(
+                f"{sim.api_input_url}/api_prompt", params={"task_id": sent.task_id}, content=json.dumps(sent.workflow)
+            )
+            assert response.status_code == 200
+        index = int(response.text)
+        # A crash before the POST: nobody has it.
+        never_sent = h.new_job(slow_workflow(steps=2))
+        updates = await h.backend.reconcile(store.active(h.profile.name))
+        h.context.apply(updates)
+        assert store.get(sent.id).queue_index == index
+        assert store.get(sent.id).state is JobState.QUEUED
+        assert store.get(never_sent.id).state is JobState.SUBMITTING  # not resubmitted, not failed yet
+        await h.backend.start()
+        assert (await h.finished(sent, timeout=30)).state is JobState.SUCCEEDED
+        assert (await h.finished(blocker, timeout=30)).state is JobState.SUCCEEDED
+        lost = await h.finished(never_sent)
+        assert lost.state is JobState.LOST
+        assert lost.warning and "resubmit" in lost.warning
+        # Nothing was submitted twice: the input queue never saw the never-sent task.
+        assert not any(i.tags.get("task_id") == never_sent.task_id for i in sim.queues.input_queue(SERVICE).ordered())
+    finally:
+        await h.backend.stop()
+        await sim.stop()

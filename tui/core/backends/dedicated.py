@@ -1,0 +1,637 @@
+"""Dedicated edition: plain ComfyUI HTTP (ArtLab dedicated edition, or a local ComfyUI without a token).
+
+Submit: `POST /prompt` with our own `prompt_id` and the profile's `client_id`, so a crash mid-submit can be
+reconciled by looking that id up. Follow: one poller per profile (design.md §2 rule 6) asks `GET /queue` once per
+cycle and `GET /history/<id>` only for our in-flight jobs that left the queue; a websocket on the same `client_id`
+adds live progress and says at once when a job ended, so the poller looks right then. Cancel: delete from the queue
+while pending, interrupt while running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import aiohttp
+import httpx
+
+from tui.core import payloads
+from tui.core.backends import BackendError, Backoff, scrub
+from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
+from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate, Progress
+
+if TYPE_CHECKING:
+    from tui.core.backends.base import BackendContext
+    from tui.core.config import Profile
+
+log = logging.getLogger(__name__)
+
+# After a success entry without outputs, look again this many times (the /history race) before accepting it.
+HISTORY_RACE_POLLS = 4
+HISTORY_RACE_DELAY = 0.25  # seconds between those looks
+# /history requests in flight at once within one poll cycle.
+HISTORY_CONCURRENCY = 8
+# A status with nothing new is still re-sent this often, so `last_seen` stays fresh.
+STATUS_REFRESH_SECONDS = 5.0
+# A websocket that stayed up this long resets the reconnect backoff (a server that accepts and drops at once
+# must not get a reconnect every half second).
+WS_STABLE_SECONDS = 5.0
+
+
+class _Unreachable(Exception):
+    """The service did not answer usefully (network, timeout, 5xx, 401/403); the message is free of secrets."""
+
+    def __init__(self, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.auth = auth
+
+
+@dataclass
+class _Tracked:
+    """What the websocket handler needs to know about one of our prompts (cached to keep the store quiet)."""
+
+    job_id: str
+    class_types: dict[str, str] = field(default_factory=dict)
+    node: str | None = None
+
+
+@dataclass(frozen=True)
+class _QueueSnapshot:
+    running: frozenset[str]
+    pending_position: dict[str, int]  # prompt_id -> items ahead of it
+
+    def has(self, prompt_id: str) -> bool:
+        return prompt_id in self.running or prompt_id in self.pending_position
+
+
+def _class_types(workflow: dict[str, Any] | None) -> dict[str, str]:
+    if not isinstance(workflow, dict):
+        return {}
+    return {
+        str(node_id): str(node.get("class_type", ""))
+        for node_id, node in workflow.items()
+        if isinstance(node, dict)
+    }
+
+
+class DedicatedBackend(Backend):
+    """One dedicated-edition profile: submit over HTTP, follow with a poller + a websocket, cancel, reconcile."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(can_cancel=True, has_progress=True, has_queue_position=True)
+
+    def __init__(self, profile: Profile, context: BackendContext) -> None:
+        super().__init__(profile, context)
+        self.base_url = str(profile.url).rstrip("/")
+        self._client: httpx.AsyncClient | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._running = False
+        # Poller memory (per job id): when it was first missing from queue and history, empty-output looks.
+        self._missing_since: dict[str, float] = {}
+        self._empty_looks: dict[str, int] = {}
+        self._race_pending = False
+        # Jobs the user asked to cancel: an interrupted history entry then means "cancelled", not "failed".
+        self._cancel_requested: set[str] = set()
+        self._tracked: dict[str, _Tracked] = {}  # prompt_id -> job
+        # Health, merged into one SourceStatus.
+        self._http_error: str | None = None
+        self._auth_error: str | None = None
+        self._ws_error: str | None = None
+        self._answered = False
+        self._last_seen: float | None = None
+        self._in_flight = 0
+        self._last_status: tuple[Any, ...] | None = None
+        self._last_status_at = 0.0
+        # Counters the tests read (a reconnect storm shows up here).
+        self.ws_connection_attempts = 0
+        self.poll_cycles = 0
+
+    # ------------------------------------------------------------------ HTTP plumbing
+
+    def _headers(self) -> dict[str, str]:
+        token = getattr(self.profile, "token", None)
+        return {"Authorization": token} if token else {}
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            timeout = float(getattr(self.profile, "request_timeout", 30.0) or 30.0)
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=self._headers(),
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            )
+        return self._client
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, getattr(self.profile, "token", None))
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; network trouble, 5xx and 401/403 become `_Unreachable` with a clean message."""
+        try:
+            response = await self._http().request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise _Unreachable(f"{self.base_url} did not answer {method} {path} in time ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise _Unreachable(self._scrub(f"cannot reach {self.base_url}: {exc or type(exc).__name__}")) from exc
+        if response.status_code in (401, 403):
+            raise _Unreachable(
+                f"unauthorized ({response.status_code}) at {self.base_url}: check the token of profile "
+                f"{self.profile.name!r}",
+                auth=True,
+            )
+        if response.status_code >= 500:
+            raise _Unreachable(f"{self.base_url} answered {method} {path} with HTTP {response.status_code}")
+        return response
+
+    async def _get_json(self, path: str) -> Any:
+        response = await self._request("GET", path)
+        if response.status_code != 200:
+            raise _Unreachable(f"{self.base_url} answered GET {path} with HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise _Unreachable(f"{self.base_url} answered GET {path} with something that is not JSON") from exc
+
+    async def _queue(self) -> _QueueSnapshot:
+        body = await self._get_json("/queue")
+        if not isinstance(body, dict):
+            raise _Unreachable(f"{self.base_url}/queue answered with an unexpected shape")
+
+        def entries(key: str) -> list[list[Any]]:
+            items = body.get(key) or []
+            return [item for item in items if isinstance(item, list) and len(item) > 1]
+
+        running = frozenset(str(item[1]) for item in entries("queue_running"))
+        pending = sorted(entries("queue_pending"), key=lambda item: item[0] if isinstance(item[0], (int, float)) else 0)
+        return _QueueSnapshot(running, {str(item[1]): position for position, item in enumerate(pending)})
+
+    async def _history(self, prompt_id: str) -> payloads.Outcome | None:
+        response = await self._request("GET", f"/history/{prompt_id}")
+        if response.status_code != 200:
+            raise _Unreachable(f"{self.base_url} answered GET /history/{prompt_id} with HTTP {response.status_code}")
+        try:
+            return payloads.parse_history_response(response.content, prompt_id)
+        except payloads.PayloadError as exc:
+            # Unparseable answer: treat as a transport problem for this cycle (the next one asks again).
+            raise _Unreachable(f"unreadable /history/{prompt_id} answer: {exc}") from exc
+
+    def _mark_answered(self) -> None:
+        self._answered = True
+        self._last_seen = time.time()
+        self._http_error = None
+        self._auth_error = None
+
+    def _mark_failed(self, error: _Unreachable) -> None:
+        if error.auth:
+            self._auth_error = str(error)
+            self._http_error = None
+        else:
+            self._http_error = str(error)
+            self._auth_error = None
+
+    # ------------------------------------------------------------------ submit
+
+    async def submit(self, job: Job) -> SubmitResult:
+        if not job.prompt_id:
+            return SubmitResult(accepted=False, failure=Failure(FailureCategory.REJECTED, "job has no prompt_id"))
+        body = {"prompt": job.workflow, "client_id": self.profile.client_id, "prompt_id": job.prompt_id}
+        try:
+            response = await self._http().post("/prompt", json=body)
+        except httpx.TimeoutException as exc:
+            message = f"{self.base_url} did not answer POST /prompt in time ({type(exc).__name__})"
+            return self._transport_failure(message)
+        except httpx.HTTPError as exc:
+            return self._transport_failure(self._scrub(f"cannot reach {self.base_url}: {exc or type(exc).__name__}"))
+        status = response.status_code
+        if status in (401, 403):
+            self._auth_error = f"unauthorized ({status}) at {self.base_url}: check the token of profile {self.profile.name!r}"
+            self._report(force=True)
+            return SubmitResult(accepted=False, failure=Failure(FailureCategory.AUTH, self._auth_error))
+        answer = payloads.parse_prompt_response(status, response.content, response.headers.get("content-type"))
+        if status >= 500:
+            failure = answer.failure or Failure(FailureCategory.TRANSPORT, f"HTTP {status} from {self.base_url}")
+            if failure.category is not FailureCategory.TRANSPORT:
+                failure = Failure(FailureCategory.TRANSPORT, failure.message)
+            return SubmitResult(accepted=False, failure=failure, transport_error=True)
+        if not answer.accepted:
+            failure = answer.failure or Failure(FailureCategory.REJECTED, f"HTTP {status} from {self.base_url}")
+            return SubmitResult(accepted=False, failure=failure)
+        self._mark_answered()
+        return SubmitResult(
+            accepted=True,
+            prompt_id=answer.prompt_id or job.prompt_id,
+            queue_index=answer.number,
+            warning=answer.warning,
+        )
+
+    def _transport_failure(self, message: str) -> SubmitResult:
+        return SubmitResult(
+            accepted=False, failure=Failure(FailureCategory.TRANSPORT, message), transport_error=True
+        )
+
+    def job_submitted(self, job: Job) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        self._wake = asyncio.Event()
+        self._report(force=True)
+        self._tasks = [
+            asyncio.create_task(self._poll_loop(), name=f"poller {self.profile.name}"),
+            asyncio.create_task(self._ws_loop(), name=f"websocket {self.profile.name}"),
+        ]
+
+    async def stop(self) -> None:
+        self._running = False
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.aclose()
+            self._client = None
+        self._last_status = None
+        self.context.report_status(SourceStatus(self.profile.name, SourceState.STOPPED, last_seen=self._last_seen))
+
+    # ------------------------------------------------------------------ status
+
+    def _report(self, *, force: bool = False) -> None:
+        if self._auth_error:
+            state, error = SourceState.ERROR, self._auth_error
+        elif self._http_error:
+            state, error = SourceState.RECONNECTING, self._http_error
+        elif not self._answered:
+            state, error = SourceState.CONNECTING, None
+        else:
+            state = SourceState.CONNECTED
+            error = f"live progress unavailable: {self._ws_error}" if self._ws_error else None
+        key = (state, error, self._in_flight)
+        now = time.monotonic()
+        if not force and key == self._last_status and now - self._last_status_at < STATUS_REFRESH_SECONDS:
+            return
+        self._last_status, self._last_status_at = key, now
+        self.context.report_status(
+            SourceStatus(self.profile.name, state, last_seen=self._last_seen, error=error, in_flight=self._in_flight)
+        )
+
+    # ------------------------------------------------------------------ poller
+
+    async def _poll_loop(self) -> None:
+        backoff = Backoff()
+        while True:
+            self._wake.clear()
+            try:
+                busy = await self.poll_once()
+                backoff.reset()
+                if self._race_pending:
+                    delay = min(self.profile.poll_interval, HISTORY_RACE_DELAY)
+                else:
+                    delay = self.profile.poll_interval if busy else self.profile.idle_poll_interval
+            except _Unreachable as exc:
+                self._mark_failed(exc)
+                delay = max(self.profile.poll_interval, backoff.next())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not kill the poller: log it and keep going, slowly
+                log.exception("%s: poll cycle failed", self.profile.name)
+                self._http_error = self._scrub(f"poll failed: {exc}")
+                delay = max(self.profile.poll_interval, backoff.next())
+            self._report()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def poll_once(self) -> bool:
+        """One cycle: `/queue` once, `/history/<id>` for our in-flight jobs that left it. True if jobs are in flight."""
+        self.poll_cycles += 1
+        self._race_pending = False
+        jobs = [job for job in self.context.store.active(self.profile.name) if job.prompt_id]
+        queue = await self._queue()
+        self._mark_answered()
+        self._in_flight = len(jobs)
+        now = time.time()
+        updates: list[JobUpdate] = []
+        to_look_up: list[Job] = []
+        for job in jobs:
+            prompt_id = job.prompt_id
+            assert prompt_id is not None
+            if prompt_id in queue.running:
+                self._missing_since.pop(job.id, None)
+                if job.state is not JobState.RUNNING:
+                    updates.append(JobUpdate(job.id, state=JobState.RUNNING, at=now))
+            elif prompt_id in queue.pending_position:
+                self._missing_since.pop(job.id, None)
+                position = queue.pending_position[prompt_id]
+                if job.state is not JobState.QUEUED or job.queue_position != position:
+                    updates.append(JobUpdate(job.id, state=JobState.QUEUED, queue_position=position, at=now))
+            elif job.state is not JobState.SUBMITTING:
+                # `submitting` rows belong to the engine (a send in flight) or to reconcile (a crash).
+                to_look_up.append(job)
+        if to_look_up:
+            semaphore = asyncio.Semaphore(HISTORY_CONCURRENCY)
+
+            async def look_up(prompt_id: str) -> payloads.Outcome | None:
+                async with semaphore:
+                    return await self._history(prompt_id)
+
+            outcomes = await asyncio.gather(*(look_up(job.prompt_id or "") for job in to_look_up))
+            now = time.time()
+            for job, outcome in zip(to_look_up, outcomes):
+                updates.extend(self._settle(job, outcome, now))
+        if updates:
+            changed = self.context.apply(updates)
+            self._forget_finished(changed)
+        return bool(jobs)
+
+    def _settle(self, job: Job, outcome: payloads.Outcome | None, now: float) -> list[JobUpdate]:
+        """What one history answer means for a job that is no longer in the queue."""
+        if outcome is None:
+            if job.id in self._cancel_requested and job.state is JobState.QUEUED:
+                return [self._cancelled_update(job, now, "cancelled at your request before it started")]
+            first = self._missing_since.setdefault(job.id, now)
+            if now - first < self.profile.lost_after:
+                return []
+            self._missing_since.pop(job.id, None)
+            return [
+                JobUpdate(
+                    job.id,
+                    state=JobState.LOST,
+                    at=now,
+                    warning=(
+                        f"{self.base_url} has not known this job (not in /queue nor /history) for "
+                        f"{now - first:.0f} s; it was probably deleted on the server or lost in a restart"
+                    ),
+                )
+            ]
+        self._missing_since.pop(job.id, None)
+        state = outcome.state
+        warning = outcome.warning
+        if state is JobState.SUCCEEDED and not outcome.outputs:
+            looks = self._empty_looks.get(job.id, 0) + 1
+            if looks < HISTORY_RACE_POLLS:
+                self._empty_looks[job.id] = looks
+                self._race_pending = True
+                return []
+            self._empty_looks.pop(job.id, None)
+            warning = warning or "succeeded, but no outputs appeared in /history"
+        if (
+            state is JobState.FAILED
+            and job.id in self._cancel_requested
+            and outcome.failure is not None
+            and outcome.failure.category is FailureCategory.INTERRUPTED
+        ):
+            where = f" while running node {outcome.failure.node_id}" if outcome.failure.node_id else ""
+            return [
+                JobUpdate(
+                    job.id,
+                    state=JobState.CANCELLED,
+                    at=now,
+                    failure=Failure(
+                        FailureCategory.INTERRUPTED,
+                        f"cancelled at your request (interrupted{where})",
+                        node_id=outcome.failure.node_id,
+                        class_type=outcome.failure.class_type,
+                    ),
+                    outputs=tuple(outcome.outputs),
+                    raw_result=outcome.raw or None,
+                )
+            ]
+        return [
+            JobUpdate(
+                job.id,
+                state=state,
+                at=now,
+                outputs=tuple(outcome.outputs),
+                failure=outcome.failure,
+                warning=warning,
+                raw_result=outcome.raw or None,
+                prompt_id=outcome.prompt_id,
+            )
+        ]
+
+    def _cancelled_update(self, job: Job, now: float, message: str) -> JobUpdate:
+        return JobUpdate(job.id, state=JobState.CANCELLED, at=now, failure=Failure(FailureCategory.INTERRUPTED, message))
+
+    def _forget_finished(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            if job.state.is_terminal:
+                self._cancel_requested.discard(job.id)
+                self._missing_since.pop(job.id, None)
+                self._empty_looks.pop(job.id, None)
+                if job.prompt_id:
+                    self._tracked.pop(job.prompt_id, None)
+
+    # ------------------------------------------------------------------ websocket
+
+    def _ws_url(self) -> str:
+        url = self.base_url
+        if url.startswith("https://"):
+            url = "wss://" + url[len("https://"):]
+        elif url.startswith("http://"):
+            url = "ws://" + url[len("http://"):]
+        return f"{url}/ws?clientId={self.profile.client_id}"
+
+    async def _ws_loop(self) -> None:
+        backoff = Backoff()
+        timeout = aiohttp.ClientTimeout(total=None, connect=float(self.profile.request_timeout or 30.0))
+        async with aiohttp.ClientSession(headers=self._headers(), timeout=timeout) as session:
+            while True:
+                self.ws_connection_attempts += 1
+                opened = None
+                try:
+                    async with session.ws_connect(self._ws_url(), heartbeat=20.0) as ws:
+                        opened = time.monotonic()
+                        self._ws_error = None
+                        self._report()
+                        async for message in ws:
+                            if message.type is aiohttp.WSMsgType.TEXT:
+                                self._on_ws_text(message.data)
+                            elif message.type is aiohttp.WSMsgType.ERROR:
+                                break
+                    self._ws_error = "the websocket was closed by the server"
+                except aiohttp.WSServerHandshakeError as exc:
+                    if exc.status in (401, 403):
+                        self._ws_error = f"unauthorized ({exc.status}): check the token of profile {self.profile.name!r}"
+                    else:
+                        self._ws_error = f"websocket handshake refused (HTTP {exc.status})"
+                except asyncio.CancelledError:
+                    raise
+                except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                    self._ws_error = self._scrub(f"websocket: {exc or type(exc).__name__}")
+                except Exception as exc:  # a bug in a handler must not end live progress for good
+                    log.exception("%s: websocket handler failed", self.profile.name)
+                    self._ws_error = self._scrub(f"websocket: {exc}")
+                if opened is not None and time.monotonic() - opened >= WS_STABLE_SECONDS:
+                    backoff.reset()
+                self._report()
+                await asyncio.sleep(backoff.next())
+
+    def _lookup(self, prompt_id: Any) -> _Tracked | None:
+        if not isinstance(prompt_id, str) or not prompt_id:
+            return None
+        tracked = self._tracked.get(prompt_id)
+        if tracked is None:
+            job = self.context.store.by_prompt_id(prompt_id, self.profile.name)
+            if job is None or job.state.is_terminal:
+                return None
+            tracked = _Tracked(job.id, _class_types(job.workflow))
+            self._tracked[prompt_id] = tracked
+        return tracked
+
+    def _on_ws_text(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("data"), dict):
+            return
+        kind = message.get("type")
+        data: dict[str, Any] = message["data"]
+        if kind in ("execution_success", "execution_error", "execution_interrupted"):
+            self._wake.set()  # its history entry is written by now (or in a moment): look at once
+            return
+        if kind not in ("execution_start", "executing", "progress"):
+            return
+        tracked = self._lookup(data.get("prompt_id"))
+        if kind == "executing" and data.get("node") is None:
+            self._wake.set()
+            if tracked is not None:
+                tracked.node = None
+            return
+        if tracked is None:
+            return
+        now = time.time()
+        if kind == "execution_start":
+            update = JobUpdate(tracked.job_id, state=JobState.RUNNING, at=now)
+        elif kind == "executing":
+            node = str(data.get("node"))
+            tracked.node = node
+            update = JobUpdate(
+                tracked.job_id,
+                state=JobState.RUNNING,
+                at=now,
+                progress=Progress(node_id=node, class_type=tracked.class_types.get(node)),
+            )
+        else:
+            node = data.get("node")
+            node = str(node) if node is not None else tracked.node
+            update = JobUpdate(
+                tracked.job_id,
+                state=JobState.RUNNING,
+                at=now,
+                progress=Progress(
+                    node_id=node,
+                    class_type=tracked.class_types.get(node or ""),
+                    value=_number(data.get("value")),
+                    max=_number(data.get("max")),
+                ),
+            )
+        self.context.apply([update])
+
+    # ------------------------------------------------------------------ cancel
+
+    async def cancel(self, job: Job) -> None:
+        prompt_id = job.prompt_id
+        if not prompt_id:
+            raise BackendError(f"job {job.id[:8]} has no prompt_id: it never reached {self.base_url}")
+        self._cancel_requested.add(job.id)
+        try:
+            queue = await self._queue()
+            if prompt_id in queue.pending_position:
+                await self._request("POST", "/queue", json={"delete": [prompt_id]})
+                queue = await self._queue()
+                if not queue.has(prompt_id) and await self._history(prompt_id) is None:
+                    # Deleted before it ran: it never reaches /history, so this is the only word on it.
+                    self.context.apply(
+                        [self._cancelled_update(job, time.time(), "cancelled at your request before it started")]
+                    )
+            if prompt_id in queue.running:
+                # The outcome (history says interrupted) arrives through the poller, which knows the user asked.
+                await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+        except _Unreachable as exc:
+            raise BackendError(f"could not cancel job {job.id[:8]}: {exc}") from exc
+        finally:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, jobs: Sequence[Job]) -> list[JobUpdate]:
+        """Look every unfinished row up by its (client-chosen) prompt_id; never submit anything.
+
+        Raises BackendError when the service cannot be asked (the engine tries again later).
+        """
+        ours = [job for job in jobs if job.profile == self.profile.name and job.state.is_active]
+        if not ours:
+            return []
+        try:
+            queue = await self._queue()
+            self._mark_answered()
+            updates: list[JobUpdate] = []
+            now = time.time()
+            for job in ours:
+                prompt_id = job.prompt_id
+                if not prompt_id:
+                    updates.append(self._not_accepted(job, now))
+                    continue
+                if prompt_id in queue.running:
+                    updates.append(JobUpdate(job.id, state=JobState.RUNNING, at=now))
+                    continue
+                if prompt_id in queue.pending_position:
+                    updates.append(
+                        JobUpdate(job.id, state=JobState.QUEUED, queue_position=queue.pending_position[prompt_id], at=now)
+                    )
+                    continue
+                outcome = await self._history(prompt_id)
+                if outcome is None:
+                    if job.state is JobState.SUBMITTING:
+                        updates.append(self._not_accepted(job, now))
+                    # queued / running rows found nowhere: the poller's lost_after grace decides.
+                    continue
+                if outcome.state is JobState.SUCCEEDED and not outcome.outputs:
+                    # Let the poller give the /history race its few looks.
+                    updates.append(JobUpdate(job.id, state=JobState.RUNNING, at=now))
+                    continue
+                updates.extend(self._settle(job, outcome, now))
+        except _Unreachable as exc:
+            self._mark_failed(exc)
+            self._report()
+            raise BackendError(f"could not reconcile with {self.base_url}: {exc}") from exc
+        self._wake.set()
+        return updates
+
+    @staticmethod
+    def _not_accepted(job: Job, now: float) -> JobUpdate:
+        return JobUpdate(
+            job.id,
+            state=JobState.FAILED,
+            at=now,
+            failure=Failure(FailureCategory.TRANSPORT, "not accepted before comfyq stopped; resubmit it"),
+        )
+
+    # ------------------------------------------------------------------ connection test
+
+    async def check_connection(self) -> tuple[bool, str]:
+        try:
+            stats = await self._get_json("/system_stats")
+        except _Unreachable as exc:
+            return False, str(exc)
+        version = ""
+        if isinstance(stats, dict) and isinstance(stats.get("system"), dict):
+            version = str(stats["system"].get("comfyui_version") or "")
+        return True, f"ComfyUI {version} at {self.base_url}".replace("ComfyUI  at", "ComfyUI at")
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0

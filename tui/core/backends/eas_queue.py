@@ -1,0 +1,722 @@
+"""API edition: the PAI-EAS asynchronous queue (protocols/eas-queue.md).
+
+Submit: `POST <input_url>/api_prompt?task_id=<ours>` with the bare workflow (httpx); the answer is the input-queue
+index and a request id. Results: ONE sink watcher thread per profile. It uses `eas_prediction.QueueClient` for what
+the SDK does right (URL, identity headers, protobuf codec, commit) but owns the receive loop, because the SDK's
+`Watcher` cannot be stopped and reconnects in a tight loop (protocols §4.6): a 1 s socket timeout so a stop is seen
+promptly, pings, capped exponential backoff with jitter. Every batch of frames is parsed, stored in one durable
+transaction, published, and only THEN committed (design.md §2 rule 3); redelivery is harmless (the store is
+idempotent). On the event loop, a monitor asks the input queue where queued jobs stand (`search`, rate-limited,
+with httpx so a 404 is not retried six times) and how the service is doing (`attributes`, slowly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+import websocket
+
+with warnings.catch_warnings():
+    # The SDK's generated protobuf modules use deprecated descriptor calls; that is its business, not the user's.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from eas_prediction import QueueClient
+    from eas_prediction.queue_types.queueservice_pb2 import DataFrameProto
+
+from tui.core import payloads
+from tui.core.backends import Backoff, scrub
+from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
+from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
+from tui.core.store import SinkResult
+
+if TYPE_CHECKING:
+    from tui.core.backends.base import BackendContext
+    from tui.core.config import Profile
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Eas-Queueservice-Request-Id"
+# Frames arriving within this long of the first one are stored and committed together.
+BATCH_SECONDS = 0.05
+# The receive timeout: how soon a stop (or a due ping / batch) is noticed.
+RECV_TIMEOUT = 1.0
+PING_SECONDS = 3.0
+# A connection that stayed up this long resets the reconnect backoff.
+STABLE_SECONDS = 5.0
+# Queue positions: at most this often, and at most this many searches per round (round-robin beyond).
+SEARCH_INTERVAL = 2.0
+SEARCH_BATCH = 64
+SEARCH_CONCURRENCY = 8
+# Service health (queue length, consumers): this often.
+HEALTH_INTERVAL = 10.0
+IDLE_INTERVAL = 10.0
+
+
+def consumer_uid(profile_name: str) -> str:
+    """A consumer id stable per profile and host: after a restart the queue sees the same consumer come back."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname() or "host")
+    digest = hashlib.sha1(profile_name.encode()).hexdigest()[:8]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", profile_name)[:32]
+    return f"comfyq-{host}-{name}-{digest}"
+
+
+class _Dropped(Exception):
+    """The watch connection ended (closed, reset, failed commit); reconnect after a backoff."""
+
+
+class ThreadedWatcher:
+    """A background thread with its own exit event (the shape of toolong's watcher).
+
+    Each start gets a fresh event and thread, so a thread that is slow to notice a stop can never be revived by
+    the next start.
+    """
+
+    name = "watcher"
+
+    def __init__(self) -> None:
+        self._exit = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._exit = threading.Event()
+        exit_event = self._exit
+        self._thread = threading.Thread(target=self._main, args=(exit_event,), name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Ask the thread to end and wait (bounded); True when it has ended."""
+        self._exit.set()
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _main(self, exit_event: threading.Event) -> None:
+        try:
+            self.run(exit_event)
+        except Exception:  # pragma: no cover - run() handles its own errors; this is the last net
+            log.exception("%s crashed", self.name)
+
+    def run(self, exit_event: threading.Event) -> None:
+        raise NotImplementedError
+
+
+class SinkWatcher(ThreadedWatcher):
+    """Watches `<service>/sink` for one profile: frame → parse → store → publish → commit, in batches."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        context: BackendContext,
+        on_state: Callable[[SourceState, str | None], None],
+    ) -> None:
+        super().__init__()
+        self.profile = profile
+        self.context = context
+        self.name = f"sink-watcher {profile.name}"
+        self.uid = consumer_uid(profile.name)
+        self._on_state = on_state
+        # Counters the tests (and the status pane) read.
+        self.connection_attempts = 0
+        self.frames_received = 0
+        self.committed: list[int] = []
+        # The commit call; tests replace it to simulate a crash between store and commit.
+        self.commit_fn: Callable[[QueueClient, list[int]], Any] = lambda queue, indexes: queue.commit(indexes)
+        self.connected_since: float | None = None  # monotonic time of the current connection, None when down
+
+    # ----- SDK pieces -----
+
+    def _queue_client(self) -> QueueClient:
+        endpoint = str(self.profile.endpoint)
+        sink = f"{self.profile.service}/sink"
+        client = QueueClient(endpoint, sink)
+        # The SDK gives every client a logger that prints to stdout: never let it write over the terminal.
+        logging.getLogger(f"{endpoint}/{sink}").handlers.clear()
+        client.set_token(self.profile.token or "")
+        client.set_timeout(int(min(float(self.profile.request_timeout or 5.0), 5.0) * 1000))
+        client.set_retry_count(1)
+        client.init(uid=self.uid, gid=self.profile.consumer_group)
+        client.set_logger(logging.getLogger("tui.core.backends.eas_sdk"))
+        return client
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.profile.token)
+
+    # ----- the receive loop -----
+
+    def run(self, exit_event: threading.Event) -> None:
+        queue = self._queue_client()
+        backoff = Backoff()
+        try:
+            while not exit_event.is_set():
+                watcher = queue.watch(0, int(self.profile.window), auto_commit=False)  # builds URL + headers, no I/O
+                self.connection_attempts += 1
+                if self.connection_attempts == 1:
+                    self._on_state(SourceState.CONNECTING, None)
+                sock = None
+                opened: float | None = None
+                try:
+                    sock = websocket.create_connection(
+                        watcher.url,
+                        header=dict(watcher.headers),
+                        timeout=min(float(self.profile.request_timeout or 5.0), 5.0),
+                    )
+                    opened = self.connected_since = time.monotonic()
+                    self._on_state(SourceState.CONNECTED, None)
+                    self._receive(sock, queue, exit_event, backoff)
+                except websocket.WebSocketBadStatusException as exc:
+                    status = getattr(exc, "status_code", None)
+                    if status in (401, 403):
+                        self._on_state(
+                            SourceState.ERROR,
+                            f"unauthorized ({status}) on the sink of {self.profile.service}: check the token of "
+                            f"profile {self.profile.name!r}",
+                        )
+                    else:
+                        self._on_state(SourceState.RECONNECTING, f"sink watch refused (HTTP {status})")
+                except _Dropped as exc:
+                    self._on_state(SourceState.RECONNECTING, self._scrub(str(exc)))
+                except (websocket.WebSocketException, OSError) as exc:
+                    self._on_state(
+                        SourceState.RECONNECTING,
+                        self._scrub(f"cannot watch the sink at {self.profile.endpoint}: {exc or type(exc).__name__}"),
+                    )
+                except Exception as exc:  # a bug (store, parser) must not end the watcher: back off and retry
+                    log.exception("%s: sink watcher failed", self.profile.name)
+                    self._on_state(SourceState.RECONNECTING, self._scrub(f"sink watcher: {exc}"))
+                finally:
+                    self.connected_since = None
+                    if opened is not None and time.monotonic() - opened >= STABLE_SECONDS:
+                        backoff.reset()  # it worked for a while: this drop is news, not a failing server
+                    if sock is not None:
+                        with contextlib.suppress(Exception):
+                            sock.abort()
+                        with contextlib.suppress(Exception):
+                            sock.close(timeout=0.2)
+                exit_event.wait(backoff.next())
+        finally:
+            queue.destroy()  # ends the SDK's endpoint sync thread
+            self._on_state(SourceState.STOPPED, None)
+
+    def _receive(
+        self, sock: websocket.WebSocket, queue: QueueClient, exit_event: threading.Event, backoff: Backoff
+    ) -> None:
+        batch: list[DataFrameProto] = []
+        deadline = 0.0
+        last_ping = time.monotonic()
+        while not exit_event.is_set():
+            now = time.monotonic()
+            if now - last_ping >= PING_SECONDS:
+                sock.ping("ping")
+                last_ping = now
+            if batch and now >= deadline:
+                self._flush(batch, queue)
+                batch = []
+                backoff.reset()  # results flow: the connection is healthy
+                continue
+            sock.settimeout(max(0.005, deadline - now) if batch else RECV_TIMEOUT)
+            try:
+                opcode, data = sock.recv_data()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except websocket.WebSocketConnectionClosedException as exc:
+                raise _Dropped(f"the sink connection was closed ({exc or 'by the server'})") from exc
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                raise _Dropped("the sink connection was closed by the server")
+            if opcode != websocket.ABNF.OPCODE_BINARY:
+                log.warning("%s: ignored a non-binary frame on the sink watch", self.profile.name)
+                continue
+            frame = DataFrameProto()
+            try:
+                frame.ParseFromString(data)
+            except Exception:  # noqa: BLE001 - protobuf raises its own DecodeError
+                log.warning("%s: ignored an undecodable sink frame (%d bytes)", self.profile.name, len(data))
+                continue
+            self.frames_received += 1
+            if not batch:
+                deadline = time.monotonic() + BATCH_SECONDS
+            batch.append(frame)
+            if len(batch) >= max(1, int(self.profile.window)):
+                deadline = 0.0  # the window is full: the server sends nothing more until we commit
+        if batch:
+            # Stopping with frames in hand: store-then-commit is as safe now as ever, and saves a redelivery.
+            self._flush(batch, queue)
+
+    def _flush(self, frames: list[DataFrameProto], queue: QueueClient) -> None:
+        """Store the batch durably, publish it, and only then commit its indexes."""
+        results = [self._result(frame) for frame in frames]
+        changed = self.context.store.upsert_sink_results(results)
+        self.context.publish(changed)
+        indexes = [int(frame.index) for frame in frames]
+        try:
+            self.commit_fn(queue, indexes)
+        except Exception as exc:
+            # Stored but not committed: the queue gives the items back after the reconnect, the store ignores
+            # the duplicates, and the commit is tried again then.
+            raise _Dropped(self._scrub(f"commit of sink items {indexes} failed: {exc}")) from exc
+        self.committed.extend(indexes)
+
+    def _result(self, frame: DataFrameProto) -> SinkResult:
+        tags = {str(key): str(value) for key, value in frame.tags.items()}
+        data = bytes(frame.data)
+        try:
+            outcome = payloads.parse_sink_payload(data, tags)
+        except Exception as exc:  # the parser should never raise; if it does, keep the raw bytes as `unknown`
+            log.exception("%s: could not parse sink item %s", self.profile.name, frame.index)
+            outcome = payloads.Outcome(
+                state=JobState.UNKNOWN,
+                warning=f"unrecognised result ({exc})",
+                raw=data.decode("utf-8", "replace"),
+            )
+        return SinkResult(
+            profile=self.profile.name,
+            sink_index=int(frame.index),
+            task_id=tags.get("task_id"),
+            request_id=tags.get("requestId"),
+            state=outcome.state,
+            outputs=tuple(outcome.outputs),
+            failure=outcome.failure,
+            raw_result=outcome.raw or data.decode("utf-8", "replace"),
+            prompt_id=outcome.prompt_id,
+            warning=outcome.warning,
+            at=time.time(),
+        )
+
+
+class EasQueueBackend(Backend):
+    """One API-edition profile: submit into the input queue, results from the sink, positions from `search`."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(can_cancel=False, has_progress=False, has_queue_position=True)
+
+    def __init__(self, profile: Profile, context: BackendContext) -> None:
+        super().__init__(profile, context)
+        self.input_url = str(profile.input_url).rstrip("/")
+        self.search_interval = SEARCH_INTERVAL
+        self.health_interval = HEALTH_INTERVAL
+        self.watcher: SinkWatcher | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._running = False
+        self._missing_since: dict[str, float] = {}  # job id -> first time search said 404 (or never had an index)
+        self._search_cursor = 0
+        # Status pieces: the watcher thread writes its part, the monitor the rest; one lock guards the merge.
+        self._status_lock = threading.Lock()
+        self._watcher_state = SourceState.STOPPED
+        self._watcher_error: str | None = None
+        self._http_error: str | None = None
+        self._auth_error: str | None = None
+        self._last_seen: float | None = None
+        self._queue_length: int | None = None
+        self._consumers: int | None = None
+        self._in_flight: int | None = None
+        self.search_requests = 0
+
+    # ------------------------------------------------------------------ HTTP plumbing
+
+    def _headers(self) -> dict[str, str]:
+        token = self.profile.token
+        return {"Authorization": token} if token else {}
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            timeout = float(self.profile.request_timeout or 30.0)
+            self._client = httpx.AsyncClient(
+                headers=self._headers(),
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            )
+        return self._client
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.profile.token)
+
+    def _identity(self) -> dict[str, str]:
+        return {
+            "X-EAS-QueueService-Redis-Uid": consumer_uid(self.profile.name),
+            "X-EAS-QueueService-Redis-Gid": str(self.profile.consumer_group),
+        }
+
+    async def _get(self, params: dict[str, str], headers: dict[str, str] | None = None) -> httpx.Response:
+        """A GET on the input queue; network trouble becomes an error message (and an unhealthy status)."""
+        try:
+            response = await self._http().get(self.input_url, params=params, headers={**self._identity(), **(headers or {})})
+        except httpx.HTTPError as exc:
+            message = self._scrub(f"cannot reach {self.input_url}: {exc or type(exc).__name__}")
+            self._set_http(error=message)
+            raise _QueueError(message) from exc
+        if response.status_code in (401, 403):
+            message = (
+                f"unauthorized ({response.status_code}) at {self.input_url}: check the token of profile "
+                f"{self.profile.name!r}"
+            )
+            self._set_http(error=message, auth=True)
+            raise _QueueError(message, auth=True)
+        if response.status_code >= 500:
+            message = f"{self.input_url} answered HTTP {response.status_code}"
+            self._set_http(error=message)
+            raise _QueueError(message)
+        self._set_http(error=None)
+        return response
+
+    # ------------------------------------------------------------------ submit
+
+    async def submit(self, job: Job) -> SubmitResult:
+        if not job.task_id:
+            return SubmitResult(accepted=False, failure=Failure(FailureCategory.REJECTED, "job has no task_id"))
+        body = json.dumps(job.workflow, ensure_ascii=False).encode()
+        try:
+            response = await self._http().post(
+                f"{self.input_url}/api_prompt",
+                params={"task_id": job.task_id},
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx.TimeoutException as exc:
+            return _transport(f"{self.input_url} did not answer the submission in time ({type(exc).__name__})")
+        except httpx.HTTPError as exc:
+            return _transport(self._scrub(f"cannot reach {self.input_url}: {exc or type(exc).__name__}"))
+        status = response.status_code
+        if status in (401, 403):
+            message = f"unauthorized ({status}) at {self.input_url}: check the token of profile {self.profile.name!r}"
+            self._set_http(error=message, auth=True)
+            return SubmitResult(accepted=False, failure=Failure(FailureCategory.AUTH, message))
+        if status >= 500:
+            return _transport(f"{self.input_url} answered HTTP {status}: {_excerpt(response.content)}")
+        if status >= 400:
+            try:
+                failure = payloads.failure_from_http(status, response.content, what="the submission")
+            except Exception:  # noqa: BLE001 - fall back to a plain message
+                failure = Failure(FailureCategory.REJECTED, f"HTTP {status}: {_excerpt(response.content)}")
+            if failure.category is not FailureCategory.REJECTED:
+                failure = Failure(FailureCategory.REJECTED, failure.message, node_errors=failure.node_errors)
+            return SubmitResult(accepted=False, failure=failure)
+        self._set_http(error=None)
+        text = response.text.strip()
+        warning = None
+        queue_index: int | None = None
+        if text.isdigit():
+            queue_index = int(text)
+        else:
+            warning = f"the input queue accepted the job but answered {text[:60]!r} instead of its index"
+        return SubmitResult(
+            accepted=True,
+            queue_index=queue_index,
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+            warning=warning,
+        )
+
+    def job_submitted(self, job: Job) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        self._wake = asyncio.Event()
+        self.watcher = SinkWatcher(self.profile, self.context, self._on_watcher_state)
+        self.watcher.start()
+        self._monitor = asyncio.create_task(self._monitor_loop(), name=f"queue monitor {self.profile.name}")
+
+    async def stop(self) -> None:
+        self._running = False
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            monitor.cancel()
+            await asyncio.wait([monitor], timeout=2.0)
+        watcher = self.watcher
+        if watcher is not None:
+            stopped = await asyncio.to_thread(watcher.stop, 2.0)
+            if not stopped:
+                log.warning("%s: the sink watcher is slow to stop (a request in flight); it ends on its own", self.profile.name)
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.aclose()
+            self._client = None
+        with self._status_lock:
+            self._watcher_state = SourceState.STOPPED
+        self._report()
+
+    # ------------------------------------------------------------------ status
+
+    def _on_watcher_state(self, state: SourceState, error: str | None) -> None:
+        """Called from the watcher thread."""
+        with self._status_lock:
+            self._watcher_state = state
+            self._watcher_error = error
+            if state is SourceState.CONNECTED:
+                self._last_seen = time.time()
+        self._report()
+
+    def _set_http(self, *, error: str | None, auth: bool = False) -> None:
+        with self._status_lock:
+            if error is None:
+                self._http_error = self._auth_error = None
+                self._last_seen = time.time()
+            elif auth:
+                self._auth_error, self._http_error = error, None
+            else:
+                self._http_error, self._auth_error = error, None
+
+    def _report(self) -> None:
+        with self._status_lock:
+            watcher = self._watcher_state
+            if watcher is SourceState.STOPPED and not self._running:
+                state, error = SourceState.STOPPED, None
+            elif self._auth_error or watcher is SourceState.ERROR:
+                state, error = SourceState.ERROR, self._auth_error or self._watcher_error
+            elif watcher is SourceState.CONNECTED and self._http_error:
+                state, error = SourceState.CONNECTED, self._http_error
+            else:
+                state, error = watcher, self._watcher_error or self._http_error
+            status = SourceStatus(
+                self.profile.name,
+                state,
+                last_seen=self._last_seen,
+                error=error,
+                queue_length=self._queue_length,
+                consumers=self._consumers,
+                in_flight=self._in_flight,
+            )
+        self.context.report_status(status)
+
+    # ------------------------------------------------------------------ monitor: positions, lost, health
+
+    async def _monitor_loop(self) -> None:
+        backoff = Backoff()
+        last_health = 0.0
+        while True:
+            self._wake.clear()
+            busy = False
+            try:
+                busy = await self.monitor_once()
+                if time.monotonic() - last_health >= self.health_interval:
+                    last_health = time.monotonic()
+                    await self.check_health()
+                backoff.reset()
+                delay = self.search_interval if busy else max(self.search_interval, IDLE_INTERVAL)
+            except asyncio.CancelledError:
+                raise
+            except _QueueError:
+                delay = max(self.search_interval, backoff.next())
+            except Exception as exc:
+                log.exception("%s: queue monitor failed", self.profile.name)
+                self._set_http(error=self._scrub(f"queue monitor: {exc}"))
+                delay = max(self.search_interval, backoff.next())
+            self._report()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+                # A new job while idle: look soon, but never more often than the search interval.
+                await asyncio.sleep(self.search_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def monitor_once(self) -> bool:
+        """Queue positions of in-flight jobs (search), and `lost` for the ones the queue forgot. True if busy."""
+        active = self.context.store.active(self.profile.name)
+        self._in_flight = len(active)
+        in_flight = [job for job in active if job.state is not JobState.SUBMITTING or job.id in self._missing_since]
+        if not in_flight:
+            return bool(active)
+        with_index = [job for job in in_flight if job.queue_index]
+        # Round-robin so every job is looked at even when thousands are in flight.
+        if len(with_index) > SEARCH_BATCH:
+            start = self._search_cursor % len(with_index)
+            chosen = (with_index + with_index)[start : start + SEARCH_BATCH]
+            self._search_cursor = start + SEARCH_BATCH
+        else:
+            chosen = with_index
+        semaphore = asyncio.Semaphore(SEARCH_CONCURRENCY)
+
+        async def search(index: int) -> dict[str, Any] | None:
+            async with semaphore:
+                return await self.search(index)
+
+        found = await asyncio.gather(*(search(int(job.queue_index or 0)) for job in chosen))
+        now = time.time()
+        updates: list[JobUpdate] = []
+        for job, answer in zip(chosen, found):
+            if answer is None:
+                updates.extend(self._maybe_lost(job, now))
+                continue
+            self._missing_since.pop(job.id, None)
+            if answer.get("IsPending"):
+                if job.state is not JobState.RUNNING:
+                    updates.append(JobUpdate(job.id, state=JobState.RUNNING, at=now))
+            else:
+                position = _int(answer.get("WaitCount"))
+                if position is not None and (job.state is not JobState.QUEUED or job.queue_position != position):
+                    updates.append(JobUpdate(job.id, state=JobState.QUEUED, queue_position=position, at=now))
+        for job in in_flight:
+            if not job.queue_index:  # never got an index (a crash mid-submit): only the sink can settle it
+                updates.extend(self._maybe_lost(job, now))
+        if updates:
+            changed = self.context.apply(updates)
+            for job in changed:
+                if job.state.is_terminal:
+                    self._missing_since.pop(job.id, None)
+        return True
+
+    def _maybe_lost(self, job: Job, now: float) -> list[JobUpdate]:
+        """Lost only after `lost_after` seconds of the queue not knowing it while the sink was watched live."""
+        first = self._missing_since.setdefault(job.id, now)
+        watcher = self.watcher
+        since = watcher.connected_since if watcher is not None else None
+        if since is None:
+            return []  # results may be waiting in the sink: do not judge while we cannot hear them
+        watched_for = time.monotonic() - since
+        missing_for = now - first
+        if missing_for < self.profile.lost_after or watched_for < self.profile.lost_after:
+            return []
+        self._missing_since.pop(job.id, None)
+        if job.state is JobState.SUBMITTING:
+            warning = (
+                "never found on the input queue and no result arrived: it was probably not accepted before comfyq "
+                "stopped; resubmit it"
+            )
+        else:
+            warning = (
+                f"the input queue no longer has it and no result arrived on the sink for {missing_for:.0f} s"
+            )
+        return [JobUpdate(job.id, state=JobState.LOST, at=now, warning=warning)]
+
+    async def search(self, index: int) -> dict[str, Any] | None:
+        """`search(index)` on the input queue without the SDK's six retries of a 404; None when not found."""
+        if index <= 0:
+            return None
+        self.search_requests += 1
+        response = await self._get({"_search_": "true", "_index_": str(index)})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise _QueueError(f"search answered HTTP {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError:
+            return None
+        return answer if isinstance(answer, dict) and answer else None
+
+    async def attributes(self) -> dict[str, str]:
+        response = await self._get({"_attrs_": "true"})
+        try:
+            answer = response.json()
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in answer.items()} if isinstance(answer, dict) else {}
+
+    async def check_health(self) -> None:
+        attributes = await self.attributes()
+        with self._status_lock:
+            self._queue_length = _int(attributes.get("stream.length"))
+            self._consumers = _int(attributes.get("consumers.status.total") or attributes.get("consumers.stats.total"))
+
+    async def find_by_task_id(self, task_id: str) -> tuple[int, dict[str, str]] | None:
+        """The input-queue item carrying our task_id (index, tags), without taking or deleting it."""
+        response = await self._get(
+            {
+                "_index_": "0",
+                "_length_": "1",
+                "_timeout_": "0s",
+                "_raw_": "false",
+                "_auto_delete_": "false",
+                "task_id": task_id,
+            }
+        )
+        if response.status_code != 200 or not response.content:
+            return None
+        try:
+            items = response.json()
+        except ValueError:
+            return None
+        for item in items if isinstance(items, list) else []:
+            tags = item.get("tags") or {}
+            if isinstance(tags, dict) and tags.get("task_id") == task_id and _int(item.get("index")):
+                return int(item["index"]), {str(k): str(v) for k, v in tags.items()}
+        return None
+
+    # ------------------------------------------------------------------ cancel / reconcile / connection
+
+    async def cancel(self, job: Job) -> None:
+        raise NotImplementedError(
+            f"profile {self.profile.name!r} uses the EAS queue (API edition), which cannot withdraw a task once it "
+            "is queued"
+        )
+
+    async def reconcile(self, jobs: Sequence[Job]) -> list[JobUpdate]:
+        """Results come back on the sink by task_id, so nothing needs asking — except where `submitting` rows went.
+
+        A `submitting` row found on the input queue (by its task_id tag) gets its index back; one not found waits
+        for the sink, and becomes `lost` after `lost_after` if no result arrives. Nothing is ever resubmitted.
+        """
+        updates: list[JobUpdate] = []
+        now = time.time()
+        for job in jobs:
+            if job.profile != self.profile.name or job.state is not JobState.SUBMITTING or not job.task_id:
+                continue
+            try:
+                found = await self.find_by_task_id(job.task_id)
+            except _QueueError as exc:
+                from tui.core.backends import BackendError
+
+                raise BackendError(f"could not reconcile with {self.input_url}: {exc}") from exc
+            if found is None:
+                self._missing_since.setdefault(job.id, now)
+                continue
+            index, tags = found
+            updates.append(JobUpdate(job.id, queue_index=index, request_id=tags.get("requestId")))
+            updates.append(JobUpdate(job.id, state=JobState.QUEUED, at=now))
+        return updates
+
+    async def check_connection(self) -> tuple[bool, str]:
+        try:
+            attributes = await self.attributes()
+        except _QueueError as exc:
+            return False, str(exc)
+        length = attributes.get("stream.length", "?")
+        consumers = attributes.get("consumers.status.total") or attributes.get("consumers.stats.total") or "?"
+        return True, f"input queue of {self.profile.service}: {length} waiting, {consumers} consumers"
+
+
+class _QueueError(Exception):
+    def __init__(self, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.auth = auth
+
+
+def _transport(message: str) -> SubmitResult:
+    return SubmitResult(accepted=False, failure=Failure(FailureCategory.TRANSPORT, message), transport_error=True)
+
+
+def _excerpt(body: bytes, limit: int = 200) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = ["EasQueueBackend", "SinkWatcher", "ThreadedWatcher", "consumer_uid"]
