@@ -583,6 +583,20 @@ def test_workers_can_run_jobs_on_a_separate_comfyui_over_http(start_sim: Callabl
     assert json.loads(results["remote-bad"].data)["node_errors"]["4"]["errors"][0]["type"] == "value_not_in_list"
 
 
+def test_the_config_snippet_loads_as_two_profiles_pointing_here(start_sim: Callable[..., SimServer]) -> None:
+    from tui.core.config import parse_config_text
+    from tui.core.jobs import Edition
+
+    server = start_sim(token="tok", service="my.svc")
+    config = parse_config_text(server.config_snippet(), "snippet.toml", env={})
+    api = config.profile("sim-api")
+    assert (api.edition, api.service, api.endpoint, api.token) == (Edition.API, "my.svc", server.endpoint, "tok")
+    assert api.input_url == server.api_input_url
+    dedicated = config.profile("sim-dedicated")
+    assert (dedicated.edition, dedicated.url.rstrip("/"), dedicated.token) == (Edition.DEDICATED, server.dedicated_url, "tok")
+    assert "token" not in start_sim().config_snippet()  # no token, no token line
+
+
 # ----- whole programs -----
 
 
