@@ -52,7 +52,7 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     console = Console(soft_wrap=False)
     if not console.is_terminal:  # piped or captured: full lines beat a table folded to 80 columns
-        console = Console(soft_wrap=False, width=max(console.width, 200))
+        console = Console(soft_wrap=False, width=max(console.width, 400))
     if config.path is None:
         console.print(
             f"no config file at {locations.config_file}: using the built-in profile", highlight=False, markup=False

@@ -643,10 +643,24 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+class _AnyVariable(Mapping[str, str]):
+    """An environment where every variable is set: whether `token_env` is set *here* does not decide whether the
+    profile may be saved (it may be set where comfyq runs next)."""
+
+    def __getitem__(self, key: str) -> str:
+        return "placeholder-token"
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
 def _check_profile_text(path: Path, text: str, name: str) -> None:
     """Refuse to write a profile that would not load (problems elsewhere in the file are not ours to block on)."""
     try:
-        parse_config_text(text, str(path))
+        parse_config_text(text, str(path), _AnyVariable())
     except ConfigError as error:
         prefix = f"profiles.{name}"
         own = [
@@ -658,36 +672,102 @@ def _check_profile_text(path: Path, text: str, name: str) -> None:
             raise ConfigError(own) from None
 
 
+def _toml_value(value: Any) -> Any:
+    """Tables given as dicts (e.g. `retry`) are written inline, so a profile stays one block under its header."""
+    import tomlkit
+
+    if isinstance(value, Edition):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, Mapping):
+        inline = tomlkit.inline_table()
+        for key, item in value.items():
+            inline[key] = _toml_value(item)
+        return inline
+    return value
+
+
+def _insert_new_profile(text: str, name: str, fields: Mapping[str, Any]) -> str:
+    """Put a new `[profiles.NAME]` right after the last line of the last profile, before any comment that
+    introduces the next section (tomlkit would append it after that comment)."""
+    import tomlkit
+
+    table = tomlkit.table()
+    for key, value in fields.items():
+        if value is not None:
+            table[key] = _toml_value(value)
+    profiles = tomlkit.table(is_super_table=True)
+    profiles[name] = table
+    snippet = tomlkit.document()
+    snippet["profiles"] = profiles
+    block = tomlkit.dumps(snippet).strip("\n").splitlines()
+    lines = text.splitlines()
+    index = _LineIndex(text)
+    profile_lines = [line for key, line in index.lines.items() if key and key[0] == "profiles"]
+    if not profile_lines:
+        body = text.rstrip("\n")
+        return (body + "\n\n" if body else "") + "\n".join(block) + "\n"
+    end = max(profile_lines)  # 1-based: lines[end - 1] is that key's line
+    # Continue over a value spanning lines (a multi-line array), stopping at a blank line, comment or header.
+    while end < len(lines) and lines[end].strip() and not lines[end].lstrip().startswith(("#", "[")):
+        end += 1
+    new_lines = lines[:end] + [""] + block + lines[end:]
+    if end < len(lines) and lines[end].strip():
+        new_lines.insert(end + 1 + len(block), "")
+    return "\n".join(new_lines) + "\n"
+
+
+def _rename_profile_header(text: str, old_name: str, name: str) -> str:
+    """Rewrite the `[profiles.OLD]` header line in place (tomlkit would move the table and its spacing)."""
+    import tomlkit
+
+    index = _LineIndex(text)
+    line_number = index.lines.get(("profiles", old_name))
+    lines = text.splitlines(keepends=True)
+    header = _HEADER_RE.match(lines[line_number - 1]) if line_number else None
+    if header is None or _split_key(header.group(1)) != ("profiles", old_name):
+        # Not a plain header (e.g. an inline table under [profiles]): let tomlkit move it.
+        document = tomlkit.parse(text)
+        table = document["profiles"][old_name]
+        document["profiles"].remove(old_name)
+        document["profiles"][name] = table
+        return tomlkit.dumps(document)
+    original = lines[line_number - 1]
+    new_key = "profiles." + tomlkit.key(name).as_string()
+    lines[line_number - 1] = original[: header.start(1)] + new_key + original[header.end(1) :]
+    return "".join(lines)
+
+
 def save_profile(path: Path, name: str, fields: Mapping[str, Any], *, old_name: str | None = None) -> None:
     """Create or update `[profiles.NAME]`: keys in `fields` are set (a value of None removes the key), all other
-    keys, comments and the rest of the file stay as they are. `old_name` renames a profile."""
+    keys, comments and the rest of the file stay as they are. `old_name` renames a profile (in place)."""
     import tomlkit
 
     path = Path(path)
     if not name or not name.strip():
         raise ConfigError([ConfigIssue(str(path), None, "profiles", "a profile name must not be empty")])
     document = _read_document(path)
-    if "profiles" not in document:
-        document.add("profiles", tomlkit.table(is_super_table=True))
-    profiles = document["profiles"]
-    if old_name is not None and old_name != name:
-        if name in profiles:
+    profiles = document.get("profiles")
+    renaming = old_name is not None and old_name != name
+    if renaming:
+        if profiles is not None and name in profiles:
             raise ConfigError([ConfigIssue(str(path), None, f"profiles.{name}", "a profile with this name exists")])
-        if old_name not in profiles:
+        if profiles is None or old_name not in profiles:
             raise ConfigError([ConfigIssue(str(path), None, f"profiles.{old_name}", "no such profile")])
-        table = profiles[old_name]
-        profiles.remove(old_name)
-        profiles[name] = table
-    if name not in profiles:
-        profiles[name] = tomlkit.table()
-    table = profiles[name]
-    for key, value in fields.items():
-        if value is None:
-            if key in table:
-                table.remove(key)
-        else:
-            table[key] = value.value if isinstance(value, Edition) else value
-    text = tomlkit.dumps(document)
+    if profiles is None or (name not in profiles and not renaming):
+        text = _insert_new_profile(document.as_string(), name, fields)
+    else:
+        table = profiles[old_name if renaming else name]
+        for key, value in fields.items():
+            if value is None:
+                if key in table:
+                    table.remove(key)
+            else:
+                table[key] = _toml_value(value)
+        text = tomlkit.dumps(document)
+        if renaming:
+            text = _rename_profile_header(text, str(old_name), name)
     _check_profile_text(path, text, name)
     _write_atomically(path, text)
 

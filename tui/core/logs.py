@@ -15,6 +15,18 @@ BACKUP_COUNT = 3
 _HANDLER_NAME = "comfyq-file"
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every file it opens (the first and each one after a rollover) is readable by the owner only."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        stream = super()._open()
+        try:
+            os.chmod(self.baseFilename, 0o600)
+        except OSError:
+            pass
+        return stream
+
+
 def setup_logging(log_file: Path, level: int = logging.INFO) -> None:
     """Send the root logger to `log_file` (created 0600). Calling again replaces the previous comfyq handler."""
     log_file = Path(log_file)
@@ -26,7 +38,7 @@ def setup_logging(log_file: Path, level: int = logging.INFO) -> None:
         os.chmod(log_file, 0o600)
     except OSError:
         pass
-    handler = logging.handlers.RotatingFileHandler(
+    handler = _PrivateRotatingFileHandler(
         log_file, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8"
     )
     handler.set_name(_HANDLER_NAME)
