@@ -1,50 +1,398 @@
-"""The workflow editor pane: API-format JSON with live validation, and how many copies to submit."""
+"""The workflow editor pane: a parameters form and the API-format JSON (tabs), live validation, files, $EDITOR.
+
+The JSON text is the one source of truth. The form reads it (each valid text is parsed into a Workflow and shown
+in the form) and writes it by replacing only the literal it changes, so the user's formatting, cursor and undo
+history survive a form edit. `workflow` is None while the text does not validate (or a form field holds text its
+input cannot take); `error` says why and where, and `focus_error()` takes the user there.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from rich.style import Style
+from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Input, Label, TextArea
+from textual.widgets import Input, Label, TabbedContent, TabPane, TextArea
 
 from tui.core.jobs import Job
-from tui.core.workflow import Workflow, WorkflowError, parse_workflow
+from tui.core.recent import RecentFiles
+from tui.core.workflow import Scalar, Workflow, WorkflowError, parse_workflow
+from tui.widgets.parameters_form import ParametersForm
+
+log = logging.getLogger(__name__)
+
+PARAMS_TAB = "workflow-params-tab"
+JSON_TAB = "workflow-json-tab"
+
+# --------------------------------------------------------------------------------------- text helpers (no Textual)
+
+_WHITESPACE = re.compile(r"[ \t\n\r\ufeff]*")
+
+
+def _members(text: str, start: int) -> list[tuple[str, int, int]]:
+    """``(key, value_start, value_end)`` for each member of the JSON object at ``start`` ([] when it is not one)."""
+    decoder = json.JSONDecoder()
+    members: list[tuple[str, int, int]] = []
+    try:
+        pos = _WHITESPACE.match(text, start).end()  # type: ignore[union-attr]
+        if text[pos] != "{":
+            return members
+        pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        while text[pos] == '"':
+            key, pos = json.decoder.scanstring(text, pos + 1)  # type: ignore[attr-defined]
+            pos = _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if text[pos] != ":":
+                break
+            value_start = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+            _, value_end = decoder.raw_decode(text, value_start)
+            members.append((key, value_start, value_end))
+            pos = _WHITESPACE.match(text, value_end).end()  # type: ignore[union-attr]
+            if text[pos] != ",":
+                break
+            pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    except (ValueError, IndexError):
+        pass
+    return members
+
+
+def _last(members: list[tuple[str, int, int]], key: str) -> tuple[str, int, int] | None:
+    found = None
+    for member in members:
+        if member[0] == key:
+            found = member  # JSON keeps the last of duplicate keys
+    return found
+
+
+def find_input_value_span(text: str, node_id: str, input_name: str) -> tuple[int, int] | None:
+    """Offsets ``(start, end)`` of the literal of ``node_id.inputs.input_name`` in the JSON ``text``, or None."""
+    node = _last(_members(text, 0), node_id)
+    if node is None:
+        return None
+    inputs = _last(_members(text, node[1]), "inputs")
+    if inputs is None:
+        return None
+    value = _last(_members(text, inputs[1]), input_name)
+    return (value[1], value[2]) if value is not None else None
+
+
+def offset_to_location(text: str, offset: int) -> tuple[int, int]:
+    """A character offset in ``text`` as a TextArea location ``(row, column)``, both from 0."""
+    row = text.count("\n", 0, offset)
+    return row, offset - (text.rfind("\n", 0, offset) + 1)
+
+
+class ExternalEditorError(Exception):
+    """The external editor could not be started or did not finish cleanly; the message says which."""
+
+
+def external_editor_command(env: Mapping[str, str] | None = None) -> list[str]:
+    """``$VISUAL``, else ``$EDITOR``, else ``vi``, split like a shell would (``"code --wait"`` works)."""
+    env = os.environ if env is None else env
+    for name in ("VISUAL", "EDITOR"):
+        value = env.get(name, "").strip()
+        if value:
+            try:
+                command = shlex.split(value)
+            except ValueError as error:
+                raise ExternalEditorError(f"${name} cannot be split into a command ({error}): {value!r}") from None
+            if command:
+                return command
+    return ["vi"]
+
+
+def edit_text_externally(
+    text: str,
+    command: list[str],
+    *,
+    suspend: Callable[[], AbstractContextManager[object]],
+    file_name: str = "workflow.json",
+) -> str:
+    """Write ``text`` to a temp file, run ``command + [file]`` inside ``suspend()``, return the file's new text.
+
+    Raises ExternalEditorError when the editor is missing, exits non-zero or leaves an unreadable file, and lets
+    textual's SuspendNotSupported through (the caller explains it). The temp file is always removed.
+    """
+    with tempfile.TemporaryDirectory(prefix="comfyq-edit-") as folder:
+        path = Path(folder) / file_name
+        path.write_text(text, encoding="utf-8")
+        with suspend():
+            try:
+                status = subprocess.call([*command, str(path)])
+            except OSError as error:
+                raise ExternalEditorError(
+                    f"cannot run the editor {command[0]!r}: {error.strerror or error} (set $VISUAL or $EDITOR)"
+                ) from None
+        if status != 0:
+            raise ExternalEditorError(f"{shlex.join(command)} exited with status {status}; the workflow is unchanged")
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ExternalEditorError(f"cannot read the edited file back: {error}") from None
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file + rename: a failed write never leaves half a workflow.
+
+    Keeps the mode of an existing file; writes through a symlink to its target.
+    """
+    target = path.resolve() if path.is_symlink() else path
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------- widgets
+
+
+# Textual's bundled json.scm minus its two `conceal` patterns: py-tree-sitter 0.26.1 frees a query's predicate
+# lists twice when the query is dropped (heap corruption, then a segfault at a random later point), and those
+# patterns are the only ones with predicates (#set!, #eq?). Conceal does not style anything, so nothing is lost.
+JSON_HIGHLIGHT_QUERY = """
+[
+ (true)
+ (false)
+] @boolean
+
+(null) @json.null
+
+(number) @number
+
+(pair key: (string) @json.label)
+(pair value: (string) @string)
+
+(array (string) @string)
+
+(string_content) @spell
+
+(ERROR) @json.error
+
+["," ":"] @punctuation.delimiter
+
+[
+ "[" "]"
+ "{" "}"
+] @punctuation.bracket
+
+(escape_sequence) @string.escape
+"""
+
+
+def _json_language() -> object | None:
+    """tree-sitter's JSON grammar, or None when textual[syntax] is not installed."""
+    try:
+        import tree_sitter
+        import tree_sitter_json
+    except ImportError:
+        return None
+    try:
+        return tree_sitter.Language(tree_sitter_json.language())
+    except (OSError, AttributeError, ValueError, TypeError):
+        return None
+
+
+class JsonTextArea(TextArea):
+    """A JSON TextArea that paints the line (and column) of the current validation error."""
+
+    COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {"json-area--error-line", "json-area--error-column"}
+
+    DEFAULT_CSS = """
+    JsonTextArea > .json-area--error-line {
+        background: $error 25%;
+    }
+    JsonTextArea > .json-area--error-column {
+        background: $error;
+        color: $text;
+    }
+    """
+
+    def __init__(self, text: str = "", *, id: str | None = None) -> None:
+        super().__init__(text, id=id, show_line_numbers=True, tab_behavior="indent", soft_wrap=False)
+        self.error_location: tuple[int, int] | None = None  # (row, column) from 0
+        language = _json_language()
+        if language is not None:  # without tree-sitter (or its JSON grammar) the text is plain, still editable
+            self.register_language("json", language, JSON_HIGHLIGHT_QUERY)  # type: ignore[arg-type]
+            self.language = "json"
+
+    def set_error_location(self, location: tuple[int, int] | None) -> None:
+        if location == self.error_location:
+            return
+        self.error_location = location
+        line_cache = getattr(self, "_line_cache", None)  # rendered lines are cached by content, not by our marker
+        if line_cache is not None:
+            line_cache.clear()
+        self.refresh()
+
+    def get_line(self, line_index: int) -> Text:
+        line = super().get_line(line_index)
+        if self.error_location is not None and self.error_location[0] == line_index:
+            line.stylize(self._component_style("json-area--error-line"))
+            column = self.error_location[1]
+            if column < len(line):
+                line.stylize(self._component_style("json-area--error-column"), column, column + 1)
+        return line
+
+    def _component_style(self, name: str) -> Style:
+        try:
+            return self.get_component_rich_style(name)
+        except Exception:  # before styles are ready (very first paint): no marker rather than a crash
+            return Style()
 
 
 class WorkflowEditor(Vertical):
-    """Edits one workflow. `workflow` is None while the text does not validate; `error` says why and where."""
+    """Edits one workflow. `workflow` is None while it cannot be submitted; `error` says why and where."""
 
     BORDER_TITLE = "Workflow"
+
+    DEFAULT_CSS = """
+    WorkflowEditor #workflow-tabs {
+        height: 1fr;
+    }
+    WorkflowEditor #workflow-tabs > ContentSwitcher {
+        height: 1fr;
+    }
+    WorkflowEditor TabPane {
+        padding: 0;
+        height: 1fr;
+    }
+    WorkflowEditor #workflow-text {
+        height: 1fr;
+        border: none;
+    }
+    WorkflowEditor #workflow-status {
+        width: 1fr;
+        height: auto;
+        max-height: 3;
+        padding: 0 1;
+    }
+    WorkflowEditor #workflow-status.ok {
+        color: $success;
+    }
+    WorkflowEditor #workflow-status.error {
+        color: $error;
+    }
+    WorkflowEditor #workflow-submit-bar {
+        height: 1;
+        padding: 0 1;
+    }
+    WorkflowEditor #workflow-count-label {
+        width: auto;
+        color: $text-muted;
+    }
+    WorkflowEditor #workflow-count {
+        width: 7;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        margin: 0 1;
+        background: $boost;
+    }
+    WorkflowEditor #workflow-target {
+        width: 1fr;
+        color: $text-muted;
+        text-overflow: ellipsis;
+        text-wrap: nowrap;
+    }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+o", "open", "Open", id="editor.open"),
+        Binding("f2", "save", "Save", id="editor.save"),
+        Binding("shift+f2,ctrl+shift+s", "save_as", "Save as", id="editor.save_as"),
+        Binding("ctrl+t", "toggle_view", "Form/JSON", id="editor.toggle_view"),
+        Binding("f4", "external_editor", "$EDITOR", show=False, id="editor.external"),
+    ]
 
     class SubmitRequested(Message):
         pass
 
     class Changed(Message):
+        """The text changed (or a form field became valid/invalid); `valid` says whether it can be submitted."""
+
         def __init__(self, editor: WorkflowEditor, valid: bool) -> None:
             super().__init__()
             self.editor = editor
             self.valid = valid
 
-    def __init__(self, workflow: Workflow | None = None, path: Path | None = None, *, id: str | None = None) -> None:
+        @property
+        def control(self) -> WorkflowEditor:
+            return self.editor
+
+    def __init__(
+        self,
+        workflow: Workflow | None = None,
+        path: Path | None = None,
+        *,
+        recent: RecentFiles | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
-        self._initial = workflow
+        self._initial_text = workflow.to_json() if workflow is not None else ""
         self.path = path
-        self.workflow: Workflow | None = workflow
-        self.error: WorkflowError | None = None
+        self._parsed: Workflow | None = workflow
+        self._json_error: WorkflowError | None = None
+        self._recent = recent
+        self._saved_text = self._initial_text  # what is on disk (or what was loaded): the "unsaved" marker compares
+        self._validated_text: str | None = None
+        self._label: str | None = None  # what the title names when there is no path (e.g. "job 1a2b3c4d")
 
     def compose(self) -> ComposeResult:
-        text = self._initial.to_json() if self._initial is not None else ""
-        yield TextArea(text, language="json", id="workflow-text", show_line_numbers=True, tab_behavior="indent")
-        with Horizontal(id="workflow-bar"):
-            yield Label("", id="workflow-status")
-            yield Label("count", classes="dim")
-            yield Input("1", id="workflow-count", type="integer", restrict=r"[0-9]*", max_length=4)
+        initial_tab = PARAMS_TAB
+        if self._initial_text:
+            try:
+                parse_workflow(self._initial_text)
+            except WorkflowError:
+                initial_tab = JSON_TAB  # open on the error, not on a disabled form
+        with TabbedContent(id="workflow-tabs", initial=initial_tab):
+            with TabPane("Parameters", id=PARAMS_TAB):
+                yield ParametersForm(id="workflow-params")
+            with TabPane("JSON", id=JSON_TAB):
+                yield JsonTextArea(self._initial_text, id="workflow-text")
+        yield Label("", id="workflow-status")
+        with Horizontal(id="workflow-submit-bar"):
+            yield Label("copies", id="workflow-count-label")
+            count = Input("1", id="workflow-count", restrict=r"[0-9]*", max_length=4, compact=True)
+            count.tooltip = "how many copies to submit (ctrl+s)"
+            yield count
+            yield Label("", id="workflow-target")
 
     def on_mount(self) -> None:
         self._validate()
+        self._update_title()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def workflow(self) -> Workflow | None:
+        """The workflow to submit: None while the JSON does not validate or a form field holds bad text."""
+        if self._parsed is None or self._form_error() is not None:
+            return None
+        return self._parsed
+
+    @property
+    def error(self) -> WorkflowError | None:
+        """Why `workflow` is None: the JSON's error (with line/column when known), else the first form error."""
+        return self._json_error or self._form_error()
 
     @property
     def count(self) -> int:
@@ -55,43 +403,311 @@ class WorkflowEditor(Vertical):
 
     @property
     def text(self) -> str:
-        return self.query_one("#workflow-text", TextArea).text
+        return self._area.text
+
+    @property
+    def dirty(self) -> bool:
+        """True when the text differs from what was last opened, loaded or saved."""
+        return self.text != self._saved_text
+
+    def set_target_label(self, text: str) -> None:
+        """Where ctrl+s sends the workflow, shown next to the count (e.g. "→ sim-api" or "→ 2 profiles")."""
+        self.query_one("#workflow-target", Label).update(Text(text))
 
     def load_workflow(self, workflow: Workflow, path: Path | None = None) -> None:
-        self.path = path
-        self.query_one("#workflow-text", TextArea).load_text(workflow.to_json())
-        self._validate()
+        self._load_text(workflow.to_json(), path)
 
     def load_job_workflow(self, job: Job) -> None:
         if job.workflow is not None:
-            self.load_workflow(Workflow(job.workflow, source=f"job {job.id[:8]}"))
+            self._load_text(Workflow(job.workflow, source=f"job {job.id[:8]}").to_json(), None, label=f"job {job.id[:8]}")
             self.app.notify(f"loaded the workflow of job {job.id[:8]}", title="Workflow")
 
+    def open_file(self, path: Path) -> bool:
+        """Read ``path`` into the editor (even when it does not validate: the status shows why). False on I/O error."""
+        try:
+            raw = path.read_bytes()
+            text = raw.decode("utf-8")
+        except OSError as error:
+            self.app.notify(f"cannot open {path}: {error.strerror or error}", title="Open", severity="error")
+            return False
+        except UnicodeDecodeError as error:
+            self.app.notify(
+                f"cannot open {path}: not UTF-8 text (bad byte at offset {error.start})", title="Open", severity="error"
+            )
+            return False
+        self._load_text(text, path)
+        self._remember(path)
+        if self._json_error is not None:
+            self.app.notify(f"{path.name}: {self._describe(self._json_error)}", title="Opened with an error", severity="warning")
+            self.show_view(JSON_TAB)
+        return True
+
+    def save_to(self, path: Path) -> bool:
+        """Write the workflow to ``path`` (pretty JSON, 2-space indent; the raw text when it does not validate).
+
+        On success ``path`` becomes the editor's file. On failure the error is shown and nothing changes.
+        """
+        parsed = self._parsed
+        content = parsed.to_json(indent=2) if parsed is not None else self.text
+        try:
+            write_text_atomically(path, content if content.endswith("\n") else content + "\n")
+        except OSError as error:
+            reason = error.strerror or str(error)
+            self.app.notify(f"cannot save {path}: {reason}; your text is still here", title="Save", severity="error")
+            return False
+        if parsed is not None and self.text != content:
+            self._replace_all(content)  # show what is on disk; undo still has the old layout
+        self.path = path
+        self._label = None
+        self._saved_text = self.text
+        self._validate(force=True)
+        self._update_title()
+        self._remember(path)
+        if parsed is None:
+            self.app.notify(
+                f"saved {path.name}, but it does not validate: {self._describe(self._json_error)}",
+                title="Saved with an error",
+                severity="warning",
+            )
+        else:
+            self.app.notify(f"saved {path}", title="Saved")
+        return True
+
     def focus_error(self) -> None:
-        area = self.query_one("#workflow-text", TextArea)
+        """Show where the problem is: the JSON error's line and column, or the form field with bad text."""
+        if self._json_error is None:
+            field = self._form.first_error_field()
+            if field is not None:
+                self.show_view(PARAMS_TAB)
+                field.focus()
+                return
+        self.show_view(JSON_TAB)
+        area = self._area
         area.focus()
-        if self.error is not None and self.error.line:
-            area.move_cursor((self.error.line - 1, max(0, (self.error.column or 1) - 1)))
+        error = self._json_error
+        if error is not None and error.line:
+            area.move_cursor((error.line - 1, max(0, (error.column or 1) - 1)), center=True)
 
-    def open_in_external_editor(self) -> None:
-        self.app.notify("not available yet", severity="warning")
+    def show_view(self, tab_id: str) -> None:
+        """Switch to the "Parameters" (PARAMS_TAB) or "JSON" (JSON_TAB) tab."""
+        self.query_one("#workflow-tabs", TabbedContent).active = tab_id
 
-    @on(TextArea.Changed, "#workflow-text")
-    def _text_changed(self) -> None:
+    def set_input(self, node_id: str, input_name: str, value: Scalar) -> None:
+        """Write one literal input into the JSON, replacing only its value (formatting, cursor and undo kept)."""
+        text = self.text
+        span = find_input_value_span(text, node_id, input_name)
+        if span is not None:
+            start, end = span
+            literal = json.dumps(value, ensure_ascii=False)
+            self._area.replace(literal, offset_to_location(text, start), offset_to_location(text, end))
+        elif self._parsed is not None:  # positions not found (cannot happen for valid text, but be safe)
+            self._replace_all(self._parsed.with_input(node_id, input_name, value).to_json())
         self._validate()
 
-    def _validate(self) -> None:
-        status = self.query_one("#workflow-status", Label)
-        source = str(self.path) if self.path else "workflow"
+    def open_in_external_editor(self) -> None:
+        """Edit the current text in $VISUAL / $EDITOR (the app steps aside meanwhile), then validate what comes back."""
+        name = self.path.name if self.path is not None else "workflow.json"
         try:
-            self.workflow = parse_workflow(self.text, source=source)
-            self.error = None
-            status.update(f"✔ valid · {len(self.workflow.nodes)} nodes")
-            status.set_classes("ok")
-        except WorkflowError as error:
-            self.workflow = None
-            self.error = error
-            where = f"line {error.line}:{error.column} " if error.line else ""
-            status.update(f"✘ {where}{error.message}")
-            status.set_classes("error")
+            command = external_editor_command()
+            edited = edit_text_externally(self.text, command, suspend=self.app.suspend, file_name=name)
+        except SuspendNotSupported:
+            self.app.notify(
+                "this terminal cannot hand over to an external editor (headless or web); "
+                "save the workflow (F2) and edit the file outside comfyq",
+                title="$EDITOR",
+                severity="error",
+            )
+            return
+        except ExternalEditorError as error:
+            self.app.notify(str(error), title="$EDITOR", severity="error")
+            return
+        if edited == self.text:
+            self.app.notify("no changes", title="$EDITOR")
+            return
+        self._replace_all(edited)
+        self._validate()
+        if self._json_error is not None:
+            self.show_view(JSON_TAB)
+            self.app.notify(self._describe(self._json_error), title="Edited workflow has an error", severity="warning")
+
+    # ------------------------------------------------------------------ actions
+
+    def action_open(self) -> None:
+        from screens.open_workflow import OpenWorkflowScreen
+
+        self.app.push_screen(
+            OpenWorkflowScreen("open", initial=self._dialog_start(), recent=self._recent_paths()),
+            self._open_chosen,
+        )
+
+    def _open_chosen(self, path: Path | None) -> None:
+        if path is not None:
+            self.open_file(path)
+
+    def action_save(self) -> None:
+        if self.path is None:
+            self.action_save_as()
+        else:
+            self.save_to(self.path)
+
+    def action_save_as(self) -> None:
+        from screens.open_workflow import OpenWorkflowScreen
+
+        initial = str(self.path) if self.path is not None else self._dialog_start() + "workflow.json"
+        self.app.push_screen(OpenWorkflowScreen("save", initial=initial, recent=self._recent_paths()), self._save_chosen)
+
+    def _save_chosen(self, path: Path | None) -> None:
+        if path is not None:
+            self.save_to(path)
+
+    def action_toggle_view(self) -> None:
+        tabs = self.query_one("#workflow-tabs", TabbedContent)
+        tabs.active = JSON_TAB if tabs.active == PARAMS_TAB else PARAMS_TAB
+        if tabs.active == JSON_TAB:
+            self._area.focus()
+        else:
+            self._form.focus_next_field()
+
+    def action_external_editor(self) -> None:
+        self.open_in_external_editor()
+
+    # ------------------------------------------------------------------ events
+
+    @on(TextArea.Changed, "#workflow-text")
+    def _text_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        self._validate()
+
+    @on(ParametersForm.Edited)
+    def _form_edited(self, event: ParametersForm.Edited) -> None:
+        event.stop()
+        self.set_input(event.node_id, event.input_name, event.value)
+
+    @on(ParametersForm.ErrorsChanged)
+    def _form_errors_changed(self, event: ParametersForm.ErrorsChanged) -> None:
+        event.stop()
+        self._show_status()
         self.post_message(self.Changed(self, self.workflow is not None))
+
+    @on(Input.Submitted, "#workflow-count")
+    def _count_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.SubmitRequested())
+
+    # ------------------------------------------------------------------ internals
+
+    @property
+    def _area(self) -> JsonTextArea:
+        return self.query_one("#workflow-text", JsonTextArea)
+
+    @property
+    def _form(self) -> ParametersForm:
+        return self.query_one("#workflow-params", ParametersForm)
+
+    def _load_text(self, text: str, path: Path | None, *, label: str | None = None) -> None:
+        area = self._area
+        if self.dirty:
+            # Keep the unsaved text reachable: a replace is undoable, a load_text is not.
+            self._replace_all(text)
+            area.move_cursor((0, 0))
+            self.app.notify("your unsaved text was replaced; ctrl+z in the JSON tab brings it back", title="Workflow")
+        else:
+            area.load_text(text)
+        self.path = path
+        self._label = label
+        self._saved_text = text
+        self._validate(force=True)
+        self._update_title()
+
+    def _replace_all(self, text: str) -> None:
+        area = self._area
+        row, column = area.cursor_location
+        area.replace(text, (0, 0), area.document.end, maintain_selection_offset=False)
+        last_row = area.document.line_count - 1
+        row = min(row, last_row)
+        area.move_cursor((row, min(column, len(area.document.get_line(row)))))
+
+    def _validate(self, *, force: bool = False) -> None:
+        text = self.text
+        if text == self._validated_text and not force:
+            return  # our own edits come back as TextArea.Changed: nothing new to check
+        self._validated_text = text
+        source = self.path.name if self.path is not None else (self._label or "workflow")
+        try:
+            self._parsed = parse_workflow(text, source=source)
+            self._json_error = None
+        except WorkflowError as error:
+            self._parsed = None
+            self._json_error = error
+        error = self._json_error
+        self._area.set_error_location(
+            (error.line - 1, max(0, (error.column or 1) - 1)) if error is not None and error.line else None
+        )
+        self._form.show_workflow(self._parsed, self._describe(error) if error is not None else None)
+        self._show_status()
+        self._update_title()
+        self.post_message(self.Changed(self, self.workflow is not None))
+
+    def _form_error(self) -> WorkflowError | None:
+        if self._json_error is not None:
+            return None
+        errors = self._form.errors if self.is_mounted else {}
+        for key, message in errors.items():
+            node_id = key.partition(".")[0]
+            return WorkflowError(message, source="parameters", node_id=node_id)
+        return None
+
+    @staticmethod
+    def _describe(error: WorkflowError | None) -> str:
+        if error is None:
+            return ""
+        where = f"line {error.line}:{error.column or 1} " if error.line else ""
+        return f"{where}{error.message}"
+
+    def _show_status(self) -> None:
+        status = self.query_one("#workflow-status", Label)
+        if self._json_error is not None:
+            status.update(Text(f"✘ {self._describe(self._json_error)}"))
+            status.set_classes("error")
+            return
+        form_error = self._form_error()
+        if form_error is not None:
+            status.update(Text(f"✘ parameters: {form_error.message}"))
+            status.set_classes("error")
+            return
+        nodes = len(self._parsed.nodes) if self._parsed is not None else 0
+        status.update(Text(f"✔ valid · {nodes} node{'s' if nodes != 1 else ''}"))
+        status.set_classes("ok")
+
+    def _update_title(self) -> None:
+        name = self.path.name if self.path is not None else self._label
+        title = "Workflow" + (f" · {name}" if name else "")
+        if self.is_mounted and self.dirty:
+            title += " ●"
+        self.border_title = title
+
+    def _recent_files(self) -> RecentFiles | None:
+        if self._recent is not None:
+            return self._recent
+        options = getattr(self.app, "options", None)
+        locations = getattr(options, "locations", None)
+        data_dir = getattr(locations, "data_dir", None)
+        return RecentFiles.in_data_dir(Path(data_dir)) if data_dir else None
+
+    def _recent_paths(self) -> list[Path]:
+        recent = self._recent_files()
+        return recent.load() if recent is not None else []
+
+    def _remember(self, path: Path) -> None:
+        recent = self._recent_files()
+        if recent is None:
+            return
+        try:
+            recent.add(path)
+        except OSError as error:  # a convenience list: say so in the log, do not interrupt the user
+            log.warning("could not update the recent-files list %s: %s", recent.file, error)
+
+    def _dialog_start(self) -> str:
+        folder = self.path.parent if self.path is not None else Path.cwd()
+        text = str(folder)
+        return text if text.endswith(os.sep) else text + os.sep

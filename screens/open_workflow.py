@@ -1,0 +1,264 @@
+"""Open / save-as dialog for workflow files: a path input that completes like a shell, and the recent files.
+
+The dialog only chooses a path (it returns it, or None when cancelled); the editor reads or writes the file. It
+checks what it can up front, so a typo gets a message in the dialog rather than a failed open: "no such file",
+"that is a folder", "the folder does not exist", and it asks before overwriting an existing file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Button, Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+DialogMode = Literal["open", "save"]
+
+
+class PathSuggester(Suggester):
+    """Completes a file-system path: folders first (with a trailing separator), then .json files, then the rest.
+
+    Relative paths are taken from ``base_dir`` (the current directory by default); ``~`` is the home directory.
+    What is typed is kept as typed (``~/wo`` completes to ``~/workflows/``), so the suggestion extends the value.
+    """
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)  # the disk changes; never serve stale names
+        self.base_dir = base_dir
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return complete_path(value, self.base_dir)
+
+
+def complete_path(value: str, base_dir: Path | None = None) -> str | None:
+    """The first completion of ``value`` (a path being typed), or None when nothing on disk matches."""
+    if not value:
+        return None
+    expanded = os.path.expanduser(value)
+    if value.endswith(("/", os.sep)):
+        folder_text, prefix = expanded, ""
+    else:
+        folder_text, prefix = os.path.split(expanded)
+    folder = Path(folder_text or ".")
+    if not folder.is_absolute():
+        folder = (base_dir or Path.cwd()) / folder
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return None
+    ranked: list[tuple[int, str, bool]] = []
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
+            continue
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            continue
+        rank = 0 if is_dir else 1 if name.lower().endswith(".json") else 2
+        ranked.append((rank, name, is_dir))
+    if not ranked:
+        return None
+    ranked.sort()
+    _, name, is_dir = ranked[0]
+    completion = value + name[len(prefix) :] + (os.sep if is_dir else "")
+    return completion if completion != value else None
+
+
+class PathInput(Input):
+    """An Input whose tab key takes the completion (like a shell); with nothing to complete, tab moves focus."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False, id="open_workflow.complete")]
+
+    def action_complete(self) -> None:
+        suggestion = self._suggestion
+        if suggestion and suggestion != self.value and suggestion.startswith(self.value):
+            self.value = suggestion
+            self.cursor_position = len(suggestion)
+        else:
+            self.screen.focus_next()
+
+
+class OpenWorkflowScreen(ModalScreen[Path | None]):
+    """Choose a workflow file to open (``mode="open"``) or a path to save to (``mode="save"``)."""
+
+    DEFAULT_CSS = """
+    OpenWorkflowScreen {
+        align: center middle;
+    }
+    OpenWorkflowScreen #dialog {
+        width: 76;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $accent;
+        padding: 0 1;
+        background: $surface;
+    }
+    OpenWorkflowScreen #path {
+        margin-top: 1;
+    }
+    OpenWorkflowScreen #path-message {
+        color: $text-muted;
+        height: auto;
+    }
+    OpenWorkflowScreen #path-message.-error {
+        color: $error;
+    }
+    OpenWorkflowScreen #path-message.-warning {
+        color: $warning;
+    }
+    OpenWorkflowScreen #recent-title {
+        margin-top: 1;
+        color: $text-muted;
+    }
+    OpenWorkflowScreen #recent {
+        height: auto;
+        max-height: 10;
+    }
+    OpenWorkflowScreen #buttons {
+        height: auto;
+        align-horizontal: right;
+        margin-top: 1;
+    }
+    OpenWorkflowScreen #buttons Button {
+        margin-left: 1;
+    }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="open_workflow.cancel")]
+
+    def __init__(
+        self,
+        mode: DialogMode = "open",
+        *,
+        initial: str = "",
+        recent: Sequence[Path] = (),
+        base_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.mode: DialogMode = mode
+        self.initial = initial
+        self.recent = list(recent)
+        self.base_dir = base_dir or Path.cwd()
+        self._confirmed_overwrite: Path | None = None
+
+    def compose(self) -> ComposeResult:
+        title = "Open workflow" if self.mode == "open" else "Save workflow as"
+        hint = "tab completes · enter " + ("opens" if self.mode == "open" else "saves") + " · esc cancels"
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = title
+            yield PathInput(
+                self.initial,
+                placeholder="path/to/workflow.json  (~ and relative paths work)",
+                suggester=PathSuggester(self.base_dir),
+                id="path",
+            )
+            yield Label(hint, id="path-message")
+            if self.recent:
+                yield Label("Recent files", id="recent-title")
+                yield OptionList(*(self._recent_option(index, path) for index, path in enumerate(self.recent)), id="recent")
+            with Horizontal(id="buttons"):
+                yield Button("Open" if self.mode == "open" else "Save", variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def _recent_option(self, index: int, path: Path) -> Option:
+        home = str(Path.home())
+        shown = "~" + str(path)[len(home) :] if str(path).startswith(home + os.sep) else str(path)
+        if not path.exists():
+            return Option(Text(f"{shown}  (missing)", style="dim"), id=f"recent-{index}")
+        return Option(Text(shown), id=f"recent-{index}")  # Text, not markup: a "[" in a file name stays a "["
+
+    def on_mount(self) -> None:
+        path_input = self.query_one("#path", PathInput)
+        path_input.focus()
+        path_input.cursor_position = len(path_input.value)
+
+    # ------------------------------------------------------------------ choosing
+
+    def resolve(self, text: str) -> Path:
+        """The path the user means: ``~`` expanded, relative to the dialog's base folder."""
+        path = Path(os.path.expanduser(text.strip()))
+        return path if path.is_absolute() else self.base_dir / path
+
+    def check(self, path: Path) -> tuple[str | None, str | None]:
+        """``(error, warning)`` about choosing ``path`` in this mode; both None when it is fine."""
+        if self.mode == "open":
+            if path.is_dir():
+                return f"{path} is a folder; choose a workflow .json file in it", None
+            if not path.exists():
+                return f"no such file: {path}", None
+            return None, None
+        if path.is_dir():
+            return f"{path} is a folder; add a file name (for example {path / 'workflow.json'})", None
+        if not path.parent.is_dir():
+            return f"the folder {path.parent} does not exist", None
+        if path.exists() and self._confirmed_overwrite != path:
+            return None, f"{path.name} exists: press enter again to overwrite it"
+        return None, None
+
+    def _choose(self, text: str) -> None:
+        message = self.query_one("#path-message", Label)
+        if not text.strip():
+            self._show(message, "type a path", "-error")
+            return
+        path = self.resolve(text)
+        error, warning = self.check(path)
+        if error:
+            self._show(message, error, "-error")
+            return
+        if warning:
+            self._confirmed_overwrite = path
+            self._show(message, warning, "-warning")
+            return
+        self.dismiss(path)
+
+    @staticmethod
+    def _show(label: Label, text: str, css_class: str) -> None:
+        label.update(text)
+        label.set_classes(css_class)
+
+    @on(Input.Submitted, "#path")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._choose(event.value)
+
+    @on(Input.Changed, "#path")
+    def _typed(self, event: Input.Changed) -> None:
+        if self._confirmed_overwrite is not None and self.resolve(event.value) != self._confirmed_overwrite:
+            self._confirmed_overwrite = None
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._choose(self.query_one("#path", PathInput).value)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    @on(OptionList.OptionSelected, "#recent")
+    def _recent_chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        index = int((event.option.id or "recent-0").removeprefix("recent-"))
+        path = self.recent[index]
+        path_input = self.query_one("#path", PathInput)
+        path_input.value = str(path)
+        if self.mode == "open":
+            self._choose(str(path))
+        else:
+            path_input.focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,393 @@
+"""The parameters form: the inputs people change most (prompts, seed, steps, cfg, sampler, size, checkpoint, ...).
+
+The form is a view of a :class:`Workflow`'s ``common_parameters()``. It never edits JSON itself: a field whose text
+converts to the input's type posts :class:`ParametersForm.Edited` and the editor applies it to the JSON text. A field
+whose text does not convert shows the model's message under it and posts nothing, so bad input never reaches the
+JSON. When the editor hands over a new workflow, only fields whose *value* differs are rewritten, so the field
+being typed in keeps its text and cursor (no feedback loop).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Static, TextArea
+
+from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
+
+# The choices of ComfyUI's KSampler (its /object_info), offered as completions, not enforced: custom nodes add more.
+SAMPLER_NAMES = (
+    "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
+    "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
+    "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
+    "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm",
+    "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
+    "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "seeds_2",
+    "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc", "uni_pc_bh2",
+)  # fmt: skip
+SCHEDULERS = (
+    "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic",
+    "kl_optimal",
+)  # fmt: skip
+
+_SHORT_NAMES = {
+    "sampler_name": "sampler",
+    "ckpt_name": "checkpoint",
+    "batch_size": "batch",
+    "filename_prefix": "prefix",
+    "noise_seed": "seed",
+}
+_SEED_NAMES = frozenset({"seed", "noise_seed"})
+_PROMPT_CLASSES = frozenset({"CLIPTextEncode"})
+
+
+def display_value(value: Scalar) -> str:
+    """How a value reads in a field: JSON spelling for numbers and booleans, plain text for strings."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One field of the form and the input it edits."""
+
+    widget_id: str
+    item: EditableInput
+
+    @property
+    def is_prompt(self) -> bool:
+        return self.item.class_type in _PROMPT_CLASSES and isinstance(self.item.value, str)
+
+
+class ParametersForm(VerticalScroll):
+    """Edits the common parameters of one workflow; disabled while the JSON does not validate."""
+
+    DEFAULT_CSS = """
+    ParametersForm {
+        height: 1fr;
+        padding: 0 1 0 0;
+        scrollbar-size-vertical: 1;
+    }
+    ParametersForm .param {
+        height: auto;
+    }
+    ParametersForm .param-row {
+        height: 1;
+    }
+    ParametersForm .param-name {
+        width: 11;
+        color: $text-muted;
+    }
+    ParametersForm .param-title {
+        color: $text-muted;
+    }
+    ParametersForm .param-prompt-field {
+        margin-bottom: 1;
+    }
+    ParametersForm .param-input {
+        width: 1fr;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        background: $boost;
+    }
+    ParametersForm .param-input.-invalid {
+        background: $error 30%;
+    }
+    ParametersForm .param-prompt {
+        height: 3;
+        scrollbar-size-vertical: 1;
+        border: none;
+        padding: 0 1;
+        background: $boost;
+    }
+    ParametersForm .param-prompt.-invalid {
+        background: $error 30%;
+    }
+    ParametersForm .param-dice {
+        width: 4;
+        min-width: 4;
+        height: 1;
+        margin-left: 1;
+    }
+    ParametersForm .param-error {
+        color: $error;
+        display: none;
+    }
+    ParametersForm .param-error.-shown {
+        display: block;
+    }
+    ParametersForm #params-note {
+        color: $text-muted;
+        margin-top: 1;
+    }
+    ParametersForm #params-note.-error {
+        color: $warning;
+    }
+    """
+
+    class Edited(Message):
+        """A field now holds a valid new value for ``node_id.input_name`` (already typed like the input)."""
+
+        def __init__(self, form: ParametersForm, node_id: str, input_name: str, value: Scalar) -> None:
+            super().__init__()
+            self.form = form
+            self.node_id = node_id
+            self.input_name = input_name
+            self.value = value
+
+        @property
+        def control(self) -> ParametersForm:
+            return self.form
+
+    class ErrorsChanged(Message):
+        """The set of fields holding text their input cannot take changed (see ``errors``)."""
+
+        def __init__(self, form: ParametersForm) -> None:
+            super().__init__()
+            self.form = form
+
+        @property
+        def control(self) -> ParametersForm:
+            return self.form
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.workflow: Workflow | None = None
+        self._fields: dict[str, _Field] = {}  # widget id -> field
+        self._shape: tuple | None = None  # what the fields were built for; a new shape rebuilds them
+        self._generation = 0  # widget ids change on each rebuild, so a late message from an old field is ignored
+        self._errors: dict[str, str] = {}  # widget id -> why its text is not a value
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="params-note")
+
+    # ------------------------------------------------------------------ model -> fields
+
+    def show_workflow(self, workflow: Workflow | None, problem: str | None = None) -> None:
+        """Show ``workflow``'s parameters; ``None`` (the JSON does not validate) disables the form, keeping its values."""
+        note = self.query_one("#params-note", Static)
+        if workflow is None:
+            self.workflow = None
+            self.disabled = bool(self._fields)  # keep the values visible but not editable against a broken JSON
+            note.update(f"✘ The JSON has an error; fix it in the JSON tab.\n{problem or ''}".rstrip())
+            note.set_class(True, "-error")
+            note.display = True
+            return
+        self.disabled = False
+        self.workflow = workflow
+        items = workflow.common_parameters()
+        shape = tuple((item.key, item.title, item.class_type) for item in items)
+        if shape != self._shape:
+            self._rebuild(items)
+            self._shape = shape
+        else:
+            self._update_values(items)
+        note.set_class(False, "-error")
+        if items:
+            note.display = False
+        else:
+            note.update("No common parameters in this workflow (prompts, sampler, size, checkpoint); edit the JSON.")
+            note.display = True
+
+    def _rebuild(self, items: list[EditableInput]) -> None:
+        self._generation += 1
+        self.query(".param").remove()
+        self._fields = {}
+        if self._errors:
+            self._errors = {}
+            self.post_message(self.ErrorsChanged(self))
+        counts: dict[str, int] = {}
+        for item in items:
+            label = _SHORT_NAMES.get(item.name, item.name)
+            counts[label] = counts.get(label, 0) + 1
+        widgets: list[Widget] = []
+        for index, item in enumerate(items):
+            field = _Field(f"param-{self._generation}-{index}", item)
+            self._fields[field.widget_id] = field
+            label = _SHORT_NAMES.get(item.name, item.name)
+            if counts[label] > 1 and not field.is_prompt:
+                label = f"{label} #{item.node_id}"  # two samplers: say which node
+            widgets.append(self._field_widget(field, label))
+        self.mount_all(widgets)
+
+    def _field_widget(self, field: _Field, label: str) -> Widget:
+        item = field.item
+        tooltip = f"{item.title} · node {item.node_id} · {item.class_type}.{item.name} ({item.type_name})"
+        error = Label("", classes="param-error", id=f"{field.widget_id}-error")
+        if field.is_prompt:
+            title = Label(f"{item.title} #{item.node_id}", classes="param-title")
+            area = TextArea(
+                item.value,  # type: ignore[arg-type]
+                id=field.widget_id,
+                classes="param-prompt",
+                soft_wrap=True,
+                show_line_numbers=False,
+                tab_behavior="focus",
+                highlight_cursor_line=False,
+            )
+            area.tooltip = tooltip
+            return Vertical(title, area, error, classes="param param-prompt-field")
+        suggester = None
+        if item.name == "sampler_name":
+            suggester = SuggestFromList(SAMPLER_NAMES, case_sensitive=True)
+        elif item.name == "scheduler":
+            suggester = SuggestFromList(SCHEDULERS, case_sensitive=True)
+        field_input = Input(
+            display_value(item.value), id=field.widget_id, classes="param-input", suggester=suggester, compact=True
+        )
+        field_input.tooltip = tooltip
+        row: list[Widget] = [Label(label, classes="param-name"), field_input]
+        if item.name in _SEED_NAMES and isinstance(item.value, int):
+            dice = Button("🎲", id=f"{field.widget_id}-dice", classes="param-dice", compact=True)
+            dice.tooltip = "a new random seed"
+            row.append(dice)
+        return Vertical(Horizontal(*row, classes="param-row"), error, classes="param")
+
+    def _update_values(self, items: list[EditableInput]) -> None:
+        try:
+            self._update_mounted_values(items)
+        except NoMatches:  # the fields of a rebuild in this same tick are not composed yet: build them afresh
+            self._rebuild(items)
+
+    def _update_mounted_values(self, items: list[EditableInput]) -> None:
+        by_key = {item.key: item for item in items}
+        for widget_id, field in list(self._fields.items()):
+            item = by_key[field.item.key]
+            self._fields[widget_id] = _Field(widget_id, item)
+            current = self._parse(widget_id)
+            if current is not None and _same(current, item.value):
+                continue  # the text already says this value (maybe spelled "8" for 8.0): leave the typist alone
+            self._set_text(widget_id, display_value(item.value))
+            self._show_error(widget_id, None)
+
+    def _set_text(self, widget_id: str, text: str) -> None:
+        widget = self.query_one(f"#{widget_id}")
+        if isinstance(widget, TextArea):
+            with self.prevent(TextArea.Changed):
+                widget.load_text(text)
+        elif isinstance(widget, Input):
+            with self.prevent(Input.Changed):
+                widget.value = text
+
+    # ------------------------------------------------------------------ fields -> model
+
+    def _text_of(self, widget_id: str) -> str:
+        widget = self.query_one(f"#{widget_id}")
+        if isinstance(widget, TextArea):
+            return widget.text
+        if isinstance(widget, Input):
+            return widget.value
+        return ""
+
+    def _parse(self, widget_id: str) -> Scalar | None:
+        """The field's text as the input's type, or None when it does not convert."""
+        try:
+            return self._convert(widget_id)
+        except WorkflowError:
+            return None
+
+    def _convert(self, widget_id: str) -> Scalar:
+        field = self._fields[widget_id]
+        workflow = self.workflow
+        if workflow is None:
+            raise WorkflowError("the JSON has an error")
+        edited = workflow.with_input(field.item.node_id, field.item.name, self._text_of(widget_id))
+        return edited.nodes[field.item.node_id]["inputs"][field.item.name]
+
+    def _field_edited(self, widget_id: str) -> None:
+        field = self._fields.get(widget_id)
+        if field is None or self.workflow is None:
+            return
+        try:
+            value = self._convert(widget_id)
+        except WorkflowError as error:
+            self._show_error(widget_id, error.message)
+            return
+        self._show_error(widget_id, None)
+        current = self.workflow.nodes[field.item.node_id]["inputs"].get(field.item.name)
+        if not _same(value, current):
+            self.post_message(self.Edited(self, field.item.node_id, field.item.name, value))
+
+    def _show_error(self, widget_id: str, message: str | None) -> None:
+        before = self._errors.get(widget_id)
+        if message is None:
+            self._errors.pop(widget_id, None)
+        else:
+            self._errors[widget_id] = message
+        if before != message:
+            self.post_message(self.ErrorsChanged(self))
+        error = self.query_one(f"#{widget_id}-error", Label)
+        error.update(message or "")
+        error.set_class(message is not None, "-shown")
+        self.query_one(f"#{widget_id}").set_class(message is not None, "-invalid")
+
+    def first_error_field(self) -> Input | TextArea | None:
+        for widget_id in self._errors:
+            return self.query_one(f"#{widget_id}")  # type: ignore[return-value]
+        return None
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """``NODE.INPUT`` -> message for every field that holds text the input cannot take."""
+        return {self._fields[widget_id].item.key: message for widget_id, message in self._errors.items()}
+
+    def field_widget(self, key: str) -> Input | TextArea:
+        """The widget editing ``NODE.INPUT`` (tests and the editor use it to focus a field)."""
+        for widget_id, field in self._fields.items():
+            if field.item.key == key:
+                return self.query_one(f"#{widget_id}")  # type: ignore[return-value]
+        raise KeyError(key)
+
+    def focus_next_field(self) -> None:
+        """Focus the first field (the form has nothing else to focus)."""
+        for widget_id in self._fields:
+            self.query_one(f"#{widget_id}").focus()
+            return
+
+    def randomize_seed(self, key: str | None = None) -> None:
+        """Give the seed field ``key`` (or the first seed field) a new random value."""
+        for widget_id, field in self._fields.items():
+            if field.item.name in _SEED_NAMES and (key is None or field.item.key == key):
+                widget = self.query_one(f"#{widget_id}", Input)
+                widget.value = str(random.randint(0, SEED_MAX))  # Input.Changed carries it to the JSON
+                return
+
+    @on(Input.Changed, ".param-input")
+    def _input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.input.id:
+            self._field_edited(event.input.id)
+
+    @on(TextArea.Changed, ".param-prompt")
+    def _prompt_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        if event.text_area.id:
+            self._field_edited(event.text_area.id)
+
+    @on(Input.Submitted, ".param-input")
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()  # enter in a field must not submit the workflow by surprise
+
+    @on(Button.Pressed, ".param-dice")
+    def _dice(self, event: Button.Pressed) -> None:
+        event.stop()
+        widget_id = (event.button.id or "").removesuffix("-dice")
+        field = self._fields.get(widget_id)
+        if field is not None:
+            self.randomize_seed(field.item.key)
+
+
+def _same(left: object, right: object) -> bool:
+    # 8 == 8.0 in Python, but the JSON spelling differs; True == 1 too. Compare type and value.
+    return type(left) is type(right) and left == right
