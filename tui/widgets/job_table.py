@@ -40,22 +40,24 @@ from tui.widgets.job_format import (
 class Column:
     key: str  # sort key understood by JobStore.ids(order=...)
     title: str
-    width: int  # 0 = takes the remaining width
+    width: int  # 0 = takes the remaining width (at least `min_rest`)
+    priority: int  # narrow terminals drop the highest numbers first
     sortable: bool = True
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("state", "state", 12),
-    Column("id", "id", 8, sortable=False),
-    Column("profile", "profile", 14),
-    Column("remote", "task / prompt id", 18, sortable=False),
-    Column("progress", "queue / progress", 26, sortable=False),
-    Column("submitted", "submitted", 11),
-    Column("duration", "duration", 8),
-    Column("outputs", "out", 4),
-    Column("error", "error", 0, sortable=False),
+    Column("state", "state", 12, 0),
+    Column("id", "id", 8, 1, sortable=False),
+    Column("profile", "profile", 13, 5),
+    Column("remote", "task / prompt id", 16, 8, sortable=False),
+    Column("progress", "queue / progress", 18, 2, sortable=False),
+    Column("submitted", "submitted", 11, 6),
+    Column("duration", "took", 7, 3),
+    Column("outputs", "out", 3, 7),
+    Column("error", "error", 0, 4, sortable=False),
 )
 SORTABLE_KEYS = tuple(c.key for c in COLUMNS if c.sortable)
+_MIN_REST = 8  # the error column keeps at least this much before other columns are dropped
 
 _MARK_WIDTH = 2
 _ROW_CACHE_SIZE = 4096  # jobs kept in memory; everything else stays in the store
@@ -168,6 +170,7 @@ class JobTable(ScrollView, can_focus=True):
         self._cursor_job: str | None = None
         self._needs_resort = False
         self._now = time.time()
+        self._columns_cache: tuple[int, list[int]] | None = None
 
     # ------------------------------------------------------------------ data
 
@@ -345,11 +348,18 @@ class JobTable(ScrollView, can_focus=True):
         self._sync_virtual_size()
 
     def _column_widths(self, width: int) -> list[int]:
-        fixed = sum(c.width + 1 for c in COLUMNS if c.width) + _MARK_WIDTH
-        widths = [c.width for c in COLUMNS]
-        rest = max(0, width - fixed)
-        # Narrow terminals: the error column shrinks first, then profile and remote id.
-        widths[-1] = rest
+        """Widths per column (0 = hidden). Narrow panes drop low-priority columns instead of cutting every one."""
+        if self._columns_cache is not None and self._columns_cache[0] == width:
+            return self._columns_cache[1]
+        shown = {c.key for c in COLUMNS}
+        for column in sorted(COLUMNS, key=lambda c: -c.priority):
+            fixed = sum(c.width + 1 for c in COLUMNS if c.key in shown and c.width) + _MARK_WIDTH
+            if width - fixed >= _MIN_REST or column.priority == 0:
+                break
+            shown.discard(column.key)
+        fixed = sum(c.width + 1 for c in COLUMNS if c.key in shown and c.width) + _MARK_WIDTH
+        widths = [(c.width if c.width else max(0, width - fixed - 1)) if c.key in shown else 0 for c in COLUMNS]
+        self._columns_cache = (width, widths)
         return widths
 
     def render_line(self, y: int) -> Strip:
@@ -372,6 +382,8 @@ class JobTable(ScrollView, can_focus=True):
         style = self.get_component_rich_style("job-table--header")
         segments = [Segment(" " * _MARK_WIDTH, style)]
         for column, col_width in zip(COLUMNS, self._column_widths(width)):
+            if not col_width:
+                continue
             title = column.title
             if column.key == self.sort_key:
                 title += " ▼" if self.sort_descending else " ▲"
@@ -401,6 +413,8 @@ class JobTable(ScrollView, can_focus=True):
         ]
         segments = [Segment("● " if marked else "  ", mark_style)]
         for index, (value, col_width) in enumerate(zip(values, widths)):
+            if not col_width:
+                continue
             if index == 0:
                 style = state_style
             elif index == 8 and job.failure is not None:
@@ -496,6 +510,8 @@ class JobTable(ScrollView, can_focus=True):
     def _sort_by_header_click(self, x: int) -> None:
         position = _MARK_WIDTH
         for column, col_width in zip(COLUMNS, self._column_widths(self.size.width)):
+            if not col_width:
+                continue
             if position <= x < position + col_width + 1:
                 if column.sortable:
                     self.set_sort(column.key)
