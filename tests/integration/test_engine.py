@@ -342,3 +342,19 @@ async def test_restart_reconciles_jobs_left_in_flight(sim: Harness) -> None:
     await second.start(["sim-dedicated"])
     done = await second.wait([job.id for job in jobs], timeout=60)
     assert [job.state for job in done] == [JobState.SUCCEEDED] * 3
+
+
+async def test_dedicated_progress_reaches_subscribers(sim: Harness) -> None:
+    engine = sim.engine()
+    await engine.start(["sim-dedicated"])
+    assert engine.capabilities("sim-dedicated").has_progress
+    (job,) = await engine.submit("sim-dedicated", seed_workflow(), params=params(**{"3.steps": "30"}))
+    (job,) = await engine.wait([job.id], timeout=30)
+    assert job.state is JobState.SUCCEEDED
+    progress = [
+        event.job.progress
+        for event in sim.events
+        if isinstance(event, JobChanged) and event.job.id == job.id and event.job.progress is not None
+    ]
+    assert any(p.class_type == "KSampler" and p.max == 30 and 0 < p.value <= 30 for p in progress), progress
+    assert job.progress is None  # a finished job shows no progress
