@@ -194,7 +194,8 @@ class _LineIndex:
             header = _HEADER_RE.match(line)
             if header and not line.lstrip().startswith("[["):
                 table = _split_key(header.group(1))
-                self.lines.setdefault(table, number)
+                for end in range(1, len(table) + 1):  # `[a.b]` also defines `a` here, unless seen before
+                    self.lines.setdefault(table[:end], number)
                 continue
             key = _KEY_RE.match(line)
             if key:
@@ -779,8 +780,44 @@ def delete_profile(path: Path, name: str) -> None:
     profiles = document.get("profiles")
     if profiles is None or name not in profiles:
         raise ConfigError([ConfigIssue(str(path), None, f"profiles.{name}", "no such profile")])
-    profiles.remove(name)
-    _write_atomically(path, document.as_string())
+    text = _remove_profile_block(document.as_string(), name)
+    if text is None:  # not a plain [profiles.NAME] block: let tomlkit remove it
+        profiles.remove(name)
+        text = document.as_string()
+    _write_atomically(path, text)
+
+
+def _is_comment_or_blank(line: str) -> bool:
+    return not line.strip() or line.lstrip().startswith("#")
+
+
+def _remove_profile_block(text: str, name: str) -> str | None:
+    """Cut `[profiles.NAME]` (with its sub-tables and the comment lines right above its header) out of the text;
+    the comments introducing the next section stay with it. None when the profile is not a header block."""
+    lines = text.splitlines(keepends=True)
+    start = None
+    for number, line in enumerate(lines):
+        header = _HEADER_RE.match(line)
+        if header and not line.lstrip().startswith("[[") and _split_key(header.group(1)) == ("profiles", name):
+            start = number
+            break
+    if start is None:
+        return None
+    end = len(lines)
+    for number in range(start + 1, len(lines)):
+        header = _HEADER_RE.match(lines[number])
+        if header and _split_key(header.group(1))[:2] != ("profiles", name):
+            end = number
+            break
+    while end > start + 1 and _is_comment_or_blank(lines[end - 1]):
+        end -= 1  # the block before the next header introduces that header
+    while start > 0 and lines[start - 1].strip().startswith("#"):
+        start -= 1  # a comment right above the header describes this profile
+    kept = lines[:start] + lines[end:]
+    # Do not leave two blank lines where the block was.
+    if 0 < start < len(kept) and not kept[start - 1].strip() and not kept[start].strip():
+        del kept[start]
+    return "".join(kept)
 
 
 def save_ui_settings(path: Path, *, theme: str | None = None) -> None:
