@@ -295,6 +295,22 @@ def test_a_sink_result_stored_twice_is_one_result(store: JobStore) -> None:
     assert store.get(ours.id).failure == Failure(FailureCategory.EXECUTION, "boom")
 
 
+def test_a_recreated_sink_that_reuses_an_index_is_a_new_result(store: JobStore) -> None:
+    # Found in the demo: a new emulator (or a recreated EAS service) starts its sink indexes at 1 again. A result
+    # for another task at an index an old job holds must reach its job, not be dropped as a "redelivery".
+    old = job(profile="api", edition=Edition.API, task_id="old-task", state=S.QUEUED)
+    new = job(profile="api", edition=Edition.API, task_id="new-task", state=S.QUEUED)
+    store.add_many([old, new])
+    store.upsert_sink_results([SinkResult("api", 1, "old-task", "req-old", S.SUCCEEDED, outputs=(png("a.png"),))])
+    changed = store.upsert_sink_results([SinkResult("api", 1, "new-task", "req-new", S.SUCCEEDED)])
+    assert [j.id for j in changed] == [new.id]
+    assert store.get(new.id).state is S.SUCCEEDED
+    assert store.get(old.id).state is S.SUCCEEDED and store.get(old.id).outputs == (png("a.png"),)
+    assert store.by_sink_index("api", 1).id == new.id
+    # ... and the new result redelivered is still one result.
+    assert store.upsert_sink_results([SinkResult("api", 1, "new-task", "req-new", S.SUCCEEDED)]) == []
+
+
 def test_a_redelivered_older_result_does_not_undo_a_newer_one(store: JobStore) -> None:
     ours = job(profile="api", edition=Edition.API, task_id="t", state=S.QUEUED)
     store.add(ours)

@@ -14,6 +14,8 @@ Several processes (the TUI and a CLI command) may use the same file: SQLite's ow
 
 from __future__ import annotations
 
+import dataclasses
+
 import contextlib
 import json
 import os
@@ -387,6 +389,16 @@ def _order_by(order: str, descending: bool, now: float) -> tuple[str, list[Any]]
 # ---------------------------------------------------------------------------------------------------- store
 
 
+def _same_result(holder: Job, result: SinkResult) -> bool:
+    """Is `result` the one `holder` already stored at its sink index (a redelivery)? Ids decide; without ids to
+    compare, assume it is (never store one result twice)."""
+    if holder.request_id and result.request_id:
+        return holder.request_id == result.request_id
+    if holder.task_id and result.task_id:
+        return holder.task_id == result.task_id
+    return True
+
+
 class JobStore:
     """Jobs in one SQLite file. Every method is safe to call from any thread."""
 
@@ -631,8 +643,13 @@ class JobStore:
         changed: dict[str, Job] = {}
         with self._transaction():
             for result in results:
-                if self._by_sink_index(result.profile, result.sink_index) is not None:
-                    continue  # redelivered: already stored
+                holder = self._by_sink_index(result.profile, result.sink_index)
+                if holder is not None:
+                    if _same_result(holder, result):
+                        continue  # redelivered: already stored
+                    # The sink was recreated and counts from 1 again (a new service, a restarted emulator): the
+                    # old job keeps its result, the index now names this one.
+                    self._save(dataclasses.replace(holder, sink_index=None), now)
                 target = self._by_task_id(result.profile, result.task_id) if result.task_id else None
                 if target is None:
                     job = self._external_job(result, now)
