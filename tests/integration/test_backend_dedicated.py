@@ -21,7 +21,7 @@ import pytest
 
 from tui.core.backends import create_backend
 from tui.core.backends.base import BackendContext, SourceState, SourceStatus
-from tui.core.backends.dedicated import DedicatedBackend
+from tui.core.backends.dedicated import HISTORY_RACE_POLLS, DedicatedBackend
 from tui.core.config import Profile, parse_config_text
 from tui.core.jobs import Edition, FailureCategory, Job, JobState, JobUpdate, new_job_id
 from tui.core.store import JobStore
@@ -365,3 +365,49 @@ async def test_start_stop_start(harness: Harness) -> None:
     done = await harness.finished(await harness.submit(slow_workflow(steps=2)))
     assert done.state is JobState.SUCCEEDED
 
+
+
+class RequestLog:
+    """Counts the backend's own HTTP requests by path (an httpx event hook on its client)."""
+
+    def __init__(self, backend: DedicatedBackend) -> None:
+        self.paths: list[str] = []
+        backend._http().event_hooks["request"].append(self._record)
+
+    async def _record(self, request: httpx.Request) -> None:
+        self.paths.append(request.url.path)
+
+    def count(self, prefix: str) -> int:
+        return sum(1 for path in self.paths if path.startswith(prefix))
+
+
+async def test_polling_asks_the_queue_once_per_cycle_not_once_per_job(harness: Harness) -> None:
+    harness.server.comfyui.step_seconds = 0.05
+    jobs = [await harness.submit(slow_workflow(steps=400)) for _ in range(6)]
+    await wait_until(
+        lambda: [harness.store.get(j.id).state for j in jobs] == [JobState.RUNNING] + [JobState.QUEUED] * 5,
+        what="one running, five queued",
+    )
+    requests = RequestLog(harness.backend)
+    cycles_before = harness.backend.poll_cycles
+    await wait_until(lambda: harness.backend.poll_cycles - cycles_before >= 10, what="ten poll cycles")
+    cycles = harness.backend.poll_cycles - cycles_before
+    # Every job is still in the queue: one /queue per cycle and not a single /history request.
+    assert requests.count("/history") == 0
+    assert cycles - 1 <= requests.count("/queue") <= cycles + 1
+    for job in jobs:
+        await harness.backend.cancel(harness.store.get(job.id))
+    for job in jobs:
+        assert (await harness.finished(job)).state is JobState.CANCELLED
+
+
+async def test_success_without_outputs_is_looked_at_again_then_accepted_with_a_warning(harness: Harness) -> None:
+    # SaveImageWebsocket sends its images over the websocket only: the history entry has no outputs at all.
+    requests = RequestLog(harness.backend)
+    job = await harness.submit(fixture_workflow("ws_binary_getimagesize_saveimagewebsocket.json"))
+    done = await harness.finished(job)
+    assert done.state is JobState.SUCCEEDED
+    assert not done.outputs
+    assert done.warning  # "produced no files" (or ours: "no outputs appeared")
+    looks = requests.count(f"/history/{job.prompt_id}")
+    assert HISTORY_RACE_POLLS <= looks <= HISTORY_RACE_POLLS + 2, looks

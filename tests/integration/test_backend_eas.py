@@ -194,6 +194,8 @@ async def test_success_is_stored_then_committed(harness: Harness) -> None:
         lambda: (s := harness.recorder.last_status()) and s.state is SourceState.CONNECTED and s, what="connected"
     )
     assert status.error is None
+    # Service health from the input queue's attributes: its consumers are the two service instances.
+    assert status.consumers == 2 and status.queue_length is not None
 
 
 async def test_batch_and_cached(harness: Harness) -> None:
@@ -385,3 +387,18 @@ async def test_reconcile_submitting_rows(tmp_path: Path, store: JobStore) -> Non
     finally:
         await h.backend.stop()
         await sim.stop()
+
+
+async def test_stop_ends_the_watcher_thread_and_start_again_works(harness: Harness) -> None:
+    first = harness.backend.watcher
+    assert first is not None and first.running
+    await harness.backend.stop()
+    assert not first.running
+    assert harness.recorder.last_status() is not None and harness.recorder.last_status().state is SourceState.STOPPED
+    await harness.backend.start()
+    second = harness.backend.watcher
+    assert second is not None and second is not first and second.running
+    done = await harness.finished(await harness.submit(slow_workflow(steps=2)))
+    assert done.state is JobState.SUCCEEDED
+    await harness.backend.stop()
+    await harness.backend.start()  # the fixture stops it again

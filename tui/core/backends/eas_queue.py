@@ -103,6 +103,7 @@ class ThreadedWatcher:
     def stop(self, timeout: float = 2.0) -> bool:
         """Ask the thread to end and wait (bounded); True when it has ended."""
         self._exit.set()
+        self.interrupt()
         thread = self._thread
         if thread is None:
             return True
@@ -117,6 +118,9 @@ class ThreadedWatcher:
 
     def run(self, exit_event: threading.Event) -> None:
         raise NotImplementedError
+
+    def interrupt(self) -> None:
+        """Unblock the thread if it waits on I/O (called from the stopping thread). Optional."""
 
 
 class SinkWatcher(ThreadedWatcher):
@@ -141,6 +145,7 @@ class SinkWatcher(ThreadedWatcher):
         # The commit call; tests replace it to simulate a crash between store and commit.
         self.commit_fn: Callable[[QueueClient, list[int]], Any] = lambda queue, indexes: queue.commit(indexes)
         self.connected_since: float | None = None  # monotonic time of the current connection, None when down
+        self._sock: websocket.WebSocket | None = None
 
     # ----- SDK pieces -----
 
@@ -160,17 +165,30 @@ class SinkWatcher(ThreadedWatcher):
     def _scrub(self, text: str) -> str:
         return scrub(text, self.profile.token)
 
+    def interrupt(self) -> None:
+        # Shutting the socket down makes a blocked recv return at once (websocket-client's abort is thread-safe).
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(Exception):
+                sock.abort()
+
     # ----- the receive loop -----
 
     def run(self, exit_event: threading.Event) -> None:
         queue = self._queue_client()
         backoff = Backoff()
+
+        def report(state: SourceState, error: str | None) -> None:
+            # A connection we broke ourselves to stop is not news.
+            if state is SourceState.STOPPED or not exit_event.is_set():
+                self._on_state(state, error)
+
         try:
             while not exit_event.is_set():
                 watcher = queue.watch(0, int(self.profile.window), auto_commit=False)  # builds URL + headers, no I/O
                 self.connection_attempts += 1
                 if self.connection_attempts == 1:
-                    self._on_state(SourceState.CONNECTING, None)
+                    report(SourceState.CONNECTING, None)
                 sock = None
                 opened: float | None = None
                 try:
@@ -179,31 +197,35 @@ class SinkWatcher(ThreadedWatcher):
                         header=dict(watcher.headers),
                         timeout=min(float(self.profile.request_timeout or 5.0), 5.0),
                     )
+                    self._sock = sock
+                    if exit_event.is_set():
+                        break
                     opened = self.connected_since = time.monotonic()
-                    self._on_state(SourceState.CONNECTED, None)
+                    report(SourceState.CONNECTED, None)
                     self._receive(sock, queue, exit_event, backoff)
                 except websocket.WebSocketBadStatusException as exc:
                     status = getattr(exc, "status_code", None)
                     if status in (401, 403):
-                        self._on_state(
+                        report(
                             SourceState.ERROR,
                             f"unauthorized ({status}) on the sink of {self.profile.service}: check the token of "
                             f"profile {self.profile.name!r}",
                         )
                     else:
-                        self._on_state(SourceState.RECONNECTING, f"sink watch refused (HTTP {status})")
+                        report(SourceState.RECONNECTING, f"sink watch refused (HTTP {status})")
                 except _Dropped as exc:
-                    self._on_state(SourceState.RECONNECTING, self._scrub(str(exc)))
+                    report(SourceState.RECONNECTING, self._scrub(str(exc)))
                 except (websocket.WebSocketException, OSError) as exc:
-                    self._on_state(
+                    report(
                         SourceState.RECONNECTING,
                         self._scrub(f"cannot watch the sink at {self.profile.endpoint}: {exc or type(exc).__name__}"),
                     )
                 except Exception as exc:  # a bug (store, parser) must not end the watcher: back off and retry
                     log.exception("%s: sink watcher failed", self.profile.name)
-                    self._on_state(SourceState.RECONNECTING, self._scrub(f"sink watcher: {exc}"))
+                    report(SourceState.RECONNECTING, self._scrub(f"sink watcher: {exc}"))
                 finally:
                     self.connected_since = None
+                    self._sock = None
                     if opened is not None and time.monotonic() - opened >= STABLE_SECONDS:
                         backoff.reset()  # it worked for a while: this drop is news, not a failing server
                     if sock is not None:
@@ -214,7 +236,7 @@ class SinkWatcher(ThreadedWatcher):
                 exit_event.wait(backoff.next())
         finally:
             queue.destroy()  # ends the SDK's endpoint sync thread
-            self._on_state(SourceState.STOPPED, None)
+            report(SourceState.STOPPED, None)
 
     def _receive(
         self, sock: websocket.WebSocket, queue: QueueClient, exit_event: threading.Event, backoff: Backoff
@@ -237,9 +259,11 @@ class SinkWatcher(ThreadedWatcher):
                 opcode, data = sock.recv_data()
             except websocket.WebSocketTimeoutException:
                 continue
-            except websocket.WebSocketConnectionClosedException as exc:
+            except (websocket.WebSocketConnectionClosedException, OSError) as exc:
+                self._flush(batch, queue)  # what arrived is stored (and committed) before reconnecting
                 raise _Dropped(f"the sink connection was closed ({exc or 'by the server'})") from exc
             if opcode == websocket.ABNF.OPCODE_CLOSE:
+                self._flush(batch, queue)
                 raise _Dropped("the sink connection was closed by the server")
             if opcode != websocket.ABNF.OPCODE_BINARY:
                 log.warning("%s: ignored a non-binary frame on the sink watch", self.profile.name)
@@ -262,6 +286,8 @@ class SinkWatcher(ThreadedWatcher):
 
     def _flush(self, frames: list[DataFrameProto], queue: QueueClient) -> None:
         """Store the batch durably, publish it, and only then commit its indexes."""
+        if not frames:
+            return
         results = [self._result(frame) for frame in frames]
         changed = self.context.store.upsert_sink_results(results)
         self.context.publish(changed)
