@@ -354,6 +354,10 @@ class _Parser:
                 self.issues.append(
                     ConfigIssue(self.path, int(match.group(1)), "", f"TOML syntax error: {reason} (column {match.group(2)})")
                 )
+            elif message.endswith("(at end of document)"):
+                reason = message[: -len("(at end of document)")].strip()
+                last_line = max(1, len(self.text.splitlines()))
+                self.issues.append(ConfigIssue(self.path, last_line, "", f"TOML syntax error: {reason} (at the end of the file)"))
             else:
                 self.issues.append(ConfigIssue(self.path, None, "", f"TOML syntax error: {message}"))
             return None
