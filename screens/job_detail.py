@@ -1,31 +1,74 @@
-"""The job detail, full screen (enter on a job)."""
+"""The job detail, full screen (enter on a job): the same JobDetail widget as the pane, with room to read."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from tui.core.jobs import Job
+from tui.core.store import JobNotFound
 from tui.widgets.job_detail import JobDetail
+from tui.widgets.job_format import short_id
+
+if TYPE_CHECKING:
+    from tui.app import ComfyqApp
 
 
 class JobDetailScreen(Screen[None]):
+    """One job full screen; `[` / `]` or the attempts list switch to another attempt of its chain."""
+
+    DEFAULT_CSS = """
+    JobDetailScreen > JobDetail {
+        border: round $accent;
+        padding: 0 1;
+    }
+    """
+
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
 
     def __init__(self, job_id: str) -> None:
         super().__init__()
         self.job_id = job_id
 
+    @property
+    def comfyq(self) -> ComfyqApp:
+        return self.app  # type: ignore[return-value]
+
     def compose(self) -> ComposeResult:
-        app = self.app
-        yield JobDetail(app.config, app.store, id="detail-full")  # type: ignore[attr-defined]
+        yield JobDetail(self.comfyq.config, self.comfyq.store, id="detail-full")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(JobDetail).show_job(self.app.store.get(self.job_id))  # type: ignore[attr-defined]
+        detail = self.query_one(JobDetail)
+        detail.focus()
+        self._show(self.job_id)
 
-    def jobs_changed(self, jobs) -> None:  # type: ignore[no-untyped-def]
-        for job in jobs:
-            if job.id == self.job_id:
-                self.query_one(JobDetail).show_job(job)
+    def _show(self, job_id: str) -> None:
+        detail = self.query_one(JobDetail)
+        try:
+            job = self.comfyq.store.get(job_id)
+        except JobNotFound:
+            self.app.notify(f"job {short_id(job_id)} is no longer in the store", severity="warning")
+            return
+        self.job_id = job_id
+        detail.border_title = f"Job {short_id(job_id)}"
+        detail.show_job(job)
+
+    @on(JobDetail.Navigate)
+    def _navigate(self, event: JobDetail.Navigate) -> None:
+        event.stop()
+        self._show(event.job_id)
+
+    def jobs_changed(self, jobs: Sequence[Job]) -> None:
+        """Called by the app with every job that changed (live updates)."""
+        self.query_one(JobDetail).jobs_changed(jobs)
+
+    def set_config(self, config: object) -> None:
+        """The config file was re-read (OSS bucket paths may have changed)."""
+        self.query_one(JobDetail).set_config(config)  # type: ignore[arg-type]

@@ -1,62 +1,654 @@
-"""The detail of one job: states with timestamps, ids, attempt chain, outputs with OSS paths, error, raw result."""
+"""The detail of one job: state timeline, ids, attempt chain, outputs with OSS paths, error, raw result, workflow.
+
+Used twice: as the bottom-right pane of the main screen (follows the job table's cursor) and full screen
+(screens/job_detail.py). `show_job` is called on every live update of the shown job, so each section keeps a
+signature of what it shows and is only redrawn when that changes; the collapsibles are built once and the big
+texts inside them (raw result, workflow) are only rendered while they are open.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import time
+from collections.abc import Hashable, Sequence
+from typing import Any
 
-from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.highlight import highlight
 from textual.message import Message
-from textual.widgets import Static
+from textual.widgets import Collapsible, DataTable, OptionList, Static
+from textual.widgets.option_list import Option
 
 from tui.core.config import Config
-from tui.core.jobs import Job
-from tui.core.oss import compose_oss_path
-from tui.core.store import JobStore
-from tui.widgets.job_format import STATE_ICONS, STATE_STYLES, short_id
+from tui.core.jobs import Edition, Failure, Job, JobState
+from tui.core.oss import OssPathError, compose_oss_path
+from tui.core.store import JobNotFound, JobStore
+from tui.widgets.job_format import STATE_ICONS, STATE_STYLES, format_clock, format_duration, short_id
+
+# Pretty-printing and highlighting a huge document would stall the UI; above this many characters the text is
+# shown as it is, without colours.
+HIGHLIGHT_LIMIT = 200_000
+
+TEMP_OSS_TEXT = "temp (no OSS path)"
+NO_BUCKET_TEXT = "— (profile has no oss_bucket_path)"
+CHAIN_SUMMARY_LENGTH = 60
+
+# Chronological order for states entered at the same instant.
+_STATE_ORDER = {state.value: rank for rank, state in enumerate(JobState)}
 
 
-class JobDetail(Static):
+def pretty_text(text: str) -> tuple[str, bool]:
+    """(text to show, whether it is JSON): JSON is re-indented, anything else is returned unchanged."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return text, False
+    if not isinstance(value, (dict, list)):
+        return text, False
+    return json.dumps(value, indent=2, ensure_ascii=False), True
+
+
+def _code(text: str, is_json: bool) -> Content | Text:
+    if is_json and len(text) <= HIGHLIGHT_LIMIT:
+        return highlight(text, language="json")
+    return Text(text)
+
+
+def oss_path_text(bucket_path: str | None, output: Any) -> tuple[str, str | None]:
+    """(what the OSS path cell shows, the path to copy or None)."""
+    if output.type == "temp":
+        return TEMP_OSS_TEXT, None
+    if bucket_path is None or not bucket_path.strip():
+        return NO_BUCKET_TEXT, None
+    try:
+        location = compose_oss_path(bucket_path, output)
+    except OssPathError as error:
+        return f"✘ {error}", None
+    if location is None:
+        return f"— (type {output.type!r} has no OSS folder)", None
+    return location.path, location.path
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failure_text(failure: Failure) -> Text:
+    """The error block: category, where (node, class_type), exception type, then the message or the node errors."""
+    text = Text()
+    text.append(f"✘ {failure.category.value}", style="bold red")
+    if failure.node_errors:
+        nodes = len({error.node_id for error in failure.node_errors})
+        count = len(failure.node_errors)
+        text.append(f"  {count} error{'s' if count != 1 else ''} in {nodes} node{'s' if nodes != 1 else ''}")
+    else:
+        parts = (f"node {failure.node_id}" if failure.node_id else "", failure.class_type or "")
+        where = " ".join(part for part in parts if part)
+        if where:
+            text.append(f"  {where}", style="bold")
+    if failure.exception_type:
+        text.append(f"  {failure.exception_type}", style="red")
+    if not failure.node_errors:
+        # The message of a rejection with node errors is those errors joined; the list below says it better.
+        text.append("\n")
+        text.append(failure.message.rstrip())
+    for error in failure.node_errors:
+        text.append("\n• ")
+        text.append(f"node {error.node_id} {error.class_type}".rstrip(), style="bold")
+        if error.input_name:
+            text.append(f" {error.input_name}", style="cyan")
+        text.append(f": {error.message or error.type or 'invalid'}")
+        details = error.details
+        for separator in (", ", ": "):  # ComfyUI repeats the input name at the start of the details
+            if error.input_name and details.startswith(error.input_name + separator):
+                details = details[len(error.input_name) + len(separator) :]
+        if details and details != error.input_name and details not in error.message:
+            text.append(f" — {details}", style="dim")
+        if error.type:
+            text.append(f" [{error.type}]", style="dim")
+    return text
+
+
+def job_ids_line(job: Job) -> str:
+    """The job's ids in one line (what `c` copies)."""
+    ids = [f"job {job.id}"]
+    for name in ("task_id", "prompt_id", "request_id"):
+        value = getattr(job, name)
+        if value:
+            ids.append(f"{name} {value}")
+    return ", ".join(ids)
+
+
+class JobDetail(VerticalScroll):
+    """Everything comfyq knows about one job; `y` / `Y` copy OSS paths, `c` the ids, `[` / `]` walk the attempts."""
+
     BORDER_TITLE = "Detail"
 
+    DEFAULT_CSS = """
+    JobDetail {
+        height: 1fr;
+    }
+    JobDetail > .detail-line {
+        width: 1fr;
+        height: auto;
+    }
+    JobDetail > #detail-header {
+        text-style: bold;
+    }
+    JobDetail > .detail-heading {
+        margin-top: 1;
+        color: $text-muted;
+        text-style: bold;
+    }
+    JobDetail > #detail-warning {
+        color: $warning;
+    }
+    JobDetail > #detail-error {
+        height: auto;
+        margin-top: 1;
+        border-left: thick $error;
+        padding-left: 1;
+    }
+    JobDetail > #detail-error > #detail-error-text {
+        height: auto;
+    }
+    JobDetail #detail-outputs {
+        height: auto;
+        max-height: 14;
+    }
+    JobDetail #detail-chain {
+        height: auto;
+        max-height: 8;
+        border: none;
+        padding: 0;
+        background: $surface;
+    }
+    JobDetail #detail-chain:focus {
+        border: none;
+    }
+    JobDetail Collapsible {
+        border-top: none;
+        padding: 0;
+        margin-top: 1;
+        background: transparent;
+    }
+    JobDetail Collapsible > Contents {
+        padding: 0 0 0 2;
+        height: auto;
+    }
+    JobDetail Collapsible Static {
+        height: auto;
+    }
+    """
+
+    BINDINGS = [
+        Binding("y", "copy_oss_path", "Copy OSS path", id="detail.copy_oss"),
+        Binding("Y", "copy_all_oss_paths", "Copy all OSS paths", id="detail.copy_all_oss"),
+        Binding("c", "copy_ids", "Copy ids", id="detail.copy_ids"),
+        Binding("left_square_bracket", "attempt(-1)", "Prev attempt", key_display="[", id="detail.previous_attempt"),
+        Binding("right_square_bracket", "attempt(1)", "Next attempt", key_display="]", id="detail.next_attempt"),
+    ]
+
     class Navigate(Message):
+        """The user picked another attempt of the chain: show that job."""
+
         def __init__(self, job_id: str) -> None:
             super().__init__()
             self.job_id = job_id
 
-    def __init__(self, config: Config, store: JobStore, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, config: Config, store: JobStore, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.config = config
         self.store = store
         self.job: Job | None = None
+        self._ready = False
+        self._signatures: dict[str, Hashable] = {}
+        self._chain: list[Job] = []
+        self._chain_key: tuple[str, JobState] | None = None
+        self._oss_paths: list[str | None] = []  # per displayed output row
+        self._compact = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        # Most useful first (the pane is ~11 lines high): what happened, why it failed, where the files are.
+        yield Static(id="detail-header", classes="detail-line")
+        yield Static(id="detail-timeline", classes="detail-line")
+        with Vertical(id="detail-error"):
+            yield Static(id="detail-error-text")
+            with Collapsible(title="Traceback", id="detail-traceback"):
+                yield Static(id="detail-traceback-text")
+        yield Static(id="detail-warning", classes="detail-line")
+        yield Static("Outputs", id="detail-outputs-heading", classes="detail-line detail-heading")
+        yield DataTable(id="detail-outputs", cursor_type="row", zebra_stripes=True)
+        yield Static("Attempts", id="detail-chain-heading", classes="detail-line detail-heading")
+        yield OptionList(id="detail-chain")
+        yield Static("Ids", id="detail-ids-heading", classes="detail-line detail-heading")
+        yield Static(id="detail-ids", classes="detail-line")
+        with Collapsible(title="Raw result", id="detail-raw"):
+            yield Static(id="detail-raw-text")
+        with Collapsible(title="Submitted workflow", id="detail-workflow"):
+            yield Static(id="detail-workflow-text")
+
+    def on_mount(self) -> None:
+        self._ready = True
+        self._render_all()
+        # Durations of an active job move on without any event.
+        self.set_interval(1.0, self._tick)
+
+    def on_resize(self) -> None:
+        # The outputs table drops its subfolder / filename columns when the OSS paths would not fit beside them.
+        if self._ready and self.job is not None and self._outputs_compact() != self._compact:
+            self._signatures.pop("outputs", None)
+            self._render_all()
+
+    # -------------------------------------------------------------- public API
 
     def show_job(self, job: Job | None) -> None:
+        """Show `job` (None: nothing selected). Cheap when called again for the same job: only what changed moves."""
+        switched = (job.id if job else None) != (self.job.id if self.job else None)
         self.job = job
-        self.update(self._render_job(job) if job is not None else Text("no job selected", style="dim"))
+        if not self._ready:
+            return
+        self._render_all()
+        if switched:
+            self.scroll_home(animate=False)
+
+    def jobs_changed(self, jobs: Sequence[Job]) -> None:
+        """Live feed: follow the shown job, and redraw the attempts when one of its chain changed or was added."""
+        if self.job is None:
+            return
+        chain_ids = {attempt.id for attempt in self._chain} or {self.job.id}
+        touches_chain = False
+        for job in jobs:
+            if job.id == self.job.id:
+                self.job = job
+            if job.id in chain_ids or (job.parent_id is not None and job.parent_id in chain_ids):
+                touches_chain = True
+        if touches_chain:
+            self._chain_key = None
+        if self._ready:
+            self._render_all()
+
+    def set_config(self, config: Config) -> None:
+        """The config was re-read (a profile's OSS bucket path may have changed)."""
+        self.config = config
+        if self._ready:
+            self._render_all()
+
+    def selected_oss_path(self) -> str | None:
+        table = self.query_one("#detail-outputs", DataTable)
+        if not self._oss_paths or not (0 <= table.cursor_row < len(self._oss_paths)):
+            return None
+        return self._oss_paths[table.cursor_row]
+
+    def all_oss_paths(self) -> list[str]:
+        return [path for path in self._oss_paths if path is not None]
 
     def copy_selected_oss_path(self) -> bool:
-        return False
+        """Copy the OSS path of the output under the outputs cursor; False when it has none (nothing copied)."""
+        path = self.selected_oss_path()
+        if path is None:
+            return False
+        self._copy(path, "OSS path", path)
+        return True
 
-    def _render_job(self, job: Job) -> Group:
-        title = Text()
-        title.append(f"{STATE_ICONS[job.state]} {job.state.value}", style=STATE_STYLES[job.state])
-        title.append(f"  job {short_id(job.id)}  {job.profile} ({job.edition.value})  attempt {job.attempt}")
-        lines: list = [title]
-        if job.failure is not None:
-            lines.append(Text(f"{job.failure.category.value}: {job.failure.message}", style="red"))
+    # ------------------------------------------------------------------ actions
+
+    def action_copy_oss_path(self) -> None:
+        if self.copy_selected_oss_path():
+            return
+        self.app.notify(self._no_path_reason(selected=True), title="Nothing copied", severity="warning")
+
+    def action_copy_all_oss_paths(self) -> None:
+        paths = self.all_oss_paths()
+        if not paths:
+            self.app.notify(self._no_path_reason(selected=False), title="Nothing copied", severity="warning")
+            return
+        preview = paths[0] if len(paths) == 1 else f"{len(paths)} paths, one per line"
+        self._copy("\n".join(paths), "OSS paths", preview)
+
+    def action_copy_ids(self) -> None:
+        if self.job is None:
+            return
+        line = job_ids_line(self.job)
+        self._copy(line, "ids", line)
+
+    def action_attempt(self, step: int) -> None:
+        if self.job is None or len(self._chain) < 2:
+            return
+        ids = [attempt.id for attempt in self._chain]
+        if self.job.id not in ids:
+            return
+        index = ids.index(self.job.id) + step
+        if 0 <= index < len(ids):
+            self.post_message(self.Navigate(ids[index]))
+
+    def _copy(self, text: str, what: str, preview: str) -> None:
+        self.app.copy_to_clipboard(text)
+        self.app.notify(preview, title=f"Copied {what}")
+
+    def _no_path_reason(self, *, selected: bool) -> str:
+        if self.job is None:
+            return "no job selected"
+        if not self.job.outputs:
+            return "this job has no outputs"
+        profile = self.config.profiles.get(self.job.profile)
+        if profile is None or not profile.oss_bucket_path:
+            return f"profile {self.job.profile!r} has no oss_bucket_path"
+        if selected:
+            return "the selected output has no OSS path (a temp file?)"
+        return "none of the outputs has an OSS path (temp files only?)"
+
+    @on(OptionList.OptionSelected, "#detail-chain")
+    def _attempt_chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        job_id = event.option.id
+        if job_id and (self.job is None or job_id != self.job.id):
+            self.post_message(self.Navigate(job_id))
+
+    @on(Collapsible.Expanded)
+    def _expanded(self, event: Collapsible.Expanded) -> None:
+        # The big texts are rendered when first opened (and kept current while open).
+        if event.collapsible.id in ("detail-raw", "detail-workflow"):
+            self._signatures.pop(event.collapsible.id, None)
+            self._render_all()
+
+    def _tick(self) -> None:
+        if self.job is not None and self.job.state.is_active and self._ready:
+            self._render_header_and_timeline(self.job)
+
+    # ---------------------------------------------------------------- drawing
+
+    def _changed(self, key: str, signature: Hashable) -> bool:
+        if self._signatures.get(key, _MISSING) == signature:
+            return False
+        self._signatures[key] = signature
+        return True
+
+    def _render_all(self) -> None:
+        job = self.job
+        for state in JobState:
+            self.set_class(job is not None and job.state is state, f"-{state.value}")
+        if job is None:
+            if self._changed("empty", True):
+                self._signatures = {"empty": True}
+                self.query_one("#detail-header", Static).update(Text("no job selected", style="dim"))
+                for selector in _SECTIONS:
+                    self.query_one(selector).display = False
+                self._oss_paths = []
+                self._chain = []
+                self._chain_key = None
+            return
+        self._signatures.pop("empty", None)
+        for selector in ("#detail-timeline", "#detail-ids-heading", "#detail-ids"):
+            self.query_one(selector).display = True
+        self._refresh_chain(job)
+        self._render_header_and_timeline(job)
+        self._render_ids(job)
+        self._render_warning(job)
+        self._render_failure(job.failure)
+        self._render_outputs(job)
+        self._render_chain(job)
+        self._render_raw(job)
+        self._render_workflow(job)
+
+    def _refresh_chain(self, job: Job) -> None:
+        key = (job.id, job.state)
+        if key == self._chain_key:
+            return
+        self._chain_key = key
+        try:
+            self._chain = self.store.chain(job.id)
+        except JobNotFound:
+            self._chain = [job]
+
+    def _render_header_and_timeline(self, job: Job) -> None:
+        now = time.time()
+        active_second = int(now) if job.state.is_active else None
+        position = next((n for n, attempt in enumerate(self._chain, 1) if attempt.id == job.id), None)
+        header_key = (job.id, job.state, job.profile, job.edition, job.attempt, job.external, position,
+                      len(self._chain), job.queue_position, job.progress, active_second)
+        if self._changed("header", header_key):
+            self.query_one("#detail-header", Static).update(self._header(job, position, now))
+        timeline_key = (job.id, tuple(job.timestamps.items()), job.state, active_second)
+        if self._changed("timeline", timeline_key):
+            self.query_one("#detail-timeline", Static).update(self._timeline(job, now))
+
+    def _header(self, job: Job, position: int | None, now: float) -> Text:
+        text = Text(no_wrap=False)
+        text.append(f"{STATE_ICONS[job.state]} {job.state.value}", style=STATE_STYLES[job.state])
+        text.append(f"  job {short_id(job.id)}", style="bold")
+        edition_style = "cyan" if job.edition is Edition.API else "magenta"
+        text.append(f"  {job.profile} ")
+        text.append(f"({job.edition.value})", style=edition_style)
+        total = len(self._chain)
+        if total > 1 and position is not None:
+            text.append(f"  attempt {position}/{total}")
+        elif job.attempt > 1:
+            text.append(f"  attempt {job.attempt}")
+        if job.external:
+            text.append("  external", style="bold magenta")
+        if job.state is JobState.QUEUED and job.queue_position is not None:
+            ahead = job.queue_position
+            text.append("  next in queue" if ahead == 0 else f"  {ahead} ahead in queue", style="blue")
+        if job.state is JobState.RUNNING and job.progress is not None:
+            progress = job.progress
+            node = progress.class_type or (f"node {progress.node_id}" if progress.node_id else "")
+            counter = f" {int(progress.value)}/{int(progress.max)}" if progress.max else ""
+            text.append(f"  {node}{counter}".rstrip(), style="yellow")
+        text.append(f"  {format_duration(job.duration(now))}", style="dim")
+        return text
+
+    def _timeline(self, job: Job, now: float) -> Text:
+        stamps = sorted(job.timestamps.items(), key=lambda item: (item[1], _STATE_ORDER.get(item[0], 99)))
+        text = Text()
+        for index, (state_name, at) in enumerate(stamps):
+            try:
+                state: JobState | None = JobState(state_name)
+            except ValueError:
+                state = None
+            if index:
+                text.append(f" ─{format_duration(at - stamps[index - 1][1])}→ ", style="dim")
+            icon = STATE_ICONS[state] if state is not None else "·"
+            style = STATE_STYLES[state] if state is not None else ""
+            text.append(f"{icon} {state_name}", style=style)
+            text.append(f" {format_clock(at, now)}", style="dim")
+        if stamps and job.state.is_active:
+            text.append(f" ─{format_duration(now - stamps[-1][1])}→ now", style="dim")
+        if not stamps:
+            text.append("no timestamps", style="dim")
+        return text
+
+    def _render_ids(self, job: Job) -> None:
+        key = (job.id, job.task_id, job.prompt_id, job.client_id, job.queue_index, job.request_id, job.sink_index,
+               job.parent_id)
+        if not self._changed("ids", key):
+            return
+        rows: list[tuple[str, str]] = [("job", job.id)]
+        if job.edition is Edition.API:
+            rows.append(("task_id", job.task_id or "—"))
+            if job.prompt_id:
+                rows.append(("prompt_id", job.prompt_id))
+            queue = "—" if job.queue_index is None else str(job.queue_index)
+            sink = "—" if job.sink_index is None else str(job.sink_index)
+            rows.append(("queue", f"index {queue} · request id {job.request_id or '—'} · sink index {sink}"))
+        else:
+            rows.append(("prompt_id", job.prompt_id or "—"))
+            if job.task_id:
+                rows.append(("task_id", job.task_id))
+        if job.client_id:
+            rows.append(("client id", job.client_id))
+        if job.parent_id:
+            rows.append(("parent", job.parent_id))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for label, value in rows:
+            grid.add_row(label, value)
+        self.query_one("#detail-ids", Static).update(grid)
+
+    def _render_warning(self, job: Job) -> None:
+        if not self._changed("warning", job.warning):
+            return
+        warning = self.query_one("#detail-warning", Static)
+        warning.display = bool(job.warning)
+        warning.update(Text(f"⚠ {job.warning}") if job.warning else "")
+
+    def _render_failure(self, failure: Failure | None) -> None:
+        if not self._changed("failure", failure):
+            return
+        block = self.query_one("#detail-error")
+        block.display = failure is not None
+        if failure is None:
+            return
+        self.query_one("#detail-error-text", Static).update(failure_text(failure))
+        traceback = self.query_one("#detail-traceback", Collapsible)
+        traceback.display = bool(failure.traceback)
+        if failure.traceback:
+            lines = "".join(line if line.endswith("\n") else line + "\n" for line in failure.traceback)
+            traceback.title = f"Traceback ({len(failure.traceback)} frames)"
+            self.query_one("#detail-traceback-text", Static).update(Text(lines.rstrip("\n")))
+
+    def _outputs_compact(self) -> bool:
+        """Whether the outputs table must drop its subfolder and filename columns to show the OSS paths."""
+        job = self.job
+        if job is None or not job.outputs:
+            return False
+        bucket = self._bucket(job)
+        widths = [len("node"), len("type"), len("subfolder"), len("filename"), len("OSS path")]
+        for output in job.outputs:
+            shown, _ = oss_path_text(bucket, output)
+            for column, value in enumerate((output.node_id, output.type, output.subfolder, output.filename, shown)):
+                widths[column] = max(widths[column], len(value))
+        needed = sum(widths) + 2 * len(widths) + 2  # cell padding, and room for a scrollbar
+        return needed > self.scrollable_content_region.width
+
+    def _bucket(self, job: Job) -> str | None:
         profile = self.config.profiles.get(job.profile)
-        bucket = profile.oss_bucket_path if profile else None
-        if job.outputs:
-            table = Table(box=None, show_edge=False, pad_edge=False)
-            for name in ("node", "type", "filename", "OSS path"):
-                table.add_column(name)
-            for output in job.outputs:
-                location = compose_oss_path(bucket, output)
-                table.add_row(output.node_id, output.type, output.filename, location.path if location else "—")
-            lines.append(table)
-        stamps = "  ".join(
-            f"{state} {datetime.fromtimestamp(at).strftime('%H:%M:%S')}" for state, at in job.timestamps.items()
+        return profile.oss_bucket_path if profile is not None else None
+
+    def _render_outputs(self, job: Job) -> None:
+        bucket = self._bucket(job)
+        compact = self._outputs_compact()
+        if not self._changed("outputs", (job.outputs, bucket, compact)):
+            return
+        table = self.query_one("#detail-outputs", DataTable)
+        heading = self.query_one("#detail-outputs-heading", Static)
+        table.display = heading.display = bool(job.outputs)
+        cursor = table.cursor_row
+        if compact != self._compact or not table.columns:
+            table.clear(columns=True)
+            self._compact = compact
+            table.add_column("node", key="node")
+            table.add_column("type", key="type")
+            if not compact:
+                table.add_column("subfolder", key="subfolder")
+                table.add_column("filename", key="filename")
+            table.add_column("OSS path" if not compact else "OSS path (or file)", key="oss")
+        else:
+            table.clear()
+        # Files with an OSS path first: they are what `y` is for; temp previews after them.
+        rows = sorted(
+            ((output, *oss_path_text(bucket, output)) for output in job.outputs), key=lambda row: row[2] is None
         )
-        lines.append(Text(stamps, style="dim"))
-        return Group(*lines)
+        self._oss_paths = []
+        for output, shown, path in rows:
+            self._oss_paths.append(path)
+            if compact and path is None:
+                shown = f"{output.filename}  {shown}"
+            cells: list[object] = [output.node_id, Text(output.type, style="dim" if output.type == "temp" else "")]
+            if not compact:
+                cells += [output.subfolder, output.filename]
+            cells.append(Text(shown, style="green" if path else "dim"))
+            table.add_row(*cells)
+        count = len(job.outputs)
+        paths = len(self.all_oss_paths())
+        heading.update(f"Outputs ({count}, {paths} with an OSS path)  y copy · Y copy all" if count else "Outputs")
+        if job.outputs:
+            table.move_cursor(row=min(max(cursor, 0), count - 1), animate=False)
+
+    def _render_chain(self, job: Job) -> None:
+        key = (job.id, tuple((a.id, a.state, a.failure.message if a.failure else None) for a in self._chain))
+        if not self._changed("chain", key):
+            return
+        chain = self.query_one("#detail-chain", OptionList)
+        heading = self.query_one("#detail-chain-heading", Static)
+        show = len(self._chain) > 1
+        chain.display = heading.display = show
+        if not show:
+            chain.clear_options()
+            return
+        options = []
+        highlighted = 0
+        for number, attempt in enumerate(self._chain, 1):
+            current = attempt.id == job.id
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append("▶ " if current else "  ", style="bold")
+            line.append(f"#{number} ")
+            line.append(f"{STATE_ICONS[attempt.state]} {attempt.state.value:<9}", style=STATE_STYLES[attempt.state])
+            line.append(f" {short_id(attempt.id)}", style="bold" if current else "")
+            line.append(f" {format_clock(attempt.submitted_at)}", style="dim")
+            if attempt.failure is not None:
+                summary = f"{attempt.failure.category.value}: {attempt.failure.message}".replace("\n", " ")
+                line.append(f"  {_shorten(summary, CHAIN_SUMMARY_LENGTH)}", style="red")
+            elif attempt.outputs:
+                line.append(f"  {len(attempt.outputs)} outputs", style="dim")
+            if current:
+                highlighted = number - 1
+            options.append(Option(line, id=attempt.id))
+        heading.update(f"Attempts ({len(self._chain)})  [ ] or enter to open")
+        chain.clear_options()
+        chain.add_options(options)
+        chain.highlighted = highlighted
+
+    def _render_raw(self, job: Job) -> None:
+        raw = self.query_one("#detail-raw", Collapsible)
+        raw.display = job.raw_result is not None
+        if job.raw_result is None or raw.collapsed:
+            if job.raw_result is not None:
+                raw.title = f"Raw result ({len(job.raw_result):,} characters)"
+            self._signatures.pop("detail-raw", None)
+            return
+        if not self._changed("detail-raw", (job.id, job.raw_result)):
+            return
+        text, is_json = pretty_text(job.raw_result)
+        raw.title = f"Raw result ({'JSON' if is_json else 'text'}, {len(job.raw_result):,} characters)"
+        self.query_one("#detail-raw-text", Static).update(_code(text, is_json))
+
+    def _render_workflow(self, job: Job) -> None:
+        collapsible = self.query_one("#detail-workflow", Collapsible)
+        collapsible.display = job.workflow is not None
+        if job.workflow is None or collapsible.collapsed:
+            self._signatures.pop("detail-workflow", None)
+            if job.workflow is not None:
+                collapsible.title = f"Submitted workflow ({len(job.workflow)} nodes)"
+            return
+        if not self._changed("detail-workflow", job.id):
+            return
+        text = json.dumps(job.workflow, indent=2, ensure_ascii=False)
+        self.query_one("#detail-workflow-text", Static).update(_code(text, True))
+
+
+_MISSING = object()
+
+# Every section but the header: hidden while no job is selected.
+_SECTIONS = (
+    "#detail-timeline",
+    "#detail-error",
+    "#detail-warning",
+    "#detail-outputs-heading",
+    "#detail-outputs",
+    "#detail-chain-heading",
+    "#detail-chain",
+    "#detail-ids-heading",
+    "#detail-ids",
+    "#detail-raw",
+    "#detail-workflow",
+)

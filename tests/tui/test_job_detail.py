@@ -1,0 +1,397 @@
+"""The job detail (pane and full screen) over a real JobStore, with jobs built from captured ComfyUI answers."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.content import Content
+from textual.widgets import Collapsible, DataTable, OptionList, Static
+
+from screens.job_detail import JobDetailScreen
+from tui.core.config import Config, parse_config_text
+from tui.core.jobs import Edition, Job, JobState, JobUpdate, new_job_id
+from tui.core.payloads import Outcome, parse_history_response, parse_sink_payload
+from tui.core.store import JobStore
+from tui.widgets.job_detail import TEMP_OSS_TEXT, JobDetail
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+COMFYUI = FIXTURES / "comfyui"
+SINK = FIXTURES / "sink"
+SIZE = (120, 36)
+SINK_INDEXES = itertools.count(5)  # unique per profile in the store
+
+BUCKET = "oss://my-bucket/comfy"
+CONFIG_TEXT = f"""
+[profiles.dedi]
+edition = "dedicated"
+url = "http://127.0.0.1:8188"
+oss_bucket_path = "{BUCKET}"
+
+[profiles.queue]
+edition = "api"
+input_url = "http://127.0.0.1:9000/api/predict/comfy-svc"
+oss_bucket_path = "{BUCKET}/"
+"""
+
+
+def history_outcome(name: str) -> Outcome:
+    body = json.loads((COMFYUI / name).read_text())
+    prompt_id = next(iter(body))
+    outcome = parse_history_response(body, prompt_id)
+    assert outcome is not None
+    return outcome
+
+
+def sink_outcome(name: str) -> tuple[Outcome, dict[str, str]]:
+    sample = json.loads((SINK / name).read_text())
+    data = sample["data"]
+    payload = data.encode() if isinstance(data, str) else json.dumps(data).encode()
+    return parse_sink_payload(payload, sample.get("tags", {})), sample.get("tags", {})
+
+
+def store_job(store: JobStore, outcome: Outcome | None, *, profile: str = "dedi", parent: Job | None = None) -> Job:
+    """A job that went submitting -> queued -> running -> `outcome` (or stays running when outcome is None)."""
+    start = time.time() - 30
+    edition = Edition.API if profile == "queue" else Edition.DEDICATED
+    job = Job(
+        id=new_job_id(),
+        profile=profile,
+        edition=edition,
+        workflow={"3": {"class_type": "KSampler", "inputs": {"seed": 7}}},
+        task_id=new_job_id() if edition is Edition.API else None,
+        prompt_id=None if edition is Edition.API else new_job_id(),
+        client_id="client-1" if edition is Edition.DEDICATED else None,
+        timestamps={"submitting": start},
+        parent_id=parent.id if parent else None,
+        attempt=parent.attempt + 1 if parent else 1,
+    )
+    store.add(job)
+    store.apply(JobUpdate(job.id, state=JobState.QUEUED, at=start + 1, queue_index=41, request_id="req-9"))
+    store.apply(JobUpdate(job.id, state=JobState.RUNNING, at=start + 3))
+    if outcome is not None:
+        store.apply(
+            JobUpdate(
+                job.id,
+                state=outcome.state,
+                at=start + 9,
+                outputs=outcome.outputs,
+                failure=outcome.failure,
+                warning=outcome.warning,
+                raw_result=outcome.raw,
+                sink_index=next(SINK_INDEXES) if edition is Edition.API else None,
+            )
+        )
+    return store.get(job.id)
+
+
+class DetailApp(App[None]):
+    """Just the detail pane, fed like the main screen feeds it."""
+
+    def __init__(self, config: Config, store: JobStore, job: Job | None) -> None:
+        super().__init__()
+        self.config = config
+        self.store = store
+        self.first_job = job
+        self.navigations: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield JobDetail(self.config, self.store, id="detail")
+
+    def on_mount(self) -> None:
+        detail = self.query_one(JobDetail)
+        detail.show_job(self.first_job)
+        detail.focus()
+
+    def on_job_detail_navigate(self, event: JobDetail.Navigate) -> None:
+        self.navigations.append(event.job_id)
+        self.query_one(JobDetail).show_job(self.store.get(event.job_id))
+
+
+class FullScreenApp(App[None]):
+    def __init__(self, config: Config, store: JobStore, job_id: str) -> None:
+        super().__init__()
+        self.config = config
+        self.store = store
+        self.job_id = job_id
+
+    def on_mount(self) -> None:
+        self.push_screen(JobDetailScreen(self.job_id))
+
+
+@pytest.fixture
+def config() -> Config:
+    return parse_config_text(CONFIG_TEXT, env={})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Sequence[JobStore]:
+    job_store = JobStore(tmp_path / "jobs.sqlite3")
+    yield job_store
+    job_store.close()
+
+
+def cell_texts(table: DataTable, column: str) -> list[str]:
+    return [str(value) for value in table.get_column(column)]
+
+
+def static_text(widget: Static) -> str:
+    """What a Static shows, as plain text (whatever it was given: str, Text, Content or a rich table)."""
+    content = widget.content
+    if isinstance(content, (str, Content)):
+        return str(content)
+    if isinstance(content, Text):
+        return content.plain
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
+async def test_succeeded_job_shows_files_and_oss_paths(config: Config, store: JobStore) -> None:
+    job = store_job(store, history_outcome("01b_get_history_id_batch_success.json"))
+    app = DetailApp(config, store, job)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        table = detail.query_one("#detail-outputs", DataTable)
+        filenames = cell_texts(table, "filename")
+        assert "fixture_batch_00001_.png" in filenames
+        assert "ComfyUI_temp_hvttz_00001_.png" in filenames
+        paths = cell_texts(table, "oss")
+        assert f"{BUCKET}/output/fixture_batch_00001_.png" in paths
+        temp_row = filenames.index("ComfyUI_temp_hvttz_00001_.png")
+        assert paths[temp_row] == TEMP_OSS_TEXT
+        header = static_text(detail.query_one("#detail-header", Static))
+        assert "succeeded" in header and job.id[:8] in header and "dedi" in header
+        timeline = static_text(detail.query_one("#detail-timeline", Static))
+        for state in ("submitting", "queued", "running", "succeeded"):
+            assert state in timeline
+        assert "6.0s" in timeline  # running -> succeeded
+        ids = static_text(detail.query_one("#detail-ids", Static))
+        assert job.prompt_id in ids and "client-1" in ids
+        assert not detail.query_one("#detail-error").display
+
+
+async def test_subfolder_and_api_ids(config: Config, store: JobStore) -> None:
+    outcome, _ = sink_outcome("outputs_in_subfolder_and_temp.json")
+    job = store_job(store, outcome, profile="queue")
+    app = DetailApp(config, store, job)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        table = detail.query_one("#detail-outputs", DataTable)
+        path = f"{BUCKET}/output/portraits/2026/shot_00001_.png"
+        assert cell_texts(table, "oss") == [path, TEMP_OSS_TEXT]  # files with an OSS path first
+        assert cell_texts(table, "subfolder") == ["portraits/2026", ""]
+        ids = static_text(detail.query_one("#detail-ids", Static))
+        assert job.task_id in ids and "req-9" in ids and "index 41" in ids
+        assert f"sink index {store.get(job.id).sink_index}" in ids
+
+        # Too narrow for every column: the OSS path stays, the temp file is named in its place.
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert [str(column.label) for column in table.columns.values()] == ["node", "type", "OSS path (or file)"]
+        assert cell_texts(table, "oss") == [path, f"ComfyUI_temp_abcde_00001_.png  {TEMP_OSS_TEXT}"]
+        await pilot.press("y")
+        assert app.clipboard == path
+
+
+async def test_copy_keys(config: Config, store: JobStore) -> None:
+    job = store_job(store, history_outcome("01b_get_history_id_batch_success.json"))
+    app = DetailApp(config, store, job)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        table = detail.query_one("#detail-outputs", DataTable)
+        filenames = cell_texts(table, "filename")
+        first_output = filenames.index("fixture_batch_00001_.png")
+        table.move_cursor(row=first_output)
+        await pilot.press("y")
+        assert app.clipboard == f"{BUCKET}/output/fixture_batch_00001_.png"
+
+        await pilot.press("Y")
+        lines = app.clipboard.splitlines()
+        assert lines == [f"{BUCKET}/output/fixture_batch_0000{n}_.png" for n in range(1, 5)]
+
+        await pilot.press("c")
+        assert app.clipboard == f"job {job.id}, prompt_id {job.prompt_id}, request_id req-9"
+
+        # A temp output has no OSS path: nothing is copied, the user is told why.
+        table.move_cursor(row=filenames.index("ComfyUI_temp_hvttz_00002_.png"))
+        app.copy_to_clipboard("before")
+        assert detail.copy_selected_oss_path() is False
+        await pilot.press("y")
+        assert app.clipboard == "before"
+        await pilot.pause()
+        assert any("no OSS path" in notification.message for notification in app._notifications)
+
+
+async def test_execution_failure_shows_error_block(config: Config, store: JobStore) -> None:
+    job = store_job(store, history_outcome("05_get_history_id_exec_error_blend.json"))
+    app = DetailApp(config, store, job)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        assert detail.has_class("-failed")
+        block = detail.query_one("#detail-error")
+        assert block.display
+        text = static_text(detail.query_one("#detail-error-text", Static))
+        assert "execution" in text
+        assert "node 3" in text and "ImageBlend" in text and "RuntimeError" in text
+        assert "The size of tensor a (2) must match" in text
+        traceback = detail.query_one("#detail-traceback", Collapsible)
+        assert traceback.display and traceback.collapsed
+        traceback.collapsed = False
+        await pilot.pause()
+        assert "execution.py" in static_text(detail.query_one("#detail-traceback-text", Static))
+        assert not detail.query_one("#detail-outputs", DataTable).display
+
+
+async def test_rejected_job_lists_node_errors(config: Config, store: JobStore) -> None:
+    outcome, _ = sink_outcome("validation_body_bad_values.json")
+    job = store_job(store, outcome, profile="queue")
+    app = DetailApp(config, store, job)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = static_text(app.query_one("#detail-error-text", Static))
+        assert "rejected" in text and "4 errors in 3 nodes" in text
+        assert "EmptyImage" in text and "ImageScale" in text and "upscale_method" in text
+
+
+async def test_raw_result_and_workflow_render_when_opened(config: Config, store: JobStore) -> None:
+    outcome, _ = sink_outcome("non_json_text.json")
+    job = store_job(store, outcome, profile="queue")
+    done = store_job(store, history_outcome("01_get_history_id_success.json"))
+    app = DetailApp(config, store, job)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        raw = detail.query_one("#detail-raw", Collapsible)
+        assert raw.collapsed and static_text(detail.query_one("#detail-raw-text", Static)) == ""
+        raw.collapsed = False
+        await pilot.pause()
+        assert static_text(detail.query_one("#detail-raw-text", Static)) == job.raw_result
+        assert "text" in str(raw.title)
+
+        detail.show_job(done)  # raw stays open: the JSON result is pretty-printed
+        await pilot.pause()
+        shown = static_text(detail.query_one("#detail-raw-text", Static))
+        assert shown == json.dumps(json.loads(done.raw_result), indent=2, ensure_ascii=False)
+        assert "JSON" in str(raw.title)
+
+        workflow = detail.query_one("#detail-workflow", Collapsible)
+        workflow.collapsed = False
+        await pilot.pause()
+        assert '"class_type": "KSampler"' in static_text(detail.query_one("#detail-workflow-text", Static))
+
+
+async def test_live_updates_keep_the_sections_and_scroll(config: Config, store: JobStore) -> None:
+    job = store_job(store, None)
+    app = DetailApp(config, store, job)
+    async with app.run_test(size=(80, 14)) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        workflow = detail.query_one("#detail-workflow", Collapsible)
+        workflow.collapsed = False
+        await pilot.pause()
+        detail.scroll_end(animate=False)
+        await pilot.pause()
+        scrolled = detail.scroll_y
+        assert scrolled > 0
+        from tui.core.jobs import Progress
+
+        for value in range(1, 6):
+            updated = store.apply(JobUpdate(job.id, progress=Progress("3", "KSampler", value, 20)))
+            assert updated is not None
+            detail.show_job(updated)
+            await pilot.pause()
+        assert detail.query_one("#detail-workflow", Collapsible) is workflow and not workflow.collapsed
+        assert "KSampler 5/20" in static_text(detail.query_one("#detail-header", Static))
+        assert detail.scroll_y == scrolled
+
+
+async def test_chain_navigation_in_the_pane(config: Config, store: JobStore) -> None:
+    first = store_job(store, history_outcome("05_get_history_id_exec_error_blend.json"))
+    second = store_job(store, history_outcome("05_get_history_id_exec_error_scaleby.json"), parent=first)
+    third = store_job(store, history_outcome("01_get_history_id_success.json"), parent=second)
+    app = DetailApp(config, store, second)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        chain = detail.query_one("#detail-chain", OptionList)
+        assert chain.display and chain.option_count == 3
+        assert [chain.get_option_at_index(i).id for i in range(3)] == [first.id, second.id, third.id]
+        assert "attempt 2/3" in static_text(detail.query_one("#detail-header", Static))
+
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert app.navigations == [third.id]
+        assert detail.job is not None and detail.job.id == third.id
+
+        chain.focus()
+        chain.highlighted = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.navigations[-1] == first.id
+        assert detail.job.id == first.id
+
+
+async def test_new_attempt_appears_in_the_chain(config: Config, store: JobStore) -> None:
+    first = store_job(store, history_outcome("05_get_history_id_exec_error_blend.json"))
+    app = DetailApp(config, store, first)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        assert not detail.query_one("#detail-chain", OptionList).display
+        retry = store_job(store, None, parent=first)
+        detail.jobs_changed([retry])
+        await pilot.pause()
+        chain = detail.query_one("#detail-chain", OptionList)
+        assert chain.display and chain.option_count == 2
+
+
+async def test_full_screen_switches_attempt(config: Config, store: JobStore) -> None:
+    first = store_job(store, history_outcome("05_get_history_id_exec_error_blend.json"))
+    second = store_job(store, history_outcome("01_get_history_id_success.json"), parent=first)
+    app = FullScreenApp(config, store, first.id)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, JobDetailScreen)
+        detail = screen.query_one(JobDetail)
+        assert detail.job is not None and detail.job.id == first.id
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert screen.job_id == second.id and detail.job.id == second.id
+        assert detail.query_one("#detail-outputs", DataTable).row_count == len(second.outputs)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, JobDetailScreen)
+
+
+async def test_no_job_and_no_bucket(store: JobStore) -> None:
+    config = parse_config_text('[profiles.dedi]\nedition = "dedicated"\nurl = "http://127.0.0.1:8188"\n', env={})
+    job = store_job(store, history_outcome("01_get_history_id_success.json"))
+    app = DetailApp(config, store, None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        assert "no job selected" in static_text(detail.query_one("#detail-header", Static))
+        detail.show_job(job)
+        await pilot.pause()
+        table = detail.query_one("#detail-outputs", DataTable)
+        assert all("oss_bucket_path" in path for path in cell_texts(table, "oss"))
+        app.copy_to_clipboard("before")
+        await pilot.press("Y")
+        assert app.clipboard == "before"
+        detail.show_job(None)
+        await pilot.pause()
+        assert not table.display
