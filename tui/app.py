@@ -8,6 +8,7 @@ keymap and theme, and offers contextual commands in the palette.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,8 @@ class ComfyqApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.options.start_engine:
             self.run_worker(self._start_engine(), name="engine-start", group="engine", exit_on_error=False)
+        self._external_sync_at = time.time()
+        self.set_interval(1.0, self._sync_external_changes)
 
     async def _start_engine(self) -> None:
         await self.engine.start()
@@ -132,6 +135,16 @@ class ComfyqApp(App[int]):
             message = getattr(event, "message", None)
             if message:
                 self.report_error(str(message))
+
+    def _sync_external_changes(self) -> None:
+        """Jobs another comfyq process (e.g. `comfyq submit` in a shell) added or settled in the same store."""
+        if not self.store.changed_elsewhere():
+            return
+        since = self._external_sync_at - 2.0  # a little overlap: clocks of two processes, same machine
+        self._external_sync_at = time.time()
+        for job in self.store.changed_since(since):
+            self._pending_jobs.setdefault(job.id, job)
+        self.post_message(JobsDirty())
 
     @on(JobsDirty)
     def _drain_jobs(self) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -920,3 +921,23 @@ def test_two_threads_applying_updates_concurrently(store: JobStore) -> None:
         assert final.sink_index == 1_000 + i and final.outputs == (png(f"o{i}.png"),)
         assert final.progress is None and final.queue_position is None
     assert store.counts_by_state()[S.SUCCEEDED] == 300
+
+
+def test_a_second_process_change_is_seen_and_fetched(store_path: Path) -> None:
+    """The TUI keeps one store open while `comfyq submit` (another connection) adds and settles jobs."""
+    tui_side = JobStore(store_path)
+    cli_side = JobStore(store_path)
+    try:
+        assert tui_side.changed_elsewhere() is False  # first call: a baseline
+        own = job(profile="p")
+        tui_side.add(own)
+        assert tui_side.changed_elsewhere() is False  # our own commit is not "elsewhere"
+        before = time.time() - 1
+        other = job(profile="p")
+        cli_side.add(other)
+        assert tui_side.changed_elsewhere() is True
+        assert tui_side.changed_elsewhere() is False
+        assert other.id in [j.id for j in tui_side.changed_since(before)]
+    finally:
+        tui_side.close()
+        cli_side.close()

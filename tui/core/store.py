@@ -296,6 +296,10 @@ MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
         "ALTER TABLE jobs ADD COLUMN workflow TEXT",
         _move_workflows_out_of_data,
     ),
+    (
+        # v3: what changed lately, so a running TUI sees jobs another comfyq process (the CLI) adds or settles.
+        "CREATE INDEX jobs_by_updated ON jobs (updated_at)",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -407,6 +411,7 @@ class JobStore:
         self._lock = threading.RLock()
         self._workflows: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._memory = str(path) == ":memory:"
+        self._data_version: int | None = None
         if not self._memory:
             self._create_private_file()
         try:
@@ -801,6 +806,20 @@ class JobStore:
         else:
             raise ValueError(f"no query plan for {what!r} (page or ids)")
         return [str(row[3]) for row in self._query("EXPLAIN QUERY PLAN " + sql, params)]
+
+    def changed_elsewhere(self) -> bool:
+        """Has another connection (another comfyq process) committed since the last call? Cheap: no table read."""
+        with self._lock:
+            version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        changed = self._data_version is not None and version != self._data_version
+        self._data_version = version
+        return changed
+
+    def changed_since(self, since: float, *, limit: int = 10_000) -> list[Job]:
+        """Jobs updated at or after `since` (unix time), oldest change first."""
+        return self._jobs(
+            "SELECT id, data, workflow FROM jobs WHERE updated_at >= ? ORDER BY updated_at LIMIT ?", (since, limit)
+        )
 
     def count(self, flt: JobFilter | None = None) -> int:
         where, params = _where(flt)
