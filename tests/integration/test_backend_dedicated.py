@@ -305,7 +305,7 @@ async def test_server_down_then_back(server: SimServer, store: JobStore) -> None
     await h.backend.start()
     try:
         await wait_until(lambda: h.backend.ws_connection_attempts >= 1 and h.backend._ws_error is None, what="ws up")
-        await server._close_listener()  # the server goes away (connections dropped, port closed)
+        await server.stop()  # the server goes away (connections dropped, port closed)
         await wait_until(
             lambda: (s := h.recorder.last_status()) and s.state is SourceState.RECONNECTING, what="reconnecting"
         )
@@ -314,7 +314,7 @@ async def test_server_down_then_back(server: SimServer, store: JobStore) -> None
         await asyncio.sleep(2.0)  # down for a while: a backoff, not a tight loop
         assert h.backend.ws_connection_attempts - attempts_before <= 4
         assert h.backend.poll_cycles - cycles_before <= 5
-        await server._listen()  # back on the same port
+        await server.start()  # back on the same port
         await wait_until(
             lambda: (s := h.recorder.last_status()) and s.state is SourceState.CONNECTED and s.error is None,
             timeout=40,

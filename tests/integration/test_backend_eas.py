@@ -338,14 +338,14 @@ async def test_server_down_then_back(server: SimServer, store: JobStore) -> None
         )
         watcher = h.backend.watcher
         assert watcher is not None
-        await server._close_listener()  # down: connections dropped, port closed
+        await server.stop()  # down: connections dropped, port closed
         await wait_until(
             lambda: (s := h.recorder.last_status()) and s.state is SourceState.RECONNECTING, what="reconnecting"
         )
         before = watcher.connection_attempts
         await asyncio.sleep(2.0)
         assert watcher.connection_attempts - before <= 4  # backoff, never a tight loop
-        await server._listen()
+        await server.start()  # back on the same port
         await wait_until(
             lambda: (s := h.recorder.last_status()) and s.state is SourceState.CONNECTED, timeout=40, what="back"
         )
@@ -402,3 +402,38 @@ async def test_stop_ends_the_watcher_thread_and_start_again_works(harness: Harne
     assert done.state is JobState.SUCCEEDED
     await harness.backend.stop()
     await harness.backend.start()  # the fixture stops it again
+
+
+async def test_results_waiting_on_the_sink_are_stored_and_committed_in_batches(
+    server: SimServer, store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eas_prediction import QueueClient
+
+    h = Harness(server, store, make_profile(server))  # window 5
+    jobs = [await h.submit(slow_workflow(steps=1)) for _ in range(5)]
+    await wait_until(lambda: h.sink_length() == 5, what="five results waiting on the sink")
+    commits: list[list[int]] = []
+    stored: list[int] = []
+    real_commit = QueueClient.commit
+    real_upsert = store.upsert_sink_results
+
+    def recording_commit(self: QueueClient, index: Any) -> Any:
+        commits.append(list(index))
+        return real_commit(self, index)
+
+    def recording_upsert(results: Any) -> Any:
+        stored.append(len(results))
+        return real_upsert(results)
+
+    monkeypatch.setattr(QueueClient, "commit", recording_commit)
+    monkeypatch.setattr(store, "upsert_sink_results", recording_upsert)
+    await h.backend.start()
+    try:
+        for job in jobs:
+            assert (await h.finished(job)).state is JobState.SUCCEEDED
+        await wait_until(lambda: h.sink_length() == 0, what="sink committed")
+        assert sorted(i for batch in commits for i in batch) == sorted(store.get(j.id).sink_index for j in jobs)
+        assert len(commits) < 5 and max(len(batch) for batch in commits) > 1, commits  # batched, not one by one
+        assert len(stored) == len(commits)  # one store transaction per committed batch
+    finally:
+        await h.backend.stop()

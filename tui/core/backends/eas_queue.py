@@ -61,6 +61,8 @@ SEARCH_CONCURRENCY = 8
 # Service health (queue length, consumers): this often.
 HEALTH_INTERVAL = 10.0
 IDLE_INTERVAL = 10.0
+# A status with nothing new is still re-sent this often, so `last_seen` stays fresh.
+STATUS_REFRESH_SECONDS = 5.0
 
 
 def consumer_uid(profile_name: str) -> str:
@@ -354,6 +356,8 @@ class EasQueueBackend(Backend):
         self._queue_length: int | None = None
         self._consumers: int | None = None
         self._in_flight: int | None = None
+        self._last_status: tuple[Any, ...] | None = None
+        self._last_status_at = 0.0
         self.search_requests = 0
 
     # ------------------------------------------------------------------ HTTP plumbing
@@ -515,6 +519,11 @@ class EasQueueBackend(Backend):
                 state, error = SourceState.CONNECTED, self._http_error
             else:
                 state, error = watcher, self._watcher_error or self._http_error
+            key = (state, error, self._queue_length, self._consumers, self._in_flight)
+            now = time.monotonic()
+            if key == self._last_status and now - self._last_status_at < STATUS_REFRESH_SECONDS:
+                return  # nothing new (last_seen is refreshed every few seconds all the same)
+            self._last_status, self._last_status_at = key, now
             status = SourceStatus(
                 self.profile.name,
                 state,
