@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import sys
 import time
@@ -281,6 +282,23 @@ async def test_randomize_seed_button_changes_the_seed(data_dir: Path) -> None:
         assert form_of(app).field_widget("3.seed").value == str(seed)  # type: ignore[union-attr]
 
 
+async def test_randomize_seeds_changes_every_seed_in_place(data_dir: Path) -> None:
+    graph = seed_workflow().to_dict()
+    graph["13"] = {"class_type": "KSamplerAdvanced", "inputs": {"noise_seed": 5, "steps": 4, "model": ["4", 0]}}
+    app = EditorApp(Workflow(graph), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = editor_of(app)
+        before = area_of(app).text.splitlines()
+        assert editor.randomize_seeds() == 2
+        await pilot.pause()
+        after = area_of(app).text.splitlines()
+        changed = [new.strip().split(":")[0] for old, new in zip(before, after) if old != new]
+        assert changed == ['"seed"', '"noise_seed"']  # only the two seed lines moved
+        assert editor.workflow is not None
+        assert editor.workflow.nodes["3"]["inputs"]["seed"] != graph["3"]["inputs"]["seed"]
+        assert editor.workflow.nodes["13"]["inputs"]["noise_seed"] != 5
+
+
 # ----------------------------------------------------------------------------------------------- files
 
 
@@ -458,16 +476,23 @@ async def test_save_keeps_the_mode_of_an_existing_file(tmp_path: Path, data_dir:
 
 
 @pytest.fixture
-def sed_editor(tmp_path: Path) -> str:
-    """An "editor" that changes steps 20 -> 77 in the file it is given (like a user would), as $EDITOR text."""
-    return "sed -i -e 's/\"steps\": 20/\"steps\": 77/'"
+def scripted_editor(tmp_path: Path) -> str:
+    """$EDITOR text for an "editor" that changes steps 20 -> 77 in the file it is given, as a user would (a
+    Python script rather than `sed -i`, whose flags differ between GNU and BSD)."""
+    script = tmp_path / "my editor.py"  # a space in the path: $EDITOR is split like a shell would
+    script.write_text(
+        "import pathlib, sys\n"
+        "path = pathlib.Path(sys.argv[-1])\n"
+        "path.write_text(path.read_text().replace('\"steps\": 20', '\"steps\": 77'))\n"
+    )
+    return shlex.join([sys.executable, str(script)])
 
 
 async def test_external_editor_round_trip_updates_json_and_form(
-    data_dir: Path, sed_editor: str, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, scripted_editor: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.setenv("EDITOR", sed_editor)
+    monkeypatch.setenv("VISUAL", scripted_editor)  # $VISUAL wins over $EDITOR
+    monkeypatch.setenv("EDITOR", "false")
     app = SuspendingEditorApp(seed_workflow(), data_dir)
     async with app.run_test(size=SIZE) as pilot:
         editor = editor_of(app)

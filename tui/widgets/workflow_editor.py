@@ -487,6 +487,8 @@ class WorkflowEditor(Vertical):
         error = self._json_error
         if error is not None and error.line:
             area.move_cursor((error.line - 1, max(0, (error.column or 1) - 1)), center=True)
+            # A tab that was hidden has no size until the next layout: centre again once it has one.
+            area.call_after_refresh(area.scroll_cursor_visible, center=True)
 
     def show_view(self, tab_id: str) -> None:
         """Switch to the "Parameters" (PARAMS_TAB) or "JSON" (JSON_TAB) tab."""
@@ -503,6 +505,21 @@ class WorkflowEditor(Vertical):
         elif self._parsed is not None:  # positions not found (cannot happen for valid text, but be safe)
             self._replace_all(self._parsed.with_input(node_id, input_name, value).to_json())
         self._validate()
+
+    def randomize_seeds(self) -> int:
+        """Give every literal seed / noise_seed a new random value (in the JSON, like a form edit); returns how many."""
+        parsed = self._parsed
+        if parsed is None:
+            self.app.notify("fix the workflow first", title="Randomize seeds", severity="warning")
+            return 0
+        fresh = parsed.randomize_seeds()
+        changed = 0
+        for node_id, node in fresh.nodes.items():
+            for name, value in node["inputs"].items():
+                if value != parsed.nodes[node_id]["inputs"][name]:
+                    self.set_input(node_id, name, value)
+                    changed += 1
+        return changed
 
     def open_in_external_editor(self) -> None:
         """Edit the current text in $VISUAL / $EDITOR (the app steps aside meanwhile), then validate what comes back."""
