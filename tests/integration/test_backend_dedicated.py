@@ -116,7 +116,9 @@ class Harness:
         assert isinstance(backend, DedicatedBackend)
         self.backend: DedicatedBackend = backend
 
-    def new_job(self, workflow: dict[str, Any], *, state: JobState = JobState.SUBMITTING, prompt_id: str | None = None) -> Job:
+    def new_job(
+        self, workflow: dict[str, Any], *, state: JobState = JobState.SUBMITTING, prompt_id: str | None = None
+    ) -> Job:
         job = Job(
             id=new_job_id(),
             profile=self.profile.name,

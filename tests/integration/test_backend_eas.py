@@ -83,7 +83,9 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: 
         await asyncio.sleep(0.02)
 
 
-def make_profile(server: SimServer, *, token: str | None = TOKEN, lost_after: float = 30.0, name: str = "api") -> Profile:
+def make_profile(
+    server: SimServer, *, token: str | None = TOKEN, lost_after: float = 30.0, name: str = "api"
+) -> Profile:
     token_line = f'token = "{token}"\n' if token else ""
     text = (
         "[defaults]\n"
@@ -111,7 +113,9 @@ class Harness:
         self.backend: EasQueueBackend = backend
         self.backend.search_interval = 0.1  # tests want positions and `lost` quickly
 
-    def new_job(self, workflow: dict[str, Any], *, state: JobState = JobState.SUBMITTING, queue_index: int | None = None) -> Job:
+    def new_job(
+        self, workflow: dict[str, Any], *, state: JobState = JobState.SUBMITTING, queue_index: int | None = None
+    ) -> Job:
         job_id = new_job_id()
         job = Job(
             id=job_id,
@@ -123,7 +127,8 @@ class Harness:
         )
         self.store.add(job)
         if state is not JobState.SUBMITTING or queue_index is not None:
-            self.store.apply(JobUpdate(job.id, state=None if state is JobState.SUBMITTING else state, queue_index=queue_index))
+            new_state = None if state is JobState.SUBMITTING else state
+            self.store.apply(JobUpdate(job.id, state=new_state, queue_index=queue_index))
         return self.store.get(job.id)
 
     async def submit(self, workflow: dict[str, Any]) -> Job:

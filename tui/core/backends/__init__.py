@@ -30,7 +30,9 @@ class Backoff:
     """Capped exponential backoff with jitter: 0.5 s doubling to 30 s, each delay ±20%, so clients that lost the
     same server do not come back in lockstep and a failing server is never hammered in a tight loop."""
 
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0, jitter: float = 0.2, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, initial: float = 0.5, maximum: float = 30.0, jitter: float = 0.2, rng: random.Random | None = None
+    ) -> None:
         self.initial = initial
         self.maximum = maximum
         self.jitter = jitter

@@ -137,7 +137,8 @@ class DedicatedBackend(Backend):
         try:
             response = await self._http().request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise _Unreachable(f"{self.base_url} did not answer {method} {path} in time ({type(exc).__name__})") from exc
+            message = f"{self.base_url} did not answer {method} {path} in time ({type(exc).__name__})"
+            raise _Unreachable(message) from exc
         except httpx.HTTPError as exc:
             raise _Unreachable(self._scrub(f"cannot reach {self.base_url}: {exc or type(exc).__name__}")) from exc
         if response.status_code in (401, 403):
@@ -211,7 +212,9 @@ class DedicatedBackend(Backend):
             return self._transport_failure(self._scrub(f"cannot reach {self.base_url}: {exc or type(exc).__name__}"))
         status = response.status_code
         if status in (401, 403):
-            self._auth_error = f"unauthorized ({status}) at {self.base_url}: check the token of profile {self.profile.name!r}"
+            self._auth_error = (
+                f"unauthorized ({status}) at {self.base_url}: check the token of profile {self.profile.name!r}"
+            )
             self._report(force=True)
             return SubmitResult(accepted=False, failure=Failure(FailureCategory.AUTH, self._auth_error))
         answer = payloads.parse_prompt_response(status, response.content, response.headers.get("content-type"))
@@ -422,7 +425,8 @@ class DedicatedBackend(Backend):
         ]
 
     def _cancelled_update(self, job: Job, now: float, message: str) -> JobUpdate:
-        return JobUpdate(job.id, state=JobState.CANCELLED, at=now, failure=Failure(FailureCategory.INTERRUPTED, message))
+        failure = Failure(FailureCategory.INTERRUPTED, message)
+        return JobUpdate(job.id, state=JobState.CANCELLED, at=now, failure=failure)
 
     def _forget_finished(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
@@ -463,7 +467,9 @@ class DedicatedBackend(Backend):
                     self._ws_error = "the websocket was closed by the server"
                 except aiohttp.WSServerHandshakeError as exc:
                     if exc.status in (401, 403):
-                        self._ws_error = f"unauthorized ({exc.status}): check the token of profile {self.profile.name!r}"
+                        self._ws_error = (
+                            f"unauthorized ({exc.status}): check the token of profile {self.profile.name!r}"
+                        )
                     else:
                         self._ws_error = f"websocket handshake refused (HTTP {exc.status})"
                 except asyncio.CancelledError:
@@ -506,9 +512,9 @@ class DedicatedBackend(Backend):
             return
         tracked = self._lookup(data.get("prompt_id"))
         if kind == "executing" and data.get("node") is None:
-            self._wake.set()
+            self._wake.set()  # the prompt is done: the poller settles it now
             if tracked is not None:
-                tracked.node = None
+                self._tracked.pop(str(data.get("prompt_id")), None)
             return
         if tracked is None:
             return
@@ -589,9 +595,8 @@ class DedicatedBackend(Backend):
                     updates.append(JobUpdate(job.id, state=JobState.RUNNING, at=now))
                     continue
                 if prompt_id in queue.pending_position:
-                    updates.append(
-                        JobUpdate(job.id, state=JobState.QUEUED, queue_position=queue.pending_position[prompt_id], at=now)
-                    )
+                    position = queue.pending_position[prompt_id]
+                    updates.append(JobUpdate(job.id, state=JobState.QUEUED, queue_position=position, at=now))
                     continue
                 outcome = await self._history(prompt_id)
                 if outcome is None:

@@ -388,7 +388,9 @@ class EasQueueBackend(Backend):
     async def _get(self, params: dict[str, str], headers: dict[str, str] | None = None) -> httpx.Response:
         """A GET on the input queue; network trouble becomes an error message (and an unhealthy status)."""
         try:
-            response = await self._http().get(self.input_url, params=params, headers={**self._identity(), **(headers or {})})
+            response = await self._http().get(
+                self.input_url, params=params, headers={**self._identity(), **(headers or {})}
+            )
         except httpx.HTTPError as exc:
             message = self._scrub(f"cannot reach {self.input_url}: {exc or type(exc).__name__}")
             self._set_http(error=message)
@@ -478,7 +480,9 @@ class EasQueueBackend(Backend):
         if watcher is not None:
             stopped = await asyncio.to_thread(watcher.stop, 2.0)
             if not stopped:
-                log.warning("%s: the sink watcher is slow to stop (a request in flight); it ends on its own", self.profile.name)
+                log.warning(
+                    "%s: the sink watcher is slow to stop (a request in flight); it ends on its own", self.profile.name
+                )
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
