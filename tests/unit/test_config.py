@@ -299,6 +299,14 @@ ERROR_CASES = [
         id="api-key-on-dedicated",
     ),
     pytest.param(
+        '[profiles.x]\nedition = "api"\nurl = "http://h"\nclient_id = "c"\ninput_url = "http://h/api/predict/s"\n',
+        [
+            'cfg.toml:3: profiles.x.url: not used by edition = "api" (that takes input_url)',
+            'cfg.toml:4: profiles.x.client_id: not used by edition = "api"',
+        ],
+        id="dedicated-keys-on-api",
+    ),
+    pytest.param(
         '[profiles]\nx = 3\n',
         ["cfg.toml:2: profiles.x: expected a table, got an integer"],
         id="profile-not-a-table",

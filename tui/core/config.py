@@ -462,7 +462,8 @@ class _Parser:
         if edition is Edition.API:
             for key in DEDICATED_ONLY_KEYS:
                 if key in body:
-                    self.issue(where + (key,), f"not used by edition = \"api\" (that takes input_url)")
+                    hint = " (that takes input_url)" if key == "url" else ""
+                    self.issue(where + (key,), f"not used by edition = \"api\"{hint}")
             input_url = self.read_url(body, where, "input_url", required=True)
             endpoint = self.read_str(body, where, "endpoint")
             service = self.read_str(body, where, "service")
