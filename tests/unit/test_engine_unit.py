@@ -322,3 +322,45 @@ async def test_wait_times_out_with_active_jobs(config, store) -> None:
     (still,) = await engine.wait([job.id], timeout=0.05)
     assert still.state is JobState.QUEUED
     await engine.stop()
+
+
+def test_job_json_shape_has_every_documented_field(config) -> None:
+    import json
+
+    from tui.core.jobs import Edition, Output, Progress
+    from tui.core.render import job_to_dict, job_to_json
+
+    import dataclasses
+
+    config.profiles["api"] = dataclasses.replace(config.profiles["api"], oss_bucket_path="oss://bucket/prefix")
+    job = Job(
+        id="a" * 32,
+        profile="api",
+        edition=Edition.API,
+        workflow={},
+        state=JobState.FAILED,
+        task_id="comfyq-x",
+        timestamps={"submitting": 0.0, "running": 1.5, "failed": 2.25},
+        outputs=(Output("9", "output", "sub", "a.png"), Output("10", "temp", "", "b.png")),
+        failure=Failure(FailureCategory.EXECUTION, "boom", node_id="3", class_type="KSampler"),
+        parent_id="b" * 32,
+        attempt=2,
+        progress=Progress("3", "KSampler", 2, 4),
+    )
+    data = job_to_dict(job, config.profiles["api"])
+    assert set(data) >= {
+        "id", "profile", "edition", "state", "failure", "task_id", "prompt_id", "queue_index", "sink_index",
+        "request_id", "submitted_at", "started_at", "finished_at", "progress", "outputs", "parent_id", "attempt",
+    }
+    assert data["failure"] == {"category": "execution", "message": "boom", "node_id": "3", "class_type": "KSampler"}
+    assert (data["submitted_at"], data["started_at"], data["finished_at"]) == (
+        "1970-01-01T00:00:00.000+00:00", "1970-01-01T00:00:01.500+00:00", "1970-01-01T00:00:02.250+00:00"
+    )
+    assert data["outputs"] == [
+        {"node_id": "9", "type": "output", "subfolder": "sub", "filename": "a.png",
+         "oss_path": "oss://bucket/prefix/output/sub/a.png"},
+        {"node_id": "10", "type": "temp", "subfolder": "", "filename": "b.png", "oss_path": None},
+    ]
+    assert (data["parent_id"], data["attempt"], data["edition"], data["state"]) == ("b" * 32, 2, "api", "failed")
+    assert json.loads(job_to_json(job, config.profiles)) == data
+    assert job_to_dict(job, None)["outputs"][0]["oss_path"] is None  # profile no longer configured
