@@ -364,3 +364,27 @@ def test_job_json_shape_has_every_documented_field(config) -> None:
     assert (data["parent_id"], data["attempt"], data["edition"], data["state"]) == ("b" * 32, 2, "api", "failed")
     assert json.loads(job_to_json(job, config.profiles)) == data
     assert job_to_dict(job, None)["outputs"][0]["oss_path"] is None  # profile no longer configured
+
+
+async def test_reload_config_rebuilds_changed_profiles_and_starts_new_ones(config, store) -> None:
+    engine, backends, events = make_engine(config, store)
+    await engine.start()
+    old_dedi, old_api = engine.backend("dedi"), engine.backend("api")
+    edited = parse_config_text(CONFIG.replace("max_concurrent_submits = 3", "max_concurrent_submits = 5") + """
+[profiles.extra]
+edition = "dedicated"
+url = "http://127.0.0.1:9"
+""")
+    await engine.reload_config(edited)
+    assert engine.backend("dedi") is not old_dedi  # changed: rebuilt with the new profile
+    assert engine.backend("dedi").profile.max_concurrent_submits == 5
+    assert engine.backend("api") is old_api  # unchanged: untouched
+    await settle(engine)
+    assert engine.source_statuses["extra"].state is SourceState.CONNECTED  # new: started
+    without_api = parse_config_text(CONFIG.split("[profiles.api]")[0])
+    await engine.reload_config(without_api)
+    await settle(engine)
+    assert "api" not in engine.source_statuses
+    with pytest.raises(UnknownProfile):
+        engine.backend("api")
+    await engine.stop()

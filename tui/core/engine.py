@@ -119,6 +119,7 @@ class Engine:
         self._sending: set[str] = set()
         self._last_status_error: dict[str, str | None] = {}
         self._stopping = False
+        self._follow_all = False  # start() was asked for every profile: new profiles get started on reload
 
     # ------------------------------------------------------------------ events
 
@@ -203,6 +204,8 @@ class Engine:
             self._changed.set()
 
     def _apply_status(self, status: SourceStatus) -> None:
+        if status.profile not in self.config.profiles:
+            return  # the last word of a backend whose profile was removed from the config
         self.source_statuses[status.profile] = status
         self._emit(SourceStatusChanged(status))
         # A source error is worth an EngineError once (and in the log), not on every retry of the same error.
@@ -251,10 +254,41 @@ class Engine:
         """Create the backends, reconcile what a previous run left in flight, then start following jobs."""
         self._bind_loop()
         self._stopping = False
+        if profiles is None:
+            self._follow_all = True
         names = list(profiles) if profiles is not None else list(self.config.profiles)
         for name in names:
             self.backend(name)  # unknown profiles fail here, before anything starts
         await asyncio.gather(*(self._start_one(name) for name in names if name not in self._started))
+
+    async def reload_config(self, config: Config) -> None:
+        """Use an edited config: backends of changed or removed profiles stop; changed and new ones start again
+        (new ones only when start() was asked to follow every profile)."""
+        self._bind_loop()
+        old = self.config
+        self.config = config
+        restart: list[str] = []
+        for name in list(self._backends):
+            if config.profiles.get(name) == old.profiles.get(name):
+                continue
+            was_started = name in self._started
+            backend = self._backends.pop(name)
+            self._contexts.pop(name, None)
+            self._semaphores.pop(name, None)
+            self._started.discard(name)
+            try:
+                await backend.stop()
+            except Exception as exc:
+                self._report_error(name, f"stopping the sources failed: {exc}", exc)
+            if name not in config.profiles:
+                self.source_statuses.pop(name, None)
+                self._emit(SourceStatusChanged(SourceStatus(name, SourceState.STOPPED, at=self.clock())))
+            elif was_started:
+                restart.append(name)
+        if self._follow_all and not self._stopping:
+            restart += [name for name in config.profiles if name not in old.profiles and name not in restart]
+        if restart:
+            await self.start(restart)
 
     async def _start_one(self, name: str) -> None:
         backend = self.backend(name)
