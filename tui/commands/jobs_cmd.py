@@ -826,6 +826,7 @@ async def _watch(session: Session, args: argparse.Namespace) -> int:
     profiles = args.profiles or sorted(session.config.profiles)
     for name in profiles:
         _require_profile(session, name)
+    last_health: dict[str, tuple[SourceState, str | None]] = {}
 
     def on_event(event: Event) -> None:
         if isinstance(event, JobChanged):
@@ -841,6 +842,10 @@ async def _watch(session: Session, args: argparse.Namespace) -> int:
             session.out.print(line, soft_wrap=True)
         elif isinstance(event, SourceStatusChanged):
             status = event.status
+            # Statuses also refresh counters (queue length, in flight); say only what changed in health.
+            if last_health.get(status.profile) == (status.state, status.error):
+                return
+            last_health[status.profile] = (status.state, status.error)
             text = f"{status.profile}: {status.state.value}" + (f" ({status.error})" if status.error else "")
             session.err.print(text, markup=False, highlight=False)
         elif isinstance(event, EngineError):
