@@ -1,0 +1,28 @@
+"""Fixtures of the fault-injection suite: an instrumented emulator and a workflow file (helpers live in helpers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults.helpers import Emulator
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    sim = Emulator(tmp_path / "sim-out")
+    try:
+        yield sim
+    finally:
+        sim.close()
+
+
+@pytest.fixture
+def workflow_file(tmp_path: Path) -> Path:
+    from tui.core.workflow import seed_workflow
+
+    path = tmp_path / "workflow.json"
+    path.write_text(seed_workflow().to_json(), encoding="utf-8")
+    return path
