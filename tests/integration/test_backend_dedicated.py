@@ -220,6 +220,7 @@ async def test_validation_failure_is_rejected_with_a_precise_message(harness: Ha
     assert result.failure.node_errors, result.failure
     assert "ckpt_name" in result.failure.message or any(e.input_name == "ckpt_name" for e in result.failure.node_errors)
     assert any(e.class_type == "CheckpointLoaderSimple" for e in result.failure.node_errors)
+    assert "node 4" in result.failure.message and "no_such_model_v1.safetensors" in result.failure.message
 
 
 async def test_execution_failure(tmp_path: Path, store: JobStore) -> None:

@@ -235,6 +235,7 @@ async def test_validation_failure_arrives_on_the_sink(harness: Harness) -> None:
     assert done.state is JobState.FAILED
     assert done.failure is not None and done.failure.category is FailureCategory.REJECTED
     assert any(e.class_type == "CheckpointLoaderSimple" for e in done.failure.node_errors), done.failure
+    assert "node 4" in done.failure.message and "no_such_model_v1.safetensors" in done.failure.message
     await wait_until(lambda: harness.sink_length() == 0, what="sink committed")
 
 

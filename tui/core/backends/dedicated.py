@@ -586,6 +586,19 @@ class DedicatedBackend(Backend):
             self._mark_answered()
             updates: list[JobUpdate] = []
             now = time.time()
+            left_queue = [job for job in ours if job.prompt_id and not queue.has(job.prompt_id)]
+            semaphore = asyncio.Semaphore(HISTORY_CONCURRENCY)
+
+            async def look_up(prompt_id: str) -> payloads.Outcome | None:
+                async with semaphore:
+                    return await self._history(prompt_id)
+
+            outcomes = dict(
+                zip(
+                    [job.id for job in left_queue],
+                    await asyncio.gather(*(look_up(job.prompt_id or "") for job in left_queue)),
+                )
+            )
             for job in ours:
                 prompt_id = job.prompt_id
                 if not prompt_id:
@@ -598,7 +611,7 @@ class DedicatedBackend(Backend):
                     position = queue.pending_position[prompt_id]
                     updates.append(JobUpdate(job.id, state=JobState.QUEUED, queue_position=position, at=now))
                     continue
-                outcome = await self._history(prompt_id)
+                outcome = outcomes.get(job.id)
                 if outcome is None:
                     if job.state is JobState.SUBMITTING:
                         updates.append(self._not_accepted(job, now))
