@@ -541,6 +541,7 @@ class _Parser:
                 self.issue(where + ("token",), f"expected a string, got {_type_name(value)}")
                 return None
             secrets.register_secret(value)
+            secrets.register_secret(value.strip())
             if not value.strip():
                 self.issue(where + ("token",), "must not be empty (remove the key for a service without a token)")
                 return None
@@ -554,6 +555,7 @@ class _Parser:
                 self.issue(where + ("token_env",), f"environment variable {variable} is not set")
                 return None
             secrets.register_secret(value)
+            secrets.register_secret(value.strip())
             if not value.strip():
                 self.issue(where + ("token_env",), f"environment variable {variable} is empty")
                 return None
@@ -626,7 +628,10 @@ def _read_document(path: Path) -> Any:
     try:
         return tomlkit.parse(text)
     except Exception as error:  # tomlkit's ParseError and friends: the file is broken, do not touch it
-        parse_config_text(text, str(path))  # raises with the precise line when tomllib agrees
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            parse_config_text(text, str(path))  # raises with tomllib's precise line
         raise ConfigError([ConfigIssue(str(path), None, "", f"TOML syntax error: {error}")]) from None
 
 
