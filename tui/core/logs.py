@@ -51,3 +51,6 @@ def setup_logging(log_file: Path, level: int = logging.INFO) -> None:
             existing.close()
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx/httpcore log every request at INFO: thousands of lines an hour from pollers. Keep their warnings only.
+    for chatty in ("httpx", "httpcore", "websocket", "aiohttp.access"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
