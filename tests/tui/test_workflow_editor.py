@@ -425,6 +425,18 @@ async def test_save_writes_pretty_json_and_save_as_asks_for_a_path(tmp_path: Pat
         assert RecentFiles.in_data_dir(data_dir).load()[:2] == [original, copy]
 
 
+async def test_a_workflow_given_with_its_file_shows_the_file_layout(tmp_path: Path, data_dir: Path) -> None:
+    path = tmp_path / "given.json"
+    workflow = write_workflow(path, 25)  # 4-space indent, unlike to_json()'s 2
+    app = EditorApp(workflow, data_dir, path=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        editor = editor_of(app)
+        assert area_of(app).text == path.read_text(encoding="utf-8")
+        assert editor.workflow == workflow and not editor.dirty and editor.path == path
+        assert str(editor.border_title) == "Workflow · given.json"
+
+
 async def test_save_without_a_path_opens_save_as(tmp_path: Path, data_dir: Path) -> None:
     app = EditorApp(seed_workflow(), data_dir)
     async with app.run_test(size=SIZE) as pilot:
@@ -649,4 +661,4 @@ async def test_in_the_real_app_invalid_json_blocks_submit_at_its_position(tmp_pa
         await pilot.pause()
         assert area.has_focus and area.cursor_location == (0, 0)
         assert app.store.total() == 0  # nothing was submitted
-        await app.shutdown()
+    await app.shutdown()  # after the app stopped: its timers no longer touch the store it closes

@@ -162,6 +162,17 @@ def write_text_atomically(path: Path, text: str) -> None:
         raise
 
 
+def _file_text_of(workflow: Workflow | None, path: Path | None) -> str | None:
+    """The file's own text when it holds ``workflow`` (so the editor keeps the user's layout), else None."""
+    if workflow is None or path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text if parse_workflow(text) == workflow else None
+    except (OSError, UnicodeDecodeError, WorkflowError):
+        return None
+
+
 # --------------------------------------------------------------------------------------------------- widgets
 
 
@@ -347,7 +358,7 @@ class WorkflowEditor(Vertical):
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
-        self._initial_text = workflow.to_json() if workflow is not None else ""
+        self._initial_text = _file_text_of(workflow, path) or (workflow.to_json() if workflow is not None else "")
         self.path = path
         self._parsed: Workflow | None = workflow
         self._json_error: WorkflowError | None = None
