@@ -19,7 +19,7 @@ from tui.core.backends.base import SourceState
 from tui.core.config import Config, load_config
 from tui.core.engine import CancelNotSupported, Engine
 from tui.core.events import Event, JobChanged
-from tui.core.jobs import FailureCategory, Job, JobState
+from tui.core.jobs import FailureCategory, JobState
 from tui.core.render import job_to_dict
 from tui.core.store import JobStore
 from tui.core.workflow import seed_workflow
