@@ -13,6 +13,7 @@ import json
 import random
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -123,6 +124,9 @@ class ParametersForm(VerticalScroll):
     ParametersForm .param-error {
         color: $error;
         display: none;
+        width: 1fr;
+        height: auto;
+        padding-left: 11;
     }
     ParametersForm .param-error.-shown {
         display: block;
@@ -328,7 +332,7 @@ class ParametersForm(VerticalScroll):
         if before != message:
             self.post_message(self.ErrorsChanged(self))
         error = self.query_one(f"#{widget_id}-error", Label)
-        error.update(message or "")
+        error.update(Text(_short(message, self._fields[widget_id].item) if message else ""))
         error.set_class(message is not None, "-shown")
         self.query_one(f"#{widget_id}").set_class(message is not None, "-invalid")
 
@@ -386,6 +390,11 @@ class ParametersForm(VerticalScroll):
         field = self._fields.get(widget_id)
         if field is not None:
             self.randomize_seed(field.item.key)
+
+
+def _short(message: str, item: EditableInput) -> str:
+    """The model's message without its "3.steps (KSampler) " prefix: under the field, the field says that."""
+    return "✘ " + message.removeprefix(f"{item.key} ({item.class_type}) ")
 
 
 def _same(left: object, right: object) -> bool:

@@ -550,7 +550,8 @@ class WorkflowEditor(Vertical):
             self.app.notify(str(error), title="$EDITOR", severity="error")
             return
         if edited == self.text:
-            self.app.notify("no changes", title="$EDITOR")
+            hint = " (an editor that returns at once, like plain `code`, needs its wait flag: `code --wait`)"
+            self.app.notify(f"no changes{hint}", title="$EDITOR")
             return
         self._replace_all(edited)
         self._validate()
