@@ -6,7 +6,7 @@ import io
 import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -58,17 +58,27 @@ def sink_outcome(name: str) -> tuple[Outcome, dict[str, str]]:
     return parse_sink_payload(payload, sample.get("tags", {})), sample.get("tags", {})
 
 
-def store_job(store: JobStore, outcome: Outcome | None, *, profile: str = "dedi", parent: Job | None = None) -> Job:
+def store_job(
+    store: JobStore,
+    outcome: Outcome | None,
+    *,
+    profile: str = "dedi",
+    parent: Job | None = None,
+    job_id: str | None = None,
+    start: float | None = None,
+) -> Job:
     """A job that went submitting -> queued -> running -> `outcome` (or stays running when outcome is None)."""
-    start = time.time() - 30
+    start = time.time() - 30 if start is None else start
     edition = Edition.API if profile == "queue" else Edition.DEDICATED
+    job_id = job_id or new_job_id()
+    remote_id = job_id[::-1]  # derived, so fixed ids give fixed remote ids (snapshots)
     job = Job(
-        id=new_job_id(),
+        id=job_id,
         profile=profile,
         edition=edition,
         workflow={"3": {"class_type": "KSampler", "inputs": {"seed": 7}}},
-        task_id=new_job_id() if edition is Edition.API else None,
-        prompt_id=None if edition is Edition.API else new_job_id(),
+        task_id=remote_id if edition is Edition.API else None,
+        prompt_id=None if edition is Edition.API else remote_id,
         client_id="client-1" if edition is Edition.DEDICATED else None,
         timestamps={"submitting": start},
         parent_id=parent.id if parent else None,
@@ -395,3 +405,41 @@ async def test_no_job_and_no_bucket(store: JobStore) -> None:
         detail.show_job(None)
         await pilot.pause()
         assert not table.display
+
+
+# ------------------------------------------------------------------------------------------------ snapshots
+
+SNAPSHOT_START = 978_429_600.0  # 2001-01-02 10:00 UTC: fixed, and never "today" (clock shows the date)
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def snapshot_chain(store: JobStore) -> tuple[Job, Job]:
+    first = store_job(
+        store, history_outcome("05_get_history_id_exec_error_blend.json"), job_id="1" * 32, start=SNAPSHOT_START
+    )
+    second = store_job(
+        store,
+        history_outcome("01b_get_history_id_batch_success.json"),
+        parent=first,
+        job_id="2" * 32,
+        start=SNAPSHOT_START + 60,
+    )
+    return first, second
+
+
+def test_snapshot_full_screen_success(snap_compare, config: Config, store: JobStore, utc: None) -> None:  # type: ignore[no-untyped-def]
+    _, second = snapshot_chain(store)
+    assert snap_compare(FullScreenApp(config, store, second.id), terminal_size=SIZE)
+
+
+def test_snapshot_pane_failure(snap_compare, config: Config, store: JobStore, utc: None) -> None:  # type: ignore[no-untyped-def]
+    first, _ = snapshot_chain(store)
+    assert snap_compare(DetailApp(config, store, first), terminal_size=(76, 13))

@@ -3,10 +3,12 @@ validated with the config loader's own rules."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
 from screens.profile_form import ConfirmScreen, ProfileFormScreen
@@ -323,3 +325,42 @@ async def test_saving_an_untouched_profile_changes_nothing(config_file: Path) ->
         assert not isinstance(app.screen, ProfileFormScreen)
         assert config_file.read_text() == CONFIG_TEXT
         assert app.saved_events[-1].saved == "local"
+
+
+# ------------------------------------------------------------------------------------------------ snapshots
+
+SHOWN_CONFIG_FILE = Path("/home/me/.config/comfyq/config.toml")  # a fixed path for the form's hint (never written)
+
+
+def snapshot_app(config_file: Path) -> ProfilesApp:
+    config = dataclasses.replace(load_config(config_file), path=SHOWN_CONFIG_FILE)
+    return ProfilesApp(config, SHOWN_CONFIG_FILE)
+
+
+def steady(app: App[None]) -> None:
+    for widget in app.screen.query(Input).results(Input):
+        widget.cursor_blink = False
+
+
+def test_snapshot_form_with_errors(snap_compare, config_file: Path) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("n")
+        await pilot.pause()
+        fill(form(pilot.app), name="artlab", input_url="ftp://artlab/api/predict/x", token="t0ken-value-xyz",
+             token_env="ARTLAB_TOKEN", window="0")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        steady(pilot.app)
+
+    assert snap_compare(snapshot_app(config_file), terminal_size=SIZE, run_before=run_before)
+    assert not SHOWN_CONFIG_FILE.exists()
+
+
+def test_snapshot_edit_form_small_terminal(snap_compare, config_file: Path) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        pilot.app.query_one(ProfileList).highlighted = 1  # queue: its token shows masked
+        await pilot.press("E")
+        await pilot.pause()
+        steady(pilot.app)
+
+    assert snap_compare(snapshot_app(config_file), terminal_size=(80, 24), run_before=run_before)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -37,7 +38,6 @@ HIGHLIGHT_LIMIT = 200_000
 
 TEMP_OSS_TEXT = "temp (no OSS path)"
 NO_BUCKET_TEXT = "— (profile has no oss_bucket_path)"
-CHAIN_SUMMARY_LENGTH = 60
 
 # Chronological order for states entered at the same instant.
 _STATE_ORDER = {state.value: rank for rank, state in enumerate(JobState)}
@@ -75,8 +75,23 @@ def oss_path_text(bucket_path: str | None, output: Any) -> tuple[str, str | None
     return location.path, location.path
 
 
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _clock(at: float, reference: float) -> str:
+    """HH:MM:SS, with the date in front when it differs from `reference`'s (now, or the previous state's)."""
+    moment = datetime.fromtimestamp(at)
+    if moment.date() == datetime.fromtimestamp(reference).date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _without_header(failure: Failure) -> str:
+    """The message without the "node 3 ImageBlend: RuntimeError: " the block's first line already shows."""
+    message = failure.message
+    prefix = " ".join(part for part in ("node", failure.node_id, failure.class_type) if part) if failure.node_id else ""
+    if prefix and message.startswith(prefix + ": "):
+        message = message[len(prefix) + 2 :]
+    if failure.exception_type and message.startswith(failure.exception_type + ": "):
+        message = message[len(failure.exception_type) + 2 :]
+    return message or failure.message
 
 
 def failure_text(failure: Failure) -> Text:
@@ -97,7 +112,7 @@ def failure_text(failure: Failure) -> Text:
     if not failure.node_errors:
         # The message of a rejection with node errors is those errors joined; the list below says it better.
         text.append("\n")
-        text.append(failure.message.rstrip())
+        text.append(_without_header(failure).rstrip())
     for error in failure.node_errors:
         text.append("\n• ")
         text.append(f"node {error.node_id} {error.class_type}".rstrip(), style="bold")
@@ -243,9 +258,9 @@ class JobDetail(VerticalScroll):
         self.set_interval(1.0, self._tick)
 
     def on_resize(self) -> None:
-        # The outputs table drops its subfolder / filename columns when the OSS paths would not fit beside them.
-        if self._ready and self.job is not None and self._outputs_compact() != self._compact:
-            self._signatures.pop("outputs", None)
+        # The outputs table drops its subfolder / filename columns when the OSS paths would not fit beside them;
+        # attempt lines are cut to the width.
+        if self._ready and self.job is not None:
             self._render_all()
 
     # -------------------------------------------------------------- public API
@@ -459,7 +474,7 @@ class JobDetail(VerticalScroll):
             icon = STATE_ICONS[state] if state is not None else "·"
             style = STATE_STYLES[state] if state is not None else ""
             text.append(f"{icon} {state_name}", style=style)
-            text.append(f" {format_clock(at, now)}", style="dim")
+            text.append(f" {_clock(at, stamps[index - 1][1] if index else now)}", style="dim")
         if stamps and job.state.is_active:
             text.append(f" ─{format_duration(now - stamps[-1][1])}→ now", style="dim")
         if not stamps:
@@ -575,7 +590,8 @@ class JobDetail(VerticalScroll):
             table.move_cursor(row=min(max(cursor, 0), count - 1), animate=False)
 
     def _render_chain(self, job: Job) -> None:
-        key = (job.id, tuple((a.id, a.state, a.failure.message if a.failure else None) for a in self._chain))
+        width = self.scrollable_content_region.width
+        key = (job.id, width, tuple((a.id, a.state, a.failure.message if a.failure else None) for a in self._chain))
         if not self._changed("chain", key):
             return
         chain = self.query_one("#detail-chain", OptionList)
@@ -597,11 +613,13 @@ class JobDetail(VerticalScroll):
             line.append(f" {format_clock(attempt.submitted_at)}", style="dim")
             if attempt.failure is not None:
                 summary = f"{attempt.failure.category.value}: {attempt.failure.message}".replace("\n", " ")
-                line.append(f"  {_shorten(summary, CHAIN_SUMMARY_LENGTH)}", style="red")
+                line.append(f"  {summary}", style="red")
             elif attempt.outputs:
                 line.append(f"  {len(attempt.outputs)} outputs", style="dim")
             if current:
                 highlighted = number - 1
+            if width > 10:
+                line.truncate(width - 1, overflow="ellipsis")  # one line per attempt (the option list would wrap)
             options.append(Option(line, id=attempt.id))
         heading.update(f"Attempts ({len(self._chain)})  [ ] or enter to open")
         chain.clear_options()
@@ -628,7 +646,8 @@ class JobDetail(VerticalScroll):
         if job.workflow is None or collapsible.collapsed:
             self._signatures.pop("detail-workflow", None)
             if job.workflow is not None:
-                collapsible.title = f"Submitted workflow ({len(job.workflow)} nodes)"
+                count = len(job.workflow)
+                collapsible.title = f"Submitted workflow ({count} node{'s' if count != 1 else ''})"
             return
         if not self._changed("detail-workflow", job.id):
             return
