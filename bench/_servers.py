@@ -1,0 +1,129 @@
+"""Emulators for the benchmarks, on loopback, each in its own thread and event loop.
+
+`CountingComfyUI` serves one `ComfyUIEmulator` (the dedicated edition) with an aiohttp middleware that counts every
+request by route, so request counts are taken server-side, where nothing can be missed.
+The EAS queue emulator is used through `tui.sim.server.SimThread` as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+
+class RequestCounter:
+    """Requests per route (`GET /history/{prompt_id}`, `GET /queue`, ...); thread-safe snapshot."""
+
+    def __init__(self) -> None:
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
+        counter = self
+
+        @web.middleware
+        async def count_requests(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else request.path
+            name = name.removeprefix("/api")  # ComfyUI serves every route at / and /api
+            with counter._lock:
+                counter._counts[f"{request.method} {name}"] += 1
+            return await handler(request)
+
+        return count_requests
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+class CountingComfyUI:
+    """A ComfyUIEmulator on 127.0.0.1:<free port> in a background thread, every request counted."""
+
+    def __init__(self, output_dir: Path, **emulator_options: Any) -> None:
+        self.output_dir = output_dir
+        self.options = emulator_options
+        self.counter = RequestCounter()
+        self.port = 0
+        self.emulator: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> CountingComfyUI:
+        from tui.sim.comfyui import ComfyUIEmulator, start_server
+
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+
+        async def serve() -> None:
+            self.emulator = ComfyUIEmulator(output_dir=self.output_dir, **self.options)
+            app = web.Application(middlewares=[self.counter.middleware()], client_max_size=64 * 1024 * 1024)
+            self.emulator.register_routes(app)
+            await self.emulator.start()
+            self._runner, self.port = await start_server(app)
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(serve())
+            except BaseException as error:  # noqa: BLE001 - handed to the starting thread
+                failure.append(error)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="bench-comfyui", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self
+
+    def call(self, make: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
+        """Run a coroutine on the emulator's loop and return its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(make(), self._loop).result(timeout)
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+
+        async def shutdown() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+            if self.emulator is not None:
+                await self.emulator.stop()
+
+        try:
+            self.call(shutdown)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
+            self._thread = None
+
+    def __enter__(self) -> CountingComfyUI:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
