@@ -407,6 +407,17 @@ async def test_no_job_and_no_bucket(store: JobStore) -> None:
         assert not table.display
 
 
+async def test_the_pane_can_be_zoomed(config: Config, store: JobStore) -> None:
+    job = store_job(store, history_outcome("01_get_history_id_success.json"))
+    app = DetailApp(config, store, job)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        # From the outputs table too: the whole detail is what zooms.
+        assert app.screen.maximize(detail.query_one("#detail-outputs", DataTable))
+        assert app.screen.maximized is detail
+
+
 # ------------------------------------------------------------------------------------------------ snapshots
 
 SNAPSHOT_START = 978_429_600.0  # 2001-01-02 10:00 UTC: fixed, and never "today" (clock shows the date)

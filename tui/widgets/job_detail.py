@@ -144,6 +144,7 @@ class JobDetail(VerticalScroll):
     """Everything comfyq knows about one job; `y` / `Y` copy OSS paths, `c` the ids, `[` / `]` walk the attempts."""
 
     BORDER_TITLE = "Detail"
+    ALLOW_MAXIMIZE = True  # the pane zooms (z) like the others; scroll containers refuse by default
 
     DEFAULT_CSS = """
     JobDetail {
