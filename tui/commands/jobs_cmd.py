@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -349,23 +350,27 @@ def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False,
     if not jobs:
         session.out.print("no jobs", style="dim")
         return
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("Job", no_wrap=True)
-    table.add_column("Profile", no_wrap=True)
-    table.add_column("State", no_wrap=True)
-    if any(job.attempt > 1 for job in jobs):
-        table.add_column("Try", justify="right")
-    table.add_column("Submitted", no_wrap=True)
-    table.add_column("Duration", justify="right", no_wrap=True)
-    table.add_column("Detail", overflow="fold")
     now = time.time()
     retries = any(job.attempt > 1 for job in jobs)
+    headers = ["Job", "Profile", "State"] + (["Try"] if retries else []) + ["Submitted", "Duration"]
+    rows: list[list[Text]] = []
     for job in jobs:
-        row: list[Any] = [job.id[:8], job.profile, _state_text(job)]
+        row = [Text(job.id[:8]), Text(job.profile), _state_text(job)]
         if retries:
-            row.append(str(job.attempt))
-        row += [format_clock(job.submitted_at, now), format_duration(job.duration(now)), Text(_detail(job))]
-        table.add_row(*row)
+            row.append(Text(str(job.attempt), justify="right"))
+        row += [Text(format_clock(job.submitted_at, now)), Text(format_duration(job.duration(now)), justify="right")]
+        rows.append(row)
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
+    for index, header in enumerate(headers):
+        width = max(len(header), *(row[index].cell_len for row in rows))
+        table.add_column(header, width=width, no_wrap=True)
+    # Detail gets the width that is left and ends in "…" (the full text: `show`, or the Problems lines below).
+    placeholder = 10
+    table.add_column("Detail", width=placeholder, no_wrap=True, overflow="ellipsis")
+    for job, row in zip(jobs, rows):
+        table.add_row(*row, Text(_detail(job)))
+    used = session.out.measure(table).maximum
+    table.columns[-1].width = max(placeholder, placeholder + session.out.width - used)
     session.out.print(table)
     if outputs:
         print_outputs(session, jobs)
