@@ -435,6 +435,7 @@ async def test_a_workflow_given_with_its_file_shows_the_file_layout(tmp_path: Pa
         assert area_of(app).text == path.read_text(encoding="utf-8")
         assert editor.workflow == workflow and not editor.dirty and editor.path == path
         assert str(editor.border_title) == "Workflow · given.json"
+        assert RecentFiles.in_data_dir(data_dir).load() == [path]
 
 
 async def test_save_without_a_path_opens_save_as(tmp_path: Path, data_dir: Path) -> None:

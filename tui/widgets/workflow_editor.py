@@ -289,6 +289,7 @@ class WorkflowEditor(Vertical):
     WorkflowEditor #workflow-text {
         height: 1fr;
         border: none;
+        scrollbar-size-vertical: 1;
     }
     WorkflowEditor #workflow-status {
         width: 1fr;
@@ -390,6 +391,8 @@ class WorkflowEditor(Vertical):
     def on_mount(self) -> None:
         self._validate()
         self._update_title()
+        if self.path is not None and self.path.is_file():
+            self._remember(self.path)  # a file named on the command line counts as opened
 
     # ------------------------------------------------------------------ public API
 
