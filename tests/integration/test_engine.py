@@ -194,11 +194,11 @@ async def test_cancel_queued_and_interrupt_running_on_dedicated(sim: Harness) ->
 async def test_api_edition_cannot_cancel_and_says_why(sim: Harness) -> None:
     engine = sim.engine()
     await engine.start(["sim-api"])
-    (job,) = await engine.submit("sim-api", seed_workflow(), params=params())
+    (job,) = await engine.submit("sim-api", seed_workflow(), params=params(**{"3.steps": "100"}))  # ~1 s
     assert not engine.capabilities("sim-api").can_cancel
-    if not sim.store.get(job.id).state.is_terminal:
-        with pytest.raises(CancelNotSupported, match="cannot cancel"):
-            await engine.cancel(job.id)
+    assert sim.store.get(job.id).state.is_active
+    with pytest.raises(CancelNotSupported, match="cannot cancel"):
+        await engine.cancel(job.id)
     (job,) = await engine.wait([job.id], timeout=30)
     assert job.state is JobState.SUCCEEDED
 
