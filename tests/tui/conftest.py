@@ -1,0 +1,172 @@
+"""Pieces the end-to-end TUI tests share: the real app on the real emulators over loopback, and patient waits.
+
+`sim` starts a SimServer in its own thread (the API edition with two instances and a dedicated ComfyUI, tiny step
+times), writes a config with its two profiles plus an OSS bucket path, and builds `ComfyqApp`s on it. Tests wait on
+conditions (store state, what the screen shows) with a bounded deadline, never on fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from textual.pilot import Pilot
+
+from tui.app import ComfyqApp, LaunchOptions
+from tui.core.config import Config, load_config
+from tui.core.jobs import Job
+from tui.core.locations import Locations, resolve_locations
+from tui.core.workflow import Workflow, seed_workflow
+from tui.sim.server import SimServer, SimThread
+from tui.widgets.job_table import JobTable
+
+SIZE = (120, 36)
+SIM_TOKEN = "sim-token-0123456789"
+BUCKET = "oss://test-bucket/comfy-out"
+STEP_SECONDS = 0.005  # 20 sampler steps ≈ 0.1 s: jobs finish quickly but still pass through every state
+WAIT_SECONDS = 30.0  # the deadline of every wait (generous: CI machines are slow, and a pass never waits this long)
+
+T = TypeVar("T")
+
+
+def config_text(server: SimServer, *, bucket: str = BUCKET, extra: str = "") -> str:
+    """The emulator's own two profiles (SimServer.config_snippet) with an OSS bucket path and quick polling."""
+    lines = [
+        "# comfyq TUI tests: the emulator's profiles",
+        "[defaults]",
+        "poll_interval = 0.05",
+        "idle_poll_interval = 0.5",
+        "request_timeout = 10",
+        "",
+    ]
+    for line in server.config_snippet().splitlines():
+        lines.append(line)
+        if line.startswith("[profiles."):
+            lines.append(f'oss_bucket_path = "{bucket}"')
+    return "\n".join(lines) + "\n" + extra
+
+
+@dataclass
+class Sim:
+    """A running emulator, the config file that points at it, and where the apps keep their data."""
+
+    server: SimServer
+    config_file: Path
+    locations: Locations
+    apps: list[ComfyqApp] = field(default_factory=list)
+
+    def write_config(self, extra: str = "") -> Config:
+        """(Re)write the config file, `extra` appended (e.g. a [keymap] table), and load it."""
+        self.config_file.write_text(config_text(self.server, extra=extra), encoding="utf-8")
+        return self.config()
+
+    def config(self) -> Config:
+        return load_config(self.config_file, explicit=True)
+
+    def app(self, *, workflow: Workflow | None = None, start_engine: bool = True, **options: Any) -> ComfyqApp:
+        app = ComfyqApp(
+            LaunchOptions(
+                config=self.config(),
+                locations=self.locations,
+                workflow=workflow if workflow is not None else seed_workflow(),
+                start_engine=start_engine,
+                **options,
+            )
+        )
+        self.apps.append(app)
+        return app
+
+    def set_fail_rate(self, rate: float) -> None:
+        """Every emulated ComfyUI (dedicated and each API-edition instance) fails this share of KSampler runs.
+
+        The emulators read the attribute on every draw, so the change takes effect for the next job.
+        """
+        for emulator in self._emulators():
+            emulator.fail_rate = rate
+
+    def set_step_seconds(self, seconds: float) -> None:
+        """How long a sampler step takes from now on (read per step, so it also speeds up a running job)."""
+        for emulator in self._emulators():
+            emulator.step_seconds = seconds
+            emulator.node_seconds = seconds
+
+    def _emulators(self) -> Iterator[Any]:
+        yield self.server.comfyui
+        for pool in self.server.pools.values():
+            for handler in pool.handlers:
+                emulator = getattr(handler, "emulator", None)
+                if emulator is not None:
+                    yield emulator
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Sim]:
+    thread = SimThread(instances=2, step_seconds=STEP_SECONDS, token=SIM_TOKEN, output_dir=tmp_path / "sim-output")
+    server = thread.start()
+    try:
+        locations = resolve_locations(tmp_path / "config.toml", tmp_path / "data")
+        locations.data_dir.mkdir(parents=True, exist_ok=True)
+        harness = Sim(server=server, config_file=locations.config_file, locations=locations)
+        harness.write_config()
+        yield harness
+    finally:
+        thread.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(app: ComfyqApp, *, size: tuple[int, int] = SIZE) -> AsyncIterator[Pilot[int]]:
+    """Run `app` headless; once its engine (if any) is up, hand over the pilot. Always shuts the engine down."""
+    async with app.run_test(size=size, notifications=True) as pilot:
+        try:
+            if app.options.start_engine:
+                await wait_for(pilot, lambda: app.engine_started, "the engine to start")
+            await pilot.pause()
+            yield pilot
+        finally:
+            if app.is_running and app.store is not None:
+                with contextlib.suppress(Exception):
+                    await app.shutdown()
+
+
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], T], what: str, timeout: float = WAIT_SECONDS) -> T:
+    """Let the app run until `predicate()` is truthy (returned), or fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await pilot.pause(0.02)
+
+
+def screen_lines(app: ComfyqApp) -> list[str]:
+    """The whole screen as the terminal shows it (every layer, toasts included), one string per line."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def screen_text(app: ComfyqApp) -> str:
+    return "\n".join(screen_lines(app))
+
+
+def table_lines(table: JobTable) -> list[str]:
+    """The job table's visible lines as it renders them (line 0 is the header)."""
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+def row_line(table: JobTable, job_id: str) -> str | None:
+    """The rendered line of `job_id` when it is on screen (matched by its short id), else None."""
+    for line in table_lines(table)[1:]:
+        if job_id[:8] in line:
+            return line
+    return None
+
+
+def jobs_by_submission(app: ComfyqApp) -> list[Job]:
+    """Every job in the app's store, oldest first."""
+    return sorted(app.store.page(limit=10_000), key=lambda job: job.submitted_at or 0.0)
