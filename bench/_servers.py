@@ -127,3 +127,67 @@ class CountingComfyUI:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class SimLoop:
+    """A `tui.sim.server.SimServer` (EAS queue emulator + workers) in a thread whose event loop we hold, so the
+    benchmark can put items into a queue on the server's own loop (thread-safe, no HTTP cost)."""
+
+    def __init__(self, **server_options: Any) -> None:
+        self.options = server_options
+        self.server: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Any:
+        from tui.sim.server import SimServer
+
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                self.server = SimServer(**self.options)
+                loop.run_until_complete(self.server.start())
+            except BaseException as error:  # noqa: BLE001 - handed to the starting thread
+                failure.append(error)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="bench-sim", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self.server
+
+    def call(self, function: Callable[[], Any], timeout: float = 60.0) -> Any:
+        """Run a plain function on the server's loop and return its result."""
+        assert self._loop is not None
+
+        async def wrapper() -> Any:
+            return function()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(timeout)
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None or self.server is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
+            self._thread = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
