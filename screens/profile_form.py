@@ -43,9 +43,9 @@ DEFAULT_WINDOW = 5
 FIELDS: tuple[tuple[str, str, str, tuple[Edition, ...]], ...] = (
     ("input_url", "input URL", "http://<endpoint>/api/predict/<service>", (Edition.API,)),
     ("url", "URL", "http://127.0.0.1:8188", (Edition.DEDICATED,)),
-    ("token", "token", "service token (stored in the config file)", (Edition.API, Edition.DEDICATED)),
-    ("token_env", "token env", "or: the environment variable holding it", (Edition.API, Edition.DEDICATED)),
-    ("oss_bucket_path", "OSS bucket path", "oss://<bucket>/<prefix>  (for output paths)", (Edition.API, Edition.DEDICATED)),
+    ("token", "token", "service token (stored in the config file)", tuple(Edition)),
+    ("token_env", "token env", "or: the environment variable holding it", tuple(Edition)),
+    ("oss_bucket_path", "OSS bucket path", "oss://<bucket>/<prefix>  (for output paths)", tuple(Edition)),
     ("consumer_group", "consumer group", f"{DEFAULT_CONSUMER_GROUP}  (sink watch)", (Edition.API,)),
     ("window", "window", f"{DEFAULT_WINDOW}  (sink watch window)", (Edition.API,)),
 )
@@ -229,7 +229,10 @@ class ProfileFormScreen(ModalScreen[ProfileSaved | None]):
                 with Horizontal(classes="form-row"):
                     yield Label("edition", classes="form-label")
                     yield Select(
-                        [("api — PAI-EAS queue (ArtLab API edition)", "api"), ("dedicated — ComfyUI HTTP", "dedicated")],
+                        [
+                            ("api — PAI-EAS queue (ArtLab API edition)", Edition.API.value),
+                            ("dedicated — ComfyUI HTTP", Edition.DEDICATED.value),
+                        ],
                         value=edition.value,
                         allow_blank=False,
                         id="form-edition",
@@ -392,7 +395,8 @@ class ProfileFormScreen(ModalScreen[ProfileSaved | None]):
         local = self.config.profiles.get("local")
         if local is None or name == "local" or self.old_name == "local":
             return
-        save_profile(self.config_file, "local", {"edition": Edition.DEDICATED.value, "url": local.url or BUILTIN_LOCAL_URL})
+        local_fields = {"edition": Edition.DEDICATED.value, "url": local.url or BUILTIN_LOCAL_URL}
+        save_profile(self.config_file, "local", local_fields)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

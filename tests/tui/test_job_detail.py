@@ -6,7 +6,7 @@ import io
 import itertools
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -143,7 +143,7 @@ def config() -> Config:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Sequence[JobStore]:
+def store(tmp_path: Path) -> Iterator[JobStore]:
     job_store = JobStore(tmp_path / "jobs.sqlite3")
     yield job_store
     job_store.close()
@@ -420,6 +420,7 @@ async def test_the_pane_can_be_zoomed(config: Config, store: JobStore) -> None:
 
 # ------------------------------------------------------------------------------------------------ snapshots
 
+SnapCompare = Callable[..., bool]
 SNAPSHOT_START = 978_429_600.0  # 2001-01-02 10:00 UTC: fixed, and never "today" (clock shows the date)
 
 
@@ -446,11 +447,11 @@ def snapshot_chain(store: JobStore) -> tuple[Job, Job]:
     return first, second
 
 
-def test_snapshot_full_screen_success(snap_compare, config: Config, store: JobStore, utc: None) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_full_screen_success(snap_compare: SnapCompare, config: Config, store: JobStore, utc: None) -> None:
     _, second = snapshot_chain(store)
     assert snap_compare(FullScreenApp(config, store, second.id), terminal_size=SIZE)
 
 
-def test_snapshot_pane_failure(snap_compare, config: Config, store: JobStore, utc: None) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_pane_failure(snap_compare: SnapCompare, config: Config, store: JobStore, utc: None) -> None:
     first, _ = snapshot_chain(store)
     assert snap_compare(DetailApp(config, store, first), terminal_size=(76, 13))

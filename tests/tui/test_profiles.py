@@ -4,6 +4,7 @@ validated with the config loader's own rules."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -329,6 +330,7 @@ async def test_saving_an_untouched_profile_changes_nothing(config_file: Path) ->
 
 # ------------------------------------------------------------------------------------------------ snapshots
 
+SnapCompare = Callable[..., bool]
 SHOWN_CONFIG_FILE = Path("/home/me/.config/comfyq/config.toml")  # a fixed path for the form's hint (never written)
 
 
@@ -342,7 +344,7 @@ def steady(app: App[None]) -> None:
         widget.cursor_blink = False
 
 
-def test_snapshot_form_with_errors(snap_compare, config_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_form_with_errors(snap_compare: SnapCompare, config_file: Path) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.press("n")
         await pilot.pause()
@@ -356,7 +358,7 @@ def test_snapshot_form_with_errors(snap_compare, config_file: Path) -> None:  # 
     assert not SHOWN_CONFIG_FILE.exists()
 
 
-def test_snapshot_edit_form_small_terminal(snap_compare, config_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_edit_form_small_terminal(snap_compare: SnapCompare, config_file: Path) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         pilot.app.query_one(ProfileList).highlighted = 1  # queue: its token shows masked
         await pilot.press("E")

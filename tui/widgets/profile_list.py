@@ -176,7 +176,9 @@ class ProfileList(OptionList):
         if not self.config.profiles:
             self.add_option(Option(Text("no profiles: press n to add one", style="dim"), id=None, disabled=True))
             return
-        self.add_options([Option(self._render_profile(profile), id=name) for name, profile in self.config.profiles.items()])
+        self.add_options(
+            [Option(self._render_profile(profile), id=name) for name, profile in self.config.profiles.items()]
+        )
         self.highlighted = min(highlighted if highlighted is not None else 0, self.option_count - 1)
 
     def _render_profile(self, profile: Profile) -> Group:
