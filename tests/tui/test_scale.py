@@ -1,0 +1,147 @@
+"""A 10,000-job store in the real app: it opens, pages, jumps to the end, and repaints a live change.
+
+No timing asserts (design rule): the test checks behaviour at size — the virtual table renders the rows the store
+holds, navigation lands on the right jobs, and a change made by another comfyq process (a second JobStore on the
+same file, like `comfyq submit` in a shell) reaches the visible line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.tui.conftest import SIZE, row_line, running, table_lines, wait_for
+from tui.app import ComfyqApp, LaunchOptions
+from tui.core.config import load_config
+from tui.core.jobs import Edition, Job, JobState, JobUpdate, Output
+from tui.core.locations import resolve_locations
+from tui.core.store import JobStore
+from tui.core.workflow import seed_workflow
+from tui.widgets.job_table import JobTable
+
+JOB_COUNT = 10_000
+START = 1_790_000_000.0  # a fixed past moment: every job is older than "now"
+STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.RUNNING, JobState.QUEUED, JobState.SUCCEEDED)
+
+CONFIG = """
+[profiles.farm-a]
+edition = "dedicated"
+url = "http://127.0.0.1:9/"
+
+[profiles.farm-b]
+edition = "api"
+input_url = "http://127.0.0.1:9/api/predict/svc"
+"""
+
+
+def scale_job_id(number: int) -> str:
+    """Ids that sort like the jobs were made and whose first 8 characters differ (the table shows those)."""
+    return f"{number:08d}" + "ab" * 12
+
+
+def synthetic_jobs(count: int) -> list[Job]:
+    jobs = []
+    for number in range(count):
+        state = STATES[number % len(STATES)]
+        submitted = START + number
+        stamps = {"submitting": submitted, "queued": submitted + 0.5}
+        if state is not JobState.QUEUED:
+            stamps["running"] = submitted + 1
+        if state.is_terminal:
+            stamps[state.value] = submitted + 3
+        dedicated = number % 2 == 0
+        jobs.append(
+            Job(
+                id=scale_job_id(number),
+                profile="farm-a" if dedicated else "farm-b",
+                edition=Edition.DEDICATED if dedicated else Edition.API,
+                workflow=None,
+                state=state,
+                prompt_id=f"prompt-{number}" if dedicated else None,
+                task_id=None if dedicated else f"task-{number}",
+                timestamps=stamps,
+                outputs=(Output("9", "output", "", f"img_{number:05d}.png"),) if state is JobState.SUCCEEDED else (),
+            )
+        )
+    return jobs
+
+
+@pytest.fixture
+def big_store(tmp_path: Path) -> tuple[Path, Path]:
+    locations = resolve_locations(tmp_path / "config.toml", tmp_path / "data")
+    locations.data_dir.mkdir(parents=True)
+    locations.config_file.write_text(CONFIG, encoding="utf-8")
+    with JobStore(locations.store_file) as store:
+        store.add_many(synthetic_jobs(JOB_COUNT))
+        assert store.total() == JOB_COUNT
+    return locations.config_file, locations.data_dir
+
+
+def newest_first(number_from_top: int) -> str:
+    return scale_job_id(JOB_COUNT - 1 - number_from_top)
+
+
+async def test_a_10k_store_opens_pages_jumps_and_repaints_a_live_change(big_store: tuple[Path, Path]) -> None:
+    config_file, data_dir = big_store
+    locations = resolve_locations(config_file, data_dir)
+    app = ComfyqApp(
+        LaunchOptions(
+            config=load_config(config_file, explicit=True),
+            locations=locations,
+            workflow=seed_workflow(),
+            start_engine=False,  # nothing to contact: the change below comes from another process's store
+        )
+    )
+    async with running(app, size=SIZE) as pilot:
+        table = app.screen.query_one(JobTable)
+        assert table.row_count == JOB_COUNT
+        visible = table.size.height - 1  # one line is the header
+
+        # The first page: the header and the newest jobs, newest first.
+        lines = table_lines(table)
+        assert "state" in lines[0] and "profile" in lines[0]
+        for offset in range(visible):
+            assert newest_first(offset)[:8] in lines[1 + offset], (offset, lines[1 + offset])
+        assert "All 10000" in " ".join(str(tab.label) for tab in app.screen.query("#quick-filters Tab"))
+        assert table.cursor_job_id == newest_first(0)
+
+        # end: the last row (the oldest job) is the cursor's and on screen.
+        await pilot.press("end")
+        await wait_for(pilot, lambda: table.cursor_row == JOB_COUNT - 1, "the cursor on the last row")
+        await wait_for(pilot, lambda: row_line(table, scale_job_id(0)) is not None, "the oldest job on screen")
+        assert table.cursor_job_id == scale_job_id(0)
+        assert int(table.scroll_offset.y) == JOB_COUNT - visible
+        assert table_lines(table)[-1].split()[2] == scale_job_id(0)[:8]  # "✔ succeeded <id>": the bottom line
+
+        # home, then pagedown: the cursor moves a page and the view scrolls with it, rows still in order.
+        await pilot.press("home")
+        await wait_for(pilot, lambda: table.cursor_row == 0 and table.scroll_offset.y == 0, "back at the top")
+        await pilot.press("pagedown", "pagedown")
+        page = max(1, table.size.height - 2)
+        await wait_for(pilot, lambda: table.cursor_row == 2 * page, "two pages down")
+        await wait_for(pilot, lambda: table.scroll_offset.y > 0, "the view to scroll")
+        top = int(table.scroll_offset.y)
+        lines = table_lines(table)
+        for offset in range(visible):
+            assert newest_first(top + offset)[:8] in lines[1 + offset]
+        assert row_line(table, newest_first(2 * page)) is not None  # the cursor's job is on screen
+
+        # A live change of a visible job (made through another store connection) repaints its line.
+        target = next(
+            newest_first(top + offset)
+            for offset in range(visible)
+            if app.store.get(newest_first(top + offset)).state is JobState.RUNNING
+        )
+        assert "running" in (row_line(table, target) or "")
+        with JobStore(locations.store_file) as other_process:
+            other_process.apply(
+                JobUpdate(target, state=JobState.SUCCEEDED, outputs=(Output("9", "output", "", "fresh.png"),))
+            )
+        line = await wait_for(
+            pilot,
+            lambda: (text := row_line(table, target)) is not None and "succeeded" in text and text,
+            "the changed job's line to repaint",
+        )
+        assert "running" not in line
+        assert table.cursor_row == 2 * page and int(table.scroll_offset.y) == top  # nothing else moved
