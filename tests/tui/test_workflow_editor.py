@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input, Label, OptionList, TabbedContent
+from textual.widgets import Input, Label, OptionList, Static, TabbedContent
 
 from screens.open_workflow import OpenWorkflowScreen, PathInput, complete_path
 from tui.core.locations import Locations
 from tui.core.recent import RECENT_FILE_NAME, RecentFiles
 from tui.core.workflow import SEED_MAX, UI_FORMAT_MESSAGE, Workflow, parse_workflow, seed_workflow
-from tui.widgets.parameters_form import ParametersForm
+from tui.widgets.parameters_form import MAX_FIELDS, ParametersForm
 from tui.widgets.workflow_editor import (
     JSON_TAB,
     PARAMS_TAB,
@@ -254,6 +254,21 @@ async def test_json_edit_updates_the_form_without_a_loop(data_dir: Path) -> None
         area.load_text(json.dumps(workflow, indent=2))
         await wait_for(pilot, lambda: _has_field(app, "10.text"), "a field for the new node")
         assert form_of(app).field_widget("10.text").text == "third"  # type: ignore[union-attr]
+
+
+async def test_a_huge_workflow_shows_the_first_fields_and_says_how_many_more(data_dir: Path) -> None:
+    graph = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "a.safetensors"}}}
+    for index in range(2, 2 + MAX_FIELDS):  # one prompt per node: MAX_FIELDS + 1 common inputs in all
+        graph[str(index)] = {"class_type": "CLIPTextEncode", "inputs": {"text": f"p{index}", "clip": ["1", 1]}}
+    app = EditorApp(Workflow(graph), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        form = form_of(app)
+        assert len(app.query(".param")) == MAX_FIELDS
+        assert _has_field(app, f"{MAX_FIELDS + 1}.text") and not _has_field(app, "1.ckpt_name")
+        more = app.query_one("#params-more", Static)
+        assert more.display and str(more.render()) == "… and 1 more: edit them in the JSON tab."
+        assert form.workflow is not None
 
 
 def _has_field(app: App, key: str) -> bool:

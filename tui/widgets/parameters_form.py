@@ -40,6 +40,8 @@ SCHEDULERS = (
     "kl_optimal",
 )  # fmt: skip
 
+MAX_FIELDS = 60  # the form shows the first ones (prompts and samplers come first); the JSON tab has everything
+
 _SHORT_NAMES = {
     "sampler_name": "sampler",
     "ckpt_name": "checkpoint",
@@ -135,6 +137,11 @@ class ParametersForm(VerticalScroll):
         color: $text-muted;
         margin-top: 1;
     }
+    ParametersForm #params-more {
+        color: $text-muted;
+        margin-top: 1;
+        display: none;
+    }
     ParametersForm #params-note.-error {
         color: $warning;
     }
@@ -175,6 +182,7 @@ class ParametersForm(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="params-note")
+        yield Static("", id="params-more")
 
     # ------------------------------------------------------------------ model -> fields
 
@@ -190,7 +198,8 @@ class ParametersForm(VerticalScroll):
             return
         self.disabled = False
         self.workflow = workflow
-        items = workflow.common_parameters()
+        every_item = workflow.common_parameters()
+        items = every_item[:MAX_FIELDS]  # thousands of widgets would freeze the pane; the JSON has the rest
         shape = tuple((item.key, item.title, item.class_type) for item in items)
         if shape != self._shape:
             self._rebuild(items)
@@ -198,6 +207,9 @@ class ParametersForm(VerticalScroll):
         else:
             self._update_values(items)
         note.set_class(False, "-error")
+        more = self.query_one("#params-more", Static)
+        more.update(f"… and {len(every_item) - len(items)} more: edit them in the JSON tab.")
+        more.display = len(every_item) > len(items)
         if items:
             note.display = False
         else:
@@ -223,7 +235,7 @@ class ParametersForm(VerticalScroll):
             if counts[label] > 1 and not field.is_prompt:
                 label = f"{label} #{item.node_id}"  # two samplers: say which node
             widgets.append(self._field_widget(field, label))
-        self.mount_all(widgets)
+        self.mount_all(widgets, before=self.query_one("#params-more"))
 
     def _field_widget(self, field: _Field, label: str) -> Widget:
         item = field.item
