@@ -24,12 +24,17 @@ def _binding_rows(keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
         ("jobs table", JobTable),
         ("profiles", ProfileList),
     ]
-    try:
-        from tui.widgets.job_detail import JobDetail
+    from screens.job_detail import JobDetailScreen
+    from screens.profile_form import ProfileFormScreen
+    from tui.widgets.job_detail import JobDetail
+    from tui.widgets.workflow_editor import WorkflowEditor
 
-        owners.append(("job detail", JobDetail))
-    except ImportError:  # pragma: no cover - the detail widget always exists
-        pass
+    owners += [
+        ("job detail", JobDetail),
+        ("job detail screen", JobDetailScreen),
+        ("workflow editor", WorkflowEditor),
+        ("profile form", ProfileFormScreen),
+    ]
     rows = []
     for where, owner in owners:
         for binding in getattr(owner, "BINDINGS", []):

@@ -108,11 +108,7 @@ class MainScreen(Screen[None]):
         """Called by the app with the latest version of every job that changed since the last call."""
         table = self.query_one(JobTable)
         table.update_jobs(jobs)
-        detail = self.query_one(JobDetail)
-        if detail.job is not None:
-            for job in jobs:
-                if job.id == detail.job.id:
-                    detail.show_job(job)
+        self.query_one(JobDetail).jobs_changed(jobs)
         self.query_one(ProfileList).jobs_changed(jobs)
         self._refresh_counts()
 
@@ -414,7 +410,24 @@ class MainScreen(Screen[None]):
         filter_input.value = f"profile:{name}"
 
     def new_profile(self) -> None:
-        self.post_message(ProfileList.EditRequested(None))
+        self.query_one(ProfileList).open_form(None)
+
+    @on(ProfileList.ConfigSaved)
+    async def _config_saved(self, event: ProfileList.ConfigSaved) -> None:
+        """A profile was added, edited or deleted: every part of the app now works from the new config."""
+        app = self.comfyq
+        app.config = event.config
+        app.options.config = event.config
+        for screen in app.screen_stack:
+            set_config = getattr(screen, "set_config", None)
+            if set_config is not None and screen is not self:
+                set_config(event.config)
+        self.query_one(JobDetail).set_config(event.config)
+        self._reload_engine(event.config)
+
+    @work(group="engine", exit_on_error=False)
+    async def _reload_engine(self, config) -> None:  # type: ignore[no-untyped-def]
+        await self.comfyq.engine.reload_config(config)
 
     def test_connection(self, name: str) -> None:
         self._test_connection(name)

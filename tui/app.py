@@ -57,6 +57,9 @@ class ComfyqApp(App[int]):
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
     COMMANDS = App.COMMANDS | {ComfyqCommands}
+    # Screen classes for small terminals (app.tcss): at 80×24 the sidebar narrows and the detail pane shrinks.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
