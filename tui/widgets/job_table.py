@@ -348,19 +348,26 @@ class JobTable(ScrollView, can_focus=True):
         self._sync_virtual_size()
 
     def _column_widths(self, width: int) -> list[int]:
-        """Widths per column (0 = hidden). Narrow panes drop low-priority columns instead of cutting every one."""
+        """Widths per column (0 = hidden). Columns are taken by priority while they fit; the error column takes
+        what is left (at least `_MIN_REST`), else the last column taken grows. Narrow panes thus drop whole
+        low-priority columns instead of cutting every one."""
         if self._columns_cache is not None and self._columns_cache[0] == width:
             return self._columns_cache[1]
-        shown = {c.key for c in COLUMNS}
-        for column in sorted(COLUMNS, key=lambda c: -c.priority):
-            fixed = sum(c.width + 1 for c in COLUMNS if c.key in shown and c.width) + _MARK_WIDTH
-            if width - fixed >= _MIN_REST or column.priority == 0:
-                break
-            shown.discard(column.key)
-        fixed = sum(c.width + 1 for c in COLUMNS if c.key in shown and c.width) + _MARK_WIDTH
-        widths = [(c.width if c.width else max(0, width - fixed - 1)) if c.key in shown else 0 for c in COLUMNS]
-        self._columns_cache = (width, widths)
-        return widths
+        used = _MARK_WIDTH
+        shown: list[Column] = []
+        for column in sorted(COLUMNS, key=lambda c: c.priority):
+            need = (column.width or _MIN_REST) + 1
+            if used + need <= width or column.priority == 0:
+                shown.append(column)
+                used += need
+        widths = {c.key: c.width for c in shown}
+        leftover = max(0, width - used)
+        grow = "error" if "error" in widths else (shown[-1].key if shown else None)
+        if grow is not None:
+            widths[grow] = (widths[grow] or _MIN_REST) + leftover
+        result = [widths.get(c.key, 0) for c in COLUMNS]
+        self._columns_cache = (width, result)
+        return result
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
