@@ -318,8 +318,11 @@ class ParametersForm(VerticalScroll):
         workflow = self.workflow
         if workflow is None:
             raise WorkflowError("the JSON has an error")
-        edited = workflow.with_input(field.item.node_id, field.item.name, self._text_of(widget_id))
-        return edited.nodes[field.item.node_id]["inputs"][field.item.name]
+        node_id, name = field.item.node_id, field.item.name
+        node = workflow.nodes[node_id]
+        # Convert against a one-node copy: the same rules as the whole graph, without deep-copying all of it.
+        alone = Workflow({node_id: {"class_type": node["class_type"], "inputs": {name: node["inputs"][name]}}}, workflow.source)
+        return alone.with_input(node_id, name, self._text_of(widget_id)).nodes[node_id]["inputs"][name]
 
     def _field_edited(self, widget_id: str) -> None:
         field = self._fields.get(widget_id)
