@@ -33,13 +33,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def demo_config_text(sim_snippet: str) -> str:
-    """The emulator's two profiles plus an OSS bucket path so composed OSS paths show."""
-    lines = []
-    for line in sim_snippet.splitlines():
-        lines.append(line)
-        if line.startswith("[profiles."):
-            lines.append(f'oss_bucket_path = "{DEMO_BUCKET}"')
-    return "# written by `comfyq demo` on every start (the emulators get new ports)\n" + "\n".join(lines) + "\n"
+    return "# written by `comfyq demo` on every start (the emulators get new ports)\n" + sim_snippet
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         token=token,
         output_dir=data_dir / "emulator-output",
     ) as server:
-        locations.config_file.write_text(demo_config_text(server.config_snippet()), encoding="utf-8")
+        locations.config_file.write_text(demo_config_text(server.config_snippet(oss_bucket_path=DEMO_BUCKET)), encoding="utf-8")
         try:
             config = load_config(locations.config_file, explicit=True)
         except ConfigError as error:  # a bug in the demo itself: say so plainly

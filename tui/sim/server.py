@@ -59,6 +59,9 @@ def token_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamRes
     return check_token
 
 
+DEFAULT_SIM_BUCKET = "oss://comfyq-sim/artlab"
+
+
 class SimServer:
     def __init__(
         self,
@@ -113,19 +116,23 @@ class SimServer:
     def dedicated_url(self) -> str:
         return self.base_url
 
-    def config_snippet(self) -> str:
-        """Two ready-to-paste profiles pointing at this server (TOML)."""
+    def config_snippet(self, oss_bucket_path: str | None = DEFAULT_SIM_BUCKET) -> str:
+        """Two ready-to-paste profiles pointing at this server (TOML). The bucket path is made up (nothing is
+        uploaded anywhere) so composed OSS paths can be seen, as they would be on ArtLab."""
         token_line = f'token = "{self.token}"\n' if self.token else ""
+        bucket_line = f'oss_bucket_path = "{oss_bucket_path}"\n' if oss_bucket_path else ""
         return (
             f"[profiles.sim-api]\n"
             f'edition = "api"\n'
             f'input_url = "{self.api_input_url}"\n'
             f"{token_line}"
+            f"{bucket_line}"
             f"\n"
             f"[profiles.sim-dedicated]\n"
             f'edition = "dedicated"\n'
             f'url = "{self.dedicated_url}/"\n'
             f"{token_line}"
+            f"{bucket_line}"
         )
 
     # ----- lifecycle -----
