@@ -8,6 +8,7 @@ with min and max), the ratio, the target and whether it was met. A row that coul
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import statistics
 import tempfile
@@ -88,7 +89,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(round(q / 100.0 * len(ordered) + 0.5))))
+    rank = max(1, min(len(ordered), math.ceil(q / 100.0 * len(ordered))))
     return ordered[rank - 1]
 
 

@@ -80,8 +80,6 @@ class Recorder:
 
     visible: frozenset[str]
     pending: dict[str, collections.deque[tuple[int, float]]] = field(default_factory=dict)
-    versions: dict[int, int] = field(default_factory=dict)  # id(job object) -> event sequence number
-    keep: list[Job] = field(default_factory=list)  # keeps the job objects (and so their ids) alive
     shown_this_frame: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     key_latencies: list[float] = field(default_factory=list)
@@ -130,6 +128,11 @@ class Recorder:
         return [now - sent for queue in self.pending.values() for _, sent in queue]
 
 
+def sequence_of(job: Job) -> int | None:
+    """The event sequence number the producer stamped on this job version (None: not one of ours)."""
+    return getattr(job, "_bench_sequence", None)
+
+
 def produce(
     recorder: Recorder,
     publish: Callable[[Sequence[Job]], None],
@@ -152,8 +155,7 @@ def produce(
         while sequence < due:
             job_id = targets[sequence % count]
             job = progress_event(base[job_id], sequence)
-            recorder.versions[id(job)] = sequence
-            recorder.keep.append(job)
+            job._bench_sequence = sequence  # type: ignore[attr-defined]  # rides along; nothing else is kept
             if job_id in visible:
                 recorder.pending[job_id].append((sequence, time.perf_counter()))
             publish([job])
@@ -220,7 +222,7 @@ class DataTableApp(App[None]):
             table.update_cell(job.id, self.state_column, cells[0])
             table.update_cell(job.id, self.progress_column, cells[4])
             if recorder is not None:
-                version = recorder.versions.get(id(job))
+                version = sequence_of(job)
                 if version is not None:
                     self.applied[job.id] = version
         if recorder is not None:
@@ -308,7 +310,7 @@ async def _window(
     }
 
 
-async def comfyq_windows(data_dir: Path, jobs: Sequence[Job], rate: int, seconds: float, runs: int,
+async def comfyq_windows(data_dir: Path, rate: int, seconds: float, runs: int,
                          active: int, table_size: list[tuple[int, int]] | None = None) -> list[dict[str, float]]:
     from screens.main import MainScreen
     from tui.app import ComfyqApp
@@ -327,7 +329,7 @@ async def comfyq_windows(data_dir: Path, jobs: Sequence[Job], rate: int, seconds
         def _render_row(table: Any, job: Job, row: int, width: int) -> Any:
             recorder = holder.get("r")
             if recorder is not None:
-                recorder.shown(job.id, recorder.versions.get(id(job)))
+                recorder.shown(job.id, sequence_of(job))
                 if row == table.cursor_row:
                     recorder.cursor_painted(row)
             return original(table, job, row, width)
@@ -360,8 +362,7 @@ async def comfyq_windows(data_dir: Path, jobs: Sequence[Job], rate: int, seconds
             visible_rows = max(1, table.size.height - 1)
             newest = list(table.row_ids[:active])
             visible = frozenset(newest[: visible_rows - 2])  # minus the rows the cursor may scroll
-            wanted = set(newest)
-            base = {job.id: job for job in jobs if job.id in wanted}
+            base = store.get_many(newest)
             for _ in range(runs):
                 recorder = Recorder(visible)
                 holder["r"] = recorder
@@ -370,18 +371,18 @@ async def comfyq_windows(data_dir: Path, jobs: Sequence[Job], rate: int, seconds
                 )
                 holder.pop("r", None)
                 del recorder
-            await app.shutdown()
+    await app.shutdown()  # after the app stopped: stops the engine, closes the store
     return results
 
 
-async def datatable_windows(data_dir: Path, jobs: Sequence[Job], rate: int, seconds: float, runs: int,
+async def datatable_windows(data_dir: Path, rate: int, seconds: float, runs: int,
                             active: int, size: tuple[int, int] | None = None) -> list[dict[str, float]]:
     from tui.core.store import JobStore
 
     options = make_launch(data_dir)
     store = JobStore(options.locations.store_file)
     engine, captured = _capture_engine(store, options)
-    ordered = _datatable_rows(jobs)
+    ordered = _datatable_rows(store.page(limit=store.total()))
     app = DataTableApp(ordered, engine, size)
     results: list[dict[str, float]] = []
     holder: dict[str, Recorder] = {}
@@ -475,12 +476,14 @@ async def measure(rates: Sequence[int] = (1000, 10000), seconds: float = 5.0, ro
     out: list[Row] = []
     with temp_dir("live") as tmp:
         data_dir = Path(tmp)
-        jobs = make_jobs(rows, active=active, workflow=bench_workflow())
-        fill_store(resolve_locations(data_dir / "config.toml", data_dir).store_file, jobs)
+        # Only the store keeps the jobs: this process holds no extra objects for the garbage collector to walk.
+        fill_store(resolve_locations(data_dir / "config.toml", data_dir).store_file,
+                   make_jobs(rows, active=active, workflow=bench_workflow()))
+        gc.collect()
         for rate in rates:
             sizes: list[tuple[int, int]] = []
-            ours = await comfyq_windows(data_dir, jobs, rate, seconds, runs, active, sizes)
-            base = await datatable_windows(data_dir, jobs, rate, seconds, runs, active, sizes[0] if sizes else None)
+            ours = await comfyq_windows(data_dir, rate, seconds, runs, active, sizes)
+            base = await datatable_windows(data_dir, rate, seconds, runs, active, sizes[0] if sizes else None)
             out.extend(rows_for_rate(rate, ours, base, rows))
     return out
 

@@ -79,7 +79,7 @@ async def comfyq_first_paint(data_dir: Path) -> float:
             await _wait_painted(probe)
             assert probe.painted_at is not None
             elapsed = probe.painted_at - start
-            await app.shutdown()
+    await app.shutdown()  # after the app stopped: closes the store
     return elapsed
 
 

@@ -1,0 +1,123 @@
+"""The benchmarks stay runnable: each figure's function runs with tiny sizes and yields rows with numbers.
+
+These tests assert behaviour (rows, numbers, ratios, request accounting), never timing: how fast anything is, is
+what `python -m bench` reports, not what a test decides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench import __main__ as bench_main
+from bench._common import Row, Stat, not_measured, percentile
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def assert_measured(rows: list[Row], expected: int) -> None:
+    assert len(rows) == expected, [row.figure for row in rows]
+    for row in rows:
+        assert not row.note.startswith("not measured"), row.note
+        for stat in (row.comfyq, row.baseline):
+            assert isinstance(stat, Stat), row.figure
+            assert stat.runs >= 1
+            assert math.isfinite(stat.median) and stat.median >= 0, (row.figure, stat)
+            assert stat.low <= stat.median <= stat.high
+        assert row.ratio is not None and row.ratio > 0, (row.figure, row.ratio)
+        assert row.met in (True, False, None)
+        assert row.target
+
+
+def test_startup_rows() -> None:
+    from bench import startup
+
+    rows = startup.run(runs=1)
+    assert_measured(rows, 1)
+    assert rows[0].met is not None  # the startup target always decides
+
+
+def test_live_rows_measure_painted_events() -> None:
+    from bench import live
+
+    rows = live.run(runs=1, rates=(200,), seconds=0.6, rows=300, active=60)
+    assert_measured(rows, 5)
+    samples = rows[1].extra
+    # Events for on-screen rows were seen painted on both sides, and none were left unpainted.
+    assert samples["comfyq_samples"][0] > 0 and samples["baseline_samples"][0] > 0
+    assert samples["comfyq_unpainted"] == [0.0] and samples["baseline_unpainted"] == [0.0]
+
+
+def test_scale_rows() -> None:
+    from bench import scale
+
+    assert_measured(scale.run(runs=1, jobs=400), 4)
+
+
+def test_poll_counts_one_history_look_per_finished_job() -> None:
+    from bench import poll
+
+    rows = poll.run(runs=1, jobs=12)
+    assert_measured(rows, 2)
+    comfyq = rows[0].extra["comfyq"][0]
+    baseline = rows[0].extra["baseline"][0]
+    assert comfyq["finished"] == 12 and baseline["finished"] == 12
+    assert comfyq["counts"].get("GET /history/{prompt_id}", 0) >= 12
+    # The per-job poller asks about every unfinished job every cycle: at least one look per job.
+    assert baseline["counts"]["GET /history/{prompt_id}"] >= 12
+    assert "POST /prompt" not in comfyq["counts"]  # submissions are not counted as polls
+
+
+def test_sink_rows() -> None:
+    from bench import sink
+
+    assert_measured(sink.run(runs=1, results=40), 1)
+
+
+def test_submission_rows() -> None:
+    from bench import submission
+
+    assert_measured(submission.run(runs=1, prompts=10), 1)
+
+
+def test_a_failing_figure_is_shown_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(**_: object) -> list[Row]:
+        raise ConnectionError("emulator exploded\nat the end")
+
+    monkeypatch.setattr(bench_main, "_runner", lambda name: broken)
+    rows = bench_main.run_figure("sink", quick=True)
+    assert len(rows) == 1
+    assert rows[0].note == "not measured: ConnectionError: at the end"
+    assert rows[0].comfyq is None and rows[0].baseline is None and rows[0].met is None
+
+
+def test_table_json_and_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = [
+        Row("fast thing", Stat.of([1.0, 2.0, 3.0], "ms"), Stat.of([100.0, 90.0, 110.0], "ms"), 50.0, "× faster",
+            "≥ 50×", True),
+        Row("slow thing", Stat.of([5.0], "s"), Stat.of([1.0], "s"), 0.2, "× faster", "≥ 5×", False),
+        not_measured("absent", "≥ 3×", "the part is not in the repo"),
+    ]
+    monkeypatch.setattr(bench_main, "run_figure", lambda name, quick: made if name == "sink" else [])
+    out_json = tmp_path / "bench.json"
+    out_md = tmp_path / "bench.md"
+    assert bench_main.main(["--only", "sink", "--json", str(out_json), "--markdown", str(out_md)]) == 0
+    saved = json.loads(out_json.read_text(encoding="utf-8"))
+    assert [row["figure"] for row in saved["rows"]] == ["fast thing", "slow thing", "absent"]
+    assert saved["rows"][0]["comfyq"]["median"] == 2.0
+    assert saved["rows"][2]["comfyq"] is None
+    markdown = out_md.read_text(encoding="utf-8")
+    assert "| fast thing | 2.00 ms (1.00–3.00) | 100 ms (90.0–110) | 50.0 × faster | ≥ 50× | ✔ |" in markdown
+    assert "✘" in markdown  # a missed target is shown
+    assert "not measured: the part is not in the repo" in markdown
+
+
+def test_percentile_nearest_rank() -> None:
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile([7.0], 99) == 7.0
+    assert math.isnan(percentile([], 50))
