@@ -45,6 +45,8 @@ def config_text(server: SimServer, *, bucket: str = BUCKET, extra: str = "") -> 
         "",
     ]
     for line in server.config_snippet().splitlines():
+        if line.startswith("oss_bucket_path"):
+            continue  # the snippet's own (made-up) bucket: ours is the one the tests compose paths with
         lines.append(line)
         if line.startswith("[profiles."):
             lines.append(f'oss_bucket_path = "{bucket}"')

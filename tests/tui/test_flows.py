@@ -358,6 +358,7 @@ async def test_help_lists_every_binding_with_its_id(sim: Sim) -> None:
         for binding_id in ("main.submit", "main.resubmit_failed", "jobs.mark", "detail.copy_oss"):
             assert binding_id in text
         assert "ctrl+s" in text
+        assert "[keymap]" in text.splitlines()[1] + text.splitlines()[2]  # the id column says where ids go
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "the help screen to close")
 
