@@ -69,7 +69,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("where", style="dim", no_wrap=True)
         table.add_column("keys", style="bold cyan", no_wrap=True)
         table.add_column("does")
-        table.add_column("binding id ([keymap])", style="dim", no_wrap=True)
+        table.add_column(Text("binding id ([keymap])"), style="dim", no_wrap=True)
         for where, keys, description, binding_id in _binding_rows(keymap):
             table.add_row(where, keys, description, binding_id)
         footer = Text(

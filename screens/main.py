@@ -55,6 +55,8 @@ class MainScreen(Screen[None]):
         Binding("c", "copy_ids", "Copy ids", show=False, id="main.copy_ids"),
         Binding("w", "load_job_workflow", "Load job's workflow", show=False, id="main.load_workflow"),
         Binding("e", "open_in_editor", "$EDITOR", id="main.editor"),
+        Binding("ctrl+o", "open_workflow", "Open workflow", show=False, id="main.open_workflow"),
+        Binding("f2", "save_workflow", "Save workflow", show=False, id="main.save_workflow"),
         Binding("1", "quick_filter('all')", "All", show=False, id="main.filter_all"),
         Binding("2", "quick_filter('active')", "Active", show=False, id="main.filter_active"),
         Binding("3", "quick_filter('failed')", "Failed", show=False, id="main.filter_failed"),
@@ -278,12 +280,28 @@ class MainScreen(Screen[None]):
         table.clear_marks()
 
     def action_resubmit_failed(self) -> None:
+        from screens.confirm import ConfirmScreen
+
         table = self.query_one(JobTable)
         failed = [job.id for job in self.comfyq.store.failed(table.job_filter)]
         if not failed:
             self.app.notify("no failed jobs in this view", title="Resubmit failed")
             return
-        self._resubmit(failed)
+        count = f"{len(failed)} failed job{'s' if len(failed) != 1 else ''}"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._resubmit(failed)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Resubmit failed jobs",
+                f"Resubmit {count} in this view (failed, lost or unknown, not resubmitted yet)?",
+                confirm_label="Resubmit",
+                variant="primary",
+            ),
+            answered,
+        )
 
     def resubmit_with_new_seed(self) -> None:
         table = self.query_one(JobTable)
@@ -373,6 +391,24 @@ class MainScreen(Screen[None]):
     def action_open_in_editor(self) -> None:
         self.query_one(WorkflowEditor).open_in_external_editor()
 
+    def action_open_workflow(self) -> None:
+        self.query_one(WorkflowEditor).action_open()
+
+    def action_save_workflow(self) -> None:
+        self.query_one(WorkflowEditor).action_save()
+
+    def action_save_workflow_as(self) -> None:
+        self.query_one(WorkflowEditor).action_save_as()
+
+    def randomize_seeds(self) -> None:
+        changed = self.query_one(WorkflowEditor).randomize_seeds()
+        self.app.notify(f"{changed} seed{'s' if changed != 1 else ''} randomized", title="Workflow")
+
+    def _update_target_label(self) -> None:
+        targets = self._target_profiles()
+        label = "→ (no profile)" if not targets else f"→ {targets[0]}" if len(targets) == 1 else f"→ {len(targets)} profiles"
+        self.query_one(WorkflowEditor).set_target_label(label)
+
     def action_zoom(self) -> None:
         if self.maximized is not None:
             self.minimize()
@@ -397,6 +433,11 @@ class MainScreen(Screen[None]):
     @on(ProfileList.ActiveChanged)
     def _active_profile(self, event: ProfileList.ActiveChanged) -> None:
         self.query_one(StatusBar).active_profile = event.name
+        self._update_target_label()
+
+    @on(ProfileList.MarksChanged)
+    def _profile_marks(self, event: ProfileList.MarksChanged) -> None:
+        self._update_target_label()
 
     # ------------------------------------------------------------- profiles
 

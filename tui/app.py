@@ -16,6 +16,7 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from tui.core.config import Config, ConfigError, save_ui_settings
@@ -76,6 +77,7 @@ class ComfyqApp(App[int]):
         self._pending_jobs: dict[str, Job] = {}
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
         self.last_error: str | None = None
+        self._external_sync_timer: Timer | None = None
         self.engine_started = False
         if options.demo:
             self.sub_title = "demo"
@@ -96,7 +98,7 @@ class ComfyqApp(App[int]):
         if self.options.start_engine:
             self.run_worker(self._start_engine(), name="engine-start", group="engine", exit_on_error=False)
         self._external_sync_at = time.time()
-        self.set_interval(1.0, self._sync_external_changes)
+        self._external_sync_timer = self.set_interval(1.0, self._sync_external_changes)
 
     async def _start_engine(self) -> None:
         await self.engine.start()
@@ -107,6 +109,8 @@ class ComfyqApp(App[int]):
         self.exit(0)
 
     async def shutdown(self) -> None:
+        if self._external_sync_timer is not None:
+            self._external_sync_timer.stop()
         self._unsubscribe()
         try:
             await self.engine.stop()

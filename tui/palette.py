@@ -50,6 +50,10 @@ class ComfyqCommands(Provider):
         )
         yield "Submit workflow", "ctrl+s — to the active (or every marked) profile", screen.action_submit
         yield "Open workflow in $EDITOR", "e — edit the JSON in your editor", screen.action_open_in_editor
+        yield "Open workflow file…", "ctrl+o — path completion and recent files", screen.action_open_workflow
+        yield "Save workflow", "F2 — pretty JSON to its file", screen.action_save_workflow
+        yield "Save workflow as…", "shift+F2 — to a new file", screen.action_save_workflow_as
+        yield "Randomize seeds", "every seed / noise_seed in the workflow", screen.randomize_seeds
         for key, label in (("all", "All"), ("active", "Active"), ("failed", "Failed"), ("done", "Done")):
             yield f"Filter: {label}", f"quick filter ({key})", partial(screen.action_quick_filter, key)
         config = getattr(self.app, "config", None)

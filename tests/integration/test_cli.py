@@ -266,7 +266,8 @@ def test_watch_prints_changes_until_interrupted(cli: Cli, workflow_file: Path) -
 
 
 def test_interrupted_wait_exits_130_and_loses_nothing(cli: Cli, workflow_file: Path) -> None:
-    process = cli.popen("submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--set", "3.steps=300", "--wait")
+    # 1500 steps × 0.01 s: long enough that the interrupt lands while the job still runs, even on a busy machine.
+    process = cli.popen("submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--set", "3.steps=1500", "--wait")
     try:
         def accepted() -> list:
             if not cli.store_file.exists():

@@ -12,7 +12,8 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
-from screens.profile_form import ConfirmScreen, ProfileFormScreen
+from screens.confirm import ConfirmScreen
+from screens.profile_form import ProfileFormScreen
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.config import Config, builtin_config, load_config
 from tui.core.jobs import Edition

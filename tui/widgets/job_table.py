@@ -46,15 +46,15 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("state", "state", 12, 0),
+    Column("state", "state", 11, 0),
     Column("id", "id", 8, 1, sortable=False),
-    Column("profile", "profile", 13, 5),
+    Column("profile", "profile", 14, 5),
     Column("remote", "task / prompt id", 16, 8, sortable=False),
-    Column("progress", "queue / progress", 18, 2, sortable=False),
-    Column("submitted", "submitted", 11, 6),
-    Column("duration", "took", 7, 3),
-    Column("outputs", "out", 3, 7),
-    Column("error", "error", 0, 4, sortable=False),
+    Column("progress", "queue / progress", 14, 2, sortable=False),
+    Column("submitted", "submitted", 11, 7),
+    Column("duration", "took", 6, 3),
+    Column("outputs", "out", 3, 4),
+    Column("error", "error", 0, 6, sortable=False),
 )
 SORTABLE_KEYS = tuple(c.key for c in COLUMNS if c.sortable)
 _MIN_REST = 8  # the error column keeps at least this much before other columns are dropped

@@ -56,6 +56,13 @@ class ProfileList(OptionList):
             super().__init__()
             self.name = name
 
+    class MarksChanged(Message):
+        """The profiles marked for submission changed (submit goes to every marked profile)."""
+
+        def __init__(self, marked: list[str]) -> None:
+            super().__init__()
+            self.marked = marked
+
     class TestRequested(Message):
         def __init__(self, name: str) -> None:
             super().__init__()
@@ -240,6 +247,7 @@ class ProfileList(OptionList):
             return
         self._marked.symmetric_difference_update({name})
         self._rebuild()
+        self.post_message(self.MarksChanged(self.marked_profiles()))
 
     def action_new_profile(self) -> None:
         self.open_form(None)
@@ -281,7 +289,7 @@ class ProfileList(OptionList):
 
     def confirm_delete(self, name: str) -> None:
         """Ask, then remove the profile from the config file and post ConfigSaved."""
-        from screens.profile_form import ConfirmScreen
+        from screens.confirm import ConfirmScreen
 
         if self.config.path is None:
             self.app.notify(
