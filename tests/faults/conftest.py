@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.helpers import Emulator
+from tests.faults.helpers import Emulator, ReplayServer
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @pytest.fixture
@@ -26,3 +28,20 @@ def workflow_file(tmp_path: Path) -> Path:
     path = tmp_path / "workflow.json"
     path.write_text(seed_workflow().to_json(), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def replay_server() -> Iterator[ReplayServer]:
+    success = (FIXTURES / "comfyui" / "01_get_history_id_success.json").read_bytes()
+    server = ReplayServer(success)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def replay(replay_server: ReplayServer) -> ReplayServer:
+    """The module's replay server, back to healthy answers for this test."""
+    replay_server.reset()
+    return replay_server
