@@ -122,17 +122,19 @@ def sim(tmp_path: Path) -> Iterator[Sim]:
 
 @contextlib.asynccontextmanager
 async def running(app: ComfyqApp, *, size: tuple[int, int] = SIZE) -> AsyncIterator[Pilot[int]]:
-    """Run `app` headless; once its engine (if any) is up, hand over the pilot. Always shuts the engine down."""
-    async with app.run_test(size=size, notifications=True) as pilot:
-        try:
+    """Run `app` headless; once its engine (if any) is up, hand over the pilot. Always shuts the engine down.
+
+    The engine and the store are shut down after the app has exited (its timers stopped), so a test's teardown
+    never races a screen timer; `test_flows.py` checks the quit path (`q`) itself.
+    """
+    try:
+        async with app.run_test(size=size, notifications=True) as pilot:
             if app.options.start_engine:
                 await wait_for(pilot, lambda: app.engine_started, "the engine to start")
             await pilot.pause()
             yield pilot
-        finally:
-            if app.is_running and app.store is not None:
-                with contextlib.suppress(Exception):
-                    await app.shutdown()
+    finally:
+        await app.shutdown()  # idempotent: a test that pressed q already did this
 
 
 async def wait_for(pilot: Pilot[Any], predicate: Callable[[], T], what: str, timeout: float = WAIT_SECONDS) -> T:

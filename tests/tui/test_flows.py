@@ -7,6 +7,7 @@ shows. Waits are on conditions with a deadline (tests/tui/conftest.py), never on
 from __future__ import annotations
 
 import io
+import time
 
 from rich.console import Console
 from textual.command import CommandPalette
@@ -28,6 +29,7 @@ from tests.tui.conftest import (
 )
 from tui.app import ComfyqApp
 from tui.core.jobs import Job, JobState
+from tui.core.store import JobStore
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.job_table import JobTable
 from tui.widgets.profile_list import ProfileList
@@ -417,3 +419,33 @@ async def test_theme_chosen_in_the_palette_is_remembered_in_the_config(sim: Sim)
     again = sim.app(start_engine=False)
     async with running(again):
         assert again.theme == "nord"
+
+
+# ---------------------------------------------------------------------------------------------- quitting
+
+
+async def test_q_quits_with_code_0_and_the_jobs_stay_in_the_store(sim: Sim) -> None:
+    app = sim.app()
+    async with running(app) as pilot:
+        [job] = await submit_and_settle(pilot, app, 1, JobState.SUCCEEDED)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_value is not None, "the app to quit")
+    assert app.return_value == 0
+    with JobStore(sim.locations.store_file) as store:
+        assert store.get(job.id).state is JobState.SUCCEEDED
+
+
+async def test_after_shutdown_no_screen_timer_touches_the_closed_store(sim: Sim) -> None:
+    """`q` runs ComfyqApp.shutdown() (engine stopped, store closed) and then exits; the screens' once-a-second
+    timers must not reach the closed store in between (sqlite3.ProgrammingError, a traceback on quit)."""
+    app = sim.app(start_engine=False)
+    async with running(app) as pilot:
+        table = jobs_table(app)
+        ticks: list[float] = []
+        tick = table.tick
+        table.tick = lambda: (ticks.append(time.monotonic()), tick())[1]  # type: ignore[method-assign]
+        await wait_for(pilot, lambda: ticks, "the main screen's timer")  # it runs
+        await app.shutdown()
+        # A negative check needs a window: one full timer period. A tick that reaches the store raises inside the
+        # app, and run_test re-raises it when this block ends.
+        await pilot.pause(1.2)
