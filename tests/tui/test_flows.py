@@ -246,6 +246,13 @@ async def test_text_filter_and_quick_filters_with_live_counts(sim: Sim) -> None:
         await wait_for(pilot, lambda: table.row_count == 2, "state:failed memory")
 
         filter_input.value = ""
+        await pilot.press(*"profile:sim-dedicated")
+        await wait_for(pilot, lambda: table.row_count == 0, "profile:sim-dedicated (every job went to sim-api)")
+        filter_input.value = ""
+        await pilot.press(*"profile:sim-api")
+        await wait_for(pilot, lambda: table.row_count == 3, "profile:sim-api")
+
+        filter_input.value = ""
         await pilot.press(*succeeded.id[:10])  # free text: an id prefix
         await wait_for(pilot, lambda: list(table.row_ids) == [succeeded.id], "the id filter")
         [line] = visible_job_rows(app)
@@ -289,10 +296,19 @@ async def test_marks_and_bulk_resubmit_then_resubmit_all_failed_after_confirm(si
             "the children to succeed",
         )
 
+        # R works on the view: a view without failed jobs has nothing to resubmit.
+        await pilot.press("slash", *"profile:sim-dedicated", "enter")
+        await wait_for(pilot, lambda: table.row_count == 0, "the empty sim-dedicated view")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: "no failed jobs in this view" in screen_text(app), "the nothing-to-do toast")
+        assert not isinstance(app.screen, ModalScreen)
+        await pilot.press("slash", "escape")  # clear the filter again
+        await wait_for(pilot, lambda: table.row_count == 5, "every job back in view")
+
         # R: every failed job in the view that has no retry yet (only the unmarked one), after a confirm.
         await pilot.press("R")
         await wait_for(pilot, lambda: isinstance(app.screen, ModalScreen), "the confirm dialog of R")
-        assert "1" in screen_text(app)  # the count of jobs it would resubmit
+        assert "Resubmit 1 failed job " in screen_text(app)  # the dialog says how many
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ModalScreen), "the dialog to close")
         assert app.store.children(unmarked) == []  # cancelled: nothing sent
