@@ -137,15 +137,21 @@ async def running(app: ComfyqApp, *, size: tuple[int, int] = SIZE) -> AsyncItera
         await app.shutdown()  # idempotent: a test that pressed q already did this
 
 
-async def wait_for(pilot: Pilot[Any], predicate: Callable[[], T], what: str, timeout: float = WAIT_SECONDS) -> T:
-    """Let the app run until `predicate()` is truthy (returned), or fail naming `what` after `timeout` seconds."""
+async def wait_for(
+    pilot: Pilot[Any], predicate: Callable[[], T], what: str | Callable[[], str], timeout: float = WAIT_SECONDS
+) -> T:
+    """Let the app run until `predicate()` is truthy (returned), or fail naming `what` after `timeout` seconds.
+
+    `what` may be a function: it is called on failure, so the message can show the state at that moment.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {described}")
         await pilot.pause(0.02)
 
 

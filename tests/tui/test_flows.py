@@ -465,3 +465,34 @@ async def test_after_shutdown_no_screen_timer_touches_the_closed_store(sim: Sim)
         # A negative check needs a window: one full timer period. A tick that reaches the store raises inside the
         # app, and run_test re-raises it when this block ends.
         await pilot.pause(1.2)
+
+
+# ---------------------------------------------------------------------------------------------- feedback
+
+
+def toasts(app: ComfyqApp) -> list[str]:
+    """The notifications still shown (title and message), newest last. Read from the app rather than the screen
+    because a toast wraps long messages over several lines."""
+    return [f"{note.title}: {note.message}" for note in app._notifications]
+
+
+async def test_a_failure_and_a_finished_batch_are_announced_in_toasts(sim: Sim) -> None:
+    """Feedback (issue 5 §4): a toast when a job fails, and one when a batch finishes ("3 done · 1 failed")."""
+    sim.set_fail_rate(1.0)
+    app = sim.app()
+    async with running(app) as pilot:
+        [failed] = await submit_and_settle(pilot, app, 1, JobState.FAILED)
+        await wait_for(
+            pilot,
+            lambda: any(failed.id[:8] in toast and "out of memory" in toast.lower() for toast in toasts(app)),
+            lambda: f"a toast about the failure of {failed.id[:8]} (toasts so far: {toasts(app)})",
+            timeout=10,
+        )
+        sim.set_fail_rate(0.0)
+        await submit_and_settle(pilot, app, 3, JobState.SUCCEEDED)
+        await wait_for(
+            pilot,
+            lambda: any("3 done" in toast for toast in toasts(app)),
+            lambda: f"the batch toast (toasts so far: {toasts(app)})",
+            timeout=10,
+        )
