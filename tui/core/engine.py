@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
+from tui.core.aio import wait_event
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, new_job_id
 
 if TYPE_CHECKING:
@@ -622,10 +623,7 @@ class Engine:
             if remaining is not None and remaining <= 0:
                 return current
             pause = _WAIT_RECHECK_SECONDS if remaining is None else min(_WAIT_RECHECK_SECONDS, remaining)
-            try:
-                await asyncio.wait_for(self._changed.wait(), pause)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._changed, pause)
 
     def _wait_snapshot(self, ids: Sequence[str], follow_retries: bool, ending_now: set[str]) -> tuple[list[Job], bool]:
         jobs: list[Job] = []

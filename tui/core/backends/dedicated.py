@@ -24,6 +24,7 @@ import httpx
 from tui.core import payloads
 from tui.core.backends import BackendError, Backoff, scrub
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
+from tui.core.aio import wait_event
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate, Progress
 
 if TYPE_CHECKING:
@@ -313,8 +314,7 @@ class DedicatedBackend(Backend):
                 self._http_error = self._scrub(f"poll failed: {exc}")
                 delay = max(self.profile.poll_interval, backoff.next())
             self._report()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await wait_event(self._wake, delay)
 
     async def poll_once(self) -> bool:
         """One cycle: `/queue` once, `/history/<id>` for our in-flight jobs that left it. True if jobs are in flight."""

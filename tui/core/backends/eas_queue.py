@@ -37,6 +37,7 @@ with warnings.catch_warnings():
 from tui.core import payloads
 from tui.core.backends import Backoff, scrub
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
+from tui.core.aio import wait_event
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
 from tui.core.store import SinkResult
 
@@ -563,12 +564,9 @@ class EasQueueBackend(Backend):
                 self._set_http(error=self._scrub(f"queue monitor: {exc}"))
                 delay = max(self.search_interval, backoff.next())
             self._report()
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
+            if await wait_event(self._wake, delay):
                 # A new job while idle: look soon, but never more often than the search interval.
                 await asyncio.sleep(self.search_interval)
-            except asyncio.TimeoutError:
-                pass
 
     async def monitor_once(self) -> bool:
         """Queue positions of in-flight jobs (search), and `lost` for the ones the queue forgot. True if busy."""
