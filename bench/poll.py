@@ -1,7 +1,8 @@
 """poll efficiency: HTTP requests to follow 1,000 in-flight jobs on the dedicated edition, vs per-job polling.
 
-Method: one ComfyUIEmulator (tiny step times) on loopback in its own thread, every request counted server-side by
-route (bench/_servers.py). Its executor is held while the jobs are submitted, so both sides start with the same
+Method: a fresh ComfyUIEmulator (tiny step times) per run and side — its history and output folder grow with every
+job and slow it down — on loopback in its own thread, every request counted server-side by route
+(bench/_servers.py). Its executor is held while the jobs are submitted, so both sides start with the same
 `jobs` prompts queued; then it is released and the requests are counted until every job has finished.
 - comfyq: the real Engine and DedicatedBackend (poll_interval 1 s, its websocket on the profile's client_id),
   one `engine.submit(profile, workflow)` per job (concurrently), then the store is watched until no job of the
@@ -177,9 +178,11 @@ def measure(jobs: int = 1000, runs: int = 5) -> list[Row]:
     base: list[dict[str, Any]] = []
     with temp_dir("poll") as tmp:
         root = Path(tmp)
-        with CountingComfyUI(root / "output", step_seconds=STEP_SECONDS) as server:
-            for _ in range(runs):
+        for number in range(runs):
+            # A fresh emulator per run: its history and output folder grow with every job, and slow it down.
+            with CountingComfyUI(root / f"output-{number}-comfyq", step_seconds=STEP_SECONDS) as server:
                 ours.append(comfyq_run(server, root, jobs))
+            with CountingComfyUI(root / f"output-{number}-seed", step_seconds=STEP_SECONDS) as server:
                 base.append(baseline_run(server, jobs))
 
     def overhead(result: dict[str, Any]) -> float:
