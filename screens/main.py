@@ -122,6 +122,8 @@ class MainScreen(Screen[None]):
         self.query_one(StatusBar).last_error = message
 
     def _tick(self) -> None:
+        if self.comfyq.closing:
+            return  # shutdown() closed the store; the app exits in a moment
         self.query_one(JobTable).tick()
         self.query_one(ProfileList).tick()
         self._refresh_counts()

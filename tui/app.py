@@ -78,6 +78,7 @@ class ComfyqApp(App[int]):
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
         self.last_error: str | None = None
         self._external_sync_timer: Timer | None = None
+        self.closing = False  # set by shutdown(): timers must leave the store alone from then on
         self.engine_started = False
         if options.demo:
             self.sub_title = "demo"
@@ -109,6 +110,7 @@ class ComfyqApp(App[int]):
         self.exit(0)
 
     async def shutdown(self) -> None:
+        self.closing = True
         if self._external_sync_timer is not None:
             self._external_sync_timer.stop()
         self._unsubscribe()
