@@ -120,8 +120,9 @@ async def run_tui(config_file: Path, data_dir: Path, screenshots: list[str]) -> 
     locations = resolve_locations(config=config_file, data_dir=data_dir)
     config = load_config(locations.config_file, explicit=True)
     workflow = apply_params(seed_workflow(), {"5.width": "64", "5.height": "64", "3.steps": "2"})
-    setup_logging(locations.log_file)  # as `comfyq` does before it opens the app
     root = logging.getLogger()
+    previous_level = root.level
+    setup_logging(locations.log_file)  # as `comfyq` does before it opens the app
     app = ComfyqApp(LaunchOptions(config=config, locations=locations, workflow=workflow))
     try:
         async with app.run_test(size=(160, 45)) as pilot:
@@ -151,6 +152,7 @@ async def run_tui(config_file: Path, data_dir: Path, screenshots: list[str]) -> 
             if handler.get_name() == "comfyq-file":
                 root.removeHandler(handler)
                 handler.close()
+        root.setLevel(previous_level)
 
 
 class Session:
