@@ -267,6 +267,19 @@ def test_a_token_the_service_echoes_back_is_masked_before_it_is_stored_or_shown(
         (job,) = session.run(f"submit {name}", "submit", str(workflow_file), "-p", "echo", *FAST, "--wait", "--json")
         ids.append(job["id"])
     replay.reset()
+    # The API edition: a worker's result on the sink that carries the token (an execution error event).
+    event = {"type": "execution_error", "data": {"prompt_id": "p-echo", "node_id": "3", "node_type": "ImageBlend",
+                                                 "exception_message": f"refused {SECRET}", "exception_type": "RuntimeError",
+                                                 "traceback": [f"check({SECRET})"]}}
+    secret_emulator.put_on_sink([(json.dumps([event]).encode(), {"task_id": "echo-sink"})])
+    cli = session.cli
+    watch, watch_out, watch_err = popen_to_files(cli, "watch", "-p", "sim-api", "--json", name="watch")
+    with running(watch):
+        wait_for(lambda: secret_emulator.sink_attributes()["stream.length"] == "0", timeout=30, what="the sink result")
+        watch.send_signal(signal.SIGINT)
+        assert watch.wait(20) == 130
+    session.outputs["watch stdout"] = watch_out.read_text()
+    session.outputs["watch stderr"] = watch_err.read_text()
     session.run("jobs json", "jobs", "--json")
     session.run("jobs readable", "jobs")
     for job_id in ids:
