@@ -941,3 +941,25 @@ def test_a_second_process_change_is_seen_and_fetched(store_path: Path) -> None:
     finally:
         tui_side.close()
         cli_side.close()
+
+
+def test_a_token_a_service_echoes_back_is_masked_before_it_is_stored(store_path: Path) -> None:
+    from tui.core import secrets
+
+    token = "tok-ECHOED-0123456789"
+    secrets.register_secret(token)
+    try:
+        with JobStore(store_path) as store:
+            ours = job(profile="api", edition=Edition.API, task_id="t-echo", state=S.QUEUED)
+            store.add(ours)
+            failure = Failure(FailureCategory.AUTH, f"401: bad Authorization {token}", traceback=(f"at {token}",))
+            changed = store.apply(JobUpdate(ours.id, state=S.FAILED, failure=failure, raw_result=f"echo {token}"))
+            sink = store.upsert_sink_results([SinkResult("api", 1, "other", "r", S.UNKNOWN, raw_result=token)])
+            for seen in (changed, store.get(ours.id), *sink):
+                assert token not in json.dumps(seen.to_dict())
+            assert "401: bad Authorization" in store.get(ours.id).failure.message
+        assert token.encode() not in store_path.read_bytes()
+        wal = store_path.with_name(store_path.name + "-wal")
+        assert not wal.exists() or token.encode() not in wal.read_bytes()
+    finally:
+        secrets.forget_secrets()

@@ -14,9 +14,8 @@ Several processes (the TUI and a CLI command) may use the same file: SQLite's ow
 
 from __future__ import annotations
 
-import dataclasses
-
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -26,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tui.core.jobs import (
     ACTIVE_STATES,
@@ -40,6 +39,7 @@ from tui.core.jobs import (
     apply_update,
     new_job_id,
 )
+from tui.core.secrets import redact
 
 __all__ = [
     "AmbiguousJobId",
@@ -393,6 +393,36 @@ def _order_by(order: str, descending: bool, now: float) -> tuple[str, list[Any]]
 # ---------------------------------------------------------------------------------------------------- store
 
 
+_Scrubbable = TypeVar("_Scrubbable")  # JobUpdate or SinkResult: both carry raw_result, warning and failure
+
+
+def _scrubbed(item: _Scrubbable) -> _Scrubbable:
+    """The update / result with every registered token masked in the text a service sent back (raw result,
+    warning, failure). A service that echoes the Authorization header into an error must not put the token into
+    the store, the screen or an export."""
+    changes: dict[str, Any] = {}
+    for name in ("raw_result", "warning"):
+        value = getattr(item, name)
+        if value:
+            clean = redact(value)
+            if clean != value:
+                changes[name] = clean
+    failure = item.failure
+    if failure is not None:
+        clean_failure = dataclasses.replace(
+            failure,
+            message=redact(failure.message),
+            traceback=tuple(redact(line) for line in failure.traceback),
+            node_errors=tuple(
+                dataclasses.replace(error, message=redact(error.message), details=redact(error.details))
+                for error in failure.node_errors
+            ),
+        )
+        if clean_failure != failure:
+            changes["failure"] = clean_failure
+    return dataclasses.replace(item, **changes) if changes else item
+
+
 def _same_result(holder: Job, result: SinkResult) -> bool:
     """Is `result` the one `holder` already stored at its sink index (a redelivery)? Ids decide; without ids to
     compare, assume it is (never store one result twice)."""
@@ -606,7 +636,7 @@ class JobStore:
             job = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (update.job_id,))
             if job is None:
                 raise JobNotFound(f"no job {update.job_id}")
-            changed = apply_update(job, update)
+            changed = apply_update(job, _scrubbed(update))
             if changed is not None:
                 self._save(changed, time.time())
             return changed
@@ -626,7 +656,7 @@ class JobStore:
                 job = current[update.job_id]
                 if job is None:
                     continue
-                result = apply_update(job, update, now)
+                result = apply_update(job, _scrubbed(update), now)
                 if result is not None:
                     current[update.job_id] = result
                     changed[update.job_id] = result
@@ -646,6 +676,7 @@ class JobStore:
             return []
         now = time.time()
         changed: dict[str, Job] = {}
+        results = [_scrubbed(result) for result in results]
         with self._transaction():
             for result in results:
                 holder = self._by_sink_index(result.profile, result.sink_index)
