@@ -88,6 +88,8 @@ class Recorder:
     key_painted: bool = False
     key_done: threading.Event = field(default_factory=threading.Event)
     frame_costs: list[float] = field(default_factory=list)
+    frame_handlers: list[float] = field(default_factory=list)  # the feed handler's share of each frame
+    frame_paints: list[float] = field(default_factory=list)  # the periodic update's (layout + paint) share
     handler_time: float = 0.0
     offered: int = 0
     elapsed: float = 0.0
@@ -122,6 +124,8 @@ class Recorder:
     def on_update(self, duration: float) -> None:
         if self.active:
             self.frame_costs.append(duration + self.handler_time)
+            self.frame_handlers.append(self.handler_time)
+            self.frame_paints.append(duration)
         self.handler_time = 0.0
 
     def unpainted(self, now: float) -> list[float]:
@@ -303,6 +307,8 @@ async def _window(
         "p99": percentile(latencies, 99) * 1000,
         "key_p99": percentile(recorder.key_latencies, 99) * 1000,
         "frame": percentile(frames, 50) * 1000,
+        "frame_handler": percentile(recorder.frame_handlers, 50) * 1000,
+        "frame_paint": percentile(recorder.frame_paints, 50) * 1000,
         "achieved": recorder.offered / recorder.elapsed if recorder.elapsed else 0.0,
         "samples": float(len(latencies)),
         "unpainted": float(len(recorder.unpainted(time.perf_counter()))),
@@ -450,6 +456,10 @@ def rows_for_rate(rate: int, ours: list[dict[str, float]], base: list[dict[str, 
     frame_ratio = speedup(frame_base, frame_ours)
     p99_target = TARGET_P99_MS.get(rate)
     samples = {
+        "comfyq_frame_handler_ms": [r["frame_handler"] for r in ours],
+        "comfyq_frame_paint_ms": [r["frame_paint"] for r in ours],
+        "baseline_frame_handler_ms": [r["frame_handler"] for r in base],
+        "baseline_frame_paint_ms": [r["frame_paint"] for r in base],
         "comfyq_samples": [r["samples"] for r in ours],
         "baseline_samples": [r["samples"] for r in base],
         "comfyq_unpainted": [r["unpainted"] for r in ours],
