@@ -23,6 +23,7 @@ from tests.tui.conftest import (
     jobs_by_submission,
     row_line,
     running,
+    screen_lines,
     screen_text,
     table_lines,
     wait_for,
@@ -496,3 +497,53 @@ async def test_a_failure_and_a_finished_batch_are_announced_in_toasts(sim: Sim) 
             lambda: f"the batch toast (toasts so far: {toasts(app)})",
             timeout=10,
         )
+
+
+# ------------------------------------------------------------------------------------------------ cancel
+
+
+def footer_line(app: ComfyqApp) -> str:
+    return screen_lines(app)[-1]
+
+
+async def test_cancel_asks_first_and_interrupts_a_running_dedicated_job(sim: Sim) -> None:
+    """x (and ctrl+d) cancels where the backend can, after a confirm (issue 5 §3)."""
+    sim.set_step_seconds(HOLD_STEP_SECONDS)  # keep the job running until it is cancelled
+    app = sim.app()
+    async with running(app) as pilot:
+        await choose_profile(pilot, app, "sim-dedicated")
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: app.store.page(), "the submitted job"))[0]
+        await wait_for_row(pilot, app, job.id, "running")
+        assert "Cancel" in footer_line(app)  # a dedicated job can be cancelled: the key is offered
+
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModalScreen), "the cancel confirm dialog", timeout=10)
+        assert job.id[:8] in screen_text(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ModalScreen), "the dialog to close")
+        assert app.store.get(job.id).state is JobState.RUNNING  # "no" leaves it alone
+
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModalScreen), "the cancel confirm dialog (ctrl+d)", timeout=10)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.store.get(job.id).state.is_terminal, "the job to end")
+        assert app.store.get(job.id).state is JobState.CANCELLED
+        await wait_for_row(pilot, app, job.id, "cancelled")
+
+
+async def test_cancel_is_not_offered_for_the_api_edition(sim: Sim) -> None:
+    """The EAS queue cannot withdraw a task: the cancel key is hidden for such a job (issue 5 §3)."""
+    sim.set_step_seconds(HOLD_STEP_SECONDS)
+    app = sim.app()
+    async with running(app) as pilot:
+        assert app.screen.query_one(ProfileList).active_profile == "sim-api"
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: app.store.page(), "the submitted job"))[0]
+        await wait_for_row(pilot, app, job.id, "running")
+        await wait_for(pilot, lambda: "Cancel" not in footer_line(app), lambda: f"no Cancel in {footer_line(app)!r}", timeout=10)
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ModalScreen)
+        assert app.store.get(job.id).state is JobState.RUNNING
+        sim.set_step_seconds(STEP_SECONDS)
