@@ -473,7 +473,11 @@ class ComfyUIEmulator:
     def temp_dir(self) -> Path:
         """Where PreviewImage writes (`/view?type=temp`)."""
         if self._temp_dir is None:
-            self._temp_dir = Path(tempfile.mkdtemp(prefix="comfyq-sim-temp-")).resolve()
+            # Next to the output dir (a test's tmp_path, the demo's data dir), never loose in /tmp: an emulator
+            # that is killed instead of stopped must not leave temp dirs behind where nothing cleans them.
+            self._temp_dir = Path(
+                tempfile.mkdtemp(prefix=".comfyq-sim-temp-", dir=self.output_dir.parent)
+            ).resolve()
         return self._temp_dir
 
     # ----- lifecycle -----
@@ -782,10 +786,12 @@ class ComfyUIEmulator:
             return web.Response(status=404)
         filename = query["filename"]
         directory: Path | None = None
-        for suffix, annotated in ((" [output]", self.output_dir), (" [input]", self.input_dir),
-                                  (" [temp]", self.temp_dir)):
+        for suffix, kind in ((" [output]", "output"), (" [input]", "input"), (" [temp]", "temp")):
             if filename.endswith(suffix):  # folder_paths.annotated_filepath
-                filename, directory = filename[: -len(suffix)], annotated
+                filename = filename[: -len(suffix)]
+                directory = {"output": self.output_dir, "input": self.input_dir}.get(kind) or (
+                    self.temp_dir if kind == "temp" else None
+                )
                 break
         if not filename:
             return web.Response(status=400)
@@ -793,10 +799,11 @@ class ComfyUIEmulator:
             return web.Response(status=400)
         if directory is None:
             kind = query.get("type", "output")
-            directories = {"output": self.output_dir, "temp": self.temp_dir, "input": self.input_dir}
-            if kind not in directories:
+            if kind not in ("output", "temp", "input"):
                 return web.Response(status=400)
-            directory = directories[kind]
+            directory = {"output": self.output_dir, "input": self.input_dir}.get(kind) if kind != "temp" else (
+                self.temp_dir
+            )
             if directory is None:  # no input folder configured: nothing is ever there
                 return web.Response(status=404)
         if "subfolder" in query:
