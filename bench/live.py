@@ -262,7 +262,8 @@ async def _key_presses(app: App[Any], recorder: Recorder, cursor_row: Callable[[
     while time.perf_counter() < until:
         await asyncio.sleep(KEY_INTERVAL)
         recorder.key_done.clear()
-        recorder.key_expect = cursor_row() + 1
+        home = cursor_row()
+        recorder.key_expect = home + 1
         recorder.key_painted = False
         recorder.key_sent_at = time.perf_counter()
         driver.send_message(events.Key("down", None))
@@ -273,6 +274,10 @@ async def _key_presses(app: App[Any], recorder: Recorder, cursor_row: Callable[[
             recorder.key_latencies.append(time.perf_counter() - recorder.key_sent_at)  # counted, never dropped
             recorder.key_expect = None
         driver.send_message(events.Key("up", None))
+        # Wait (bounded) for the `up` to be handled: no key may still be in flight when the app shuts down.
+        deadline = time.perf_counter() + 2.0
+        while cursor_row() != home and time.perf_counter() < deadline:
+            await asyncio.sleep(0.001)
 
 
 async def _window(
