@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import time
 
+import pytest
+
 from rich.console import Console
 from textual.command import CommandPalette
 from textual.screen import ModalScreen
@@ -547,3 +549,89 @@ async def test_cancel_is_not_offered_for_the_api_edition(sim: Sim) -> None:
         assert not isinstance(app.screen, ModalScreen)
         assert app.store.get(job.id).state is JobState.RUNNING
         sim.set_step_seconds(STEP_SECONDS)
+
+
+# ------------------------------------------------------------------------------- more of the daily flow
+
+
+def ksampler_seed(workflow: dict) -> int:  # type: ignore[type-arg]
+    return int(next(node["inputs"]["seed"] for node in workflow.values() if node.get("class_type") == "KSampler"))
+
+
+async def test_resubmit_with_a_new_seed_then_load_that_jobs_workflow_into_the_editor(sim: Sim) -> None:
+    sim.set_fail_rate(1.0)
+    app = sim.app()
+    async with running(app) as pilot:
+        [failed] = await submit_and_settle(pilot, app, 1, JobState.FAILED)
+        sim.set_fail_rate(0.0)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
+        await pilot.press(*"new seed")
+        await wait_for(pilot, lambda: "with a new seed" in screen_text(app), "the new-seed resubmit command")
+        await pilot.press("enter")
+        [child] = await wait_for(pilot, lambda: app.store.children(failed.id), "the new-seed child")
+        assert child.workflow is not None and failed.workflow is not None
+        assert ksampler_seed(child.workflow) != ksampler_seed(failed.workflow)
+        assert {k: v for k, v in child.workflow.items() if k != "3"} == {
+            k: v for k, v in failed.workflow.items() if k != "3"
+        }  # only the sampler's seed changed
+
+        # w on the child's row loads exactly its workflow into the editor.
+        table = jobs_table(app)
+        await wait_for(pilot, lambda: table.move_cursor_to_job(child.id), "the child's row")
+        await pilot.press("w")
+        editor = app.screen.query_one(WorkflowEditor)
+        await wait_for(
+            pilot,
+            lambda: editor.workflow is not None and editor.workflow.to_dict() == child.workflow,
+            "the child's workflow in the editor",
+        )
+        assert f"job {child.id[:8]}" in screen_text(app)  # the editor's title names where it came from
+
+
+async def test_submit_to_every_marked_profile(sim: Sim) -> None:
+    app = sim.app()
+    async with running(app) as pilot:
+        profiles = app.screen.query_one(ProfileList)
+        profiles.focus()
+        await pilot.press("home", "space", "down", "space")
+        assert profiles.marked_profiles() == ["sim-api", "sim-dedicated"]
+        jobs_table(app).focus()
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: len(app.store.page()) == 2 and all(job.state.is_terminal for job in app.store.page()),
+            "one job per marked profile",
+        )
+        jobs = app.store.page()
+        assert sorted(job.profile for job in jobs) == ["sim-api", "sim-dedicated"]
+        assert all(job.state is JobState.SUCCEEDED for job in jobs)
+
+
+@pytest.mark.parametrize(
+    ("focus", "pane"),
+    [("#jobs", "jobs-pane"), ("#editor Tabs", "editor"), ("#profiles", "profiles"), ("#detail", "detail")],
+)
+async def test_zoom_the_focused_pane_and_back(sim: Sim, focus: str, pane: str) -> None:
+    app = sim.app(start_engine=False)
+    async with running(app) as pilot:
+        app.screen.query_one(focus).focus()
+        await pilot.pause()
+        await pilot.press("z")
+        await wait_for(pilot, lambda: app.screen.maximized is not None, f"z to zoom the {pane} pane", timeout=10)
+        zoomed = app.screen.maximized
+        assert zoomed is not None and zoomed.id == pane
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.maximized is None, "the panes back", timeout=10)
+        assert "Profiles" in screen_text(app)
+
+
+async def test_usable_at_80x24_submit_and_see_it_succeed(sim: Sim) -> None:
+    app = sim.app()
+    async with running(app, size=(80, 24)) as pilot:
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: app.store.page(), "the submitted job"))[0]
+        line = await wait_for_row(pilot, app, job.id, "succeeded")
+        assert job.id[:8] in line
+        footer = screen_lines(app)[-1]
+        assert "Submit" in footer and "Resubmit" in footer  # the main keys still show
