@@ -23,7 +23,7 @@ from tui.core.jobs import Job
 from tui.core.locations import Locations, resolve_locations
 from tui.core.workflow import Workflow, seed_workflow
 from tui.sim.server import SimServer, SimThread
-from tui.widgets.job_table import JobTable
+from tui.widgets.job_table import COLUMNS, JobTable
 
 SIZE = (120, 36)
 SIM_TOKEN = "sim-token-0123456789"
@@ -175,6 +175,25 @@ def row_line(table: JobTable, job_id: str) -> str | None:
         if job_id[:8] in line:
             return line
     return None
+
+
+def row_cells(table: JobTable, job_id: str) -> dict[str, str]:
+    """The visible cells of `job_id`'s line, by column title (columns the width dropped are absent)."""
+    line = row_line(table, job_id)
+    assert line is not None, f"job {job_id[:8]} is not on screen"
+    header = table_lines(table)[0]
+    starts: list[tuple[int, str]] = []
+    position = 0
+    for column in COLUMNS:
+        found = header.find(column.title, position)
+        if found >= 0:
+            starts.append((found, column.title))
+            position = found + len(column.title)
+    cells = {}
+    for index, (start, title) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else len(line)
+        cells[title] = line[start:end].strip()
+    return cells
 
 
 def jobs_by_submission(app: ComfyqApp) -> list[Job]:

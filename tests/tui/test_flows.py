@@ -23,6 +23,7 @@ from tests.tui.conftest import (
     STEP_SECONDS,
     Sim,
     jobs_by_submission,
+    row_cells,
     row_line,
     running,
     screen_lines,
@@ -137,8 +138,10 @@ async def _submit_runs_to_success(sim: Sim, profile: str) -> None:
         assert app.store.get(job.id).state is JobState.RUNNING
 
         sim.set_step_seconds(STEP_SECONDS)  # let it finish
-        line = await wait_for_row(pilot, app, job.id, "succeeded")
-        assert profile in line and "1" in line.split("succeeded", 1)[1]  # the outputs column counts one file
+        await wait_for_row(pilot, app, job.id, "succeeded")
+        cells = row_cells(table, job.id)
+        assert cells["state"] == "✔ succeeded" and cells["id"] == job.id[:8], cells
+        assert cells["profile"] == profile and cells["out"] == "1", cells  # one output file
 
         done = app.store.get(job.id)
         assert done.state is JobState.SUCCEEDED and len(done.outputs) == 1
@@ -185,8 +188,9 @@ async def test_a_failed_job_resubmitted_with_r_gets_a_child_that_succeeds(sim: S
     async with running(app) as pilot:
         [failed] = await submit_and_settle(pilot, app, 1, JobState.FAILED)
         assert failed.failure is not None and "out of memory" in failed.failure.message.lower()
-        line = await wait_for_row(pilot, app, failed.id, "failed")
-        assert "execut" in line  # the error column starts with the category (the pane is too narrow for more)
+        await wait_for_row(pilot, app, failed.id, "failed")
+        cells = row_cells(jobs_table(app), failed.id)
+        assert cells["state"] == "✘ failed" and cells["error"].startswith("execut"), cells  # category first
         pane = app.screen.query_one("#detail", JobDetail)
         await wait_for(pilot, lambda: pane.job is not None and pane.job.id == failed.id, "the failed job's detail")
         assert "out of memory" in screen_text(app).lower()
