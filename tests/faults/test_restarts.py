@@ -78,9 +78,9 @@ def test_ten_restarts_during_a_run_every_source_recovers_nothing_lost_or_doubled
                 active = {job.profile for job in stored_jobs(cli.store_file) if job.state.is_active}
                 assert active == set(RUNS), f"a run ended before the last restart: {active}"
             emulator.stop_listening()
+            last_down = time.monotonic()  # every connection from here on was made after the last restart
             wait_seconds(DOWN_SECONDS)
             emulator.start_listening()
-            last_up = time.monotonic()
             wait_seconds(UP_SECONDS)
         results = {}
         for profile, (process, out, err) in processes.items():
@@ -105,16 +105,16 @@ def test_ten_restarts_during_a_run_every_source_recovers_nothing_lost_or_doubled
     assert len({job.sink_index for job in api_jobs}) == len(api_jobs)
     wait_for(lambda: emulator.sink_attributes()["stream.length"] == "0", timeout=20, what="an empty sink")
 
-    # Recovery with backoff, counted server-side: each websocket source came back after a drop, never in a storm —
-    # at most about one handshake a second, and no more than one per period the server was up. (With a backoff
-    # that grows while no connection lasts, a source may sleep through some of the short up periods: allowed.)
+    # Backoff, counted server-side: no websocket source reconnected in a storm — at most about one handshake a
+    # second, and no more than one per period the server was up. (A backoff that grows while no connection lasts
+    # may sleep through some short up periods: allowed, so there is no lower bound per source here.)
     for source in ("sink-watch", "comfyui-ws"):
         handshakes = emulator.requests.handshakes(source)
-        assert len(handshakes) >= 2, (source, len(handshakes))
         assert len(handshakes) <= RESTARTS + 2, (source, len(handshakes))
         assert most_in_any_window(handshakes, 1.0) <= 2, (source, [round(h.at, 2) for h in handshakes])
-    # Both runs still had jobs in flight when the server went down the last time, so their sources had to come
-    # back after it: the sink watcher (the API run's results arrive only through it) and the dedicated poller.
-    after_last_restart = emulator.requests.answers(lambda a: a.at >= last_up and a.status in (101, 200))
+    # Recovery: both runs still had jobs in flight when the server went down the last time, so their sources had to
+    # come back after it — the sink watcher's websocket (the API run's results arrive only through it) and the
+    # dedicated poller — and every job above ended succeeded.
+    after_last_restart = emulator.requests.answers(lambda a: a.at >= last_down and a.status in (101, 200))
     sources = collections.Counter(answer.source for answer in after_last_restart)
     assert sources["sink-watch"] >= 1 and sources["poll-queue"] >= 1, sources
