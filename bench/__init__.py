@@ -1,0 +1,1 @@
+"""comfyq's benchmarks: `python -m bench` measures every figure beside its baseline (see bench/README.md)."""

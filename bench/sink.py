@@ -19,7 +19,6 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from bench._common import PROFILE, Row, Stat, bench_workflow, make_jobs, temp_dir, wait_for
 from bench._servers import SimLoop
