@@ -197,6 +197,11 @@ def test_main_screen(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None:
     assert snap_compare(frozen_app(), terminal_size=SIZE)
 
 
+def test_main_screen_80x24(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None:  # type: ignore[no-untyped-def]
+    """The same at 80×24: the narrow layout still shows state, id, progress and the main keys."""
+    assert snap_compare(frozen_app(), terminal_size=(80, 24))
+
+
 def test_job_detail_screen(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None:  # type: ignore[no-untyped-def]
     """enter on the failed job that was resubmitted: timeline, error block, attempts, ids."""
     app = frozen_app()
