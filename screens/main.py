@@ -41,6 +41,12 @@ QUICK_FILTERS: dict[str, tuple[str, frozenset[JobState] | None]] = {
 }
 
 
+class JobsPane(Vertical):
+    """The jobs table with its quick filters and filter box; `z` zooms it."""
+
+    ALLOW_MAXIMIZE = True
+
+
 class MainScreen(Screen[None]):
     """Profiles, workflow editor, live job table and job detail — everything one key away."""
 
@@ -48,7 +54,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+s", "submit", "Submit", id="main.submit"),
         Binding("r", "resubmit", "Resubmit", id="main.resubmit"),
         Binding("R", "resubmit_failed", "Resubmit failed", id="main.resubmit_failed"),
-        Binding("x", "cancel", "Cancel", id="main.cancel"),
+        Binding("x,ctrl+d", "cancel", "Cancel", id="main.cancel"),
         Binding("slash", "filter", "Filter", key_display="/", id="main.filter"),
         Binding("y", "copy_oss_path", "Copy OSS path", show=False, id="main.copy_oss"),
         Binding("Y", "copy_all_oss_paths", "Copy all OSS paths", show=False, id="main.copy_all_oss"),
@@ -72,6 +78,8 @@ class MainScreen(Screen[None]):
         self._quick_filter = "all"
         self._text_filter = JobFilter()
         self._counts_due = 0.0
+        self._announced: set[str] = set()
+        self._batches: list[list[str]] = []
 
     @property
     def comfyq(self) -> ComfyqApp:
@@ -84,7 +92,7 @@ class MainScreen(Screen[None]):
                 yield ProfileList(app.config, id="profiles")
                 yield WorkflowEditor(self.options.workflow, self.options.workflow_path, id="editor")
             with Vertical(id="work"):
-                with Vertical(id="jobs-pane"):
+                with JobsPane(id="jobs-pane"):
                     yield Tabs(
                         *(Tab(label, id=f"quick-{key}") for key, (label, _) in QUICK_FILTERS.items()),
                         id="quick-filters",
@@ -112,7 +120,29 @@ class MainScreen(Screen[None]):
         table.update_jobs(jobs)
         self.query_one(JobDetail).jobs_changed(jobs)
         self.query_one(ProfileList).jobs_changed(jobs)
+        self.refresh_bindings()  # e.g. Cancel disappears from the footer when the cursor job ends
+        self._announce(jobs)
         self._refresh_counts()
+
+    def _announce(self, jobs: Sequence[Job]) -> None:
+        """A toast when a job fails, and one when a batch submitted from this screen has ended."""
+        for job in jobs:
+            if job.state is JobState.FAILED and job.failure is not None and job.id not in self._announced:
+                self._announced.add(job.id)
+                self.app.notify(
+                    f"job {job.id[:8]} ({job.profile}): {job.failure.message[:200]}",
+                    title=f"Failed: {job.failure.category.value}",
+                    severity="error",
+                )
+        for batch in list(self._batches):
+            current = [self.comfyq.store.get(job_id) for job_id in batch]
+            if all(job.state.is_terminal for job in current):
+                self._batches.remove(batch)
+                failed = sum(job.state is not JobState.SUCCEEDED for job in current)
+                self.app.notify(
+                    f"{len(current)} done · {failed} failed", title="Batch finished",
+                    severity="warning" if failed else "information",
+                )
 
     def source_status_changed(self, status: SourceStatus) -> None:
         self.query_one(ProfileList).update_status(status)
@@ -195,6 +225,7 @@ class MainScreen(Screen[None]):
     @on(JobTable.Highlighted)
     def _cursor_moved(self, event: JobTable.Highlighted) -> None:
         self._show_cursor_job(event.job_id)
+        self.refresh_bindings()
 
     def _show_cursor_job(self, job_id: str | None) -> None:
         detail = self.query_one(JobDetail)
@@ -262,6 +293,8 @@ class MainScreen(Screen[None]):
     async def _submit(self, workflow, count: int, profiles: list[str]) -> None:  # type: ignore[no-untyped-def]
         for profile in profiles:
             jobs = await self.comfyq.engine.submit(profile, workflow, count=count)
+            if len(jobs) > 1:
+                self._batches.append([job.id for job in jobs])
             failed = [job for job in jobs if job.state is JobState.FAILED]
             message = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} to {profile}"
             if failed:
@@ -317,10 +350,34 @@ class MainScreen(Screen[None]):
         jobs = await self.comfyq.engine.resubmit(job_ids, new_seed=new_seed)
         self.app.notify(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} resubmitted", title="Resubmit")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer cancel only when the cursor job can be cancelled (the EAS queue cannot withdraw a task)."""
+        if action == "cancel" and self.is_mounted:
+            job = self.cursor_job()
+            if job is None or job.state.is_terminal:
+                return False
+            if job.state is not JobState.SUBMITTING and not self.comfyq.engine.capabilities(job.profile).can_cancel:
+                return False
+        return True
+
     def action_cancel(self) -> None:
-        targets = self.query_one(JobTable).targets()
-        if targets:
-            self._cancel(targets)
+        from screens.confirm import ConfirmScreen
+
+        targets = [
+            job_id for job_id in self.query_one(JobTable).targets() if not self.comfyq.store.get(job_id).state.is_terminal
+        ]
+        if not targets:
+            return
+        what = f"job {targets[0][:8]}" if len(targets) == 1 else f"{len(targets)} jobs ({', '.join(t[:8] for t in targets[:5])}…)"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel(targets)
+
+        self.app.push_screen(
+            ConfirmScreen("Cancel", f"Cancel {what}? A queued job is dropped, a running one interrupted.", confirm_label="Cancel job"),
+            answered,
+        )
 
     @work(group="cancel", exit_on_error=False)
     async def _cancel(self, job_ids: list[str]) -> None:

@@ -273,6 +273,8 @@ class JsonTextArea(TextArea):
 class WorkflowEditor(Vertical):
     """Edits one workflow. `workflow` is None while it cannot be submitted; `error` says why and where."""
 
+    ALLOW_MAXIMIZE = True  # `z` zooms the pane (a plain container is not maximizable by default)
+
     BORDER_TITLE = "Workflow"
 
     DEFAULT_CSS = """

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -67,11 +68,14 @@ STATUS_REFRESH_SECONDS = 5.0
 
 
 def consumer_uid(profile_name: str) -> str:
-    """A consumer id stable per profile and host: after a restart the queue sees the same consumer come back."""
+    """A consumer id per profile, host and process. Per process: two comfyq processes on one profile (the TUI and
+    a `comfyq submit --wait`) are two consumers of the group and share the results, instead of taking one id from
+    each other twice a second. A crashed process's uncommitted items go back to the group (its other consumers,
+    or the next comfyq that starts)."""
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname() or "host")
     digest = hashlib.sha1(profile_name.encode()).hexdigest()[:8]
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", profile_name)[:32]
-    return f"comfyq-{host}-{name}-{digest}"
+    return f"comfyq-{host}-{name}-{digest}-{os.getpid()}"
 
 
 class _Dropped(Exception):
