@@ -46,8 +46,16 @@ def run(args: argparse.Namespace) -> int:
 def launch(config, locations, workflow, workflow_path, *, demo: bool = False) -> int:  # type: ignore[no-untyped-def]
     # Textual is imported only here: the headless commands never pay for it.
     from tui.app import ComfyqApp, LaunchOptions
+    from tui.cli import EXIT_USAGE
+    from tui.core.store import JobStore, StoreError
 
+    try:
+        store = JobStore(locations.store_file)
+    except StoreError as error:  # corrupt, newer or unwritable store: say so, no traceback
+        print(f"comfyq: {error}", file=sys.stderr)
+        return EXIT_USAGE
     app = ComfyqApp(
-        LaunchOptions(config=config, locations=locations, workflow=workflow, workflow_path=workflow_path, demo=demo)
+        LaunchOptions(config=config, locations=locations, workflow=workflow, workflow_path=workflow_path, demo=demo),
+        store=store,
     )
     return int(app.run() or 0)
