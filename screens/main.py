@@ -120,7 +120,9 @@ class MainScreen(Screen[None]):
         table.update_jobs(jobs)
         self.query_one(JobDetail).jobs_changed(jobs)
         self.query_one(ProfileList).jobs_changed(jobs)
-        self.refresh_bindings()  # e.g. Cancel disappears from the footer when the cursor job ends
+        cursor = self.query_one(JobTable).cursor_job_id
+        if cursor is not None and any(job.id == cursor for job in jobs):
+            self.refresh_bindings()  # Cancel leaves the footer when the cursor job ends (not on every event: costly)
         self._announce(jobs)
         self._refresh_counts()
 

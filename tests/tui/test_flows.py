@@ -637,5 +637,10 @@ async def test_usable_at_80x24_submit_and_see_it_succeed(sim: Sim) -> None:
         job = (await wait_for(pilot, lambda: app.store.page(), "the submitted job"))[0]
         line = await wait_for_row(pilot, app, job.id, "succeeded")
         assert job.id[:8] in line
-        footer = screen_lines(app)[-1]
-        assert "Submit" in footer and "Resubmit" in footer  # the main keys still show
+        # The footer recomposes when bindings change (Cancel goes away as the job ends): wait for it to settle.
+        await wait_for(
+            pilot,
+            lambda: "Submit" in screen_lines(app)[-1] and "Resubmit" in screen_lines(app)[-1],
+            lambda: f"the main keys in the footer: {screen_lines(app)[-1]!r}",
+            timeout=10,
+        )
