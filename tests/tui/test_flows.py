@@ -396,8 +396,10 @@ async def test_command_palette_finds_resubmit_for_the_cursor_job(sim: Sim) -> No
         sim.set_fail_rate(0.0)
         await pilot.press("ctrl+p")
         await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
-        await pilot.press(*"Resubmit job")
         title = f"Resubmit job {failed.id[:8]}"
+        # The whole title: "Resubmit job" alone also matches "Resubmit all failed jobs…", and under load the palette
+        # may still be highlighting an earlier hit when enter arrives.
+        await pilot.press(*title)
         await wait_for(pilot, lambda: title in screen_text(app), "the resubmit command in the palette")
         await pilot.press("enter")
         [child] = await wait_for(pilot, lambda: app.store.children(failed.id), "the resubmit from the palette")
