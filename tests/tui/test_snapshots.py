@@ -30,7 +30,7 @@ CONFIG = """# snapshot config
 [profiles.artlab-api]
 edition = "api"
 input_url = "http://127.0.0.1:9000/api/predict/comfyui-api"
-token = "Yjha0123456789abcdef"
+token = "Yjha-0123-4567-89abc"
 oss_bucket_path = "oss://my-bucket/artlab"
 
 [profiles.studio]
