@@ -2,7 +2,9 @@
 
 `CountingComfyUI` serves one `ComfyUIEmulator` (the dedicated edition) with an aiohttp middleware that counts every
 request by route, so request counts are taken server-side, where nothing can be missed.
-The EAS queue emulator is used through `tui.sim.server.SimThread` as is.
+`SimLoop` runs the EAS queue emulator (`tui.sim.server.SimServer`) in a thread whose loop the benchmark can reach,
+optionally behind an emulated network round trip (`latency_middleware`): on loopback the round trip is ~0, so a
+client that overlaps requests cannot show it, while real users reach PAI-EAS over the internet.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,33 @@ class RequestCounter:
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+
+
+def latency_middleware(
+    latency_ms: float, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """An emulated network round trip of `latency_ms`: every request waits that long before it is handled (the
+    request's way there and the answer's way back, as one delay), and the first request on a new connection waits
+    one round trip more (the TCP handshake a real client pays before its first byte). Frames a server pushes on an
+    open websocket are not delayed. The waits are timers on the server's loop: they cost no CPU, so many requests in
+    flight overlap exactly as they would on a real network."""
+    delay = max(0.0, float(latency_ms)) / 1000.0
+    seen: weakref.WeakSet[Any] = weakref.WeakSet()  # transports (connections) that already paid their handshake
+
+    @web.middleware
+    async def network_round_trip(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        wait = delay
+        transport = request.transport
+        if transport is not None and transport not in seen:
+            seen.add(transport)
+            wait += delay
+        if wait > 0:
+            await sleep(wait)
+        return await handler(request)
+
+    return network_round_trip
 
 
 class CountingComfyUI:
@@ -131,10 +161,14 @@ class CountingComfyUI:
 
 class SimLoop:
     """A `tui.sim.server.SimServer` (EAS queue emulator + workers) in a thread whose event loop we hold, so the
-    benchmark can put items into a queue on the server's own loop (thread-safe, no HTTP cost)."""
+    benchmark can put items into a queue on the server's own loop (thread-safe, no HTTP cost).
 
-    def __init__(self, **server_options: Any) -> None:
+    `latency_ms` > 0 puts every HTTP request (and websocket handshake) behind an emulated network round trip of that
+    many milliseconds (`latency_middleware`); 0 is plain loopback."""
+
+    def __init__(self, latency_ms: float = 0.0, **server_options: Any) -> None:
         self.options = server_options
+        self.latency_ms = float(latency_ms)
         self.server: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -151,6 +185,8 @@ class SimLoop:
             asyncio.set_event_loop(loop)
             try:
                 self.server = SimServer(**self.options)
+                if self.latency_ms > 0:
+                    _add_outer_middleware(self.server, latency_middleware(self.latency_ms))
                 loop.run_until_complete(self.server.start())
             except BaseException as error:  # noqa: BLE001 - handed to the starting thread
                 failure.append(error)
@@ -191,3 +227,17 @@ class SimLoop:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _add_outer_middleware(server: Any, middleware: Callable[..., Awaitable[web.StreamResponse]]) -> None:
+    """Put `middleware` in front of every route of a SimServer not started yet (also after a restart).
+
+    SimServer builds its aiohttp app when it starts listening and registers the queue routes on it before the app
+    is frozen; we add the middleware at that moment, outermost, so even a refused request (401) pays it."""
+    register_routes = server.queues.register_routes
+
+    def register_behind(app: web.Application) -> None:
+        app.middlewares.insert(0, middleware)
+        register_routes(app)
+
+    server.queues.register_routes = register_behind

@@ -77,6 +77,56 @@ def test_sink_rows() -> None:
     assert_measured(sink.run(runs=1, results=40), 1)
 
 
+async def test_latency_middleware_waits_a_round_trip_per_request_and_one_more_per_connection() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bench._servers import latency_middleware
+
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hi")
+
+    app = web.Application(middlewares=[latency_middleware(20.0, sleep=record)])
+    app.router.add_get("/", hello)
+    async with TestClient(TestServer(app)) as client:
+        for _ in range(3):  # one keep-alive connection: the handshake is paid once
+            response = await client.get("/")
+            assert await response.text() == "hi"
+    async with TestClient(TestServer(app)) as client:  # a new connection pays it again
+        assert (await client.get("/")).status == 200
+    assert waits == pytest.approx([0.040, 0.020, 0.020, 0.040])
+
+
+def test_sim_loop_with_latency_delays_every_request() -> None:
+    import time
+
+    import httpx
+
+    from bench._servers import SimLoop
+
+    sim = SimLoop(latency_ms=50.0, instances=1, service="bench-latency", step_seconds=3600.0)
+    server = sim.start()
+    try:
+        url = f"{server.base_url}/api/predict/bench-latency/api_prompt"
+        with httpx.Client() as client:
+            start = time.perf_counter()
+            for number in range(2):
+                response = client.post(url, params={"task_id": f"t{number}"}, json={"1": {}})
+                assert response.status_code == 200, response.text
+            elapsed = time.perf_counter() - start
+        # Behaviour, not speed: the emulated round trips are really there (a lower bound no machine can beat):
+        # handshake + request, then one more request on the same connection.
+        assert elapsed >= 3 * 0.050
+        assert sim.call(lambda: server.queues.input_queue("bench-latency").next_index) == 3
+    finally:
+        sim.stop()
+
+
 def test_submission_rows() -> None:
     from bench import submission
 
