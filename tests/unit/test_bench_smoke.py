@@ -74,7 +74,9 @@ def test_poll_counts_one_history_look_per_finished_job() -> None:
 def test_sink_rows() -> None:
     from bench import sink
 
-    assert_measured(sink.run(runs=1, results=40), 1)
+    rows = sink.run(runs=1, results=40)
+    assert rows  # a loopback row, and (as the sink figure grows) rows behind an emulated round trip
+    assert_measured(rows, len(rows))
 
 
 async def test_latency_middleware_waits_a_round_trip_per_request_and_one_more_per_connection() -> None:
@@ -127,10 +129,13 @@ def test_sim_loop_with_latency_delays_every_request() -> None:
         sim.stop()
 
 
-def test_submission_rows() -> None:
+def test_submission_rows_on_loopback_and_behind_a_round_trip() -> None:
     from bench import submission
 
-    assert_measured(submission.run(runs=1, prompts=10), 1)
+    rows = submission.run(runs=1, prompts=10)
+    assert_measured(rows, 2)
+    assert [row.extra["latency_ms"] for row in rows] == [0.0, submission.RTT_MS]
+    assert all(row.met is not None for row in rows)  # both rows are judged against the target
 
 
 def test_a_failing_figure_is_shown_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,10 +11,13 @@ import signal
 import sys
 from pathlib import Path
 
-from tui.sim.server import DEFAULT_PORT, DEFAULT_SERVICE
-
 EXIT_OK = 0
 EXIT_USAGE = 2
+
+# The same defaults as tui.sim.server's (a test holds them equal). Not imported from there: that module pulls in
+# aiohttp, and every comfyq command builds this parser — `comfyq submit` must not pay for the emulator.
+DEFAULT_PORT = 8288
+DEFAULT_SERVICE = "comfyui-api"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -6,11 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from tui.core.config import ConfigError, load_config
-from tui.core.locations import resolve_locations
-from tui.core.logs import setup_logging
-from tui.core.workflow import WorkflowError, load_workflow, seed_workflow
-
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
@@ -24,7 +19,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: every comfyq command builds this parser, and only `ui` needs these.
     from tui.cli import EXIT_USAGE
+    from tui.core.config import ConfigError, load_config
+    from tui.core.locations import resolve_locations
+    from tui.core.logs import setup_logging
+    from tui.core.workflow import WorkflowError, load_workflow, seed_workflow
 
     locations = resolve_locations(args.config, args.data_dir)
     try:

@@ -30,10 +30,11 @@ from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.aio import wait_event
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, new_job_id
 
+from tui.core.workflow import Workflow
+
 if TYPE_CHECKING:
     from tui.core.config import Config, Profile
     from tui.core.store import JobStore
-    from tui.core.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ Subscriber = Callable[[Event], None]
 _WAIT_RECHECK_SECONDS = 1.0
 # A reconcile that failed (service down at start) is tried again this often until it succeeds.
 _RECONCILE_RETRY_SECONDS = 5.0
+# Service answers to submissions are stored together: the first waits this long for others (the sends go on
+# meanwhile), unless no other send is pending. One transaction per answer was most of the store's cost of a batch.
+_ANSWER_BATCH_SECONDS = 0.01
 
 
 class EngineUsageError(ValueError):
@@ -118,6 +122,10 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         # Jobs this engine is sending right now: reconcile must not judge them (their answer is on its way).
         self._sending: set[str] = set()
+        # Service answers waiting to be stored, per profile's context: (job id, updates, the sender's future), and
+        # how many sends of each context have not been answered yet.
+        self._answers: dict[BackendContext, list[tuple[str, list[JobUpdate], asyncio.Future[Job]]]] = {}
+        self._unanswered: dict[BackendContext, int] = {}
         self._last_status_error: dict[str, str | None] = {}
         self._stopping = False
         self._follow_all = False  # start() was asked for every profile: new profiles get started on reload
@@ -305,6 +313,8 @@ class Engine:
     async def stop(self) -> None:
         """Finish automatic retries being submitted, stop every source, deliver the last events."""
         self._stopping = True
+        for context in list(self._answers):  # answers received and not stored yet: store them now
+            self._flush_answers(context)
         if self._loop is not None:
             self._drain()
         # Retries in flight are submissions: let them finish so nothing is left half-sent.
@@ -392,11 +402,15 @@ class Engine:
             raise EngineUsageError(f"count must be at least 1, not {count}")
         target = self.profile(profile)
         configured = apply_params(workflow, params or {})
+        # One private copy for the whole batch: a job's workflow is read-only once made (the store shares parsed
+        # workflows the same way), so a thousand identical jobs need one copy, not a thousand deep copies. With
+        # random seeds each job's graph is a new one that shares every node but the seeded ones.
+        shared = configured.to_dict()
         rng = random.Random()
         jobs: list[Job] = []
         for _ in range(count):
-            exact = configured.randomize_seeds(rng) if random_seed else configured
-            jobs.append(self._new_job(target, exact.to_dict(), params=dict(params or {})))
+            nodes = Workflow(shared, configured.source).randomize_seeds(rng).nodes if random_seed else shared
+            jobs.append(self._new_job(target, nodes, params=dict(params or {})))
         return await self._store_and_send(jobs)
 
     async def resubmit(
@@ -419,9 +433,10 @@ class Engine:
             if new_seed:
                 from tui.core.workflow import workflow_from_dict
 
+                # workflow_from_dict checks the stored graph and makes the private copy; new seeds share the rest.
                 workflow_dict = workflow_from_dict(parent.workflow, source=f"job {parent.id[:8]}").randomize_seeds(
                     rng
-                ).to_dict()
+                ).nodes
             jobs.append(
                 self._new_job(
                     target, workflow_dict, params=dict(parent.params), parent_id=parent.id, attempt=parent.attempt + 1
@@ -475,19 +490,23 @@ class Engine:
     async def _send(self, job: Job) -> Job:
         backend = self.backend(job.profile)
         context = self._contexts[job.profile]
-        async with self._semaphores[job.profile]:
-            current = self.store.get(job.id)
-            if current.state is not JobState.SUBMITTING:
-                return current  # cancelled locally while waiting for its turn
-            try:
-                result = await backend.submit(current)
-            except Exception as exc:  # a backend bug or an unexpected network error: the job fails, visibly
-                log.exception("%s: submit of %s raised", job.profile, job.id)
-                result = SubmitResult(
-                    accepted=False,
-                    failure=Failure(FailureCategory.TRANSPORT, f"submit failed: {exc}"),
-                    transport_error=True,
-                )
+        self._unanswered[context] = self._unanswered.get(context, 0) + 1
+        try:
+            async with self._semaphores[job.profile]:
+                current = self.store.get(job.id)
+                if current.state is not JobState.SUBMITTING:
+                    return current  # cancelled locally while waiting for its turn
+                try:
+                    result = await backend.submit(current)
+                except Exception as exc:  # a backend bug or an unexpected network error: the job fails, visibly
+                    log.exception("%s: submit of %s raised", job.profile, job.id)
+                    result = SubmitResult(
+                        accepted=False,
+                        failure=Failure(FailureCategory.TRANSPORT, f"submit failed: {exc}"),
+                        transport_error=True,
+                    )
+        finally:
+            self._unanswered[context] -= 1
         now = self.clock()
         if result.accepted:
             # Ids first, on their own: a result that already arrived (succeeded) refuses the `queued` move, but
@@ -506,8 +525,7 @@ class Engine:
         else:
             failure = result.failure or Failure(FailureCategory.TRANSPORT, "the service refused the job without a reason")
             updates = [JobUpdate(job.id, state=JobState.FAILED, at=now, failure=failure)]
-        context.apply(updates)
-        stored = self.store.get(job.id)
+        stored = await self._record(context, job.id, updates)
         if result.accepted:
             if stored.state is JobState.CANCELLED:
                 # Cancelled while it was being sent: the service has it now, so ask it to drop it.
@@ -518,6 +536,39 @@ class Engine:
                 except Exception:
                     log.exception("%s: job_submitted hint failed", job.profile)
         return stored
+
+    async def _record(self, context: BackendContext, job_id: str, updates: list[JobUpdate]) -> Job:
+        """Store what the service answered about one job; returns the job as stored.
+
+        Answers arriving within _ANSWER_BATCH_SECONDS share one store transaction; the last pending answer is
+        stored at once. Sends are not held up: the slot was released before this. The write-ahead row was stored
+        before the send, so a crash before the flush leaves a `submitting` row that reconcile finds by its own
+        ids, exactly as a crash just before the answer arrived."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Job] = loop.create_future()
+        batch = self._answers.setdefault(context, [])
+        if not batch:
+            loop.call_later(_ANSWER_BATCH_SECONDS, self._flush_answers, context)
+        batch.append((job_id, updates, answer))
+        if not self._unanswered.get(context):
+            self._flush_answers(context)  # nothing else is on its way: no reason to wait
+        return await answer
+
+    def _flush_answers(self, context: BackendContext) -> None:
+        batch = self._answers.pop(context, [])
+        if not batch:
+            return
+        try:
+            changed = {job.id: job for job in context.apply([update for _, updates, _ in batch for update in updates])}
+            stored = {job_id: changed.get(job_id) or self.store.get(job_id) for job_id, _, _ in batch}
+        except Exception as exc:  # the store failed (disk full, ...): every send of the batch reports it
+            for _, _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(exc)
+            return
+        for job_id, _, answer in batch:
+            if not answer.done():
+                answer.set_result(stored[job_id])
 
     # ------------------------------------------------------------------ automatic retry
 

@@ -213,9 +213,7 @@ class Workflow:
             self.resolve_target(f"{node_id}.{input_name}")  # raises the precise message
         current = node["inputs"][input_name]
         new_value = _coerce(current, value, node_id, node["class_type"], input_name, self.source)
-        nodes = self.to_dict()
-        nodes[node_id]["inputs"][input_name] = new_value
-        return Workflow(nodes, self.source)
+        return Workflow(_replace_inputs(self.nodes, node_id, {input_name: new_value}), self.source)
 
     def apply_assignment(self, assignment: str) -> Workflow:
         """Apply ``NODE.INPUT=VALUE`` or ``TITLE.INPUT=VALUE``; VALUE is text converted to the current type."""
@@ -233,13 +231,16 @@ class Workflow:
     def randomize_seeds(self, rng: random.Random | None = None) -> Workflow:
         """Give every literal integer ``seed`` / ``noise_seed`` a fresh random value in 0..2**50."""
         rng = rng or random.Random()
-        nodes = self.to_dict()
-        for node_id in sorted(nodes, key=_natural_key):
-            inputs = nodes[node_id]["inputs"]
-            for name in _SEED_INPUTS:
-                value = inputs.get(name)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    inputs[name] = rng.randint(0, SEED_MAX)
+        nodes = self.nodes
+        for node_id in sorted(self.nodes, key=_natural_key):
+            inputs = self.nodes[node_id]["inputs"]
+            seeds = {
+                name: rng.randint(0, SEED_MAX)
+                for name in _SEED_INPUTS
+                if isinstance(inputs.get(name), int) and not isinstance(inputs.get(name), bool)
+            }
+            if seeds:
+                nodes = _replace_inputs(nodes, node_id, seeds)
         return Workflow(nodes, self.source)
 
     # ----- helpers -------------------------------------------------------------------------------------------
@@ -461,6 +462,16 @@ def _line_column(text: str, offset: int) -> tuple[int, int]:
 
 
 # ----- small helpers ----------------------------------------------------------------------------------------------
+
+
+def _replace_inputs(nodes: dict[str, dict], node_id: str, values: dict[str, object]) -> dict[str, dict]:
+    """A new graph with some inputs of one node replaced. Only the path to the change is copied: the other nodes
+    are shared with `nodes`, which is safe because a Workflow's graph is never edited in place. (Submitting a
+    thousand jobs with their own seeds copied the whole graph a thousand times.)"""
+    node = nodes[node_id]
+    changed = dict(nodes)
+    changed[node_id] = {**node, "inputs": {**node["inputs"], **values}}
+    return changed
 
 
 def _is_link(value: object) -> bool:
