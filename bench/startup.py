@@ -10,6 +10,7 @@ imports (paid once per process in both cases) are not counted. Runs alternate co
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
 
@@ -102,7 +103,11 @@ async def measure(runs: int = 5) -> list[Row]:
         await comfyq_first_paint(data_dir)  # warm-up: imports, CSS parsing caches
         await bare_first_paint()
         for _ in range(runs):
+            # Collect the previous app's garbage outside the clock: otherwise whichever app happens to trigger a
+            # full collection pays for both (that made single runs 3× slower, at random).
+            gc.collect()
             comfyq.append(await comfyq_first_paint(data_dir) * 1000)
+            gc.collect()
             bare.append(await bare_first_paint() * 1000)
     ours = Stat.of(comfyq, "ms")
     base = Stat.of(bare, "ms")

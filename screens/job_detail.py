@@ -9,11 +9,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from tui.core.jobs import Job
 from tui.core.store import JobNotFound
 from tui.widgets.job_detail import JobDetail
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.job_format import short_id
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class JobDetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield JobDetail(self.comfyq.config, self.comfyq.store, id="detail-full")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         detail = self.query_one(JobDetail)

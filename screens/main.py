@@ -7,23 +7,25 @@ the network runs in a worker, and every failure goes to `app.report_error` (one 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Tab, Tabs
+from textual.widgets import Input, Label, Static
 
 from tui.core.backends.base import SourceStatus
 from tui.core.jobs import ACTIVE_STATES, TERMINAL_STATES, Job, JobState
 from tui.core.oss import compose_oss_path
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.job_table import JobTable
 from tui.widgets.profile_list import ProfileList
+from tui.widgets.quick_filters import QuickFilterBar
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.workflow_editor import WorkflowEditor
 
@@ -41,6 +43,29 @@ QUICK_FILTERS: dict[str, tuple[str, frozenset[JobState] | None]] = {
 }
 
 
+def _breakpoint_classes(app: App[object]) -> list[str]:
+    """The app's breakpoint classes (-narrow/-wide, -short/-tall) for the terminal's size now.
+
+    Given at construction, so the first resize finds them already set: otherwise it restyles every widget once more
+    just after they were all styled (a fifth of the time to the first frame).
+    """
+    width, height = app.size
+    classes = []
+    for breakpoints, dimension in ((app.HORIZONTAL_BREAKPOINTS, width), (app.VERTICAL_BREAKPOINTS, height)):
+        chosen = [name for threshold, name in sorted(breakpoints or []) if dimension >= threshold]
+        if chosen:
+            classes.append(chosen[-1])
+    return classes
+
+
+class PaneSlot(Static):
+    """Where a pane will be, for the first frame: its border and title, `lines` empty lines inside."""
+
+    def __init__(self, title: str, *, id: str, lines: int = 1) -> None:
+        super().__init__("\n" * (lines - 1), id=id, classes="pane-slot")
+        self.border_title = title
+
+
 class JobsPane(Vertical):
     """The jobs table with its quick filters and filter box; `z` zooms it."""
 
@@ -49,6 +74,8 @@ class JobsPane(Vertical):
 
 class MainScreen(Screen[None]):
     """Profiles, workflow editor, live job table and job detail — everything one key away."""
+
+    AUTO_FOCUS = "#jobs"  # straight to the table (focusing the first pane, then the table, restyles both twice)
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit", id="main.submit"),
@@ -74,12 +101,17 @@ class MainScreen(Screen[None]):
 
     def __init__(self, options: LaunchOptions) -> None:
         super().__init__()
+        self.add_class(*_breakpoint_classes(self.app), update=False)
         self.options = options
         self._quick_filter = "all"
         self._text_filter = JobFilter()
         self._counts_due = 0.0
         self._announced: set[str] = set()
         self._batches: list[list[str]] = []
+        self._detail_follow_due = False
+        self._cancel_offered: bool | None = None
+        self.panes_ready = False  # profiles, editor and detail are mounted just after the first frame
+        self._after_panes: list[Callable[[], object]] = []  # actions asked for before that: run once they are
 
     @property
     def comfyq(self) -> ComfyqApp:
@@ -89,28 +121,74 @@ class MainScreen(Screen[None]):
         app = self.comfyq
         with Horizontal(id="panes"):
             with Vertical(id="sidebar"):
-                yield ProfileList(app.config, id="profiles")
-                yield WorkflowEditor(self.options.workflow, self.options.workflow_path, id="editor")
+                # Three lines per profile (ProfileList._render_profile): the slot keeps the pane's height.
+                yield PaneSlot("Profiles", id="profiles-slot", lines=3 * len(app.config.profiles) or 1)
+                yield PaneSlot("Workflow", id="editor-slot")
             with Vertical(id="work"):
                 with JobsPane(id="jobs-pane"):
-                    yield Tabs(
-                        *(Tab(label, id=f"quick-{key}") for key, (label, _) in QUICK_FILTERS.items()),
+                    yield QuickFilterBar(
+                        {key: label for key, (label, _) in QUICK_FILTERS.items()}, active=self._quick_filter,
                         id="quick-filters",
                     )
-                    yield Input(placeholder="filter: text  state:failed  profile:NAME   (esc to close)", id="filter")
                     yield JobTable(app.store, id="jobs")
-                yield JobDetail(app.config, app.store, id="detail")
+                yield PaneSlot("Detail", id="detail-slot")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
         table = self.query_one(JobTable)
         table.reload()
-        table.focus()
         self._refresh_counts(force=True)
         self.set_interval(1.0, self._tick)
-        self._show_cursor_job(table.cursor_job_id)
+        self.call_after_refresh(self._mount_panes)
+
+    async def _mount_panes(self) -> None:
+        """Profiles, editor and detail (≈ 100 widgets between them), mounted once the job table is on screen.
+
+        Styling widgets is most of what it costs to start: the first frame shows the jobs in the panes' frames,
+        the rest of the panes follow in the next one.
+        """
+        app = self.comfyq
+        if app.closing:
+            return
+        profiles = ProfileList(app.config, id="profiles")
+        editor = WorkflowEditor(self.options.workflow, self.options.workflow_path, id="editor")
+        detail = JobDetail(app.config, app.store, id="detail")
+        with app.batch_update():
+            await self.query_one("#sidebar").mount(profiles, editor, before="#profiles-slot")
+            await self.query_one("#work").mount(detail, after="#jobs-pane")
+            await self.query(PaneSlot).remove()
+        self.panes_ready = True
+        # What happened before the list was there: sources' states, and the jobs already in flight per profile.
+        for status in list(app.engine.source_statuses.values()):
+            profiles.update_status(status)
+        for name in app.config.profiles:
+            in_flight = app.store.ids(JobFilter(states=frozenset(ACTIVE_STATES), profile=name))
+            if in_flight:
+                profiles.set_in_flight(name, set(in_flight))
+        self._update_target_label()
+        self._show_cursor_job(self.query_one(JobTable).cursor_job_id)
+        pending, self._after_panes = self._after_panes, []
+        for action in pending:
+            action()
+
+    def _ready_or_later(self, action: Callable[[], object]) -> bool:
+        """True when the panes are mounted; else `action` runs as soon as they are (a key pressed while the app
+        starts is not lost) and False is returned."""
+        if self.panes_ready:
+            return True
+        self._after_panes.append(action)
+        return False
+
+    def _profiles(self) -> ProfileList | None:
+        return self.query_one(ProfileList) if self.panes_ready else None
+
+    def _editor(self) -> WorkflowEditor | None:
+        """The workflow editor, or None in the moment before it is mounted (see `_mount_panes`)."""
+        return self.query_one(WorkflowEditor) if self.panes_ready else None
+
+    def _detail(self) -> JobDetail | None:
+        return self.query_one(JobDetail) if self.panes_ready else None
 
     # --------------------------------------------------------- engine feed
 
@@ -118,11 +196,13 @@ class MainScreen(Screen[None]):
         """Called by the app with the latest version of every job that changed since the last call."""
         table = self.query_one(JobTable)
         table.update_jobs(jobs)
-        self.query_one(JobDetail).jobs_changed(jobs)
-        self.query_one(ProfileList).jobs_changed(jobs)
-        cursor = self.query_one(JobTable).cursor_job_id
+        if (detail := self._detail()) is not None:
+            detail.jobs_changed(jobs)
+        if (profiles := self._profiles()) is not None:
+            profiles.jobs_changed(jobs)
+        cursor = table.cursor_job_id
         if cursor is not None and any(job.id == cursor for job in jobs):
-            self.refresh_bindings()  # Cancel leaves the footer when the cursor job ends (not on every event: costly)
+            self._refresh_bindings_if_changed()  # Cancel leaves the footer when the cursor job ends
         self._announce(jobs)
         self._refresh_counts()
 
@@ -147,7 +227,8 @@ class MainScreen(Screen[None]):
                 )
 
     def source_status_changed(self, status: SourceStatus) -> None:
-        self.query_one(ProfileList).update_status(status)
+        if (profiles := self._profiles()) is not None:
+            profiles.update_status(status)
         self.query_one(StatusBar).update_status(status)
 
     def show_last_error(self, message: str) -> None:
@@ -157,7 +238,8 @@ class MainScreen(Screen[None]):
         if self.comfyq.closing:
             return  # shutdown() closed the store; the app exits in a moment
         self.query_one(JobTable).tick()
-        self.query_one(ProfileList).tick()
+        if (profiles := self._profiles()) is not None:
+            profiles.tick()
         self._refresh_counts()
 
     def _refresh_counts(self, force: bool = False) -> None:
@@ -171,10 +253,7 @@ class MainScreen(Screen[None]):
             key: sum(n for state, n in counts.items() if states is None or state in states)
             for key, (_, states) in QUICK_FILTERS.items()
         }
-        tabs = self.query_one("#quick-filters", Tabs)
-        for key, (label, _) in QUICK_FILTERS.items():
-            tab = tabs.query_one(f"#quick-{key}", Tab)
-            tab.label = f"{label} {totals[key]}"  # type: ignore[assignment]
+        self.query_one(QuickFilterBar).set_counts(totals)
         self.query_one(StatusBar).counts = counts
 
     # ------------------------------------------------------------- filters
@@ -186,18 +265,27 @@ class MainScreen(Screen[None]):
             states = typed.states if states is None else frozenset(states & typed.states)
         self.query_one(JobTable).set_filter(JobFilter(states=states, profile=typed.profile, text=typed.text))
 
-    @on(Tabs.TabActivated, "#quick-filters")
-    def _quick_filter_chosen(self, event: Tabs.TabActivated) -> None:
-        key = (event.tab.id or "quick-all").removeprefix("quick-")
+    @on(QuickFilterBar.Chosen)
+    def _quick_filter_chosen(self, event: QuickFilterBar.Chosen) -> None:
+        self.action_quick_filter(event.key)
+
+    def action_quick_filter(self, key: str) -> None:
+        self.query_one(QuickFilterBar).active = key
         if key != self._quick_filter:
             self._quick_filter = key
             self._apply_filter()
 
-    def action_quick_filter(self, key: str) -> None:
-        self.query_one("#quick-filters", Tabs).active = f"quick-{key}"
+    def _filter_input(self) -> Input:
+        """The filter line under the quick filters, made the first time it is needed (most sessions never do)."""
+        found = self.query("#filter")
+        if found:
+            return found.first(Input)
+        filter_input = Input(placeholder="filter: text  state:failed  profile:NAME   (esc to close)", id="filter")
+        self.query_one("#jobs-pane").mount(filter_input, after="#quick-filters")
+        return filter_input
 
     def action_filter(self) -> None:
-        filter_input = self.query_one("#filter", Input)
+        filter_input = self._filter_input()
         filter_input.display = True
         filter_input.focus()
 
@@ -211,8 +299,9 @@ class MainScreen(Screen[None]):
         self.query_one(JobTable).focus()
 
     def action_escape(self) -> None:
-        filter_input = self.query_one("#filter", Input)
-        if filter_input.has_focus:
+        found = self.query("#filter")
+        filter_input = found.first(Input) if found else None
+        if filter_input is not None and filter_input.has_focus:
             if filter_input.value:
                 filter_input.value = ""
             filter_input.display = False
@@ -226,11 +315,29 @@ class MainScreen(Screen[None]):
 
     @on(JobTable.Highlighted)
     def _cursor_moved(self, event: JobTable.Highlighted) -> None:
-        self._show_cursor_job(event.job_id)
-        self.refresh_bindings()
+        # The cursor paints first; the detail pane follows in the frame after (switching jobs re-lays it out).
+        # Holding a key down thus moves the cursor at full speed, and the detail shows the job where it stops.
+        if not self._detail_follow_due:
+            self._detail_follow_due = True
+            self.call_after_refresh(self._follow_cursor)
+        self._refresh_bindings_if_changed()
+
+    def _follow_cursor(self) -> None:
+        self._detail_follow_due = False
+        if not self.comfyq.closing and self.is_mounted:
+            self._show_cursor_job(self.query_one(JobTable).cursor_job_id)
+
+    def _refresh_bindings_if_changed(self) -> None:
+        # The footer rebuilds all its keys on refresh_bindings(): only when Cancel comes or goes.
+        offered = bool(self.check_action("cancel", ()))
+        if offered != self._cancel_offered:
+            self._cancel_offered = offered
+            self.refresh_bindings()
 
     def _show_cursor_job(self, job_id: str | None) -> None:
-        detail = self.query_one(JobDetail)
+        detail = self._detail()
+        if detail is None:
+            return
         if job_id is None:
             detail.show_job(None)
             return
@@ -266,10 +373,14 @@ class MainScreen(Screen[None]):
     # -------------------------------------------------------------- actions
 
     def _target_profiles(self) -> list[str]:
-        profiles = self.query_one(ProfileList)
+        profiles = self._profiles()
+        if profiles is None:
+            return []
         return profiles.marked_profiles() or ([profiles.active_profile] if profiles.active_profile else [])
 
     def action_submit(self) -> None:
+        if not self._ready_or_later(self.action_submit):
+            return
         editor = self.query_one(WorkflowEditor)
         workflow = editor.workflow
         if workflow is None:
@@ -415,8 +526,8 @@ class MainScreen(Screen[None]):
         return paths
 
     def action_copy_oss_path(self) -> None:
-        detail = self.query_one(JobDetail)
-        if detail.copy_selected_oss_path():
+        detail = self._detail()
+        if detail is not None and detail.copy_selected_oss_path():
             return
         job = self.cursor_job()
         paths = self._oss_paths(job) if job else []
@@ -447,28 +558,36 @@ class MainScreen(Screen[None]):
         if job is None or job.workflow is None:
             self.app.notify("this job has no stored workflow (an external result)", severity="warning")
             return
-        self.query_one(WorkflowEditor).load_job_workflow(job)
+        if self._ready_or_later(self.action_load_job_workflow):
+            self.query_one(WorkflowEditor).load_job_workflow(job)
 
     def action_open_in_editor(self) -> None:
-        self.query_one(WorkflowEditor).open_in_external_editor()
+        if self._ready_or_later(self.action_open_in_editor):
+            self.query_one(WorkflowEditor).open_in_external_editor()
 
     def action_open_workflow(self) -> None:
-        self.query_one(WorkflowEditor).action_open()
+        if self._ready_or_later(self.action_open_workflow):
+            self.query_one(WorkflowEditor).action_open()
 
     def action_save_workflow(self) -> None:
-        self.query_one(WorkflowEditor).action_save()
+        if self._ready_or_later(self.action_save_workflow):
+            self.query_one(WorkflowEditor).action_save()
 
     def action_save_workflow_as(self) -> None:
-        self.query_one(WorkflowEditor).action_save_as()
+        if self._ready_or_later(self.action_save_workflow_as):
+            self.query_one(WorkflowEditor).action_save_as()
 
     def randomize_seeds(self) -> None:
+        if not self._ready_or_later(self.randomize_seeds):
+            return
         changed = self.query_one(WorkflowEditor).randomize_seeds()
         self.app.notify(f"{changed} seed{'s' if changed != 1 else ''} randomized", title="Workflow")
 
     def _update_target_label(self) -> None:
         targets = self._target_profiles()
         label = "→ (no profile)" if not targets else f"→ {targets[0]}" if len(targets) == 1 else f"→ {len(targets)} profiles"
-        self.query_one(WorkflowEditor).set_target_label(label)
+        if (editor := self._editor()) is not None:
+            editor.set_target_label(label)
 
     def action_zoom(self) -> None:
         if self.maximized is not None:
@@ -503,16 +622,17 @@ class MainScreen(Screen[None]):
     # ------------------------------------------------------------- profiles
 
     def switch_profile(self, name: str) -> None:
-        profiles = self.query_one(ProfileList)
-        profiles.set_active(name)
+        if self._ready_or_later(lambda: self.switch_profile(name)):
+            self.query_one(ProfileList).set_active(name)
 
     def filter_profile(self, name: str) -> None:
-        filter_input = self.query_one("#filter", Input)
+        filter_input = self._filter_input()
         filter_input.display = True
         filter_input.value = f"profile:{name}"
 
     def new_profile(self) -> None:
-        self.query_one(ProfileList).open_form(None)
+        if self._ready_or_later(self.new_profile):
+            self.query_one(ProfileList).open_form(None)
 
     @on(ProfileList.ConfigSaved)
     async def _config_saved(self, event: ProfileList.ConfigSaved) -> None:
@@ -524,7 +644,8 @@ class MainScreen(Screen[None]):
             set_config = getattr(screen, "set_config", None)
             if set_config is not None and screen is not self:
                 set_config(event.config)
-        self.query_one(JobDetail).set_config(event.config)
+        if (detail := self._detail()) is not None:
+            detail.set_config(event.config)
         self._reload_engine(event.config)
 
     @work(group="engine", exit_on_error=False)

@@ -78,6 +78,9 @@ class ComfyqApp(App[int]):
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
         self.last_error: str | None = None
         self._external_sync_timer: Timer | None = None
+        # From now on, commits of other comfyq processes are picked up (the first call only notes the version).
+        self.store.changed_elsewhere()
+        self._external_sync_at = time.time()
         self.closing = False  # set by shutdown(): timers must leave the store alone from then on
         self.engine_started = False
         if options.demo:
@@ -98,7 +101,6 @@ class ComfyqApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.options.start_engine:
             self.run_worker(self._start_engine(), name="engine-start", group="engine", exit_on_error=False)
-        self._external_sync_at = time.time()
         self._external_sync_timer = self.set_interval(1.0, self._sync_external_changes)
 
     async def _start_engine(self) -> None:

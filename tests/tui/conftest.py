@@ -129,6 +129,7 @@ async def running(app: ComfyqApp, *, size: tuple[int, int] = SIZE) -> AsyncItera
     """
     try:
         async with app.run_test(size=size, notifications=True) as pilot:
+            await wait_for(pilot, lambda: getattr(app.screen, "panes_ready", True), "the main screen's panes")
             if app.options.start_engine:
                 await wait_for(pilot, lambda: app.engine_started, "the engine to start")
             await pilot.pause()

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 from textual.command import CommandPalette
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Static, Tab, Tabs
+from textual.widgets import DataTable, Input, Static
 
 from screens.help import HelpScreen
 from screens.job_detail import JobDetailScreen
@@ -37,6 +37,7 @@ from tui.core.store import JobStore
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.job_table import JobTable
 from tui.widgets.profile_list import ProfileList
+from tui.widgets.quick_filters import QuickFilterBar
 from tui.widgets.workflow_editor import JSON_TAB, JsonTextArea, WorkflowEditor
 
 HOLD_STEP_SECONDS = 0.5  # a KSampler of 20 steps then takes 10 s: long enough to see the job running
@@ -103,8 +104,7 @@ async def wait_for_row(pilot, app: ComfyqApp, job_id: str, text: str) -> str:  #
 
 
 def tab_labels(app: ComfyqApp) -> list[str]:
-    tabs = app.screen.query_one("#quick-filters", Tabs)
-    return [str(tab.label) for tab in tabs.query(Tab)]
+    return app.screen.query_one("#quick-filters", QuickFilterBar).labels()
 
 
 def visible_job_rows(app: ComfyqApp) -> list[str]:
@@ -240,6 +240,12 @@ async def test_text_filter_and_quick_filters_with_live_counts(sim: Sim) -> None:
         await wait_for(pilot, lambda: table.row_count == 3, "the done quick filter")
         await pilot.press("1")
         await wait_for(pilot, lambda: table.row_count == 3, "all jobs")
+        # A click on a filter's label picks it too.
+        bar_text = app.screen.query_one(QuickFilterBar).render().plain
+        await pilot.click("#quick-filters", offset=(bar_text.index("Failed"), 0))
+        await wait_for(pilot, lambda: table.row_count == 2, "the failed quick filter, clicked")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: table.row_count == 3, "all jobs again")
 
         # `/` opens the filter line: state:failed, then free text.
         await pilot.press("slash")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import SIZE
+from tests.tui.conftest import SIZE, wait_for
 from tui.app import ComfyqApp, LaunchOptions
 from tui.core.config import load_config
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, NodeError, Output, Progress
@@ -192,28 +192,35 @@ def frozen_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], 
     time.tzset()
 
 
+async def panes_mounted(pilot) -> None:  # type: ignore[no-untyped-def]
+    """The main screen mounts profiles, editor and detail just after its first frame: snapshots wait for them."""
+    await wait_for(pilot, lambda: pilot.app.screen.panes_ready, "the main screen's panes")
+
+
 def test_main_screen(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None:  # type: ignore[no-untyped-def]
     """Profiles, the workflow form, six jobs in every state, and the detail of the newest (succeeded) job."""
-    assert snap_compare(frozen_app(), terminal_size=SIZE)
+    assert snap_compare(frozen_app(), run_before=panes_mounted, terminal_size=SIZE)
 
 
 def test_main_screen_80x24(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None:  # type: ignore[no-untyped-def]
     """The same at 80×24: the narrow layout still shows state, id, progress and the main keys."""
-    assert snap_compare(frozen_app(), terminal_size=(80, 24))
+    assert snap_compare(frozen_app(), run_before=panes_mounted, terminal_size=(80, 24))
 
 
 def test_job_detail_screen(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None:  # type: ignore[no-untyped-def]
     """enter on the failed job that was resubmitted: timeline, error block, attempts, ids."""
     app = frozen_app()
     # Newest first: done, queued, running, retry, oom (the fifth row).
-    assert snap_compare(app, press=["down", "down", "down", "down", "enter"], terminal_size=SIZE)
+    assert snap_compare(
+        app, press=["down", "down", "down", "down", "enter"], run_before=panes_mounted, terminal_size=SIZE
+    )
 
 
 def test_profile_form(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None:  # type: ignore[no-untyped-def]
     """E on the first profile: the edit form with its values, the token masked."""
 
     async def focus_profiles(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.pause()  # run_before runs before the main screen has mounted its panes
+        await panes_mounted(pilot)
         pilot.app.screen.query_one("#profiles").focus()
         await pilot.pause()
 
@@ -222,4 +229,4 @@ def test_profile_form(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None
 
 def test_help_screen(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None:  # type: ignore[no-untyped-def]
     """?: every binding, its keys and its id."""
-    assert snap_compare(frozen_app(), press=["question_mark"], terminal_size=SIZE)
+    assert snap_compare(frozen_app(), press=["question_mark"], run_before=panes_mounted, terminal_size=SIZE)

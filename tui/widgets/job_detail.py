@@ -23,6 +23,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.highlight import highlight
 from textual.message import Message
+from textual.visual import visualize
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -128,6 +129,19 @@ def failure_text(failure: Failure) -> Text:
         if error.type:
             text.append(f" [{error.type}]", style="dim")
     return text
+
+
+def update_in_place(static: Static, content: Text | Table | str) -> None:
+    """`static.update(content)`, without the screen-wide layout pass when the new text keeps the same height.
+
+    The header and timeline of an active job change with every progress event; their height almost never does.
+    """
+    width = static.content_size.width
+    if not static.is_mounted or width <= 0 or not static.display:
+        static.update(content)
+        return
+    height = visualize(static, content, markup=False).get_height(static.styles, width)
+    static.update(content, layout=height != static.content_size.height)
 
 
 def job_ids_line(job: Job) -> str:
@@ -432,10 +446,10 @@ class JobDetail(VerticalScroll):
         header_key = (job.id, job.state, job.profile, job.edition, job.attempt, job.external, position,
                       len(self._chain), job.queue_position, job.progress, active_second)
         if self._changed("header", header_key):
-            self.query_one("#detail-header", Static).update(self._header(job, position, now))
+            update_in_place(self.query_one("#detail-header", Static), self._header(job, position, now))
         timeline_key = (job.id, tuple(job.timestamps.items()), job.state, active_second)
         if self._changed("timeline", timeline_key):
-            self.query_one("#detail-timeline", Static).update(self._timeline(job, now))
+            update_in_place(self.query_one("#detail-timeline", Static), self._timeline(job, now))
 
     def _header(self, job: Job, position: int | None, now: float) -> Text:
         text = Text(no_wrap=False)
@@ -508,7 +522,7 @@ class JobDetail(VerticalScroll):
         grid.add_column(overflow="fold")
         for label, value in rows:
             grid.add_row(label, value)
-        self.query_one("#detail-ids", Static).update(grid)
+        update_in_place(self.query_one("#detail-ids", Static), grid)
 
     def _render_warning(self, job: Job) -> None:
         if not self._changed("warning", job.warning):

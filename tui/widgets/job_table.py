@@ -63,6 +63,20 @@ _MARK_WIDTH = 2
 _ROW_CACHE_SIZE = 4096  # jobs kept in memory; everything else stays in the store
 
 
+@dataclass(frozen=True)
+class _LineStyles:
+    """The rich styles of one kind of row (the cursor row or any other), worked out once per style change."""
+
+    base: Style
+    dim: Style
+    mark: Style
+    error: Style
+    states: dict[JobState, Style]
+
+
+_RowStyles = dict[bool, _LineStyles]  # is the cursor row -> its styles
+
+
 def _fit(text: str, width: int) -> str:
     if width <= 0:
         return ""
@@ -171,6 +185,7 @@ class JobTable(ScrollView, can_focus=True):
         self._needs_resort = False
         self._now = time.time()
         self._columns_cache: tuple[int, list[int]] | None = None
+        self._row_styles: _RowStyles | None = None
 
     # ------------------------------------------------------------------ data
 
@@ -397,14 +412,34 @@ class JobTable(ScrollView, can_focus=True):
             segments.append(Segment(_fit(title, col_width) + " ", style))
         return Strip(segments).crop_extend(0, width, style)
 
+    def notify_style_update(self) -> None:
+        self._row_styles = None  # theme, focus or CSS changed: styles are worked out again on the next paint
+        super().notify_style_update()
+
+    def _styles_for_rows(self) -> _RowStyles:
+        # Working a widget's rich style out of its CSS costs more than the rest of a row: once per style change.
+        styles = self._row_styles
+        if styles is None:
+            plain = self.rich_style
+            cursor = plain + self.get_component_rich_style("job-table--cursor")
+            dim = self.get_component_rich_style("job-table--dim", partial=True)
+            mark = self.get_component_rich_style("job-table--mark", partial=True)
+            red = Style(color="red")
+            styles = self._row_styles = {
+                is_cursor: _LineStyles(
+                    base=base,
+                    dim=base + dim,
+                    mark=base + mark,
+                    error=base + red,
+                    states={state: base + Style.parse(STATE_STYLES[state]) for state in JobState},
+                )
+                for is_cursor, base in ((False, plain), (True, cursor))
+            }
+        return styles
+
     def _render_row(self, job: Job, row: int, width: int) -> Strip:
-        base = self.rich_style
-        is_cursor = row == self.cursor_row
-        if is_cursor:
-            base = base + self.get_component_rich_style("job-table--cursor")
-        dim = self.get_component_rich_style("job-table--dim", partial=True)
-        mark_style = base + self.get_component_rich_style("job-table--mark", partial=True)
-        state_style = base + Style.parse(STATE_STYLES[job.state])
+        styles = self._styles_for_rows()[row == self.cursor_row]
+        base = styles.base
         widths = self._column_widths(width)
         marked = job.id in self._marked
         values = [
@@ -418,19 +453,14 @@ class JobTable(ScrollView, can_focus=True):
             str(len(job.outputs)) if job.outputs else ("" if job.state.is_active else "0"),
             error_summary(job),
         ]
-        segments = [Segment("● " if marked else "  ", mark_style)]
-        for index, (value, col_width) in enumerate(zip(values, widths)):
-            if not col_width:
-                continue
-            if index == 0:
-                style = state_style
-            elif index == 8 and job.failure is not None:
-                style = base + Style(color="red")
-            elif index in (1, 3, 5):
-                style = base + dim
-            else:
-                style = base
-            segments.append(Segment(_fit(value, col_width) + " ", style))
+        cell_styles = (
+            styles.states[job.state], styles.dim, base, styles.dim, base, styles.dim, base, base,
+            styles.error if job.failure is not None else base,
+        )
+        segments = [Segment("● " if marked else "  ", styles.mark)]
+        for value, col_width, style in zip(values, widths, cell_styles):
+            if col_width:
+                segments.append(Segment(_fit(value, col_width) + " ", style))
         return Strip(segments).crop_extend(0, width, base)
 
     # ---------------------------------------------------------------- cursor

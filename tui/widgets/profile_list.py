@@ -96,6 +96,7 @@ class ProfileList(OptionList):
         self._marked: set[str] = set()
         self._statuses: dict[str, SourceStatus] = {}
         self._in_flight: dict[str, set[str]] = {}
+        self._shape: list[tuple[str, int]] = []  # (profile, lines) of the options shown, to update them in place
 
     def on_mount(self) -> None:
         self._rebuild()
@@ -178,14 +179,21 @@ class ProfileList(OptionList):
         self.border_subtitle = f"{source} · n new · E edit · t test"
 
     def _rebuild(self) -> None:
+        prompts = [(name, self._render_profile(profile)) for name, profile in self.config.profiles.items()]
+        shape = [(name, len(prompt.renderables)) for name, prompt in prompts]
+        if prompts and shape == self._shape:
+            # Same profiles, same line counts (a count or a state changed): repaint the prompts in place — clearing
+            # and re-adding options would ask for a layout pass of the whole screen, several times a second.
+            for index, (_, prompt) in enumerate(prompts):
+                self.replace_option_prompt_at_index(index, prompt)
+            return
+        self._shape = shape
         highlighted = self.highlighted
         self.clear_options()
-        if not self.config.profiles:
+        if not prompts:
             self.add_option(Option(Text("no profiles: press n to add one", style="dim"), id=None, disabled=True))
             return
-        self.add_options(
-            [Option(self._render_profile(profile), id=name) for name, profile in self.config.profiles.items()]
-        )
+        self.add_options([Option(prompt, id=name) for name, prompt in prompts])
         self.highlighted = min(highlighted if highlighted is not None else 0, self.option_count - 1)
 
     def _render_profile(self, profile: Profile) -> Group:
