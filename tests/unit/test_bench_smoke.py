@@ -36,8 +36,11 @@ def test_startup_rows() -> None:
     from bench import startup
 
     rows = startup.run(runs=1)
-    assert_measured(rows, 1)
-    assert rows[0].met is not None  # the startup target always decides
+    assert_measured(rows, 2)
+    assert rows[0].met is not None  # the first-frame target always decides
+    assert rows[1].met is None  # every pane painted: the whole picture, no target
+    assert rows[1].comfyq is not None and rows[0].comfyq is not None
+    assert rows[1].comfyq.median >= rows[0].comfyq.median  # the panes come after the job table's frame, never before
 
 
 def test_live_rows_measure_painted_events() -> None:
