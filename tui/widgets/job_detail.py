@@ -295,15 +295,16 @@ class JobDetail(VerticalScroll):
         if self.job is None:
             return
         chain_ids = {attempt.id for attempt in self._chain} or {self.job.id}
-        touches_chain = False
+        shown_changed = touches_chain = False
         for job in jobs:
             if job.id == self.job.id:
                 self.job = job
+                shown_changed = True
             if job.id in chain_ids or (job.parent_id is not None and job.parent_id in chain_ids):
                 touches_chain = True
         if touches_chain:
             self._chain_key = None
-        if self._ready:
+        if self._ready and (shown_changed or touches_chain):  # most batches are about other jobs: nothing to do
             self._render_all()
 
     def set_config(self, config: Config) -> None:
