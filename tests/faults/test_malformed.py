@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tui.core.jobs import Edition, FailureCategory, Job, JobState, new_job_id
-from tui.core.store import JobStore
+from tui.core.store import RAW_RESULT_LIMIT, JobStore
 
 from tests.faults.helpers import (
     Cli,
@@ -207,6 +207,7 @@ class Expect:
     outputs: int | None = None
     warning: bool = False
     max_message: int = 1000  # messages stay readable however big the answer was
+    raw_capped: bool = False  # the answer was huge: the store keeps only the start of it, and says so
 
 
 @dataclass(frozen=True)
@@ -319,7 +320,7 @@ OTHER_CASES: dict[str, ServiceCase] = {
     ),
     "get-history:50MB-success-entry": ServiceCase(
         history=Reply(body=_huge_history_entry(), history_entry=True),
-        expect=Expect(0, "succeeded", outputs=1),
+        expect=Expect(0, "succeeded", outputs=1, raw_capped=True),
         timeout="40",
     ),
     "get-queue:not-json": ServiceCase(
@@ -373,9 +374,18 @@ def test_service_answer(tmp_path: Path, replay: ReplayServer, workflow_file: Pat
     assert shown.returncode == 0, shown.stderr
     (detail,) = json_lines(shown.stdout)
     assert detail["state"] == job["state"]
+    stored = next(stored for stored in jobs if stored.id == job["id"])
     if expect.warning:
-        stored = next(stored for stored in jobs if stored.id == job["id"])
         assert stored.warning, "the warning was not kept"
+    if expect.raw_capped:
+        assert_raw_capped(stored)
+
+
+def assert_raw_capped(job: Job) -> None:
+    """A huge answer is not stored whole: its start, and a note of how long it was."""
+    raw = job.raw_result or ""
+    assert RAW_RESULT_LIMIT <= len(raw) < RAW_RESULT_LIMIT + 200, len(raw)
+    assert "truncated" in raw[RAW_RESULT_LIMIT:]
 
 
 # ================================================================================================ the sink
@@ -400,6 +410,8 @@ class SinkCase:
     ours: bool = False  # the task_id belongs to a job comfyq submitted (in the store before the frame came)
     category: FailureCategory | None = None
     raw_contains: bytes | None = None
+    outputs: int | None = None  # files the result must still name, whatever its size
+    raw_capped: bool = False
 
 
 def _sink_cases() -> dict[str, SinkCase]:
@@ -435,7 +447,20 @@ def _sink_cases() -> dict[str, SinkCase]:
     cases["data:1MB-garbage"] = SinkCase(
         ((b"\xfe" * MB, {"task_id": "odd-big"}),), "odd-big", JobState.UNKNOWN
     )
+    huge = _huge_sink_result()
+    cases["data:50MB-result"] = SinkCase(
+        ((huge, {"task_id": "odd-50mb"}),), "odd-50mb", JobState.SUCCEEDED, raw_contains=huge[:2000], outputs=1,
+        raw_capped=True,
+    )
     return cases
+
+
+def _huge_sink_result() -> bytes:
+    """The documented sink form (an executed event, then the outputs object) with 50 MB in the event."""
+    image = {"filename": "huge_00001_.png", "subfolder": "", "type": "output"}
+    event = {"type": "executed", "data": {"node": "9", "output": {"images": [image]}, "prompt_id": "p-50mb",
+                                          "padding": "z" * (50 * MB)}}
+    return json.dumps([event, {"9": {"images": [image]}}]).encode()
 
 
 SINK_CASES = _sink_cases()
@@ -512,6 +537,10 @@ def test_sink_frame(sink_run: SinkRun, case: str) -> None:
         assert job.external
     if spec.category is not None:
         assert job.failure is not None and job.failure.category is spec.category
+    if spec.outputs is not None:
+        assert len(job.outputs) == spec.outputs, job.outputs
+    if spec.raw_capped:
+        assert_raw_capped(job)
     # The raw result is kept for the detail view: unknown shapes can still be read by a human.
     assert job.raw_result or not spec.frames[-1][0]
     if spec.state is JobState.UNKNOWN:

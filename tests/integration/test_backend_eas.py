@@ -264,6 +264,85 @@ async def test_external_result_is_stored_not_dropped(harness: Harness) -> None:
     await wait_until(lambda: harness.sink_length() == 0, what="sink committed")
 
 
+def window_profile(server: SimServer, window: int) -> Profile:
+    text = (
+        f'[profiles.wide]\nedition = "api"\ninput_url = "{server.api_input_url}"\ntoken = "{TOKEN}"\n'
+        f"window = {window}\nrequest_timeout = 5\n"
+    )
+    return parse_config_text(text).profiles["wide"]
+
+
+def put_results(server: SimServer, first: int, count: int) -> list[int]:
+    sink = server.queues.sink_queue(SERVICE)
+    indexes = []
+    for number in range(first, first + count):
+        outputs = {"9": {"images": [{"filename": f"burst_{number:04d}.png", "subfolder": "", "type": "output"}]}}
+        indexes.append(sink.put(json.dumps([outputs]).encode(), {"task_id": f"burst-{number}"}).index)
+    return indexes
+
+
+async def test_a_burst_is_stored_in_batches_and_nothing_is_committed_before_it_is_stored(
+    server: SimServer, store: JobStore
+) -> None:
+    h = Harness(server, store, window_profile(server, 64))
+    committed_unstored: list[int] = []
+    calls: list[int] = []
+
+    def checking_commit(queue: Any, indexes: list[int]) -> Any:
+        # On the committer's thread: every index must already be in the store (durable: another thread reads it).
+        committed_unstored.extend(i for i in indexes if store.by_sink_index("wide", i) is None)
+        calls.append(len(indexes))
+        return queue.commit(indexes)
+
+    indexes = put_results(server, 0, 300)
+    await h.backend.start()
+    try:
+        assert h.backend.watcher is not None
+        h.backend.watcher.commit_fn = checking_commit
+        await wait_until(lambda: h.sink_length() == 0, what="all 300 results committed")
+        assert committed_unstored == []
+        assert sorted(h.backend.watcher.committed) == indexes  # each once
+        assert sum(calls) == 300 and len(calls) < 300  # many indexes per commit call
+        stored = [store.by_sink_index("wide", i) for i in indexes]
+        assert all(j is not None and j.external and j.state is JobState.SUCCEEDED for j in stored)
+        assert len({j.id for j in stored if j is not None}) == 300
+    finally:
+        await h.backend.stop()
+
+
+async def test_results_are_stored_while_a_commit_is_still_travelling(server: SimServer, store: JobStore) -> None:
+    h = Harness(server, store, window_profile(server, 64))
+    release = threading.Event()
+    first_call = threading.Event()
+    held: list[int] = []
+
+    def slow_first_commit(queue: Any, indexes: list[int]) -> Any:
+        if not first_call.is_set():
+            held.extend(indexes)
+            first_call.set()
+            assert release.wait(20), "the test never released the first commit"
+        return queue.commit(indexes)
+
+    await h.backend.start()
+    try:
+        assert h.backend.watcher is not None
+        h.backend.watcher.commit_fn = slow_first_commit
+        put_results(server, 0, 5)
+        await wait_until(first_call.is_set, what="the first commit to start")
+        later = put_results(server, 5, 5)
+        # The first commit is held; the next results are stored all the same (the window has room), and the
+        # held commit's items are still in the sink: only a commit that went through removes them.
+        await wait_until(lambda: all(store.by_sink_index("wide", i) for i in later), what="later results stored")
+        sink = server.queues.sink_queue(SERVICE)
+        assert held and all(sink.item(i) is not None for i in held)
+        assert not set(held) & set(h.backend.watcher.committed)
+        release.set()
+        await wait_until(lambda: h.sink_length() == 0, what="everything committed")
+    finally:
+        release.set()
+        await h.backend.stop()
+
+
 async def test_sink_redelivery_after_a_watcher_restart(harness: Harness) -> None:
     watcher = harness.backend.watcher
     assert watcher is not None

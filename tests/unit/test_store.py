@@ -34,7 +34,9 @@ from tui.core.jobs import (
 from tui.core.store import (
     MIGRATIONS,
     ORDERS,
+    RAW_RESULT_LIMIT,
     SCHEMA_VERSION,
+    ActiveJob,
     AmbiguousJobId,
     JobFilter,
     JobNotFound,
@@ -400,6 +402,135 @@ def test_a_failed_sink_batch_stores_nothing(store: JobStore, monkeypatch: pytest
     assert store.by_sink_index("api", 1) is None
 
 
+def _one_by_one_and_batched(tmp_path: Path, jobs: list[Job], results: list[SinkResult]) -> tuple[list, list]:
+    """The same results stored one per call and all in one call, on two stores holding the same jobs: what each
+    ends with (every job as a dict, by task_id / sink index, since external jobs get new ids)."""
+    ends = []
+    for name, batches in (("single", [[r] for r in results]), ("batch", [results])):
+        with JobStore(tmp_path / f"{name}.sqlite3") as store:
+            store.add_many([Job.from_dict(j.to_dict()) for j in jobs])
+            for batch in batches:
+                store.upsert_sink_results(batch)
+            rows = []
+            for stored in store.page(limit=1000):
+                data = stored.to_dict()
+                for volatile in ("id", "timestamps") if stored.external else ():
+                    data.pop(volatile)
+                rows.append(data)
+            ends.append(sorted(rows, key=lambda d: (str(d["task_id"]), str(d["sink_index"]), d["state"])))
+    return ends[0], ends[1]
+
+
+def test_a_batch_ends_exactly_as_one_result_at_a_time(tmp_path: Path) -> None:
+    # Every path of upsert_sink_results inside ONE batch: a redelivery of a result of this same batch, a task's
+    # second result, an index reused by a recreated sink (its old holder stored before and one stored in this
+    # batch), an external task seen twice, a result without task_id, one for a finished job.
+    ours = [job(f"ours-{n}", profile="api", edition=Edition.API, task_id=f"t{n}", state=S.QUEUED) for n in range(4)]
+    held = job("held", profile="api", edition=Edition.API, task_id="old", state=S.SUCCEEDED, sink_index=7,
+               request_id="req-old")
+    done = job("done", profile="api", edition=Edition.API, task_id="t-cancelled", state=S.CANCELLED)
+    results = [
+        SinkResult("api", 1, "t0", "r1", S.SUCCEEDED, outputs=(png("a.png"),), raw_result="[1]", at=10.0),
+        SinkResult("api", 1, "t0", "r1", S.SUCCEEDED, outputs=(png("a.png"),), raw_result="[1]", at=10.0),
+        SinkResult("api", 2, "t1", "r2", S.FAILED, failure=Failure(FailureCategory.EXECUTION, "boom"), at=11.0),
+        SinkResult("api", 3, "t1", "r3", S.FAILED, warning="second word on t1", at=12.0),
+        SinkResult("api", 7, "t2", "r7", S.SUCCEEDED, outputs=(png("c.png"),), at=13.0),  # 7 was "old"'s
+        SinkResult("api", 4, "ext", "r4", S.SUCCEEDED, outputs=(png("e.png"),), at=14.0),
+        SinkResult("api", 5, "ext", "r5", S.SUCCEEDED, outputs=(png("e.png"), png("f.png")), at=15.0),
+        SinkResult("api", 4, "t3", "r4-again", S.SUCCEEDED, outputs=(png("d.png"),), at=16.0),  # 4 reused
+        SinkResult("api", 6, None, None, S.UNKNOWN, raw_result="garbage", at=17.0),
+        SinkResult("api", 8, "t-cancelled", "r8", S.SUCCEEDED, at=18.0),
+    ]
+    single, batched = _one_by_one_and_batched(tmp_path, [*ours, held, done], results)
+    assert batched == single
+    by_task = {row["task_id"]: row for row in batched}
+    assert by_task["t2"]["sink_index"] == 7 and by_task["old"]["sink_index"] is None
+    assert by_task["t3"]["sink_index"] == 4 and by_task["t-cancelled"]["state"] == "cancelled"
+
+
+def test_a_batch_reports_each_changed_job_once_in_order(store: JobStore) -> None:
+    a = job("a", profile="api", edition=Edition.API, task_id="ta", state=S.QUEUED)
+    b = job("b", profile="api", edition=Edition.API, task_id="tb", state=S.RUNNING)
+    store.add_many([a, b])
+    changed = store.upsert_sink_results(
+        [
+            SinkResult("api", 1, "tb", "r1", S.SUCCEEDED, outputs=(png("b1.png"),)),
+            SinkResult("api", 2, "ta", "r2", S.SUCCEEDED),
+            SinkResult("api", 3, "tb", "r3", S.SUCCEEDED, outputs=(png("b1.png"), png("b2.png"))),
+        ]
+    )
+    assert [j.id for j in changed] == ["b", "a"]
+    assert changed[0].outputs == (png("b1.png"), png("b2.png"))  # its final version
+    assert changed[0] == store.get("b") and changed[1] == store.get("a")
+    # Every look-up the columns serve agrees with what was written.
+    assert store.by_sink_index("api", 1).id == "b" and store.by_sink_index("api", 2).id == "a"
+    assert store.ids(JobFilter(states=frozenset({S.SUCCEEDED}))) == ["b", "a"]
+    assert store.count(JobFilter(text="b2.png")) == 1
+
+
+def test_a_big_batch_is_stored_whole(store: JobStore) -> None:
+    ours = [job(f"j{n:04d}", profile="api", edition=Edition.API, task_id=f"t{n}", state=S.QUEUED) for n in range(1200)]
+    store.add_many(ours)
+    results = [SinkResult("api", n + 1, f"t{n}", f"r{n}", S.SUCCEEDED, outputs=(png(f"{n}.png"),)) for n in range(1200)]
+    results += [SinkResult("api", 5000 + n, f"x{n}", None, S.SUCCEEDED) for n in range(600)]  # external
+    changed = store.upsert_sink_results(results)
+    assert len(changed) == 1800  # more than SQLite's variables per IN (...) list, in chunks
+    assert store.counts_by_state("api")[S.SUCCEEDED] == 1800
+    assert store.upsert_sink_results(results) == []  # all redelivered
+
+
+# ----- raw results are kept, but not without end -------------------------------------------------------------------------
+
+
+def test_a_huge_raw_result_is_capped_and_says_so(store: JobStore) -> None:
+    ours = job(profile="api", edition=Edition.API, task_id="big", state=S.QUEUED)
+    store.add(ours)
+    huge = "[" + "x" * (5 * RAW_RESULT_LIMIT) + "]"
+    failure = Failure(FailureCategory.EXECUTION, "node 3 KSampler: OOM", node_id="3")
+    (changed,) = store.upsert_sink_results(
+        [SinkResult("api", 1, "big", "r", S.FAILED, outputs=(png("partial.png"),), failure=failure, raw_result=huge)]
+    )
+    stored = store.get(ours.id)
+    assert stored == changed
+    assert stored.raw_result is not None and len(stored.raw_result) < RAW_RESULT_LIMIT + 200
+    assert stored.raw_result.startswith(huge[:1000])
+    assert "truncated" in stored.raw_result and f"{len(huge):,}" in stored.raw_result  # says how long it was
+    # What was parsed from the whole answer is kept whole.
+    assert stored.failure == failure and stored.outputs == (png("partial.png"),)
+    # A redelivery of the same huge result is still the same result.
+    assert store.upsert_sink_results(
+        [SinkResult("api", 1, "big", "r", S.FAILED, failure=failure, raw_result=huge)]
+    ) == []
+
+
+def test_a_huge_raw_result_from_a_history_answer_is_capped(store: JobStore) -> None:
+    ours = job(state=S.RUNNING)
+    store.add(ours)
+    huge = json.dumps({"outputs": {}, "padding": "y" * (2 * RAW_RESULT_LIMIT)})
+    store.apply_many([JobUpdate(ours.id, state=S.SUCCEEDED, outputs=(png("a.png"),), raw_result=huge)])
+    stored = store.get(ours.id)
+    assert len(stored.raw_result or "") < RAW_RESULT_LIMIT + 200 and "truncated" in (stored.raw_result or "")
+    assert stored.outputs == (png("a.png"),)
+    small = job(state=S.RUNNING)
+    store.add(small)
+    store.apply(JobUpdate(small.id, state=S.SUCCEEDED, raw_result="x" * RAW_RESULT_LIMIT))
+    assert store.get(small.id).raw_result == "x" * RAW_RESULT_LIMIT  # at the limit: kept exactly
+
+
+def test_a_token_across_the_cut_is_masked_not_half_kept(store: JobStore) -> None:
+    from tui.core import secrets
+
+    token = "tok-ACROSS-THE-CUT-0123456789"
+    secrets.register_secret(token)
+    try:
+        raw = "a" * (RAW_RESULT_LIMIT - 10) + token + "b" * 100
+        (changed,) = store.upsert_sink_results([SinkResult("api", 1, "t", None, S.UNKNOWN, raw_result=raw)])
+        kept = store.get(changed.id).raw_result or ""
+        assert token[:10] not in kept and "tok-" in kept  # the mask's visible start, not the token's
+    finally:
+        secrets.forget_secrets()
+
+
 # ----- look-ups ------------------------------------------------------------------------------------------------------
 
 
@@ -579,6 +710,31 @@ def test_counts(mixed: JobStore) -> None:
 def test_active_jobs(mixed: JobStore) -> None:
     assert _ids(mixed.active()) == ["r1", "q1"]  # oldest first
     assert _ids(mixed.active("sim-api")) == ["q1"]
+    assert all(j.workflow is not None for j in mixed.active())
+    light = mixed.active(with_workflow=False)
+    assert _ids(light) == ["r1", "q1"] and all(j.workflow is None for j in light)
+    assert [dataclasses_replace_workflow(j) for j in light] == [dataclasses_replace_workflow(j) for j in mixed.active()]
+
+
+def dataclasses_replace_workflow(found: Job) -> Job:
+    import dataclasses
+
+    return dataclasses.replace(found, workflow=None)
+
+
+def test_active_summaries(store: JobStore) -> None:
+    queued = job("q", profile="api", edition=Edition.API, state=S.QUEUED, task_id="tq", queue_index=12,
+                 queue_position=3, at=1)
+    running = job("r", profile="api", edition=Edition.API, state=S.RUNNING, task_id="tr", queue_index=11, at=2)
+    writing = job("w", profile="api", edition=Edition.API, task_id="tw", at=3)  # submitting, no index yet
+    other = job("o", profile="local", state=S.RUNNING, at=4)
+    store.add_many([queued, running, writing, other, job("d", profile="api", state=S.SUCCEEDED, at=0)])
+    assert store.active_summaries("api") == [
+        ActiveJob("q", "api", S.QUEUED, "tq", 12, 3),
+        ActiveJob("r", "api", S.RUNNING, "tr", 11, None),
+        ActiveJob("w", "api", S.SUBMITTING, "tw", None, None),
+    ]
+    assert [a.id for a in store.active_summaries()] == ["q", "r", "w", "o"]
 
 
 # ----- resubmit chains -----------------------------------------------------------------------------------------------

@@ -42,15 +42,18 @@ from tui.core.jobs import (
 from tui.core.secrets import redact
 
 __all__ = [
+    "ActiveJob",
     "AmbiguousJobId",
     "JobFilter",
     "JobNotFound",
     "JobStore",
     "MIGRATIONS",
     "ORDERS",
+    "RAW_RESULT_LIMIT",
     "SCHEMA_VERSION",
     "SinkResult",
     "StoreError",
+    "capped_raw_result",
     "job_search_text",
 ]
 
@@ -206,6 +209,22 @@ def job_search_text(job: Job) -> str:
     return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates → ?
 
 
+@dataclass(frozen=True)
+class ActiveJob:
+    """What a queue monitor needs of an active job (JobStore.active_summaries)."""
+
+    id: str
+    profile: str
+    state: JobState
+    task_id: str | None
+    queue_index: int | None
+    queue_position: int | None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 # ---------------------------------------------------------------------------------------------- sink results
 
 
@@ -313,11 +332,21 @@ _UPDATE = (
     "task_id = ?, prompt_id = ?, sink_index = ?, parent_id = ?, external = ?, output_count = ?, search_text = ?, "
     "data = ? WHERE id = ?"
 )
+# The columns `_row_values` gives, in its order; a batch writer compares them with what is stored and sets only the
+# ones that changed: SQLite then leaves alone every index none of whose columns is in the SET list.
+_VALUE_COLUMNS = tuple(name.strip() for name in _COLUMNS.split(","))[1:]
+_ALWAYS_SET = frozenset({"updated_at", "data"})
+# A look-up for a batch write: the job (id, data, workflow) and its stored column values (as `_row_values`).
+_STORED = f"seq, id, data, workflow, {', '.join(_VALUE_COLUMNS)}"
 
 # Lifecycle order for sorting by state: active first (ascending), then how it ended.
 _STATE_RANK_SQL = "CASE state " + " ".join(f"WHEN '{s.value}' THEN {i}" for i, s in enumerate(JobState)) + " END"
 _NEWEST = "submitted_at DESC, seq DESC"
 ORDERS = ("submitted", "state", "profile", "duration", "outputs", "updated", "id")
+
+# A raw result (sink data, history entry) is kept for the detail view up to this many characters.
+RAW_RESULT_LIMIT = 256 * 1024
+RAW_RESULT_TRUNCATED = "[comfyq: raw result truncated"
 
 _FAILED_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN, JobState.CANCELLED})
 _CHUNK = 500  # bound on SQL variables per IN (...) list
@@ -340,13 +369,20 @@ def _row_values(job: Job, now: float) -> tuple[Any, ...]:
         int(job.external),
         len(job.outputs),
         job_search_text(job),
-        _dumps({key: value for key, value in job.to_dict().items() if key != "workflow"}),
+        _record(job),
     )
 
 
-def _dumps(value: Any) -> str:
-    # ensure_ascii: a lone surrogate (bytes decoded with surrogateescape) is escaped, not a UTF-8 encode error.
-    return json.dumps(value, separators=(",", ":"))
+def _record(job: Job) -> str:
+    """The job as stored in `data`: everything but the workflow (a column of its own, written once)."""
+    fields = job.to_dict()
+    del fields["workflow"]
+    return _dumps(fields)
+
+
+# ensure_ascii (the default): a lone surrogate (bytes decoded with surrogateescape) is escaped, not a UTF-8 encode
+# error. One encoder for every write (json.dumps with options builds a new one each call).
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
@@ -396,15 +432,27 @@ def _order_by(order: str, descending: bool, now: float) -> tuple[str, list[Any]]
 _Scrubbable = TypeVar("_Scrubbable")  # JobUpdate or SinkResult: both carry raw_result, warning and failure
 
 
+def capped_raw_result(text: str) -> str:
+    """What the store keeps of a raw result: the first RAW_RESULT_LIMIT characters, and a note saying how long it
+    was. The parsed outcome (outputs, failure) is taken from the whole answer before this; only the copy kept for
+    a human to read is cut, so a 50 MB answer does not make a 50 MB row (rewritten on every later change)."""
+    if len(text) <= RAW_RESULT_LIMIT:
+        return text
+    return f"{text[:RAW_RESULT_LIMIT]}\n{RAW_RESULT_TRUNCATED} after {RAW_RESULT_LIMIT:,} of {len(text):,} characters]"
+
+
 def _scrubbed(item: _Scrubbable) -> _Scrubbable:
     """The update / result with every registered token masked in the text a service sent back (raw result,
-    warning, failure). A service that echoes the Authorization header into an error must not put the token into
-    the store, the screen or an export."""
+    warning, failure), and the raw result capped (:func:`capped_raw_result`). A service that echoes the
+    Authorization header into an error must not put the token into the store, the screen or an export."""
     changes: dict[str, Any] = {}
     for name in ("raw_result", "warning"):
         value = getattr(item, name)
         if value:
+            # Mask before cutting: a token across the cut must not survive half-masked.
             clean = redact(value)
+            if name == "raw_result":
+                clean = capped_raw_result(clean)
             if clean != value:
                 changes[name] = clean
     failure = item.failure
@@ -431,6 +479,101 @@ def _same_result(holder: Job, result: SinkResult) -> bool:
     if holder.task_id and result.task_id:
         return holder.task_id == result.task_id
     return True
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A job as read for a batch write, and its stored column values (in `_row_values` order)."""
+
+    job: Job
+    values: tuple[Any, ...]
+
+
+_STORED_TASK_ID = 4 + _VALUE_COLUMNS.index("task_id")  # position of task_id in a `_STORED` row
+_SINK_INDEX_VALUE = _VALUE_COLUMNS.index("sink_index")
+
+
+class _SinkBatch:
+    """One batch of sink results applied in order to the jobs they reach, in memory (JobStore.upsert_sink_results).
+
+    Starts from the stored jobs that hold the batch's sink indexes and own its task ids; each result then sees
+    what the results before it did (a second copy in the same batch is a redelivery, a task's second result
+    updates the version the first one made), exactly as one transaction per result would.
+    """
+
+    def __init__(self, holders: dict[tuple[str, int], _Stored], owners: dict[tuple[str, str], _Stored]) -> None:
+        self.jobs: dict[str, Job] = {}  # current version of every job touched or looked at, by id
+        self.stored: dict[str, tuple[Any, ...]] = {}  # the stored column values of each stored job
+        for found in [*holders.values(), *owners.values()]:
+            self.jobs.setdefault(found.job.id, found.job)
+            self.stored.setdefault(found.job.id, found.values)
+        self.by_index: dict[tuple[str, int], str] = {key: found.job.id for key, found in holders.items()}
+        self.by_task: dict[tuple[str, str], str] = {key: found.job.id for key, found in owners.items()}
+        self.dirty: dict[str, None] = {}  # stored jobs to rewrite (ordered set)
+        self.new: dict[str, None] = {}  # jobs to insert
+        self.changed: dict[str, None] = {}  # what the caller publishes, in order of first change
+
+    def add(self, result: SinkResult, now: float) -> None:
+        key = (result.profile, result.sink_index)
+        holder_id = self.by_index.get(key)
+        if holder_id is not None:
+            holder = self.jobs[holder_id]
+            if _same_result(holder, result):
+                return  # redelivered: already stored
+            # The sink was recreated and counts from 1 again (a new service, a restarted emulator): the old job
+            # keeps its result, the index now names this one.
+            self._put(dataclasses.replace(holder, sink_index=None), publish=False)
+        target_id = self.by_task.get((result.profile, result.task_id)) if result.task_id else None
+        if target_id is None:
+            job = JobStore._external_job(result, now)
+            self.new[job.id] = None
+            if result.task_id:
+                self.by_task[(result.profile, result.task_id)] = job.id
+            self._put(job, publish=True)
+            return
+        target = self.jobs[target_id]
+        updated = apply_update(target, result.as_update(target.id), now)
+        if updated is not None:
+            self._put(updated, publish=True)
+
+    def _put(self, job: Job, *, publish: bool) -> None:
+        """Make `job` the current version, keeping the sink-index map in step with it."""
+        previous = self.jobs.get(job.id)
+        if previous is not None and previous.sink_index is not None and previous.sink_index != job.sink_index:
+            old_key = (job.profile, previous.sink_index)
+            if self.by_index.get(old_key) == job.id:
+                del self.by_index[old_key]
+        if job.sink_index is not None:
+            self.by_index[(job.profile, job.sink_index)] = job.id
+        self.jobs[job.id] = job
+        if job.id not in self.new:
+            self.dirty[job.id] = None
+        if publish:
+            self.changed[job.id] = None
+
+    def _loses_index(self, job_id: str) -> bool:
+        stored_index = self.stored[job_id][_SINK_INDEX_VALUE]
+        return stored_index is not None and self.jobs[job_id].sink_index != stored_index
+
+    def cleared_indexes(self) -> list[str]:
+        """Stored jobs whose stored sink index this batch takes away or replaces (freed before any write)."""
+        return [job_id for job_id in self.dirty if self._loses_index(job_id)]
+
+    def updated_jobs(self) -> list[tuple[Job, tuple[Any, ...]]]:
+        """Each stored job to rewrite with its stored values, as they are once `cleared_indexes` are freed."""
+        writes = []
+        for job_id in self.dirty:
+            stored = self.stored[job_id]
+            if self._loses_index(job_id):
+                stored = (*stored[:_SINK_INDEX_VALUE], None, *stored[_SINK_INDEX_VALUE + 1 :])
+            writes.append((self.jobs[job_id], stored))
+        return writes
+
+    def new_jobs(self) -> list[Job]:
+        return [self.jobs[job_id] for job_id in self.new]
+
+    def changed_jobs(self) -> list[Job]:
+        return [self.jobs[job_id] for job_id in self.changed]
 
 
 class JobStore:
@@ -670,33 +813,85 @@ class JobStore:
 
         Idempotent: a (profile, sink index) already stored changes nothing; else the job with (profile, task_id)
         gets the result; else a new external job is created (a task we never submitted: shown, not dropped).
-        Returns the jobs that changed (new or updated), each once.
+        Returns the jobs that changed (new or updated), each once, in the order they first changed.
+
+        A batch costs two look-ups (every job its indexes or task ids name) and one statement per kind of write,
+        whatever its size: the results are applied in order to the jobs in memory, exactly as if each were
+        stored on its own, and only the final versions are written.
         """
         if not results:
             return []
         now = time.time()
-        changed: dict[str, Job] = {}
         results = [_scrubbed(result) for result in results]
         with self._transaction():
+            batch = _SinkBatch(self._sink_holders(results), self._task_owners(results))
             for result in results:
-                holder = self._by_sink_index(result.profile, result.sink_index)
-                if holder is not None:
-                    if _same_result(holder, result):
-                        continue  # redelivered: already stored
-                    # The sink was recreated and counts from 1 again (a new service, a restarted emulator): the
-                    # old job keeps its result, the index now names this one.
-                    self._save(dataclasses.replace(holder, sink_index=None), now)
-                target = self._by_task_id(result.profile, result.task_id) if result.task_id else None
-                if target is None:
-                    job = self._external_job(result, now)
-                    self._insert(job, now)
-                    changed[job.id] = job
-                    continue
-                updated = apply_update(target, result.as_update(target.id), now)
-                if updated is not None:
-                    self._save(updated, now)
-                    changed[updated.id] = updated
-        return list(changed.values())
+                batch.add(result, now)
+            stale = batch.cleared_indexes()
+            if stale:
+                # Free the indexes moving to other jobs first, so no write in between meets the unique index.
+                self._db.executemany("UPDATE jobs SET sink_index = NULL WHERE id = ?", [(job_id,) for job_id in stale])
+            self._write_changed(batch.updated_jobs(), now)
+            for job in batch.new_jobs():
+                self._insert(job, now)
+        return batch.changed_jobs()
+
+    def _sink_holders(self, results: Sequence[SinkResult]) -> dict[tuple[str, int], _Stored]:
+        """The stored jobs holding the (profile, sink index) of any of `results`."""
+        wanted: dict[str, list[int]] = {}
+        for result in results:
+            wanted.setdefault(result.profile, []).append(result.sink_index)
+        found: dict[tuple[str, int], _Stored] = {}
+        for profile, indexes in wanted.items():
+            unique = list(dict.fromkeys(indexes))
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                sql = f"SELECT {_STORED} FROM jobs WHERE profile = ? AND sink_index IN ({', '.join('?' * len(chunk))})"
+                for row in self._db.execute(sql, (profile, *chunk)).fetchall():
+                    stored = self._stored_of(row)
+                    if stored.job.sink_index is not None:
+                        found[(profile, stored.job.sink_index)] = stored
+        return found
+
+    def _task_owners(self, results: Sequence[SinkResult]) -> dict[tuple[str, str], _Stored]:
+        """For each (profile, task_id) of `results`: the first stored job with it (the one we submitted)."""
+        wanted: dict[str, list[str]] = {}
+        for result in results:
+            if result.task_id:
+                wanted.setdefault(result.profile, []).append(result.task_id)
+        found: dict[tuple[str, str], tuple[int, _Stored]] = {}
+        for profile, task_ids in wanted.items():
+            unique = list(dict.fromkeys(task_ids))
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                sql = f"SELECT {_STORED} FROM jobs WHERE task_id IN ({', '.join('?' * len(chunk))}) AND profile = ?"
+                for row in self._db.execute(sql, (*chunk, profile)).fetchall():
+                    key = (profile, str(row[_STORED_TASK_ID]))
+                    if key not in found or row[0] < found[key][0]:
+                        found[key] = (row[0], self._stored_of(row))
+        return {key: stored for key, (_, stored) in found.items()}
+
+    def _stored_of(self, row: Sequence[Any]) -> _Stored:
+        return _Stored(self._job_of(row[1:4]), tuple(row[4:]))
+
+    def _write_changed(self, writes: Sequence[tuple[Job, tuple[Any, ...]]], now: float) -> None:
+        """Rewrite stored jobs, setting only the columns whose values changed (one statement per set of columns).
+
+        `writes` pairs each job's new version with its stored column values (`_row_values` order)."""
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for job, stored in writes:
+            values = _row_values(job, now)
+            names: list[str] = []
+            params: list[Any] = []
+            for name, value, old in zip(_VALUE_COLUMNS, values, stored):
+                if name in _ALWAYS_SET or value != old or type(value) is not type(old):
+                    names.append(name)
+                    params.append(value)
+            params.append(job.id)
+            groups.setdefault(tuple(names), []).append(tuple(params))
+        for names, rows in groups.items():
+            assignments = ", ".join(f"{name} = ?" for name in names)
+            self._db.executemany(f"UPDATE jobs SET {assignments} WHERE id = ?", rows)
 
     @staticmethod
     def _external_job(result: SinkResult, now: float) -> Job:
@@ -871,11 +1066,30 @@ class JobStore:
                 counts[JobState(state)] = int(n)
         return counts
 
-    def active(self, profile: str | None = None) -> list[Job]:
-        """Jobs still submitting, queued or running, oldest first (what a start reconciles and follows)."""
+    def active(self, profile: str | None = None, *, with_workflow: bool = True) -> list[Job]:
+        """Jobs still submitting, queued or running, oldest first (what a start reconciles and follows).
+
+        `with_workflow=False` leaves each job's `workflow` None instead of reading and parsing it: for callers
+        that look at states and ids of thousands of active jobs (a workflow may be tens of KB)."""
         flt = JobFilter(states=ACTIVE_STATES, profile=profile)
         where, params = _where(flt)
-        return self._jobs(f"SELECT id, data, workflow FROM jobs{where} ORDER BY submitted_at, seq", params)
+        workflow = "workflow" if with_workflow else "NULL"
+        return self._jobs(f"SELECT id, data, {workflow} FROM jobs{where} ORDER BY submitted_at, seq", params)
+
+    def active_summaries(self, profile: str | None = None) -> list[ActiveJob]:
+        """The ids, states and queue places of the active jobs, oldest first, without building whole jobs: the
+        few fields are read inside SQLite, so a queue monitor can look at 10k in-flight jobs every few seconds."""
+        flt = JobFilter(states=ACTIVE_STATES, profile=profile)
+        where, params = _where(flt)
+        rows = self._query(
+            "SELECT id, profile, state, task_id, json_extract(data, '$.queue_index'), "
+            f"json_extract(data, '$.queue_position') FROM jobs{where} ORDER BY submitted_at, seq",
+            params,
+        )
+        return [
+            ActiveJob(job_id, job_profile, JobState(state), task_id, _int_or_none(index), _int_or_none(position))
+            for job_id, job_profile, state, task_id, index, position in rows
+        ]
 
     def children(self, job_id: str) -> list[Job]:
         """The resubmits of this job (parent_id = job_id), oldest first."""

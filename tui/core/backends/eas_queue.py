@@ -19,7 +19,9 @@ import json
 import logging
 import os
 import re
+import select
 import socket
+import ssl
 import threading
 import time
 import warnings
@@ -33,14 +35,14 @@ with warnings.catch_warnings():
     # The SDK's generated protobuf modules use deprecated descriptor calls; that is its business, not the user's.
     warnings.simplefilter("ignore", DeprecationWarning)
     from eas_prediction import QueueClient
-    from eas_prediction.queue_types.queueservice_pb2 import DataFrameProto
 
 from tui.core import payloads
 from tui.core.backends import Backoff, scrub
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
+from tui.core.backends.queue_frames import FrameError, SinkFrame, decode_data_frame
 from tui.core.aio import wait_event
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
-from tui.core.store import SinkResult
+from tui.core.store import ActiveJob, SinkResult
 
 if TYPE_CHECKING:
     from tui.core.backends.base import BackendContext
@@ -51,8 +53,17 @@ log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Eas-Queueservice-Request-Id"
 # Frames arriving within this long of the first one are stored and committed together.
 BATCH_SECONDS = 0.05
+# A batch is stored once it holds the window (SinkWatcher.batch_limit) or this many bytes of results.
+BATCH_BYTES = 8 * 1024 * 1024
+# How much the watch socket reads at once: websocket-client asks for each frame's header, length and payload
+# separately (three system calls a frame); reading ahead lets one call bring in many small frames.
+READ_AHEAD_BYTES = 16 * 1024
 # The receive timeout: how soon a stop (or a due ping / batch) is noticed.
 RECV_TIMEOUT = 1.0
+# When a connection ends, how long its stored results may take to be committed before it is given up.
+COMMIT_WAIT_SECONDS = 5.0
+# Commit calls that may travel at once (each on its own connection of the SDK's pool).
+COMMITS_IN_FLIGHT = 4
 PING_SECONDS = 3.0
 # A connection that stayed up this long resets the reconnect backoff.
 STABLE_SECONDS = 5.0
@@ -80,6 +91,81 @@ def consumer_uid(profile_name: str) -> str:
 
 class _Dropped(Exception):
     """The watch connection ended (closed, reset, failed commit); reconnect after a backoff."""
+
+
+class _Committer:
+    """Commits stored sink indexes on threads of their own, so the watcher keeps receiving and storing while commits
+    travel to the queue service and back (on a real network, a round trip each).
+
+    Only indexes whose results are already stored durably are handed in (design.md §2 rule 3). Up to
+    COMMITS_IN_FLIGHT calls run at once, each taking everything handed in by then: the server sends more only as
+    commits land, so a result should wait for one round trip, not for the one before it to finish too. After a
+    failed commit nothing more is committed: the watcher sees the error (`check`), drops the connection, and the
+    queue hands the uncommitted items back (the store ignores the duplicates).
+    """
+
+    def __init__(self, commit: Callable[[list[int]], None], name: str, workers: int) -> None:
+        self._commit = commit
+        self._pending: list[int] = []
+        self._in_flight = 0
+        self._closed = False
+        self.error: Exception | None = None
+        self._condition = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"{name} {number}", daemon=True) for number in range(max(1, workers))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, indexes: list[int]) -> None:
+        with self._condition:
+            if self.error is None:
+                self._pending.extend(indexes)
+                self._condition.notify()
+
+    def check(self) -> None:
+        """Raise the error of a failed commit, if any."""
+        if self.error is not None:
+            raise self.error
+
+    def close(self, timeout: float) -> bool:
+        """Commit what is pending (bounded wait), then end the threads. True when everything handed in was
+        committed."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+            while (self._pending or self._in_flight) and self.error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._condition.wait(remaining)
+            done = not self._pending and not self._in_flight and self.error is None
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return done
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._pending and not self._closed and self.error is None:
+                    self._condition.wait()
+                if not self._pending or self.error is not None:
+                    return
+                indexes, self._pending = self._pending, []
+                self._in_flight += 1
+            try:
+                self._commit(indexes)
+            except Exception as exc:  # noqa: BLE001 - handed to the watcher, which reconnects
+                with self._condition:
+                    self.error = self.error or exc
+                    self._pending = []
+                    self._in_flight -= 1
+                    self._condition.notify_all()
+                return
+            with self._condition:
+                self._in_flight -= 1
+                self._condition.notify_all()
 
 
 class ThreadedWatcher:
@@ -205,6 +291,7 @@ class SinkWatcher(ThreadedWatcher):
                         timeout=min(float(self.profile.request_timeout or 5.0), 5.0),
                     )
                     self._sock = sock
+                    _read_ahead(sock)
                     if exit_event.is_set():
                         break
                     opened = self.connected_since = time.monotonic()
@@ -245,71 +332,104 @@ class SinkWatcher(ThreadedWatcher):
             queue.destroy()  # ends the SDK's endpoint sync thread
             report(SourceState.STOPPED, None)
 
+    @property
+    def batch_limit(self) -> int:
+        """At most this many frames are stored in one transaction: the window (the server sends no more until
+        some are committed). A batch is stored earlier when nothing more has arrived, and commits run beside the
+        receiving, so the server refills the window while the next batch comes in."""
+        return max(1, int(self.profile.window))
+
     def _receive(
         self, sock: websocket.WebSocket, queue: QueueClient, exit_event: threading.Event, backoff: Backoff
     ) -> None:
-        batch: list[DataFrameProto] = []
+        committer = _Committer(lambda indexes: self._commit(queue, indexes), f"{self.name} commit", COMMITS_IN_FLIGHT)
+        try:
+            self._receive_frames(sock, committer, exit_event, backoff)
+        finally:
+            # Whatever was stored gets its commit before the connection goes (a reconnect would redeliver it).
+            committed = committer.close(COMMIT_WAIT_SECONDS)
+        committer.check()
+        if not committed:
+            raise _Dropped("the sink commits did not finish in time")
+
+    def _receive_frames(
+        self, sock: websocket.WebSocket, committer: _Committer, exit_event: threading.Event, backoff: Backoff
+    ) -> None:
+        batch: list[SinkFrame] = []
+        batch_bytes = 0
+        limit = self.batch_limit
         deadline = 0.0
         last_ping = time.monotonic()
+        sock.settimeout(RECV_TIMEOUT)
         while not exit_event.is_set():
+            committer.check()
             now = time.monotonic()
             if now - last_ping >= PING_SECONDS:
                 sock.ping("ping")
                 last_ping = now
             if batch and now >= deadline:
-                self._flush(batch, queue)
+                self._flush(batch, committer)
                 batch = []
+                batch_bytes = 0
+                sock.settimeout(RECV_TIMEOUT)
                 backoff.reset()  # results flow: the connection is healthy
                 continue
-            sock.settimeout(max(0.005, deadline - now) if batch else RECV_TIMEOUT)
             try:
                 opcode, data = sock.recv_data()
             except websocket.WebSocketTimeoutException:
                 continue
             except (websocket.WebSocketConnectionClosedException, OSError) as exc:
-                self._flush(batch, queue)  # what arrived is stored (and committed) before reconnecting
+                self._flush(batch, committer)  # what arrived is stored (and committed) before reconnecting
                 raise _Dropped(f"the sink connection was closed ({exc or 'by the server'})") from exc
             if opcode == websocket.ABNF.OPCODE_CLOSE:
-                self._flush(batch, queue)
+                self._flush(batch, committer)
                 raise _Dropped("the sink connection was closed by the server")
             if opcode != websocket.ABNF.OPCODE_BINARY:
                 log.warning("%s: ignored a non-binary frame on the sink watch", self.profile.name)
                 continue
-            frame = DataFrameProto()
             try:
-                frame.ParseFromString(data)
-            except Exception:  # noqa: BLE001 - protobuf raises its own DecodeError
-                log.warning("%s: ignored an undecodable sink frame (%d bytes)", self.profile.name, len(data))
+                frame = decode_data_frame(data)
+            except FrameError as exc:
+                log.warning("%s: ignored an undecodable sink frame (%d bytes: %s)", self.profile.name, len(data), exc)
                 continue
             self.frames_received += 1
             if not batch:
                 deadline = time.monotonic() + BATCH_SECONDS
+                # Set once per batch, not per frame: each settimeout is a system call.
+                sock.settimeout(BATCH_SECONDS)
             batch.append(frame)
-            if len(batch) >= max(1, int(self.profile.window)):
-                deadline = 0.0  # the window is full: the server sends nothing more until we commit
+            batch_bytes += len(frame.data)
+            if len(batch) >= limit or batch_bytes >= BATCH_BYTES or not _more_waiting(sock):
+                # Store it now: it is full, or nothing else has arrived (waiting would only delay the results and
+                # their commit, which is what lets the server send more).
+                deadline = 0.0
         if batch:
             # Stopping with frames in hand: store-then-commit is as safe now as ever, and saves a redelivery.
-            self._flush(batch, queue)
+            self._flush(batch, committer)
 
-    def _flush(self, frames: list[DataFrameProto], queue: QueueClient) -> None:
-        """Store the batch durably, publish it, and only then commit its indexes."""
+    def _flush(self, frames: list[SinkFrame], committer: _Committer) -> None:
+        """Store the batch durably, publish it, and only then hand its indexes to the committer."""
         if not frames:
             return
         results = [self._result(frame) for frame in frames]
         changed = self.context.store.upsert_sink_results(results)
         self.context.publish(changed)
-        indexes = [int(frame.index) for frame in frames]
+        committer.submit([frame.index for frame in frames])
+
+    def _commit(self, queue: QueueClient, indexes: list[int]) -> None:
+        """One commit call for `indexes` (on the committer's thread)."""
         try:
             self.commit_fn(queue, indexes)
         except Exception as exc:
             # Stored but not committed: the queue gives the items back after the reconnect, the store ignores
             # the duplicates, and the commit is tried again then.
-            raise _Dropped(self._scrub(f"commit of sink items {indexes} failed: {exc}")) from exc
+            span = f"{indexes[0]}" if len(indexes) == 1 else f"{len(indexes)} items {min(indexes)}…{max(indexes)}"
+            raise _Dropped(self._scrub(f"commit of sink {span} failed: {exc}")) from exc
         self.committed.extend(indexes)
 
-    def _result(self, frame: DataFrameProto) -> SinkResult:
-        tags = {str(key): str(value) for key, value in frame.tags.items()}
-        data = bytes(frame.data)
+    def _result(self, frame: SinkFrame) -> SinkResult:
+        tags = frame.tags
+        data = frame.data
         try:
             outcome = payloads.parse_sink_payload(data, tags)
         except Exception as exc:  # the parser should never raise; if it does, keep the raw bytes as `unknown`
@@ -321,7 +441,7 @@ class SinkWatcher(ThreadedWatcher):
             )
         return SinkResult(
             profile=self.profile.name,
-            sink_index=int(frame.index),
+            sink_index=frame.index,
             task_id=tags.get("task_id"),
             request_id=tags.get("requestId"),
             state=outcome.state,
@@ -332,6 +452,34 @@ class SinkWatcher(ThreadedWatcher):
             warning=outcome.warning,
             at=time.time(),
         )
+
+
+def _more_waiting(sock: websocket.WebSocket) -> bool:
+    """Has more of the stream already arrived (read ahead, or waiting in the socket)? Never blocks."""
+    reader = getattr(sock, "frame_buffer", None)
+    if reader is not None and any(getattr(reader, "recv_buffer", ())):
+        return True
+    raw = sock.sock
+    if raw is None:
+        return False
+    if isinstance(raw, ssl.SSLSocket) and raw.pending():
+        return True  # decrypted bytes the socket itself no longer shows
+    try:
+        readable, _, _ = select.select([raw], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return bool(readable)
+
+
+def _read_ahead(sock: websocket.WebSocket) -> None:
+    """Let the socket's frame reader take up to READ_AHEAD_BYTES per system call instead of exactly what the next
+    header or payload needs. websocket-client's reader keeps whatever comes beyond what it asked for for the next
+    frame, so this is safe; a version without that reader is left as it is."""
+    reader = getattr(sock, "frame_buffer", None)
+    receive = getattr(sock, "_recv", None)
+    if reader is None or receive is None or not hasattr(reader, "recv_buffer"):
+        return
+    reader.recv = lambda wanted: receive(max(wanted, READ_AHEAD_BYTES))
 
 
 class EasQueueBackend(Backend):
@@ -574,7 +722,8 @@ class EasQueueBackend(Backend):
 
     async def monitor_once(self) -> bool:
         """Queue positions of in-flight jobs (search), and `lost` for the ones the queue forgot. True if busy."""
-        active = self.context.store.active(self.profile.name)
+        # Summaries, not whole jobs: thousands may be in flight, and this runs every few seconds.
+        active = self.context.store.active_summaries(self.profile.name)
         self._in_flight = len(active)
         in_flight = [job for job in active if job.state is not JobState.SUBMITTING or job.id in self._missing_since]
         if not in_flight:
@@ -618,7 +767,7 @@ class EasQueueBackend(Backend):
                     self._missing_since.pop(job.id, None)
         return True
 
-    def _maybe_lost(self, job: Job, now: float) -> list[JobUpdate]:
+    def _maybe_lost(self, job: ActiveJob, now: float) -> list[JobUpdate]:
         """Lost only after `lost_after` seconds of the queue not knowing it while the sink was watched live."""
         first = self._missing_since.setdefault(job.id, now)
         watcher = self.watcher
