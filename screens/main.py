@@ -159,6 +159,7 @@ class MainScreen(Screen[None]):
             await self.query_one("#work").mount(detail, after="#jobs-pane")
             await self.query(PaneSlot).remove()
         self.panes_ready = True
+        self.comfyq.settle_after_start()
         # What happened before the list was there: sources' states, and the jobs already in flight per profile.
         for status in list(app.engine.source_statuses.values()):
             profiles.update_status(status)
@@ -168,6 +169,7 @@ class MainScreen(Screen[None]):
                 profiles.set_in_flight(name, set(in_flight))
         self._update_target_label()
         self._show_cursor_job(self.query_one(JobTable).cursor_job_id)
+        self._refresh_bindings_if_changed()
         pending, self._after_panes = self._after_panes, []
         for action in pending:
             action()
@@ -466,6 +468,8 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer cancel only when the cursor job can be cancelled (the EAS queue cannot withdraw a task)."""
         if action == "cancel" and self.is_mounted:
+            if not self.panes_ready:
+                return False  # asking the engine would load a backend (aiohttp, the EAS SDK) before the first frame
             job = self.cursor_job()
             if job is None or job.state.is_terminal:
                 return False

@@ -7,6 +7,7 @@ keymap and theme, and offers contextual commands in the palette.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ class ComfyqApp(App[int]):
         self._external_sync_at = time.time()
         self.closing = False  # set by shutdown(): timers must leave the store alone from then on
         self.engine_started = False
+        self._settled = False
         if options.demo:
             self.sub_title = "demo"
 
@@ -100,8 +102,21 @@ class ComfyqApp(App[int]):
             self.theme = self.config.theme
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.options.start_engine:
-            self.run_worker(self._start_engine(), name="engine-start", group="engine", exit_on_error=False)
+            # After the first frame: starting loads the backends (aiohttp, the EAS SDK: ~0.2 s of imports).
+            self.call_after_refresh(
+                lambda: self.run_worker(self._start_engine(), name="engine-start", group="engine", exit_on_error=False)
+            )
         self._external_sync_timer = self.set_interval(1.0, self._sync_external_changes)
+
+    def settle_after_start(self) -> None:
+        """The main screen is complete: what exists now (modules, widgets, styles, caches) lives as long as the app.
+
+        Moving it out of the garbage collector's sight keeps full collections short: one walked every object the
+        app had made, a 130 ms stall in the middle of a stream of job updates.
+        """
+        if not self._settled:
+            self._settled = True
+            gc.freeze()
 
     async def _start_engine(self) -> None:
         await self.engine.start()
