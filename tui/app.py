@@ -116,6 +116,7 @@ class ComfyqApp(App[int]):
         """
         if not self._settled:
             self._settled = True
+            gc.collect()  # once: garbage frozen now would never be freed
             gc.freeze()
 
     async def _start_engine(self) -> None:
