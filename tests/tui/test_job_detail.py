@@ -149,6 +149,12 @@ def store(tmp_path: Path) -> Iterator[JobStore]:
     job_store.close()
 
 
+def shown(detail: JobDetail, selector: str) -> bool:
+    """Whether the section is on screen (sections a job never needed are not built at all)."""
+    found = detail.query(selector)
+    return bool(found) and found.first().display
+
+
 def cell_texts(table: DataTable, column: str) -> list[str]:
     return [str(value) for value in table.get_column(column)]
 
@@ -187,7 +193,7 @@ async def test_succeeded_job_shows_files_and_oss_paths(config: Config, store: Jo
         assert "6.0s" in timeline  # running -> succeeded
         ids = static_text(detail.query_one("#detail-ids", Static))
         assert job.prompt_id in ids and "client-1" in ids
-        assert not detail.query_one("#detail-error").display
+        assert not shown(detail, "#detail-error")
 
 
 async def test_subfolder_and_api_ids(config: Config, store: JobStore) -> None:
@@ -262,7 +268,7 @@ async def test_execution_failure_shows_error_block(config: Config, store: JobSto
         traceback.collapsed = False
         await pilot.pause()
         assert "execution.py" in static_text(detail.query_one("#detail-traceback-text", Static))
-        assert not detail.query_one("#detail-outputs", DataTable).display
+        assert not shown(detail, "#detail-outputs")
 
 
 async def test_rejected_job_lists_node_errors(config: Config, store: JobStore) -> None:
@@ -360,12 +366,66 @@ async def test_new_attempt_appears_in_the_chain(config: Config, store: JobStore)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         detail = app.query_one(JobDetail)
-        assert not detail.query_one("#detail-chain", OptionList).display
+        assert not shown(detail, "#detail-chain")
         retry = store_job(store, None, parent=first)
         detail.jobs_changed([retry])
         await pilot.pause()
         chain = detail.query_one("#detail-chain", OptionList)
         assert chain.display and chain.option_count == 2
+
+
+def shown_sections(detail: JobDetail) -> list[str]:
+    """The ids of the sections on screen, top to bottom."""
+    return [child.id or "" for child in detail.children if child.display]
+
+
+async def test_sections_are_built_when_first_needed_and_keep_their_order(config: Config, store: JobStore) -> None:
+    running = store_job(store, None)  # no outputs, no failure, no raw result yet: only its workflow below the ids
+    failed = store_job(store, history_outcome("05_get_history_id_exec_error_blend.json"))
+    retry = store_job(store, history_outcome("01b_get_history_id_batch_success.json"), parent=failed)
+    app = DetailApp(config, store, None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        assert shown_sections(detail) == ["detail-header"]
+        assert not detail.query("#detail-outputs, #detail-chain, #detail-error, #detail-raw")  # nothing built yet
+
+        detail.show_job(running)
+        await pilot.pause()
+        assert shown_sections(detail) == [
+            "detail-header", "detail-timeline", "detail-ids-heading", "detail-ids", "detail-workflow",
+        ]  # fmt: skip
+        assert not detail.query("#detail-outputs, #detail-chain, #detail-error, #detail-raw")
+
+        # Sections first needed by a later job land in their place, not at the end.
+        detail.show_job(failed)
+        await pilot.pause()
+        assert shown_sections(detail) == [
+            "detail-header", "detail-timeline", "detail-error", "detail-chain-heading", "detail-chain",
+            "detail-ids-heading", "detail-ids", "detail-raw", "detail-workflow",
+        ]  # fmt: skip
+        error_block = detail.query_one("#detail-error")
+        assert [child.id for child in error_block.children] == ["detail-error-text", "detail-traceback"]
+
+        detail.show_job(retry)
+        await pilot.pause()
+        assert shown_sections(detail) == [
+            "detail-header", "detail-timeline", "detail-outputs-heading", "detail-outputs", "detail-chain-heading",
+            "detail-chain", "detail-ids-heading", "detail-ids", "detail-raw", "detail-workflow",
+        ]  # fmt: skip
+        assert detail.query_one("#detail-outputs", DataTable).row_count == len(retry.outputs)
+
+        # Back to the failure: the sections built before are shown again, none is built twice.
+        detail.show_job(failed)
+        await pilot.pause()
+        assert "detail-error" in shown_sections(detail) and "detail-outputs" not in shown_sections(detail)
+        assert len(detail.query("#detail-error")) == 1 and len(detail.query("#detail-traceback")) == 1
+        assert detail.query_one("#detail-error") is error_block
+        assert detail.selected_oss_path() is None and detail.all_oss_paths() == []
+
+        detail.show_job(None)
+        await pilot.pause()
+        assert shown_sections(detail) == ["detail-header"]
 
 
 async def test_full_screen_switches_attempt(config: Config, store: JobStore) -> None:

@@ -2,8 +2,9 @@
 
 Used twice: as the bottom-right pane of the main screen (follows the job table's cursor) and full screen
 (screens/job_detail.py). `show_job` is called on every live update of the shown job, so each section keeps a
-signature of what it shows and is only redrawn when that changes; the collapsibles are built once and the big
-texts inside them (raw result, workflow) are only rendered while they are open.
+signature of what it shows and is only redrawn when that changes. A section is built the first time a job needs it
+and kept (hidden when the next job does not need it): the pane starts as one line, "no job selected". The big
+texts inside the collapsibles (raw result, workflow) are only rendered while they are open.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from textual.content import Content
 from textual.highlight import highlight
 from textual.message import Message
 from textual.visual import visualize
+from textual.widget import Widget
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -243,28 +245,68 @@ class JobDetail(VerticalScroll):
         self._chain_key: tuple[str, JobState] | None = None
         self._oss_paths: list[str | None] = []  # per displayed output row
         self._compact = False
+        self._sections: dict[str, Widget] = {}  # built so far (see `_section`), by name
+        self._texts: dict[str, Static] = {}  # the Statics inside the error block and the collapsibles, by name
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        # Most useful first (the pane is ~11 lines high): what happened, why it failed, where the files are.
+        # Only the header: every other section is built the first time a job needs it (see `_section`).
         yield Static(id="detail-header", classes="detail-line")
-        yield Static(id="detail-timeline", classes="detail-line")
-        with Vertical(id="detail-error"):
-            yield Static(id="detail-error-text")
-            with Collapsible(title="Traceback", id="detail-traceback"):
-                yield Static(id="detail-traceback-text")
-        yield Static(id="detail-warning", classes="detail-line")
-        yield Static("Outputs", id="detail-outputs-heading", classes="detail-line detail-heading")
-        yield DataTable(id="detail-outputs", cursor_type="row", zebra_stripes=True)
-        yield Static("Attempts", id="detail-chain-heading", classes="detail-line detail-heading")
-        yield OptionList(id="detail-chain")
-        yield Static("Ids", id="detail-ids-heading", classes="detail-line detail-heading")
-        yield Static(id="detail-ids", classes="detail-line")
-        with Collapsible(title="Raw result", id="detail-raw"):
-            yield Static(id="detail-raw-text")
-        with Collapsible(title="Submitted workflow", id="detail-workflow"):
-            yield Static(id="detail-workflow-text")
+
+    def _section(self, name: str) -> Widget:
+        """The section `name` (one of `_ORDER`), built and mounted in its place the first time it is asked for.
+
+        Most jobs shown never need a traceback, a second attempt or a raw result; with no job (the pane at startup)
+        nothing but the header is needed. Composing every section up front, hidden, was most of the pane's cost.
+        """
+        widget = self._sections.get(name)
+        if widget is not None:
+            return widget
+        widget = self._build(name)
+        self._sections[name] = widget
+        later = (self._sections[other] for other in _ORDER[_ORDER.index(name) + 1 :] if other in self._sections)
+        following = next(later, None)
+        if following is not None:
+            self.mount(widget, before=following)
+        else:
+            self.mount(widget)
+        if name == "error":
+            # Mounted one by one (not given to the container) so they are in place at once, in this order.
+            widget.mount(self._texts["error"])
+        return widget
+
+    def _build(self, name: str) -> Widget:
+        if name in ("timeline", "warning", "ids"):
+            return Static(id=f"detail-{name}", classes="detail-line")
+        if name in ("outputs-heading", "chain-heading", "ids-heading"):
+            title = {"outputs-heading": "Outputs", "chain-heading": "Attempts", "ids-heading": "Ids"}[name]
+            return Static(title, id=f"detail-{name}", classes="detail-line detail-heading")
+        if name == "error":
+            self._texts["error"] = Static(id="detail-error-text")
+            return Vertical(id="detail-error")  # the traceback joins it the first time a failure has one
+        if name == "outputs":
+            return DataTable(id="detail-outputs", cursor_type="row", zebra_stripes=True)
+        if name == "chain":
+            return OptionList(id="detail-chain")
+        title = {"raw": "Raw result", "workflow": "Submitted workflow"}[name]
+        self._texts[name] = Static(id=f"detail-{name}-text")
+        return Collapsible(self._texts[name], title=title, id=f"detail-{name}")
+
+    def _traceback(self) -> Collapsible:
+        """The traceback collapsible inside the error block (built the first time a failure has a traceback)."""
+        traceback = self._sections.get("traceback")
+        if traceback is None:
+            self._texts["traceback"] = Static(id="detail-traceback-text")
+            traceback = Collapsible(self._texts["traceback"], title="Traceback", id="detail-traceback")
+            self._sections["traceback"] = traceback
+            self._section("error").mount(traceback)
+        return traceback  # type: ignore[return-value]
+
+    def _hide(self, *names: str) -> None:
+        for name in names:
+            if (widget := self._sections.get(name)) is not None:
+                widget.display = False
 
     def on_mount(self) -> None:
         self._ready = True
@@ -314,8 +356,8 @@ class JobDetail(VerticalScroll):
             self._render_all()
 
     def selected_oss_path(self) -> str | None:
-        table = self.query_one("#detail-outputs", DataTable)
-        if not self._oss_paths or not (0 <= table.cursor_row < len(self._oss_paths)):
+        table = self._sections.get("outputs")
+        if not isinstance(table, DataTable) or not self._oss_paths or not (0 <= table.cursor_row < len(self._oss_paths)):
             return None
         return self._oss_paths[table.cursor_row]
 
@@ -411,15 +453,14 @@ class JobDetail(VerticalScroll):
             if self._changed("empty", True):
                 self._signatures = {"empty": True}
                 self.query_one("#detail-header", Static).update(Text("no job selected", style="dim"))
-                for selector in _SECTIONS:
-                    self.query_one(selector).display = False
+                self._hide(*_ORDER)
                 self._oss_paths = []
                 self._chain = []
                 self._chain_key = None
             return
         self._signatures.pop("empty", None)
-        for selector in ("#detail-timeline", "#detail-ids-heading", "#detail-ids"):
-            self.query_one(selector).display = True
+        for name in ("timeline", "ids-heading", "ids"):
+            self._section(name).display = True
         self._refresh_chain(job)
         self._render_header_and_timeline(job)
         self._render_ids(job)
@@ -450,7 +491,7 @@ class JobDetail(VerticalScroll):
             update_in_place(self.query_one("#detail-header", Static), self._header(job, position, now))
         timeline_key = (job.id, tuple(job.timestamps.items()), job.state, active_second)
         if self._changed("timeline", timeline_key):
-            update_in_place(self.query_one("#detail-timeline", Static), self._timeline(job, now))
+            update_in_place(self._section("timeline"), self._timeline(job, now))  # type: ignore[arg-type]
 
     def _header(self, job: Job, position: int | None, now: float) -> Text:
         text = Text(no_wrap=False)
@@ -523,29 +564,35 @@ class JobDetail(VerticalScroll):
         grid.add_column(overflow="fold")
         for label, value in rows:
             grid.add_row(label, value)
-        update_in_place(self.query_one("#detail-ids", Static), grid)
+        update_in_place(self._section("ids"), grid)  # type: ignore[arg-type]
 
     def _render_warning(self, job: Job) -> None:
         if not self._changed("warning", job.warning):
             return
-        warning = self.query_one("#detail-warning", Static)
-        warning.display = bool(job.warning)
-        warning.update(Text(f"⚠ {job.warning}") if job.warning else "")
+        if not job.warning:
+            self._hide("warning")
+            return
+        warning = self._section("warning")
+        assert isinstance(warning, Static)
+        warning.display = True
+        warning.update(Text(f"⚠ {job.warning}"))
 
     def _render_failure(self, failure: Failure | None) -> None:
         if not self._changed("failure", failure):
             return
-        block = self.query_one("#detail-error")
-        block.display = failure is not None
         if failure is None:
+            self._hide("error")
             return
-        self.query_one("#detail-error-text", Static).update(failure_text(failure))
-        traceback = self.query_one("#detail-traceback", Collapsible)
-        traceback.display = bool(failure.traceback)
-        if failure.traceback:
-            lines = "".join(line if line.endswith("\n") else line + "\n" for line in failure.traceback)
-            traceback.title = f"Traceback ({len(failure.traceback)} frames)"
-            self.query_one("#detail-traceback-text", Static).update(Text(lines.rstrip("\n")))
+        self._section("error").display = True
+        self._texts["error"].update(failure_text(failure))
+        if not failure.traceback:
+            self._hide("traceback")
+            return
+        traceback = self._traceback()
+        traceback.display = True
+        lines = "".join(line if line.endswith("\n") else line + "\n" for line in failure.traceback)
+        traceback.title = f"Traceback ({len(failure.traceback)} frames)"
+        self._texts["traceback"].update(Text(lines.rstrip("\n")))
 
     def _outputs_compact(self) -> bool:
         """Whether the outputs table must drop its subfolder and filename columns to show the OSS paths."""
@@ -570,9 +617,16 @@ class JobDetail(VerticalScroll):
         compact = self._outputs_compact()
         if not self._changed("outputs", (job.outputs, bucket, compact)):
             return
-        table = self.query_one("#detail-outputs", DataTable)
-        heading = self.query_one("#detail-outputs-heading", Static)
-        table.display = heading.display = bool(job.outputs)
+        if not job.outputs:
+            self._oss_paths = []
+            if isinstance(table := self._sections.get("outputs"), DataTable):
+                table.clear()
+            self._hide("outputs-heading", "outputs")
+            return
+        heading = self._section("outputs-heading")
+        table = self._section("outputs")
+        assert isinstance(heading, Static) and isinstance(table, DataTable)
+        table.display = heading.display = True
         cursor = table.cursor_row
         if compact != self._compact or not table.columns:
             table.clear(columns=True)
@@ -601,22 +655,23 @@ class JobDetail(VerticalScroll):
             table.add_row(*cells)
         count = len(job.outputs)
         paths = len(self.all_oss_paths())
-        heading.update(f"Outputs ({count}, {paths} with an OSS path)  y copy · Y copy all" if count else "Outputs")
-        if job.outputs:
-            table.move_cursor(row=min(max(cursor, 0), count - 1), animate=False)
+        heading.update(f"Outputs ({count}, {paths} with an OSS path)  y copy · Y copy all")
+        table.move_cursor(row=min(max(cursor, 0), count - 1), animate=False)
 
     def _render_chain(self, job: Job) -> None:
         width = self.scrollable_content_region.width
         key = (job.id, width, tuple((a.id, a.state, a.failure.message if a.failure else None) for a in self._chain))
         if not self._changed("chain", key):
             return
-        chain = self.query_one("#detail-chain", OptionList)
-        heading = self.query_one("#detail-chain-heading", Static)
-        show = len(self._chain) > 1
-        chain.display = heading.display = show
-        if not show:
-            chain.clear_options()
+        if len(self._chain) < 2:
+            if isinstance(chain := self._sections.get("chain"), OptionList):
+                chain.clear_options()
+            self._hide("chain-heading", "chain")
             return
+        heading = self._section("chain-heading")
+        chain = self._section("chain")
+        assert isinstance(heading, Static) and isinstance(chain, OptionList)
+        chain.display = heading.display = True
         options = []
         highlighted = 0
         for number, attempt in enumerate(self._chain, 1):
@@ -643,47 +698,56 @@ class JobDetail(VerticalScroll):
         chain.highlighted = highlighted
 
     def _render_raw(self, job: Job) -> None:
-        raw = self.query_one("#detail-raw", Collapsible)
-        raw.display = job.raw_result is not None
-        if job.raw_result is None or raw.collapsed:
-            if job.raw_result is not None:
-                raw.title = f"Raw result ({len(job.raw_result):,} characters)"
+        if job.raw_result is None:
+            self._hide("raw")
+            self._signatures.pop("detail-raw", None)
+            return
+        raw = self._section("raw")
+        assert isinstance(raw, Collapsible)
+        raw.display = True
+        if raw.collapsed:
+            raw.title = f"Raw result ({len(job.raw_result):,} characters)"
             self._signatures.pop("detail-raw", None)
             return
         if not self._changed("detail-raw", (job.id, job.raw_result)):
             return
         text, is_json = pretty_text(job.raw_result)
         raw.title = f"Raw result ({'JSON' if is_json else 'text'}, {len(job.raw_result):,} characters)"
-        self.query_one("#detail-raw-text", Static).update(_code(text, is_json))
+        self._texts["raw"].update(_code(text, is_json))
 
     def _render_workflow(self, job: Job) -> None:
-        collapsible = self.query_one("#detail-workflow", Collapsible)
-        collapsible.display = job.workflow is not None
-        if job.workflow is None or collapsible.collapsed:
+        if job.workflow is None:
+            self._hide("workflow")
             self._signatures.pop("detail-workflow", None)
-            if job.workflow is not None:
-                count = len(job.workflow)
-                collapsible.title = f"Submitted workflow ({count} node{'s' if count != 1 else ''})"
+            return
+        collapsible = self._section("workflow")
+        assert isinstance(collapsible, Collapsible)
+        collapsible.display = True
+        if collapsible.collapsed:
+            self._signatures.pop("detail-workflow", None)
+            count = len(job.workflow)
+            collapsible.title = f"Submitted workflow ({count} node{'s' if count != 1 else ''})"
             return
         if not self._changed("detail-workflow", job.id):
             return
         text = json.dumps(job.workflow, indent=2, ensure_ascii=False)
-        self.query_one("#detail-workflow-text", Static).update(_code(text, True))
+        self._texts["workflow"].update(_code(text, True))
 
 
 _MISSING = object()
 
-# Every section but the header: hidden while no job is selected.
-_SECTIONS = (
-    "#detail-timeline",
-    "#detail-error",
-    "#detail-warning",
-    "#detail-outputs-heading",
-    "#detail-outputs",
-    "#detail-chain-heading",
-    "#detail-chain",
-    "#detail-ids-heading",
-    "#detail-ids",
-    "#detail-raw",
-    "#detail-workflow",
+# The sections under the header, top to bottom (most useful first: the pane is ~11 lines high). Hidden while no job
+# is selected; each is built the first time a job needs it (`JobDetail._section`). The traceback lives in "error".
+_ORDER = (
+    "timeline",
+    "error",
+    "warning",
+    "outputs-heading",
+    "outputs",
+    "chain-heading",
+    "chain",
+    "ids-heading",
+    "ids",
+    "raw",
+    "workflow",
 )

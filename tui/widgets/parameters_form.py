@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.reactive import reactive
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static, TextArea
@@ -60,6 +61,30 @@ def display_value(value: Scalar) -> str:
     return json.dumps(value)
 
 
+class FieldInput(Input):
+    """A compact one-line Input that costs no restyle before it is mounted.
+
+    A plain ``Input(value, compact=True)`` restyles itself twice while it is built (the ``compact`` reactive starts
+    False and toggles its class; the first value's validation adds ``-valid``), each a full stylesheet pass. Here
+    ``compact`` starts True and both classes are given up front, so building a field costs no stylesheet pass.
+    """
+
+    compact = reactive(True, toggle_class="-textual-compact")
+
+    def __init__(self, value: str, *, id: str, classes: str, suggester: SuggestFromList | None = None) -> None:
+        super().__init__(value, id=id, classes=f"{classes} -valid -textual-compact", suggester=suggester, compact=True)
+
+
+class DiceButton(Button):
+    """The seed field's 🎲: a compact Button built without a restyle (see FieldInput)."""
+
+    compact = reactive(True, toggle_class="-textual-compact")
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__("🎲", id=id, classes="param-dice -textual-compact -style-default", compact=True)
+        self.tooltip = "a new random seed"
+
+
 @dataclass(frozen=True)
 class _Field:
     """One field of the form and the input it edits."""
@@ -81,9 +106,6 @@ class ParametersForm(VerticalScroll):
         padding: 0 1 0 0;
         scrollbar-size-vertical: 1;
     }
-    ParametersForm .param {
-        height: auto;
-    }
     ParametersForm .param-row {
         height: 1;
     }
@@ -93,9 +115,6 @@ class ParametersForm(VerticalScroll):
     }
     ParametersForm .param-title {
         color: $text-muted;
-    }
-    ParametersForm .param-prompt-field {
-        margin-bottom: 1;
     }
     ParametersForm .param-input {
         width: 1fr;
@@ -109,12 +128,14 @@ class ParametersForm(VerticalScroll):
     }
     ParametersForm .param-prompt {
         height: 3;
+        margin-bottom: 1;
         scrollbar-size-vertical: 1;
         border: none;
         padding: 0 1;
         background: $boost;
     }
     ParametersForm .param-prompt.-invalid {
+        margin-bottom: 0;  /* the error line comes first, then the gap */
         background: $error 30%;
     }
     ParametersForm .param-dice {
@@ -132,6 +153,9 @@ class ParametersForm(VerticalScroll):
     }
     ParametersForm .param-error.-shown {
         display: block;
+    }
+    ParametersForm .param-prompt-error {
+        margin-bottom: 1;
     }
     ParametersForm #params-note {
         color: $text-muted;
@@ -179,6 +203,7 @@ class ParametersForm(VerticalScroll):
         self._shape: tuple | None = None  # what the fields were built for; a new shape rebuilds them
         self._generation = 0  # widget ids change on each rebuild, so a late message from an old field is ignored
         self._errors: dict[str, str] = {}  # widget id -> why its text is not a value
+        self._error_labels: dict[str, Label] = {}  # widget id -> the line under it (built on its first error)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="params-note")
@@ -218,8 +243,9 @@ class ParametersForm(VerticalScroll):
 
     def _rebuild(self, items: list[EditableInput]) -> None:
         self._generation += 1
-        self.query(".param").remove()
+        self.query(".param-part").remove()
         self._fields = {}
+        self._error_labels = {}
         if self._errors:
             self._errors = {}
             self.post_message(self.ErrorsChanged(self))
@@ -234,41 +260,44 @@ class ParametersForm(VerticalScroll):
             label = _SHORT_NAMES.get(item.name, item.name)
             if counts[label] > 1 and not field.is_prompt:
                 label = f"{label} #{item.node_id}"  # two samplers: say which node
-            widgets.append(self._field_widget(field, label))
+            widgets.extend(self._field_widgets(field, label))
         self.mount_all(widgets, before=self.query_one("#params-more"))
 
-    def _field_widget(self, field: _Field, label: str) -> Widget:
+    def _field_widgets(self, field: _Field, label: str) -> list[Widget]:
+        """The form's own children for one field (few widgets: styling each one is most of what mounting costs).
+
+        A prompt is its title and its text area; any other input one row: name, input, and the dice for a seed.
+        The error line under a field is only built the first time the field holds bad text (see `_show_error`).
+        Classes: every one of them is a ``param-part`` (a rebuild removes those); the first is also ``param``.
+        """
         item = field.item
         tooltip = f"{item.title} · node {item.node_id} · {item.class_type}.{item.name} ({item.type_name})"
-        error = Label("", classes="param-error", id=f"{field.widget_id}-error")
         if field.is_prompt:
-            title = Label(f"{item.title} #{item.node_id}", classes="param-title")
+            title = Label(f"{item.title} #{item.node_id}", classes="param param-part param-title")
             area = TextArea(
                 item.value,  # type: ignore[arg-type]
                 id=field.widget_id,
-                classes="param-prompt",
+                classes="param-part param-prompt",
                 soft_wrap=True,
                 show_line_numbers=False,
                 tab_behavior="focus",
                 highlight_cursor_line=False,
             )
             area.tooltip = tooltip
-            return Vertical(title, area, error, classes="param param-prompt-field")
+            return [title, area]
         suggester = None
         if item.name == "sampler_name":
             suggester = SuggestFromList(SAMPLER_NAMES, case_sensitive=True)
         elif item.name == "scheduler":
             suggester = SuggestFromList(SCHEDULERS, case_sensitive=True)
-        field_input = Input(
-            display_value(item.value), id=field.widget_id, classes="param-input", suggester=suggester, compact=True
+        field_input = FieldInput(
+            display_value(item.value), id=field.widget_id, classes="param-input", suggester=suggester
         )
         field_input.tooltip = tooltip
         row: list[Widget] = [Label(label, classes="param-name"), field_input]
         if item.name in _SEED_NAMES and isinstance(item.value, int):
-            dice = Button("🎲", id=f"{field.widget_id}-dice", classes="param-dice", compact=True)
-            dice.tooltip = "a new random seed"
-            row.append(dice)
-        return Vertical(Horizontal(*row, classes="param-row"), error, classes="param")
+            row.append(DiceButton(id=f"{field.widget_id}-dice"))
+        return [Horizontal(*row, id=f"{field.widget_id}-row", classes="param param-part param-row")]
 
     def _update_values(self, items: list[EditableInput]) -> None:
         try:
@@ -346,8 +375,19 @@ class ParametersForm(VerticalScroll):
             self._errors[widget_id] = message
         if before != message:
             self.post_message(self.ErrorsChanged(self))
-        error = self.query_one(f"#{widget_id}-error", Label)
-        error.update(Text(_short(message, self._fields[widget_id].item) if message else ""))
+        text = Text(_short(message, self._fields[widget_id].item) if message else "")
+        error = self._error_labels.get(widget_id)
+        if error is None:
+            if message is None:
+                return  # never had an error: nothing to build, nothing to clear
+            field = self.query_one(f"#{widget_id}")
+            is_prompt = isinstance(field, TextArea)
+            classes = "param-part param-error" + (" param-prompt-error" if is_prompt else "")
+            error = Label(text, id=f"{widget_id}-error", classes=classes)
+            self._error_labels[widget_id] = error
+            self.mount(error, after=field if is_prompt else self.query_one(f"#{widget_id}-row"))
+        else:
+            error.update(text)
         error.set_class(message is not None, "-shown")
         self.query_one(f"#{widget_id}").set_class(message is not None, "-invalid")
 
