@@ -533,17 +533,19 @@ def _interpret(value: Any, raw: str) -> Outcome | None:
         for item in value:
             if is_validation_body(item):
                 return Outcome(JobState.FAILED, validation_failure(item), raw=raw)
-        if not all(_is_event(item) for item in value[:-1]):
-            return None  # the documented array is events, then (optionally) the outputs object
-        events = [item for item in value if _is_event(item)]
-        prompt_id = _events_prompt_id(events)
         last = value[-1]
+        last_is_event = _is_event(last)
+        events = value if last_is_event else value[:-1]
+        if not all(_is_event(item) for item in events):
+            return None  # the documented array is events, then (optionally) the outputs object
+        prompt_id = _events_prompt_id(events)
+        last_is_outputs = not last_is_event and _is_outputs_object(last)
         # Filenames come from the LAST element (the history outputs); the executed events only if it is missing.
-        outputs = outputs_from(last) if _is_outputs_object(last) else _executed_outputs(events)
+        outputs = outputs_from(last) if last_is_outputs else _executed_outputs(events)
         failure = _event_failure(events)
         if failure is not None:
             return Outcome(JobState.FAILED, failure, outputs, prompt_id, raw=raw)
-        if not _is_outputs_object(last) and not any(event.get("type") == "executed" for event in events):
+        if not last_is_outputs and not any(event.get("type") == "executed" for event in events):
             return None
         warning = None if outputs else NO_FILES_WARNING
         return Outcome(JobState.SUCCEEDED, None, outputs, prompt_id, warning=warning, raw=raw)

@@ -40,6 +40,7 @@ from tui.core import payloads
 from tui.core.backends import Backoff, scrub
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.backends.queue_frames import FrameError, SinkFrame, decode_data_frame
+from tui.core.backends.watch_socket import OPCODE_BINARY, WatchClosed, WatchProtocolError, WatchReader
 from tui.core.aio import wait_event
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
 from tui.core.store import ActiveJob, SinkResult
@@ -55,9 +56,6 @@ REQUEST_ID_HEADER = "X-Eas-Queueservice-Request-Id"
 BATCH_SECONDS = 0.05
 # A batch is stored once it holds the window (SinkWatcher.batch_limit) or this many bytes of results.
 BATCH_BYTES = 8 * 1024 * 1024
-# How much the watch socket reads at once: websocket-client asks for each frame's header, length and payload
-# separately (three system calls a frame); reading ahead lets one call bring in many small frames.
-READ_AHEAD_BYTES = 16 * 1024
 # The receive timeout: how soon a stop (or a due ping / batch) is noticed.
 RECV_TIMEOUT = 1.0
 # When a connection ends, how long its stored results may take to be committed before it is given up.
@@ -291,7 +289,6 @@ class SinkWatcher(ThreadedWatcher):
                         timeout=min(float(self.profile.request_timeout or 5.0), 5.0),
                     )
                     self._sock = sock
-                    _read_ahead(sock)
                     if exit_event.is_set():
                         break
                     opened = self.connected_since = time.monotonic()
@@ -355,54 +352,49 @@ class SinkWatcher(ThreadedWatcher):
     def _receive_frames(
         self, sock: websocket.WebSocket, committer: _Committer, exit_event: threading.Event, backoff: Backoff
     ) -> None:
+        reader = WatchReader(sock)
         batch: list[SinkFrame] = []
         batch_bytes = 0
         limit = self.batch_limit
         deadline = 0.0
         last_ping = time.monotonic()
-        sock.settimeout(RECV_TIMEOUT)
         while not exit_event.is_set():
             committer.check()
             now = time.monotonic()
             if now - last_ping >= PING_SECONDS:
                 sock.ping("ping")
                 last_ping = now
-            if batch and now >= deadline:
+            if batch and (
+                len(batch) >= limit or batch_bytes >= BATCH_BYTES or now >= deadline or not _more_waiting(reader, sock)
+            ):
+                # Store it now: it is full, or nothing else has arrived (waiting would only delay the results and
+                # their commit, which is what lets the server send more).
                 self._flush(batch, committer)
                 batch = []
                 batch_bytes = 0
-                sock.settimeout(RECV_TIMEOUT)
                 backoff.reset()  # results flow: the connection is healthy
                 continue
             try:
-                opcode, data = sock.recv_data()
-            except websocket.WebSocketTimeoutException:
-                continue
-            except (websocket.WebSocketConnectionClosedException, OSError) as exc:
+                messages = reader.receive(BATCH_SECONDS if batch else RECV_TIMEOUT)
+            except (WatchClosed, WatchProtocolError, OSError) as exc:
                 self._flush(batch, committer)  # what arrived is stored (and committed) before reconnecting
                 raise _Dropped(f"the sink connection was closed ({exc or 'by the server'})") from exc
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                self._flush(batch, committer)
-                raise _Dropped("the sink connection was closed by the server")
-            if opcode != websocket.ABNF.OPCODE_BINARY:
-                log.warning("%s: ignored a non-binary frame on the sink watch", self.profile.name)
-                continue
-            try:
-                frame = decode_data_frame(data)
-            except FrameError as exc:
-                log.warning("%s: ignored an undecodable sink frame (%d bytes: %s)", self.profile.name, len(data), exc)
-                continue
-            self.frames_received += 1
-            if not batch:
-                deadline = time.monotonic() + BATCH_SECONDS
-                # Set once per batch, not per frame: each settimeout is a system call.
-                sock.settimeout(BATCH_SECONDS)
-            batch.append(frame)
-            batch_bytes += len(frame.data)
-            if len(batch) >= limit or batch_bytes >= BATCH_BYTES or not _more_waiting(sock):
-                # Store it now: it is full, or nothing else has arrived (waiting would only delay the results and
-                # their commit, which is what lets the server send more).
-                deadline = 0.0
+            for opcode, data in messages:
+                if opcode != OPCODE_BINARY:
+                    log.warning("%s: ignored a non-binary frame on the sink watch", self.profile.name)
+                    continue
+                try:
+                    frame = decode_data_frame(data)
+                except FrameError as exc:
+                    log.warning(
+                        "%s: ignored an undecodable sink frame (%d bytes: %s)", self.profile.name, len(data), exc
+                    )
+                    continue
+                self.frames_received += 1
+                if not batch:
+                    deadline = now + BATCH_SECONDS
+                batch.append(frame)
+                batch_bytes += len(frame.data)
         if batch:
             # Stopping with frames in hand: store-then-commit is as safe now as ever, and saves a redelivery.
             self._flush(batch, committer)
@@ -454,10 +446,9 @@ class SinkWatcher(ThreadedWatcher):
         )
 
 
-def _more_waiting(sock: websocket.WebSocket) -> bool:
-    """Has more of the stream already arrived (read ahead, or waiting in the socket)? Never blocks."""
-    reader = getattr(sock, "frame_buffer", None)
-    if reader is not None and any(getattr(reader, "recv_buffer", ())):
+def _more_waiting(reader: WatchReader, sock: websocket.WebSocket) -> bool:
+    """Has more of the stream already arrived (read, or waiting in the socket)? Never blocks."""
+    if reader.buffered:
         return True
     raw = sock.sock
     if raw is None:
@@ -469,17 +460,6 @@ def _more_waiting(sock: websocket.WebSocket) -> bool:
     except (OSError, ValueError):
         return False
     return bool(readable)
-
-
-def _read_ahead(sock: websocket.WebSocket) -> None:
-    """Let the socket's frame reader take up to READ_AHEAD_BYTES per system call instead of exactly what the next
-    header or payload needs. websocket-client's reader keeps whatever comes beyond what it asked for for the next
-    frame, so this is safe; a version without that reader is left as it is."""
-    reader = getattr(sock, "frame_buffer", None)
-    receive = getattr(sock, "_recv", None)
-    if reader is None or receive is None or not hasattr(reader, "recv_buffer"):
-        return
-    reader.recv = lambda wanted: receive(max(wanted, READ_AHEAD_BYTES))
 
 
 class EasQueueBackend(Backend):
