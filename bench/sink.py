@@ -38,7 +38,7 @@ WAIT_SECONDS = 300.0
 # The emulated network round trip of the second row, and how many results it takes (the seed pays one round trip
 # per result, so its run lasts about results × LATENCY_MS).
 LATENCY_MS = 20.0
-LATENCY_RESULTS = 250
+LATENCY_RESULTS = 200
 
 
 def sink_payload(number: int, prompt_id: str) -> bytes:
