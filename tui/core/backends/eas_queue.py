@@ -2,12 +2,15 @@
 
 Submit: `POST <input_url>/api_prompt?task_id=<ours>` with the bare workflow (httpx); the answer is the input-queue
 index and a request id. Results: ONE sink watcher thread per profile. It uses `eas_prediction.QueueClient` for what
-the SDK does right (URL, identity headers, protobuf codec, commit) but owns the receive loop, because the SDK's
-`Watcher` cannot be stopped and reconnects in a tight loop (protocols §4.6): a 1 s socket timeout so a stop is seen
-promptly, pings, capped exponential backoff with jitter. Every batch of frames is parsed, stored in one durable
-transaction, published, and only THEN committed (design.md §2 rule 3); redelivery is harmless (the store is
-idempotent). On the event loop, a monitor asks the input queue where queued jobs stand (`search`, rate-limited,
-with httpx so a 404 is not retried six times) and how the service is doing (`attributes`, slowly).
+the SDK does right (URL, identity headers, commit) but owns the receive loop, because the SDK's `Watcher` cannot be
+stopped and reconnects in a tight loop (protocols §4.6): a 1 s socket timeout so a stop is seen promptly, pings,
+capped exponential backoff with jitter. It reads the socket in large chunks (watch_socket.py) and decodes frames
+itself (queue_frames.py): at thousands of results a second the SDK's per-frame costs were a third of the work.
+Every batch of frames (up to the window, or what has arrived) is parsed, stored in one durable transaction,
+published, and only THEN handed to the committer threads (design.md §2 rule 3), which commit beside the receiving;
+redelivery is harmless (the store is idempotent). On the event loop, a monitor asks the input queue where queued
+jobs stand (`search`, rate-limited, with httpx so a 404 is not retried six times) and how the service is doing
+(`attributes`, slowly).
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Eas-Queueservice-Request-Id"
-# Frames arriving within this long of the first one are stored and committed together.
+# A batch is stored as soon as nothing more has arrived; while frames keep trickling in, at most this long after
+# its first one.
 BATCH_SECONDS = 0.05
 # A batch is stored once it holds the window (SinkWatcher.batch_limit) or this many bytes of results.
 BATCH_BYTES = 8 * 1024 * 1024
@@ -233,7 +237,8 @@ class SinkWatcher(ThreadedWatcher):
         self.connection_attempts = 0
         self.frames_received = 0
         self.committed: list[int] = []
-        # The commit call; tests replace it to simulate a crash between store and commit.
+        # The commit call (made on the committer threads); tests replace it to simulate a crash between store and
+        # commit, or to check that every index it is given is already stored.
         self.commit_fn: Callable[[QueueClient, list[int]], Any] = lambda queue, indexes: queue.commit(indexes)
         self.connected_since: float | None = None  # monotonic time of the current connection, None when down
         self._sock: websocket.WebSocket | None = None
