@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 
 from screens.job_detail import JobDetailScreen
+from tests.tui.conftest import wait_for
 from tui.core.config import Config, parse_config_text
 from tui.core.jobs import Edition, Job, JobState, JobUpdate, new_job_id
 from tui.core.payloads import Outcome, parse_history_response, parse_sink_payload
@@ -379,33 +380,49 @@ def shown_sections(detail: JobDetail) -> list[str]:
     return [child.id or "" for child in detail.children if child.display]
 
 
-async def test_sections_are_built_when_first_needed_and_keep_their_order(config: Config, store: JobStore) -> None:
+class SequenceApp(App[None]):
+    """Shows several jobs one after the other as soon as the pane is mounted (before its first frame)."""
+
+    def __init__(self, config: Config, store: JobStore, jobs: list[Job]) -> None:
+        super().__init__()
+        self.config = config
+        self.store = store
+        self.sequence = jobs
+
+    def compose(self) -> ComposeResult:
+        yield JobDetail(self.config, self.store, id="detail")
+
+    def on_mount(self) -> None:
+        detail = self.query_one(JobDetail)
+        for job in self.sequence:
+            detail.show_job(job)
+
+
+async def test_sections_needed_before_the_first_frame_are_built_in_their_place(config: Config, store: JobStore) -> None:
     running = store_job(store, None)  # no outputs, no failure, no raw result yet: only its workflow below the ids
     failed = store_job(store, history_outcome("05_get_history_id_exec_error_blend.json"))
     retry = store_job(store, history_outcome("01b_get_history_id_batch_success.json"), parent=failed)
-    app = DetailApp(config, store, None)
+    # The running job's sections are built first; the failure's must still land above and between them.
+    app = SequenceApp(config, store, [running, failed])
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         detail = app.query_one(JobDetail)
-        assert shown_sections(detail) == ["detail-header"]
-        assert not detail.query("#detail-outputs, #detail-chain, #detail-error, #detail-raw")  # nothing built yet
-
-        detail.show_job(running)
-        await pilot.pause()
-        assert shown_sections(detail) == [
-            "detail-header", "detail-timeline", "detail-ids-heading", "detail-ids", "detail-workflow",
-        ]  # fmt: skip
-        assert not detail.query("#detail-outputs, #detail-chain, #detail-error, #detail-raw")
-
-        # Sections first needed by a later job land in their place, not at the end.
-        detail.show_job(failed)
-        await pilot.pause()
         assert shown_sections(detail) == [
             "detail-header", "detail-timeline", "detail-error", "detail-chain-heading", "detail-chain",
             "detail-ids-heading", "detail-ids", "detail-raw", "detail-workflow",
         ]  # fmt: skip
         error_block = detail.query_one("#detail-error")
         assert [child.id for child in error_block.children] == ["detail-error-text", "detail-traceback"]
+        assert "RuntimeError" in static_text(detail.query_one("#detail-error-text", Static))
+
+        # Once the pane is on screen the rest is built, hidden, in order; each section exists once.
+        await pilot.pause()
+        assert [child.id for child in detail.children] == [
+            "detail-header", "detail-timeline", "detail-error", "detail-warning", "detail-outputs-heading",
+            "detail-outputs", "detail-chain-heading", "detail-chain", "detail-ids-heading", "detail-ids",
+            "detail-raw", "detail-workflow",
+        ]  # fmt: skip
+        assert detail.query_one("#detail-error") is error_block and len(detail.query("#detail-traceback")) == 1
 
         detail.show_job(retry)
         await pilot.pause()
@@ -415,17 +432,24 @@ async def test_sections_are_built_when_first_needed_and_keep_their_order(config:
         ]  # fmt: skip
         assert detail.query_one("#detail-outputs", DataTable).row_count == len(retry.outputs)
 
-        # Back to the failure: the sections built before are shown again, none is built twice.
         detail.show_job(failed)
         await pilot.pause()
         assert "detail-error" in shown_sections(detail) and "detail-outputs" not in shown_sections(detail)
-        assert len(detail.query("#detail-error")) == 1 and len(detail.query("#detail-traceback")) == 1
-        assert detail.query_one("#detail-error") is error_block
         assert detail.selected_oss_path() is None and detail.all_oss_paths() == []
 
         detail.show_job(None)
         await pilot.pause()
         assert shown_sections(detail) == ["detail-header"]
+
+
+async def test_a_pane_without_a_job_is_one_line_then_gets_every_section_hidden(config: Config, store: JobStore) -> None:
+    app = DetailApp(config, store, None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        detail = app.query_one(JobDetail)
+        await wait_for(pilot, lambda: len(detail.children) > 1, "the hidden sections")
+        assert shown_sections(detail) == ["detail-header"]
+        assert len(detail.children) == 12 and len(detail.query("#detail-traceback")) == 1
 
 
 async def test_full_screen_switches_attempt(config: Config, store: JobStore) -> None:

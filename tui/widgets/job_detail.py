@@ -2,9 +2,9 @@
 
 Used twice: as the bottom-right pane of the main screen (follows the job table's cursor) and full screen
 (screens/job_detail.py). `show_job` is called on every live update of the shown job, so each section keeps a
-signature of what it shows and is only redrawn when that changes. A section is built the first time a job needs it
-and kept (hidden when the next job does not need it): the pane starts as one line, "no job selected". The big
-texts inside the collapsibles (raw result, workflow) are only rendered while they are open.
+signature of what it shows and is only redrawn when that changes. The pane's first frame has only the sections its job
+needs (with no job, one line: "no job selected"); the others are built hidden just after it, or at once when a job
+needs one sooner. The big texts inside the collapsibles (raw result, workflow) are only rendered while open.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.geometry import Region
 from textual.highlight import highlight
 from textual.message import Message
+from textual.strip import Strip
 from textual.visual import visualize
 from textual.widget import Widget
 from textual.widgets import Collapsible, DataTable, OptionList, Static
@@ -247,6 +249,7 @@ class JobDetail(VerticalScroll):
         self._compact = False
         self._sections: dict[str, Widget] = {}  # built so far (see `_section`), by name
         self._texts: dict[str, Static] = {}  # the Statics inside the error block and the collapsibles, by name
+        self._painted = False
 
     # ------------------------------------------------------------------ layout
 
@@ -313,6 +316,27 @@ class JobDetail(VerticalScroll):
         self._render_all()
         # Durations of an active job move on without any event.
         self.set_interval(1.0, self._tick)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The compositor is painting the pane: build the other sections once this frame is out. (Not
+        # `call_after_refresh`: inside `App.batch_update` it runs before any frame.)
+        if not self._painted:
+            self._painted = True
+            self.call_later(self._build_remaining_sections)
+        return super().render_lines(crop)
+
+    def _build_remaining_sections(self) -> None:
+        """Build (hidden) the sections no job has needed yet, once the pane is on screen.
+
+        The pane's first frame does not wait for them; after it, a section a job needs is already there, so it shows
+        in the same frame as the job's row in the table (building it then would cost the first failure, the first
+        outputs... a frame of their own).
+        """
+        for name in _ORDER:
+            if name not in self._sections:
+                self._section(name).display = False
+        if "traceback" not in self._sections:
+            self._traceback().display = False
 
     def on_resize(self) -> None:
         # The outputs table drops its subfolder / filename columns when the OSS paths would not fit beside them;

@@ -12,17 +12,20 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
+from textual.events import Click
 from textual.message import Message
 from textual.reactive import reactive
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Input, Label, Static, TextArea
 
 from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
 
@@ -61,28 +64,102 @@ def display_value(value: Scalar) -> str:
     return json.dumps(value)
 
 
-class FieldInput(Input):
-    """A compact one-line Input that costs no restyle before it is mounted.
+class CompactInput(Input):
+    """A compact Input (no border) that costs no restyle before it is mounted.
 
     A plain ``Input(value, compact=True)`` restyles itself twice while it is built (the ``compact`` reactive starts
     False and toggles its class; the first value's validation adds ``-valid``), each a full stylesheet pass. Here
-    ``compact`` starts True and both classes are given up front, so building a field costs no stylesheet pass.
+    ``compact`` starts True and both classes are given up front. For inputs without validators (``-valid`` is what
+    their validation sets).
     """
 
     compact = reactive(True, toggle_class="-textual-compact")
 
-    def __init__(self, value: str, *, id: str, classes: str, suggester: SuggestFromList | None = None) -> None:
-        super().__init__(value, id=id, classes=f"{classes} -valid -textual-compact", suggester=suggester, compact=True)
+    def __init__(self, value: str = "", *, classes: str = "", **options: Any) -> None:
+        super().__init__(value, classes=f"{classes} -valid -textual-compact".strip(), compact=True, **options)
 
 
-class DiceButton(Button):
-    """The seed field's 🎲: a compact Button built without a restyle (see FieldInput)."""
+class Dice(Static, can_focus=True):
+    """The seed field's 🎲: click it (or focus it and press enter / space) for a new random seed.
 
-    compact = reactive(True, toggle_class="-textual-compact")
+    Looks and acts like a compact Button, but is not one: the first Button on the screen brings Button's large
+    stylesheet (parsed, then matched against it), which cost more than the rest of the seed's row.
+    """
+
+    DEFAULT_CSS = """
+    Dice {
+        width: 4;
+        height: 1;
+        line-pad: 1;
+        text-align: center;
+        text-style: bold;
+        color: $button-foreground;
+        background: $surface;
+        pointer: pointer;
+        &:hover {
+            background: $surface-darken-1;
+        }
+        &:focus {
+            text-style: $button-focus-text-style;
+            background-tint: $foreground 5%;
+        }
+        &.-active {
+            tint: $background 30%;
+        }
+    }
+    """
+
+    BINDINGS = [Binding("enter,space", "press", "New seed", show=False)]
+
+    class Pressed(Message):
+        def __init__(self, dice: Dice) -> None:
+            super().__init__()
+            self.dice = dice
+
+        @property
+        def control(self) -> Dice:
+            return self.dice
 
     def __init__(self, *, id: str) -> None:
-        super().__init__("🎲", id=id, classes="param-dice -textual-compact -style-default", compact=True)
+        super().__init__("🎲", id=id, classes="param-dice")
         self.tooltip = "a new random seed"
+
+    def on_click(self, event: Click) -> None:
+        event.stop()
+        self.action_press()
+
+    def action_press(self) -> None:
+        if self.is_disabled:  # the form is disabled while the JSON does not validate
+            return
+        self.add_class("-active")  # the same short flash as a pressed Button
+        self.set_timer(0.2, lambda: self.remove_class("-active"))
+        self.post_message(self.Pressed(self))
+
+
+NAME_WIDTH = 11  # the column of field names; inputs and error lines start right of it
+
+
+def first_line(name: str, width: int = NAME_WIDTH) -> str:
+    """What a ``width``-wide label shows of ``name`` on one line: wrapped at a space, else cut."""
+    if len(name) <= width:
+        return name
+    space = name.rfind(" ", 0, width + 1)
+    return name[:space] if space > 0 else name[:width]
+
+
+class FieldRow(Widget):
+    """One field on one line: its name, drawn by the row itself, then the input (and the dice for a seed).
+
+    The name is not a Label of its own: styling and laying out a widget per name cost as much as the input
+    beside it. The input's left margin leaves the name's column free.
+    """
+
+    def __init__(self, name: str, *children: Widget, id: str, classes: str) -> None:
+        super().__init__(*children, id=id, classes=classes)
+        self.field_name = name
+
+    def render(self) -> Text:
+        return Text(first_line(self.field_name), no_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -107,11 +184,12 @@ class ParametersForm(VerticalScroll):
         scrollbar-size-vertical: 1;
     }
     ParametersForm .param-row {
+        layout: horizontal;
         height: 1;
+        color: $text-muted;  /* the field's name; the input and the dice have their own colours */
     }
-    ParametersForm .param-name {
-        width: 11;
-        color: $text-muted;
+    ParametersForm .param-row > .param-input {
+        margin-left: 11;  /* NAME_WIDTH */
     }
     ParametersForm .param-title {
         color: $text-muted;
@@ -266,7 +344,7 @@ class ParametersForm(VerticalScroll):
     def _field_widgets(self, field: _Field, label: str) -> list[Widget]:
         """The form's own children for one field (few widgets: styling each one is most of what mounting costs).
 
-        A prompt is its title and its text area; any other input one row: name, input, and the dice for a seed.
+        A prompt is its title and its text area; any other input one row (`FieldRow`): name, input, dice for a seed.
         The error line under a field is only built the first time the field holds bad text (see `_show_error`).
         Classes: every one of them is a ``param-part`` (a rebuild removes those); the first is also ``param``.
         """
@@ -290,14 +368,14 @@ class ParametersForm(VerticalScroll):
             suggester = SuggestFromList(SAMPLER_NAMES, case_sensitive=True)
         elif item.name == "scheduler":
             suggester = SuggestFromList(SCHEDULERS, case_sensitive=True)
-        field_input = FieldInput(
+        field_input = CompactInput(
             display_value(item.value), id=field.widget_id, classes="param-input", suggester=suggester
         )
         field_input.tooltip = tooltip
-        row: list[Widget] = [Label(label, classes="param-name"), field_input]
+        row: list[Widget] = [field_input]
         if item.name in _SEED_NAMES and isinstance(item.value, int):
-            row.append(DiceButton(id=f"{field.widget_id}-dice"))
-        return [Horizontal(*row, id=f"{field.widget_id}-row", classes="param param-part param-row")]
+            row.append(Dice(id=f"{field.widget_id}-dice"))
+        return [FieldRow(label, *row, id=f"{field.widget_id}-row", classes="param param-part param-row")]
 
     def _update_values(self, items: list[EditableInput]) -> None:
         try:
@@ -438,10 +516,10 @@ class ParametersForm(VerticalScroll):
     def _input_submitted(self, event: Input.Submitted) -> None:
         event.stop()  # enter in a field must not submit the workflow by surprise
 
-    @on(Button.Pressed, ".param-dice")
-    def _dice(self, event: Button.Pressed) -> None:
+    @on(Dice.Pressed)
+    def _dice(self, event: Dice.Pressed) -> None:
         event.stop()
-        widget_id = (event.button.id or "").removesuffix("-dice")
+        widget_id = (event.dice.id or "").removesuffix("-dice")
         field = self._fields.get(widget_id)
         if field is not None:
             self.randomize_seed(field.item.key)

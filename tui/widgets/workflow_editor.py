@@ -31,7 +31,7 @@ from textual.widgets import Input, Label, TabbedContent, TabPane, TextArea
 from tui.core.jobs import Job
 from tui.core.recent import RecentFiles
 from tui.core.workflow import Scalar, Workflow, WorkflowError, parse_workflow
-from tui.widgets.parameters_form import ParametersForm
+from tui.widgets.parameters_form import CompactInput, ParametersForm
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ class WorkflowEditor(Vertical):
         yield Label("", id="workflow-status")
         with Horizontal(id="workflow-submit-bar"):
             yield Label("copies", id="workflow-count-label")
-            count = Input("1", id="workflow-count", restrict=r"[0-9]*", max_length=4, compact=True)
+            count = CompactInput("1", id="workflow-count", restrict=r"[0-9]*", max_length=4)
             count.tooltip = "how many copies to submit (ctrl+s)"
             yield count
             yield Label("", id="workflow-target")
