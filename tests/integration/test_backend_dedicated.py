@@ -2,12 +2,14 @@
 
 The engine's side (publish, report_status) is a small recorder; the store is a real JobStore in tmp_path. Every
 state path: success, batch, cached, validation failure, execution failure, cancel (pending and running), lost,
-wrong token, server down and back, queue positions, reconcile of `submitting` rows.
+wrong token, server down and back, queue positions, reconcile of `submitting` rows, and a submit whose answer is
+lost (adopted when the server took it, a transport failure when not, `unknown` when the server cannot be asked).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import threading
 import time
@@ -21,7 +23,7 @@ import pytest
 
 from tui.core.backends import create_backend
 from tui.core.backends.base import BackendContext, SourceState, SourceStatus
-from tui.core.backends.dedicated import HISTORY_RACE_POLLS, DedicatedBackend
+from tui.core.backends.dedicated import HISTORY_RACE_POLLS, SUBMIT_MARKER_KEY, DedicatedBackend
 from tui.core.config import Profile, parse_config_text
 from tui.core.jobs import Edition, FailureCategory, Job, JobState, JobUpdate, new_job_id
 from tui.core.store import JobStore
@@ -89,14 +91,16 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: 
         await asyncio.sleep(0.02)
 
 
-def make_profile(server: SimServer, *, token: str | None = TOKEN, lost_after: float = 30.0) -> Profile:
+def make_profile(
+    server: SimServer, *, token: str | None = TOKEN, lost_after: float = 30.0, request_timeout: float = 5
+) -> Profile:
     token_line = f'token = "{token}"\n' if token else ""
     text = (
         "[defaults]\n"
         "poll_interval = 0.05\n"
         "idle_poll_interval = 0.5\n"
         f"lost_after = {lost_after}\n"
-        "request_timeout = 5\n"
+        f"request_timeout = {request_timeout}\n"
         "\n[profiles.dedicated]\n"
         'edition = "dedicated"\n'
         f'url = "{server.dedicated_url}/"\n'
@@ -414,3 +418,174 @@ async def test_success_without_outputs_is_looked_at_again_then_accepted_with_a_w
     assert done.warning  # "produced no files" (or ours: "no outputs appeared")
     looks = requests.count(f"/history/{job.prompt_id}")
     assert HISTORY_RACE_POLLS <= looks <= HISTORY_RACE_POLLS + 2, looks
+
+
+# ------------------------------------------------------------------ a submit whose answer is lost
+
+
+class QueuePuts:
+    """Counts what the emulated ComfyUI put on its queue per job marker: a job sent twice would show 2."""
+
+    def __init__(self, server: SimServer) -> None:
+        self.by_marker: collections.Counter[str] = collections.Counter()
+        emulator = server.comfyui
+        put = emulator._put
+
+        def counting_put(item: Any) -> None:
+            self.by_marker[str(item.extra_data.get(SUBMIT_MARKER_KEY))] += 1
+            put(item)
+
+        emulator._put = counting_put  # type: ignore[method-assign]
+
+
+async def server_get(server: SimServer, path: str) -> Any:
+    async with httpx.AsyncClient(headers={"Authorization": TOKEN}) as client:
+        response = await client.get(f"{server.dedicated_url}{path}")
+    assert response.status_code == 200
+    return response.json()
+
+
+async def history_ids_of(server: SimServer, job: Job) -> list[str]:
+    """The ids of the server's history entries carrying this job's marker (in their `prompt` extra_data)."""
+    history = await server_get(server, "/history")
+    return [pid for pid, entry in history.items() if entry["prompt"][3].get(SUBMIT_MARKER_KEY) == job.id]
+
+
+async def post_blocker(server: SimServer) -> str:
+    """A long prompt of someone else (no client_id) that keeps the one executor busy: the next one stays pending."""
+    blocker = slow_workflow(steps=10_000)  # the most KSampler takes: 100 s at 0.01 s a step
+    blocker["3"]["inputs"]["seed"] = 424242  # never served from the cache
+    async with httpx.AsyncClient(headers={"Authorization": TOKEN}) as client:
+        response = await client.post(f"{server.dedicated_url}/prompt", json={"prompt": blocker})
+    assert response.status_code == 200
+    prompt_id = str(response.json()["prompt_id"])
+    await wait_until(lambda: any(item.prompt_id == prompt_id for item in server.comfyui._running.values()),
+                     what="the blocker to run")
+    return prompt_id
+
+
+async def post_to_server(server: SimServer, path: str, body: dict[str, Any]) -> None:
+    async with httpx.AsyncClient(headers={"Authorization": TOKEN}) as client:
+        assert (await client.post(f"{server.dedicated_url}{path}", json=body)).status_code == 200
+
+
+@pytest.mark.parametrize("where", ["pending in /queue", "finished, in /history"])
+async def test_a_timed_out_submit_the_server_took_is_adopted_and_runs_once(
+    server: SimServer, store: JobStore, where: str
+) -> None:
+    puts = QueuePuts(server)
+    # Pending: it waits behind someone else's long job. Finished: it runs in a fraction of the 2 s the client waits.
+    h = Harness(server, store, make_profile(server, request_timeout=2))
+    requests = RequestLog(h.backend)
+    if where.startswith("pending"):
+        await post_blocker(server)
+    server.comfyui.stall_prompt_response_seconds = 10.0  # queued at once, answered after the client gave up
+    job = h.new_job(slow_workflow(steps=2))
+
+    result = await h.backend.submit(job)
+
+    assert result.accepted, result.failure
+    assert result.prompt_id == job.prompt_id and result.queue_index is not None
+    assert requests.count("/queue") == 1  # looked up, not guessed
+    if where.startswith("pending"):
+        assert requests.count("/history") == 0  # found in the queue: no need to look further
+        await post_to_server(server, "/interrupt", {})  # the blocker ends, ours runs
+    else:
+        assert requests.count(f"/history/{job.prompt_id}") == 1  # not in the queue any more: found by its id
+    server.comfyui.stall_prompt_response_seconds = 0.0
+    h.context.apply([JobUpdate(job.id, state=JobState.QUEUED, queue_index=result.queue_index)])
+    await h.backend.start()
+    try:
+        done = await h.finished(job)
+        assert done.state is JobState.SUCCEEDED and done.outputs, (done.failure, done.warning)
+        assert puts.by_marker[job.id] == 1
+        assert await history_ids_of(server, job) == [job.prompt_id]
+    finally:
+        await h.backend.stop()
+
+
+async def test_a_dropped_submit_the_server_did_not_take_fails_as_transport(server: SimServer, store: JobStore) -> None:
+    puts = QueuePuts(server)
+    server.comfyui.drop_prompt_requests = 1  # the whole request is read, then the connection closed unanswered
+    h = Harness(server, store, make_profile(server))
+    requests = RequestLog(h.backend)
+    job = h.new_job(slow_workflow(steps=2))
+
+    result = await h.backend.submit(job)
+
+    assert not result.accepted and result.transport_error
+    assert result.failure is not None and result.failure.category is FailureCategory.TRANSPORT
+    message = result.failure.message
+    assert "cannot reach" in message and "neither /queue nor /history" in message, message
+    assert TOKEN not in message
+    # Looked up before giving up: the queue, our own prompt_id, the newest history entries.
+    assert requests.count("/queue") == 1 and requests.count("/history") == 2, requests.paths
+    assert not puts.by_marker
+    again = h.new_job(slow_workflow(steps=2))
+    assert (await h.backend.submit(again)).accepted  # the server is fine: the next submit goes through
+
+
+async def test_a_submit_unanswered_while_the_server_goes_away_is_unknown_until_its_history_settles_it(
+    server: SimServer, store: JobStore
+) -> None:
+    puts = QueuePuts(server)
+    server.comfyui.stall_prompt_response_seconds = 60.0
+    h = Harness(server, store, make_profile(server))
+    job = h.new_job(slow_workflow(steps=2))
+    sending = asyncio.create_task(h.backend.submit(job))
+    await wait_until(lambda: puts.by_marker[job.id] == 1, what="the server to queue it")
+    await server.stop_listening()  # the held answer is never sent, and the look-up finds nobody to ask
+
+    result = await sending
+
+    stored = store.get(job.id)
+    assert stored.state is JobState.UNKNOWN
+    assert stored.warning and "outcome unknown" in stored.warning, stored.warning
+    assert "not retried automatically" in stored.warning and job.prompt_id in stored.warning
+    assert TOKEN not in stored.warning
+    assert result.accepted  # so the engine neither fails it nor retries it: it may run
+    server.comfyui.stall_prompt_response_seconds = 0.0
+    await server.start_listening()
+    await h.backend.start()
+    try:
+        done = await wait_until(
+            lambda: (j := store.get(job.id)).state is JobState.SUCCEEDED and j, what="its history entry to settle it"
+        )
+        assert done.outputs and done.warning is None and done.failure is None
+        assert puts.by_marker[job.id] == 1
+        assert await history_ids_of(server, job) == [job.prompt_id]
+    finally:
+        await h.backend.stop()
+
+
+async def test_an_unknown_job_the_server_never_ran_stays_unknown_and_says_so(server: SimServer, store: JobStore) -> None:
+    puts = QueuePuts(server)
+    h = Harness(server, store, make_profile(server, lost_after=0.3))
+    requests = RequestLog(h.backend)
+    blocker = await post_blocker(server)
+    server.comfyui.stall_prompt_response_seconds = 60.0
+    job = h.new_job(slow_workflow(steps=2))
+    sending = asyncio.create_task(h.backend.submit(job))
+    await wait_until(lambda: puts.by_marker[job.id] == 1, what="the server to queue it")
+    await post_to_server(server, "/queue", {"delete": [job.prompt_id]})  # gone before it ran: never in /history
+    await server.stop_listening()
+    await sending
+    assert store.get(job.id).state is JobState.UNKNOWN
+    server.comfyui.stall_prompt_response_seconds = 0.0
+    await server.start_listening()
+    await h.backend.start()
+    try:
+        settled = await wait_until(
+            lambda: (j := store.get(job.id)).warning and "most likely never arrived" in j.warning and j,
+            what="the long-absence warning",
+        )
+        assert settled.state is JobState.UNKNOWN  # never turned into a retryable failure: it might have run
+        assert settled.failure is None
+        looks = requests.count(f"/history/{job.prompt_id}")
+        cycles = h.backend.poll_cycles
+        await wait_until(lambda: h.backend.poll_cycles >= cycles + 3, what="three more poll cycles")
+        assert requests.count(f"/history/{job.prompt_id}") == looks  # no longer looked for
+        assert puts.by_marker[job.id] == 1 and await history_ids_of(server, job) == []
+    finally:
+        await h.backend.stop()
+        await post_to_server(server, "/interrupt", {"prompt_id": blocker})

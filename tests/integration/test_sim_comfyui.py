@@ -758,6 +758,56 @@ async def test_run_prompt_ends_with_no_entry_when_its_prompt_is_deleted_or_the_e
     assert (await asyncio.wait_for(stopped, DEADLINE_SECONDS))[2] is None
 
 
+# ----- network faults (for the clients' tests): a held answer, a dropped request --------------------------------
+
+async def test_a_held_answer_comes_after_the_prompt_was_queued_and_is_the_real_one(
+        comfyui_sim_factory: ComfyUISimFactory) -> None:
+    sim = await comfyui_sim_factory(stall_prompt_response_seconds=60.0)
+    body = request_body("01f_post_prompt_custom_prompt_id")  # own prompt_id, client_id and extra_data
+    body["extra_data"]["comfyq_job_id"] = "job-1"
+    async with http(sim) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post("/prompt", json=body, timeout=0.5)
+        # The client gave up, yet the server took it: it runs, and /history keeps what the client sent.
+        entry = await wait_history(client, body["prompt_id"])
+        assert entry["prompt"][3] == {"note": "anything", "comfyq_job_id": "job-1", "client_id": "fixture-client-1"}
+        del entry["prompt"][3]["comfyq_job_id"]  # the capture sent only the note
+        assert shape(entry) == shape(entry_of(fixture_body("01f_get_history_custom_prompt_id")))
+        # Only an accepted prompt is held: a validation failure is answered as usual.
+        rejected = await replay(client, "03_post_prompt_unknown_class_type")
+        assert rejected.status_code == 400
+        assert rejected.json() == fixture_body("03_post_prompt_unknown_class_type")
+        sim.emulator.stall_prompt_response_seconds = 0.05
+        late = await replay(client, "01_post_prompt_valid")
+        assert late.status_code == 200
+        assert shape(late.json()) == shape(fixture_body("01_post_prompt_valid"))
+        # The server going down while it holds an answer never sends it (a crash, not a late success).
+        sim.emulator.stall_prompt_response_seconds = 60.0
+        held = asyncio.create_task(replay(client, "01e_post_prompt_no_client_id"))
+
+        async def three_taken() -> bool:
+            queue = (await client.get("/queue")).json()
+            return len(sim.emulator.history) + len(queue["queue_running"]) + len(queue["queue_pending"]) == 3
+
+        await wait_for(three_taken, "the third prompt to be taken")
+        await sim.stop()
+        with pytest.raises(httpx.RemoteProtocolError):
+            await asyncio.wait_for(held, DEADLINE_SECONDS)
+
+
+async def test_a_dropped_request_is_closed_unanswered_and_nothing_is_queued(
+        comfyui_sim_factory: ComfyUISimFactory) -> None:
+    sim = await comfyui_sim_factory(drop_prompt_requests=1)
+    async with http(sim) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await replay(client, "01_post_prompt_valid")
+        assert (await client.get("/queue")).json() == fixture_body("00_get_queue_idle")
+        assert (await client.get("/history")).json() == fixture_body("00_get_history_empty")
+        answer = await replay(client, "01_post_prompt_valid")  # one request only: the next one is taken
+    assert answer.status_code == 200
+    assert answer.json()["number"] == 0  # the dropped body was never handed to the prompt handler
+
+
 async def test_the_seeds_dedicated_sample_prints_the_image_file_names(comfyui_sim_factory: ComfyUISimFactory) -> None:
     sim = await comfyui_sim_factory(token="Yjha-test-token")
     process = await asyncio.create_subprocess_exec(

@@ -19,6 +19,11 @@ real PNG files (png.py) with the workflow in a `prompt` text chunk, PreviewImage
 takes `steps × step_seconds` and reports each step; other nodes take `node_seconds` (default: one step).
 `fail_rate` makes KSampler raise a CUDA out-of-memory execution error, deterministically with `seed`.
 
+Network faults for tests (attributes a test may flip while the server runs; normal answers are unchanged):
+`stall_prompt_response_seconds` queues an accepted prompt and only then holds its POST /prompt answer back (the
+client times out although the server took the job); `drop_prompt_requests` closes the next N POST /prompt
+connections after reading the body, without an answer and without queueing anything.
+
 Not emulated: model loading, /upload, /view's `preview=webp` transcoding (the PNG is served as is), subgraphs,
 lazy inputs, sampler preview images.
 """
@@ -97,6 +102,13 @@ def server_error_response() -> web.Response:
     response = web.Response(status=500, text=SERVER_ERROR_TEXT, content_type="text/plain")
     response.force_close()
     return response
+
+
+def _drop_connection(request: web.Request) -> web.StreamResponse:
+    """Close the connection without a word (a fault). The response returned is never sent: aiohttp drops it."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=500)
 
 
 def is_link(value: object) -> bool:
@@ -423,6 +435,8 @@ class ComfyUIEmulator:
         node_seconds: float | None = None,
         temp_dir: Path | None = None,
         input_dir: Path | None = None,
+        stall_prompt_response_seconds: float = 0.0,
+        drop_prompt_requests: int = 0,
     ) -> None:
         if filename_style not in ("comfyui", "api"):
             raise ValueError(f"filename_style must be 'comfyui' or 'api', not {filename_style!r}")
@@ -447,6 +461,10 @@ class ComfyUIEmulator:
         self.check_origin = check_origin
         self.catalogue = load_catalogue(self.models)
         self._rng = random.Random(seed)
+        # Faults (see the module docstring): a late answer for an accepted prompt, dropped POST /prompt requests.
+        self.stall_prompt_response_seconds = max(stall_prompt_response_seconds, 0.0)
+        self.drop_prompt_requests = max(drop_prompt_requests, 0)
+        self._held_answers: set[asyncio.Future[None]] = set()
 
         self._number = 0
         self._queue: list[tuple[float, int, QueueItem]] = []  # a heap, like PromptQueue.queue
@@ -542,6 +560,7 @@ class ComfyUIEmulator:
         for prefix in ("", "/api"):
             for method, path, handler in routes:
                 app.router.add_route(method, prefix + path, self._guarded(handler))
+        app.on_shutdown.append(self._release_held_answers)
 
     def _guarded(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                  ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -713,6 +732,10 @@ class ComfyUIEmulator:
         return web.json_response(self._queue_info())
 
     async def _handle_post_prompt(self, request: web.Request) -> web.StreamResponse:
+        if self.drop_prompt_requests > 0:
+            self.drop_prompt_requests -= 1
+            await request.read()  # the whole request arrived: for the client, it may or may not have been taken
+            return _drop_connection(request)
         try:
             json_data = await request.json()
         except Exception:
@@ -720,7 +743,27 @@ class ComfyUIEmulator:
         status, body = self._submit(json_data)
         if body is None:
             return server_error_response()
+        stall = self.stall_prompt_response_seconds
+        if status == 200 and stall > 0 and not await self._hold_answer(stall):
+            return _drop_connection(request)  # the server went down while holding it: the answer is never sent
         return web.json_response(body, status=status)
+
+    async def _hold_answer(self, seconds: float) -> bool:
+        """Wait before answering (a fault); False when the server shuts down meanwhile."""
+        released: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._held_answers.add(released)
+        try:
+            done, _ = await asyncio.wait({released}, timeout=seconds)
+        finally:
+            self._held_answers.discard(released)
+            released.cancel()
+        return not done
+
+    async def _release_held_answers(self, _app: web.Application) -> None:
+        """On shutdown (before aiohttp waits for handlers), held answers end at once, unsent, like in a crash."""
+        for released in list(self._held_answers):
+            if not released.done():
+                released.set_result(None)
 
     async def _handle_get_queue(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({

@@ -1,7 +1,11 @@
 """Dedicated edition: plain ComfyUI HTTP (ArtLab dedicated edition, or a local ComfyUI without a token).
 
-Submit: `POST /prompt` with our own `prompt_id` and the profile's `client_id`, so a crash mid-submit can be
-reconciled by looking that id up. Follow: one poller per profile (design.md §2 rule 6) asks `GET /queue` once per
+Submit: `POST /prompt` with our own `prompt_id`, the profile's `client_id` and a marker (our job id) in
+`extra_data`, so a crash mid-submit can be reconciled by looking that id up. A submit whose answer is lost (timeout,
+dropped connection, a gateway's 5xx, a garbled 200) may still have been taken: the prompt is then looked up in
+`/queue` and `/history` by its marker and adopted when found, failed as a (retryable) transport error when not,
+and marked `unknown` (never retried automatically) when the server cannot even be asked; the poller keeps looking
+for such a job and settles it by its history entry once the server answers again. Follow: one poller per profile (design.md §2 rule 6) asks `GET /queue` once per
 cycle and `GET /history/<id>` only for our in-flight jobs that left the queue; a websocket on the same `client_id`
 adds live progress and says at once when a job ended, so the poller looks right then. Cancel: delete from the queue
 while pending, interrupt while running.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -43,6 +48,25 @@ STATUS_REFRESH_SECONDS = 5.0
 # A websocket that stayed up this long resets the reconnect backoff (a server that accepts and drops at once
 # must not get a reconnect every half second).
 WS_STABLE_SECONDS = 5.0
+# The key of the marker every prompt carries in its `extra_data` (ComfyUI keeps extra_data in the /queue items and
+# in the history entry's `prompt` array), valued with our job id.
+SUBMIT_MARKER_KEY = "comfyq_job_id"
+# How many of the newest /history entries the look-up after an unanswered submit scans for the marker (it finds a
+# prompt a server stored under an id of its own; ours is looked up directly).
+SUBMIT_LOOKUP_HISTORY_ITEMS = 64
+# What aiohttp (ComfyUI's server) answers, as text/plain with status 500, when a handler raised.
+STOCK_SERVER_ERROR_TEXT = b"Server got itself in trouble"
+# The warning of an `unknown` job (unanswered submit) once the server, answering again, shows it in its queue.
+FOUND_AFTER_ALL = "the submit went unanswered, but the server has this job after all (in /queue): its result settles it"
+# Send failures after which the request surely never reached the server (no look-up needed).
+_NOT_SENT_ERRORS: tuple[type[httpx.HTTPError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.ProxyError,
+)
 
 
 class _Unreachable(Exception):
@@ -51,6 +75,10 @@ class _Unreachable(Exception):
     def __init__(self, message: str, *, auth: bool = False) -> None:
         super().__init__(message)
         self.auth = auth
+
+
+class _NoSuchRoute(_Unreachable):
+    """The server has no such route (404/405): a look-up that is optional may do without it."""
 
 
 @dataclass
@@ -66,9 +94,41 @@ class _Tracked:
 class _QueueSnapshot:
     running: frozenset[str]
     pending_position: dict[str, int]  # prompt_id -> items ahead of it
+    marked: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # marker -> (prompt_id, number)
 
     def has(self, prompt_id: str) -> bool:
         return prompt_id in self.running or prompt_id in self.pending_position
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Where the server holds a prompt we could not hear the submit answer of."""
+
+    prompt_id: str
+    number: int | None
+    where: str  # "/queue" or "/history"
+
+
+def _marker(prompt: Any) -> str | None:
+    """Our marker from a queue item or a history entry's `prompt` array: [number, id, graph, extra_data, ...]."""
+    if isinstance(prompt, list) and len(prompt) > 3 and isinstance(prompt[3], dict):
+        value = prompt[3].get(SUBMIT_MARKER_KEY)
+        return str(value) if value is not None else None
+    return None
+
+
+def _is_unreadable_request_answer(response: httpx.Response) -> bool:
+    """ComfyUI's answer to a POST body it could not read (fixture README, surprise 8): aiohttp's stock 500 text."""
+    return (
+        response.status_code == 500
+        and response.headers.get("content-type", "").startswith("text/plain")
+        and STOCK_SERVER_ERROR_TEXT in response.content
+    )
+
+
+def _queue_number(prompt: Any) -> int | None:
+    number = prompt[0] if isinstance(prompt, list) and prompt else None
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
 
 
 def _class_types(workflow: dict[str, Any] | None) -> dict[str, str]:
@@ -100,6 +160,9 @@ class DedicatedBackend(Backend):
         # Jobs the user asked to cancel: an interrupted history entry then means "cancelled", not "failed".
         self._cancel_requested: set[str] = set()
         self._tracked: dict[str, _Tracked] = {}  # prompt_id -> job
+        # Jobs marked `unknown` because a submit went unanswered and the server could not be asked, looked for until
+        # found or long absent: job id -> when the server (answering again) was first seen without it, or None.
+        self._unconfirmed: dict[str, float | None] = {}
         # Health, merged into one SourceStatus.
         self._http_error: str | None = None
         self._auth_error: str | None = None
@@ -170,9 +233,15 @@ class DedicatedBackend(Backend):
             items = body.get(key) or []
             return [item for item in items if isinstance(item, list) and len(item) > 1]
 
-        running = frozenset(str(item[1]) for item in entries("queue_running"))
+        running_items = entries("queue_running")
+        running = frozenset(str(item[1]) for item in running_items)
         pending = sorted(entries("queue_pending"), key=lambda item: item[0] if isinstance(item[0], (int, float)) else 0)
-        return _QueueSnapshot(running, {str(item[1]): position for position, item in enumerate(pending)})
+        marked = {
+            marker: (str(item[1]), _queue_number(item))
+            for item in running_items + pending
+            if (marker := _marker(item)) is not None
+        }
+        return _QueueSnapshot(running, {str(item[1]): position for position, item in enumerate(pending)}, marked)
 
     async def _history(self, prompt_id: str) -> payloads.Outcome | None:
         response = await self._request("GET", f"/history/{prompt_id}")
@@ -201,16 +270,25 @@ class DedicatedBackend(Backend):
     # ------------------------------------------------------------------ submit
 
     async def submit(self, job: Job) -> SubmitResult:
+        """Send one stored job. An unanswered send is looked up before it counts as failed (module docstring).
+
+        When the server cannot be asked either, the job is stored as `unknown` here (it may run; no automatic retry)
+        and the result says accepted, so the engine neither fails nor retries it; the poller keeps looking for it.
+        """
         if not job.prompt_id:
             return SubmitResult(accepted=False, failure=Failure(FailureCategory.REJECTED, "job has no prompt_id"))
-        body = {"prompt": job.workflow, "client_id": self.profile.client_id, "prompt_id": job.prompt_id}
+        body = {
+            "prompt": job.workflow,
+            "client_id": self.profile.client_id,
+            "prompt_id": job.prompt_id,
+            "extra_data": {SUBMIT_MARKER_KEY: job.id},
+        }
         try:
             response = await self._http().post("/prompt", json=body)
-        except httpx.TimeoutException as exc:
-            message = f"{self.base_url} did not answer POST /prompt in time ({type(exc).__name__})"
-            return self._transport_failure(message)
-        except httpx.HTTPError as exc:
-            return self._transport_failure(self._scrub(f"cannot reach {self.base_url}: {exc or type(exc).__name__}"))
+        except _NOT_SENT_ERRORS as exc:
+            return self._transport_failure(self._send_error(exc))
+        except httpx.HTTPError as exc:  # read timeout, dropped connection, ...: it may have been taken
+            return await self._after_unanswered_submit(job, self._send_error(exc))
         status = response.status_code
         if status in (401, 403):
             self._auth_error = (
@@ -219,11 +297,14 @@ class DedicatedBackend(Backend):
             self._report(force=True)
             return SubmitResult(accepted=False, failure=Failure(FailureCategory.AUTH, self._auth_error))
         answer = payloads.parse_prompt_response(status, response.content, response.headers.get("content-type"))
-        if status >= 500:
-            failure = answer.failure or Failure(FailureCategory.TRANSPORT, f"HTTP {status} from {self.base_url}")
-            if failure.category is not FailureCategory.TRANSPORT:
-                failure = Failure(FailureCategory.TRANSPORT, failure.message)
-            return SubmitResult(accepted=False, failure=failure, transport_error=True)
+        if _is_unreadable_request_answer(response):
+            # ComfyUI itself could not read the body: nothing was queued, no look-up is needed.
+            message = answer.failure.message if answer.failure else f"HTTP {status} from {self.base_url}"
+            return self._transport_failure(message)
+        if status >= 500 or (200 <= status < 300 and not answer.accepted):
+            # A gateway's 5xx (the request may have been forwarded) or a garbled 200: it may have been taken.
+            reason = answer.failure.message if answer.failure else f"HTTP {status} from {self.base_url}"
+            return await self._after_unanswered_submit(job, reason)
         if not answer.accepted:
             failure = answer.failure or Failure(FailureCategory.REJECTED, f"HTTP {status} from {self.base_url}")
             return SubmitResult(accepted=False, failure=failure)
@@ -235,10 +316,89 @@ class DedicatedBackend(Backend):
             warning=answer.warning,
         )
 
+    def _send_error(self, exc: httpx.HTTPError) -> str:
+        if isinstance(exc, httpx.TimeoutException):
+            return f"{self.base_url} did not answer POST /prompt in time ({type(exc).__name__})"
+        return self._scrub(f"cannot reach {self.base_url}: {exc or type(exc).__name__}")
+
     def _transport_failure(self, message: str) -> SubmitResult:
         return SubmitResult(
             accepted=False, failure=Failure(FailureCategory.TRANSPORT, message), transport_error=True
         )
+
+    async def _after_unanswered_submit(self, job: Job, reason: str) -> SubmitResult:
+        """The answer to POST /prompt was lost: adopt the prompt if the server has it, else say why not."""
+        seen = self.context.store.get(job.id)
+        if seen.state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED):
+            # Meanwhile the poller saw it in /queue (or /history), or the websocket saw it run: it was taken.
+            log.warning("%s: %s, but job %s is %s there already", self.profile.name, reason, job.id[:8], seen.state)
+            return SubmitResult(accepted=True, prompt_id=job.prompt_id)
+        try:
+            found = await self._find_submitted(job)
+        except _Unreachable as exc:
+            self._mark_failed(exc)
+            self._report()
+            return self._outcome_unknown(job, reason, str(exc))
+        self._mark_answered()
+        if found is None:
+            return self._transport_failure(
+                f"{reason}; it is in neither /queue nor /history there, so it was not taken"
+            )
+        log.warning(
+            "%s: %s, but the server has job %s in %s (prompt_id %s): following it",
+            self.profile.name, reason, job.id[:8], found.where, found.prompt_id,
+        )
+        return SubmitResult(accepted=True, prompt_id=found.prompt_id, queue_index=found.number)
+
+    async def _find_submitted(self, job: Job) -> _Found | None:
+        """Where the server holds this job's prompt, by its marker: /queue first, then /history.
+
+        In that order, so a prompt that ends between the two looks is still seen in one of them. Our own prompt_id
+        is asked for directly; the newest history entries are scanned too, for a server that chose its own id.
+        Raises `_Unreachable` when the server cannot tell.
+        """
+        queue = await self._queue()
+        if job.id in queue.marked:
+            prompt_id, number = queue.marked[job.id]
+            return _Found(prompt_id, number, "/queue")
+        if job.prompt_id:
+            entry = (await self._history_map(f"/history/{job.prompt_id}")).get(job.prompt_id)
+            if isinstance(entry, dict) and _marker(entry.get("prompt")) == job.id:
+                return _Found(job.prompt_id, _queue_number(entry.get("prompt")), "/history")
+        try:
+            recent = await self._history_map(f"/history?max_items={SUBMIT_LOOKUP_HISTORY_ITEMS}")
+        except _NoSuchRoute:
+            recent = {}  # not offered here (e.g. a proxy that forwards only some routes): the direct look suffices
+        for prompt_id, entry in recent.items():
+            if isinstance(entry, dict) and _marker(entry.get("prompt")) == job.id:
+                return _Found(str(prompt_id), _queue_number(entry.get("prompt")), "/history")
+        return None
+
+    async def _history_map(self, path: str) -> dict[str, Any]:
+        response = await self._request("GET", path)
+        if response.status_code in (404, 405):
+            raise _NoSuchRoute(f"{self.base_url} has no GET {path}")
+        if response.status_code != 200:
+            raise _Unreachable(f"{self.base_url} answered GET {path} with HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise _Unreachable(f"{self.base_url} answered GET {path} with something that is not JSON") from exc
+        if not isinstance(body, dict):
+            raise _Unreachable(f"{self.base_url} answered GET {path} with an unexpected shape")
+        return body
+
+    def _outcome_unknown(self, job: Job, reason: str, lookup_error: str) -> SubmitResult:
+        """Neither the submit nor the look-up was answered: the job may run. Say so; never retry it blindly."""
+        warning = (
+            f"outcome unknown: {reason}, and whether the server took it could not be checked ({lookup_error}). "
+            f"It may still run, so it is not retried automatically; while comfyq runs it keeps looking for it "
+            f"(prompt_id {job.prompt_id}). Check the server's queue and history before resubmitting"
+        )
+        self.context.apply([JobUpdate(job.id, state=JobState.UNKNOWN, at=time.time(), warning=warning)])
+        self._unconfirmed[job.id] = None
+        self._wake.set()
+        return SubmitResult(accepted=True, prompt_id=job.prompt_id, warning=warning)
 
     def job_submitted(self, job: Job) -> None:
         self._wake.set()
@@ -321,12 +481,19 @@ class DedicatedBackend(Backend):
         self.poll_cycles += 1
         self._race_pending = False
         jobs = [job for job in self.context.store.active(self.profile.name) if job.prompt_id]
+        unconfirmed = self._unconfirmed_jobs()
         queue = await self._queue()
         self._mark_answered()
         self._in_flight = len(jobs)
         now = time.time()
         updates: list[JobUpdate] = []
         to_look_up: list[Job] = []
+        for job in unconfirmed:
+            if job.id in queue.marked:
+                self._unconfirmed[job.id] = None  # it is there after all: its history entry will settle it
+                updates.append(JobUpdate(job.id, warning=FOUND_AFTER_ALL))
+            else:
+                to_look_up.append(job)
         for job in jobs:
             prompt_id = job.prompt_id
             assert prompt_id is not None
@@ -352,11 +519,50 @@ class DedicatedBackend(Backend):
             outcomes = await asyncio.gather(*(look_up(job.prompt_id or "") for job in to_look_up))
             now = time.time()
             for job, outcome in zip(to_look_up, outcomes):
-                updates.extend(self._settle(job, outcome, now))
+                if job.id in self._unconfirmed:
+                    updates.extend(self._settle_unconfirmed(job, outcome, now))
+                else:
+                    updates.extend(self._settle(job, outcome, now))
         if updates:
             changed = self.context.apply(updates)
             self._forget_finished(changed)
-        return bool(jobs)
+        return bool(jobs or unconfirmed)
+
+    def _unconfirmed_jobs(self) -> list[Job]:
+        """The `unknown` jobs of an unanswered submit still to be found; ones settled meanwhile are dropped."""
+        jobs = []
+        for job_id in list(self._unconfirmed):
+            job = self.context.store.get(job_id)
+            if job.state is JobState.UNKNOWN and job.prompt_id:
+                jobs.append(job)
+            else:
+                self._unconfirmed.pop(job_id, None)
+        return jobs
+
+    def _settle_unconfirmed(self, job: Job, outcome: payloads.Outcome | None, now: float) -> list[JobUpdate]:
+        """An `unknown` job (unanswered submit) not in the queue: its history entry, once there, settles it.
+
+        Absent for `lost_after` while the server answers, it most likely never arrived; but the server may have
+        lost it in a restart after running it, so it stays `unknown` (never retried automatically), with a warning
+        that says so, and is no longer looked for.
+        """
+        if outcome is not None:
+            settled = self._settle(job, outcome, now)
+            if settled:  # (none yet while the /history race gets its looks)
+                self._unconfirmed.pop(job.id, None)
+            # The "outcome unknown" warning no longer holds once the real outcome is known.
+            return [dataclasses.replace(update, warning=update.warning or "") for update in settled]
+        first = self._unconfirmed.get(job.id) or now
+        self._unconfirmed[job.id] = first
+        if now - first < self.profile.lost_after:
+            return []
+        self._unconfirmed.pop(job.id, None)
+        warning = (
+            f"outcome unknown: POST /prompt went unanswered, and {self.base_url}, answering again, has not had it "
+            f"for {now - first:.0f} s (not in /queue nor /history). It most likely never arrived, but a server "
+            f"restart would also forget it, so it is not retried automatically: resubmit it if its outputs are missing"
+        )
+        return [JobUpdate(job.id, warning=warning)]
 
     def _settle(self, job: Job, outcome: payloads.Outcome | None, now: float) -> list[JobUpdate]:
         """What one history answer means for a job that is no longer in the queue."""
