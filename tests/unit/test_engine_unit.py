@@ -159,6 +159,62 @@ async def test_api_jobs_get_unique_task_ids_and_params_are_applied(config, store
     await engine.stop()
 
 
+async def test_a_batch_carries_the_callers_graph_and_never_edits_it(config, store) -> None:
+    engine, _, _ = make_engine(config, store)
+    workflow = seed_workflow()
+    original = workflow.to_dict()
+    same = await engine.submit("api", workflow, count=4)
+    seeded = await engine.submit("api", workflow, count=4, random_seed=True)
+    assert workflow.nodes == original  # the caller's graph is untouched
+    assert all(job.workflow == original and job.workflow is not workflow.nodes for job in same)
+    assert all(store.get(job.id).workflow == original for job in same)
+    seeds = [job.workflow["3"]["inputs"]["seed"] for job in seeded]
+    assert len(set(seeds)) == 4 and original["3"]["inputs"]["seed"] not in seeds
+    for job in seeded:  # only the seed differs, and each job's stored graph is the one it was sent with
+        assert {**job.workflow, "3": original["3"]} == original
+        assert {**job.workflow["3"]["inputs"], "seed": original["3"]["inputs"]["seed"]} == original["3"]["inputs"]
+        assert store.get(job.id).workflow == job.workflow
+    await engine.stop()
+
+
+async def test_answers_are_stored_as_they_come_and_each_job_gets_its_own(config, store) -> None:
+    engine, backends, _ = make_engine(config, store)
+    jobs = await engine.submit("dedi", seed_workflow(), count=20)
+    assert [job.state for job in jobs] == [JobState.QUEUED] * 20
+    # Each job came back with its own answer (the backend numbers its answers), stored, whatever the batching.
+    assert sorted(job.queue_index for job in jobs) == list(range(1, 21))
+    assert all(store.get(job.id).queue_index == job.queue_index for job in jobs)
+    assert engine._answers == {}  # nothing left waiting to be stored
+    await engine.stop()
+
+
+async def test_a_store_failure_while_storing_answers_fails_the_submit_and_keeps_the_rows(config, store) -> None:
+    from tui.core.store import StoreError
+
+    engine, backends, _ = make_engine(config, store)
+    engine.backend("dedi")
+
+    def broken(updates):  # noqa: ANN001, ANN202
+        raise StoreError("disk full")
+
+    store.apply_many = broken  # the write-ahead rows are in; storing the answers fails
+    with pytest.raises(StoreError, match="disk full"):
+        await asyncio.wait_for(engine.submit("dedi", seed_workflow(), count=5), 10)
+    # The batch's other sends finish in the background, and fail to store the same way.
+    context = engine._contexts["dedi"]
+    for _ in range(1000):
+        if not engine._unanswered.get(context) and not engine._answers:
+            break
+        await asyncio.sleep(0.001)
+    # The jobs stay `submitting` (a reconcile looks them up by their own ids); nothing was lost or sent twice.
+    assert store.count() == 5
+    assert {job.state for job in store.active("dedi")} == {JobState.SUBMITTING}
+    sent = backends["dedi"].submitted
+    assert len(sent) == len(set(sent)) >= 3
+    del store.apply_many
+    await engine.stop()
+
+
 async def test_rejected_submission_fails_with_the_backend_failure(config, store) -> None:
     engine, _, _ = make_engine(config, store)
     engine.backend("dedi").reject_with = Failure(FailureCategory.REJECTED, "node 4 CheckpointLoaderSimple: bad")
@@ -314,6 +370,47 @@ async def test_start_reconciles_unfinished_rows_before_following(config, store) 
     assert store.get(jobs[0].id).state is JobState.SUCCEEDED
     assert backend.submitted == []  # nothing was sent again
     await engine2.stop()
+
+
+async def test_a_start_while_another_process_sends_leaves_its_jobs_in_flight_alone(config, store, tmp_path) -> None:
+    # Process A (its own store connection, as another comfyq process has) is sending; its jobs wait at the service.
+    store_a = JobStore(tmp_path / "jobs.sqlite3")
+    sender, backends_a, _ = make_engine(config, store_a)
+    backend_a = sender.backend("dedi")
+    backend_a.gate.clear()
+    sending = asyncio.create_task(sender.submit("dedi", seed_workflow(), count=5))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert {job.state for job in store.active("dedi")} == {JobState.SUBMITTING}
+    # Process B starts meanwhile (a TUI, `comfyq watch`): A's rows are not a crash's leftovers, so B does not judge
+    # them — a reconcile of a `submitting` row found nowhere would fail a job that is about to be accepted.
+    watcher, backends_b, _ = make_engine(config, store)
+    backend_b = watcher.backend("dedi")
+    backend_b.reconcile_updates = []
+    await watcher.start(["dedi"])
+    assert backend_b.reconciled == []
+    backend_a.gate.set()
+    jobs = await sending
+    assert {store.get(job.id).state for job in jobs} == {JobState.QUEUED}
+    # Once nobody sends, B's next look covers them (queued now), and a row a killed sender left is judged at once.
+    await watcher.reconcile()
+    assert sorted(backend_b.reconciled) == sorted(job.id for job in jobs)
+    await sender.stop()
+    store_a.close()
+    await watcher.stop()
+
+
+async def test_rows_left_submitting_by_a_dead_process_are_reconciled_at_once(config, store) -> None:
+    from tui.core.jobs import Edition, new_job_id
+
+    orphan = Job(id=new_job_id(), profile="dedi", edition=Edition.DEDICATED, workflow=seed_workflow().to_dict(),
+                 state=JobState.SUBMITTING, timestamps={}, prompt_id="p-1")
+    store.add(orphan)  # a process stored it and was killed before sending: no one holds the sending lock
+    engine, backends, _ = make_engine(config, store)
+    backend = engine.backend("dedi")
+    await engine.start(["dedi"])
+    assert backend.reconciled == [orphan.id]
+    await engine.stop()
 
 
 async def test_wait_times_out_with_active_jobs(config, store) -> None:

@@ -17,7 +17,9 @@ callback drains it (design.md §2 rule 8).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import random
 import threading
 import time
@@ -78,6 +80,73 @@ def _rank(state: JobState) -> int:
     return {JobState.SUBMITTING: 0, JobState.QUEUED: 1, JobState.RUNNING: 2}[state]
 
 
+class SendingLock:
+    """Tells every comfyq process on one job store whether some process is sending jobs right now.
+
+    A `submitting` row is either a job a process is sending (or about to send: it waits for a slot) or one a crash
+    left behind. Only the second may be judged by a reconcile: a TUI or `comfyq watch` that starts while
+    `comfyq submit -n 1000` sends must not fail the jobs in flight. While it sends, a process holds a shared
+    `flock` on `<store>.sending`; the kernel drops it when the process ends, kill -9 included. Where flock is
+    missing (Windows) or the store is in memory, nobody is ever seen sending (a reconcile judges every row)."""
+
+    def __init__(self, store_path: str | os.PathLike[str] | None) -> None:
+        path = None if store_path is None or str(store_path) == ":memory:" else f"{os.fspath(store_path)}.sending"
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            path = None
+        self.path = path
+        self._holders = 0
+        self._fd: int | None = None
+
+    def _open(self) -> int | None:
+        if self.path is None:
+            return None
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return None  # an unwritable data dir: the store will say so; sending is not blocked by this
+
+    @contextlib.contextmanager
+    def held(self) -> Any:
+        """Hold the shared lock for the duration (re-entrant: batches sent at once share it)."""
+        import fcntl
+
+        if self._holders == 0 and self.path is not None:
+            fd = self._open()
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH)
+                    self._fd = fd
+                except OSError:
+                    os.close(fd)
+        self._holders += 1
+        try:
+            yield
+        finally:
+            self._holders -= 1
+            if self._holders == 0 and self._fd is not None:
+                fd, self._fd = self._fd, None
+                os.close(fd)  # closing the descriptor releases the lock
+
+    def anyone_sending(self) -> bool:
+        """Does any process — this one included — hold the lock now?"""
+        if self.path is None or not os.path.exists(self.path):
+            return False
+        import fcntl
+
+        fd = self._open()
+        if fd is None:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
 def _default_backend_factory(profile: Profile, context: BackendContext) -> Backend:
     from tui.core.backends import create_backend
 
@@ -129,6 +198,7 @@ class Engine:
         self._last_status_error: dict[str, str | None] = {}
         self._stopping = False
         self._follow_all = False  # start() was asked for every profile: new profiles get started on reload
+        self._sending_lock = SendingLock(getattr(store, "path", None))
 
     # ------------------------------------------------------------------ events
 
@@ -364,8 +434,14 @@ class Engine:
     async def _reconcile_profile(self, name: str) -> bool:
         """True when the backend answered (even with no news), False when it should be tried again later."""
         rows = [job for job in self.store.active(name) if job.id not in self._sending]
+        deferred = False
+        if any(job.state is JobState.SUBMITTING for job in rows) and self._sending_lock.anyone_sending():
+            # A process is sending: its `submitting` rows are in flight, not left by a crash. They are looked up
+            # once nobody sends (the retry below); by then most are queued and need no guessing at all.
+            rows = [job for job in rows if job.state is not JobState.SUBMITTING]
+            deferred = True
         if not rows:
-            return True
+            return not deferred
         try:
             updates = await self.backend(name).reconcile(rows)
         except Exception as exc:
@@ -374,7 +450,7 @@ class Engine:
         if updates:
             self._contexts[name].apply(updates)
         log.info("%s: reconciled %d unfinished jobs, %d updates", name, len(rows), len(updates))
-        return True
+        return not deferred
 
     async def _reconcile_until_done(self, name: str) -> None:
         while not self._stopping and name in self._started:
@@ -479,10 +555,12 @@ class Engine:
             return []
         self._sending.update(job.id for job in jobs)
         try:
-            # Write-ahead: every row is durable before the first byte goes out.
-            self.store.add_many(jobs)
-            self._publish(jobs)
-            sent = await asyncio.gather(*(self._send(job) for job in jobs))
+            # Held before the rows exist: another process's reconcile must never take them for a crash's.
+            with self._sending_lock.held():
+                # Write-ahead: every row is durable before the first byte goes out.
+                self.store.add_many(jobs)
+                self._publish(jobs)
+                sent = await asyncio.gather(*(self._send(job) for job in jobs))
         finally:
             self._sending.difference_update(job.id for job in jobs)
         return list(sent)
