@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input, Label, OptionList, Static, TabbedContent
+from textual.widgets import Input, Label, OptionList, Static
 
 from screens.open_workflow import OpenWorkflowScreen, PathInput, complete_path
 from tui.core.locations import Locations
@@ -145,7 +145,7 @@ async def test_invalid_json_shows_line_and_column_blocks_and_fixing_validates(da
         editor.show_view(PARAMS_TAB)
         editor.focus_error()
         await pilot.pause()
-        assert app.query_one("#workflow-tabs", TabbedContent).active == JSON_TAB
+        assert editor_of(app).active_view == JSON_TAB
         assert area.has_focus and area.cursor_location == (error.line - 1, error.column - 1)
 
         # Typing the comma back makes it valid again and clears the marker.
@@ -392,7 +392,7 @@ async def test_opening_an_invalid_file_shows_it_with_its_error(tmp_path: Path, d
         await pilot.pause()
         assert area_of(app).text == broken.read_text(encoding="utf-8")
         assert editor.workflow is None and editor.error is not None and editor.error.line == 4
-        assert app.query_one("#workflow-tabs", TabbedContent).active == JSON_TAB
+        assert editor_of(app).active_view == JSON_TAB
         assert any(severity == "warning" and "broken.json: line 4" in note for severity, note in app.notes)
 
 
@@ -592,6 +592,41 @@ def test_edit_text_externally_runs_the_command_on_a_temp_file(tmp_path: Path) ->
 
 
 # ----------------------------------------------------------------------------------------------- small parts
+
+
+async def test_the_tab_row_switches_views_by_click_key_and_ctrl_t(data_dir: Path) -> None:
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        editor = editor_of(app)
+        tabs = app.query_one("#editor Tabs")  # the row stands in for Textual's Tabs, under the same name
+        form, area = form_of(app), area_of(app)
+        assert editor.active_view == PARAMS_TAB and form.display and not area.display
+        assert [line.text.rstrip() for line in tabs.render_lines(tabs.region.reset_offset)][0] == " Parameters  JSON"
+
+        assert await pilot.click("#editor Tabs", offset=(15, 0))  # on "JSON"
+        await pilot.pause()
+        assert editor.active_view == JSON_TAB and area.display and not form.display
+        assert tabs.has_focus  # a click focuses the row, like Textual's tabs
+
+        await pilot.press("left")  # keys move between tabs while the row has focus (and wrap around)
+        await pilot.pause()
+        assert editor.active_view == PARAMS_TAB and form.display
+        await pilot.press("left")
+        await pilot.pause()
+        assert editor.active_view == JSON_TAB and area.display
+
+        assert await pilot.click("#editor Tabs", offset=(5, 1))  # the bar under "Parameters" picks it too
+        await pilot.pause()
+        assert editor.active_view == PARAMS_TAB and form.display
+
+        form.field_widget("3.steps").focus()
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert editor.active_view == JSON_TAB and area.has_focus
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert editor.active_view == PARAMS_TAB and app.focused is form.field_widget("6.text")  # the first field
 
 
 async def test_count_and_target_label(data_dir: Path) -> None:

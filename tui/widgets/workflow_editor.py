@@ -19,14 +19,17 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.events import Click, Leave, MouseMove
 from textual.message import Message
-from textual.widgets import Input, Label, TabbedContent, TabPane, TextArea
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Input, Label, TextArea
 
 from tui.core.jobs import Job
 from tui.core.recent import RecentFiles
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 
 PARAMS_TAB = "workflow-params-tab"
 JSON_TAB = "workflow-json-tab"
+_VIEWS = {PARAMS_TAB: "workflow-params", JSON_TAB: "workflow-text"}  # tab -> the widget it shows
 
 # --------------------------------------------------------------------------------------- text helpers (no Textual)
 
@@ -270,6 +274,170 @@ class JsonTextArea(TextArea):
             return Style()
 
 
+def _bar(width: int, start: int, end: int, highlight: Style, background: Style) -> Text:
+    """Textual's tab underline: a line of ━ with [start, end) in the highlight colour, half bars at its ends."""
+    text = Text(end="")
+    if end <= start:
+        text.append("━" * width, style=background)
+        return text
+    if start > 0:
+        text.append("━" * (start - 1) + "╸", style=background)
+    text.append("━" * (min(end, width) - start), style=highlight)
+    if end < width:
+        text.append("╺" + "━" * (width - end - 1), style=background)
+    return text
+
+
+class Tabs(Widget, can_focus=True):
+    """The editor's tab row (Parameters | JSON) and the bar under it, drawn by one widget.
+
+    It stands in for Textual's ``Tabs`` — a scroll container, two boxes, a widget per tab and an animated underline,
+    a fifth of what the editor cost to start — and looks and acts the same: click a tab (or the bar under it), or
+    focus the row and press left / right. It keeps the name, so ``Tabs`` selectors still find the editor's tab row.
+    Posts `Tabs.Chosen` when the user picks a tab; ``active`` set by code posts nothing.
+    """
+
+    ALLOW_SELECT = False
+
+    DEFAULT_CSS = """
+    Tabs {
+        width: 1fr;
+        height: 2;
+        & > .tabs--tab {
+            color: $foreground 50%;
+        }
+        & > .tabs--hover, & > .tabs--active {
+            color: $foreground;
+        }
+        & > .tabs--bar {
+            color: $block-cursor-background;
+            background: $foreground 10%;
+        }
+        &:focus {
+            & > .tabs--bar {
+                background: $foreground 30%;
+            }
+            & > .tabs--active {
+                text-style: $block-cursor-text-style;
+                color: $block-cursor-foreground;
+                background: $block-cursor-background;
+            }
+        }
+        &:ansi {
+            & > .tabs--tab {
+                text-style: dim;
+            }
+            & > .tabs--active {
+                text-style: not dim bold;
+            }
+            & > .tabs--bar {
+                background: $border-blurred;
+            }
+        }
+    }
+    """
+
+    COMPONENT_CLASSES = {"tabs--tab", "tabs--hover", "tabs--active", "tabs--bar"}
+
+    BINDINGS = [
+        Binding("left", "move(-1)", "Previous tab", show=False),
+        Binding("right", "move(1)", "Next tab", show=False),
+    ]
+
+    class Chosen(Message):
+        """The user picked the tab ``tab_id``."""
+
+        def __init__(self, tabs: Tabs, tab_id: str) -> None:
+            super().__init__()
+            self.tabs = tabs
+            self.tab_id = tab_id
+
+        @property
+        def control(self) -> Tabs:
+            return self.tabs
+
+    def __init__(self, labels: Mapping[str, str], *, active: str, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._labels = dict(labels)  # tab id -> label
+        self._active = active
+        self._hover: str | None = None
+
+    @property
+    def active(self) -> str:
+        return self._active
+
+    @active.setter
+    def active(self, tab_id: str) -> None:
+        if tab_id not in self._labels:
+            raise ValueError(f"no tab {tab_id!r}")
+        if tab_id != self._active:
+            self._active = tab_id
+            self.refresh()
+
+    def _spans(self) -> list[tuple[int, int, str]]:
+        """(first column, end column, tab id) of each tab, padding included: one cell each side of the label."""
+        spans = []
+        x = 0
+        for tab_id, label in self._labels.items():
+            width = cell_len(label) + 2
+            spans.append((x, x + width, tab_id))
+            x += width
+        return spans
+
+    def _tab_at(self, x: int) -> str | None:
+        for start, end, tab_id in self._spans():
+            if start <= x < end:
+                return tab_id
+        return None
+
+    def render(self) -> Text:
+        tab_style = self.get_component_rich_style("tabs--tab")
+        hover_style = self.get_component_rich_style("tabs--hover")
+        active_style = self.get_component_rich_style("tabs--active")
+        bar_style = self.get_component_rich_style("tabs--bar")
+        text = Text(no_wrap=True, overflow="crop", end="")
+        highlight = (0, 0)
+        for start, end, tab_id in self._spans():
+            style = active_style if tab_id == self._active else hover_style if tab_id == self._hover else tab_style
+            padding = Style(bgcolor=style.bgcolor)  # a tab's padding has its background, not its text colour
+            text.append(" ", style=padding)
+            text.append(self._labels[tab_id], style=style)
+            text.append(" ", style=padding)
+            if tab_id == self._active:
+                highlight = (start + 1, end - 1)  # under the label, not its padding
+        text.append("\n")
+        text.append_text(
+            _bar(self.content_size.width, *highlight, Style.from_color(bar_style.color), Style.from_color(bar_style.bgcolor))
+        )
+        return text
+
+    def action_move(self, step: int) -> None:
+        ids = list(self._labels)
+        self._choose(ids[(ids.index(self._active) + step) % len(ids)])
+
+    def _choose(self, tab_id: str) -> None:
+        self.active = tab_id
+        self.post_message(self.Chosen(self, tab_id))
+
+    def on_click(self, event: Click) -> None:
+        tab_id = self._tab_at(event.x)  # the label row or the bar under it
+        if tab_id is not None:
+            event.stop()
+            self.focus()
+            self._choose(tab_id)
+
+    def on_mouse_move(self, event: MouseMove) -> None:
+        hover = self._tab_at(event.x) if event.y == 0 else None
+        if hover != self._hover:
+            self._hover = hover
+            self.refresh()
+
+    def on_leave(self, event: Leave) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.refresh()
+
+
 class WorkflowEditor(Vertical):
     """Edits one workflow. `workflow` is None while it cannot be submitted; `error` says why and where."""
 
@@ -278,14 +446,7 @@ class WorkflowEditor(Vertical):
     BORDER_TITLE = "Workflow"
 
     DEFAULT_CSS = """
-    WorkflowEditor #workflow-tabs {
-        height: 1fr;
-    }
-    WorkflowEditor #workflow-tabs > ContentSwitcher {
-        height: 1fr;
-    }
-    WorkflowEditor TabPane {
-        padding: 0;
+    WorkflowEditor #workflow-views {
         height: 1fr;
     }
     WorkflowEditor #workflow-text {
@@ -377,11 +538,10 @@ class WorkflowEditor(Vertical):
                 parse_workflow(self._initial_text)
             except WorkflowError:
                 initial_tab = JSON_TAB  # open on the error, not on a disabled form
-        with TabbedContent(id="workflow-tabs", initial=initial_tab):
-            with TabPane("Parameters", id=PARAMS_TAB):
-                yield ParametersForm(id="workflow-params")
-            with TabPane("JSON", id=JSON_TAB):
-                yield JsonTextArea(self._initial_text, id="workflow-text")
+        yield Tabs({PARAMS_TAB: "Parameters", JSON_TAB: "JSON"}, active=initial_tab, id="workflow-tab-row")
+        with ContentSwitcher(id="workflow-views", initial=_VIEWS[initial_tab]):
+            yield ParametersForm(id="workflow-params")
+            yield JsonTextArea(self._initial_text, id="workflow-text")
         yield Label("", id="workflow-status")
         with Horizontal(id="workflow-submit-bar"):
             yield Label("copies", id="workflow-count-label")
@@ -508,7 +668,13 @@ class WorkflowEditor(Vertical):
 
     def show_view(self, tab_id: str) -> None:
         """Switch to the "Parameters" (PARAMS_TAB) or "JSON" (JSON_TAB) tab."""
-        self.query_one("#workflow-tabs", TabbedContent).active = tab_id
+        self.query_one(Tabs).active = tab_id
+        self.query_one("#workflow-views", ContentSwitcher).current = _VIEWS[tab_id]
+
+    @property
+    def active_view(self) -> str:
+        """The tab shown: PARAMS_TAB or JSON_TAB."""
+        return self.query_one(Tabs).active
 
     def set_input(self, node_id: str, input_name: str, value: Scalar) -> None:
         """Write one literal input into the JSON, replacing only its value (formatting, cursor and undo kept)."""
@@ -595,9 +761,8 @@ class WorkflowEditor(Vertical):
             self.save_to(path)
 
     def action_toggle_view(self) -> None:
-        tabs = self.query_one("#workflow-tabs", TabbedContent)
-        tabs.active = JSON_TAB if tabs.active == PARAMS_TAB else PARAMS_TAB
-        if tabs.active == JSON_TAB:
+        self.show_view(JSON_TAB if self.active_view == PARAMS_TAB else PARAMS_TAB)
+        if self.active_view == JSON_TAB:
             self._area.focus()
         else:
             self._form.focus_next_field()
@@ -606,6 +771,11 @@ class WorkflowEditor(Vertical):
         self.open_in_external_editor()
 
     # ------------------------------------------------------------------ events
+
+    @on(Tabs.Chosen)
+    def _tab_chosen(self, event: Tabs.Chosen) -> None:
+        event.stop()
+        self.show_view(event.tab_id)
 
     @on(TextArea.Changed, "#workflow-text")
     def _text_changed(self, event: TextArea.Changed) -> None:
