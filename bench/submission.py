@@ -142,15 +142,14 @@ def measure(prompts: int = 1000, runs: int = 5, rtt_ms: float = RTT_MS, rtt_runs
                     base.append(sides.seed(prompts))
             finally:
                 sim.stop()
-            if latency_ms == 0:
-                rows.append(_row(f"submit {prompts:,} prompts, loopback (wall, incl. process start)",
-                                 "real CLI subprocess vs seed loop subprocess; round trip ≈ 0: CPU only",
-                                 ours, base, latency_ms))
-            else:
-                rows.append(_row(f"submit {prompts:,} prompts, {latency_ms:g} ms round trip (wall)",
-                                 f"same, every request behind an emulated {latency_ms:g} ms network round trip; "
-                                 f"{len(ours)} runs",
-                                 ours, base, latency_ms))
+            where = "loopback" if latency_ms == 0 else f"{latency_ms:g} ms round trip"
+            note = (
+                "real CLI subprocess vs seed loop subprocess; round trip ≈ 0: CPU only"
+                if latency_ms == 0
+                else f"same, every request behind an emulated {latency_ms:g} ms network round trip; {len(ours)} runs"
+            )
+            rows.append(_row(f"submit {prompts:,} prompts, {where} (wall, incl. process start)", note, ours, base,
+                             latency_ms))
     return rows
 
 

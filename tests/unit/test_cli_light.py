@@ -65,7 +65,7 @@ def _jobs(count: int, *, retries: bool, long_details: bool) -> list[Job]:
             job.attempt = 2
         if state is JobState.FAILED:
             job.failure = Failure(FailureCategory.EXECUTION, "KSampler ran out of memory " * (8 if long_details else 1)
-                                  + "画像 wide")
+                                  + "画像 wide\r\x07 bell")
         if state is JobState.QUEUED and number % 2:
             job.queue_position = number
         if state is JobState.RUNNING:

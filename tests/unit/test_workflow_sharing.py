@@ -47,7 +47,8 @@ def test_randomized_seeds_leave_the_original_and_every_other_input_alone() -> No
     seeds = [graph.nodes["3"]["inputs"]["seed"] for graph in graphs]
     assert len(set(seeds)) == 3
     for graph in graphs:
-        assert {**graph.nodes["3"]["inputs"], "seed": workflow.nodes["3"]["inputs"]["seed"]} == workflow.nodes["3"]["inputs"]
+        original_inputs = workflow.nodes["3"]["inputs"]
+        assert {**graph.nodes["3"]["inputs"], "seed": original_inputs["seed"]} == original_inputs
         assert {key: node for key, node in graph.nodes.items() if key != "3"} == {
             key: node for key, node in workflow.nodes.items() if key != "3"
         }
