@@ -558,7 +558,9 @@ async def test_a_submit_unanswered_while_the_server_goes_away_is_unknown_until_i
         await h.backend.stop()
 
 
-async def test_an_unknown_job_the_server_never_ran_stays_unknown_and_says_so(server: SimServer, store: JobStore) -> None:
+async def test_an_unknown_job_the_server_never_ran_stays_unknown_and_says_so(
+    server: SimServer, store: JobStore
+) -> None:
     puts = QueuePuts(server)
     h = Harness(server, store, make_profile(server, lost_after=0.3))
     requests = RequestLog(h.backend)

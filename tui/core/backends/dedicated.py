@@ -5,10 +5,12 @@ Submit: `POST /prompt` with our own `prompt_id`, the profile's `client_id` and a
 dropped connection, a gateway's 5xx, a garbled 200) may still have been taken: the prompt is then looked up in
 `/queue` and `/history` by its marker and adopted when found, failed as a (retryable) transport error when not,
 and marked `unknown` (never retried automatically) when the server cannot even be asked; the poller keeps looking
-for such a job and settles it by its history entry once the server answers again. Follow: one poller per profile (design.md §2 rule 6) asks `GET /queue` once per
-cycle and `GET /history/<id>` only for our in-flight jobs that left the queue; a websocket on the same `client_id`
-adds live progress and says at once when a job ended, so the poller looks right then. Cancel: delete from the queue
-while pending, interrupt while running.
+for such a job and settles it by its history entry once the server answers again.
+
+Follow: one poller per profile (design.md §2 rule 6) asks `GET /queue` once per cycle and `GET /history/<id>` only
+for our in-flight jobs that left the queue; a websocket on the same `client_id` adds live progress and says at once
+when a job ended, so the poller looks right then. Cancel: delete from the queue while pending, interrupt while
+running.
 """
 
 from __future__ import annotations
