@@ -4,9 +4,8 @@ Submit: `POST <input_url>/api_prompt?task_id=<ours>` with the bare workflow (htt
 index and a request id. Results: ONE sink watcher thread per profile. It uses `eas_prediction.QueueClient` for what
 the SDK does right (URL, identity headers, commit) but owns the receive loop, because the SDK's `Watcher` cannot be
 stopped and reconnects in a tight loop (protocols §4.6): a 1 s socket timeout so a stop is seen promptly, pings,
-capped exponential backoff with jitter. It reads the socket in large chunks (watch_socket.py) and decodes frames
-itself (queue_frames.py): at thousands of results a second the SDK's per-frame costs were a third of the work.
-Every batch of frames (up to the window, or what has arrived) is parsed, stored in one durable transaction,
+capped exponential backoff with jitter; frames are read with websocket-client and decoded with the SDK's own
+`DataFrameProto`. Every batch of frames (up to the window, or what has arrived) is parsed, stored in one durable transaction,
 published, and only THEN handed to the committer threads (design.md §2 rule 3), which commit beside the receiving;
 redelivery is harmless (the store is idempotent). On the event loop, a monitor asks the input queue where queued
 jobs stand (`search`, rate-limited, with httpx so a 404 is not retried six times) and how the service is doing
@@ -38,12 +37,11 @@ with warnings.catch_warnings():
     # The SDK's generated protobuf modules use deprecated descriptor calls; that is its business, not the user's.
     warnings.simplefilter("ignore", DeprecationWarning)
     from eas_prediction import QueueClient
+    from eas_prediction.queue_types.queueservice_pb2 import DataFrameProto
 
 from tui.core import payloads
 from tui.core.backends import Backoff, scrub
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
-from tui.core.backends.queue_frames import FrameError, SinkFrame, decode_data_frame
-from tui.core.backends.watch_socket import OPCODE_BINARY, WatchClosed, WatchProtocolError, WatchReader
 from tui.core.aio import wait_event
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
 from tui.core.store import ActiveJob, SinkResult
@@ -357,8 +355,7 @@ class SinkWatcher(ThreadedWatcher):
     def _receive_frames(
         self, sock: websocket.WebSocket, committer: _Committer, exit_event: threading.Event, backoff: Backoff
     ) -> None:
-        reader = WatchReader(sock)
-        batch: list[SinkFrame] = []
+        batch: list[DataFrameProto] = []
         batch_bytes = 0
         limit = self.batch_limit
         deadline = 0.0
@@ -370,7 +367,7 @@ class SinkWatcher(ThreadedWatcher):
                 sock.ping("ping")
                 last_ping = now
             if batch and (
-                len(batch) >= limit or batch_bytes >= BATCH_BYTES or now >= deadline or not _more_waiting(reader, sock)
+                len(batch) >= limit or batch_bytes >= BATCH_BYTES or now >= deadline or not _more_waiting(sock)
             ):
                 # Store it now: it is full, or nothing else has arrived (waiting would only delay the results and
                 # their commit, which is what lets the server send more).
@@ -379,32 +376,36 @@ class SinkWatcher(ThreadedWatcher):
                 batch_bytes = 0
                 backoff.reset()  # results flow: the connection is healthy
                 continue
+            sock.settimeout(BATCH_SECONDS if batch else RECV_TIMEOUT)
             try:
-                messages = reader.receive(BATCH_SECONDS if batch else RECV_TIMEOUT)
-            except (WatchClosed, WatchProtocolError, OSError) as exc:
+                opcode, data = sock.recv_data()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except (websocket.WebSocketConnectionClosedException, websocket.WebSocketProtocolException, OSError) as exc:
                 self._flush(batch, committer)  # what arrived is stored (and committed) before reconnecting
                 raise _Dropped(f"the sink connection was closed ({exc or 'by the server'})") from exc
-            for opcode, data in messages:
-                if opcode != OPCODE_BINARY:
-                    log.warning("%s: ignored a non-binary frame on the sink watch", self.profile.name)
-                    continue
-                try:
-                    frame = decode_data_frame(data)
-                except FrameError as exc:
-                    log.warning(
-                        "%s: ignored an undecodable sink frame (%d bytes: %s)", self.profile.name, len(data), exc
-                    )
-                    continue
-                self.frames_received += 1
-                if not batch:
-                    deadline = now + BATCH_SECONDS
-                batch.append(frame)
-                batch_bytes += len(frame.data)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                self._flush(batch, committer)
+                raise _Dropped("the sink connection was closed by the server")
+            if opcode != websocket.ABNF.OPCODE_BINARY:
+                log.warning("%s: ignored a non-binary frame on the sink watch", self.profile.name)
+                continue
+            frame = DataFrameProto()
+            try:
+                frame.ParseFromString(data)
+            except Exception:  # noqa: BLE001 - protobuf raises its own DecodeError
+                log.warning("%s: ignored an undecodable sink frame (%d bytes)", self.profile.name, len(data))
+                continue
+            self.frames_received += 1
+            if not batch:
+                deadline = now + BATCH_SECONDS
+            batch.append(frame)
+            batch_bytes += len(frame.data)
         if batch:
             # Stopping with frames in hand: store-then-commit is as safe now as ever, and saves a redelivery.
             self._flush(batch, committer)
 
-    def _flush(self, frames: list[SinkFrame], committer: _Committer) -> None:
+    def _flush(self, frames: list[DataFrameProto], committer: _Committer) -> None:
         """Store the batch durably, publish it, and only then hand its indexes to the committer."""
         if not frames:
             return
@@ -424,8 +425,8 @@ class SinkWatcher(ThreadedWatcher):
             raise _Dropped(self._scrub(f"commit of sink {span} failed: {exc}")) from exc
         self.committed.extend(indexes)
 
-    def _result(self, frame: SinkFrame) -> SinkResult:
-        tags = frame.tags
+    def _result(self, frame: DataFrameProto) -> SinkResult:
+        tags = dict(frame.tags)
         data = frame.data
         try:
             outcome = payloads.parse_sink_payload(data, tags)
@@ -451,10 +452,9 @@ class SinkWatcher(ThreadedWatcher):
         )
 
 
-def _more_waiting(reader: WatchReader, sock: websocket.WebSocket) -> bool:
-    """Has more of the stream already arrived (read, or waiting in the socket)? Never blocks."""
-    if reader.buffered:
-        return True
+def _more_waiting(sock: websocket.WebSocket) -> bool:
+    """Has more of the stream already arrived (waiting in the socket)? Never blocks. websocket-client reads a frame
+    with exactly the bytes it needs, so what it has not returned yet is still in the socket."""
     raw = sock.sock
     if raw is None:
         return False
