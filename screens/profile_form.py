@@ -25,6 +25,7 @@ from tui.core.config import (
     API_ONLY_KEYS,
     BUILTIN_LOCAL_URL,
     DEDICATED_ONLY_KEYS,
+    DEFAULT_WINDOW,
     Config,
     ConfigError,
     ConfigIssue,
@@ -37,7 +38,6 @@ from tui.core.jobs import Edition
 from tui.core.secrets import redact
 
 DEFAULT_CONSUMER_GROUP = "comfyq"
-DEFAULT_WINDOW = 5
 
 # (key, label, placeholder, editions it belongs to)
 FIELDS: tuple[tuple[str, str, str, tuple[Edition, ...]], ...] = (

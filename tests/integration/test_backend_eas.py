@@ -494,7 +494,7 @@ async def test_results_waiting_on_the_sink_are_stored_and_committed_in_batches(
 ) -> None:
     from eas_prediction import QueueClient
 
-    h = Harness(server, store, make_profile(server))  # window 5
+    h = Harness(server, store, make_profile(server))  # the default window (64): all five come in one go
     jobs = [await h.submit(slow_workflow(steps=1)) for _ in range(5)]
     await wait_until(lambda: h.sink_length() == 5, what="five results waiting on the sink")
     commits: list[list[int]] = []

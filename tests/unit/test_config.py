@@ -47,7 +47,7 @@ def test_api_profile_derives_endpoint_service_and_sink_queue() -> None:
     assert profile.input_url == "http://1.2.3.4:8080/api/predict/comfy-svc"
     assert (profile.endpoint, profile.service, profile.sink_queue) == ("1.2.3.4:8080", "comfy-svc", "comfy-svc/sink")
     assert profile.host == "1.2.3.4:8080"
-    assert (profile.consumer_group, profile.window) == ("comfyq", 5)
+    assert (profile.consumer_group, profile.window) == ("comfyq", 64)
     assert profile.token == "Yjha-abcdefgh"
     assert profile.masked_token == "Yjha…(13)"
     assert profile.retry == RetryPolicy()

@@ -34,6 +34,11 @@ BUILTIN_LOCAL_URL = "http://127.0.0.1:8188"
 # ----------------------------------------------------------------------------------------------- model
 
 
+# The sink watch window: results the queue sends before their commit (flow control only; a crash redelivers at most
+# this many, which the store ignores). The seed's sample used 5, which costs a round trip every 5 results.
+DEFAULT_WINDOW = 64
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max: int = 0  # 0 = off (default)
@@ -61,7 +66,7 @@ class Profile:
     token_env: str | None = None
     oss_bucket_path: str | None = None
     consumer_group: str = "comfyq"  # api: sink watch consumer group (gid)
-    window: int = 5  # api: sink watch window
+    window: int = DEFAULT_WINDOW  # api: sink watch window
     client_id: str = ""  # dedicated: stable per profile
     request_timeout: float = 30.0
     poll_interval: float = 1.0
@@ -458,7 +463,7 @@ class _Parser:
         url = input_url = endpoint = service = None
         client_id = ""
         consumer_group = "comfyq"
-        window = 5
+        window = DEFAULT_WINDOW
         if edition is Edition.API:
             for key in DEDICATED_ONLY_KEYS:
                 if key in body:
