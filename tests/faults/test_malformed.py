@@ -230,9 +230,6 @@ def _prompt_cases() -> dict[str, ServiceCase]:
         elif reply.status in (401, 403):
             # The backend's own message: unauthorized, naming the profile whose token to check.
             expect = Expect(EXIT_UNREACHABLE, "failed", "auth", fragments=("unauthorized", "replay"))
-        elif reply.status >= 500:
-            # A 5xx is a transport failure for the backend (retryable), with the parser's explanation kept.
-            expect = Expect(EXIT_UNREACHABLE, "failed", "transport", message)
         else:
             assert category is not None
             expect = Expect(EXIT_JOB_FAILED, "failed", category.value, message)

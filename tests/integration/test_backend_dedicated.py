@@ -227,6 +227,19 @@ async def test_validation_failure_is_rejected_with_a_precise_message(harness: Ha
     assert "node 4" in result.failure.message and "no_such_model_v1.safetensors" in result.failure.message
 
 
+async def test_a_body_comfyui_cannot_read_is_rejected_not_retried(harness: Harness) -> None:
+    # The UI-format workflow of the fixture 03_post_prompt_ui_format_workflow (the engine refuses one before
+    # sending; the backend alone does not): ComfyUI answers aiohttp's stock 500 text/plain.
+    capture = FIXTURES.parent / "03_post_prompt_ui_format_workflow.meta.json"
+    job = harness.new_job(json.loads(json.loads(capture.read_text(encoding="utf-8"))["request"]["body"])["prompt"])
+    result = await harness.backend.submit(job)
+    assert not result.accepted and not result.transport_error
+    assert result.failure is not None and result.failure.category is FailureCategory.REJECTED
+    assert "could not read the request" in result.failure.message, result.failure.message
+    queue = await server_get(harness.server, "/queue")
+    assert queue == {"queue_running": [], "queue_pending": []}
+
+
 async def test_execution_failure(tmp_path: Path, store: JobStore) -> None:
     sim = SimServer(token=TOKEN, step_seconds=0.01, fail_rate=1.0, output_dir=tmp_path / "out", seed=2)
     await sim.start()

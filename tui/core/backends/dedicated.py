@@ -300,9 +300,9 @@ class DedicatedBackend(Backend):
             return SubmitResult(accepted=False, failure=Failure(FailureCategory.AUTH, self._auth_error))
         answer = payloads.parse_prompt_response(status, response.content, response.headers.get("content-type"))
         if _is_unreadable_request_answer(response):
-            # ComfyUI itself could not read the body: nothing was queued, no look-up is needed.
-            message = answer.failure.message if answer.failure else f"HTTP {status} from {self.base_url}"
-            return self._transport_failure(message)
+            # ComfyUI itself could not read the body: a rejection (the same body gets the same answer), nothing queued.
+            failure = answer.failure or Failure(FailureCategory.REJECTED, f"HTTP {status} from {self.base_url}")
+            return SubmitResult(accepted=False, failure=failure)
         if status >= 500 or (200 <= status < 300 and not answer.accepted):
             # A gateway's 5xx (the request may have been forwarded) or a garbled 200: it may have been taken.
             reason = answer.failure.message if answer.failure else f"HTTP {status} from {self.base_url}"
