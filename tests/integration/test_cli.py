@@ -6,7 +6,9 @@ Checks exit codes, the `--json` fields, the readable output, and that errors are
 from __future__ import annotations
 
 import json
+import queue
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -245,11 +247,16 @@ def test_watch_prints_changes_until_interrupted(cli: Cli, workflow_file: Path) -
         submitted = cli.run("submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--json")
         (job,) = json_lines(submitted.stdout)
         assert watcher.stdout is not None
+        # Lines are read on a thread: a watcher that never prints the end must fail this test, not hang it.
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True)
+        reader.start()
         states = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            line = watcher.stdout.readline()
-            if not line:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
                 break
             change = json.loads(line)
             if change["id"] == job["id"]:
