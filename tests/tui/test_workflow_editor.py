@@ -28,6 +28,7 @@ from tui.widgets.workflow_editor import (
     PARAMS_TAB,
     ExternalEditorError,
     JsonTextArea,
+    SubmitBar,
     WorkflowEditor,
     edit_text_externally,
     external_editor_command,
@@ -254,6 +255,36 @@ async def test_json_edit_updates_the_form_without_a_loop(data_dir: Path) -> None
         area.load_text(json.dumps(workflow, indent=2))
         await wait_for(pilot, lambda: _has_field(app, "10.text"), "a field for the new node")
         assert form_of(app).field_widget("10.text").text == "third"  # type: ignore[union-attr]
+
+
+async def test_the_form_says_when_it_has_nothing_to_show_or_the_json_is_broken(data_dir: Path) -> None:
+    bare = Workflow(
+        {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+            "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+        }
+    )  # no common input
+    app = EditorApp(bare, data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        note = app.query_one("#params-note", Static)
+        assert note.display and "No common parameters" in str(note.render())
+
+        editor_of(app).load_workflow(seed_workflow())
+        await pilot.pause()
+        assert not note.display and _has_field(app, "3.steps")
+        assert not app.query("#params-more")  # nothing beyond the shown fields: that line is never built
+
+        area = area_of(app)
+        area.load_text(area.text.replace('"steps": 20,', '"steps": 20'))  # a missing comma
+        await pilot.pause()
+        assert note.display and note.has_class("-error") and "The JSON has an error" in str(note.render())
+        assert form_of(app).disabled and form_of(app).field_widget("3.steps").value == "20"  # kept, not editable
+
+        area.load_text(seed_workflow().to_json())
+        await pilot.pause()
+        assert not note.display and not form_of(app).disabled
+        assert [child.id for child in form_of(app).children][0] == "params-note"  # above the fields
 
 
 async def test_a_huge_workflow_shows_the_first_fields_and_says_how_many_more(data_dir: Path) -> None:
@@ -636,7 +667,9 @@ async def test_count_and_target_label(data_dir: Path) -> None:
         editor = editor_of(app)
         editor.set_target_label("→ 2 profiles")
         await pilot.pause()
-        assert str(app.query_one("#workflow-target", Label).render()) == "→ 2 profiles"
+        bar = app.query_one(SubmitBar)
+        assert bar.target == "→ 2 profiles"
+        assert bar.render().plain == "copies         → 2 profiles"  # the count input covers the gap
         count = app.query_one("#workflow-count", Input)
         count.focus()
         await pilot.press("backspace", "1", "2", "x", "enter")  # letters are refused by the input

@@ -16,7 +16,6 @@ from typing import Any
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
@@ -242,7 +241,6 @@ class ParametersForm(VerticalScroll):
     ParametersForm #params-more {
         color: $text-muted;
         margin-top: 1;
-        display: none;
     }
     ParametersForm #params-note.-error {
         color: $warning;
@@ -283,18 +281,29 @@ class ParametersForm(VerticalScroll):
         self._errors: dict[str, str] = {}  # widget id -> why its text is not a value
         self._error_labels: dict[str, Label] = {}  # widget id -> the line under it (built on its first error)
 
-    def compose(self) -> ComposeResult:
-        yield Static("", id="params-note")
-        yield Static("", id="params-more")
+    def _line(self, widget_id: str) -> Static:
+        """The note above the fields ("params-note") or below them ("params-more"), built the first time it is said.
+
+        Most workflows need neither: the form is its fields.
+        """
+        try:
+            return self.query_one(f"#{widget_id}", Static)
+        except NoMatches:
+            line = Static("", id=widget_id)
+            if widget_id == "params-note" and self.children:
+                self.mount(line, before=0)
+            else:
+                self.mount(line)
+            return line
 
     # ------------------------------------------------------------------ model -> fields
 
     def show_workflow(self, workflow: Workflow | None, problem: str | None = None) -> None:
         """Show ``workflow``'s parameters; ``None`` (the JSON does not validate) disables the form, keeping its values."""
-        note = self.query_one("#params-note", Static)
         if workflow is None:
             self.workflow = None
             self.disabled = bool(self._fields)  # keep the values visible but not editable against a broken JSON
+            note = self._line("params-note")
             note.update(f"✘ The JSON has an error; fix it in the JSON tab.\n{problem or ''}".rstrip())
             note.set_class(True, "-error")
             note.display = True
@@ -309,14 +318,18 @@ class ParametersForm(VerticalScroll):
             self._shape = shape
         else:
             self._update_values(items)
-        note.set_class(False, "-error")
-        more = self.query_one("#params-more", Static)
-        more.update(f"… and {len(every_item) - len(items)} more: edit them in the JSON tab.")
-        more.display = len(every_item) > len(items)
-        if items:
-            note.display = False
+        if len(every_item) > len(items):
+            more = self._line("params-more")
+            more.update(f"… and {len(every_item) - len(items)} more: edit them in the JSON tab.")
+            more.display = True
         else:
+            self.query("#params-more").set(display=False)
+        if items:
+            self.query("#params-note").set(display=False)
+        else:
+            note = self._line("params-note")
             note.update("No common parameters in this workflow (prompts, sampler, size, checkpoint); edit the JSON.")
+            note.set_class(False, "-error")
             note.display = True
 
     def _rebuild(self, items: list[EditableInput]) -> None:
@@ -339,7 +352,11 @@ class ParametersForm(VerticalScroll):
             if counts[label] > 1 and not field.is_prompt:
                 label = f"{label} #{item.node_id}"  # two samplers: say which node
             widgets.extend(self._field_widgets(field, label))
-        self.mount_all(widgets, before=self.query_one("#params-more"))
+        more = self.query("#params-more")
+        if more:
+            self.mount_all(widgets, before=more.first())
+        else:
+            self.mount_all(widgets)
 
     def _field_widgets(self, field: _Field, label: str) -> list[Widget]:
         """The form's own children for one field (few widgets: styling each one is most of what mounting costs).

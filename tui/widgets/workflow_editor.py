@@ -25,7 +25,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.events import Click, Leave, MouseMove
 from textual.message import Message
 from textual.widget import Widget
@@ -438,6 +438,38 @@ class Tabs(Widget, can_focus=True):
             self.refresh()
 
 
+class SubmitBar(Widget):
+    """The line under the editor: "copies", the count input, then where ctrl+s sends the workflow.
+
+    The two texts are drawn by the bar itself around its one child, the count (a Label each cost as much as the
+    input to style and lay out).
+    """
+
+    COUNT_AT = 7  # the count's column: right of "copies "
+    TARGET_AT = COUNT_AT + 7 + 1  # right of the count (7 wide) and its margin
+
+    def __init__(self, count: Input, *, id: str) -> None:
+        super().__init__(count, id=id)
+        self._target = ""
+
+    @property
+    def target(self) -> str:
+        """Where ctrl+s sends the workflow, e.g. "→ sim-api"."""
+        return self._target
+
+    @target.setter
+    def target(self, text: str) -> None:
+        if text != self._target:
+            self._target = text
+            self.refresh()
+
+    def render(self) -> Text:
+        line = Text("copies".ljust(self.TARGET_AT), no_wrap=True, end="")
+        target = Text(self._target, no_wrap=True, end="")
+        target.truncate(max(0, self.content_size.width - self.TARGET_AT), overflow="ellipsis")
+        return line + target
+
+
 class WorkflowEditor(Vertical):
     """Edits one workflow. `workflow` is None while it cannot be submitted; `error` says why and where."""
 
@@ -467,26 +499,18 @@ class WorkflowEditor(Vertical):
         color: $error;
     }
     WorkflowEditor #workflow-submit-bar {
+        layout: horizontal;
         height: 1;
         padding: 0 1;
-    }
-    WorkflowEditor #workflow-count-label {
-        width: auto;
-        color: $text-muted;
+        color: $text-muted;  /* "copies" and the target; the count has its own colours */
     }
     WorkflowEditor #workflow-count {
         width: 7;
         height: 1;
         border: none;
         padding: 0 1;
-        margin: 0 1;
+        margin: 0 1 0 7;  /* SubmitBar.COUNT_AT: right of "copies " */
         background: $boost;
-    }
-    WorkflowEditor #workflow-target {
-        width: 1fr;
-        color: $text-muted;
-        text-overflow: ellipsis;
-        text-wrap: nowrap;
     }
     """
 
@@ -543,12 +567,9 @@ class WorkflowEditor(Vertical):
             yield ParametersForm(id="workflow-params")
             yield JsonTextArea(self._initial_text, id="workflow-text")
         yield Label("", id="workflow-status")
-        with Horizontal(id="workflow-submit-bar"):
-            yield Label("copies", id="workflow-count-label")
-            count = CompactInput("1", id="workflow-count", restrict=r"[0-9]*", max_length=4)
-            count.tooltip = "how many copies to submit (ctrl+s)"
-            yield count
-            yield Label("", id="workflow-target")
+        count = CompactInput("1", id="workflow-count", restrict=r"[0-9]*", max_length=4)
+        count.tooltip = "how many copies to submit (ctrl+s)"
+        yield SubmitBar(count, id="workflow-submit-bar")
 
     def on_mount(self) -> None:
         self._validate()
@@ -588,7 +609,7 @@ class WorkflowEditor(Vertical):
 
     def set_target_label(self, text: str) -> None:
         """Where ctrl+s sends the workflow, shown next to the count (e.g. "→ sim-api" or "→ 2 profiles")."""
-        self.query_one("#workflow-target", Label).update(Text(text))
+        self.query_one(SubmitBar).target = text
 
     def load_workflow(self, workflow: Workflow, path: Path | None = None) -> None:
         self._load_text(workflow.to_json(), path)
