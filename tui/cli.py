@@ -55,21 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _skip_absent_sniffio() -> None:
-    """httpcore asks `import sniffio` on every request to learn which async library runs it. When sniffio is not
-    installed (httpx no longer requires it) that failing import searches every sys.path entry again each time:
-    ~0.25 ms a request, a quarter of `comfyq submit -n 1000`. Record the absence once; the import then fails at
-    once, with the same ImportError, and httpcore falls back to asyncio exactly as before."""
-    if "sniffio" in sys.modules:
-        return
-    import importlib.util
-
-    if importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _skip_absent_sniffio()
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     # Options given nowhere stay absent (SUPPRESS) so a value before the sub-command is not reset after it.

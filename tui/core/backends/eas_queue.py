@@ -33,11 +33,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 import websocket
 
-with warnings.catch_warnings():
-    # The SDK's generated protobuf modules use deprecated descriptor calls; that is its business, not the user's.
-    warnings.simplefilter("ignore", DeprecationWarning)
+if TYPE_CHECKING:
     from eas_prediction import QueueClient
     from eas_prediction.queue_types.queueservice_pb2 import DataFrameProto
+
+
+def _sdk() -> tuple[type[QueueClient], type[DataFrameProto]]:
+    """The SDK's queue client and frame type, imported on first use: they pull in protobuf and numpy (~90 ms),
+    which `comfyq submit` (plain HTTP) never needs."""
+    with warnings.catch_warnings():
+        # The SDK's generated protobuf modules use deprecated descriptor calls; that is its business, not the user's.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from eas_prediction import QueueClient
+        from eas_prediction.queue_types.queueservice_pb2 import DataFrameProto
+    return QueueClient, DataFrameProto
 
 from tui.core import payloads
 from tui.core.backends import Backoff, scrub
@@ -246,7 +255,8 @@ class SinkWatcher(ThreadedWatcher):
     def _queue_client(self) -> QueueClient:
         endpoint = str(self.profile.endpoint)
         sink = f"{self.profile.service}/sink"
-        client = QueueClient(endpoint, sink)
+        queue_client, _ = _sdk()
+        client = queue_client(endpoint, sink)
         # The SDK gives every client a logger that prints to stdout: never let it write over the terminal.
         logging.getLogger(f"{endpoint}/{sink}").handlers.clear()
         client.set_token(self.profile.token or "")
@@ -355,6 +365,7 @@ class SinkWatcher(ThreadedWatcher):
     def _receive_frames(
         self, sock: websocket.WebSocket, committer: _Committer, exit_event: threading.Event, backoff: Backoff
     ) -> None:
+        _, data_frame = _sdk()
         batch: list[DataFrameProto] = []
         batch_bytes = 0
         limit = self.batch_limit
@@ -390,7 +401,7 @@ class SinkWatcher(ThreadedWatcher):
             if opcode != websocket.ABNF.OPCODE_BINARY:
                 log.warning("%s: ignored a non-binary frame on the sink watch", self.profile.name)
                 continue
-            frame = DataFrameProto()
+            frame = data_frame()
             try:
                 frame.ParseFromString(data)
             except Exception:  # noqa: BLE001 - protobuf raises its own DecodeError
