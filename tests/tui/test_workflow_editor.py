@@ -22,7 +22,7 @@ from screens.open_workflow import OpenWorkflowScreen, PathInput, complete_path
 from tui.core.locations import Locations
 from tui.core.recent import RECENT_FILE_NAME, RecentFiles
 from tui.core.workflow import SEED_MAX, UI_FORMAT_MESSAGE, Workflow, parse_workflow, seed_workflow
-from tui.widgets.parameters_form import MAX_FIELDS, ParametersForm
+from tui.widgets.parameters_form import MAX_FIELDS, FieldRow, ParametersForm
 from tui.widgets.workflow_editor import (
     JSON_TAB,
     PARAMS_TAB,
@@ -198,6 +198,71 @@ async def test_form_edit_rewrites_only_that_value_in_the_json(data_dir: Path) ->
         prompt.focus()
         await pilot.press("end", "!")
         await wait_for(pilot, lambda: '"text": "text, watermark!"' in area.text, "the prompt in the JSON")
+
+
+def screen_cells(app: App) -> list[list[tuple[str, object, object, bool]]]:
+    """Every cell of the screen as (character, colour, background, bold): what the terminal shows (a space shows
+    only its background)."""
+    rows = []
+    for strip in app.screen._compositor.render_strips():
+        row = []
+        for segment in strip:
+            style = segment.style
+            background = style.bgcolor if style else None
+            for character in segment.text:
+                if character == " ":
+                    row.append((" ", None, background, False))
+                else:
+                    row.append((character, style and style.color, background, bool(style and style.bold)))
+        rows.append(row)
+    return rows
+
+
+async def test_rows_draw_their_values_until_the_inputs_exist(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ParametersForm, "_build_inputs", lambda form: None)  # hold the inputs back
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.query_one("#workflow-count").focus()  # away from the fields: inputs look unfocused
+        await pilot.pause()
+        rows = list(app.query(FieldRow))
+        assert rows and all(row.input is None for row in rows) and not app.query(".param-input")
+        drawn = screen_cells(app)
+        for row in rows:
+            row.ensure_input()
+        await pilot.pause()
+        assert all(not row.can_focus for row in rows) and len(app.query(".param-input")) == len(rows)
+        assert screen_cells(app) == drawn  # the rows drew exactly what their inputs show
+
+
+async def test_a_row_without_its_input_yet_acts_like_one(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ParametersForm, "_build_inputs", lambda form: None)
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        form, area = form_of(app), area_of(app)
+        steps_row = next(row for row in app.query(FieldRow) if row.field_name == "steps")
+        cfg_row = next(row for row in app.query(FieldRow) if row.field_name == "cfg")
+
+        # A JSON edit reaches a row that has no input yet; its input, once built, holds the new text.
+        area.load_text(area.text.replace('"cfg": 8.0,', '"cfg": 6.5,'))
+        await pilot.pause()
+        assert cfg_row.input is None and cfg_row.value == "6.5"
+
+        # Tab onto a row: its input is built and takes the focus; typing goes to the JSON as usual.
+        steps_row.focus()
+        await pilot.pause()
+        steps = steps_row.input
+        assert steps is not None and steps.has_focus and steps.value == "20"
+        await pilot.press("end", "backspace", "backspace", "3", "3")
+        await wait_for(pilot, lambda: '"steps": 33' in area.text, "the typed steps in the JSON")
+
+        # A click on a row's value builds its input with the cursor where the click landed.
+        assert await pilot.click(cfg_row, offset=(11 + 1 + 2, 0))  # on "6.5", after "6."
+        await pilot.pause()
+        cfg = cfg_row.input
+        assert cfg is not None and cfg.has_focus and cfg.value == "6.5" and cfg.cursor_position == 2
+        assert form.field_widget("5.width").value == "512"  # asking for a field builds its input too
 
 
 async def test_invalid_form_input_shows_inline_error_and_leaves_json_alone(data_dir: Path) -> None:

@@ -19,9 +19,11 @@ from textual import on
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
-from textual.events import Click
+from textual.events import Click, MouseDown
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static, TextArea
@@ -136,6 +138,7 @@ class Dice(Static, can_focus=True):
 
 
 NAME_WIDTH = 11  # the column of field names; inputs and error lines start right of it
+DICE_WIDTH = 5  # the seed's dice and the gap before it
 
 
 def first_line(name: str, width: int = NAME_WIDTH) -> str:
@@ -146,19 +149,81 @@ def first_line(name: str, width: int = NAME_WIDTH) -> str:
     return name[:space] if space > 0 else name[:width]
 
 
-class FieldRow(Widget):
-    """One field on one line: its name, drawn by the row itself, then the input (and the dice for a seed).
+class FieldRow(Widget, can_focus=True):
+    """One field on one line: its name, then its input (and the dice for a seed).
 
-    The name is not a Label of its own: styling and laying out a widget per name cost as much as the input
-    beside it. The input's left margin leaves the name's column free.
+    The row draws the name itself (a Label per name cost as much to style and lay out as the input beside it).
+    Until the row's input exists it also draws the value, exactly as the input shows it unfocused: the form's first
+    frame has one widget per field, and the inputs are built just after it (`ParametersForm` asks once it is on
+    screen), or at once when the row is focused or clicked or its input is asked for (`ensure_input`).
     """
 
-    def __init__(self, name: str, *children: Widget, id: str, classes: str) -> None:
-        super().__init__(*children, id=id, classes=classes)
+    COMPONENT_CLASSES = {"param-row--value"}
+
+    def __init__(
+        self,
+        name: str,
+        value: str,
+        *,
+        input_id: str,
+        tooltip: str,
+        suggestions: tuple[str, ...] | None,
+        dice: bool,
+        id: str,
+        classes: str,
+    ) -> None:
+        super().__init__(*([Dice(id=f"{input_id}-dice")] if dice else []), id=id, classes=classes)
         self.field_name = name
+        self.value = value  # what the row draws while it has no input (the input holds the text once it exists)
+        self.input_id = input_id
+        self.has_dice = dice
+        self._tooltip_text = tooltip
+        self._suggestions = suggestions
+        self.input: CompactInput | None = None
+
+    def ensure_input(self) -> CompactInput:
+        """The field's input, built and mounted (in front of the dice) the first time it is asked for."""
+        if self.input is None:
+            suggester = SuggestFromList(self._suggestions, case_sensitive=True) if self._suggestions else None
+            field_input = CompactInput(self.value, id=self.input_id, classes="param-input", suggester=suggester)
+            field_input.tooltip = self._tooltip_text
+            self.input = field_input
+            self.can_focus = False  # the input takes the row's place in the focus chain
+            self.mount(field_input, before=0)
+            self.refresh()
+        return self.input
+
+    def show_value(self, text: str) -> None:
+        """The value changed while the row has no input yet."""
+        if text != self.value:
+            self.value = text
+            self.refresh()
 
     def render(self) -> Text:
-        return Text(first_line(self.field_name), no_wrap=True)
+        line = Text(first_line(self.field_name).ljust(NAME_WIDTH), no_wrap=True, end="")
+        if self.input is None:
+            # The input, unfocused: one cell of padding each side, the text cut at its right edge.
+            width = self.content_size.width - NAME_WIDTH - (DICE_WIDTH if self.has_dice else 0)
+            shown = Text(f" {self.value}", no_wrap=True, end="")
+            shown.truncate(max(0, width - 1), overflow="crop")
+            shown.pad_right(max(0, width - shown.cell_len))
+            shown.stylize(self.get_component_rich_style("param-row--value"))
+            line.append_text(shown)
+        return line
+
+    def on_focus(self) -> None:
+        self.ensure_input().focus()
+
+    def on_mouse_down(self, event: MouseDown) -> None:
+        # Only reaches the row on its name, or on its value while the input is not built (the click focused the
+        # row first, which built the input: put its cursor where the click landed, as the input would have).
+        if event.x < NAME_WIDTH:
+            return
+        field_input = self.ensure_input()
+        field_input.focus()
+        # Where the click landed, as the input would have put its cursor (its text starts after one cell of padding).
+        position = min(len(self.value), max(0, event.x - NAME_WIDTH - 1))
+        field_input.call_after_refresh(setattr, field_input, "cursor_position", position)
 
 
 @dataclass(frozen=True)
@@ -189,6 +254,13 @@ class ParametersForm(VerticalScroll):
     }
     ParametersForm .param-row > .param-input {
         margin-left: 11;  /* NAME_WIDTH */
+    }
+    ParametersForm .param-row > .param-dice {
+        dock: right;  /* in place before the input exists too */
+    }
+    ParametersForm .param-row > .param-row--value {
+        color: $foreground;  /* what the input draws its text with, unfocused */
+        background: $boost;
     }
     ParametersForm .param-title {
         color: $text-muted;
@@ -280,6 +352,19 @@ class ParametersForm(VerticalScroll):
         self._generation = 0  # widget ids change on each rebuild, so a late message from an old field is ignored
         self._errors: dict[str, str] = {}  # widget id -> why its text is not a value
         self._error_labels: dict[str, Label] = {}  # widget id -> the line under it (built on its first error)
+        self._inputs_due = False
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The form is being painted, its rows drawing their values: build their inputs once this frame is out.
+        # (Not `call_after_refresh`: inside `App.batch_update` it runs before any frame.)
+        if self._inputs_due:
+            self._inputs_due = False
+            self.call_later(self._build_inputs)
+        return super().render_lines(crop)
+
+    def _build_inputs(self) -> None:
+        for row in self.query(FieldRow):
+            row.ensure_input()
 
     def _line(self, widget_id: str) -> Static:
         """The note above the fields ("params-note") or below them ("params-more"), built the first time it is said.
@@ -357,6 +442,7 @@ class ParametersForm(VerticalScroll):
             self.mount_all(widgets, before=more.first())
         else:
             self.mount_all(widgets)
+        self._inputs_due = True  # built once these rows are on screen (see `render_lines`)
 
     def _field_widgets(self, field: _Field, label: str) -> list[Widget]:
         """The form's own children for one field (few widgets: styling each one is most of what mounting costs).
@@ -380,19 +466,18 @@ class ParametersForm(VerticalScroll):
             )
             area.tooltip = tooltip
             return [title, area]
-        suggester = None
-        if item.name == "sampler_name":
-            suggester = SuggestFromList(SAMPLER_NAMES, case_sensitive=True)
-        elif item.name == "scheduler":
-            suggester = SuggestFromList(SCHEDULERS, case_sensitive=True)
-        field_input = CompactInput(
-            display_value(item.value), id=field.widget_id, classes="param-input", suggester=suggester
+        suggestions = {"sampler_name": SAMPLER_NAMES, "scheduler": SCHEDULERS}.get(item.name)
+        row = FieldRow(
+            label,
+            display_value(item.value),
+            input_id=field.widget_id,
+            tooltip=tooltip,
+            suggestions=suggestions,
+            dice=item.name in _SEED_NAMES and isinstance(item.value, int),
+            id=f"{field.widget_id}-row",
+            classes="param param-part param-row",
         )
-        field_input.tooltip = tooltip
-        row: list[Widget] = [field_input]
-        if item.name in _SEED_NAMES and isinstance(item.value, int):
-            row.append(Dice(id=f"{field.widget_id}-dice"))
-        return [FieldRow(label, *row, id=f"{field.widget_id}-row", classes="param param-part param-row")]
+        return [row]
 
     def _update_values(self, items: list[EditableInput]) -> None:
         try:
@@ -411,9 +496,18 @@ class ParametersForm(VerticalScroll):
             self._set_text(widget_id, display_value(item.value))
             self._show_error(widget_id, None)
 
+    def _widget(self, widget_id: str, *, build: bool = False) -> Input | TextArea | None:
+        """The field's text area or input. A row's input is built when ``build``; else None while it has none."""
+        if self._fields[widget_id].is_prompt:
+            return self.query_one(f"#{widget_id}", TextArea)
+        row = self.query_one(f"#{widget_id}-row", FieldRow)
+        return row.ensure_input() if build else row.input
+
     def _set_text(self, widget_id: str, text: str) -> None:
-        widget = self.query_one(f"#{widget_id}")
-        if isinstance(widget, TextArea):
+        widget = self._widget(widget_id)
+        if widget is None:
+            self.query_one(f"#{widget_id}-row", FieldRow).show_value(text)
+        elif isinstance(widget, TextArea):
             with self.prevent(TextArea.Changed):
                 widget.load_text(text)
         elif isinstance(widget, Input):
@@ -423,12 +517,10 @@ class ParametersForm(VerticalScroll):
     # ------------------------------------------------------------------ fields -> model
 
     def _text_of(self, widget_id: str) -> str:
-        widget = self.query_one(f"#{widget_id}")
-        if isinstance(widget, TextArea):
-            return widget.text
-        if isinstance(widget, Input):
-            return widget.value
-        return ""
+        widget = self._widget(widget_id)
+        if widget is None:
+            return self.query_one(f"#{widget_id}-row", FieldRow).value
+        return widget.text if isinstance(widget, TextArea) else widget.value
 
     def _parse(self, widget_id: str) -> Scalar | None:
         """The field's text as the input's type, or None when it does not convert."""
@@ -475,20 +567,21 @@ class ParametersForm(VerticalScroll):
         if error is None:
             if message is None:
                 return  # never had an error: nothing to build, nothing to clear
-            field = self.query_one(f"#{widget_id}")
-            is_prompt = isinstance(field, TextArea)
+            is_prompt = self._fields[widget_id].is_prompt
             classes = "param-part param-error" + (" param-prompt-error" if is_prompt else "")
             error = Label(text, id=f"{widget_id}-error", classes=classes)
             self._error_labels[widget_id] = error
-            self.mount(error, after=field if is_prompt else self.query_one(f"#{widget_id}-row"))
+            self.mount(error, after=self.query_one(f"#{widget_id}" if is_prompt else f"#{widget_id}-row"))
         else:
             error.update(text)
         error.set_class(message is not None, "-shown")
-        self.query_one(f"#{widget_id}").set_class(message is not None, "-invalid")
+        widget = self._widget(widget_id, build=message is not None)  # bad text was typed: the input exists
+        if widget is not None:
+            widget.set_class(message is not None, "-invalid")
 
     def first_error_field(self) -> Input | TextArea | None:
         for widget_id in self._errors:
-            return self.query_one(f"#{widget_id}")  # type: ignore[return-value]
+            return self._widget(widget_id, build=True)
         return None
 
     @property
@@ -500,20 +593,25 @@ class ParametersForm(VerticalScroll):
         """The widget editing ``NODE.INPUT`` (tests and the editor use it to focus a field)."""
         for widget_id, field in self._fields.items():
             if field.item.key == key:
-                return self.query_one(f"#{widget_id}")  # type: ignore[return-value]
+                widget = self._widget(widget_id, build=True)
+                assert widget is not None
+                return widget
         raise KeyError(key)
 
     def focus_next_field(self) -> None:
         """Focus the first field (the form has nothing else to focus)."""
         for widget_id in self._fields:
-            self.query_one(f"#{widget_id}").focus()
+            widget = self._widget(widget_id, build=True)
+            assert widget is not None
+            widget.focus()
             return
 
     def randomize_seed(self, key: str | None = None) -> None:
         """Give the seed field ``key`` (or the first seed field) a new random value."""
         for widget_id, field in self._fields.items():
             if field.item.name in _SEED_NAMES and (key is None or field.item.key == key):
-                widget = self.query_one(f"#{widget_id}", Input)
+                widget = self._widget(widget_id, build=True)
+                assert isinstance(widget, Input)
                 widget.value = str(random.randint(0, SEED_MAX))  # Input.Changed carries it to the JSON
                 return
 
