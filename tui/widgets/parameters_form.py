@@ -5,6 +5,10 @@ converts to the input's type posts :class:`ParametersForm.Edited` and the editor
 whose text does not convert shows the model's message under it and posts nothing, so bad input never reaches the
 JSON. When the editor hands over a new workflow, only fields whose *value* differs are rewritten, so the field
 being typed in keeps its text and cursor (no feedback loop).
+
+Few widgets, because styling and laying out each one is most of what the editor costs to show: a prompt is a title
+and a text area, any other field one `FieldRow` (it draws its name, and its value until its input is built just
+after the form's first frame); error lines and the two notes are built the first time they are needed.
 """
 
 from __future__ import annotations
@@ -215,13 +219,13 @@ class FieldRow(Widget, can_focus=True):
         self.ensure_input().focus()
 
     def on_mouse_down(self, event: MouseDown) -> None:
-        # Only reaches the row on its name, or on its value while the input is not built (the click focused the
-        # row first, which built the input: put its cursor where the click landed, as the input would have).
+        # The row gets a press on its name, or on its value while it draws it (the press focused the row, which
+        # built the input): the input's cursor goes where the press landed, as it would have in the input (its
+        # text starts after one cell of padding).
         if event.x < NAME_WIDTH:
             return
         field_input = self.ensure_input()
         field_input.focus()
-        # Where the click landed, as the input would have put its cursor (its text starts after one cell of padding).
         position = min(len(self.value), max(0, event.x - NAME_WIDTH - 1))
         field_input.call_after_refresh(setattr, field_input, "cursor_position", position)
 
