@@ -136,7 +136,7 @@ async def measure(runs: int = 5) -> list[Row]:
             note="in-process, warm imports; empty job store",
         ),
         # Not a target: the whole picture. The first frame shows the jobs in the panes' frames; profiles, editor
-        # (≈ 80 widgets: the parameters form) and detail are mounted in the frame after.
+        # (≈ 25 widgets) and detail are mounted in the frame after.
         Row(
             "startup: every pane painted",
             all_panes,

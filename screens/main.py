@@ -143,7 +143,7 @@ class MainScreen(Screen[None]):
         self.call_after_refresh(self._mount_panes)
 
     async def _mount_panes(self) -> None:
-        """Profiles, editor and detail (≈ 100 widgets between them), mounted once the job table is on screen.
+        """Profiles, editor and detail (≈ 30 widgets between them), mounted once the job table is on screen.
 
         Styling widgets is most of what it costs to start: the first frame shows the jobs in the panes' frames,
         the rest of the panes follow in the next one.
@@ -159,7 +159,7 @@ class MainScreen(Screen[None]):
             await self.query_one("#work").mount(detail, after="#jobs-pane")
             await self.query(PaneSlot).remove()
         self.panes_ready = True
-        self.comfyq.settle_after_start()
+        self.call_after_refresh(self.comfyq.settle_after_start)  # after the panes' frame, not before it
         # What happened before the list was there: sources' states, and the jobs already in flight per profile.
         for status in list(app.engine.source_statuses.values()):
             profiles.update_status(status)
