@@ -15,6 +15,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1119,3 +1120,34 @@ def test_a_token_a_service_echoes_back_is_masked_before_it_is_stored(store_path:
         assert not wal.exists() or token.encode() not in wal.read_bytes()
     finally:
         secrets.forget_secrets()
+
+
+def _open_after(path: str, barrier: Any, results: Any) -> None:
+    """In a child process: wait for the other one, then open (create) the store at the same moment."""
+    barrier.wait()
+    try:
+        JobStore(path).close()
+        results.put("ok")
+    except Exception as error:  # noqa: BLE001 - the test prints what went wrong
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def test_two_processes_creating_the_same_store_at_once_both_open_it(tmp_path: Path) -> None:
+    # `comfyq` in one terminal and `comfyq watch` in another, on a data dir nobody used yet: both create the
+    # database and switch it to WAL at the same moment. SQLite answers one of them "database is locked" at once
+    # (no busy wait for a journal-mode change that would deadlock), which must not stop that process.
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        path = str(tmp_path / f"run{attempt}" / "jobs.sqlite3")
+        barrier = context.Barrier(2)
+        results = context.Queue()
+        children = [context.Process(target=_open_after, args=(path, barrier, results)) for _ in range(2)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(30)
+        assert [results.get(timeout=5) for _ in children] == ["ok", "ok"]
+        with JobStore(path) as store:
+            assert store.schema_version == SCHEMA_VERSION

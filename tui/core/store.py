@@ -631,7 +631,7 @@ class JobStore:
         db = self._db
         db.execute("PRAGMA busy_timeout = 10000")  # another comfyq process may be writing: wait, do not fail
         if not self._memory:
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal()
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch the job store to WAL mode (got {mode})")
         # synchronous=NORMAL is safe in WAL mode: every commit is written to the WAL file before COMMIT returns, so
@@ -639,6 +639,25 @@ class JobStore:
         # last few commits (the database itself never corrupts). FULL would fsync on every commit for that.
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = OFF")
+
+    def _switch_to_wal(self, patience: float = 10.0) -> str:
+        """`PRAGMA journal_mode = WAL`, waiting out another process doing the same.
+
+        Two processes opening a new store at once both ask for the exclusive lock the switch needs; SQLite answers
+        one of them "database is locked" at once instead of waiting (waiting could deadlock), so the busy timeout
+        does not cover it. The file keeps WAL mode once set, so the retry usually finds it done."""
+        deadline = time.monotonic() + patience
+        delay = 0.005
+        while True:
+            try:
+                return str(self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
 
     def _migrate(self) -> None:
         with self._lock:
