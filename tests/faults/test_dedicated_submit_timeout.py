@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,27 @@ def test_the_cli_waits_a_held_answer_out_and_reports_the_one_run(
     assert job["state"] == "succeeded" and job["attempt"] == 1, json.dumps(job)[:2000]
     assert len(stored_jobs(cli.store_file)) == 1  # no second attempt was made
     assert emulator.prompts[job["prompt_id"]] == 1
+
+
+def test_the_cli_says_so_when_a_submit_outcome_is_unknown(tmp_path: Path, emulator: Emulator, workflow_file: Path) -> None:
+    # The server takes the prompt, holds its answer, and goes away before the answer and before any look-up:
+    # nobody can tell whether the job runs. `comfyq submit` must not exit 0 as if it had been accepted.
+    emulator.server.comfyui.stall_prompt_response_seconds = 60.0
+    config = write_config(tmp_path / "config.toml", emulator.config_text(dedicated_extra="request_timeout = 5\n"))
+    cli = Cli(config, tmp_path / "data")
+    process = cli.popen("submit", str(workflow_file), "-p", PROFILE, *FAST, "--json")
+    try:
+        deadline = time.monotonic() + 30
+        while sum(emulator.prompts.values()) < 1:
+            assert time.monotonic() < deadline, "the server never queued the prompt"
+            time.sleep(0.02)
+        emulator.stop_listening()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert_clean_output(stdout, stderr)
+    (job,) = json_lines(stdout)
+    assert job["state"] == "unknown", json.dumps(job)[:2000]
+    assert process.returncode == 1, stderr

@@ -726,6 +726,12 @@ def run_submit(args: argparse.Namespace) -> int:
     return _run(args, _submit)
 
 
+def _any_ended_badly_at_submit(jobs: Sequence[Job]) -> bool:
+    """A job the service rejected, or one whose submit answer was lost with nobody left to ask (it may run or not):
+    either way the user has something to look at, so the command does not exit 0."""
+    return any(job.state in (JobState.FAILED, JobState.UNKNOWN) for job in jobs)
+
+
 async def _submit(session: Session, args: argparse.Namespace) -> int:
     from tui.core.engine import apply_params
     from tui.core.workflow import load_workflow
@@ -754,7 +760,7 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
             return EXIT_UNREACHABLE
         if not args.wait:
             _report(session, args, jobs, outputs=False)
-            return EXIT_JOB_FAILED if any(job.state is JobState.FAILED for job in jobs) else EXIT_OK
+            return EXIT_JOB_FAILED if _any_ended_badly_at_submit(jobs) else EXIT_OK
         return await _wait_and_report(session, args, engine, jobs, args.timeout)
 
 
@@ -843,7 +849,7 @@ async def _resubmit(session: Session, args: argparse.Namespace) -> int:
             return EXIT_UNREACHABLE
         if not args.wait:
             _report(session, args, jobs, outputs=False)
-            return EXIT_JOB_FAILED if any(job.state is JobState.FAILED for job in jobs) else EXIT_OK
+            return EXIT_JOB_FAILED if _any_ended_badly_at_submit(jobs) else EXIT_OK
         return await _wait_and_report(session, args, engine, jobs, args.timeout)
 
 
