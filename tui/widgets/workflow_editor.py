@@ -34,6 +34,7 @@ from textual.widgets import ContentSwitcher, Input, Label, TextArea
 from tui.core.jobs import Job
 from tui.core.recent import RecentFiles
 from tui.core.workflow import Scalar, Workflow, WorkflowError, parse_workflow
+from tui.widgets.choice_row import ChoiceRow
 from tui.widgets.parameters_form import CompactInput, ParametersForm
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,7 @@ def _bar(width: int, start: int, end: int, highlight: Style, background: Style) 
     return text
 
 
-class Tabs(Widget, can_focus=True):
+class Tabs(ChoiceRow, can_focus=True):
     """The editor's tab row (Parameters | JSON) and the bar under it, drawn by one widget.
 
     It stands in for Textual's ``Tabs`` — a scroll container, two boxes, a widget per tab and an animated underline,
@@ -296,8 +297,6 @@ class Tabs(Widget, can_focus=True):
     focus the row and press left / right. It keeps the name, so ``Tabs`` selectors still find the editor's tab row.
     Posts `Tabs.Chosen` when the user picks a tab; ``active`` set by code posts nothing.
     """
-
-    ALLOW_SELECT = False
 
     DEFAULT_CSS = """
     Tabs {
@@ -344,35 +343,12 @@ class Tabs(Widget, can_focus=True):
         Binding("right", "move(1)", "Next tab", show=False),
     ]
 
-    class Chosen(Message):
-        """The user picked the tab ``tab_id``."""
-
-        def __init__(self, tabs: Tabs, tab_id: str) -> None:
-            super().__init__()
-            self.tabs = tabs
-            self.tab_id = tab_id
-
-        @property
-        def control(self) -> Tabs:
-            return self.tabs
+    class Chosen(ChoiceRow.Chosen):
+        """The user picked the tab ``key``."""
 
     def __init__(self, labels: Mapping[str, str], *, active: str, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._labels = dict(labels)  # tab id -> label
-        self._active = active
+        super().__init__(labels, active=active, id=id)
         self._hover: str | None = None
-
-    @property
-    def active(self) -> str:
-        return self._active
-
-    @active.setter
-    def active(self, tab_id: str) -> None:
-        if tab_id not in self._labels:
-            raise ValueError(f"no tab {tab_id!r}")
-        if tab_id != self._active:
-            self._active = tab_id
-            self.refresh()
 
     def _spans(self) -> list[tuple[int, int, str]]:
         """(first column, end column, tab id) of each tab, padding included: one cell each side of the label."""
@@ -383,12 +359,6 @@ class Tabs(Widget, can_focus=True):
             spans.append((x, x + width, tab_id))
             x += width
         return spans
-
-    def _tab_at(self, x: int) -> str | None:
-        for start, end, tab_id in self._spans():
-            if start <= x < end:
-                return tab_id
-        return None
 
     def render(self) -> Text:
         tab_style = self.get_component_rich_style("tabs--tab")
@@ -415,19 +385,13 @@ class Tabs(Widget, can_focus=True):
         ids = list(self._labels)
         self._choose(ids[(ids.index(self._active) + step) % len(ids)])
 
-    def _choose(self, tab_id: str) -> None:
-        self.active = tab_id
-        self.post_message(self.Chosen(self, tab_id))
-
     def on_click(self, event: Click) -> None:
-        tab_id = self._tab_at(event.x)  # the label row or the bar under it
-        if tab_id is not None:
-            event.stop()
+        if self.choice_at(event.x) is not None:  # the label row or the bar under it
             self.focus()
-            self._choose(tab_id)
+        super().on_click(event)
 
     def on_mouse_move(self, event: MouseMove) -> None:
-        hover = self._tab_at(event.x) if event.y == 0 else None
+        hover = self.choice_at(event.x) if event.y == 0 else None
         if hover != self._hover:
             self._hover = hover
             self.refresh()
@@ -796,7 +760,7 @@ class WorkflowEditor(Vertical):
     @on(Tabs.Chosen)
     def _tab_chosen(self, event: Tabs.Chosen) -> None:
         event.stop()
-        self.show_view(event.tab_id)
+        self.show_view(event.key)
 
     @on(TextArea.Changed, "#workflow-text")
     def _text_changed(self, event: TextArea.Changed) -> None:
