@@ -295,3 +295,20 @@ def test_interrupted_wait_exits_130_and_loses_nothing(cli: Cli, workflow_file: P
     finished = cli.run("wait", job.id, "--json", "--timeout", "60")
     assert finished.returncode == 0, finished.stderr
     assert json_lines(finished.stdout)[0]["state"] == "succeeded"
+
+
+def test_output_cut_short_by_the_reader_ends_quietly(cli: Cli) -> None:
+    # `comfyq jobs --json | head -1`: the reader goes away while comfyq still writes. Like any Unix tool, comfyq
+    # stops without a word (no "unexpected error", no traceback) and exits 141 (128 + SIGPIPE), as a shell reports.
+    from tui.core.jobs import Edition, Job
+
+    with JobStore(cli.store_file) as store:
+        store.add_many([Job(id=f"{n:032x}", profile="sim-api", edition=Edition.API, workflow=None) for n in range(3000)])
+    process = cli.popen("jobs", "--json", "--limit", "3000")
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    assert first.startswith("{")
+    process.stdout.close()  # the reader is gone; ~1 MB is still to come
+    assert process.wait(timeout=60) == 141
+    errors = process.stderr.read()
+    assert "unexpected error" not in errors and "Traceback" not in errors and "BrokenPipe" not in errors, errors

@@ -245,6 +245,8 @@ async def _guarded(
     except BackendError as error:
         session.err.print(f"comfyq: {error}", markup=False, highlight=False)
         return EXIT_UNREACHABLE
+    except BrokenPipeError:
+        raise  # the reader of our output went away: tui.cli ends quietly
     except Exception as error:  # never a traceback to the user: it goes to the log file
         log.exception("unexpected error in %s", getattr(args, "command", "comfyq"))
         session.err.print(
