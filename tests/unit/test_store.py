@@ -1151,3 +1151,37 @@ def test_two_processes_creating_the_same_store_at_once_both_open_it(tmp_path: Pa
         assert [results.get(timeout=5) for _ in children] == ["ok", "ok"]
         with JobStore(path) as store:
             assert store.schema_version == SCHEMA_VERSION
+
+
+# ----- batches ---------------------------------------------------------------------------------------------------
+
+
+def test_a_batch_is_stored_filtered_by_prefix_and_survives_reopening(store_path: Path) -> None:
+    with JobStore(store_path) as store:
+        store.add_many([job("a1", batch="spring-catalog"), job("a2", batch="spring-catalog"),
+                        job("b1", batch="summer"), job("n1")])
+        flt = JobFilter.parse("batch:spring")
+        assert flt.batch == "spring" and flt.to_query() == "batch:spring"
+        assert sorted(store.ids(flt)) == ["a1", "a2"]
+        assert store.count(JobFilter.parse("batch:summer")) == 1
+        # A LIKE wildcard in the name is a plain character.
+        assert store.count(JobFilter.parse("batch:%")) == 0
+        assert [flt.matches(store.get(i)) for i in ("a1", "b1", "n1")] == [True, False, False]
+        store.apply(JobUpdate("a1", state=S.FAILED, failure=Failure(FailureCategory.EXECUTION, "boom")))
+        assert [j.id for j in store.failed(JobFilter.parse("batch:spring"))] == ["a1"]
+        assert store.failed(JobFilter.parse("batch:summer")) == []
+    with JobStore(store_path) as store:
+        assert store.get("a2").batch == "spring-catalog"
+        assert any("jobs_by_batch" in line for line in store.query_plan("ids", JobFilter.parse("batch:spring")))
+
+
+def test_migrating_a_version_3_file_fills_the_batch_column(store_path: Path) -> None:
+    with JobStore(store_path) as store:
+        store.add(job("old", batch="night-run"))
+    with sqlite3.connect(store_path) as raw:  # back to version 3: no batch column, the batch only in `data`
+        raw.execute("DROP INDEX jobs_by_batch")
+        raw.execute("ALTER TABLE jobs DROP COLUMN batch")
+        raw.execute("PRAGMA user_version = 3")
+    with JobStore(store_path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.ids(JobFilter.parse("batch:night")) == ["old"]

@@ -203,6 +203,9 @@ class Job:
     attempt: int = 1
     external: bool = False  # a sink result for a task_id we never submitted
     params: dict[str, Any] = field(default_factory=dict)  # the --set overrides used, for display
+    # The submission this job belongs to (one `submit` / ctrl+s, a sweep, a resubmit of many): a short name the
+    # user can set, shared by every job sent together. None for external jobs and rows from before batches.
+    batch: str | None = None
 
     @property
     def submitted_at(self) -> float | None:
@@ -256,6 +259,7 @@ class Job:
             "attempt": self.attempt,
             "external": self.external,
             "params": dict(self.params),
+            "batch": self.batch,
         }
 
     @classmethod
@@ -286,6 +290,7 @@ class Job:
             attempt=int(data.get("attempt", 1)),
             external=bool(data.get("external", False)),
             params=dict(data.get("params") or {}),
+            batch=data.get("batch"),
         )
 
 

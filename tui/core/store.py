@@ -23,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -123,6 +123,7 @@ class JobFilter:
     states: frozenset[JobState] | None = None
     profile: str | None = None
     text: str | None = None
+    batch: str | None = None  # a batch name or its start (`batch:spring` matches `spring-catalog`)
     # Parts of a typed query that were not understood (e.g. `state:bogus`), for the UI to point out.
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -136,6 +137,7 @@ class JobFilter:
         """
         states: set[JobState] | None = None
         profile: str | None = None
+        batch: str | None = None
         words: list[str] = []
         problems: list[str] = []
         for token in query.split():
@@ -151,12 +153,16 @@ class JobFilter:
             elif sep and key == "profile":
                 if value:
                     profile = value
+            elif sep and key == "batch":
+                if value:
+                    batch = value
             else:
                 words.append(token)
         return cls(
             states=frozenset(states) if states is not None else None,
             profile=profile,
             text=" ".join(words) or None,
+            batch=batch,
             problems=tuple(problems),
         )
 
@@ -167,7 +173,7 @@ class JobFilter:
 
     @property
     def is_empty(self) -> bool:
-        return self.states is None and self.profile is None and not self.terms
+        return self.states is None and self.profile is None and self.batch is None and not self.terms
 
     def to_query(self) -> str:
         """The filter as a query string :meth:`parse` reads back."""
@@ -181,6 +187,8 @@ class JobFilter:
                 parts.append("state:" + ",".join(s.value for s in JobState if s in self.states))
         if self.profile is not None:
             parts.append(f"profile:{self.profile}")
+        if self.batch is not None:
+            parts.append(f"batch:{self.batch}")
         if self.text:
             parts.append(self.text)
         return " ".join(parts)
@@ -190,6 +198,8 @@ class JobFilter:
         if self.states is not None and job.state not in self.states:
             return False
         if self.profile is not None and job.profile != self.profile:
+            return False
+        if self.batch is not None and not (job.batch or "").startswith(self.batch):
             return False
         terms = self.terms
         if terms:
@@ -319,18 +329,24 @@ MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
         # v3: what changed lately, so a running TUI sees jobs another comfyq process (the CLI) adds or settles.
         "CREATE INDEX jobs_by_updated ON jobs (updated_at)",
     ),
+    (
+        # v4: the batch a job was sent in (`batch:NAME`, `--batch NAME`): a column so a batch is one index range.
+        "ALTER TABLE jobs ADD COLUMN batch TEXT",
+        "UPDATE jobs SET batch = json_extract(data, '$.batch') WHERE json_extract(data, '$.batch') IS NOT NULL",
+        "CREATE INDEX jobs_by_batch ON jobs (batch, submitted_at DESC, seq DESC, id) WHERE batch IS NOT NULL",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "id, profile, edition, state, submitted_at, updated_at, finished_at, task_id, prompt_id, sink_index, "
-    "parent_id, external, output_count, search_text, data"
+    "parent_id, external, output_count, search_text, batch, data"
 )
-_INSERT = f"INSERT INTO jobs ({_COLUMNS}, workflow) VALUES ({', '.join('?' * 16)})"
+_INSERT = f"INSERT INTO jobs ({_COLUMNS}, workflow) VALUES ({', '.join('?' * 17)})"
 _UPDATE = (
     "UPDATE jobs SET profile = ?, edition = ?, state = ?, submitted_at = ?, updated_at = ?, finished_at = ?, "
     "task_id = ?, prompt_id = ?, sink_index = ?, parent_id = ?, external = ?, output_count = ?, search_text = ?, "
-    "data = ? WHERE id = ?"
+    "batch = ?, data = ? WHERE id = ?"
 )
 # The columns `_row_values` gives, in its order; a batch writer compares them with what is stored and sets only the
 # ones that changed: SQLite then leaves alone every index none of whose columns is in the SET list.
@@ -369,6 +385,7 @@ def _row_values(job: Job, now: float) -> tuple[Any, ...]:
         int(job.external),
         len(job.outputs),
         job_search_text(job),
+        job.batch,
         _record(job),
     )
 
@@ -400,6 +417,11 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
     if flt.profile is not None:
         clauses.append("profile = ?")
         params.append(flt.profile)
+    if flt.batch is not None:
+        # A prefix, without LIKE's wildcards: a range on the batch index (every string that starts with the name
+        # sorts between it and the name followed by the last code point).
+        clauses.append("batch >= ? AND batch < ?")
+        params += [flt.batch, flt.batch + "\U0010ffff"]
     for term in flt.terms:
         clauses.append("instr(search_text, ?) > 0")
         params.append(term)
@@ -1152,7 +1174,7 @@ class JobStore:
         """
         base = flt or JobFilter()
         states = _FAILED_STATES if base.states is None else _FAILED_STATES & base.states
-        where, params = _where(JobFilter(states=frozenset(states), profile=base.profile, text=base.text))
+        where, params = _where(replace(base, states=frozenset(states)))
         extra = "" if include_external else " AND external = 0"
         return self._jobs(
             f"SELECT id, data, workflow FROM jobs{where}{extra} "
