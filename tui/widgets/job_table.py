@@ -92,6 +92,8 @@ class JobTable(ScrollView, can_focus=True):
     JobTable {
         height: 1fr;
         background: $surface;
+        /* Columns are fitted to the width: nothing to scroll sideways, so no horizontal bar over the last row. */
+        overflow-x: hidden;
     }
     JobTable > .job-table--header {
         text-style: bold;
@@ -321,6 +323,8 @@ class JobTable(ScrollView, can_focus=True):
             if new_job != self._cursor_job:
                 self._cursor_job = new_job
                 self.post_message(self.Highlighted(self, new_job))
+        # A sort, filter or insert can move the cursor's job anywhere: the user must still see the row they act on.
+        self._scroll_cursor_into_view()
 
     def job_at(self, row: int) -> Job | None:
         if not 0 <= row < len(self._rows):
@@ -328,7 +332,7 @@ class JobTable(ScrollView, can_focus=True):
         job_id = self._rows[row]
         job = self._cache.get(job_id)
         if job is None:
-            self._load(row, row + max(1, self.size.height))
+            self._load(row, row + max(1, self._view.height))
             job = self._cache.get(job_id)
         return job
 
@@ -343,10 +347,15 @@ class JobTable(ScrollView, can_focus=True):
 
     def _visible_range(self) -> tuple[int, int]:
         first = int(self.scroll_offset.y)
-        return first, first + max(1, self.size.height - 1)  # one line is the header
+        return first, first + max(1, self._view.height - 1)  # one line is the header
+
+    @property
+    def _view(self) -> Size:
+        """The lines and cells rows are drawn in: the widget less its scrollbar (a row under it is hidden)."""
+        return self.scrollable_content_region.size
 
     def _sync_virtual_size(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self._rows) + 1)
+        self.virtual_size = Size(self._view.width, len(self._rows) + 1)
 
     def tick(self) -> None:
         """Repaint running jobs' durations (called once a second by the screen)."""
@@ -385,7 +394,7 @@ class JobTable(ScrollView, can_focus=True):
         return result
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self._view.width
         if y == 0:
             return self._render_header(width)
         scroll_y = int(self.scroll_offset.y)
@@ -475,7 +484,7 @@ class JobTable(ScrollView, can_focus=True):
         self._scroll_cursor_into_view()
 
     def _scroll_cursor_into_view(self) -> None:
-        height = max(1, self.size.height - 1)
+        height = max(1, self._view.height - 1)
         top = int(self.scroll_offset.y)
         if self.cursor_row < top:
             self.scroll_to(y=self.cursor_row, animate=False)
@@ -499,10 +508,10 @@ class JobTable(ScrollView, can_focus=True):
         self._move(1)
 
     def action_page_up(self) -> None:
-        self._move(-max(1, self.size.height - 2))
+        self._move(-max(1, self._view.height - 2))
 
     def action_page_down(self) -> None:
-        self._move(max(1, self.size.height - 2))
+        self._move(max(1, self._view.height - 2))
 
     def action_first(self) -> None:
         self._move(-len(self._rows))
@@ -546,7 +555,7 @@ class JobTable(ScrollView, can_focus=True):
 
     def _sort_by_header_click(self, x: int) -> None:
         position = _MARK_WIDTH
-        for column, col_width in zip(COLUMNS, self._column_widths(self.size.width)):
+        for column, col_width in zip(COLUMNS, self._column_widths(self._view.width)):
             if not col_width:
                 continue
             if position <= x < position + col_width + 1:
@@ -556,4 +565,4 @@ class JobTable(ScrollView, can_focus=True):
             position += col_width + 1
 
     def visible_region_for_row(self, row: int) -> Region:
-        return Region(0, row + 1 - int(self.scroll_offset.y), self.size.width, 1)
+        return Region(0, row + 1 - int(self.scroll_offset.y), self._view.width, 1)
