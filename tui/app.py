@@ -52,6 +52,18 @@ class JobsDirty(Message):
         return isinstance(message, JobsDirty)
 
 
+class EngineEventArrived(Message):
+    """A source status or an engine error, carried into the app's message loop.
+
+    The engine calls its subscribers from wherever the event was drained, which can be a context without the
+    running app (a status from the sink watcher's thread): widgets are only touched from this message's handler.
+    """
+
+    def __init__(self, event: object) -> None:
+        super().__init__()
+        self.event = event
+
+
 class ComfyqApp(App[int]):
     """comfyq's terminal UI."""
 
@@ -153,7 +165,13 @@ class ComfyqApp(App[int]):
         if isinstance(event, JobChanged):
             self._pending_jobs[event.job.id] = event.job
             self.post_message(JobsDirty())
-        elif isinstance(event, SourceStatusChanged):
+        else:
+            self.post_message(EngineEventArrived(event))
+
+    @on(EngineEventArrived)
+    def _engine_event_arrived(self, arrived: EngineEventArrived) -> None:
+        event = arrived.event
+        if isinstance(event, SourceStatusChanged):
             for screen in self.screen_stack:
                 handler = getattr(screen, "source_status_changed", None)
                 if handler is not None:
