@@ -659,6 +659,11 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a config file comfyq creates: atomically, mode 0600 (it may hold tokens)."""
+    _write_atomically(Path(path), text)
+
+
 class _AnyVariable(Mapping[str, str]):
     """An environment where every variable is set: whether `token_env` is set *here* does not decide whether the
     profile may be saved (it may be set where comfyq runs next)."""
