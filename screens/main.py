@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -18,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Label, Static
 
 from tui.core.backends.base import SourceStatus
-from tui.core.jobs import ACTIVE_STATES, TERMINAL_STATES, Job, JobState
+from tui.core.jobs import ACTIVE_STATES, FAILING_STATES, TERMINAL_STATES, Job, JobState
 from tui.core.oss import compose_oss_path
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
@@ -32,15 +33,15 @@ from tui.widgets.workflow_editor import WorkflowEditor
 if TYPE_CHECKING:
     from tui.app import ComfyqApp, LaunchOptions
 
-FAILED_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN})
-
-# Quick filters: tab id -> (label, states or None for all)
+# Quick filters: tab id -> (label, states or None for all). "Failed" means still failing: the latest attempt of
+# each chain (a failed job whose resubmission succeeded is not failing any more).
 QUICK_FILTERS: dict[str, tuple[str, frozenset[JobState] | None]] = {
     "all": ("All", None),
     "active": ("Active", frozenset(ACTIVE_STATES)),
-    "failed": ("Failed", FAILED_STATES),
+    "failed": ("Failed", FAILING_STATES),
     "done": ("Done", frozenset(TERMINAL_STATES)),
 }
+LATEST_ONLY_FILTERS = frozenset({"failed"})
 
 
 def _breakpoint_classes(app: App[object]) -> list[str]:
@@ -250,13 +251,17 @@ class MainScreen(Screen[None]):
         if not force and now < self._counts_due:
             return
         self._counts_due = now + 0.5
-        counts = self.comfyq.store.counts_by_state()
+        store = self.comfyq.store
+        counts = store.counts_by_state()
         totals = {
             key: sum(n for state, n in counts.items() if states is None or state in states)
             for key, (_, states) in QUICK_FILTERS.items()
         }
+        failing = totals["failed"] = store.failing_count()
         self.query_one(QuickFilterBar).set_counts(totals)
-        self.query_one(StatusBar).counts = counts
+        status = self.query_one(StatusBar)
+        status.failing = failing
+        status.counts = counts
 
     # ------------------------------------------------------------- filters
 
@@ -265,7 +270,10 @@ class MainScreen(Screen[None]):
         typed = self._text_filter
         if typed.states is not None:
             states = typed.states if states is None else frozenset(states & typed.states)
-        self.query_one(JobTable).set_filter(JobFilter(states=states, profile=typed.profile, text=typed.text))
+        latest_only = typed.latest_only or self._quick_filter in LATEST_ONLY_FILTERS
+        self.query_one(JobTable).set_filter(
+            replace(typed, states=states, latest_only=latest_only, problems=())
+        )
 
     @on(QuickFilterBar.Chosen)
     def _quick_filter_chosen(self, event: QuickFilterBar.Chosen) -> None:

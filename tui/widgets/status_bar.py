@@ -31,6 +31,7 @@ class StatusBar(Widget):
 
     active_profile: reactive[str | None] = reactive(None)
     counts: reactive[dict[JobState, int]] = reactive(dict, always_update=True)
+    failing: reactive[int] = reactive(0)  # still failing (latest attempts): the ✘ count, as the Failed filter
     marked: reactive[int] = reactive(0)
     last_error: reactive[str | None] = reactive(None)
 
@@ -53,7 +54,7 @@ class StatusBar(Widget):
             text.append(f" {name}", style="dim")
         text.append("  │ ", style="dim")
         for state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED):
-            count = self.counts.get(state, 0)
+            count = self.failing if state is JobState.FAILED else self.counts.get(state, 0)
             text.append(f"{STATE_ICONS[state]} {count} ", style=STATE_STYLES[state] if count else "dim")
         if self.marked:
             text.append(f"│ {self.marked} marked ", style="bold yellow")
