@@ -104,8 +104,8 @@ def progress_text(job: Job, width: int) -> str:
 
 
 def retried_text(latest: Job) -> str:
-    """What became of a finished job's resubmission: `↻ ✔ attempt 2` (its latest attempt's state)."""
-    return f"↻ {STATE_ICONS[latest.state]} attempt {latest.attempt} {latest.state.value}"
+    """What became of a finished job's resubmission: `↻✔ attempt 2` (the icon is its latest attempt's state)."""
+    return f"↻{STATE_ICONS[latest.state]} attempt {latest.attempt}"
 
 
 def error_summary(job: Job) -> str:
