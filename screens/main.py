@@ -500,7 +500,7 @@ class MainScreen(Screen[None]):
                 self._cancel(targets)
 
         self.app.push_screen(
-            ConfirmScreen("Cancel", f"Cancel {what}? A queued job is dropped, a running one interrupted.", confirm_label="Cancel job"),
+            ConfirmScreen("Cancel", f"Cancel {what}? A queued job is dropped, a running one interrupted.", confirm_label="Cancel job", keep_label="Keep job"),
             answered,
         )
 

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
+from screens.confirm import ConfirmScreen
 from tui.core.config import Config, ConfigError, save_ui_settings
 from tui.core.engine import Engine
 from tui.core.events import JobChanged, SourceStatusChanged
@@ -136,8 +137,28 @@ class ComfyqApp(App[int]):
         self.engine_started = True
 
     async def action_quit(self) -> None:
+        sending = self.engine.sending
+        if sending and not isinstance(self.screen, ConfirmScreen):
+            jobs = f"{sending} job{'s are' if sending != 1 else ' is'}"
+            self.push_screen(
+                ConfirmScreen(
+                    "Quit",
+                    f"{jobs} still being sent. Quit anyway? Nothing is lost: the next start asks the service "
+                    "what it received and follows those jobs from there.",
+                    confirm_label="Quit",
+                    keep_label="Stay",
+                    variant="warning",
+                ),
+                self._quit_answered,
+            )
+            return
         await self.shutdown()
         self.exit(0)
+
+    async def _quit_answered(self, yes: bool | None) -> None:
+        if yes:
+            await self.shutdown()
+            self.exit(0)
 
     async def shutdown(self) -> None:
         self.closing = True
