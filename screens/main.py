@@ -232,7 +232,8 @@ class MainScreen(Screen[None]):
     def source_status_changed(self, status: SourceStatus) -> None:
         if (profiles := self._profiles()) is not None:
             profiles.update_status(status)
-        self.query_one(StatusBar).update_status(status)
+        for bar in self.query(StatusBar).results(StatusBar):  # none while the screen is being taken apart
+            bar.update_status(status)
 
     def show_last_error(self, message: str) -> None:
         self.query_one(StatusBar).last_error = message

@@ -191,6 +191,8 @@ class ComfyqApp(App[int]):
 
     @on(EngineEventArrived)
     def _engine_event_arrived(self, arrived: EngineEventArrived) -> None:
+        if self.closing:
+            return  # shutting down: the screens may already be taking their widgets apart
         event = arrived.event
         if isinstance(event, SourceStatusChanged):
             for screen in self.screen_stack:
