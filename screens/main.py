@@ -21,6 +21,7 @@ from textual.widgets import Input, Label, Static
 from tui.core.backends.base import SourceStatus
 from tui.core.jobs import ACTIVE_STATES, FAILING_STATES, TERMINAL_STATES, Job, JobState
 from tui.core.oss import compose_oss_path
+from tui.core.safe_text import visible
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.key_bar import KeyBar
@@ -304,6 +305,27 @@ class MainScreen(Screen[None]):
     def _filter_typed(self, event: Input.Changed) -> None:
         self._text_filter = JobFilter.parse(event.value)
         self._apply_filter()
+        self._show_filter_problems(self._filter_problems(self._text_filter))
+
+    def _filter_problems(self, typed: JobFilter) -> list[str]:
+        """What in the typed filter can match nothing, each with the names that would."""
+        problems = list(typed.problems)
+        profiles = sorted(self.comfyq.config.profiles)
+        if typed.profile is not None and not any(name.startswith(typed.profile) for name in profiles):
+            problems.append(f"profile:{typed.profile}: no such profile (one of: {', '.join(profiles) or 'none'})")
+        return problems
+
+    def _show_filter_problems(self, problems: list[str]) -> None:
+        found = self.query("#filter-problems")
+        if not problems and not found:
+            return
+        if found:
+            note = found.first(Static)
+        else:
+            note = Static(id="filter-problems", markup=False)
+            self.query_one("#jobs-pane").mount(note, after="#filter")
+        note.update("✘ " + " · ".join(visible(problem) for problem in problems) if problems else "")
+        note.display = bool(problems)
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -316,6 +338,7 @@ class MainScreen(Screen[None]):
             if filter_input.value:
                 filter_input.value = ""
             filter_input.display = False
+            self._show_filter_problems([])
             self.query_one(JobTable).focus()
         elif self.maximized is not None:
             self.minimize()

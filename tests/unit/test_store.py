@@ -661,7 +661,7 @@ def test_filters(mixed: JobStore, query: str, expected: list[str]) -> None:
 
 def test_filter_parsing() -> None:
     flt = JobFilter.parse("state:failed profile:sim-api bottle  red")
-    assert flt == JobFilter(states=frozenset({S.FAILED}), profile="sim-api", text="bottle red")
+    assert flt == JobFilter(states=frozenset({S.FAILED}), profile="sim-api", text="bottle red", profile_prefix=True)
     assert flt.terms == ("bottle", "red")
     assert JobFilter.parse(flt.to_query()) == flt
     assert JobFilter.parse("state:active").states == ACTIVE_STATES
@@ -1203,3 +1203,12 @@ def test_latest_attempts_and_the_latest_only_filter(store: JobStore) -> None:
     assert _ids(store.page(flt)) == ["lone"]
     assert store.count(JobFilter.parse("state:failed")) == 3  # every failed attempt stays findable
     assert store.failing_count() == 1
+
+
+def test_a_typed_profile_is_a_prefix_and_a_given_one_is_exact(store: JobStore) -> None:
+    store.add_many([job("a", profile="sim-api"), job("b", profile="sim-dedicated"), job("c", profile="local")])
+    assert sorted(store.ids(JobFilter.parse("profile:sim"))) == ["a", "b"]
+    assert store.ids(JobFilter.parse("profile:sim-d")) == ["b"]
+    assert store.ids(JobFilter(profile="sim")) == []  # the CLI's -p names one profile
+    assert JobFilter.parse("profile:sim").matches(store.get("a"))
+    assert not JobFilter(profile="sim").matches(store.get("a"))

@@ -95,7 +95,7 @@ _STATE_ALIASES: dict[str, frozenset[JobState]] = {
 }
 
 
-def _parse_states(value: str) -> tuple[frozenset[JobState] | None, list[str]]:
+def parse_states(value: str) -> tuple[frozenset[JobState] | None, list[str]]:
     """`failed,lost` / `active` / `done` / a prefix typed so far (`fai`) → states, plus the words not understood."""
     states: set[JobState] = set()
     unknown: list[str] = []
@@ -125,6 +125,9 @@ class JobFilter:
     profile: str | None = None
     text: str | None = None
     batch: str | None = None  # a batch name or its start (`batch:spring` matches `spring-catalog`)
+    # A typed `profile:sim` narrows like `state:` does, to every profile whose name starts so; a profile given by
+    # the CLI's -p is one exact name.
+    profile_prefix: bool = False
     # Only the latest attempt of each chain (`is:latest`): a job that was resubmitted is left out, so "failed" means
     # still failing. The store decides it (a later attempt is another row); `matches` cannot, see there.
     latest_only: bool = False
@@ -149,7 +152,7 @@ class JobFilter:
             key, sep, value = token.partition(":")
             key = key.lower()
             if sep and key == "state":
-                parsed, unknown = _parse_states(value)
+                parsed, unknown = parse_states(value)
                 if unknown:
                     problems.append(f"state:{','.join(unknown)}: not a state (one of: "
                                     f"{', '.join(s.value for s in JobState)}, active, done)")
@@ -171,6 +174,7 @@ class JobFilter:
             text=" ".join(words) or None,
             batch=batch,
             latest_only=latest_only,
+            profile_prefix=profile is not None,
             problems=tuple(problems),
         )
 
@@ -213,7 +217,9 @@ class JobFilter:
         job's row when a later attempt of it arrives."""
         if self.states is not None and job.state not in self.states:
             return False
-        if self.profile is not None and job.profile != self.profile:
+        if self.profile is not None and not (
+            job.profile.startswith(self.profile) if self.profile_prefix else job.profile == self.profile
+        ):
             return False
         if self.batch is not None and not (job.batch or "").startswith(self.batch):
             return False
@@ -433,7 +439,10 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
         else:
             clauses.append(f"state IN ({', '.join('?' * len(flt.states))})")
             params += sorted(s.value for s in flt.states)
-    if flt.profile is not None:
+    if flt.profile is not None and flt.profile_prefix:
+        clauses.append("profile >= ? AND profile < ?")  # every name that starts so (see `batch` below)
+        params += [flt.profile, flt.profile + "\U0010ffff"]
+    elif flt.profile is not None:
         clauses.append("profile = ?")
         params.append(flt.profile)
     if flt.batch is not None:
