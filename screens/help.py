@@ -46,6 +46,18 @@ def _binding_rows(keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def known_binding_ids() -> set[str]:
+    """Every binding id a [keymap] entry can name (`config check` flags the others)."""
+    return {binding_id for _, _, _, binding_id in _binding_rows({})}
+
+
+def known_themes() -> set[str]:
+    """Textual's built-in theme names (what `[ui] theme` may say)."""
+    from textual.theme import BUILTIN_THEMES
+
+    return set(BUILTIN_THEMES)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
