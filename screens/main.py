@@ -140,6 +140,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(JobTable)
         table.reload()
+        self.query_one(StatusBar).set_profiles(list(self.comfyq.config.profiles))
         self._refresh_counts(force=True)
         self.set_interval(1.0, self._tick)
         self.call_after_refresh(self._mount_panes)
@@ -236,8 +237,8 @@ class MainScreen(Screen[None]):
         for bar in self.query(StatusBar).results(StatusBar):  # none while the screen is being taken apart
             bar.update_status(status)
 
-    def show_last_error(self, message: str) -> None:
-        self.query_one(StatusBar).last_error = message
+    def show_last_error(self, message: str, profile: str | None = None) -> None:
+        self.query_one(StatusBar).show_error(message, profile)
 
     def _tick(self) -> None:
         if self.comfyq.closing:
@@ -682,6 +683,7 @@ class MainScreen(Screen[None]):
                 set_config(event.config)
         if (detail := self._detail()) is not None:
             detail.set_config(event.config)
+        self.query_one(StatusBar).set_profiles(list(event.config.profiles))
         self._reload_engine(event.config)
 
     @work(group="engine", exit_on_error=False)

@@ -46,6 +46,10 @@ class LaunchOptions:
     start_engine: bool = True
 
 
+# Source errors arriving within this long of the first are shown as one toast.
+SOURCE_ERROR_GATHER_SECONDS = 0.6
+
+
 class JobsDirty(Message):
     """Some jobs changed; the handler drains the pending set. Replaceable, so a burst becomes one update."""
 
@@ -89,6 +93,7 @@ class ComfyqApp(App[int]):
         self.store = store if store is not None else JobStore(options.locations.store_file)
         self.engine = engine if engine is not None else Engine(self.config, self.store)
         self._pending_jobs: dict[str, Job] = {}
+        self._source_errors: dict[str, str] = {}  # profile -> its error, gathered for one toast
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
         self.last_error: str | None = None
         self._external_sync_timer: Timer | None = None
@@ -201,8 +206,34 @@ class ComfyqApp(App[int]):
                     handler(event.status)
         else:
             message = getattr(event, "message", None)
-            if message:
+            profile = getattr(event, "profile", None)
+            if message and profile is not None:
+                self._gather_source_error(profile, str(message))
+            elif message:
                 self.report_error(str(message))
+
+    def _gather_source_error(self, profile: str, message: str) -> None:
+        """Errors of several profiles arriving together (three broken profiles at start-up) become one toast."""
+        first = not self._source_errors
+        self._source_errors[profile] = message
+        if first:
+            self.set_timer(SOURCE_ERROR_GATHER_SECONDS, self._flush_source_errors)
+
+    def _flush_source_errors(self) -> None:
+        errors, self._source_errors = self._source_errors, {}
+        if self.closing or not errors:
+            return
+        if len(errors) == 1:
+            [(profile, message)] = errors.items()
+            self.report_error(f"{profile}: {message}", profile=profile)
+            return
+        for profile, message in errors.items():
+            log.error("%s: %s", profile, redact(message))
+        names = ", ".join(errors)
+        self.notify(f"{len(errors)} profiles cannot connect ({names}) — see Profiles", title="Error",
+                    severity="error", timeout=8)
+        profile, message = list(errors.items())[-1]
+        self._show_last_error(redact(f"{profile}: {message}"), profile)
 
     def _sync_external_changes(self) -> None:
         """Jobs another comfyq process (e.g. `comfyq submit` in a shell) added or settled in the same store."""
@@ -225,16 +256,19 @@ class ComfyqApp(App[int]):
             if handler is not None:
                 handler(jobs)
 
-    def report_error(self, message: str, *, title: str = "Error") -> None:
+    def report_error(self, message: str, *, title: str = "Error", profile: str | None = None) -> None:
         """The one place errors from workers and sources are shown (and logged), never swallowed."""
         message = redact(message)
-        self.last_error = message
         log.error("%s: %s", title, message)
         self.notify(message, title=title, severity="error", timeout=8)
+        self._show_last_error(message, profile)
+
+    def _show_last_error(self, message: str, profile: str | None) -> None:
+        self.last_error = message
         for screen in self.screen_stack:
             handler = getattr(screen, "show_last_error", None)
             if handler is not None:
-                handler(message)
+                handler(message, profile)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:
