@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from tui.core.backends.base import SourceStatus
@@ -33,6 +34,8 @@ from tui.widgets.workflow_editor import WorkflowEditor
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp, LaunchOptions
+
+PaneT = TypeVar("PaneT", bound=Widget)
 
 # Quick filters: tab id -> (label, states or None for all). "Failed" means still failing: the latest attempt of
 # each chain (a failed job whose resubmission succeeded is not failing any more).
@@ -185,15 +188,22 @@ class MainScreen(Screen[None]):
         self._after_panes.append(action)
         return False
 
+    def _pane(self, kind: type[PaneT]) -> PaneT | None:
+        """A pane's widget, or None before it is mounted (see `_mount_panes`) and while the app takes the screen
+        apart at exit (an engine event can still arrive then)."""
+        if not self.panes_ready:
+            return None
+        found = self.query(kind)
+        return found.first(kind) if found else None
+
     def _profiles(self) -> ProfileList | None:
-        return self.query_one(ProfileList) if self.panes_ready else None
+        return self._pane(ProfileList)
 
     def _editor(self) -> WorkflowEditor | None:
-        """The workflow editor, or None in the moment before it is mounted (see `_mount_panes`)."""
-        return self.query_one(WorkflowEditor) if self.panes_ready else None
+        return self._pane(WorkflowEditor)
 
     def _detail(self) -> JobDetail | None:
-        return self.query_one(JobDetail) if self.panes_ready else None
+        return self._pane(JobDetail)
 
     # --------------------------------------------------------- engine feed
 
