@@ -708,7 +708,7 @@ class JobDetail(VerticalScroll):
                 summary = f"{attempt.failure.category.value}: {attempt.failure.message}".replace("\n", " ")
                 line.append(f"  {summary}", style="red")
             elif attempt.outputs:
-                line.append(f"  {len(attempt.outputs)} outputs", style="dim")
+                line.append(f"  {len(attempt.outputs)} output{'s' if len(attempt.outputs) != 1 else ''}", style="dim")
             if current:
                 highlighted = number - 1
             if width > 10:
