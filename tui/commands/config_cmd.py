@@ -33,8 +33,9 @@ def run_path(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
+
+    from tui.commands.safe_console import SafeConsole as Console, say
 
     from tui.cli import EXIT_OK, EXIT_USAGE
     from tui.core.config import ConfigError, load_config
@@ -46,7 +47,7 @@ def run_check(args: argparse.Namespace) -> int:
         config = load_config(locations.config_file, explicit=locations.config_explicit)
     except ConfigError as error:
         for issue in error.issues:
-            print(redact(str(issue)), file=sys.stderr)
+            say(redact(str(issue)), file=sys.stderr)
         count = len(error.issues)
         print(f"comfyq: {count} problem{'s' if count != 1 else ''} in the config", file=sys.stderr)
         return EXIT_USAGE

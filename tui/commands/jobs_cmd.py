@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console, Group
-from rich.control import strip_control_codes
 from rich.live import Live
 from rich.table import Table
 from rich.text import Span, Text
@@ -40,6 +39,8 @@ from tui.core.backends.base import SourceState
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.jobs import FailureCategory, Job, JobState
 from tui.core.render import job_to_json, oss_path
+from tui.core.safe_text import visible
+from tui.commands.safe_console import SafeConsole, say
 
 if TYPE_CHECKING:
     from tui.core.config import Config
@@ -202,7 +203,7 @@ def open_session(args: argparse.Namespace) -> Session:
         store = JobStore(locations.store_file)
     except Exception as error:  # sqlite3 errors, permissions
         raise CliError(f"cannot open the job store {locations.store_file}: {error}") from None
-    return Session(locations, config, store, out=Console(soft_wrap=False), err=Console(stderr=True))
+    return Session(locations, config, store, out=SafeConsole(soft_wrap=False), err=SafeConsole(stderr=True))
 
 
 def _register_tokens(config: Config) -> None:
@@ -218,7 +219,7 @@ def _run(args: argparse.Namespace, body: Callable[[Session, argparse.Namespace],
     try:
         session = open_session(args)
     except CliError as error:
-        print(f"comfyq: {error.message}", file=sys.stderr)
+        say(f"comfyq: {error.message}", file=sys.stderr)
         return error.code
     try:
         return _run_async(lambda: _guarded(session, args, body))
@@ -385,8 +386,8 @@ def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False,
 
 
 def _printable(text: str) -> str:
-    """Without the control codes rich's Text drops (so the widths measured are the widths shown)."""
-    return text if text.isprintable() else strip_control_codes(text)
+    """Outside text as shown: control characters as escapes (so the widths measured are the widths shown)."""
+    return visible(text)
 
 
 # Columns are two cells apart; the Detail column never gets fewer than this many cells.
@@ -474,11 +475,11 @@ def print_outputs(session: Session, jobs: Sequence[Job]) -> None:
             name = f"{output.subfolder}/{output.filename}" if output.subfolder else output.filename
             location = oss_path(output, profile)
             line = Text(f"{job.id[:8]}  ")
-            line.append(name, style="bold")
+            line.append(visible(name), style="bold")
             if output.type != "output":
-                line.append(f" ({output.type})", style="dim")
+                line.append(f" ({visible(output.type)})", style="dim")
             if location:
-                line.append(f"  {location}", style="cyan")
+                line.append(f"  {visible(location)}", style="cyan")
             lines.append(line)
     if lines:
         session.out.print(Text("Outputs", style="bold underline"))
@@ -496,7 +497,7 @@ def print_failures(session: Session, jobs: Sequence[Job]) -> None:
         from tui.widgets.job_format import error_summary
 
         line = Text(f"{job.id[:8]}  ")
-        line.append(error_summary(job), style="red" if job.failure is not None else "yellow")
+        line.append(visible(error_summary(job)), style="red" if job.failure is not None else "yellow")
         session.out.print(line, soft_wrap=True)
 
 
@@ -511,12 +512,13 @@ def print_job_detail(session: Session, job: Job) -> None:
     def row(label: str, value: Any) -> None:
         if value is None or value == "":
             return
-        grid.add_row(label, value if isinstance(value, Text) else Text(str(value)))
+        # Every value may come from a service or the store: shown with its control characters escaped.
+        grid.add_row(label, value if isinstance(value, Text) else Text(visible(value, keep_newlines=True)))
 
     from tui.core.render import iso_utc
 
     row("Job", job.id)
-    row("Profile", f"{job.profile} ({job.edition.value} edition)" + ("" if profile else " — not configured"))
+    row("Profile", f"{visible(job.profile)} ({job.edition.value} edition)" + ("" if profile else " — not configured"))
     row("State", _state_text(job))
     row("Task id", job.task_id)
     row("Prompt id", job.prompt_id)
@@ -542,7 +544,7 @@ def print_job_detail(session: Session, job: Job) -> None:
     row("Warning", job.warning)
     if job.failure is not None:
         failure = job.failure
-        row("Failure", Text(f"{failure.category.value}: {failure.message}", style="red"))
+        row("Failure", Text(visible(f"{failure.category.value}: {failure.message}", keep_newlines=True), style="red"))
         where = " ".join(part for part in (f"node {failure.node_id}" if failure.node_id else "", failure.class_type or "") if part)
         row("Failed node", where or None)
         row("Exception", failure.exception_type)
@@ -591,15 +593,15 @@ class WaitDisplay:
             before = self.jobs.get(job.id)
             self.jobs[job.id] = job
             if not self.interactive and job.state.is_terminal and (before is None or before.state != job.state):
-                self.session.err.print(f"{job.id[:8]} {job.state.value} {_detail(job)}".rstrip(), markup=False,
+                self.session.err.print(visible(f"{job.id[:8]} {job.state.value} {_detail(job)}".rstrip()), markup=False,
                                        highlight=False)
         elif isinstance(event, SourceStatusChanged):
             status = event.status
             if status.error and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
-                self.session.err.print(f"{status.profile}: {status.state.value}: {status.error}", markup=False,
+                self.session.err.print(visible(f"{status.profile}: {status.state.value}: {status.error}"), markup=False,
                                        highlight=False)
         elif isinstance(event, EngineError):
-            self.session.err.print(f"{event.profile or 'comfyq'}: {event.message}", markup=False, highlight=False)
+            self.session.err.print(visible(f"{event.profile or 'comfyq'}: {event.message}"), markup=False, highlight=False)
         if self.live is not None:
             self.live.update(self._render())
 
@@ -620,7 +622,7 @@ class WaitDisplay:
             line.append_text(_state_text(job))
             detail = progress_text(job, 40)
             if detail and detail != job.state.value:
-                line.append(f" {detail}")
+                line.append(f" {visible(detail)}")
             lines.append(line)
         if len(active) > LIVE_ROWS:
             lines.append(Text(f"… and {len(active) - LIVE_ROWS} more", style="dim"))
@@ -933,11 +935,11 @@ async def _watch(session: Session, args: argparse.Namespace) -> int:
             if args.json:
                 print_json(session, [job])
                 return
-            line = Text(f"{format_clock(time.time())} {job.id[:8]} {job.profile} ")
+            line = Text(f"{format_clock(time.time())} {job.id[:8]} {visible(job.profile)} ")
             line.append_text(_state_text(job))
             detail = _detail(job)
             if detail:
-                line.append(f" {detail}")
+                line.append(f" {visible(detail)}")
             session.out.print(line, soft_wrap=True)
         elif isinstance(event, SourceStatusChanged):
             status = event.status

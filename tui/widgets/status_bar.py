@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.core.safe_text import visible
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.jobs import JobState
 from tui.widgets.job_format import STATE_ICONS, STATE_STYLES
@@ -45,12 +46,12 @@ class StatusBar(Widget):
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("profile ", style="dim")
-        text.append(self.active_profile or "—", style="bold")
+        text.append(visible(self.active_profile or "—"), style="bold")
         for name, status in self._statuses.items():
             icon, colour = SOURCE_STYLES.get(status.state, ("?", "white"))
             text.append("  ")
             text.append(icon, style=colour)
-            text.append(f" {name}", style="dim")
+            text.append(f" {visible(name)}", style="dim")
         text.append("  │ ", style="dim")
         for state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED):
             count = self.counts.get(state, 0)
@@ -59,5 +60,5 @@ class StatusBar(Widget):
             text.append(f"│ {self.marked} marked ", style="bold yellow")
         if self.last_error:
             text.append("│ last error: ", style="dim")
-            text.append(self.last_error.replace("\n", " "), style="red")
+            text.append(visible(self.last_error), style="red")
         return text
