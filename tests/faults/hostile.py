@@ -124,8 +124,8 @@ class HostileServer:
             response.content_length = len(body)
             await response.prepare(request)
             for index in range(len(body)):
-                await response.write(body[index : index + 1])
                 await asyncio.sleep(behaviour.drip_seconds)
+                await response.write(body[index : index + 1])
             await response.write_eof()
             return response
         assert behaviour.mode == "endless", behaviour.mode
@@ -199,7 +199,8 @@ class HostileServer:
     async def _api_prompt(self, request: web.Request) -> web.StreamResponse:
         await request.read()
         self.prompts.append(request.query.get("task_id", ""))
-        return await self._send(request, "api_prompt", str(len(self.prompts)).encode())
+        # The queue index, zero-padded so a drip takes a while (a digit every drip_seconds).
+        return await self._send(request, "api_prompt", f"{len(self.prompts):020d}".encode())
 
     async def _api_get(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"stream.length": "0", "consumers.status.total": "1"})

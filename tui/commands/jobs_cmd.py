@@ -597,7 +597,7 @@ class WaitDisplay:
                                        highlight=False)
         elif isinstance(event, SourceStatusChanged):
             status = event.status
-            if status.error and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
+            if status.error and status.state in (SourceState.ERROR, SourceState.RECONNECTING, SourceState.DEGRADED):
                 self.session.err.print(visible(f"{status.profile}: {status.state.value}: {status.error}"), markup=False,
                                        highlight=False)
         elif isinstance(event, EngineError):
@@ -685,7 +685,7 @@ def _troubled_profiles(engine: Engine, profiles: Iterable[str]) -> list[str]:
     troubled = []
     for name in sorted(profiles):
         status = engine.source_statuses.get(name)
-        if status is not None and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
+        if status is not None and status.state in (SourceState.ERROR, SourceState.RECONNECTING, SourceState.DEGRADED):
             troubled.append(f"{name} ({status.error or status.state.value})")
     return troubled
 
@@ -742,6 +742,8 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
 
     if args.timeout is not None and not args.wait:
         raise CliError("--timeout only makes sense with --wait")
+    # --timeout bounds the whole command: what the submit took is not waited again.
+    started = time.monotonic()
     _require_profile(session, args.profile)
     workflow = load_workflow(args.workflow)
     params: dict[str, str] = {}
@@ -765,7 +767,14 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
         if not args.wait:
             _report(session, args, jobs, outputs=False)
             return EXIT_JOB_FAILED if _any_ended_badly_at_submit(jobs) else EXIT_OK
-        return await _wait_and_report(session, args, engine, jobs, args.timeout)
+        return await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
+
+
+def _remaining(timeout: float | None, started: float) -> float | None:
+    """What is left of a command's --timeout (at least a moment, so the jobs' state is still read once)."""
+    if timeout is None:
+        return None
+    return max(0.01, timeout - (time.monotonic() - started))
 
 
 def run_jobs(args: argparse.Namespace) -> int:
@@ -808,6 +817,7 @@ def run_wait(args: argparse.Namespace) -> int:
 
 
 async def _wait(session: Session, args: argparse.Namespace) -> int:
+    started = time.monotonic()
     jobs = _resolve(session, args.job_ids)
     active_profiles = {job.profile for job in jobs if job.state.is_active}
     _check_job_profiles(session, [job for job in jobs if job.state.is_active])
@@ -816,7 +826,7 @@ async def _wait(session: Session, args: argparse.Namespace) -> int:
             await _check_reachable(session, engine, active_profiles)
             # start() reconciles first: rows a killed process left `submitting` or in flight are looked up.
             await engine.start(sorted(active_profiles))
-        return await _wait_and_report(session, args, engine, jobs, args.timeout)
+        return await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
 
 
 def run_resubmit(args: argparse.Namespace) -> int:
@@ -828,6 +838,7 @@ async def _resubmit(session: Session, args: argparse.Namespace) -> int:
         raise CliError("give either JOB_IDs or --failed")
     if args.timeout is not None and not args.wait:
         raise CliError("--timeout only makes sense with --wait")
+    started = time.monotonic()
     target: str | None = None
     if args.failed:
         if args.profile is not None:
@@ -854,7 +865,7 @@ async def _resubmit(session: Session, args: argparse.Namespace) -> int:
         if not args.wait:
             _report(session, args, jobs, outputs=False)
             return EXIT_JOB_FAILED if _any_ended_badly_at_submit(jobs) else EXIT_OK
-        return await _wait_and_report(session, args, engine, jobs, args.timeout)
+        return await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
 
 
 def _failed_not_resubmitted(session: Session, profile: str | None) -> list[Job]:

@@ -52,6 +52,8 @@ class Defaults:
     idle_poll_interval: float = 10.0  # dedicated poller when idle
     lost_after: float = 120.0  # seconds a job may be in neither /queue nor /history before it is `lost`
     max_concurrent_submits: int = 8
+    max_response_mb: float = 64.0  # the largest answer read (/history, /queue, ...); more is an error, not a hang
+    max_submit_response_mb: float = 1.0  # the largest answer to a submit (POST /prompt, api_prompt)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Profile:
     idle_poll_interval: float = 10.0
     lost_after: float = 120.0
     max_concurrent_submits: int = 8
+    max_response_mb: float = 64.0
+    max_submit_response_mb: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
@@ -242,15 +246,32 @@ PROFILE_KEYS = (
     "idle_poll_interval",
     "lost_after",
     "max_concurrent_submits",
+    "max_response_mb",
+    "max_submit_response_mb",
     "retry",
 )
 API_ONLY_KEYS = ("input_url", "endpoint", "service", "consumer_group", "window")
 DEDICATED_ONLY_KEYS = ("url", "client_id")
-DEFAULT_KEYS = ("request_timeout", "poll_interval", "idle_poll_interval", "lost_after", "max_concurrent_submits")
+DEFAULT_KEYS = (
+    "request_timeout",
+    "poll_interval",
+    "idle_poll_interval",
+    "lost_after",
+    "max_concurrent_submits",
+    "max_response_mb",
+    "max_submit_response_mb",
+)
 TOP_LEVEL_KEYS = ("defaults", "profiles", "keymap", "ui")
 UI_KEYS = ("theme",)
 RETRY_KEYS = ("max", "on")
-_FLOAT_SETTINGS = ("request_timeout", "poll_interval", "idle_poll_interval", "lost_after")
+_FLOAT_SETTINGS = (
+    "request_timeout",
+    "poll_interval",
+    "idle_poll_interval",
+    "lost_after",
+    "max_response_mb",
+    "max_submit_response_mb",
+)
 
 
 def _type_name(value: Any) -> str:
@@ -306,10 +327,14 @@ class _Parser:
             return default
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.issue(where + (key,), f"expected a number of seconds, got {_type_name(value)}")
+            unit = "megabytes" if key.endswith("_mb") else "seconds"
+            self.issue(where + (key,), f"expected a number of {unit}, got {_type_name(value)}")
             return default
         if not value > 0:
             self.issue(where + (key,), f"must be greater than 0, got {value}")
+            return default
+        if value == float("inf"):
+            self.issue(where + (key,), "must be a finite number (every wait and every cap has an end)")
             return default
         return float(value)
 

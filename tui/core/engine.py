@@ -289,7 +289,7 @@ class Engine:
         self._emit(SourceStatusChanged(status))
         # A source error is worth an EngineError once (and in the log), not on every retry of the same error.
         previous = self._last_status_error.get(status.profile)
-        if status.error and status.error != previous and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
+        if status.error and status.error != previous and status.state in (SourceState.ERROR, SourceState.RECONNECTING, SourceState.DEGRADED):
             self._report_error(status.profile, status.error)
         self._last_status_error[status.profile] = status.error
 

@@ -15,6 +15,7 @@ SOURCE_STYLES: dict[SourceState, tuple[str, str]] = {
     SourceState.CONNECTED: ("●", "green"),
     SourceState.CONNECTING: ("◌", "yellow"),
     SourceState.RECONNECTING: ("◌", "yellow"),
+    SourceState.DEGRADED: ("◐", "yellow"),
     SourceState.ERROR: ("●", "red"),
     SourceState.STOPPED: ("○", "grey50"),
 }
@@ -52,6 +53,9 @@ class StatusBar(Widget):
             text.append("  ")
             text.append(icon, style=colour)
             text.append(f" {visible(name)}", style="dim")
+            if status.state in (SourceState.DEGRADED, SourceState.ERROR) and status.error:
+                # What is wrong, in a few words (the Profiles pane has the whole reason).
+                text.append(f" {status.state.value}: {visible(status.error)[:60]}", style=colour)
         text.append("  │ ", style="dim")
         for state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED):
             count = self.counts.get(state, 0)
