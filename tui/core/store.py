@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -39,6 +41,7 @@ from tui.core.jobs import (
     apply_update,
     new_job_id,
 )
+from tui.core.row_decode import decode_row, stand_in
 from tui.core.secrets import redact
 
 __all__ = [
@@ -364,12 +367,28 @@ ORDERS = ("submitted", "state", "profile", "duration", "outputs", "updated", "id
 RAW_RESULT_LIMIT = 256 * 1024
 RAW_RESULT_TRUNCATED = "[comfyq: raw result truncated"
 
+_STATE_VALUES = frozenset(state.value for state in JobState)
 _FAILED_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN, JobState.CANCELLED})
 _CHUNK = 500  # bound on SQL variables per IN (...) list
 _WORKFLOW_CACHE_SIZE = 1024  # parsed workflows kept (by job id)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _column_text(value: Any) -> Any:
+    """A text column's value: lone surrogates (a server may send "\\ud800" as valid JSON) cannot be encoded for
+    SQLite, so the column gets U+FFFD in their place; `data` keeps the exact value (written with ensure_ascii)."""
+    if isinstance(value, str) and not value.isascii() and _LONE_SURROGATE.search(value):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    return value
+
+
 def _row_values(job: Job, now: float) -> tuple[Any, ...]:
+    return tuple(_column_text(value) for value in _raw_row_values(job, now))
+
+
+def _raw_row_values(job: Job, now: float) -> tuple[Any, ...]:
     submitted = job.submitted_at
     return (
         job.profile,
@@ -598,6 +617,14 @@ class _SinkBatch:
         return [self.jobs[job_id] for job_id in self.changed]
 
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    reason: str
+
+
 class JobStore:
     """Jobs in one SQLite file. Every method is safe to call from any thread."""
 
@@ -605,6 +632,7 @@ class JobStore:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._workflows: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._unreadable: set[str] = set()  # ids of rows read as `unknown` stand-ins: never written back
         self._memory = str(path) == ":memory:"
         self._data_version: int | None = None
         if not self._memory:
@@ -748,11 +776,24 @@ class JobStore:
             return self._db.execute(sql, params).fetchall()
 
     def _job_of(self, row: Sequence[Any]) -> Job:
-        """A Job from a row's (id, data, workflow) columns."""
+        """A Job from a row's (id, data, workflow) columns; an unreadable row gives an `unknown` stand-in that says
+        why (one bad row must not break every listing that includes it), and is never written back."""
         job_id, data, workflow_text = row[0], row[1], row[2]
-        fields = json.loads(data)
-        fields["workflow"] = self._workflow(job_id, workflow_text)
-        return Job.from_dict(fields)
+        try:
+            workflow = self._workflow(job_id, workflow_text)
+        except (ValueError, RecursionError) as error:
+            workflow = _Unreadable(f"its workflow is not valid JSON ({error})")
+        if isinstance(workflow, _Unreadable):
+            job, readable = stand_in(job_id, None, workflow.reason), False
+        else:
+            job, readable = decode_row(job_id, data, workflow)
+        if readable:
+            self._unreadable.discard(job.id)
+        else:
+            if job.id not in self._unreadable:
+                log.warning("job store %s: row %s: %s", self.path, job.id, job.warning)
+            self._unreadable.add(job.id)
+        return job
 
     def _workflow(self, job_id: str, text: str | None) -> dict[str, Any] | None:
         # A job's workflow never changes once stored: parse it once and share it (callers copy before editing,
@@ -786,7 +827,7 @@ class JobStore:
         job.timestamps.setdefault(JobState.SUBMITTING.value, now)
         try:
             workflow = _dumps(job.workflow) if job.workflow is not None else None
-            self._db.execute(_INSERT, (job.id, *_row_values(job, now), workflow))
+            self._db.execute(_INSERT, (_column_text(job.id), *_row_values(job, now), workflow))
         except sqlite3.IntegrityError as error:
             if self._db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
                 raise ValueError(f"job {job.id} is already stored") from error
@@ -820,6 +861,8 @@ class JobStore:
             job = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (update.job_id,))
             if job is None:
                 raise JobNotFound(f"no job {update.job_id}")
+            if job.id in self._unreadable:
+                return None  # a stand-in for a row that cannot be read: the row stays as it is
             changed = apply_update(job, _scrubbed(update))
             if changed is not None:
                 self._save(changed, time.time())
@@ -838,7 +881,7 @@ class JobStore:
                 if update.job_id not in current:
                     current[update.job_id] = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (update.job_id,))
                 job = current[update.job_id]
-                if job is None:
+                if job is None or job.id in self._unreadable:
                     continue
                 result = apply_update(job, _scrubbed(update), now)
                 if result is not None:
@@ -921,6 +964,8 @@ class JobStore:
         `writes` pairs each job's new version with its stored column values (`_row_values` order)."""
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for job, stored in writes:
+            if job.id in self._unreadable:
+                continue  # never over a row that could not be read
             values = _row_values(job, now)
             names: list[str] = []
             params: list[Any] = []
@@ -1130,6 +1175,7 @@ class JobStore:
         return [
             ActiveJob(job_id, job_profile, JobState(state), task_id, _int_or_none(index), _int_or_none(position))
             for job_id, job_profile, state, task_id, index, position in rows
+            if state in _STATE_VALUES  # (a row with a state no version wrote is shown as `unknown`, not followed)
         ]
 
     def children(self, job_id: str) -> list[Job]:
