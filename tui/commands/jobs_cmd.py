@@ -194,7 +194,7 @@ def open_session(args: argparse.Namespace) -> Session:
         issues = getattr(error, "issues", None) or [error]
         raise CliError("\n".join(str(issue) for issue in issues)) from None
     try:
-        locations.data_dir.mkdir(parents=True, exist_ok=True)
+        locations.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # jobs and logs are private
         setup_logging(locations.log_file)
     except OSError as error:
         raise CliError(f"cannot use the data directory {locations.data_dir}: {error}") from None
@@ -692,8 +692,7 @@ def _troubled_profiles(engine: Engine, profiles: Iterable[str]) -> list[str]:
 
 def _require_profile(session: Session, name: str) -> None:
     if name not in session.config.profiles:
-        names = ", ".join(sorted(session.config.profiles)) or "none"
-        raise CliError(f"unknown profile {name!r} (configured: {names}; see `comfyq config check`)")
+        raise CliError(f"unknown profile {session.config.unknown_profile(name)}")
 
 
 def _resolve(session: Session, job_ids: Iterable[str]) -> list[Job]:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     except (WorkflowError, OSError) as error:
         print(f"comfyq: {error}", file=sys.stderr)
         return EXIT_USAGE
-    locations.data_dir.mkdir(parents=True, exist_ok=True)
+    locations.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # jobs and logs are private
     setup_logging(locations.log_file)
     return launch(config, locations, workflow, workflow_path)
 

@@ -37,7 +37,7 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 def setup_logging(log_file: Path, level: int = logging.INFO) -> None:
     """Send the root logger to `log_file` (created 0600). Calling again replaces the previous comfyq handler."""
     log_file = Path(log_file)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Create the file private before the handler opens it: no window where it is world-readable.
     fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.close(fd)
