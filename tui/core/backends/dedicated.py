@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A /history answer larger than this is parsed off the event loop (which is the TUI's).
+PARSE_OFF_LOOP_BYTES = 256 * 1024
 # After a success entry without outputs, look again this many times (the /history race) before accepting it.
 HISTORY_RACE_POLLS = 4
 HISTORY_RACE_DELAY = 0.25  # seconds between those looks
@@ -270,6 +272,9 @@ class DedicatedBackend(Backend):
         if response.status_code != 200:
             raise _Unreachable(f"{self.base_url} answered GET /history/{prompt_id} with HTTP {response.status_code}")
         try:
+            if len(response.content) > PARSE_OFF_LOOP_BYTES:
+                # A big answer (thousands of outputs) is parsed on a worker thread: the loop is the UI's.
+                return await asyncio.to_thread(payloads.parse_history_response, response.content, prompt_id)
             return payloads.parse_history_response(response.content, prompt_id)
         except payloads.PayloadError as exc:
             # Unparseable answer: treat as a transport problem for this cycle (the next one asks again).
