@@ -42,7 +42,8 @@ EVIL_NODE = "9\x1b[2J"
 class Behaviour:
     """How one route misbehaves ("normal" answers well)."""
 
-    mode: str = "normal"  # normal | drip | endless | stall | huge
+    mode: str = "normal"  # normal | drip | endless | stall | huge | reset
+    times: int = 1_000_000  # reset: only the first this-many requests (then it answers well)
     drip_seconds: float = 0.5
     huge_bytes: int = 8 * 1024 * 1024
 
@@ -117,7 +118,7 @@ class HostileServer:
         if behaviour.mode == "huge":
             body = body + b" " * max(0, behaviour.huge_bytes - len(body))  # JSON allows trailing white space
         headers = {"Content-Type": "application/json; charset=utf-8"}
-        if behaviour.mode in ("normal", "huge"):
+        if behaviour.mode in ("normal", "huge", "reset"):  # (reset: its resets are used up)
             return web.Response(status=status, body=body, headers=headers)
         response = web.StreamResponse(status=status, headers=headers)
         if behaviour.mode == "drip":
@@ -175,6 +176,12 @@ class HostileServer:
 
     async def _post_prompt(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        behaviour = self.routes["prompt"]
+        if behaviour.mode == "reset" and behaviour.times > 0:
+            behaviour.times -= 1  # the connection is reset before the prompt is taken
+            assert request.transport is not None
+            request.transport.abort()  # type: ignore[attr-defined]
+            await asyncio.sleep(3600)
         prompt_id = str(body.get("prompt_id"))
         self.prompts.append(prompt_id)
         answer = json.dumps({"prompt_id": prompt_id, "number": len(self.prompts), "node_errors": {}}).encode()

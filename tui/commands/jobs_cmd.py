@@ -757,7 +757,9 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
             # Sources first: the websocket must be connected (same client_id) before the first job runs.
             await engine.start([args.profile])
         jobs = await engine.submit(args.profile, workflow, args.count, params, random_seed=args.random_seed)
-        if _unreachable(jobs):
+        # With --wait, a job the profile retries automatically is followed to its last attempt (that is the answer).
+        retried = args.wait and any(engine.will_retry(job) for job in jobs)
+        if _unreachable(jobs) and not retried:
             _report(session, args, jobs, outputs=False)
             first = jobs[0].failure
             assert first is not None
@@ -766,7 +768,23 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
         if not args.wait:
             _report(session, args, jobs, outputs=False)
             return EXIT_JOB_FAILED if _any_ended_badly_at_submit(jobs) else EXIT_OK
-        return await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
+        code = await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
+        if code == EXIT_JOB_FAILED and retried:
+            final = [session.store.get(job_id) for job_id in _last_attempts(engine, jobs)]
+            if _unreachable(final):
+                return EXIT_UNREACHABLE  # every attempt failed to reach the service
+        return code
+
+
+def _last_attempts(engine: Engine, jobs: Sequence[Job]) -> list[str]:
+    ids = []
+    for job in jobs:
+        job_id, seen = job.id, {job.id}
+        while (child := engine.retry_child(job_id)) is not None and child not in seen:
+            seen.add(child)
+            job_id = child
+        ids.append(job_id)
+    return ids
 
 
 def _remaining(timeout: float | None, started: float) -> float | None:

@@ -690,6 +690,10 @@ class Engine:
             if self._changed is not None:
                 self._changed.set()
 
+    def will_retry(self, job: Job) -> bool:
+        """Will (or did) this finished job get an automatic retry under its profile's policy?"""
+        return self._retry_eligible(job)
+
     def retry_child(self, job_id: str) -> str | None:
         """The id of the automatic retry of `job_id`, if this engine made (or found) one."""
         return self._retry_children.get(job_id)
@@ -762,6 +766,11 @@ class Engine:
             seen = {job.id}
             while follow_retries:
                 child = self._retry_children.get(job.id)
+                if child is None and job.state in (JobState.FAILED, JobState.LOST, JobState.UNKNOWN):
+                    # A retry made by another run (or process) is in the store only: follow it too.
+                    stored = self.store.children(job.id)
+                    if stored:
+                        child = self._retry_children.setdefault(job.id, stored[0].id)
                 if child is None:
                     if job.id in ending_now and job.id not in self._retry_settled:
                         # The store may know the failure before its event is drained: make sure the retry is
