@@ -65,6 +65,15 @@ class StoreError(RuntimeError):
     """The job store cannot be opened or written (not a database, newer schema, locked, disk full ...)."""
 
 
+def _damaged(path: Path, detail: str) -> str:
+    """One line: what is wrong with the store file and what to do (comfyq writes nothing more into it)."""
+    detail = detail.splitlines()[0][:200] if detail else "unknown damage"
+    return (
+        f"{path}: the job store is damaged ({detail}); comfyq will not write into it. Move it aside "
+        f"(`comfyq locate` shows where it is) to start a new one, or recover rows with `sqlite3 FILE .recover`"
+    )
+
+
 class JobNotFound(LookupError):
     """No stored job has this id (or prefix, task_id, prompt_id)."""
 
@@ -648,9 +657,16 @@ class JobStore:
         try:
             self._configure()
             self._migrate()
+            if not self._memory:
+                self._check_integrity()
         except sqlite3.DatabaseError as error:
             self._db.close()
-            raise StoreError(f"{self.path}: cannot use the job store: {error}") from error
+            text = str(error)
+            if isinstance(error, sqlite3.OperationalError) and not any(
+                word in text for word in ("malformed", "not a database", "corrupt")
+            ):
+                raise StoreError(f"{self.path}: cannot use the job store: {error}") from error  # locked, read-only, ...
+            raise StoreError(_damaged(self.path, text)) from error
         except StoreError:
             self._db.close()
             raise
@@ -668,6 +684,14 @@ class JobStore:
             os.chmod(self.path, 0o600)
         except OSError as error:
             raise StoreError(f"{self.path}: cannot create the job store: {error.strerror or error}") from error
+
+    def _check_integrity(self) -> None:
+        """Refuse a damaged file at open (what `PRAGMA integrity_check` reports, by its quicker sibling that skips
+        only the index-content cross-check): writing on into it could lose what is still readable."""
+        rows = self._db.execute("PRAGMA quick_check(3)").fetchall()
+        problems = [str(row[0]) for row in rows if row and row[0] != "ok"]
+        if problems:
+            raise StoreError(_damaged(self.path, "; ".join(problems)))
 
     def _chmod_sidecars(self) -> None:
         # SQLite creates -wal/-shm with the database file's mode; make sure anyway (an older file may differ).
