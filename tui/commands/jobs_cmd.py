@@ -104,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     jobs.add_argument(
         "--state", metavar="STATE", help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)})"
     )
-    jobs.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
+    jobs.add_argument("--limit", type=_limit, default=50, metavar="N", help="at most N jobs (default 50)")
     jobs.add_argument("--json", action="store_true", help="one JSON object per job per line")
 
     show = add("show", "show everything known about one job", run_show)
@@ -148,9 +148,23 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a whole number: {visible(text)[:40]!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+# The most jobs one listing prints (`--limit`): a bigger number is a typo, and SQLite cannot take 10**30.
+MAX_LIMIT = 1_000_000
+# The longest --timeout: a year (an endless wait is no --timeout at all).
+MAX_TIMEOUT_SECONDS = 366 * 24 * 3600.0
+
+
+def _limit(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_LIMIT:,}, not {value:,}" if len(text) < 30 else
+                                          f"at most {MAX_LIMIT:,}")
     return value
 
 
@@ -158,9 +172,11 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {visible(text)!r}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {visible(text)}")
+    if value > MAX_TIMEOUT_SECONDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TIMEOUT_SECONDS:.0f} seconds (leave --timeout out to wait for good)")
     return value
 
 
@@ -248,6 +264,10 @@ async def _guarded(
         return EXIT_UNREACHABLE
     except BrokenPipeError:
         raise  # the reader of our output went away: tui.cli ends quietly
+    except UnicodeError as error:  # an argument that is not text (`show $'\xff'`): a usage error
+        session.err.print(f"comfyq: an argument is not valid UTF-8 text ({visible(error)})", markup=False,
+                          highlight=False)
+        return EXIT_USAGE
     except Exception as error:  # never a traceback to the user: it goes to the log file
         log.exception("unexpected error in %s", getattr(args, "command", "comfyq"))
         session.err.print(
@@ -349,9 +369,18 @@ def _detail(job: Job) -> str:
     return ""
 
 
+# Big JSON lines are written in pieces: a reader that left (`| head`) is then noticed on the next piece on every
+# kernel (one huge write can be taken whole by the pipe), and the command ends quietly with 141.
+_WRITE_PIECE = 64 * 1024
+
+
 def print_json(session: Session, jobs: Iterable[Job]) -> None:
     for job in jobs:
-        sys.stdout.write(job_to_json(job, session.config.profiles) + "\n")
+        line = job_to_json(job, session.config.profiles) + "\n"
+        for start in range(0, len(line), _WRITE_PIECE):
+            sys.stdout.write(line[start : start + _WRITE_PIECE])
+            if len(line) > _WRITE_PIECE:
+                sys.stdout.flush()
     sys.stdout.flush()
 
 

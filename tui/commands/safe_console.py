@@ -27,6 +27,12 @@ class SafeConsole(Console):
         super().print(*(visible(item, keep_newlines=True) if isinstance(item, str) else item for item in objects),
                       **kwargs)
 
+    def on_broken_pipe(self) -> None:
+        # rich exits 1 here; a reader that went away (`comfyq show ID | head`) ends the command quietly with 141,
+        # as `jobs` does: tui.cli handles the BrokenPipeError.
+        self.quiet = True
+        raise BrokenPipeError
+
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
         # The one hook every print, Live refresh and table passes through. Control segments (cursor moves of a
         # Live display) are rich's own; only text segments come from data.
