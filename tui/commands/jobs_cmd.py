@@ -248,7 +248,7 @@ async def _guarded(
 ) -> int:
     from tui.core.backends import BackendError
     from tui.core.engine import EngineUsageError
-    from tui.core.store import AmbiguousJobId, JobNotFound
+    from tui.core.store import AmbiguousJobId, JobNotFound, StoreError
     from tui.core.workflow import WorkflowError
 
     try:
@@ -262,6 +262,11 @@ async def _guarded(
     except BackendError as error:
         session.err.print(f"comfyq: {error}", markup=False, highlight=False)
         return EXIT_UNREACHABLE
+    except StoreError as error:  # the store cannot be written (disk full, read-only): one line, exit 2
+        text = str(error)
+        prefix = "disk full: " if "full" in text.lower() else ""
+        session.err.print(f"comfyq: {prefix}{text}", markup=False, highlight=False)
+        return EXIT_USAGE
     except BrokenPipeError:
         raise  # the reader of our output went away: tui.cli ends quietly
     except UnicodeError as error:  # an argument that is not text (`show $'\xff'`): a usage error

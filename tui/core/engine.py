@@ -67,6 +67,10 @@ class CancelNotSupported(EngineUsageError):
     """The profile's backend cannot cancel (capabilities.can_cancel is False)."""
 
 
+# The most tasks one submit runs at once, whatever the profiles' submit slots add up to.
+MAX_SUBMIT_TASKS = 256
+
+
 def default_retry_delay(failure: Failure, attempt: int) -> float:
     """Seconds to wait before an automatic retry: a network failure gets a short, growing pause; others none."""
     if failure.category in (FailureCategory.TRANSPORT, FailureCategory.AUTH):
@@ -560,10 +564,27 @@ class Engine:
                 # Write-ahead: every row is durable before the first byte goes out.
                 self.store.add_many(jobs)
                 self._publish(jobs)
-                sent = await asyncio.gather(*(self._send(job) for job in jobs))
+                sent = await self._send_all(jobs)
         finally:
             self._sending.difference_update(job.id for job in jobs)
-        return list(sent)
+        return sent
+
+    async def _send_all(self, jobs: Sequence[Job]) -> list[Job]:
+        """Send `jobs` with a bounded number of tasks (twice the submit slots of their profiles), not one task per
+        job: each worker takes the next job in order. Results come back in the order of `jobs`."""
+        slots = sum(
+            max(1, int(getattr(self.config.profiles.get(name), "max_concurrent_submits", 1) or 1))
+            for name in {job.profile for job in jobs}
+        )
+        results: list[Job | None] = [None] * len(jobs)
+        turns = iter(range(len(jobs)))  # shared by the workers: one event loop thread, so no lock is needed
+
+        async def worker() -> None:
+            for index in turns:
+                results[index] = await self._send(jobs[index])
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(len(jobs), 2 * slots, MAX_SUBMIT_TASKS)))))
+        return [job for job in results if job is not None]
 
     async def _send(self, job: Job) -> Job:
         backend = self.backend(job.profile)
