@@ -52,6 +52,13 @@ class Defaults:
     idle_poll_interval: float = 10.0  # dedicated poller when idle
     lost_after: float = 120.0  # seconds a job may be in neither /queue nor /history before it is `lost`
     max_concurrent_submits: int = 8
+    # One submission (copies × sweep product) makes at most this many jobs; refused before anything is stored.
+    max_jobs: int = 10_000
+    # The app asks before submitting more jobs than this at once.
+    confirm_above: int = 100
+
+
+NOTIFY_MODES = ("terminal", "bell", "off")
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,7 @@ class Config:
     defaults: Defaults = field(default_factory=Defaults)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
     theme: str | None = None
+    notify: str = "terminal"  # how a finished batch is announced: NOTIFY_MODES
 
     def profile(self, name: str) -> Profile:
         try:
@@ -246,9 +254,12 @@ PROFILE_KEYS = (
 )
 API_ONLY_KEYS = ("input_url", "endpoint", "service", "consumer_group", "window")
 DEDICATED_ONLY_KEYS = ("url", "client_id")
-DEFAULT_KEYS = ("request_timeout", "poll_interval", "idle_poll_interval", "lost_after", "max_concurrent_submits")
+DEFAULT_KEYS = (
+    "request_timeout", "poll_interval", "idle_poll_interval", "lost_after", "max_concurrent_submits", "max_jobs",
+    "confirm_above",
+)
 TOP_LEVEL_KEYS = ("defaults", "profiles", "keymap", "ui")
-UI_KEYS = ("theme",)
+UI_KEYS = ("theme", "notify")
 RETRY_KEYS = ("max", "on")
 _FLOAT_SETTINGS = ("request_timeout", "poll_interval", "idle_poll_interval", "lost_after")
 
@@ -371,9 +382,9 @@ class _Parser:
                 self.issue((key,), f"unknown key{_suggest(key, TOP_LEVEL_KEYS)}")
         defaults = self.parse_defaults(data.get("defaults", {}))
         keymap = self.parse_keymap(data.get("keymap", {}))
-        theme = self.parse_ui(data.get("ui", {}))
+        theme, notify = self.parse_ui(data.get("ui", {}))
         profiles = self.parse_profiles(data, defaults)
-        return Config(path=None, profiles=profiles, defaults=defaults, keymap=keymap, theme=theme)
+        return Config(path=None, profiles=profiles, defaults=defaults, keymap=keymap, theme=theme, notify=notify)
 
     def expect_table(self, value: Any, where: tuple[str, ...]) -> bool:
         if isinstance(value, dict):
@@ -393,6 +404,8 @@ class _Parser:
             key: self.read_number(table, where, key, getattr(base, key)) for key in _FLOAT_SETTINGS
         }
         values["max_concurrent_submits"] = self.read_int(table, where, "max_concurrent_submits", base.max_concurrent_submits, 1)
+        values["max_jobs"] = self.read_int(table, where, "max_jobs", base.max_jobs, 1)
+        values["confirm_above"] = self.read_int(table, where, "confirm_above", base.confirm_above, 1)
         return Defaults(**values)
 
     def parse_keymap(self, table: Any) -> dict[str, str]:
@@ -414,14 +427,18 @@ class _Parser:
         walk(table, ())
         return keymap
 
-    def parse_ui(self, table: Any) -> str | None:
+    def parse_ui(self, table: Any) -> tuple[str | None, str]:
         where = ("ui",)
         if not self.expect_table(table, where):
-            return None
+            return None, "terminal"
         for key in table:
             if key not in UI_KEYS:
                 self.issue(where + (key,), f"unknown key{_suggest(key, UI_KEYS)}")
-        return self.read_str(table, where, "theme")
+        notify = self.read_str(table, where, "notify") or "terminal"
+        if notify not in NOTIFY_MODES:
+            self.issue(where + ("notify",), f"expected one of {', '.join(NOTIFY_MODES)}, got {notify!r}")
+            notify = "terminal"
+        return self.read_str(table, where, "theme"), notify
 
     def parse_profiles(self, data: Mapping[str, Any], defaults: Defaults) -> dict[str, Profile]:
         profiles: dict[str, Profile] = {}
@@ -618,7 +635,8 @@ def load_config(path: Path | None, *, explicit: bool = False, env: Mapping[str, 
     except OSError as error:
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {error.strerror or error}")]) from None
     config = parse_config_text(text, str(path), env)
-    return Config(path=path, profiles=config.profiles, defaults=config.defaults, keymap=config.keymap, theme=config.theme)
+    return Config(path=path, profiles=config.profiles, defaults=config.defaults, keymap=config.keymap, theme=config.theme,
+                  notify=config.notify)
 
 
 # ----------------------------------------------------------------------------------------------- writing back

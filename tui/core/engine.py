@@ -32,7 +32,11 @@ from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.aio import wait_event
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, new_job_id
 
+from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name, plan_jobs, seed_params
 from tui.core.workflow import Workflow
+
+if TYPE_CHECKING:
+    from tui.core.sweep import SweepAxis
 
 if TYPE_CHECKING:
     from tui.core.config import Config, Profile
@@ -467,38 +471,50 @@ class Engine:
         count: int = 1,
         params: Mapping[str, Any] | None = None,
         random_seed: bool = False,
+        *,
+        same_seed: bool = False,
+        sweep: Sequence[SweepAxis] = (),
+        batch: str | None = None,
     ) -> list[Job]:
-        """Store `count` jobs (write-ahead), then send them. Returns the jobs as stored after the service answered.
+        """Store the batch's jobs (write-ahead), then send them. Returns the jobs as stored after the service answered.
 
         `params` maps "NODE.INPUT" (or "TITLE.INPUT") to a value; strings are typed like the current value.
-        With `random_seed`, every job gets its own random seeds.
+        `count` copies of every `sweep` combination; copy 1 keeps the workflow's seeds and every other copy gets
+        its own (`same_seed`: identical copies; `random_seed`: new seeds for every copy, the first included).
+        Every job gets the batch name `batch` (default: the workflow's file name and the time). More jobs than
+        `[defaults] max_jobs` raise BatchError before anything is stored.
         """
         self._bind_loop()
         if count < 1:
             raise EngineUsageError(f"count must be at least 1, not {count}")
         target = self.profile(profile)
+        check_job_count(job_count(count, sweep), self.config.defaults.max_jobs)
         configured = apply_params(workflow, params or {})
+        mode = SeedMode.RANDOM if random_seed else SeedMode.SAME if same_seed else SeedMode.VARY
         # One private copy for the whole batch: a job's workflow is read-only once made (the store shares parsed
-        # workflows the same way), so a thousand identical jobs need one copy, not a thousand deep copies. With
-        # random seeds each job's graph is a new one that shares every node but the seeded ones.
-        shared = configured.to_dict()
-        rng = random.Random()
-        jobs: list[Job] = []
-        for _ in range(count):
-            nodes = Workflow(shared, configured.source).randomize_seeds(rng).nodes if random_seed else shared
-            jobs.append(self._new_job(target, nodes, params=dict(params or {})))
+        # workflows the same way), so every job's graph shares every node it does not change with the others.
+        shared = Workflow(configured.to_dict(), configured.source)
+        plan = plan_jobs(
+            shared, copies=count, axes=sweep, seed_mode=mode, params=params, cap=self.config.defaults.max_jobs
+        )
+        name = batch or new_batch_name(self.store, workflow.source, now=self.clock())
+        jobs = [self._new_job(target, planned.nodes, params=planned.params, batch=name) for planned in plan]
         return await self._store_and_send(jobs)
 
     async def resubmit(
-        self, job_ids: Sequence[str], new_seed: bool = False, profile: str | None = None
+        self, job_ids: Sequence[str], new_seed: bool = False, profile: str | None = None, *, batch: str | None = None
     ) -> list[Job]:
-        """New jobs with the same workflow (new seeds if asked), `parent_id` = the old job, `attempt` + 1."""
+        """New jobs with the same workflow (new seeds if asked), `parent_id` = the old job, `attempt` + 1.
+
+        A new job stays in its parent's batch (a retry is part of it); `batch` puts every new job in that batch
+        instead, and jobs without one get one named after the time (`resubmit-MMDD-HHMMSS`)."""
         self._bind_loop()
         parents = [self.store.find(job_id) for job_id in job_ids]
         if profile is not None:
             self.profile(profile)
         jobs: list[Job] = []
         rng = random.Random()
+        fresh_batch: str | None = None
         for parent in parents:
             if parent.workflow is None:
                 raise EngineUsageError(
@@ -506,16 +522,22 @@ class Engine:
                 )
             target = self.profile(profile or parent.profile)
             workflow_dict = parent.workflow
+            params = dict(parent.params)
             if new_seed:
                 from tui.core.workflow import workflow_from_dict
 
                 # workflow_from_dict checks the stored graph and makes the private copy; new seeds share the rest.
-                workflow_dict = workflow_from_dict(parent.workflow, source=f"job {parent.id[:8]}").randomize_seeds(
-                    rng
-                ).nodes
+                seeded = workflow_from_dict(parent.workflow, source=f"job {parent.id[:8]}").randomize_seeds(rng)
+                workflow_dict = seeded.nodes
+                params.update(seed_params(seeded))
+            name = batch or parent.batch
+            if name is None:
+                if fresh_batch is None:
+                    fresh_batch = new_batch_name(self.store, "resubmit", now=self.clock())
+                name = fresh_batch
             jobs.append(
                 self._new_job(
-                    target, workflow_dict, params=dict(parent.params), parent_id=parent.id, attempt=parent.attempt + 1
+                    target, workflow_dict, params=params, parent_id=parent.id, attempt=parent.attempt + 1, batch=name
                 )
             )
         return await self._store_and_send(jobs)
@@ -528,6 +550,7 @@ class Engine:
         params: dict[str, Any],
         parent_id: str | None = None,
         attempt: int = 1,
+        batch: str | None = None,
     ) -> Job:
         job_id = new_job_id()
         job = Job(
@@ -540,6 +563,7 @@ class Engine:
             parent_id=parent_id,
             attempt=attempt,
             params=params,
+            batch=batch,
         )
         if profile.edition is Edition.DEDICATED:
             # Our own prompt_id: after a crash the row can be looked up in /queue and /history by it.

@@ -124,6 +124,7 @@ class JobFilter:
     profile: str | None = None
     text: str | None = None
     batch: str | None = None  # a batch name or its start (`batch:spring` matches `spring-catalog`)
+    batch_exact: bool = False  # `batch` is one whole name (`--batch NAME` once resolved), not a start
     # Parts of a typed query that were not understood (e.g. `state:bogus`), for the UI to point out.
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -199,7 +200,9 @@ class JobFilter:
             return False
         if self.profile is not None and job.profile != self.profile:
             return False
-        if self.batch is not None and not (job.batch or "").startswith(self.batch):
+        if self.batch is not None and not (
+            job.batch == self.batch if self.batch_exact else (job.batch or "").startswith(self.batch)
+        ):
             return False
         terms = self.terms
         if terms:
@@ -417,7 +420,10 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
     if flt.profile is not None:
         clauses.append("profile = ?")
         params.append(flt.profile)
-    if flt.batch is not None:
+    if flt.batch is not None and flt.batch_exact:
+        clauses.append("batch = ?")
+        params.append(flt.batch)
+    elif flt.batch is not None:
         # A prefix, without LIKE's wildcards: a range on the batch index (every string that starts with the name
         # sorts between it and the name followed by the last code point).
         clauses.append("batch >= ? AND batch < ?")
@@ -1106,6 +1112,36 @@ class JobStore:
             with contextlib.suppress(ValueError):
                 counts[JobState(state)] = int(n)
         return counts
+
+    def batch_names(self, prefix: str, *, limit: int = 100) -> list[str]:
+        """The distinct batch names starting with `prefix`, in name order (a range on the batch index)."""
+        rows = self._query(
+            "SELECT DISTINCT batch FROM jobs WHERE batch >= ? AND batch < ? ORDER BY batch LIMIT ?",
+            (prefix, prefix + "\U0010ffff", limit),
+        )
+        return [row[0] for row in rows]
+
+    def batch_counts(self, name: str) -> dict[JobState, int]:
+        """The latest attempts of a batch (jobs not resubmitted) counted by state, every state present."""
+        counts = dict.fromkeys(JobState, 0)
+        rows = self._query(
+            "SELECT state, COUNT(*) FROM jobs WHERE batch = ? "
+            "AND NOT EXISTS (SELECT 1 FROM jobs AS child WHERE child.parent_id = jobs.id) GROUP BY state",
+            (name,),
+        )
+        for state, n in rows:
+            with contextlib.suppress(ValueError):
+                counts[JobState(state)] = int(n)
+        return counts
+
+    def batch_latest_ids(self, name: str) -> list[str]:
+        """The ids of a batch's latest attempts (what `wait --batch` follows), oldest first."""
+        rows = self._query(
+            "SELECT id FROM jobs WHERE batch = ? "
+            "AND NOT EXISTS (SELECT 1 FROM jobs AS child WHERE child.parent_id = jobs.id) ORDER BY submitted_at, seq",
+            (name,),
+        )
+        return [row[0] for row in rows]
 
     def active(self, profile: str | None = None, *, with_workflow: bool = True) -> list[Job]:
         """Jobs still submitting, queued or running, oldest first (what a start reconciles and follows).
