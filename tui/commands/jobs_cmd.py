@@ -39,7 +39,9 @@ from rich.text import Span, Text
 from tui.core.backends.base import SourceState
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.jobs import FailureCategory, Job, JobState
+from tui.core.batch import job_seed
 from tui.core.render import job_to_json, oss_path
+from tui.core.safe_text import visible
 
 if TYPE_CHECKING:
     from tui.core.config import Config
@@ -389,11 +391,16 @@ def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False,
         return
     now = time.time()
     retries = any(job.attempt > 1 for job in jobs)
-    headers = ["Job", "Profile", "State"] + (["Try"] if retries else []) + ["Submitted", "Duration"]
+    batches = any(job.batch for job in jobs)
+    headers = (["Job", "Profile"] + (["Batch"] if batches else []) + ["State"] + (["Try"] if retries else [])
+               + ["Submitted", "Duration"])
     right = {"Try", "Duration"}
     rows: list[list[tuple[str, str]]] = []  # (text, style) per cell
     for job in jobs:
-        row = [(job.id[:8], ""), (_printable(job.profile), ""), _state_cell(job)]
+        row = [(job.id[:8], ""), (_printable(job.profile), "")]
+        if batches:
+            row.append((_printable(visible(job.batch or "")), "dim"))
+        row.append(_state_cell(job))
         if retries:
             row.append((str(job.attempt), ""))
         row += [(format_clock(job.submitted_at, now), ""), (format_duration(job.duration(now)), "")]
@@ -565,7 +572,9 @@ def print_job_detail(session: Session, job: Job) -> None:
     children = session.store.children(job.id)
     row("Resubmitted as", ", ".join(child.id for child in children) if children else None)
     row("External", "yes: a sink result for a task_id comfyq never submitted" if job.external else None)
-    row("Parameters", ", ".join(f"{key}={value}" for key, value in job.params.items()) if job.params else None)
+    row("Batch", visible(job.batch) if job.batch else None)
+    row("Seed", job_seed(job.params, job.workflow))
+    row("Parameters", visible(", ".join(f"{key}={value}" for key, value in job.params.items())) if job.params else None)
     row("Warning", job.warning)
     if job.failure is not None:
         failure = job.failure
