@@ -8,6 +8,7 @@ from textual.widget import Widget
 
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.jobs import JobState
+from tui.core.safe_text import visible
 from tui.widgets.job_format import STATE_ICONS, STATE_STYLES
 
 SOURCE_STYLES: dict[SourceState, tuple[str, str]] = {
@@ -33,6 +34,7 @@ class StatusBar(Widget):
     counts: reactive[dict[JobState, int]] = reactive(dict, always_update=True)
     marked: reactive[int] = reactive(0)
     last_error: reactive[str | None] = reactive(None)
+    batch: reactive[str | None] = reactive(None)  # the followed batch's progress: "spring-catalog 112/200 ✔ 109 ✘ 3"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -55,6 +57,9 @@ class StatusBar(Widget):
         for state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED):
             count = self.counts.get(state, 0)
             text.append(f"{STATE_ICONS[state]} {count} ", style=STATE_STYLES[state] if count else "dim")
+        if self.batch:
+            text.append("│ ", style="dim")
+            text.append(visible(self.batch) + " ", style="bold")
         if self.marked:
             text.append(f"│ {self.marked} marked ", style="bold yellow")
         if self.last_error:
