@@ -734,14 +734,15 @@ async def test_count_and_target_label(data_dir: Path) -> None:
         await pilot.pause()
         bar = app.query_one(SubmitBar)
         assert bar.target == "→ 2 profiles"
-        # The count input and the "same seed" toggle cover the gap.
-        assert bar.render().plain == "copies".ljust(SubmitBar.TARGET_AT) + "→ 2 profiles"
+        assert bar.render().plain == "copies         → 2 profiles"  # the count input covers the gap
+        assert not app.query_one("#workflow-same-seed").display  # one copy: nothing to vary
         count = app.query_one("#workflow-count", Input)
         count.focus()
         await pilot.press("backspace", "1", "2", "x", "enter")  # letters are refused by the input
         await pilot.pause()
         assert editor.count == 12 and len({id(message) for message in submitted}) == 1
-        assert bar.render().plain.endswith("  12 jobs → 2 profiles")
+        assert bar.render().plain == "copies".ljust(SubmitBar.TARGET_WITH_TOGGLE_AT) + "12 jobs → 2 profiles"
+        assert app.query_one("#workflow-same-seed").display and not editor.same_seed
 
 
 async def test_a_number_field_takes_a_list_or_a_range_and_the_bar_counts_the_jobs(data_dir: Path) -> None:

@@ -1,5 +1,6 @@
-"""The line under the workflow editor: "copies", the count, the "same seed" toggle, then how many jobs ctrl+s
-makes and where they go ("27 jobs → sim-api").
+"""The line under the workflow editor: "copies", the count, the "same seed" toggle (only while copies > 1: it
+means nothing for one copy, and the line is short), then how many jobs ctrl+s makes and where they go
+("27 jobs → sim-api").
 
 The texts are drawn by the bar itself around its two children, the count and the toggle (a Label each cost as
 much as the input to style and lay out). The job count is copies × every sweep in the parameters form.
@@ -21,6 +22,10 @@ class SubmitBar(Widget):
         padding: 0;
         margin: 0 0 0 1;
         background: transparent;
+        display: none;
+    }
+    SubmitBar.-copies #workflow-same-seed {
+        display: block;
     }
     SubmitBar #workflow-same-seed:focus {
         text-style: bold;
@@ -29,8 +34,9 @@ class SubmitBar(Widget):
 
     COUNT_AT = 7  # the count's column: right of "copies "
     SAME_SEED_LABEL = "same seed"
-    # Right of the count (7 wide), its margin, and the toggle ("▐X▌ same seed" after a space).
-    TARGET_AT = COUNT_AT + 7 + 1 + 1 + 3 + 1 + len(SAME_SEED_LABEL) + 1
+    TARGET_AT = COUNT_AT + 7 + 1  # right of the count (7 wide) and its margin
+    # ... and of the toggle ("▐X▌ same seed" after a space) while it is shown.
+    TARGET_WITH_TOGGLE_AT = TARGET_AT + 1 + 3 + 1 + len(SAME_SEED_LABEL) + 1
 
     def __init__(self, count: Input, *, id: str) -> None:
         same_seed = Checkbox(self.SAME_SEED_LABEL, False, id="workflow-same-seed", compact=True)
@@ -41,6 +47,7 @@ class SubmitBar(Widget):
         super().__init__(count, same_seed, id=id)
         self._target = ""
         self._jobs = 1
+        self._copies = 1
 
     @property
     def target(self) -> str:
@@ -64,11 +71,23 @@ class SubmitBar(Widget):
             self._jobs = count
             self.refresh()
 
+    @property
+    def copies(self) -> int:
+        return self._copies
+
+    @copies.setter
+    def copies(self, count: int) -> None:
+        if count != self._copies:
+            self._copies = count
+            self.set_class(count > 1, "-copies")
+            self.refresh()
+
     def render(self) -> Text:
-        line = Text("copies".ljust(self.TARGET_AT), no_wrap=True, end="")
+        at = self.TARGET_WITH_TOGGLE_AT if self._copies > 1 else self.TARGET_AT
+        line = Text("copies".ljust(at), no_wrap=True, end="")
         where = self._target
         if self._jobs > 1 and where:
             where = f"{self._jobs:,} jobs {where}"
         target = Text(where, no_wrap=True, end="")
-        target.truncate(max(0, self.content_size.width - self.TARGET_AT), overflow="ellipsis")
+        target.truncate(max(0, self.content_size.width - at), overflow="ellipsis")
         return line + target

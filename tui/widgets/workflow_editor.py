@@ -768,7 +768,9 @@ class WorkflowEditor(Vertical):
     @on(ParametersForm.SweepsChanged)
     def _job_count_changed(self, event: Message) -> None:
         event.stop()
-        self.query_one(SubmitBar).jobs = self.job_count
+        bar = self.query_one(SubmitBar)
+        bar.copies = self.count
+        bar.jobs = self.job_count
 
     @on(Input.Submitted, "#workflow-count")
     def _count_submitted(self, event: Input.Submitted) -> None:
