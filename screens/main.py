@@ -111,6 +111,7 @@ class MainScreen(Screen[None]):
         self._counts_due = 0.0
         self._announced: set[str] = set()
         self._batches: list[str] = []  # batches submitted from this screen that have not ended yet (oldest first)
+        self._last_batch: str | None = None  # the newest of them: the status bar keeps its final count
         self._detail_follow_due = False
         self._cancel_offered: bool | None = None
         self.panes_ready = False  # profiles, editor and detail are mounted just after the first frame
@@ -244,8 +245,8 @@ class MainScreen(Screen[None]):
         if typed:
             names = store.batch_names(typed, limit=2)
             name = typed if typed in names else (names[0] if len(names) == 1 else None)
-        if name is None and self._batches:
-            name = self._batches[-1]
+        if name is None:
+            name = self._last_batch
         self.query_one(StatusBar).batch = batch_progress(store, name).summary() if name else None
 
     def source_status_changed(self, status: SourceStatus) -> None:
@@ -468,6 +469,7 @@ class MainScreen(Screen[None]):
     ) -> None:
         if batch is not None and (count > 1 or sweeps or len(profiles) > 1):  # one job is no batch to follow
             self._batches.append(batch)
+            self._last_batch = batch
             self._show_batch_progress()
         for profile in profiles:
             jobs = await self.comfyq.engine.submit(
