@@ -231,3 +231,27 @@ def test_a_notification_cannot_carry_escapes_from_a_batch_name() -> None:
     sequence = notification_sequence("x\x1b]52;c;AAAA\a", "a;b", env={"TERM": "foot"})
     assert sequence.count("\x1b") == 1 and sequence.count("\a") == 1
     assert ";notify;" in sequence and "a,b" in sequence
+
+
+# ----------------------------------------------------------------------------------------------- storing a batch
+
+
+def test_a_batch_is_stored_exactly_as_its_graphs_whatever_they_share(tmp_path: Path) -> None:
+    from tui.core.store import _SharedNodeEncoder, _dumps
+
+    workflow = _two_samplers()
+    workflow.nodes["7"] = {**workflow.nodes["7"], "inputs": {**workflow.nodes["7"]["inputs"], "text": "ünï \x1b ☃ \ud800"}}
+    plan = plan_jobs(workflow, copies=3, axes=[SweepAxis("3", "cfg", (5.0, 7.5))], rng=random.Random(4))
+    encode = _SharedNodeEncoder()
+    for planned in plan:
+        assert encode(planned.nodes) == _dumps(planned.nodes)  # byte for byte what one dumps per job gives
+    assert encode(None) is None and encode({1: {}}) == _dumps({1: {}})  # type: ignore[dict-item]
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        jobs = [Job(id=f"b{n}", profile="p", edition=Edition.DEDICATED, workflow=planned.nodes, batch="b")
+                for n, planned in enumerate(plan)]
+        store.add_many(jobs)
+        assert [store.get(job.id).workflow for job in jobs] == [planned.nodes for planned in plan]
+        with pytest.raises(ValueError, match="job b1 is already stored"):
+            store.add_many([Job(id="new", profile="p", edition=Edition.DEDICATED, workflow=None),
+                            Job(id="b1", profile="p", edition=Edition.DEDICATED, workflow=None)])
+        assert store.total() == len(plan)  # all or nothing
