@@ -45,7 +45,7 @@ PLANS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "poll": ("≤ 2/cycle + 1/finished; ≥ 100× fewer", {"runs": 5, "jobs": 1000}, {"runs": 3, "jobs": 200}),
     "sink": ("≥ 3× seed loop", {"runs": 5, "results": 10_000}, {"runs": 3, "results": 1000}),
     "submission": ("≥ 5× seed loop", {"runs": 5, "prompts": 1000}, {"runs": 3, "prompts": 200}),
-    "batch": ("≤ 2 s", {"runs": 5}, {"runs": 1}),
+    "batch": ("≤ 2 s", {"runs": 5}, {"runs": 3, "seeds": 10}),
 }
 
 

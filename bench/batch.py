@@ -23,7 +23,11 @@ from bench._common import PROFILE, Row, Stat, speedup, temp_dir
 
 FIGURE = "batch"
 TARGET_SECONDS = 2.0
-SWEEPS = ("3.cfg=1..10", "3.steps=1..10", "3.seed=1..100")
+SEEDS = 100  # the third axis: 10 × 10 × SEEDS jobs
+
+
+def _sweeps(seeds: int) -> tuple[str, ...]:
+    return ("3.cfg=1..10", "3.steps=1..10", f"3.seed=1..{seeds}")
 
 
 def _config(path: Path):  # type: ignore[no-untyped-def]
@@ -40,7 +44,7 @@ def _check(store, jobs: int) -> None:  # type: ignore[no-untyped-def]
         raise RuntimeError(f"expected {jobs} stored jobs with distinct combinations, got {len(stored)} / {len(combos)}")
 
 
-def _comfyq(directory: Path) -> float:
+def _comfyq(directory: Path, seeds: int = SEEDS) -> float:
     from tui.core.engine import Engine
     from tui.core.store import JobStore
     from tui.core.sweep import parse_sweep
@@ -51,7 +55,7 @@ def _comfyq(directory: Path) -> float:
         engine = Engine(_config(directory / "config.toml"), store)
         workflow = seed_workflow()
         started = time.perf_counter()
-        axes = [parse_sweep(workflow, spec, cap=10_000) for spec in SWEEPS]
+        axes = [parse_sweep(workflow, spec, cap=10_000) for spec in _sweeps(seeds)]
         jobs = engine.plan_submission(PROFILE, workflow, 1, sweep=axes)
         store.add_many(jobs)
         elapsed = time.perf_counter() - started
@@ -61,7 +65,7 @@ def _comfyq(directory: Path) -> float:
         store.close()
 
 
-def _naive(directory: Path) -> float:
+def _naive(directory: Path, seeds: int = SEEDS) -> float:
     from tui.core.engine import Engine
     from tui.core.store import JobStore
     from tui.core.workflow import seed_workflow
@@ -73,7 +77,7 @@ def _naive(directory: Path) -> float:
         workflow = seed_workflow().nodes
         started = time.perf_counter()
         values = (
-            [float(v) for v in range(1, 11)], list(range(1, 11)), list(range(1, 101)),
+            [float(v) for v in range(1, 11)], list(range(1, 11)), list(range(1, seeds + 1)),
         )
         count = 0
         for cfg, steps, seed in itertools.product(*values):
@@ -90,25 +94,25 @@ def _naive(directory: Path) -> float:
         store.close()
 
 
-def run(runs: int = 5) -> list[Row]:
+def run(runs: int = 5, seeds: int = SEEDS) -> list[Row]:
     ours: list[float] = []
     naive: list[float] = []
     for _ in range(runs):
         with temp_dir("batch") as name:
-            ours.append(_comfyq(Path(name)))
+            ours.append(_comfyq(Path(name), seeds))
         with temp_dir("batch-naive") as name:
-            naive.append(_naive(Path(name)))
+            naive.append(_naive(Path(name), seeds))
     comfyq = Stat.of(ours, "s")
     baseline = Stat.of(naive, "s")
     return [
         Row(
-            "batch: 10,000-job sweep built and written ahead (10 × 10 × 100)",
+            f"batch: {100 * seeds:,}-job sweep built and written ahead (10 × 10 × {seeds})",
             comfyq,
             baseline,
             speedup(baseline, comfyq),
             "× faster",
             f"≤ {TARGET_SECONDS:g} s",
-            comfyq.median <= TARGET_SECONDS,
+            comfyq.median <= TARGET_SECONDS if seeds == SEEDS else None,  # the bound is for 10,000 jobs
             note="comfyq: parse, plan (shared nodes), one executemany; naive: deepcopy + one transaction per job",
         )
     ]
