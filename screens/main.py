@@ -112,6 +112,8 @@ class MainScreen(Screen[None]):
         self._announced: set[str] = set()
         self._batches: list[str] = []  # batches submitted from this screen that have not ended yet (oldest first)
         self._last_batch: str | None = None  # the newest of them: the status bar keeps its final count
+        self._batches_changed = False  # a job of a followed batch changed since they were last counted
+        self._batches_due = 0.0
         self._detail_follow_due = False
         self._cancel_offered: bool | None = None
         self.panes_ready = False  # profiles, editor and detail are mounted just after the first frame
@@ -222,8 +224,19 @@ class MainScreen(Screen[None]):
                     title=f"Failed: {job.failure.category.value}",
                     severity="error",
                 )
-        if not self._batches or not any(job.batch in self._batches for job in jobs):
+        typed = self._text_filter.batch
+        if any(job.batch and (job.batch in self._batches or (typed and job.batch.startswith(typed))) for job in jobs):
+            self._batches_changed = True  # a followed batch, or the one in the filter (e.g. sent by `comfyq submit`)
+        self._check_batches()
+
+    def _check_batches(self) -> None:
+        """Count the followed batches (a query each) at most four times a second however fast events come; the
+        1 s tick catches a change left over from a skipped turn."""
+        now = time.monotonic()
+        if not self._batches_changed or now < self._batches_due:
             return
+        self._batches_changed = False
+        self._batches_due = now + 0.25
         for name in list(self._batches):
             progress = batch_progress(self.comfyq.store, name)
             if progress.done:
@@ -264,6 +277,7 @@ class MainScreen(Screen[None]):
         if (profiles := self._profiles()) is not None:
             profiles.tick()
         self._refresh_counts()
+        self._check_batches()
 
     def _refresh_counts(self, force: bool = False) -> None:
         # One GROUP BY query at most twice a second, however fast events arrive.
