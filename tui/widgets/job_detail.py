@@ -27,7 +27,7 @@ from textual.highlight import highlight
 from textual.message import Message
 from textual.strip import Strip
 from textual.visual import visualize
-from textual.widget import MountError, Widget
+from textual.widget import Widget
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -335,16 +335,11 @@ class JobDetail(VerticalScroll):
         in the same frame as the job's row in the table (building it then would cost the first failure, the first
         outputs... a frame of their own).
         """
-        try:
-            for name in _ORDER:
-                if name not in self._sections:
-                    self._section(name).display = False
-            if "traceback" not in self._sections:
-                self._traceback().display = False
-        except MountError:
-            # The pane is being removed (the app closes right after its first frame, as `bench scale` does):
-            # Textual then mounts nothing into it, and there is nothing to prepare.
-            return
+        for name in _ORDER:
+            if name not in self._sections:
+                self._section(name).display = False
+        if "traceback" not in self._sections:
+            self._traceback().display = False
 
     def on_resize(self) -> None:
         # The outputs table drops its subfolder / filename columns when the OSS paths would not fit beside them;
