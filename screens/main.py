@@ -300,8 +300,11 @@ class MainScreen(Screen[None]):
         typed = self._text_filter
         if typed.states is not None:
             states = typed.states if states is None else frozenset(states & typed.states)
+        # `batch:NAME` naming a whole batch means that batch (as `--batch NAME` does), not every batch starting
+        # with it (`…-104055` and `…-104055-2` both sent within one second); a start of a name narrows as typed.
+        exact = bool(typed.batch) and self.comfyq.store.batch_names(typed.batch, limit=1) == [typed.batch]
         self.query_one(JobTable).set_filter(
-            JobFilter(states=states, profile=typed.profile, text=typed.text, batch=typed.batch)
+            JobFilter(states=states, profile=typed.profile, text=typed.text, batch=typed.batch, batch_exact=exact)
         )
         self._show_batch_progress()
 
