@@ -392,6 +392,7 @@ async def test_lost_when_the_queue_never_had_it(server: SimServer, store: JobSto
         done = await h.finished(ghost)
         assert done.state is JobState.LOST
         assert done.warning
+        assert done.failure is not None and done.failure.category is FailureCategory.LOST
     finally:
         await h.backend.stop()
 

@@ -6,7 +6,8 @@ The shape is a public surface (scripts parse it), so fields are only ever added,
     queue_index, sink_index, request_id, submitted_at, started_at, finished_at, progress,
     outputs [{node_id, type, subfolder, filename, oss_path}], parent_id, attempt
 
-plus `warning`, `queue_position`, `external` and `batch`. Timestamps are ISO 8601 in UTC; `oss_path` is composed from the
+plus `warning`, `queue_position`, `external`, `batch` and `unreachable_since` (an in-flight job whose server does not
+answer: since when). Timestamps are ISO 8601 in UTC; `oss_path` is composed from the
 profile's OSS bucket path and is null for temp files, for a profile without a bucket path, or when the profile
 is no longer configured.
 """
@@ -99,6 +100,7 @@ def job_to_dict(job: Job, profile: Profile | None) -> dict[str, Any]:
         "queue_position": job.queue_position,
         "external": job.external,
         "batch": job.batch,
+        "unreachable_since": iso_utc(job.unreachable_since),
     }
 
 

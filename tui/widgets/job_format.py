@@ -84,7 +84,11 @@ def progress_bar(fraction: float, width: int) -> str:
 
 
 def progress_text(job: Job, width: int) -> str:
-    """Queue position while queued, a bar with the running node while running, nothing otherwise."""
+    """Queue position while queued, a bar with the running node while running, nothing otherwise.
+
+    While the server does not answer, an in-flight job says so instead of a stale position or node."""
+    if job.state.is_active and job.unreachable_since is not None:
+        return f"server unreachable since {datetime.fromtimestamp(job.unreachable_since).strftime('%H:%M')}"
     if job.state is JobState.QUEUED:
         if job.queue_position is None:
             return "queued"

@@ -47,6 +47,13 @@ HISTORY_RACE_DELAY = 0.25  # seconds between those looks
 HISTORY_CONCURRENCY = 8
 # A status with nothing new is still re-sent this often, so `last_seen` stays fresh.
 STATUS_REFRESH_SECONDS = 5.0
+# While the server does not answer, the poller tries again at least this often, so its return (and what it forgot
+# in a restart) is noticed within seconds, not after a backoff grown to half a minute.
+RETURN_PROBE_SECONDS = 5.0
+# After an outage (the poller could not reach the server, or the websocket dropped), a job the server had before it
+# and now has in neither /queue nor /history in this many consecutive looks (one per poll cycle) was forgotten in a
+# restart: `lost` at once, not after `lost_after`. Two looks, because one could meet a server still starting up.
+FORGOTTEN_AFTER_LOOKS = 2
 # A websocket that stayed up this long resets the reconnect backoff (a server that accepts and drops at once
 # must not get a reconnect every half second).
 WS_STABLE_SECONDS = 5.0
@@ -157,6 +164,13 @@ class DedicatedBackend(Backend):
         self._running = False
         # Poller memory (per job id): when it was first missing from queue and history, empty-output looks.
         self._missing_since: dict[str, float] = {}
+        self._missing_looks: dict[str, int] = {}  # consecutive poll cycles a job was in neither /queue nor /history
+        # Outages (poller failures, websocket drops) seen so far, and per job the count when it was last seen on the
+        # server: a job last seen before an outage and absent since may have been forgotten in a restart.
+        self._outages = 0
+        self._seen_at_outage: dict[str, int] = {}
+        self._down_since: float | None = None  # when the poller first failed to reach the server; None while it answers
+        self._last_outage = ""  # how the last outage showed, for the `lost` message
         self._empty_looks: dict[str, int] = {}
         self._race_pending = False
         # Jobs the user asked to cancel: an interrupted history entry then means "cancelled", not "failed".
@@ -456,7 +470,7 @@ class DedicatedBackend(Backend):
     # ------------------------------------------------------------------ poller
 
     async def _poll_loop(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(maximum=RETURN_PROBE_SECONDS)
         while True:
             self._wake.clear()
             try:
@@ -468,6 +482,8 @@ class DedicatedBackend(Backend):
                     delay = self.profile.poll_interval if busy else self.profile.idle_poll_interval
             except _Unreachable as exc:
                 self._mark_failed(exc)
+                if not exc.auth:
+                    self._server_down()
                 delay = max(self.profile.poll_interval, backoff.next())
             except asyncio.CancelledError:
                 raise
@@ -488,7 +504,12 @@ class DedicatedBackend(Backend):
         self._mark_answered()
         self._in_flight = len(jobs)
         now = time.time()
-        updates: list[JobUpdate] = []
+        self._down_since = None
+        # The server answers: rows that said "server unreachable" (this process's, another's, an earlier run's) no
+        # longer do.
+        updates: list[JobUpdate] = [
+            JobUpdate(job.id, unreachable_since=0) for job in jobs if job.unreachable_since is not None
+        ]
         to_look_up: list[Job] = []
         for job in unconfirmed:
             if job.id in queue.marked:
@@ -500,11 +521,11 @@ class DedicatedBackend(Backend):
             prompt_id = job.prompt_id
             assert prompt_id is not None
             if prompt_id in queue.running:
-                self._missing_since.pop(job.id, None)
+                self._seen(job.id)
                 if job.state is not JobState.RUNNING:
                     updates.append(JobUpdate(job.id, state=JobState.RUNNING, at=now))
             elif prompt_id in queue.pending_position:
-                self._missing_since.pop(job.id, None)
+                self._seen(job.id)
                 position = queue.pending_position[prompt_id]
                 if job.state is not JobState.QUEUED or job.queue_position != position:
                     updates.append(JobUpdate(job.id, state=JobState.QUEUED, queue_position=position, at=now))
@@ -529,6 +550,35 @@ class DedicatedBackend(Backend):
             changed = self.context.apply(updates)
             self._forget_finished(changed)
         return bool(jobs or unconfirmed)
+
+    def _seen(self, job_id: str) -> None:
+        """The server has this job now (in /queue)."""
+        self._missing_since.pop(job_id, None)
+        self._missing_looks.pop(job_id, None)
+        self._seen_at_outage[job_id] = self._outages
+
+    def _server_down(self) -> None:
+        """The poller could not reach the server: count the outage once, and say so on the in-flight rows."""
+        now = time.time()
+        if self._down_since is None:
+            self._down_since = now
+            self._outages += 1
+            self._last_outage = f"{self.base_url} was unreachable from {_clock(now)}"
+        jobs = self.context.store.active(self.profile.name, with_workflow=False)
+        marks = [
+            JobUpdate(job.id, unreachable_since=self._down_since)
+            for job in jobs
+            if job.unreachable_since is None and job.state is not JobState.SUBMITTING
+        ]
+        if marks:
+            self.context.apply(marks)
+
+    def _connection_dropped(self) -> None:
+        """The websocket, once open, was closed or broke: the server may have restarted. Look at once."""
+        if self._down_since is None:
+            self._outages += 1
+            self._last_outage = f"the connection to {self.base_url} dropped at {_clock(time.time())}"
+        self._wake.set()
 
     def _unconfirmed_jobs(self) -> list[Job]:
         """The `unknown` jobs of an unanswered submit still to be found; ones settled meanwhile are dropped."""
@@ -572,21 +622,38 @@ class DedicatedBackend(Backend):
             if job.id in self._cancel_requested and job.state is JobState.QUEUED:
                 return [self._cancelled_update(job, now, "cancelled at your request before it started")]
             first = self._missing_since.setdefault(job.id, now)
-            if now - first < self.profile.lost_after:
+            looks = self._missing_looks[job.id] = self._missing_looks.get(job.id, 0) + 1
+            seen_at = self._seen_at_outage.get(job.id)
+            # Forgotten in a restart: absent in consecutive looks, and an outage came after we last saw it there (or
+            # this process never saw it there: it was in flight when comfyq started following).
+            forgotten = looks >= FORGOTTEN_AFTER_LOOKS and (seen_at is None or seen_at < self._outages)
+            if not forgotten and now - first < self.profile.lost_after:
                 return []
             self._missing_since.pop(job.id, None)
+            self._missing_looks.pop(job.id, None)
+            if forgotten and seen_at is not None:
+                message = (
+                    f"the server restarted and forgot it: {self._last_outage}, and answering again it has this job "
+                    f"in neither /queue nor /history"
+                )
+            elif forgotten:
+                message = (
+                    f"the server no longer knows it: {self.base_url} has this job in neither /queue nor /history "
+                    f"(restarted, or the job was deleted there, while comfyq was not following it)"
+                )
+            else:
+                message = (
+                    f"{self.base_url} has not known this job (not in /queue nor /history) for "
+                    f"{now - first:.0f} s; it was probably deleted on the server or lost in a restart"
+                )
             return [
                 JobUpdate(
-                    job.id,
-                    state=JobState.LOST,
-                    at=now,
-                    warning=(
-                        f"{self.base_url} has not known this job (not in /queue nor /history) for "
-                        f"{now - first:.0f} s; it was probably deleted on the server or lost in a restart"
-                    ),
+                    job.id, state=JobState.LOST, at=now, warning=message,
+                    failure=Failure(FailureCategory.LOST, message),
                 )
             ]
         self._missing_since.pop(job.id, None)
+        self._missing_looks.pop(job.id, None)
         state = outcome.state
         warning = outcome.warning
         if state is JobState.SUCCEEDED and not outcome.outputs:
@@ -641,6 +708,8 @@ class DedicatedBackend(Backend):
             if job.state.is_terminal:
                 self._cancel_requested.discard(job.id)
                 self._missing_since.pop(job.id, None)
+                self._missing_looks.pop(job.id, None)
+                self._seen_at_outage.pop(job.id, None)
                 self._empty_looks.pop(job.id, None)
                 if job.prompt_id:
                     self._tracked.pop(job.prompt_id, None)
@@ -667,6 +736,7 @@ class DedicatedBackend(Backend):
                         opened = time.monotonic()
                         self._ws_error = None
                         self._report()
+                        self._wake.set()  # (re)connected: the server may be back; the poller looks now
                         async for message in ws:
                             if message.type is aiohttp.WSMsgType.TEXT:
                                 self._on_ws_text(message.data)
@@ -687,8 +757,10 @@ class DedicatedBackend(Backend):
                 except Exception as exc:  # a bug in a handler must not end live progress for good
                     log.exception("%s: websocket handler failed", self.profile.name)
                     self._ws_error = self._scrub(f"websocket: {exc}")
-                if opened is not None and time.monotonic() - opened >= WS_STABLE_SECONDS:
-                    backoff.reset()
+                if opened is not None:
+                    self._connection_dropped()
+                    if time.monotonic() - opened >= WS_STABLE_SECONDS:
+                        backoff.reset()
                 self._report()
                 await asyncio.sleep(backoff.next())
 
@@ -813,9 +885,11 @@ class DedicatedBackend(Backend):
                     updates.append(self._not_accepted(job, now))
                     continue
                 if prompt_id in queue.running:
+                    self._seen(job.id)
                     updates.append(JobUpdate(job.id, state=JobState.RUNNING, at=now))
                     continue
                 if prompt_id in queue.pending_position:
+                    self._seen(job.id)
                     position = queue.pending_position[prompt_id]
                     updates.append(JobUpdate(job.id, state=JobState.QUEUED, queue_position=position, at=now))
                     continue
@@ -857,6 +931,10 @@ class DedicatedBackend(Backend):
         if isinstance(stats, dict) and isinstance(stats.get("system"), dict):
             version = str(stats["system"].get("comfyui_version") or "")
         return True, f"ComfyUI {version} at {self.base_url}".replace("ComfyUI  at", "ComfyUI at")
+
+
+def _clock(timestamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))
 
 
 def _number(value: Any) -> float:

@@ -784,7 +784,8 @@ class EasQueueBackend(Backend):
             warning = (
                 f"the input queue no longer has it and no result arrived on the sink for {missing_for:.0f} s"
             )
-        return [JobUpdate(job.id, state=JobState.LOST, at=now, warning=warning)]
+        failure = Failure(FailureCategory.LOST, warning)
+        return [JobUpdate(job.id, state=JobState.LOST, at=now, warning=warning, failure=failure)]
 
     async def search(self, index: int) -> dict[str, Any] | None:
         """`search(index)` on the input queue without the SDK's six retries of a 404; None when not found."""
