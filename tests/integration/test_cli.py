@@ -272,6 +272,52 @@ def test_watch_prints_changes_until_interrupted(cli: Cli, workflow_file: Path) -
             watcher.wait()
 
 
+@pytest.mark.parametrize("profile", ["sim-dedicated", "sim-api"])
+def test_watch_prints_every_change_another_process_makes(cli: Cli, workflow_file: Path, profile: str) -> None:
+    """`submit --wait` in one terminal, `watch --json` in another: every state of the job, in order, none twice."""
+    watcher = cli.popen("watch", "-p", profile, "--json")
+    try:
+        assert watcher.stdout is not None and watcher.stderr is not None
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
+        errors: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [errors.put(line) for line in watcher.stderr], daemon=True).start()
+        deadline = time.monotonic() + 60
+        while "watching" not in errors.get(timeout=max(0.1, deadline - time.monotonic())):
+            pass
+        submitted = cli.run("submit", str(workflow_file), "-p", profile, *FAST, "--set", "3.steps=150", "--wait",
+                            "--json")
+        assert submitted.returncode == 0, submitted.stderr
+        (job,) = json_lines(submitted.stdout)
+        seen: list[dict] = []
+        while time.monotonic() < deadline:
+            try:
+                change = json.loads(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+            if change["id"] == job["id"]:
+                seen.append(change)
+                if change["state"] == "succeeded" and change["outputs"]:
+                    break
+        states = [change["state"] for change in seen]
+        in_order = [state for index, state in enumerate(states) if index == 0 or states[index - 1] != state]
+        # Every state the store had, in order: `queued` is skipped when the server said running before the submit's
+        # answer was stored (the store never had it queued); the API edition knows no `running` (results only).
+        expected = {
+            "sim-dedicated": (["submitting", "queued", "running", "succeeded"], ["submitting", "running", "succeeded"]),
+            "sim-api": (["submitting", "queued", "succeeded"],),
+        }[profile]
+        assert in_order in expected, [(c["state"], c["started_at"], c["progress"]) for c in seen]
+        texts = [json.dumps(change, sort_keys=True) for change in seen]
+        assert len(texts) == len(set(texts)), "a change was printed twice"
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=20) == 130
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+
+
 def test_interrupted_wait_exits_130_and_loses_nothing(cli: Cli, workflow_file: Path) -> None:
     # 1500 steps × 0.01 s: long enough that the interrupt lands while the job still runs, even on a busy machine.
     process = cli.popen("submit", str(workflow_file), "-p", "sim-dedicated", *FAST, "--set", "3.steps=1500", "--wait")

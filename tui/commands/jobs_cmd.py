@@ -59,6 +59,8 @@ EXIT_INTERRUPTED = 130
 CANCEL_CONFIRM_SECONDS = 10.0
 # A live display lists at most this many running/queued jobs (the rest are counted).
 LIVE_ROWS = 8
+# `comfyq watch` looks this often whether another process changed the store (one cheap PRAGMA when nothing did).
+WATCH_STORE_TICK_SECONDS = 0.25
 
 _STATE_NAMES = [state.value for state in JobState]
 
@@ -920,25 +922,42 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 async def _watch(session: Session, args: argparse.Namespace) -> int:
+    """Every change of every job of the profiles, from this process's sources and from any other comfyq process on
+    the same data dir (tui.core.change_feed), one line (or JSON object) each, in order, none twice."""
+    from tui.core.change_feed import ChangeFeed
+    from tui.core.safe_text import visible
     from tui.widgets.job_format import format_clock
 
     profiles = args.profiles or sorted(session.config.profiles)
     for name in profiles:
         _require_profile(session, name)
+    watched = set(profiles)
     last_health: dict[str, tuple[SourceState, str | None]] = {}
 
-    def on_event(event: Event) -> None:
-        if isinstance(event, JobChanged):
-            job = event.job
+    def key(job: Job) -> object:
+        return job_to_json(job, session.config.profiles) if args.json else (job.state, _detail(job))
+
+    started = time.time()
+    feed = ChangeFeed(key, since=started)
+    session.store.changed_elsewhere()  # from here on, other processes' commits are noticed
+
+    def show(jobs: Iterable[Job]) -> None:
+        for job in feed.changes(job for job in jobs if job.profile in watched):
             if args.json:
                 print_json(session, [job])
-                return
-            line = Text(f"{format_clock(time.time())} {job.id[:8]} {job.profile} ")
+                continue
+            live = job.state.is_terminal or job.state is JobState.RUNNING and job.progress is not None
+            at = time.time() if live else job.timestamps.get(job.state.value, time.time())
+            line = Text(f"{format_clock(at)} {job.id[:8]} {visible(job.profile)} ")
             line.append_text(_state_text(job))
             detail = _detail(job)
             if detail:
-                line.append(f" {detail}")
+                line.append(f" {visible(detail)}")
             session.out.print(line, soft_wrap=True)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, JobChanged):
+            show([event.job])
         elif isinstance(event, SourceStatusChanged):
             status = event.status
             # Statuses also refresh counters (queue length, in flight); say only what changed in health.
@@ -950,9 +969,19 @@ async def _watch(session: Session, args: argparse.Namespace) -> int:
         elif isinstance(event, EngineError):
             session.err.print(f"{event.profile or 'comfyq'}: {event.message}", markup=False, highlight=False)
 
+    async def follow_other_processes() -> None:
+        synced = started
+        while True:
+            await asyncio.sleep(WATCH_STORE_TICK_SECONDS)
+            if not session.store.changed_elsewhere():
+                continue
+            # A little overlap: another process's clock on the same machine, a commit in the same instant.
+            since, synced = synced - 2.0, time.time()
+            show(session.store.changed_since(since))
+
     async with _EngineScope(session) as engine:
         engine.subscribe(on_event)
         await engine.start(profiles)
         session.err.print(f"watching {', '.join(profiles)} (Ctrl+C to stop)", markup=False, highlight=False)
-        await asyncio.Event().wait()  # until Ctrl+C / SIGTERM cancels us
+        await follow_other_processes()  # until Ctrl+C / SIGTERM cancels us
     return EXIT_INTERRUPTED
