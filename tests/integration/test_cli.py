@@ -18,7 +18,7 @@ import pytest
 
 from tui.core.jobs import JobState
 from tui.core.store import JobStore
-from tui.sim.server import SimThread
+from tui.sim.server import SimServer, SimThread
 
 from tests.integration.cli_helpers import Cli, free_port, json_lines
 from tests.integration.engine_helpers import BUCKET, SIM_TOKEN, wait_until_sync, write_config
@@ -316,6 +316,44 @@ def test_watch_prints_every_change_another_process_makes(cli: Cli, workflow_file
         if watcher.poll() is None:
             watcher.kill()
             watcher.wait()
+
+
+def test_a_prompt_posted_elsewhere_shows_in_watch_and_jobs_as_external(cli: Cli, sim: SimServer) -> None:
+    import httpx
+
+    from tui.core.workflow import seed_workflow
+
+    watcher = cli.popen("watch", "-p", "sim-dedicated", "--json")
+    try:
+        assert watcher.stdout is not None
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
+        workflow = seed_workflow()
+        for assignment in ("5.width=64", "5.height=64", "3.steps=3"):
+            workflow = workflow.apply_assignment(assignment)
+        response = httpx.post(f"{sim.dedicated_url}/prompt", json={"prompt": workflow.to_dict()},
+                              headers={"Authorization": SIM_TOKEN}, timeout=10)
+        prompt_id = response.json()["prompt_id"]
+        deadline = time.monotonic() + 60
+        finished = None
+        while time.monotonic() < deadline and finished is None:
+            try:
+                change = json.loads(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+            if change["prompt_id"] == prompt_id and change["state"] == "succeeded":
+                finished = change
+        assert finished is not None and finished["external"] is True and finished["outputs"], finished
+        assert all(output["oss_path"] for output in finished["outputs"])
+        listed = json_lines(cli.run("jobs", "--origin", "external", "--json").stdout)
+        assert [job["prompt_id"] for job in listed] == [prompt_id]
+        assert json_lines(cli.run("jobs", "--origin", "mine", "--json").stdout) == []
+        shown = cli.run("show", finished["id"])
+        assert "submitted by another client" in shown.stdout, shown.stdout
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        if watcher.wait(timeout=20) is None:
+            watcher.kill()
 
 
 def test_interrupted_wait_exits_130_and_loses_nothing(cli: Cli, workflow_file: Path) -> None:

@@ -105,6 +105,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     jobs.add_argument(
         "--state", metavar="STATE", help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)})"
     )
+    jobs.add_argument(
+        "--origin", choices=("external", "mine"),
+        help="only jobs other clients submitted (external) or only comfyq's own (mine)",
+    )
     jobs.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
     jobs.add_argument("--json", action="store_true", help="one JSON object per job per line")
 
@@ -539,7 +543,9 @@ def print_job_detail(session: Session, job: Job) -> None:
     row("Parent", job.parent_id)
     children = session.store.children(job.id)
     row("Resubmitted as", ", ".join(child.id for child in children) if children else None)
-    row("External", "yes: a sink result for a task_id comfyq never submitted" if job.external else None)
+    from tui.widgets.job_format import external_origin
+
+    row("External", f"yes: {external_origin(job)}" if job.external else None)
     row("Parameters", ", ".join(f"{key}={value}" for key, value in job.params.items()) if job.params else None)
     row("Warning", job.warning)
     if job.failure is not None:
@@ -785,7 +791,7 @@ async def _jobs(session: Session, args: argparse.Namespace) -> int:
     if args.profile is not None and args.profile not in session.config.profiles:
         # Jobs of a profile that was removed from the config are still listed; only warn.
         session.err.print(f"comfyq: note: profile {args.profile!r} is not configured", markup=False, highlight=False)
-    jobs = session.store.page(JobFilter(states=states, profile=args.profile), limit=args.limit)
+    jobs = session.store.page(JobFilter(states=states, profile=args.profile, origin=args.origin), limit=args.limit)
     _report(session, args, jobs, outputs=False)
     return EXIT_OK
 

@@ -210,6 +210,9 @@ class Job:
     # While the job is in flight and its server does not answer: since when (unix time), so a row says "server
     # unreachable since 10:42" instead of a stale `running`. None while the server answers (and once finished).
     unreachable_since: float | None = None
+    # False for external jobs whose service did not say when they were submitted: their first timestamp is when
+    # comfyq first saw them, and the time column says "seen".
+    submit_time_known: bool = True
 
     @property
     def submitted_at(self) -> float | None:
@@ -265,6 +268,7 @@ class Job:
             "params": dict(self.params),
             "batch": self.batch,
             "unreachable_since": self.unreachable_since,
+            "submit_time_known": self.submit_time_known,
         }
 
     @classmethod
@@ -297,6 +301,7 @@ class Job:
             params=dict(data.get("params") or {}),
             batch=data.get("batch"),
             unreachable_since=_float_or_none(data.get("unreachable_since")),
+            submit_time_known=bool(data.get("submit_time_known", True)),
         )
 
 

@@ -115,6 +115,9 @@ def _parse_states(value: str) -> tuple[frozenset[JobState] | None, list[str]]:
     return frozenset(states), unknown
 
 
+ORIGINS = ("external", "mine")
+
+
 @dataclass(frozen=True)
 class JobFilter:
     """Which jobs to show. None = no constraint. `text` words must all appear (case-insensitive) in a job's ids,
@@ -124,6 +127,8 @@ class JobFilter:
     profile: str | None = None
     text: str | None = None
     batch: str | None = None  # a batch name or its start (`batch:spring` matches `spring-catalog`)
+    # "external": jobs other clients submitted (sink results, prompts on a dedicated server); "mine": comfyq's own.
+    origin: str | None = None
     # Parts of a typed query that were not understood (e.g. `state:bogus`), for the UI to point out.
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -138,6 +143,7 @@ class JobFilter:
         states: set[JobState] | None = None
         profile: str | None = None
         batch: str | None = None
+        origin: str | None = None
         words: list[str] = []
         problems: list[str] = []
         for token in query.split():
@@ -156,6 +162,13 @@ class JobFilter:
             elif sep and key == "batch":
                 if value:
                     batch = value
+            elif sep and key == "origin":
+                word = value.lower()
+                matches = [name for name in ORIGINS if name.startswith(word)] if word else []
+                if len(matches) == 1:
+                    origin = matches[0]
+                elif word:
+                    problems.append(f"origin:{value}: not an origin (one of: {', '.join(ORIGINS)})")
             else:
                 words.append(token)
         return cls(
@@ -163,6 +176,7 @@ class JobFilter:
             profile=profile,
             text=" ".join(words) or None,
             batch=batch,
+            origin=origin,
             problems=tuple(problems),
         )
 
@@ -173,7 +187,10 @@ class JobFilter:
 
     @property
     def is_empty(self) -> bool:
-        return self.states is None and self.profile is None and self.batch is None and not self.terms
+        return (
+            self.states is None and self.profile is None and self.batch is None and self.origin is None
+            and not self.terms
+        )
 
     def to_query(self) -> str:
         """The filter as a query string :meth:`parse` reads back."""
@@ -189,6 +206,8 @@ class JobFilter:
             parts.append(f"profile:{self.profile}")
         if self.batch is not None:
             parts.append(f"batch:{self.batch}")
+        if self.origin is not None:
+            parts.append(f"origin:{self.origin}")
         if self.text:
             parts.append(self.text)
         return " ".join(parts)
@@ -200,6 +219,8 @@ class JobFilter:
         if self.profile is not None and job.profile != self.profile:
             return False
         if self.batch is not None and not (job.batch or "").startswith(self.batch):
+            return False
+        if self.origin is not None and job.external != (self.origin == "external"):
             return False
         terms = self.terms
         if terms:
@@ -422,6 +443,9 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
         # sorts between it and the name followed by the last code point).
         clauses.append("batch >= ? AND batch < ?")
         params += [flt.batch, flt.batch + "\U0010ffff"]
+    if flt.origin is not None:
+        clauses.append("external = ?")
+        params.append(1 if flt.origin == "external" else 0)
     for term in flt.terms:
         clauses.append("instr(search_text, ?) > 0")
         params.append(term)
@@ -954,6 +978,8 @@ class JobStore:
             warning=result.warning,
             raw_result=result.raw_result,
             external=True,
+            # The sink says when the result came, not when the other client submitted: "seen", not "submitted".
+            submit_time_known=False,
         )
 
     # --------------------------------------------------------------------------- look-ups
@@ -1032,6 +1058,37 @@ class JobStore:
 
     def by_sink_index(self, profile: str, sink_index: int) -> Job | None:
         return self._by_sink_index(profile, sink_index)
+
+    def known_prompt_ids(self, profile: str, prompt_ids: Sequence[str]) -> set[str]:
+        """Which of these prompt_ids a job of `profile` already has (ours or external): index look-ups."""
+        known: set[str] = set()
+        unique = list(dict.fromkeys(prompt_ids))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start:start + _CHUNK]
+            rows = self._query(
+                f"SELECT prompt_id FROM jobs WHERE profile = ? AND prompt_id IN ({', '.join('?' * len(chunk))})",
+                [profile, *chunk],
+            )
+            known.update(str(row[0]) for row in rows)
+        return known
+
+    def add_external_prompts(self, jobs: Sequence[tuple[Job, JobUpdate | None]]) -> list[Job]:
+        """Store jobs other clients put on a dedicated server (each with the update that settles it, if finished),
+        once per (profile, prompt_id) whoever asks: two comfyq processes following the same server both find the same
+        prompt; the second finds it stored and adds nothing. Returns the jobs stored now."""
+        added: list[Job] = []
+        now = time.time()
+        with self._transaction() as db:
+            for job, update in jobs:
+                if job.prompt_id is None or db.execute(
+                    "SELECT 1 FROM jobs WHERE prompt_id = ? AND profile = ? LIMIT 1", (job.prompt_id, job.profile)
+                ).fetchone():
+                    continue
+                if update is not None:
+                    job = apply_update(job, _scrubbed(update), now) or job
+                self._insert(job, now)
+                added.append(job)
+        return added
 
     # --------------------------------------------------------------------------- lists and counts
 

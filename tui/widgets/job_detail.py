@@ -35,7 +35,14 @@ from tui.core.config import Config
 from tui.core.jobs import Edition, Failure, Job, JobState
 from tui.core.oss import OssPathError, compose_oss_path
 from tui.core.store import JobNotFound, JobStore
-from tui.widgets.job_format import STATE_ICONS, STATE_STYLES, format_clock, format_duration, short_id
+from tui.widgets.job_format import (
+    STATE_ICONS,
+    STATE_STYLES,
+    format_clock,
+    format_duration,
+    progress_text,
+    short_id,
+)
 
 # Pretty-printing and highlighting a huge document would stall the UI; above this many characters the text is
 # shown as it is, without colours.
@@ -530,7 +537,9 @@ class JobDetail(VerticalScroll):
         elif job.attempt > 1:
             text.append(f"  attempt {job.attempt}")
         if job.external:
-            text.append("  external", style="bold magenta")
+            text.append("  external: submitted by another client", style="bold magenta")
+        if job.state.is_active and job.unreachable_since is not None:
+            text.append(f"  {progress_text(job, 40)}", style="bold red")
         if job.state is JobState.QUEUED and job.queue_position is not None:
             ahead = job.queue_position
             text.append("  next in queue" if ahead == 0 else f"  {ahead} ahead in queue", style="blue")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from tui.core.jobs import Job, JobState
+from tui.core.jobs import Edition, Job, JobState
 
 STATE_ICONS: dict[JobState, str] = {
     JobState.SUBMITTING: "↑",
@@ -118,3 +118,11 @@ def error_summary(job: Job) -> str:
 
 def remote_id(job: Job) -> str:
     return job.remote_id or job.task_id or job.prompt_id or ""
+
+
+def external_origin(job: Job) -> str:
+    """Where an external job came from, for the detail view: who submitted it, as far as comfyq can tell."""
+    if job.edition is Edition.API:
+        return "submitted by another client (a sink result for a task_id comfyq never submitted)"
+    client = f", client_id {job.client_id}" if job.client_id else ""
+    return f"submitted by another client (found in the server's /queue or /history{client})"

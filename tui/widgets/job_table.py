@@ -457,7 +457,8 @@ class JobTable(ScrollView, can_focus=True):
             styles.states[job.state], styles.dim, base, styles.dim, base, styles.dim, base, base,
             styles.error if job.failure is not None else base,
         )
-        segments = [Segment("● " if marked else "  ", styles.mark)]
+        # Marked rows show the mark; other clients' jobs (external) a small arrow in the same cell.
+        segments = [Segment("● " if marked else ("↗ " if job.external else "  "), styles.mark)]
         for value, col_width, style in zip(values, widths, cell_styles):
             if col_width:
                 segments.append(Segment(_fit(value, col_width) + " ", style))

@@ -30,6 +30,7 @@ import httpx
 
 from tui.core import payloads
 from tui.core.backends import BackendError, Backoff, scrub
+from tui.core.backends import external
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.aio import wait_event
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate, Progress
@@ -104,6 +105,7 @@ class _QueueSnapshot:
     running: frozenset[str]
     pending_position: dict[str, int]  # prompt_id -> items ahead of it
     marked: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # marker -> (prompt_id, number)
+    items: dict[str, list[Any]] = field(default_factory=dict)  # prompt_id -> the raw queue item (every client's)
 
     def has(self, prompt_id: str) -> bool:
         return prompt_id in self.running or prompt_id in self.pending_position
@@ -171,6 +173,12 @@ class DedicatedBackend(Backend):
         self._seen_at_outage: dict[str, int] = {}
         self._down_since: float | None = None  # when the poller first failed to reach the server; None while it answers
         self._last_outage = ""  # how the last outage showed, for the `lost` message
+        # Other clients' prompts (external jobs): the /history window, and prompt ids known to be stored already.
+        self._external = bool(getattr(profile, "external", True))
+        self._history_window = external.HistoryWindow(
+            int(getattr(profile, "external_history", 0)) if self._external else 0
+        )
+        self._known_prompts: set[str] = set()
         self._empty_looks: dict[str, int] = {}
         self._race_pending = False
         # Jobs the user asked to cancel: an interrupted history entry then means "cancelled", not "failed".
@@ -257,7 +265,10 @@ class DedicatedBackend(Backend):
             for item in running_items + pending
             if (marker := _marker(item)) is not None
         }
-        return _QueueSnapshot(running, {str(item[1]): position for position, item in enumerate(pending)}, marked)
+        items = {str(item[1]): item for item in running_items + pending}
+        return _QueueSnapshot(
+            running, {str(item[1]): position for position, item in enumerate(pending)}, marked, items
+        )
 
     async def _history(self, prompt_id: str) -> payloads.Outcome | None:
         response = await self._request("GET", f"/history/{prompt_id}")
@@ -502,6 +513,9 @@ class DedicatedBackend(Backend):
         unconfirmed = self._unconfirmed_jobs()
         queue = await self._queue()
         self._mark_answered()
+        # Every client's newest results, once per cycle: settles our jobs that left the queue (no request per job)
+        # and brings other clients' prompts in as external jobs.
+        recent = await self._recent_history()
         self._in_flight = len(jobs)
         now = time.time()
         self._down_since = None
@@ -531,7 +545,11 @@ class DedicatedBackend(Backend):
                     updates.append(JobUpdate(job.id, state=JobState.QUEUED, queue_position=position, at=now))
             elif job.state is not JobState.SUBMITTING:
                 # `submitting` rows belong to the engine (a send in flight) or to reconcile (a crash).
-                to_look_up.append(job)
+                if prompt_id in recent:
+                    outcome = payloads.parse_history_entry(recent[prompt_id], prompt_id)
+                    updates.extend(self._settle(job, outcome, now))
+                else:
+                    to_look_up.append(job)
         if to_look_up:
             semaphore = asyncio.Semaphore(HISTORY_CONCURRENCY)
 
@@ -549,7 +567,56 @@ class DedicatedBackend(Backend):
         if updates:
             changed = self.context.apply(updates)
             self._forget_finished(changed)
+        if self._external:
+            self._import_external(queue, recent, {job.prompt_id for job in jobs if job.prompt_id}, now)
         return bool(jobs or unconfirmed)
+
+    async def _recent_history(self) -> dict[str, Any]:
+        """`GET /history?max_items=K` (the window), or nothing when external jobs are off or the route is missing."""
+        window = self._history_window
+        if window.size <= 0:
+            return {}
+        try:
+            entries = await self._history_map(f"/history?max_items={window.size}")
+        except _NoSuchRoute:
+            window.limit = window.size = 0  # a proxy that forwards only some routes: per-job look-ups suffice
+            return {}
+        return {str(prompt_id): entry for prompt_id, entry in entries.items() if isinstance(entry, dict)}
+
+    def _import_external(self, queue: _QueueSnapshot, recent: dict[str, Any], active: set[str], now: float) -> None:
+        """Other clients' prompts in /queue and the recent /history, not stored yet, become external jobs."""
+        window = self._history_window
+        unhandled = window.unhandled(recent)
+        window.handled(unhandled)  # (ours among them are settled by the cycle, from `recent`, whenever they are there)
+        in_queue = [pid for pid in queue.items if pid not in active and pid not in self._known_prompts]
+        in_history = [pid for pid in unhandled if pid not in active]
+        window.resize(len(recent), len(unhandled))
+        if not in_queue and not in_history:
+            return
+        known = self.context.store.known_prompt_ids(self.profile.name, in_queue + in_history)
+        if len(self._known_prompts) > external.REMEMBERED_ENTRIES:
+            self._known_prompts.clear()
+        self._known_prompts.update(known)
+        new: list[tuple[Job, JobUpdate | None]] = []
+        for prompt_id in in_queue:
+            if prompt_id in known:
+                continue
+            job = external.from_queue_item(
+                self.profile.name, queue.items[prompt_id], running=prompt_id in queue.running,
+                position=queue.pending_position.get(prompt_id), seen=now,
+            )
+            if job is not None:
+                new.append((job, None))
+        for prompt_id in in_history:
+            if prompt_id in known or prompt_id in queue.items:
+                continue  # (one still in /queue is followed from there; its entry settles it next cycle)
+            found = external.from_history_entry(self.profile.name, prompt_id, recent[prompt_id], seen=now)
+            if found is not None:
+                new.append(found)
+        if new:
+            added = self.context.store.add_external_prompts(new)
+            self._known_prompts.update(job.prompt_id for job in added if job.prompt_id)
+            self.context.publish(added)
 
     def _seen(self, job_id: str) -> None:
         """The server has this job now (in /queue)."""
