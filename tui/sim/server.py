@@ -76,6 +76,7 @@ class SimServer:
         comfyui_url: str | None = None,
         output_dir: Path | None = None,
         service: str = DEFAULT_SERVICE,
+        comfyui_version: str = "0.3.64",
     ) -> None:
         self.host = host
         self.port = port
@@ -86,6 +87,7 @@ class SimServer:
         self.seed = seed
         self.comfyui_url = comfyui_url
         self.service = service
+        self.comfyui_version = comfyui_version  # the dedicated ComfyUI's generation (tui/sim/comfyui_newer.py)
         self._own_output_dir: tempfile.TemporaryDirectory[str] | None = None
         if output_dir is None:
             self._own_output_dir = tempfile.TemporaryDirectory(prefix="comfyq-sim-")
@@ -175,7 +177,8 @@ class SimServer:
 
     def _new_comfyui(self) -> ComfyUIEmulator:
         return _emulator_class()(
-            output_dir=self.output_dir, step_seconds=self.step_seconds, fail_rate=self.fail_rate, seed=self.seed
+            output_dir=self.output_dir, step_seconds=self.step_seconds, fail_rate=self.fail_rate, seed=self.seed,
+            comfyui_version=self.comfyui_version,
         )
 
     async def stop_listening(self) -> None:
