@@ -152,9 +152,16 @@ class Harness:
         return self.store.get(job.id)
 
 
-@pytest.fixture
-async def server(tmp_path: Path):
-    sim = SimServer(token=TOKEN, step_seconds=0.01, instances=1, output_dir=tmp_path / "out", seed=1)
+# Every test here runs against both ComfyUI generations (protocols/comfyui-newer.md).
+COMFYUI_VERSIONS = ("0.3.64", "0.38.1")
+
+
+@pytest.fixture(params=COMFYUI_VERSIONS)
+async def server(tmp_path: Path, request: pytest.FixtureRequest):
+    sim = SimServer(
+        token=TOKEN, step_seconds=0.01, instances=1, output_dir=tmp_path / "out", seed=1,
+        comfyui_version=request.param,
+    )
     await sim.start()
     yield sim
     await sim.stop()

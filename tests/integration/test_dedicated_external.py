@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.test_backend_dedicated import (
+    COMFYUI_VERSIONS,
     TOKEN,
     Harness,
     RequestLog,
@@ -30,9 +31,12 @@ pytestmark = pytest.mark.timeout(90)
 POLL = 0.2
 
 
-@pytest.fixture
-async def server(tmp_path: Path):
-    sim = SimServer(token=TOKEN, step_seconds=0.01, instances=1, output_dir=tmp_path / "out", seed=1)
+@pytest.fixture(params=COMFYUI_VERSIONS)
+async def server(tmp_path: Path, request: pytest.FixtureRequest):
+    sim = SimServer(
+        token=TOKEN, step_seconds=0.01, instances=1, output_dir=tmp_path / "out", seed=1,
+        comfyui_version=request.param,
+    )
     await sim.start()
     yield sim
     await sim.stop()

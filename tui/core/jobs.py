@@ -75,9 +75,15 @@ class Output:
     type: str  # "output" | "temp" | anything else ComfyUI reports
     subfolder: str
     filename: str
+    # Pixel size, when the server says (newer ComfyUI's `metadata` on output items).
+    width: int | None = None
+    height: int | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = dataclasses.asdict(self)
+        if self.width is None and self.height is None:  # (rows stay as they were for servers that do not say)
+            del data["width"], data["height"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Output:
@@ -86,7 +92,18 @@ class Output:
             type=str(data.get("type", "output")),
             subfolder=str(data.get("subfolder", "")),
             filename=str(data.get("filename", "")),
+            width=_pixels(data.get("width")),
+            height=_pixels(data.get("height")),
         )
+
+    @property
+    def size(self) -> str | None:
+        """"512×768", when known."""
+        return f"{self.width}×{self.height}" if self.width and self.height else None
+
+
+def _pixels(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 @dataclass(frozen=True)

@@ -681,7 +681,9 @@ class JobDetail(VerticalScroll):
             self._oss_paths.append(path)
             if compact and path is None:
                 shown = f"{output.filename}  {shown}"
-            cells: list[object] = [output.node_id, Text(output.type, style="dim" if output.type == "temp" else "")]
+            # The pixel size beside the type, when the server says it (newer ComfyUI): "output 512×768".
+            kind = f"{output.type} {output.size}" if output.size else output.type
+            cells: list[object] = [output.node_id, Text(kind, style="dim" if output.type == "temp" else "")]
             if not compact:
                 cells += [output.subfolder, output.filename]
             cells.append(Text(shown, style="green" if path else "dim"))

@@ -179,6 +179,9 @@ class DedicatedBackend(Backend):
             int(getattr(profile, "external_history", 0)) if self._external else 0
         )
         self._known_prompts: set[str] = set()
+        # Whether the server has the jobs API (ComfyUI 0.38+: /api/jobs, per-job cancel); None until asked on this
+        # connection (asked again after an outage: the server may have been upgraded meanwhile).
+        self.jobs_api: bool | None = None
         self._empty_looks: dict[str, int] = {}
         self._race_pending = False
         # Jobs the user asked to cancel: an interrupted history entry then means "cancelled", not "failed".
@@ -513,6 +516,8 @@ class DedicatedBackend(Backend):
         unconfirmed = self._unconfirmed_jobs()
         queue = await self._queue()
         self._mark_answered()
+        if self.jobs_api is None:
+            await self._detect_generation()
         # Every client's newest results, once per cycle: settles our jobs that left the queue (no request per job)
         # and brings other clients' prompts in as external jobs.
         recent = await self._recent_history()
@@ -571,6 +576,22 @@ class DedicatedBackend(Backend):
             self._import_external(queue, recent, {job.prompt_id for job in jobs if job.prompt_id}, now)
         return bool(jobs or unconfirmed)
 
+    async def _detect_generation(self) -> None:
+        """Ask once per connection whether the server has the jobs API (protocols/comfyui-newer.md §7): 0.38+
+        answers `GET /api/jobs?limit=1` with 200 and a `jobs` list, 0.3.64 with 404 (no such route)."""
+        try:
+            response = await self._request("GET", "/api/jobs?limit=1")
+        except _Unreachable:
+            return  # asked again next cycle
+        if response.status_code == 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            self.jobs_api = isinstance(body, dict) and isinstance(body.get("jobs"), list)
+        elif response.status_code in (404, 405):
+            self.jobs_api = False
+
     async def _recent_history(self) -> dict[str, Any]:
         """`GET /history?max_items=K` (the window), or nothing when external jobs are off or the route is missing."""
         window = self._history_window
@@ -627,6 +648,7 @@ class DedicatedBackend(Backend):
     def _server_down(self) -> None:
         """The poller could not reach the server: count the outage once, and say so on the in-flight rows."""
         now = time.time()
+        self.jobs_api = None
         if self._down_since is None:
             self._down_since = now
             self._outages += 1
@@ -642,6 +664,7 @@ class DedicatedBackend(Backend):
 
     def _connection_dropped(self) -> None:
         """The websocket, once open, was closed or broke: the server may have restarted. Look at once."""
+        self.jobs_api = None
         if self._down_since is None:
             self._outages += 1
             self._last_outage = f"the connection to {self.base_url} dropped at {_clock(time.time())}"
@@ -901,6 +924,11 @@ class DedicatedBackend(Backend):
             raise BackendError(f"job {job.id[:8]} has no prompt_id: it never reached {self.base_url}")
         self._cancel_requested.add(job.id)
         try:
+            if self.jobs_api is None:
+                await self._detect_generation()
+            if self.jobs_api:
+                await self._cancel_with_jobs_api(job, prompt_id)
+                return
             queue = await self._queue()
             if prompt_id in queue.pending_position:
                 await self._request("POST", "/queue", json={"delete": [prompt_id]})
@@ -917,6 +945,20 @@ class DedicatedBackend(Backend):
             raise BackendError(f"could not cancel job {job.id[:8]}: {exc}") from exc
         finally:
             self._wake.set()
+
+    async def _cancel_with_jobs_api(self, job: Job, prompt_id: str) -> None:
+        """Newer servers: `POST /api/jobs/{id}/cancel` removes a pending job or interrupts the running one, and says
+        whether it did. A removed pending job never reaches /history: this answer is the only word on it."""
+        pending = prompt_id in (await self._queue()).pending_position
+        response = await self._request("POST", f"/api/jobs/{prompt_id}/cancel")
+        try:
+            cancelled = response.status_code == 200 and response.json().get("cancelled") is True
+        except (ValueError, AttributeError):
+            cancelled = False
+        if cancelled and pending:
+            self.context.apply([self._cancelled_update(job, time.time(), "cancelled at your request before it started")])
+        # Running: interrupted; its history entry (interrupted) settles it as cancelled through the poller.
+        # Not cancelled: it had ended already; the poller settles it by its result.
 
     # ------------------------------------------------------------------ reconcile
 
@@ -997,7 +1039,10 @@ class DedicatedBackend(Backend):
         version = ""
         if isinstance(stats, dict) and isinstance(stats.get("system"), dict):
             version = str(stats["system"].get("comfyui_version") or "")
-        return True, f"ComfyUI {version} at {self.base_url}".replace("ComfyUI  at", "ComfyUI at")
+        if self.jobs_api is None:
+            await self._detect_generation()
+        api = " (jobs API)" if self.jobs_api else ""
+        return True, f"ComfyUI {version} at {self.base_url}{api}".replace("ComfyUI  at", "ComfyUI at")
 
 
 def _clock(timestamp: float) -> str:
