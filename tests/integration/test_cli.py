@@ -226,7 +226,8 @@ def test_wait_on_unreachable_service_exits_3(tmp_path: Path, workflow_file: Path
 def test_cancel(cli: Cli, workflow_file: Path) -> None:
     api = json_lines(cli.run("submit", str(workflow_file), "-p", "sim-api", *FAST, "--set", "3.steps=500", "--json").stdout)
     result = cli.run("cancel", api[0]["id"])
-    assert result.returncode == 2 and "cannot cancel" in result.stderr
+    # An instance took it at once (idle instances): the API edition cannot interrupt it, and says so.
+    assert result.returncode == 1 and "cannot interrupt" in result.stderr, result.stderr
 
     dedicated = json_lines(
         cli.run("submit", str(workflow_file), "-p", "sim-dedicated", "-n", "2", "--random-seed", *FAST,
