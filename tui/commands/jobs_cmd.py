@@ -361,7 +361,7 @@ def print_json(session: Session, jobs: Iterable[Job]) -> None:
 
 
 def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False, title: str | None = None) -> None:
-    from tui.widgets.job_format import format_clock, format_duration
+    from tui.widgets.job_format import format_duration, submitted_text
 
     if not jobs:
         session.out.print("no jobs", style="dim")
@@ -375,7 +375,7 @@ def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False,
         row = [(job.id[:8], ""), (_printable(job.profile), ""), _state_cell(job)]
         if retries:
             row.append((str(job.attempt), ""))
-        row += [(format_clock(job.submitted_at, now), ""), (format_duration(job.duration(now)), "")]
+        row += [(submitted_text(job, now), ""), (format_duration(job.duration(now)), "")]
         rows.append(row)
     widths = [max(len(header), *(cell_len(row[index][0]) for row in rows)) for index, header in enumerate(headers)]
     details = [_printable(_detail(job)) for job in jobs]

@@ -101,6 +101,9 @@ def job_to_dict(job: Job, profile: Profile | None) -> dict[str, Any]:
         "external": job.external,
         "batch": job.batch,
         "unreachable_since": iso_utc(job.unreachable_since),
+        # False for an external job whose service did not say when it was submitted: submitted_at is then when
+        # comfyq first saw it.
+        "submit_time_known": job.submit_time_known,
     }
 
 

@@ -563,7 +563,9 @@ class JobDetail(VerticalScroll):
                 text.append(f" ─{format_duration(at - stamps[index - 1][1])}→ ", style="dim")
             icon = STATE_ICONS[state] if state is not None else "·"
             style = STATE_STYLES[state] if state is not None else ""
-            text.append(f"{icon} {state_name}", style=style)
+            # An external job's first stamp is when comfyq first saw it, unless its service said when it was sent.
+            seen = not index and state is JobState.SUBMITTING and not job.submit_time_known
+            text.append(f"{icon} {'seen' if seen else state_name}", style=style)
             text.append(f" {_clock(at, stamps[index - 1][1] if index else now)}", style="dim")
         if stamps and job.state.is_active:
             text.append(f" ─{format_duration(now - stamps[-1][1])}→ now", style="dim")

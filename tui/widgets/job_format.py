@@ -51,6 +51,16 @@ def format_clock(timestamp: float | None, now: float | None = None) -> str:
     return moment.strftime("%m-%d %H:%M")
 
 
+def submitted_text(job: Job, now: float | None = None) -> str:
+    """The time column: when the job was submitted, or — for an external job whose service did not say — when comfyq
+    first saw it, as "seen 10:42" (the same width as a clock)."""
+    if job.submit_time_known or job.submitted_at is None:
+        return format_clock(job.submitted_at, now)
+    moment = datetime.fromtimestamp(job.submitted_at)
+    today = datetime.fromtimestamp(now if now is not None else time.time()).date()
+    return moment.strftime("seen %H:%M" if moment.date() == today else "seen %m-%d")
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"

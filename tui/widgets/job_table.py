@@ -28,11 +28,11 @@ from tui.widgets.job_format import (
     STATE_ICONS,
     STATE_STYLES,
     error_summary,
-    format_clock,
     format_duration,
     progress_text,
     remote_id,
     short_id,
+    submitted_text,
 )
 
 
@@ -448,7 +448,7 @@ class JobTable(ScrollView, can_focus=True):
             job.profile,
             remote_id(job),
             progress_text(job, widths[4]),
-            format_clock(job.submitted_at, self._now),
+            submitted_text(job, self._now),
             format_duration(job.duration(self._now)),
             str(len(job.outputs)) if job.outputs else ("" if job.state.is_active else "0"),
             error_summary(job),
