@@ -202,6 +202,7 @@ class DedicatedBackend(Backend):
         # Counters the tests read (a reconnect storm shows up here).
         self.ws_connection_attempts = 0
         self.poll_cycles = 0
+        self.polling = False  # a cycle is under way (counted at its start: a benchmark starting mid-cycle needs to know)
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -509,8 +510,16 @@ class DedicatedBackend(Backend):
             await wait_event(self._wake, delay)
 
     async def poll_once(self) -> bool:
-        """One cycle: `/queue` once, `/history/<id>` for our in-flight jobs that left it. True if jobs are in flight."""
+        """One cycle: `/queue` once, the newest `/history` entries once (external jobs on), `/history/<id>` for our
+        in-flight jobs that left the queue and are not among them. True if jobs are in flight."""
         self.poll_cycles += 1
+        self.polling = True
+        try:
+            return await self._poll_cycle()
+        finally:
+            self.polling = False
+
+    async def _poll_cycle(self) -> bool:
         self._race_pending = False
         jobs = [job for job in self.context.store.active(self.profile.name) if job.prompt_id]
         unconfirmed = self._unconfirmed_jobs()
