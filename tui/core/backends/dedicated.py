@@ -737,8 +737,8 @@ class DedicatedBackend(Backend):
                 )
             elif forgotten:
                 message = (
-                    f"the server no longer knows it: {self.base_url} has this job in neither /queue nor /history "
-                    f"(restarted, or the job was deleted there, while comfyq was not following it)"
+                    f"the server does not know it: {self.base_url} has had this job in neither /queue nor /history "
+                    f"in {looks} looks in a row (deleted there, or forgotten in a restart)"
                 )
             else:
                 message = (
