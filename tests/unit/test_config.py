@@ -283,8 +283,8 @@ ERROR_CASES = [
     pytest.param(
         '[profile.x]\nedition = "dedicated"\n',
         [
+            # No [profiles] yet is fine (the built-in profile is used): the typo alone is the problem.
             "cfg.toml:1: profile: unknown key (did you mean 'profiles'?)",
-            "cfg.toml: profiles: no profiles: add at least one [profiles.NAME] table",
         ],
         id="unknown-top-level",
     ),
@@ -384,3 +384,7 @@ def test_external_keys_of_a_dedicated_profile_default_and_are_checked() -> None:
     ]
     api = '[profiles.a]\nedition = "api"\ninput_url = "http://h/api/predict/s"\nexternal = false\n'
     assert issues_of(api) == ['cfg.toml:4: profiles.a.external: not used by edition = "api"']
+
+
+def test_an_empty_profiles_table_is_still_a_problem() -> None:
+    assert issues_of("[profiles]\n") == ["cfg.toml:1: profiles: no profiles: add at least one [profiles.NAME] table"]

@@ -147,7 +147,9 @@ def outputs_from(outputs: Any) -> tuple[Output, ...]:
     """
     if not _is_map(outputs):
         return ()
-    found: list[Output] = []
+    # A dict keeps the order files were first seen and makes the duplicate check O(1) (a list made 20,000 outputs
+    # quadratic: 26 s on the UI loop).
+    found: dict[Output, None] = {}
     for node_id, ui in outputs.items():
         if not _is_map(ui):
             continue
@@ -165,8 +167,7 @@ def outputs_from(outputs: Any) -> tuple[Output, ...]:
                         width=_pixels(metadata.get("width")),  # newer servers (0.38+) say the size
                         height=_pixels(metadata.get("height")),
                     )
-                    if output not in found:
-                        found.append(output)
+                    found.setdefault(output, None)
     return tuple(found)
 
 
