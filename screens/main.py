@@ -588,14 +588,17 @@ class MainScreen(Screen[None]):
         self.app.notify(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} resubmitted", title="Resubmit")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer cancel only when the cursor job can be cancelled (the EAS queue cannot withdraw a task)."""
+        """Offer cancel only when the cursor job can be cancelled (the EAS queue withdraws only waiting tasks)."""
         if action == "cancel" and self.is_mounted:
             if not self.panes_ready:
                 return False  # asking the engine would load a backend (aiohttp, the EAS SDK) before the first frame
             job = self.cursor_job()
             if job is None or job.state.is_terminal:
                 return False
-            if job.state is not JobState.SUBMITTING and not self.comfyq.engine.capabilities(job.profile).can_cancel:
+            capabilities = self.comfyq.engine.capabilities(job.profile)
+            if job.state is not JobState.SUBMITTING and not capabilities.can_cancel:
+                return False
+            if job.state is JobState.RUNNING and not capabilities.can_cancel_running:
                 return False
         return True
 
@@ -620,19 +623,20 @@ class MainScreen(Screen[None]):
 
     @work(group="cancel", exit_on_error=False)
     async def _cancel(self, job_ids: list[str]) -> None:
+        from tui.core.backends import BackendError
+        from tui.core.engine import EngineUsageError
+
         cancelled = 0
         for job_id in job_ids:
             job = self.comfyq.store.get(job_id)
             if job.state.is_terminal:
                 continue
-            if not self.comfyq.engine.capabilities(job.profile).can_cancel and job.state is not JobState.SUBMITTING:
-                self.app.notify(
-                    f"{job.profile}: this edition cannot cancel jobs (the EAS queue has no cancel)",
-                    title="Cancel",
-                    severity="warning",
-                )
+            try:
+                await self.comfyq.engine.cancel(job_id)
+            except (EngineUsageError, BackendError) as error:
+                # e.g. an API-edition task an instance already took: it cannot be interrupted; say so.
+                self.app.notify(str(error), title="Cancel", severity="warning")
                 continue
-            await self.comfyq.engine.cancel(job_id)
             cancelled += 1
         if cancelled:
             self.app.notify(f"cancel sent for {cancelled} job{'s' if cancelled != 1 else ''}", title="Cancel")

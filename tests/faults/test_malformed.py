@@ -248,10 +248,11 @@ def _history_cases() -> dict[str, ServiceCase]:
             history=fixture_reply(name, history_entry=True),
             expect=Expect(EXIT_JOB_FAILED, "failed", category.value, message, outputs=outputs),
         )
-    # An id the server forgot (deleted from the queue before it ran): lost once lost_after has passed.
+    # An id the server forgot (deleted from the queue before it ran): lost, with a failure of category `lost` (in
+    # neither /queue nor /history in consecutive looks).
     cases["get-history:06_get_history_id_deleted_from_queue"] = ServiceCase(
         history=fixture_reply("06_get_history_id_deleted_from_queue"),
-        expect=Expect(EXIT_JOB_FAILED, "lost", warning=True),
+        expect=Expect(EXIT_JOB_FAILED, "lost", "lost", fragments=("/queue", "/history"), warning=True),
     )
     return cases
 

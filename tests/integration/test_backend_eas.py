@@ -177,14 +177,51 @@ async def harness(server: SimServer, store: JobStore):
     await h.backend.stop()
 
 
-async def test_capabilities_connection_and_cancel_is_refused(harness: Harness) -> None:
+async def test_capabilities_and_connection(harness: Harness) -> None:
     caps = type(harness.backend).capabilities
-    assert (caps.can_cancel, caps.has_progress, caps.has_queue_position) == (False, False, True)
+    assert (caps.can_cancel, caps.has_progress, caps.has_queue_position) == (True, False, True)
+    assert caps.can_cancel_running is False  # only a task still waiting in the input queue can be withdrawn
     ok, message = await harness.backend.check_connection()
     assert ok, message
-    job = harness.new_job(slow_workflow(steps=1))
-    with pytest.raises(NotImplementedError, match="cannot withdraw"):
-        await harness.backend.cancel(job)
+
+
+async def test_a_waiting_task_is_withdrawn_and_never_reaches_an_instance_a_taken_one_is_refused(
+    tmp_path: Path, store: JobStore
+) -> None:
+    from tui.core.backends import BackendError
+
+    sim = SimServer(token=TOKEN, step_seconds=0.01, instances=1, output_dir=tmp_path / "out", seed=5)
+    await sim.start()
+    handled: list[str] = []  # the task_id of every item an instance ran
+    for worker in sim.pools[SERVICE].workers:
+        original = worker.handler.handle
+
+        async def recording(item: Any, original: Any = original) -> Any:
+            handled.append(dict(item.tags).get("task_id", ""))
+            return await original(item)
+
+        worker.handler.handle = recording  # type: ignore[method-assign]
+    h = Harness(sim, store, make_profile(sim))
+    await h.backend.start()
+    try:
+        running = await h.submit(slow_workflow(steps=150))
+        waiting = await h.submit(slow_workflow(steps=2))
+        await wait_until(lambda: store.get(running.id).state is JobState.RUNNING, what="the first one taken")
+        await wait_until(lambda: store.get(waiting.id).queue_position == 0, what="the second one waiting")
+        await h.backend.cancel(store.get(waiting.id))
+        cancelled = store.get(waiting.id)
+        assert cancelled.state is JobState.CANCELLED
+        assert cancelled.failure is not None and "removed from the input queue" in cancelled.failure.message
+        with pytest.raises(BackendError, match="cannot interrupt"):
+            await h.backend.cancel(store.get(running.id))
+        assert (await h.finished(running, timeout=30)).state is JobState.SUCCEEDED
+        after = await h.submit(slow_workflow(steps=1))  # the instance takes the next one: ours is not there
+        assert (await h.finished(after, timeout=30)).state is JobState.SUCCEEDED
+        assert waiting.task_id not in handled and running.task_id in handled and after.task_id in handled
+        assert store.get(waiting.id).state is JobState.CANCELLED
+    finally:
+        await h.backend.stop()
+        await sim.stop()
 
 
 async def test_success_is_stored_then_committed(harness: Harness) -> None:
@@ -392,6 +429,7 @@ async def test_lost_when_the_queue_never_had_it(server: SimServer, store: JobSto
         done = await h.finished(ghost)
         assert done.state is JobState.LOST
         assert done.warning
+        assert done.failure is not None and done.failure.category is FailureCategory.LOST
     finally:
         await h.backend.stop()
 

@@ -191,13 +191,14 @@ async def test_cancel_queued_and_interrupt_running_on_dedicated(sim: Harness) ->
     assert all(job.failure is None or job.failure.category is FailureCategory.INTERRUPTED for job in done)
 
 
-async def test_api_edition_cannot_cancel_and_says_why(sim: Harness) -> None:
+async def test_api_edition_cannot_cancel_a_running_task_and_says_why(sim: Harness) -> None:
     engine = sim.engine()
     await engine.start(["sim-api"])
-    (job,) = await engine.submit("sim-api", seed_workflow(), params=params(**{"3.steps": "100"}))  # ~1 s
-    assert not engine.capabilities("sim-api").can_cancel
-    assert sim.store.get(job.id).state.is_active
-    with pytest.raises(CancelNotSupported, match="cannot cancel"):
+    (job,) = await engine.submit("sim-api", seed_workflow(), params=params(**{"3.steps": "300"}))  # ~3 s
+    capabilities = engine.capabilities("sim-api")
+    assert capabilities.can_cancel and not capabilities.can_cancel_running  # only waiting tasks are withdrawn
+    await wait_until(lambda: sim.store.get(job.id).state is JobState.RUNNING, what="an instance to take it")
+    with pytest.raises(CancelNotSupported, match="already running"):
         await engine.cancel(job.id)
     (job,) = await engine.wait([job.id], timeout=30)
     assert job.state is JobState.SUCCEEDED

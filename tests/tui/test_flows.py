@@ -547,7 +547,8 @@ async def test_cancel_asks_first_and_interrupts_a_running_dedicated_job(sim: Sim
 
 
 async def test_cancel_is_not_offered_for_the_api_edition(sim: Sim) -> None:
-    """The EAS queue cannot withdraw a task: the cancel key is hidden for such a job (issue 5 §3)."""
+    """The EAS queue cannot interrupt a task an instance took: the cancel key is hidden for a running API-edition job
+    (issue 5 §3; a waiting one can be withdrawn, issue 10)."""
     sim.set_step_seconds(HOLD_STEP_SECONDS)
     app = sim.app()
     async with running(app) as pilot:

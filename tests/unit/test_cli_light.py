@@ -43,6 +43,10 @@ def test_sim_command_defaults_are_the_emulators_defaults() -> None:
     from tui.sim import server
 
     assert (sim.DEFAULT_PORT, sim.DEFAULT_SERVICE) == (server.DEFAULT_PORT, server.DEFAULT_SERVICE)
+    from tui.sim import comfyui_newer
+
+    assert sim.COMFYUI_VERSIONS == comfyui_newer.VERSIONS
+    assert sim.COMFYUI_VERSIONS[0] == comfyui_newer.OLD_VERSION
 
 
 # --------------------------------------------------------------------------------------------------- the table

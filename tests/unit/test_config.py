@@ -369,5 +369,22 @@ def test_issue_formats() -> None:
     assert isinstance(builtin_config(), Config)
 
 
+def test_external_keys_of_a_dedicated_profile_default_and_are_checked() -> None:
+    base = '[profiles.d]\nedition = "dedicated"\nurl = "http://127.0.0.1:8188"\n'
+    profile = parse_config_text(base, "cfg.toml", env={}).profiles["d"]
+    assert (profile.external, profile.external_history) == (True, 200)
+    profile = parse_config_text(base + "external = false\nexternal_history = 0\n", "cfg.toml", env={}).profiles["d"]
+    assert (profile.external, profile.external_history) == (False, 0)
+    assert issues_of(base + 'external = "yes"\nexternal_history = 20000\n') == [
+        "cfg.toml:4: profiles.d.external: expected true or false, got a string",
+        "cfg.toml:5: profiles.d.external_history: must be at most 10000 (ComfyUI keeps no more history), got 20000",
+    ]
+    assert issues_of(base + "external_history = -1\n") == [
+        "cfg.toml:4: profiles.d.external_history: must be at least 0, got -1"
+    ]
+    api = '[profiles.a]\nedition = "api"\ninput_url = "http://h/api/predict/s"\nexternal = false\n'
+    assert issues_of(api) == ['cfg.toml:4: profiles.a.external: not used by edition = "api"']
+
+
 def test_an_empty_profiles_table_is_still_a_problem() -> None:
     assert issues_of("[profiles]\n") == ["cfg.toml:1: profiles: no profiles: add at least one [profiles.NAME] table"]

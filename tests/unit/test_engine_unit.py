@@ -7,6 +7,7 @@ SQLite JobStore. Everything that talks to a service is covered in tests/integrat
 from __future__ import annotations
 
 import asyncio
+import time
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -497,8 +498,10 @@ async def test_a_big_submit_runs_a_bounded_number_of_tasks(config, store) -> Non
     backend.gate.clear()
     before = len(asyncio.all_tasks())
     task = asyncio.create_task(engine.submit("dedi", seed_workflow(), count=1000))
-    for _ in range(50):
-        await asyncio.sleep(0)
+    # A big batch is planned and stored on a worker thread (issue 14), then sent: wait for the three slots to fill.
+    deadline = time.monotonic() + 10
+    while not (store.count() == 1000 and backend.in_flight == 3) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
     assert store.count() == 1000 and backend.in_flight == 3
     assert len(asyncio.all_tasks()) - before <= 1 + 2 * 3 + 1, "one task per job"
     backend.gate.set()

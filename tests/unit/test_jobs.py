@@ -272,3 +272,20 @@ def test_a_job_round_trips_exactly_through_json(job: Job) -> None:
 def test_from_dict_fills_in_what_an_older_version_did_not_write() -> None:
     job = Job.from_dict({"id": "x", "profile": "p", "edition": "dedicated"})
     assert job == Job("x", "p", Edition.DEDICATED, None)
+
+
+def test_unreachable_since_is_set_once_cleared_by_zero_and_dropped_when_the_job_ends() -> None:
+    running = make_job(S.RUNNING)
+    marked = apply_update(running, JobUpdate("j1", unreachable_since=T0 + 5))
+    assert marked is not None and marked.unreachable_since == T0 + 5
+    # The first moment counts: a later failed look does not move it.
+    assert apply_update(marked, JobUpdate("j1", unreachable_since=T0 + 9)) is None
+    cleared = apply_update(marked, JobUpdate("j1", unreachable_since=0))
+    assert cleared is not None and cleared.unreachable_since is None
+    assert apply_update(cleared, JobUpdate("j1", unreachable_since=0)) is None  # clearing nothing is no change
+    lost = apply_update(marked, JobUpdate("j1", state=S.LOST, failure=Failure(FailureCategory.LOST, "forgotten")))
+    assert lost is not None and lost.unreachable_since is None and lost.failure is not None
+    assert lost.failure.category is FailureCategory.LOST
+    # A finished job is never marked.
+    assert apply_update(make_job(S.SUCCEEDED), JobUpdate("j1", unreachable_since=T0)) is None
+    assert Job.from_dict(marked.to_dict()) == marked

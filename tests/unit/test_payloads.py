@@ -755,6 +755,46 @@ def test_excerpts_and_prompt_answers_mask_registered_tokens(registered_token: st
     assert registered_token not in payloads.parse_sink_payload(body, {}).message
 
 
+def test_newer_servers_error_types_name_the_node_and_the_cycle() -> None:
+    import json as _json
+
+    from tui.core.payloads import parse_prompt_response
+
+    missing = {"error": {"type": "missing_node_type", "message": "Node 'NoSuchNode' not found. The custom node may not "
+                         "be installed.", "details": "Node ID '#3'",
+                         "extra_info": {"node_id": "3", "class_type": "NoSuchNode", "node_title": ""}},
+               "node_errors": {}}
+    failure = parse_prompt_response(400, _json.dumps(missing).encode(), "application/json").failure
+    assert failure is not None and (failure.node_id, failure.class_type) == ("3", "NoSuchNode")
+    assert failure.message.startswith("node 3: Node 'NoSuchNode' not found")
+    details = "2 (ImageBlur) -> 1 (ImageBlur) -> 2 (ImageBlur)"
+    cycle = {"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
+                       "details": "", "extra_info": {}},
+             "node_errors": {node: {"errors": [{"type": "dependency_cycle", "message": "Dependency cycle detected",
+                                               "details": details,
+                                               "extra_info": {"node_id": node, "cycle_nodes": ["2", "1"]}}],
+                                    "dependent_outputs": ["3"], "class_type": "ImageBlur"} for node in ("1", "2")}}
+    failure = parse_prompt_response(400, _json.dumps(cycle).encode(), "application/json").failure
+    assert failure is not None and failure.message == f"dependency cycle between nodes: {details}"
+    assert {e.node_id for e in failure.node_errors} == {"1", "2"}
+    bad_id = {"error": {"type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID", "details": "",
+                        "extra_info": {}}, "node_errors": {}}
+    failure = parse_prompt_response(400, _json.dumps(bad_id).encode(), "application/json").failure
+    assert failure is not None and failure.message == "prompt_id must be a valid UUID"
+
+
+def test_output_metadata_gives_width_and_height() -> None:
+    from tui.core.payloads import outputs_from
+
+    (output,) = outputs_from({"9": {"images": [{"filename": "a.png", "subfolder": "", "type": "output",
+                                                "metadata": {"kind": "image", "width": 512, "height": 768}}]}})
+    assert (output.width, output.height) == (512, 768)
+    (old,) = outputs_from({"9": {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]}})
+    assert (old.width, old.height) == (None, None)
+    (odd,) = outputs_from({"9": {"images": [{"filename": "a.png", "metadata": {"width": "x", "height": True}}]}})
+    assert (odd.width, odd.height) == (None, None)
+
+
 def test_removing_duplicate_outputs_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
     """20,000 outputs (each listed twice) froze the TUI for 26 s: duplicates were found by comparing each new file
     with every one kept. Counted in comparisons, not seconds: a few per file, whatever the number of files."""

@@ -1189,6 +1189,27 @@ def test_migrating_a_version_3_file_fills_the_batch_column(store_path: Path) -> 
         assert store.ids(JobFilter.parse("batch:night")) == ["old"]
 
 
+def test_origin_filter_external_and_mine(tmp_path) -> None:
+    from tui.core.jobs import Edition, Job, JobState
+
+    with JobStore(tmp_path / "o.sqlite3") as store:
+        mine = Job(id="m1", profile="p", edition=Edition.DEDICATED, workflow=None, prompt_id="a")
+        theirs = Job(id="e1", profile="p", edition=Edition.DEDICATED, workflow=None, prompt_id="b", external=True,
+                     state=JobState.QUEUED)
+        store.add(mine)
+        assert store.add_external_prompts([(theirs, None)]) == [theirs]
+        # The same prompt found again (by this or another process): stored once.
+        again = Job(id="e2", profile="p", edition=Edition.DEDICATED, workflow=None, prompt_id="b", external=True)
+        assert store.add_external_prompts([(again, None)]) == []
+        assert [j.id for j in store.page(JobFilter.parse("origin:external"))] == ["e1"]
+        assert [j.id for j in store.page(JobFilter.parse("origin:mine"))] == ["m1"]
+        assert [j.id for j in store.page(JobFilter.parse("origin:ext"))] == ["e1"]  # a prefix, while typing
+        assert JobFilter.parse("origin:external").matches(theirs) and not JobFilter.parse("origin:mine").matches(theirs)
+        assert JobFilter.parse("origin:bogus").problems
+        assert JobFilter.parse("origin:mine state:queued").to_query() == "state:queued origin:mine"
+        assert store.known_prompt_ids("p", ["a", "b", "c"]) == {"a", "b"}
+
+
 def test_latest_attempts_and_the_latest_only_filter(store: JobStore) -> None:
     root = job("root", state=S.FAILED, at=1)
     second = job("second", state=S.FAILED, at=2, parent_id="root", attempt=2)

@@ -61,6 +61,8 @@ EXIT_INTERRUPTED = 130
 CANCEL_CONFIRM_SECONDS = 10.0
 # A live display lists at most this many running/queued jobs (the rest are counted).
 LIVE_ROWS = 8
+# `comfyq watch` looks this often whether another process changed the store (one cheap PRAGMA when nothing did).
+WATCH_STORE_TICK_SECONDS = 0.25
 
 _STATE_NAMES = [state.value for state in JobState]
 
@@ -121,6 +123,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     jobs.add_argument("-p", "--profile", help="only this profile's jobs")
     jobs.add_argument(
         "--state", metavar="STATE", help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)}, active, done, or a prefix)"
+    )
+    jobs.add_argument(
+        "--origin", choices=("external", "mine"),
+        help="only jobs other clients submitted (external) or only comfyq's own (mine)",
     )
     jobs.add_argument("--batch", metavar="NAME", help="only this batch's jobs (a name or a unique start of one)")
     jobs.add_argument("--limit", type=_limit, metavar="N", help="at most N jobs (default 50; with --batch: all)")
@@ -418,7 +424,7 @@ def print_json(session: Session, jobs: Iterable[Job]) -> None:
 
 
 def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False, title: str | None = None) -> None:
-    from tui.widgets.job_format import format_clock, format_duration
+    from tui.widgets.job_format import format_duration, submitted_text
 
     if not jobs:
         session.out.print("no jobs", style="dim")
@@ -437,7 +443,7 @@ def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False,
         row.append(_state_cell(job))
         if retries:
             row.append((str(job.attempt), ""))
-        row += [(format_clock(job.submitted_at, now), ""), (format_duration(job.duration(now)), "")]
+        row += [(submitted_text(job, now), ""), (format_duration(job.duration(now)), "")]
         rows.append(row)
     widths = [max(len(header), *(cell_len(row[index][0]) for row in rows)) for index, header in enumerate(headers)]
     details = [_printable(_detail(job)) for job in jobs]
@@ -606,7 +612,9 @@ def print_job_detail(session: Session, job: Job) -> None:
     row("Parent", job.parent_id)
     children = session.store.children(job.id)
     row("Resubmitted as", ", ".join(child.id for child in children) if children else None)
-    row("External", "yes: a sink result for a task_id comfyq never submitted" if job.external else None)
+    from tui.widgets.job_format import external_origin
+
+    row("External", f"yes: {visible(external_origin(job))}" if job.external else None)
     row("Batch", visible(job.batch) if job.batch else None)
     row("Seed", job_seed(job.params, job.workflow))
     row("Parameters", visible(", ".join(f"{key}={value}" for key, value in job.params.items())) if job.params else None)
@@ -917,7 +925,7 @@ async def _jobs(session: Session, args: argparse.Namespace) -> int:
 
         batch = resolve_batch(session.store, args.batch)
     limit = args.limit or (session.config.defaults.max_jobs * 10 if batch else 50)
-    flt = JobFilter(states=states, profile=args.profile, batch=batch, batch_exact=batch is not None)
+    flt = JobFilter(states=states, profile=args.profile, batch=batch, batch_exact=batch is not None, origin=args.origin)
     jobs = session.store.page(flt, limit=limit)
     _report(session, args, jobs, outputs=False)
     return EXIT_OK
@@ -1086,25 +1094,42 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 async def _watch(session: Session, args: argparse.Namespace) -> int:
+    """Every change of every job of the profiles, from this process's sources and from any other comfyq process on
+    the same data dir (tui.core.change_feed), one line (or JSON object) each, in order, none twice."""
+    from tui.core.change_feed import ChangeFeed
+    from tui.core.safe_text import visible
     from tui.widgets.job_format import format_clock
 
     profiles = args.profiles or sorted(session.config.profiles)
     for name in profiles:
         _require_profile(session, name)
+    watched = set(profiles)
     last_health: dict[str, tuple[SourceState, str | None]] = {}
 
-    def on_event(event: Event) -> None:
-        if isinstance(event, JobChanged):
-            job = event.job
+    def key(job: Job) -> object:
+        return job_to_json(job, session.config.profiles) if args.json else (job.state, _detail(job))
+
+    started = time.time()
+    feed = ChangeFeed(key, since=started)
+    session.store.changed_elsewhere()  # from here on, other processes' commits are noticed
+
+    def show(jobs: Iterable[Job]) -> None:
+        for job in feed.changes(job for job in jobs if job.profile in watched):
             if args.json:
                 print_json(session, [job])
-                return
-            line = Text(f"{format_clock(time.time())} {job.id[:8]} {visible(job.profile)} ")
+                continue
+            live = job.state.is_terminal or job.state is JobState.RUNNING and job.progress is not None
+            at = time.time() if live else job.timestamps.get(job.state.value, time.time())
+            line = Text(f"{format_clock(at)} {job.id[:8]} {visible(job.profile)} ")
             line.append_text(_state_text(job))
             detail = _detail(job)
             if detail:
                 line.append(f" {visible(detail)}")
             session.out.print(line, soft_wrap=True)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, JobChanged):
+            show([event.job])
         elif isinstance(event, SourceStatusChanged):
             status = event.status
             # Statuses also refresh counters (queue length, in flight); say only what changed in health.
@@ -1116,9 +1141,19 @@ async def _watch(session: Session, args: argparse.Namespace) -> int:
         elif isinstance(event, EngineError):
             session.err.print(f"{event.profile or 'comfyq'}: {event.message}", markup=False, highlight=False)
 
+    async def follow_other_processes() -> None:
+        synced = started
+        while True:
+            await asyncio.sleep(WATCH_STORE_TICK_SECONDS)
+            if not session.store.changed_elsewhere():
+                continue
+            # A little overlap: another process's clock on the same machine, a commit in the same instant.
+            since, synced = synced - 2.0, time.time()
+            show(session.store.changed_since(since))
+
     async with _EngineScope(session) as engine:
         engine.subscribe(on_event)
         await engine.start(profiles)
         session.err.print(f"watching {', '.join(profiles)} (Ctrl+C to stop)", markup=False, highlight=False)
-        await asyncio.Event().wait()  # until Ctrl+C / SIGTERM cancels us
+        await follow_other_processes()  # until Ctrl+C / SIGTERM cancels us
     return EXIT_INTERRUPTED

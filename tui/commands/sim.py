@@ -18,6 +18,8 @@ EXIT_USAGE = 2
 # aiohttp, and every comfyq command builds this parser — `comfyq submit` must not pay for the emulator.
 DEFAULT_PORT = 8288
 DEFAULT_SERVICE = "comfyui-api"
+# The ComfyUI generations the emulator can play (tui.sim.comfyui_newer.VERSIONS; a test holds them equal).
+COMFYUI_VERSIONS = ("0.3.64", "0.38.1")
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -57,6 +59,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument(
         "--service", default=DEFAULT_SERVICE, help=f"API-edition service name (default: {DEFAULT_SERVICE})"
+    )
+    parser.add_argument(
+        "--comfyui-version", choices=COMFYUI_VERSIONS, default=COMFYUI_VERSIONS[0],
+        help="the dedicated ComfyUI's generation: 0.3.64 (default), or 0.38.1 with the jobs API, UUID-only prompt "
+             "ids, new error types and output metadata",
     )
     parser.set_defaults(handler=run)
 
@@ -112,6 +119,7 @@ async def _serve(args: argparse.Namespace) -> int:
         comfyui_url=args.comfyui_url,
         output_dir=args.output_dir,
         service=args.service,
+        comfyui_version=args.comfyui_version,
     )
     try:
         await server.start()
@@ -130,7 +138,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     print(f"comfyq sim listening on {server.base_url}")
     print(f"  API edition input URL: {server.api_input_url}   (sink: {args.service}/sink, endpoint {server.endpoint})")
-    print(f"  dedicated edition URL: {server.dedicated_url}/")
+    print(f"  dedicated edition URL: {server.dedicated_url}/   (ComfyUI {args.comfyui_version})")
     print(f"  outputs in: {server.output_dir}")
     print()
     print("# paste into your comfyq config.toml:")

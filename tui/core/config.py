@@ -39,6 +39,10 @@ BUILTIN_LOCAL_URL = "http://127.0.0.1:8188"
 # The sink watch window: results the queue sends before their commit (flow control only; a crash redelivers at most
 # this many, which the store ignores). The seed's sample used 5, which costs a round trip every 5 results.
 DEFAULT_WINDOW = 64
+# How many of a dedicated server's newest /history entries are imported as external jobs (first look, and at most
+# per look after): a bound on how far back, and on what one poll may fetch.
+DEFAULT_EXTERNAL_HISTORY = 200
+MAX_EXTERNAL_HISTORY = 10_000  # ComfyUI keeps no more (MAXIMUM_HISTORY_SIZE)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,9 @@ class Profile:
     consumer_group: str = "comfyq"  # api: sink watch consumer group (gid)
     window: int = DEFAULT_WINDOW  # api: sink watch window
     client_id: str = ""  # dedicated: stable per profile
+    # dedicated: show prompts other clients put on the server (its /queue and recent /history) as external jobs
+    external: bool = True
+    external_history: int = DEFAULT_EXTERNAL_HISTORY  # dedicated: how many recent /history entries are imported
     request_timeout: float = 30.0
     poll_interval: float = 1.0
     idle_poll_interval: float = 10.0
@@ -261,6 +268,8 @@ PROFILE_KEYS = (
     "consumer_group",
     "window",
     "client_id",
+    "external",
+    "external_history",
     "request_timeout",
     "poll_interval",
     "idle_poll_interval",
@@ -271,7 +280,7 @@ PROFILE_KEYS = (
     "retry",
 )
 API_ONLY_KEYS = ("input_url", "endpoint", "service", "consumer_group", "window")
-DEDICATED_ONLY_KEYS = ("url", "client_id")
+DEDICATED_ONLY_KEYS = ("url", "client_id", "external", "external_history")
 DEFAULT_KEYS = (
     "request_timeout",
     "poll_interval",
@@ -363,6 +372,15 @@ class _Parser:
             self.issue(where + (key,), "must be a finite number (every wait and every cap has an end)")
             return default
         return float(value)
+
+    def read_bool(self, table: Mapping[str, Any], where: tuple[str, ...], key: str, default: bool) -> bool:
+        if key not in table:
+            return default
+        value = table[key]
+        if not isinstance(value, bool):
+            self.issue(where + (key,), f"expected true or false, got {_type_name(value)}")
+            return default
+        return value
 
     def read_int(self, table: Mapping[str, Any], where: tuple[str, ...], key: str, default: int, minimum: int) -> int:
         if key not in table:
@@ -536,6 +554,7 @@ class _Parser:
 
         url = input_url = endpoint = service = None
         client_id = ""
+        external, external_history = True, DEFAULT_EXTERNAL_HISTORY
         consumer_group = "comfyq"
         window = DEFAULT_WINDOW
         if edition is Edition.API:
@@ -571,6 +590,13 @@ class _Parser:
                     self.issue(where + (key,), f"not used by edition = \"dedicated\"{hint}")
             url = self.read_url(body, where, "url", required=True)
             client_id = self.read_str(body, where, "client_id") or (_stable_client_id(name, url) if url else "")
+            external = self.read_bool(body, where, "external", external)
+            external_history = self.read_int(body, where, "external_history", external_history, 0)
+            if external_history > MAX_EXTERNAL_HISTORY:
+                self.issue(
+                    where + ("external_history",),
+                    f"must be at most {MAX_EXTERNAL_HISTORY} (ComfyUI keeps no more history), got {external_history}",
+                )
 
         token = self.read_token(body, where)
         token_env = body.get("token_env") if isinstance(body.get("token_env"), str) else None
@@ -602,6 +628,8 @@ class _Parser:
             consumer_group=consumer_group,
             window=window,
             client_id=client_id,
+            external=external,
+            external_history=external_history,
             max_concurrent_submits=max_submits,
             retry=retry,
             **timing,

@@ -802,6 +802,11 @@ class Engine:
                 # It may have reached the service already (a crash mid-submit, or a send in flight).
                 await self._cancel_remote(backend, job)
             return self.store.get(job.id)
+        if can_cancel and job.state is JobState.RUNNING and not type(backend).capabilities.can_cancel_running:
+            raise CancelNotSupported(
+                f"job {job.id[:8]} is already running on a service instance: profile {job.profile!r} (API edition) can "
+                "only withdraw a task still waiting in the input queue; it will run to the end"
+            )
         if not can_cancel:
             profile = self.profile(job.profile)
             raise CancelNotSupported(

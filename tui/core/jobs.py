@@ -55,6 +55,7 @@ class FailureCategory(str, Enum):
     INTERRUPTED = "interrupted"  # interrupted / cancelled on the server
     TRANSPORT = "transport"  # network, 5xx, timeout, unparseable answer from the server
     AUTH = "auth"  # 401 / 403
+    LOST = "lost"  # the server no longer knows the job (restarted, deleted it) and no result came
 
     def __str__(self) -> str:
         return self.value
@@ -76,9 +77,15 @@ class Output:
     type: str  # "output" | "temp" | anything else ComfyUI reports
     subfolder: str
     filename: str
+    # Pixel size, when the server says (newer ComfyUI's `metadata` on output items).
+    width: int | None = None
+    height: int | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = dataclasses.asdict(self)
+        if self.width is None and self.height is None:  # (rows stay as they were for servers that do not say)
+            del data["width"], data["height"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Output:
@@ -87,7 +94,18 @@ class Output:
             type=str(data.get("type", "output")),
             subfolder=str(data.get("subfolder", "")),
             filename=str(data.get("filename", "")),
+            width=_pixels(data.get("width")),
+            height=_pixels(data.get("height")),
         )
+
+    @property
+    def size(self) -> str | None:
+        """"512×768", when known."""
+        return f"{self.width}×{self.height}" if self.width and self.height else None
+
+
+def _pixels(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 @dataclass(frozen=True)
@@ -208,6 +226,12 @@ class Job:
     # The submission this job belongs to (one `submit` / ctrl+s, a sweep, a resubmit of many): a short name the
     # user can set, shared by every job sent together. None for external jobs and rows from before batches.
     batch: str | None = None
+    # While the job is in flight and its server does not answer: since when (unix time), so a row says "server
+    # unreachable since 10:42" instead of a stale `running`. None while the server answers (and once finished).
+    unreachable_since: float | None = None
+    # False for external jobs whose service did not say when they were submitted: their first timestamp is when
+    # comfyq first saw them, and the time column says "seen".
+    submit_time_known: bool = True
 
     @property
     def submitted_at(self) -> float | None:
@@ -262,6 +286,8 @@ class Job:
             "external": self.external,
             "params": dict(self.params),
             "batch": self.batch,
+            "unreachable_since": self.unreachable_since,
+            "submit_time_known": self.submit_time_known,
         }
 
     @classmethod
@@ -293,6 +319,8 @@ class Job:
             external=bool(data.get("external", False)),
             params=dict(data.get("params") or {}),
             batch=data.get("batch"),
+            unreachable_since=_float_or_none(data.get("unreachable_since")),
+            submit_time_known=bool(data.get("submit_time_known", True)),
         )
 
 
@@ -316,6 +344,12 @@ class JobUpdate:
     queue_index: int | None = None
     request_id: str | None = None
     sink_index: int | None = None
+    # Since when the server has not answered (unix time); 0 clears it (the server answers again).
+    unreachable_since: float | None = None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
 
 
 def is_legal_move(current: JobState, new: JobState) -> bool:
@@ -361,6 +395,8 @@ def apply_update(job: Job, update: JobUpdate, now: float | None = None) -> Job |
             changes["queue_position"] = None
         if new_state.is_terminal:
             changes["progress"] = None
+            if job.unreachable_since is not None:
+                changes["unreachable_since"] = None
         if new_state is JobState.SUCCEEDED and job.failure is not None and update.failure is None:
             # A late real result settling a `lost` / `unknown` job: the old "why it failed" no longer holds.
             changes["failure"] = None
@@ -376,6 +412,10 @@ def apply_update(job: Job, update: JobUpdate, now: float | None = None) -> Job |
             and update.queue_position != job.queue_position
         ):
             changes["queue_position"] = update.queue_position
+        if update.unreachable_since is not None:
+            since = update.unreachable_since or None
+            if since != job.unreachable_since and not (since is not None and job.unreachable_since is not None):
+                changes["unreachable_since"] = since  # the first moment counts; 0 clears it
     if update.outputs is not None and update.outputs != job.outputs:
         # Outputs of a finished job are only ever completed, never replaced by an empty late duplicate.
         if not (terminal_before and not update.outputs):

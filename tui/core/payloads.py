@@ -158,14 +158,21 @@ def outputs_from(outputs: Any) -> tuple[Output, ...]:
                 continue
             for item in value:
                 if _is_map(item) and item.get("filename"):
+                    metadata = item.get("metadata") if _is_map(item.get("metadata")) else {}
                     output = Output(
                         node_id=str(node_id),
                         type=str(item.get("type") or "output"),
                         subfolder=str(item.get("subfolder") or ""),
                         filename=str(item["filename"]),
+                        width=_pixels(metadata.get("width")),  # newer servers (0.38+) say the size
+                        height=_pixels(metadata.get("height")),
                     )
                     found.setdefault(output, None)
     return tuple(found)
+
+
+def _pixels(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _is_outputs_object(value: Any) -> bool:
@@ -308,6 +315,10 @@ def validation_failure(body: Mapping[str, Any]) -> Failure:
     error = body.get("error")
     node_errors = body.get("node_errors") if _is_map(body.get("node_errors")) else {}
     message, errors = describe_node_errors(node_errors)
+    if errors and all(e.type == "dependency_cycle" for e in errors):
+        # Newer servers (0.38+) name the cycle on every node in it: say it once.
+        cycle = errors[0].details or ", ".join(f"{e.node_id} ({e.class_type})" for e in errors)
+        message = f"dependency cycle between nodes: {cycle}"
     if errors:
         first = errors[0]
         return Failure(
@@ -325,7 +336,13 @@ def validation_failure(body: Mapping[str, Any]) -> Failure:
         error_type, text, details = "", str(error or "rejected").strip(), ""
     node_id = class_type = None
     node_match = _NODE_ID_IN_DETAILS.search(details)
-    if node_match:  # invalid_prompt: the node id is only inside `details` ("Node ID '#2'")
+    extra = error.get("extra_info") if _is_map(error) and _is_map(error.get("extra_info")) else {}
+    if error_type == "missing_node_type" and extra.get("node_id") is not None:
+        # Newer servers (0.38+): the node and its class are in extra_info.
+        node_id = str(extra["node_id"])
+        class_type = str(extra["class_type"]) if extra.get("class_type") is not None else None
+        message = f"node {node_id}: {text}"
+    elif node_match:  # invalid_prompt: the node id is only inside `details` ("Node ID '#2'")
         node_id = node_match.group(1)
         class_match = _MISSING_CLASS.search(text)
         class_type = class_match.group(1) if class_match else None

@@ -7,7 +7,8 @@ The shape is a public surface (scripts parse it), so fields are only ever added,
     outputs [{node_id, type, subfolder, filename, oss_path}], parent_id, attempt
 
 plus `warning`, `queue_position`, `external`, `batch`, `params` (the --set / sweep values and seeds the job was
-sent with, keyed `NODE.INPUT`) and `seed` (its first seed, or null). Timestamps are ISO 8601 in UTC; `oss_path` is composed from the
+sent with, keyed `NODE.INPUT`), `seed` (its first seed, or null), `unreachable_since` (an in-flight job whose server
+does not answer: since when) and `submit_time_known`. Timestamps are ISO 8601 in UTC; `oss_path` is composed from the
 profile's OSS bucket path and is null for temp files, for a profile without a bucket path, or when the profile
 is no longer configured.
 """
@@ -105,6 +106,10 @@ def job_to_dict(job: Job, profile: Profile | None) -> dict[str, Any]:
         "batch": job.batch,
         "params": job.params,
         "seed": job_seed(job.params, job.workflow),
+        "unreachable_since": iso_utc(job.unreachable_since),
+        # False for an external job whose service did not say when it was submitted: submitted_at is then when
+        # comfyq first saw it.
+        "submit_time_known": job.submit_time_known,
     }
 
 

@@ -128,6 +128,9 @@ def parse_states(value: str) -> tuple[frozenset[JobState] | None, list[str]]:
     return frozenset(states), unknown
 
 
+ORIGINS = ("external", "mine")
+
+
 @dataclass(frozen=True)
 class JobFilter:
     """Which jobs to show. None = no constraint. `text` words must all appear (case-insensitive) in a job's ids,
@@ -137,6 +140,8 @@ class JobFilter:
     profile: str | None = None
     text: str | None = None
     batch: str | None = None  # a batch name or its start (`batch:spring` matches `spring-catalog`)
+    # "external": jobs other clients submitted (sink results, prompts on a dedicated server); "mine": comfyq's own.
+    origin: str | None = None
     # A typed `profile:sim` narrows like `state:` does, to every profile whose name starts so; a profile given by
     # the CLI's -p is one exact name.
     profile_prefix: bool = False
@@ -158,6 +163,7 @@ class JobFilter:
         states: set[JobState] | None = None
         profile: str | None = None
         batch: str | None = None
+        origin: str | None = None
         latest_only = False
         words: list[str] = []
         problems: list[str] = []
@@ -177,6 +183,13 @@ class JobFilter:
             elif sep and key == "batch":
                 if value:
                     batch = value
+            elif sep and key == "origin":
+                word = value.lower()
+                matches = [name for name in ORIGINS if name.startswith(word)] if word else []
+                if len(matches) == 1:
+                    origin = matches[0]
+                elif word:
+                    problems.append(f"origin:{value}: not an origin (one of: {', '.join(ORIGINS)})")
             elif sep and key == "is" and value.lower() == "latest":
                 latest_only = True
             else:
@@ -186,6 +199,7 @@ class JobFilter:
             profile=profile,
             text=" ".join(words) or None,
             batch=batch,
+            origin=origin,
             latest_only=latest_only,
             profile_prefix=profile is not None,
             problems=tuple(problems),
@@ -199,7 +213,8 @@ class JobFilter:
     @property
     def is_empty(self) -> bool:
         return (
-            self.states is None and self.profile is None and self.batch is None and not self.latest_only
+            self.states is None and self.profile is None and self.batch is None and self.origin is None
+            and not self.latest_only
             and not self.terms
         )
 
@@ -217,6 +232,8 @@ class JobFilter:
             parts.append(f"profile:{self.profile}")
         if self.batch is not None:
             parts.append(f"batch:{self.batch}")
+        if self.origin is not None:
+            parts.append(f"origin:{self.origin}")
         if self.latest_only:
             parts.append("is:latest")
         if self.text:
@@ -237,6 +254,8 @@ class JobFilter:
         if self.batch is not None and not (
             job.batch == self.batch if self.batch_exact else (job.batch or "").startswith(self.batch)
         ):
+            return False
+        if self.origin is not None and job.external != (self.origin == "external"):
             return False
         terms = self.terms
         if terms:
@@ -515,6 +534,9 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
         # sorts between it and the name followed by the last code point).
         clauses.append("batch >= ? AND batch < ?")
         params += [flt.batch, flt.batch + "\U0010ffff"]
+    if flt.origin is not None:
+        clauses.append("external = ?")
+        params.append(1 if flt.origin == "external" else 0)
     if flt.latest_only:
         clauses.append(_NOT_RESUBMITTED)
     for term in flt.terms:
@@ -1122,6 +1144,8 @@ class JobStore:
             warning=result.warning,
             raw_result=result.raw_result,
             external=True,
+            # The sink says when the result came, not when the other client submitted: "seen", not "submitted".
+            submit_time_known=False,
         )
 
     # --------------------------------------------------------------------------- look-ups
@@ -1200,6 +1224,37 @@ class JobStore:
 
     def by_sink_index(self, profile: str, sink_index: int) -> Job | None:
         return self._by_sink_index(profile, sink_index)
+
+    def known_prompt_ids(self, profile: str, prompt_ids: Sequence[str]) -> set[str]:
+        """Which of these prompt_ids a job of `profile` already has (ours or external): index look-ups."""
+        known: set[str] = set()
+        unique = list(dict.fromkeys(prompt_ids))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start:start + _CHUNK]
+            rows = self._query(
+                f"SELECT prompt_id FROM jobs WHERE profile = ? AND prompt_id IN ({', '.join('?' * len(chunk))})",
+                [profile, *chunk],
+            )
+            known.update(str(row[0]) for row in rows)
+        return known
+
+    def add_external_prompts(self, jobs: Sequence[tuple[Job, JobUpdate | None]]) -> list[Job]:
+        """Store jobs other clients put on a dedicated server (each with the update that settles it, if finished),
+        once per (profile, prompt_id) whoever asks: two comfyq processes following the same server both find the same
+        prompt; the second finds it stored and adds nothing. Returns the jobs stored now."""
+        added: list[Job] = []
+        now = time.time()
+        with self._transaction() as db:
+            for job, update in jobs:
+                if job.prompt_id is None or db.execute(
+                    "SELECT 1 FROM jobs WHERE prompt_id = ? AND profile = ? LIMIT 1", (job.prompt_id, job.profile)
+                ).fetchone():
+                    continue
+                if update is not None:
+                    job = apply_update(job, _scrubbed(update), now) or job
+                self._insert(job, now)
+                added.append(job)
+        return added
 
     # --------------------------------------------------------------------------- lists and counts
 

@@ -24,6 +24,9 @@ Network faults for tests (attributes a test may flip while the server runs; norm
 client times out although the server took the job); `drop_prompt_requests` closes the next N POST /prompt
 connections after reading the body, without an answer and without queueing anything.
 
+`comfyui_version = "0.38.1"` switches to a newer server's behaviour (tui/sim/comfyui_newer.py): the jobs API, UUID-only
+client prompt ids, `create_time`, new error types and output metadata; "0.3.64" (the default) is the captured one.
+
 Not emulated: model loading, /upload, /view's `preview=webp` transcoding (the PNG is served as is), subgraphs,
 lazy inputs, sampler preview images.
 """
@@ -54,6 +57,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tui.sim import comfyui_newer as newer
 from tui.sim.png import RowSource, encode_png, pattern_rows, solid_rows
 
 log = logging.getLogger(__name__)
@@ -437,7 +441,12 @@ class ComfyUIEmulator:
         input_dir: Path | None = None,
         stall_prompt_response_seconds: float = 0.0,
         drop_prompt_requests: int = 0,
+        comfyui_version: str = newer.OLD_VERSION,
     ) -> None:
+        if comfyui_version not in newer.VERSIONS:
+            raise ValueError(f"comfyui_version must be one of {', '.join(newer.VERSIONS)}, not {comfyui_version!r}")
+        self.comfyui_version = comfyui_version
+        self.newer = newer.is_newer(comfyui_version)
         if filename_style not in ("comfyui", "api"):
             raise ValueError(f"filename_style must be 'comfyui' or 'api', not {filename_style!r}")
         if not 0.0 <= fail_rate <= 1.0:
@@ -557,6 +566,8 @@ class ComfyUIEmulator:
             ("GET", "/models", self._handle_model_folders),
             ("GET", "/models/{folder}", self._handle_models),
         ]
+        if self.newer:  # before the generic routes: /api/jobs/{id} must not be taken for something else
+            newer.JobsApi(self, now_ms).register(app, self._guarded)
         for prefix in ("", "/api"):
             for method, path, handler in routes:
                 app.router.add_route(method, prefix + path, self._guarded(handler))
@@ -876,7 +887,7 @@ class ComfyUIEmulator:
                 "os": os.name,
                 "ram_total": ram_total,
                 "ram_free": ram_free,
-                "comfyui_version": COMFYUI_VERSION,
+                "comfyui_version": self.comfyui_version,
                 "required_frontend_version": "1.27.10",
                 "installed_templates_version": "0.1.95",
                 "required_templates_version": "0.1.95",
@@ -920,7 +931,14 @@ class ComfyUIEmulator:
                          "extra_info": {}}
                 return 400, {"error": error, "node_errors": {}}
             prompt = json_data["prompt"]
-            prompt_id = str(json_data["prompt_id"]) if "prompt_id" in json_data else str(uuid.uuid4())
+            if self.newer and json_data.get("prompt_id") is not None and not newer.is_canonical_uuid(
+                json_data["prompt_id"]
+            ):
+                return 400, newer.invalid_prompt_id_body()  # (the number has advanced all the same)
+            if "prompt_id" in json_data and not (self.newer and json_data["prompt_id"] is None):
+                prompt_id = str(json_data["prompt_id"])  # (0.3.64 takes anything, even null as "None")
+            else:
+                prompt_id = str(uuid.uuid4())
             partial = json_data["partial_execution_targets"] if "partial_execution_targets" in json_data else None
             valid, error, outputs, node_errors = self._validate_prompt(prompt, partial)
             extra_data = json_data["extra_data"] if "extra_data" in json_data else {}
@@ -928,6 +946,8 @@ class ComfyUIEmulator:
                 extra_data["client_id"] = json_data["client_id"]
             if not valid:
                 return 400, {"error": error, "node_errors": node_errors}
+            if self.newer:
+                extra_data["create_time"] = now_ms()  # written on acceptance, over any client value
             sensitive = {key: extra_data.pop(key) for key in SENSITIVE_EXTRA_DATA_KEYS if key in extra_data}
             self._put(QueueItem(number, prompt_id, prompt, extra_data, outputs, sensitive))
             return 200, {"prompt_id": prompt_id, "number": number, "node_errors": node_errors}
@@ -984,6 +1004,11 @@ class ComfyUIEmulator:
     def _validate_prompt(self, prompt: Any, partial_execution_list: Any
                          ) -> tuple[bool, dict[str, Any] | None, list[str], dict[str, Any]]:
         outputs: list[str] = []
+        if self.newer:
+            for x in prompt:
+                node = prompt[x]
+                if "class_type" not in node or self.catalogue.get(node["class_type"]) is None:
+                    return False, newer.missing_node_type(str(x), node), [], {}
         for x in prompt:
             if "class_type" not in prompt[x]:
                 return False, {"type": "invalid_prompt",
@@ -1001,6 +1026,9 @@ class ComfyUIEmulator:
         if not outputs:
             return False, {"type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "",
                            "extra_info": {}}, [], {}
+        if self.newer and (cycle := newer.find_cycle(prompt)) is not None:
+            return False, {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
+                           "details": "", "extra_info": {}}, [], newer.cycle_node_errors(prompt, cycle, outputs)
 
         good_outputs: list[str] = []
         errors: list[tuple[str, list[dict[str, Any]]]] = []
@@ -1379,7 +1407,10 @@ class ComfyUIEmulator:
                 name = f"{with_batch}_{index:08d}_{int(time.time() * 100000)}_{uuid.uuid4()}_.png"
             data = await asyncio.to_thread(encode_png, images.width, images.height, images.rows(index), text)
             await asyncio.to_thread((folder / name).write_bytes, data)
-            results.append({"filename": name, "subfolder": subfolder, "type": "temp" if temp else "output"})
+            result: dict[str, Any] = {"filename": name, "subfolder": subfolder, "type": "temp" if temp else "output"}
+            if self.newer:
+                result["metadata"] = newer.image_metadata(images.width, images.height)
+            results.append(result)
         return results
 
     def draw_failure(self) -> bool:

@@ -76,6 +76,7 @@ class SimServer:
         comfyui_url: str | None = None,
         output_dir: Path | None = None,
         service: str = DEFAULT_SERVICE,
+        comfyui_version: str = "0.3.64",
     ) -> None:
         self.host = host
         self.port = port
@@ -86,14 +87,13 @@ class SimServer:
         self.seed = seed
         self.comfyui_url = comfyui_url
         self.service = service
+        self.comfyui_version = comfyui_version  # the dedicated ComfyUI's generation (tui/sim/comfyui_newer.py)
         self._own_output_dir: tempfile.TemporaryDirectory[str] | None = None
         if output_dir is None:
             self._own_output_dir = tempfile.TemporaryDirectory(prefix="comfyq-sim-")
             output_dir = Path(self._own_output_dir.name)
         self.output_dir = Path(output_dir)
-        self.comfyui: ComfyUIEmulator = _emulator_class()(
-            output_dir=self.output_dir, step_seconds=step_seconds, fail_rate=fail_rate, seed=seed
-        )
+        self.comfyui: ComfyUIEmulator = self._new_comfyui()
         self.queues = QueueService(on_input_post=self._on_input_post)
         self.pools: dict[str, WorkerPool] = {}
         self._runner: web.AppRunner | None = None
@@ -161,6 +161,25 @@ class SimServer:
         """Drop every connection and listen again on the same port; queues, history and workers carry on."""
         await self.stop_listening()
         await self.start_listening()
+
+    async def restart_comfyui(self, down_seconds: float = 0.0) -> None:
+        """The dedicated ComfyUI process is killed and started again: the port closes (every connection dropped),
+        and the new process knows nothing of the old one's queue, running prompt or history. (The API edition's
+        worker instances carry on.)"""
+        await self.stop_listening()
+        await self.comfyui.stop()
+        self.comfyui = self._new_comfyui()
+        if self._started:
+            await self.comfyui.start()
+        if down_seconds > 0:
+            await asyncio.sleep(down_seconds)
+        await self.start_listening()
+
+    def _new_comfyui(self) -> ComfyUIEmulator:
+        return _emulator_class()(
+            output_dir=self.output_dir, step_seconds=self.step_seconds, fail_rate=self.fail_rate, seed=self.seed,
+            comfyui_version=self.comfyui_version,
+        )
 
     async def stop_listening(self) -> None:
         """Go down: close the port and drop every connection (watch sockets without a close frame)."""

@@ -40,7 +40,14 @@ from tui.core.jobs import Edition, Failure, Job, JobState
 from tui.core.oss import OssPathError, compose_oss_path
 from tui.core.safe_text import visible
 from tui.core.store import JobNotFound, JobStore
-from tui.widgets.job_format import STATE_ICONS, STATE_STYLES, format_clock, format_duration, short_id
+from tui.widgets.job_format import (
+    STATE_ICONS,
+    STATE_STYLES,
+    format_clock,
+    format_duration,
+    progress_text,
+    short_id,
+)
 
 # Pretty-printing and highlighting a huge document would stall the UI; above this many characters the text is
 # shown as it is, without colours.
@@ -559,7 +566,9 @@ class JobDetail(VerticalScroll):
         elif job.attempt > 1:
             text.append(f"  attempt {job.attempt}")
         if job.external:
-            text.append("  external", style="bold magenta")
+            text.append("  external: submitted by another client", style="bold magenta")
+        if job.state.is_active and job.unreachable_since is not None:
+            text.append(f"  {progress_text(job, 40)}", style="bold red")
         if job.state is JobState.QUEUED and job.queue_position is not None:
             ahead = job.queue_position
             text.append("  next in queue" if ahead == 0 else f"  {ahead} ahead in queue", style="blue")
@@ -583,7 +592,9 @@ class JobDetail(VerticalScroll):
                 text.append(f" ─{format_duration(at - stamps[index - 1][1])}→ ", style="dim")
             icon = STATE_ICONS[state] if state is not None else "·"
             style = STATE_STYLES[state] if state is not None else ""
-            text.append(f"{icon} {state_name}", style=style)
+            # An external job's first stamp is when comfyq first saw it, unless its service said when it was sent.
+            seen = not index and state is JobState.SUBMITTING and not job.submit_time_known
+            text.append(f"{icon} {'seen' if seen else state_name}", style=style)
             text.append(f" {_clock(at, stamps[index - 1][1] if index else now)}", style="dim")
         if stamps and job.state.is_active:
             text.append(f" ─{format_duration(now - stamps[-1][1])}→ now", style="dim")
@@ -709,9 +720,11 @@ class JobDetail(VerticalScroll):
             self._oss_paths.append(path)
             if compact and path is None:
                 shown = f"{output.filename}  {shown}"
-            # Names as the service sent them, shown with control characters escaped (`y` copies the real path).
+            # Names as the service sent them, shown with control characters escaped (`y` copies the real path); the
+            # pixel size beside the type, when the server says it (newer ComfyUI): "output 512×768".
+            kind = f"{output.type} {output.size}" if output.size else output.type
             cells: list[object] = [
-                Text(visible(output.node_id)), Text(visible(output.type), style="dim" if output.type == "temp" else "")
+                Text(visible(output.node_id)), Text(visible(kind), style="dim" if output.type == "temp" else "")
             ]
             if not compact:
                 cells += [Text(visible(output.subfolder)), Text(visible(output.filename))]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from tui.core.jobs import Job, JobState
+from tui.core.jobs import Edition, Job, JobState
 
 STATE_ICONS: dict[JobState, str] = {
     JobState.SUBMITTING: "↑",
@@ -51,6 +51,16 @@ def format_clock(timestamp: float | None, now: float | None = None) -> str:
     return moment.strftime("%m-%d %H:%M")
 
 
+def submitted_text(job: Job, now: float | None = None) -> str:
+    """The time column: when the job was submitted, or — for an external job whose service did not say — when comfyq
+    first saw it, as "seen 10:42" (the same width as a clock)."""
+    if job.submit_time_known or job.submitted_at is None:
+        return format_clock(job.submitted_at, now)
+    moment = datetime.fromtimestamp(job.submitted_at)
+    today = datetime.fromtimestamp(now if now is not None else time.time()).date()
+    return moment.strftime("seen %H:%M" if moment.date() == today else "seen %m-%d")
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -84,7 +94,11 @@ def progress_bar(fraction: float, width: int) -> str:
 
 
 def progress_text(job: Job, width: int) -> str:
-    """Queue position while queued, a bar with the running node while running, nothing otherwise."""
+    """Queue position while queued, a bar with the running node while running, nothing otherwise.
+
+    While the server does not answer, an in-flight job says so instead of a stale position or node."""
+    if job.state.is_active and job.unreachable_since is not None:
+        return f"server unreachable since {datetime.fromtimestamp(job.unreachable_since).strftime('%H:%M')}"
     if job.state is JobState.QUEUED:
         if job.queue_position is None:
             return "queued"
@@ -119,3 +133,11 @@ def error_summary(job: Job) -> str:
 
 def remote_id(job: Job) -> str:
     return job.remote_id or job.task_id or job.prompt_id or ""
+
+
+def external_origin(job: Job) -> str:
+    """Where an external job came from, for the detail view: who submitted it, as far as comfyq can tell."""
+    if job.edition is Edition.API:
+        return "submitted by another client (a sink result for a task_id comfyq never submitted)"
+    client = f", client_id {job.client_id}" if job.client_id else ""
+    return f"submitted by another client (found in the server's /queue or /history{client})"

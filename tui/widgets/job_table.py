@@ -30,12 +30,12 @@ from tui.widgets.job_format import (
     STATE_ICONS,
     STATE_STYLES,
     error_summary,
-    format_clock,
     format_duration,
     progress_text,
     remote_id,
     retried_text,
     short_id,
+    submitted_text,
 )
 
 
@@ -516,7 +516,7 @@ class JobTable(ScrollView, can_focus=True):
             job.profile,
             remote_id(job),
             retried_text(latest) if latest is not None else progress_text(job, widths[4]),
-            format_clock(job.submitted_at, self._now),
+            submitted_text(job, self._now),
             format_duration(job.duration(self._now)),
             str(len(job.outputs)) if job.outputs else ("" if job.state.is_active else "0"),
             _seed_text(job) if widths[8] else "",
@@ -526,7 +526,8 @@ class JobTable(ScrollView, can_focus=True):
             styles.states[job.state], styles.dim, base, styles.dim, base, styles.dim, base, base, styles.dim,
             styles.error if job.failure is not None else base,
         )
-        segments = [Segment("● " if marked else "  ", styles.mark)]
+        # Marked rows show the mark; other clients' jobs (external) a small arrow in the same cell.
+        segments = [Segment("● " if marked else ("↗ " if job.external else "  "), styles.mark)]
         for value, col_width, style in zip(values, widths, cell_styles):
             if col_width:
                 segments.append(Segment(_fit(value, col_width) + " ", style))

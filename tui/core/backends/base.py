@@ -29,6 +29,8 @@ class Capabilities:
     can_cancel: bool
     has_progress: bool
     has_queue_position: bool
+    # Whether a job that already runs can be cancelled too (interrupted), or only one still waiting in a queue.
+    can_cancel_running: bool = True
 
 
 @dataclass(frozen=True)

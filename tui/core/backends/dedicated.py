@@ -30,6 +30,7 @@ import httpx
 
 from tui.core import payloads
 from tui.core.backends import BackendError, Backoff, scrub
+from tui.core.backends import external
 from tui.core.backends.http import MEGABYTE, AnswerTooLarge, fetch
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.aio import wait_event
@@ -50,6 +51,13 @@ HISTORY_RACE_DELAY = 0.25  # seconds between those looks
 HISTORY_CONCURRENCY = 8
 # A status with nothing new is still re-sent this often, so `last_seen` stays fresh.
 STATUS_REFRESH_SECONDS = 5.0
+# While the server does not answer, the poller tries again at least this often, so its return (and what it forgot
+# in a restart) is noticed within seconds, not after a backoff grown to half a minute.
+RETURN_PROBE_SECONDS = 5.0
+# After an outage (the poller could not reach the server, or the websocket dropped), a job the server had before it
+# and now has in neither /queue nor /history in this many consecutive looks (one per poll cycle) was forgotten in a
+# restart: `lost` at once, not after `lost_after`. Two looks, because one could meet a server still starting up.
+FORGOTTEN_AFTER_LOOKS = 2
 # A websocket that stayed up this long resets the reconnect backoff (a server that accepts and drops at once
 # must not get a reconnect every half second).
 WS_STABLE_SECONDS = 5.0
@@ -104,6 +112,7 @@ class _QueueSnapshot:
     running: frozenset[str]
     pending_position: dict[str, int]  # prompt_id -> items ahead of it
     marked: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # marker -> (prompt_id, number)
+    items: dict[str, list[Any]] = field(default_factory=dict)  # prompt_id -> the raw queue item (every client's)
 
     def has(self, prompt_id: str) -> bool:
         return prompt_id in self.running or prompt_id in self.pending_position
@@ -164,6 +173,22 @@ class DedicatedBackend(Backend):
         self._running = False
         # Poller memory (per job id): when it was first missing from queue and history, empty-output looks.
         self._missing_since: dict[str, float] = {}
+        self._missing_looks: dict[str, int] = {}  # consecutive poll cycles a job was in neither /queue nor /history
+        # Outages (poller failures, websocket drops) seen so far, and per job the count when it was last seen on the
+        # server: a job last seen before an outage and absent since may have been forgotten in a restart.
+        self._outages = 0
+        self._seen_at_outage: dict[str, int] = {}
+        self._down_since: float | None = None  # when the poller first failed to reach the server; None while it answers
+        self._last_outage = ""  # how the last outage showed, for the `lost` message
+        # Other clients' prompts (external jobs): the /history window, and prompt ids known to be stored already.
+        self._external = bool(getattr(profile, "external", True))
+        self._history_window = external.HistoryWindow(
+            int(getattr(profile, "external_history", 0)) if self._external else 0
+        )
+        self._known_prompts: set[str] = set()
+        # Whether the server has the jobs API (ComfyUI 0.38+: /api/jobs, per-job cancel); None until asked on this
+        # connection (asked again after an outage: the server may have been upgraded meanwhile).
+        self.jobs_api: bool | None = None
         self._empty_looks: dict[str, int] = {}
         self._race_pending = False
         # Jobs the user asked to cancel: an interrupted history entry then means "cancelled", not "failed".
@@ -185,6 +210,7 @@ class DedicatedBackend(Backend):
         # Counters the tests read (a reconnect storm shows up here).
         self.ws_connection_attempts = 0
         self.poll_cycles = 0
+        self.polling = False  # a cycle is under way (counted at its start: a benchmark starting mid-cycle needs to know)
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -265,7 +291,10 @@ class DedicatedBackend(Backend):
             for item in running_items + pending
             if (marker := _marker(item)) is not None
         }
-        return _QueueSnapshot(running, {str(item[1]): position for position, item in enumerate(pending)}, marked)
+        items = {str(item[1]): item for item in running_items + pending}
+        return _QueueSnapshot(
+            running, {str(item[1]): position for position, item in enumerate(pending)}, marked, items
+        )
 
     async def _history(self, prompt_id: str) -> payloads.Outcome | None:
         response = await self._request("GET", f"/history/{prompt_id}")
@@ -485,7 +514,7 @@ class DedicatedBackend(Backend):
     # ------------------------------------------------------------------ poller
 
     async def _poll_loop(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(maximum=RETURN_PROBE_SECONDS)
         while True:
             self._wake.clear()
             try:
@@ -497,6 +526,8 @@ class DedicatedBackend(Backend):
                     delay = self.profile.poll_interval if busy else self.profile.idle_poll_interval
             except _Unreachable as exc:
                 self._mark_failed(exc)
+                if not exc.auth:
+                    self._server_down()
                 delay = max(self.profile.poll_interval, backoff.next())
             except asyncio.CancelledError:
                 raise
@@ -508,16 +539,34 @@ class DedicatedBackend(Backend):
             await wait_event(self._wake, delay)
 
     async def poll_once(self) -> bool:
-        """One cycle: `/queue` once, `/history/<id>` for our in-flight jobs that left it. True if jobs are in flight."""
+        """One cycle: `/queue` once, the newest `/history` entries once (external jobs on), `/history/<id>` for our
+        in-flight jobs that left the queue and are not among them. True if jobs are in flight."""
         self.poll_cycles += 1
+        self.polling = True
+        try:
+            return await self._poll_cycle()
+        finally:
+            self.polling = False
+
+    async def _poll_cycle(self) -> bool:
         self._race_pending = False
         jobs = [job for job in self.context.store.active(self.profile.name) if job.prompt_id]
         unconfirmed = self._unconfirmed_jobs()
         queue = await self._queue()
         self._mark_answered()
+        if self.jobs_api is None:
+            await self._detect_generation()
+        # Every client's newest results, once per cycle: settles our jobs that left the queue (no request per job)
+        # and brings other clients' prompts in as external jobs.
+        recent = await self._recent_history()
         self._in_flight = len(jobs)
         now = time.time()
-        updates: list[JobUpdate] = []
+        self._down_since = None
+        # The server answers: rows that said "server unreachable" (this process's, another's, an earlier run's) no
+        # longer do.
+        updates: list[JobUpdate] = [
+            JobUpdate(job.id, unreachable_since=0) for job in jobs if job.unreachable_since is not None
+        ]
         to_look_up: list[Job] = []
         for job in unconfirmed:
             if job.id in queue.marked:
@@ -529,17 +578,21 @@ class DedicatedBackend(Backend):
             prompt_id = job.prompt_id
             assert prompt_id is not None
             if prompt_id in queue.running:
-                self._missing_since.pop(job.id, None)
+                self._seen(job.id)
                 if job.state is not JobState.RUNNING:
                     updates.append(JobUpdate(job.id, state=JobState.RUNNING, at=now))
             elif prompt_id in queue.pending_position:
-                self._missing_since.pop(job.id, None)
+                self._seen(job.id)
                 position = queue.pending_position[prompt_id]
                 if job.state is not JobState.QUEUED or job.queue_position != position:
                     updates.append(JobUpdate(job.id, state=JobState.QUEUED, queue_position=position, at=now))
             elif job.state is not JobState.SUBMITTING:
                 # `submitting` rows belong to the engine (a send in flight) or to reconcile (a crash).
-                to_look_up.append(job)
+                if prompt_id in recent:
+                    outcome = payloads.parse_history_entry(recent[prompt_id], prompt_id)
+                    updates.extend(self._settle(job, outcome, now))
+                else:
+                    to_look_up.append(job)
         if to_look_up:
             semaphore = asyncio.Semaphore(HISTORY_CONCURRENCY)
 
@@ -557,7 +610,103 @@ class DedicatedBackend(Backend):
         if updates:
             changed = self.context.apply(updates)
             self._forget_finished(changed)
+        if self._external:
+            self._import_external(queue, recent, {job.prompt_id for job in jobs if job.prompt_id}, now)
         return bool(jobs or unconfirmed)
+
+    async def _detect_generation(self) -> None:
+        """Ask once per connection whether the server has the jobs API (protocols/comfyui-newer.md §7): 0.38+
+        answers `GET /api/jobs?limit=1` with 200 and a `jobs` list, 0.3.64 with 404 (no such route)."""
+        try:
+            response = await self._request("GET", "/api/jobs?limit=1")
+        except _Unreachable:
+            return  # asked again next cycle
+        if response.status_code == 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            self.jobs_api = isinstance(body, dict) and isinstance(body.get("jobs"), list)
+        elif response.status_code in (404, 405):
+            self.jobs_api = False
+
+    async def _recent_history(self) -> dict[str, Any]:
+        """`GET /history?max_items=K` (the window), or nothing when external jobs are off or the route is missing."""
+        window = self._history_window
+        if window.size <= 0:
+            return {}
+        try:
+            entries = await self._history_map(f"/history?max_items={window.size}")
+        except _NoSuchRoute:
+            window.limit = window.size = 0  # a proxy that forwards only some routes: per-job look-ups suffice
+            return {}
+        return {str(prompt_id): entry for prompt_id, entry in entries.items() if isinstance(entry, dict)}
+
+    def _import_external(self, queue: _QueueSnapshot, recent: dict[str, Any], active: set[str], now: float) -> None:
+        """Other clients' prompts in /queue and the recent /history, not stored yet, become external jobs."""
+        window = self._history_window
+        unhandled = window.unhandled(recent)
+        window.handled(unhandled)  # (ours among them are settled by the cycle, from `recent`, whenever they are there)
+        in_queue = [pid for pid in queue.items if pid not in active and pid not in self._known_prompts]
+        in_history = [pid for pid in unhandled if pid not in active]
+        window.resize(len(recent), len(unhandled))
+        if not in_queue and not in_history:
+            return
+        known = self.context.store.known_prompt_ids(self.profile.name, in_queue + in_history)
+        if len(self._known_prompts) > external.REMEMBERED_ENTRIES:
+            self._known_prompts.clear()
+        self._known_prompts.update(known)
+        new: list[tuple[Job, JobUpdate | None]] = []
+        for prompt_id in in_queue:
+            if prompt_id in known:
+                continue
+            job = external.from_queue_item(
+                self.profile.name, queue.items[prompt_id], running=prompt_id in queue.running,
+                position=queue.pending_position.get(prompt_id), seen=now,
+            )
+            if job is not None:
+                new.append((job, None))
+        for prompt_id in in_history:
+            if prompt_id in known or prompt_id in queue.items:
+                continue  # (one still in /queue is followed from there; its entry settles it next cycle)
+            found = external.from_history_entry(self.profile.name, prompt_id, recent[prompt_id], seen=now)
+            if found is not None:
+                new.append(found)
+        if new:
+            added = self.context.store.add_external_prompts(new)
+            self._known_prompts.update(job.prompt_id for job in added if job.prompt_id)
+            self.context.publish(added)
+
+    def _seen(self, job_id: str) -> None:
+        """The server has this job now (in /queue)."""
+        self._missing_since.pop(job_id, None)
+        self._missing_looks.pop(job_id, None)
+        self._seen_at_outage[job_id] = self._outages
+
+    def _server_down(self) -> None:
+        """The poller could not reach the server: count the outage once, and say so on the in-flight rows."""
+        now = time.time()
+        self.jobs_api = None
+        if self._down_since is None:
+            self._down_since = now
+            self._outages += 1
+            self._last_outage = f"{self.base_url} was unreachable from {_clock(now)}"
+        jobs = self.context.store.active(self.profile.name, with_workflow=False)
+        marks = [
+            JobUpdate(job.id, unreachable_since=self._down_since)
+            for job in jobs
+            if job.unreachable_since is None and job.state is not JobState.SUBMITTING
+        ]
+        if marks:
+            self.context.apply(marks)
+
+    def _connection_dropped(self) -> None:
+        """The websocket, once open, was closed or broke: the server may have restarted. Look at once."""
+        self.jobs_api = None
+        if self._down_since is None:
+            self._outages += 1
+            self._last_outage = f"the connection to {self.base_url} dropped at {_clock(time.time())}"
+        self._wake.set()
 
     def _unconfirmed_jobs(self) -> list[Job]:
         """The `unknown` jobs of an unanswered submit still to be found; ones settled meanwhile are dropped."""
@@ -601,21 +750,38 @@ class DedicatedBackend(Backend):
             if job.id in self._cancel_requested and job.state is JobState.QUEUED:
                 return [self._cancelled_update(job, now, "cancelled at your request before it started")]
             first = self._missing_since.setdefault(job.id, now)
-            if now - first < self.profile.lost_after:
+            looks = self._missing_looks[job.id] = self._missing_looks.get(job.id, 0) + 1
+            seen_at = self._seen_at_outage.get(job.id)
+            # Forgotten in a restart: absent in consecutive looks, and an outage came after we last saw it there (or
+            # this process never saw it there: it was in flight when comfyq started following).
+            forgotten = looks >= FORGOTTEN_AFTER_LOOKS and (seen_at is None or seen_at < self._outages)
+            if not forgotten and now - first < self.profile.lost_after:
                 return []
             self._missing_since.pop(job.id, None)
+            self._missing_looks.pop(job.id, None)
+            if forgotten and seen_at is not None:
+                message = (
+                    f"the server restarted and forgot it: {self._last_outage}, and answering again it has this job "
+                    f"in neither /queue nor /history"
+                )
+            elif forgotten:
+                message = (
+                    f"the server does not know it: {self.base_url} has had this job in neither /queue nor /history "
+                    f"in {looks} looks in a row (deleted there, or forgotten in a restart)"
+                )
+            else:
+                message = (
+                    f"{self.base_url} has not known this job (not in /queue nor /history) for "
+                    f"{now - first:.0f} s; it was probably deleted on the server or lost in a restart"
+                )
             return [
                 JobUpdate(
-                    job.id,
-                    state=JobState.LOST,
-                    at=now,
-                    warning=(
-                        f"{self.base_url} has not known this job (not in /queue nor /history) for "
-                        f"{now - first:.0f} s; it was probably deleted on the server or lost in a restart"
-                    ),
+                    job.id, state=JobState.LOST, at=now, warning=message,
+                    failure=Failure(FailureCategory.LOST, message),
                 )
             ]
         self._missing_since.pop(job.id, None)
+        self._missing_looks.pop(job.id, None)
         state = outcome.state
         warning = outcome.warning
         if state is JobState.SUCCEEDED and not outcome.outputs:
@@ -670,6 +836,8 @@ class DedicatedBackend(Backend):
             if job.state.is_terminal:
                 self._cancel_requested.discard(job.id)
                 self._missing_since.pop(job.id, None)
+                self._missing_looks.pop(job.id, None)
+                self._seen_at_outage.pop(job.id, None)
                 self._empty_looks.pop(job.id, None)
                 if job.prompt_id:
                     self._tracked.pop(job.prompt_id, None)
@@ -696,6 +864,7 @@ class DedicatedBackend(Backend):
                         opened = time.monotonic()
                         self._ws_error = None
                         self._report()
+                        self._wake.set()  # (re)connected: the server may be back; the poller looks now
                         async for message in ws:
                             if message.type is aiohttp.WSMsgType.TEXT:
                                 self._on_ws_text(message.data)
@@ -716,8 +885,10 @@ class DedicatedBackend(Backend):
                 except Exception as exc:  # a bug in a handler must not end live progress for good
                     log.exception("%s: websocket handler failed", self.profile.name)
                     self._ws_error = self._scrub(f"websocket: {exc}")
-                if opened is not None and time.monotonic() - opened >= WS_STABLE_SECONDS:
-                    backoff.reset()
+                if opened is not None:
+                    self._connection_dropped()
+                    if time.monotonic() - opened >= WS_STABLE_SECONDS:
+                        backoff.reset()
                 self._report()
                 await asyncio.sleep(backoff.next())
 
@@ -791,6 +962,11 @@ class DedicatedBackend(Backend):
             raise BackendError(f"job {job.id[:8]} has no prompt_id: it never reached {self.base_url}")
         self._cancel_requested.add(job.id)
         try:
+            if self.jobs_api is None:
+                await self._detect_generation()
+            if self.jobs_api:
+                await self._cancel_with_jobs_api(job, prompt_id)
+                return
             queue = await self._queue()
             if prompt_id in queue.pending_position:
                 await self._request("POST", "/queue", json={"delete": [prompt_id]})
@@ -807,6 +983,20 @@ class DedicatedBackend(Backend):
             raise BackendError(f"could not cancel job {job.id[:8]}: {exc}") from exc
         finally:
             self._wake.set()
+
+    async def _cancel_with_jobs_api(self, job: Job, prompt_id: str) -> None:
+        """Newer servers: `POST /api/jobs/{id}/cancel` removes a pending job or interrupts the running one, and says
+        whether it did. A removed pending job never reaches /history: this answer is the only word on it."""
+        pending = prompt_id in (await self._queue()).pending_position
+        response = await self._request("POST", f"/api/jobs/{prompt_id}/cancel")
+        try:
+            cancelled = response.status_code == 200 and response.json().get("cancelled") is True
+        except (ValueError, AttributeError):
+            cancelled = False
+        if cancelled and pending:
+            self.context.apply([self._cancelled_update(job, time.time(), "cancelled at your request before it started")])
+        # Running: interrupted; its history entry (interrupted) settles it as cancelled through the poller.
+        # Not cancelled: it had ended already; the poller settles it by its result.
 
     # ------------------------------------------------------------------ reconcile
 
@@ -842,9 +1032,11 @@ class DedicatedBackend(Backend):
                     updates.append(self._not_accepted(job, now))
                     continue
                 if prompt_id in queue.running:
+                    self._seen(job.id)
                     updates.append(JobUpdate(job.id, state=JobState.RUNNING, at=now))
                     continue
                 if prompt_id in queue.pending_position:
+                    self._seen(job.id)
                     position = queue.pending_position[prompt_id]
                     updates.append(JobUpdate(job.id, state=JobState.QUEUED, queue_position=position, at=now))
                     continue
@@ -885,7 +1077,14 @@ class DedicatedBackend(Backend):
         version = ""
         if isinstance(stats, dict) and isinstance(stats.get("system"), dict):
             version = str(stats["system"].get("comfyui_version") or "")
-        return True, f"ComfyUI {version} at {self.base_url}".replace("ComfyUI  at", "ComfyUI at")
+        if self.jobs_api is None:
+            await self._detect_generation()
+        api = " (jobs API)" if self.jobs_api else ""
+        return True, f"ComfyUI {version} at {self.base_url}{api}".replace("ComfyUI  at", "ComfyUI at")
+
+
+def _clock(timestamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))
 
 
 def _number(value: Any) -> float:

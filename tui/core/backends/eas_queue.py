@@ -482,7 +482,10 @@ def _more_waiting(sock: websocket.WebSocket) -> bool:
 class EasQueueBackend(Backend):
     """One API-edition profile: submit into the input queue, results from the sink, positions from `search`."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(can_cancel=False, has_progress=False, has_queue_position=True)
+    # A job still waiting in the input queue can be removed (search + delete); one an instance took cannot be stopped.
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        can_cancel=True, has_progress=False, has_queue_position=True, can_cancel_running=False
+    )
 
     def __init__(self, profile: Profile, context: BackendContext) -> None:
         super().__init__(profile, context)
@@ -810,7 +813,8 @@ class EasQueueBackend(Backend):
             warning = (
                 f"the input queue no longer has it and no result arrived on the sink for {missing_for:.0f} s"
             )
-        return [JobUpdate(job.id, state=JobState.LOST, at=now, warning=warning)]
+        failure = Failure(FailureCategory.LOST, warning)
+        return [JobUpdate(job.id, state=JobState.LOST, at=now, warning=warning, failure=failure)]
 
     async def search(self, index: int) -> dict[str, Any] | None:
         """`search(index)` on the input queue without the SDK's six retries of a 404; None when not found."""
@@ -869,10 +873,46 @@ class EasQueueBackend(Backend):
     # ------------------------------------------------------------------ cancel / reconcile / connection
 
     async def cancel(self, job: Job) -> None:
-        raise NotImplementedError(
-            f"profile {self.profile.name!r} uses the EAS queue (API edition), which cannot withdraw a task once it "
-            "is queued"
-        )
+        """Remove a task still waiting in the input queue (`search(index)` says not taken, then `delete(index)`):
+        it then never reaches an instance and is `cancelled`. One an instance took already cannot be interrupted
+        (the queue has no way to), nor one no longer in the queue: BackendError says so."""
+        from tui.core.backends import BackendError
+
+        short = job.id[:8]
+        try:
+            index = job.queue_index
+            if not index and job.task_id:  # a crash mid-submit: find it by its task_id tag
+                found = await self.find_by_task_id(job.task_id)
+                index = found[0] if found is not None else None
+            if not index:
+                raise BackendError(f"job {short} is not in the input queue of {self.input_url}: nothing to withdraw")
+            where = await self.search(index)
+            if where is None:
+                raise BackendError(
+                    f"job {short} is no longer in the input queue: a service instance has taken it (or it has "
+                    "finished), and the API edition cannot interrupt a task once taken; its result will still come"
+                )
+            if where.get("IsPending"):
+                raise BackendError(
+                    f"job {short} was already taken by a service instance ({where.get('ConsumerId') or 'unknown'}): "
+                    "the API edition cannot interrupt a running task; it will run to the end"
+                )
+            await self._delete_input([index])
+        except _QueueError as exc:
+            raise BackendError(f"could not cancel job {short}: {exc}") from exc
+        failure = Failure(FailureCategory.INTERRUPTED, "cancelled at your request: removed from the input queue "
+                                                       "before any instance took it")
+        self.context.apply([JobUpdate(job.id, state=JobState.CANCELLED, at=time.time(), failure=failure)])
+
+    async def _delete_input(self, indexes: list[int]) -> None:
+        """`delete(indexes)` on the input queue: `DELETE <input>?_indexes_=i,j` (protocol note §3.3)."""
+        params = {"_indexes_": ",".join(str(index) for index in indexes)}
+        try:
+            response = await self._http().delete(self.input_url, params=params, headers=self._identity())
+        except httpx.HTTPError as exc:
+            raise _QueueError(self._scrub(f"cannot reach {self.input_url}: {exc or type(exc).__name__}")) from exc
+        if response.status_code != 200:
+            raise _QueueError(f"delete answered HTTP {response.status_code}")
 
     async def reconcile(self, jobs: Sequence[Job]) -> list[JobUpdate]:
         """Results come back on the sink by task_id, so nothing needs asking — except where `submitting` rows went.
