@@ -9,6 +9,7 @@ failing and resubmitting can all be seen.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -18,6 +19,9 @@ from tui.core.locations import resolve_locations
 DEMO_STEP_SECONDS = 0.15  # 20 sampler steps ≈ 3 s a job
 DEMO_FAIL_RATE = 0.2
 DEMO_BUCKET = "oss://comfyq-demo/artlab"
+# The demo's OSS key pair lives in these variables of its own process only (never in the config file), so previews
+# and `pull` work with no setup while the user's own OSS_ACCESS_KEY_* are left alone.
+DEMO_OSS_ENV_PREFIX = "COMFYQ_DEMO_OSS"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -50,14 +54,19 @@ def run(args: argparse.Namespace) -> int:
     locations = resolve_locations(data_dir / "demo-config.toml", data_dir)
     setup_logging(locations.log_file)
     token = "demo-" + secrets.token_hex(6)
+    oss_key = ("LTAIdemo" + secrets.token_hex(6), secrets.token_urlsafe(24))
+    os.environ[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_ID"], os.environ[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_SECRET"] = oss_key
     with SimThread(
         instances=3,
         step_seconds=args.step_seconds,
         fail_rate=args.fail_rate,
         token=token,
         output_dir=data_dir / "emulator-output",
+        oss_bucket_path=DEMO_BUCKET,
+        oss_key=oss_key,
     ) as server:
-        locations.config_file.write_text(demo_config_text(server.config_snippet(oss_bucket_path=DEMO_BUCKET)), encoding="utf-8")
+        snippet = server.config_snippet(oss_env_prefix=DEMO_OSS_ENV_PREFIX)
+        locations.config_file.write_text(demo_config_text(snippet), encoding="utf-8")
         try:
             config = load_config(locations.config_file, explicit=True)
         except ConfigError as error:  # a bug in the demo itself: say so plainly
