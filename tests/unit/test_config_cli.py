@@ -36,9 +36,21 @@ def test_config_check_lists_profiles_with_masked_tokens(token_env: None, capsys:
         "comfyui-api/sink",
         "Yjha…(18) ($ARTLAB_API_TOKEN)",
         "oss://my-bucket/artlab",
+        "oss cn-shanghai; keys: $OSS_ACCESS_KEY_ID NOT SET, $OSS_ACCESS_KEY_SECRET NOT SET",
     ]
     assert rows["artlab-dedicated"][3] == "Dd77…(24) ($ARTLAB_DEDICATED_TOKEN)"
-    assert rows["local"] == ["dedicated", "http://127.0.0.1:8188", "-", "(none)", "-"]
+    assert rows["local"] == ["dedicated", "http://127.0.0.1:8188", "-", "(none)", "-", "service (/view)"]
+
+
+def test_config_check_says_whether_oss_keys_are_set_never_what_they_are(
+    token_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OSS_ACCESS_KEY_ID", "LTAI5tSecretKeyIdValue")
+    monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", "very-secret-oss-secret-value")
+    assert main(["config", "check", "--config", str(EXAMPLE)]) == EXIT_OK
+    out, _ = capsys.readouterr()
+    assert "$OSS_ACCESS_KEY_ID set, $OSS_ACCESS_KEY_SECRET set" in out
+    assert "LTAI5tSecretKeyIdValue" not in out and "very-secret-oss-secret-value" not in out
 
 
 def test_config_check_global_option_before_the_command(token_env: None, capsys: pytest.CaptureFixture[str]) -> None:
