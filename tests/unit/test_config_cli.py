@@ -108,11 +108,23 @@ def test_locate_prints_every_path(tmp_path: Path, capsys: pytest.CaptureFixture[
     data = tmp_path / "data"
     assert main(["locate", "--config", str(config), "--data-dir", str(data)]) == EXIT_OK
     assert capsys.readouterr().out.splitlines() == [
-        f"config file: {config}  (exists)",
-        f"data dir:    {data}  (missing)",
-        f"job store:   {data / 'jobs.sqlite3'}  (missing)",
-        f"log file:    {data / 'comfyq.log'}  (missing)",
+        f"config file:   {config}  (exists)",
+        f"data dir:      {data}  (missing)",
+        f"job store:     {data / 'jobs.sqlite3'}  (missing)",
+        f"log file:      {data / 'comfyq.log'}  (missing)",
+        f"preview cache: {data / 'previews'}  (empty, cap 512 MB)",
     ]
+    (data / "previews").mkdir(parents=True)
+    (data / "previews" / "a.png").write_bytes(b"x" * 3 * 2**20)
+    assert main(["locate", "--config", str(config), "--data-dir", str(data)]) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[-1] == f"preview cache: {data / 'previews'}  (3.0 MB, cap 512 MB)"
+
+
+def test_locate_names_the_cache_the_app_uses() -> None:
+    from tui.commands import locate
+    from tui.core import preview_cache
+
+    assert locate.PREVIEW_DIRNAME == preview_cache.PREVIEW_DIRNAME
 
 
 def test_broken_config_in_a_real_process_exits_2_without_traceback(tmp_path: Path) -> None:
