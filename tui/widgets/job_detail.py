@@ -286,7 +286,7 @@ class JobDetail(VerticalScroll):
             self.mount(widget, before=following)
         else:
             self.mount(widget)
-        if name == "error":
+        if name == "error" and widget.is_attached:  # not attached: the pane is being closed
             # Mounted one by one (not given to the container) so they are in place at once, in this order.
             widget.mount(self._texts["error"])
         return widget
@@ -352,6 +352,8 @@ class JobDetail(VerticalScroll):
         in the same frame as the job's row in the table (building it then would cost the first failure, the first
         outputs... a frame of their own).
         """
+        if not self.is_attached or self._closing or self._pruning:  # closed before its frame was out (enter, esc)
+            return
         for name in _ORDER:
             if name not in self._sections and name != "preview":  # built when a preview is first asked for
                 self._section(name).display = False
