@@ -26,7 +26,7 @@ from tui.core.store import JobStore
 from tui.core.workflow import seed_workflow
 from tui.sim.server import SimServer, SimThread
 from tui.widgets.job_detail import JobDetail
-from tui.widgets.output_preview import OutputPreview
+from tui.widgets.output_preview import HALF_BLOCK_MAX_PIXELS, OutputPreview
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -81,10 +81,13 @@ async def test_opening_a_job_previews_its_image(tmp_path: Path, server: SimServe
         await wait_for(pilot, lambda: preview.image_shown is not None, lambda: preview.last_caption)
         widget = preview.query_one("#preview-image")
         assert widget.image is preview.image_shown  # the image widget holds the decoded picture
-        assert preview.image_shown.size == (640, 640)
-        original = Image.open(io.BytesIO(data)).convert("RGB").resize((640, 640))
-        assert preview.image_shown.convert("RGB").getpixel((320, 100)) == pytest.approx(original.getpixel((320, 100)), abs=12)
-        assert "1024×1024" in preview.last_caption
+        side = HALF_BLOCK_MAX_PIXELS  # no terminal here: half-blocks, so the picture is scaled for them
+        assert preview.image_shown.size == (side, side)
+        original = Image.open(io.BytesIO(data)).convert("RGB").resize((side, side))
+        assert preview.image_shown.convert("RGB").getpixel((side // 2, side // 8)) == pytest.approx(
+            original.getpixel((side // 2, side // 8)), abs=12
+        )
+        assert "1024×1024" in preview.last_caption  # the caption gives the real size
         await pilot.pause()
     files = cached_files(tmp_path)
     assert len(files) == 1 and hashlib.sha256(files[0].read_bytes()).digest() == hashlib.sha256(data).digest()

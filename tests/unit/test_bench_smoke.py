@@ -150,6 +150,15 @@ def test_pull_row_downloads_every_file_on_both_sides() -> None:
     assert rows[0].met is not None
 
 
+def test_preview_rows() -> None:
+    from bench import preview
+
+    rows = preview.run(runs=1)
+    assert [row.figure.split(":")[0] for row in rows] == ["preview 1024×1024 PNG from OSS", "preview, cached", "preview"]
+    assert_measured(rows[:2], 2)
+    assert rows[2].comfyq is not None and rows[2].met is not None
+
+
 def test_a_failing_figure_is_shown_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(**_: object) -> list[Row]:
         raise ConnectionError("emulator exploded\nat the end")

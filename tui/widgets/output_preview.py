@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +33,16 @@ from tui.core.safe_text import visible
 from tui.widgets.image_protocol import image_widget_class
 
 # The decoded image is scaled to at most this many pixels a side before it reaches the widget: a terminal cell is
-# ~10×20 px, so even a full-screen preview needs no more, and rendering stays a few milliseconds.
+# ~10×20 px, so even a full-screen Sixel/Kitty preview needs no more; half-blocks draw 1×2 pixels a cell, so 256
+# is plenty, and textual-image's half-block renderer then has few pixels to map each frame.
 PREVIEW_MAX_PIXELS = 640
+HALF_BLOCK_MAX_PIXELS = 256
+THUMBNAILS_KEPT = 32  # decoded previews kept in memory: opening a job again shows it without decoding
 MAX_DECODE_PIXELS = 64 * 1024 * 1024  # a PNG that claims more is refused (decompression bomb)
+
+
+_thumbnails: dict[tuple[str, int], Any] = {}  # (cache file, its mtime) -> decoded preview, least recent first
+_thumbnails_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,8 @@ class OutputPreview(Vertical):
         self._sources: dict[str, OutputSource] = {}
         self._image_widget: Any = None
         self._widget_class: Any = None  # textual-image's widget for this terminal (imported by the first worker)
-        self._caption = Static(id="preview-caption")  # held: show() may come before compose has run
+        self._caption = Static(id="preview-caption")
+        self._thumbnails: dict[tuple[str, int], Any] = {}  # (cache file, its mtime) -> decoded preview (LRU)  # held: show() may come before compose has run
 
     def compose(self) -> ComposeResult:
         yield self._caption
@@ -157,8 +166,8 @@ class OutputPreview(Vertical):
             cached = self.cache.fetch(self._source(job), job, output)
             if worker.is_cancelled:
                 return
-            image = _decode(cached.path)
             widget_class = image_widget_class()  # the first time: textual-image (and numpy) imported here, not in a frame
+            image = self._thumbnail(cached.path)
             where = "fetched" if cached.fetched else "cached"
             caption = (
                 f"{visible(output.filename)}  {image.info.get('comfyq_size', '')}  {_size_text(cached.size)}  "
@@ -171,6 +180,22 @@ class OutputPreview(Vertical):
             self.post_message(
                 self.Ready(key, f"{visible(output.filename)}: cannot show it ({visible(type(error).__name__)})", failed=True)
             )
+
+    @staticmethod
+    def _thumbnail(path: Path) -> Any:
+        """The decoded, scaled preview of a cached file (kept in memory for every detail view of this app)."""
+        key = (str(path), path.stat().st_mtime_ns)
+        with _thumbnails_lock:
+            image = _thumbnails.pop(key, None)
+        if image is None:
+            from tui.widgets.image_protocol import HALF_BLOCKS, protocol
+
+            image = _decode(path, HALF_BLOCK_MAX_PIXELS if protocol() == HALF_BLOCKS else PREVIEW_MAX_PIXELS)
+        with _thumbnails_lock:
+            _thumbnails[key] = image  # most recently used last
+            while len(_thumbnails) > THUMBNAILS_KEPT:
+                _thumbnails.pop(next(iter(_thumbnails)))
+        return image
 
     def _remote_size(self, job: Job, output: Output) -> int | None:
         cached = self.cache.lookup(job, output)
@@ -225,7 +250,7 @@ class OutputPreview(Vertical):
         self._sources.clear()
 
 
-def _decode(path: Path) -> Any:
+def _decode(path: Path, max_pixels: int = PREVIEW_MAX_PIXELS) -> Any:
     """Open, fully decode and scale down (in the worker thread: the widget then only maps pixels to cells)."""
     from PIL import Image
 
@@ -233,7 +258,7 @@ def _decode(path: Path) -> Any:
     with Image.open(path) as image:
         width, height = image.size
         image.load()
-        image.thumbnail((PREVIEW_MAX_PIXELS, PREVIEW_MAX_PIXELS))
+        image.thumbnail((max_pixels, max_pixels))
         small = image.convert("RGBA") if image.mode not in ("RGB", "RGBA") else image.copy()
     small.info["comfyq_size"] = f"{width}×{height}"
     return small
