@@ -389,8 +389,9 @@ class ProfileFormScreen(ModalScreen[ProfileSaved | None]):
         }
 
     def _bootstrap_file(self, name: str) -> None:
-        """With no config file yet, the app runs on the built-in `local` profile: keep it in the new file."""
-        if self.config.path is not None or self.config_file.exists():
+        """With no profile configured yet (no file, or one with only [ui]/[keymap]), the app runs on the built-in
+        `local` profile: keep it in the file beside the first one added."""
+        if not self.config.uses_builtin_profile:
             return
         local = self.config.profiles.get("local")
         if local is None or name == "local" or self.old_name == "local":

@@ -54,7 +54,8 @@ def run_check(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from tui.cli import EXIT_OK, EXIT_USAGE
-    from tui.core.config import ConfigError, load_config
+    from screens.help import known_binding_ids, known_themes
+    from tui.core.config import ConfigError, keymap_issues, load_config
     from tui.core.jobs import Edition
     from tui.core.secrets import redact
 
@@ -65,6 +66,13 @@ def run_check(args: argparse.Namespace) -> int:
         for issue in error.issues:
             print(redact(str(issue)), file=sys.stderr)
         count = len(error.issues)
+        print(f"comfyq: {count} problem{'s' if count != 1 else ''} in the config", file=sys.stderr)
+        return EXIT_USAGE
+    ui_issues = keymap_issues(config, known_ids=known_binding_ids(), themes=known_themes())
+    if ui_issues:
+        for issue in ui_issues:
+            print(redact(str(issue)), file=sys.stderr)
+        count = len(ui_issues)
         print(f"comfyq: {count} problem{'s' if count != 1 else ''} in the config", file=sys.stderr)
         return EXIT_USAGE
     console = Console(soft_wrap=False)

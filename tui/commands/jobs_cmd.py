@@ -101,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     jobs = add("jobs", "list jobs, newest first", run_jobs)
     jobs.add_argument("-p", "--profile", help="only this profile's jobs")
     jobs.add_argument(
-        "--state", metavar="STATE", help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)})"
+        "--state", metavar="STATE", help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)}, active, done, or a prefix)"
     )
     jobs.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
     jobs.add_argument("--json", action="store_true", help="one JSON object per job per line")
@@ -771,15 +771,16 @@ def run_jobs(args: argparse.Namespace) -> int:
 
 
 async def _jobs(session: Session, args: argparse.Namespace) -> int:
-    from tui.core.store import JobFilter
+    from tui.core.store import JobFilter, parse_states
 
     states = None
     if args.state:
-        names = [name.strip().lower() for name in args.state.split(",") if name.strip()]
-        bad = [name for name in names if name not in _STATE_NAMES]
+        # The same names as the app's `state:` filter: states, `active`, `done`, or the start of one (`fai`).
+        states, bad = parse_states(args.state)
         if bad:
-            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(_STATE_NAMES)})")
-        states = frozenset(JobState(name) for name in names)
+            raise CliError(
+                f"--state {', '.join(bad)}: not a state (one of: {', '.join(_STATE_NAMES)}, active, done)"
+            )
     if args.profile is not None and args.profile not in session.config.profiles:
         # Jobs of a profile that was removed from the config are still listed; only warn.
         session.err.print(f"comfyq: note: profile {args.profile!r} is not configured", markup=False, highlight=False)

@@ -5,6 +5,7 @@ layout survive an edit made in the TUI.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -157,6 +158,8 @@ class Config:
     defaults: Defaults = field(default_factory=Defaults)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
     theme: str | None = None
+    # No profile is configured yet, so the built-in `local` one is in use (kept when the first one is added).
+    uses_builtin_profile: bool = False
 
     def profile(self, name: str) -> Profile:
         try:
@@ -174,7 +177,7 @@ class Config:
 
 def builtin_config() -> Config:
     """Used when there is no config file: any ComfyUI on this machine, no token."""
-    return Config(path=None, profiles={"local": _make_local_profile()}, defaults=Defaults())
+    return Config(path=None, profiles={"local": _make_local_profile()}, defaults=Defaults(), uses_builtin_profile=True)
 
 
 def _make_local_profile() -> Profile:
@@ -411,6 +414,10 @@ class _Parser:
         keymap = self.parse_keymap(data.get("keymap", {}))
         theme = self.parse_ui(data.get("ui", {}))
         profiles = self.parse_profiles(data, defaults)
+        if not profiles and "profiles" not in data:
+            # Only [ui], [keymap] or [defaults] so far: the app runs on the built-in profile until one is added.
+            return Config(path=None, profiles={"local": _make_local_profile()}, defaults=defaults, keymap=keymap,
+                          theme=theme, uses_builtin_profile=True)
         return Config(path=None, profiles=profiles, defaults=defaults, keymap=keymap, theme=theme)
 
     def expect_table(self, value: Any, where: tuple[str, ...]) -> bool:
@@ -469,10 +476,7 @@ class _Parser:
     def parse_profiles(self, data: Mapping[str, Any], defaults: Defaults) -> dict[str, Profile]:
         profiles: dict[str, Profile] = {}
         if "profiles" not in data:
-            self.issues.append(
-                ConfigIssue(self.path, None, "profiles", "no profiles: add at least one [profiles.NAME] table")
-            )
-            return profiles
+            return profiles  # the built-in profile is used (see parse)
         table = data["profiles"]
         if not self.expect_table(table, ("profiles",)):
             return profiles
@@ -697,7 +701,30 @@ def load_config(path: Path | None, *, explicit: bool = False, env: Mapping[str, 
     except OSError as error:
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {error.strerror or error}")]) from None
     config = parse_config_text(text, str(path), env)
-    return Config(path=path, profiles=config.profiles, defaults=config.defaults, keymap=config.keymap, theme=config.theme)
+    return dataclasses.replace(config, path=path)
+
+
+def keymap_issues(config: Config, *, known_ids: set[str], themes: set[str]) -> list[ConfigIssue]:
+    """[keymap] ids no binding has and a [ui] theme no theme has, each with its line and the closest name.
+
+    The core does not know the app's bindings or Textual's themes: the caller (`config check`) passes them."""
+    path = str(config.path) if config.path is not None else "<built-in>"
+    try:
+        index = _LineIndex(config.path.read_text(encoding="utf-8")) if config.path is not None else _LineIndex("")
+    except (OSError, UnicodeDecodeError):
+        index = _LineIndex("")
+    issues: list[ConfigIssue] = []
+    for binding_id in config.keymap:
+        if binding_id not in known_ids:
+            close = difflib.get_close_matches(binding_id, sorted(known_ids), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else " (`?` in the app lists every binding id)"
+            line = index.find("keymap", *binding_id.split("."))
+            issues.append(ConfigIssue(path, line, f"keymap.{binding_id}", f"no binding has this id{hint}"))
+    if config.theme is not None and config.theme not in themes:
+        close = difflib.get_close_matches(config.theme, sorted(themes), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (one of: {', '.join(sorted(themes))})"
+        issues.append(ConfigIssue(path, index.find("ui", "theme"), "ui.theme", f"no theme {config.theme!r}{hint}"))
+    return issues
 
 
 # ----------------------------------------------------------------------------------------------- writing back
@@ -736,6 +763,11 @@ def _write_atomically(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a config file comfyq creates: atomically, mode 0600 (it may hold tokens)."""
+    _write_atomically(Path(path), text)
 
 
 class _AnyVariable(Mapping[str, str]):

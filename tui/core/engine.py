@@ -313,6 +313,11 @@ class Engine:
             self._semaphores[name] = asyncio.Semaphore(max(1, int(profile.max_concurrent_submits or 1)))
         return backend
 
+    @property
+    def sending(self) -> int:
+        """How many jobs this engine is sending right now (stored, their service's answer not in yet)."""
+        return len(self._sending)
+
     def capabilities(self, profile: str) -> Capabilities:
         return type(self.backend(profile)).capabilities
 

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from tui.core.jobs import (
     ACTIVE_STATES,
+    FAILING_STATES,
     TERMINAL_STATES,
     Edition,
     Failure,
@@ -94,7 +95,7 @@ _STATE_ALIASES: dict[str, frozenset[JobState]] = {
 }
 
 
-def _parse_states(value: str) -> tuple[frozenset[JobState] | None, list[str]]:
+def parse_states(value: str) -> tuple[frozenset[JobState] | None, list[str]]:
     """`failed,lost` / `active` / `done` / a prefix typed so far (`fai`) → states, plus the words not understood."""
     states: set[JobState] = set()
     unknown: list[str] = []
@@ -124,6 +125,12 @@ class JobFilter:
     profile: str | None = None
     text: str | None = None
     batch: str | None = None  # a batch name or its start (`batch:spring` matches `spring-catalog`)
+    # A typed `profile:sim` narrows like `state:` does, to every profile whose name starts so; a profile given by
+    # the CLI's -p is one exact name.
+    profile_prefix: bool = False
+    # Only the latest attempt of each chain (`is:latest`): a job that was resubmitted is left out, so "failed" means
+    # still failing. The store decides it (a later attempt is another row); `matches` cannot, see there.
+    latest_only: bool = False
     # Parts of a typed query that were not understood (e.g. `state:bogus`), for the UI to point out.
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -138,13 +145,14 @@ class JobFilter:
         states: set[JobState] | None = None
         profile: str | None = None
         batch: str | None = None
+        latest_only = False
         words: list[str] = []
         problems: list[str] = []
         for token in query.split():
             key, sep, value = token.partition(":")
             key = key.lower()
             if sep and key == "state":
-                parsed, unknown = _parse_states(value)
+                parsed, unknown = parse_states(value)
                 if unknown:
                     problems.append(f"state:{','.join(unknown)}: not a state (one of: "
                                     f"{', '.join(s.value for s in JobState)}, active, done)")
@@ -156,6 +164,8 @@ class JobFilter:
             elif sep and key == "batch":
                 if value:
                     batch = value
+            elif sep and key == "is" and value.lower() == "latest":
+                latest_only = True
             else:
                 words.append(token)
         return cls(
@@ -163,6 +173,8 @@ class JobFilter:
             profile=profile,
             text=" ".join(words) or None,
             batch=batch,
+            latest_only=latest_only,
+            profile_prefix=profile is not None,
             problems=tuple(problems),
         )
 
@@ -173,7 +185,10 @@ class JobFilter:
 
     @property
     def is_empty(self) -> bool:
-        return self.states is None and self.profile is None and self.batch is None and not self.terms
+        return (
+            self.states is None and self.profile is None and self.batch is None and not self.latest_only
+            and not self.terms
+        )
 
     def to_query(self) -> str:
         """The filter as a query string :meth:`parse` reads back."""
@@ -189,15 +204,22 @@ class JobFilter:
             parts.append(f"profile:{self.profile}")
         if self.batch is not None:
             parts.append(f"batch:{self.batch}")
+        if self.latest_only:
+            parts.append("is:latest")
         if self.text:
             parts.append(self.text)
         return " ".join(parts)
 
     def matches(self, job: Job) -> bool:
-        """The same test the store's SQL makes, for a job in memory (live updates of a filtered view)."""
+        """The same test the store's SQL makes, for a job in memory (live updates of a filtered view).
+
+        `latest_only` is not judged here (a job does not know its later attempts): a view that uses it drops a
+        job's row when a later attempt of it arrives."""
         if self.states is not None and job.state not in self.states:
             return False
-        if self.profile is not None and job.profile != self.profile:
+        if self.profile is not None and not (
+            job.profile.startswith(self.profile) if self.profile_prefix else job.profile == self.profile
+        ):
             return False
         if self.batch is not None and not (job.batch or "").startswith(self.batch):
             return False
@@ -364,7 +386,10 @@ ORDERS = ("submitted", "state", "profile", "duration", "outputs", "updated", "id
 RAW_RESULT_LIMIT = 256 * 1024
 RAW_RESULT_TRUNCATED = "[comfyq: raw result truncated"
 
-_FAILED_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN, JobState.CANCELLED})
+# What `failed()` may return when asked by state; without states it returns the FAILING_STATES.
+_RESUBMITTABLE_STATES = FAILING_STATES | {JobState.CANCELLED}
+# No later attempt of this job exists (an index look-up on jobs_by_parent per row).
+_NOT_RESUBMITTED = "NOT EXISTS (SELECT 1 FROM jobs AS child WHERE child.parent_id = jobs.id)"
 _CHUNK = 500  # bound on SQL variables per IN (...) list
 _WORKFLOW_CACHE_SIZE = 1024  # parsed workflows kept (by job id)
 
@@ -414,7 +439,10 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
         else:
             clauses.append(f"state IN ({', '.join('?' * len(flt.states))})")
             params += sorted(s.value for s in flt.states)
-    if flt.profile is not None:
+    if flt.profile is not None and flt.profile_prefix:
+        clauses.append("profile >= ? AND profile < ?")  # every name that starts so (see `batch` below)
+        params += [flt.profile, flt.profile + "\U0010ffff"]
+    elif flt.profile is not None:
         clauses.append("profile = ?")
         params.append(flt.profile)
     if flt.batch is not None:
@@ -422,6 +450,8 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
         # sorts between it and the name followed by the last code point).
         clauses.append("batch >= ? AND batch < ?")
         params += [flt.batch, flt.batch + "\U0010ffff"]
+    if flt.latest_only:
+        clauses.append(_NOT_RESUBMITTED)
     for term in flt.terms:
         clauses.append("instr(search_text, ?) > 0")
         params.append(term)
@@ -1167,18 +1197,36 @@ class JobStore:
         return [root] + [job for _, job in sorted(found.values(), key=lambda pair: pair[0])]
 
     def failed(self, flt: JobFilter | None = None, *, include_external: bool = False) -> list[Job]:
-        """Jobs that ended badly (failed, lost, unknown, cancelled) and were not resubmitted yet, oldest first.
+        """Jobs still failing (failed, lost, unknown, not resubmitted yet), oldest first.
 
-        `flt` narrows further (its states intersect those four). External jobs (no workflow, nothing to resubmit)
-        are left out unless `include_external`.
+        `flt` narrows further; when it names states, cancelled jobs can be asked for too. External jobs (no
+        workflow, nothing to resubmit) are left out unless `include_external`.
         """
         base = flt or JobFilter()
-        states = _FAILED_STATES if base.states is None else _FAILED_STATES & base.states
-        where, params = _where(replace(base, states=frozenset(states)))
+        states = FAILING_STATES if base.states is None else _RESUBMITTABLE_STATES & base.states
+        where, params = _where(replace(base, states=frozenset(states), latest_only=True))
         extra = "" if include_external else " AND external = 0"
-        return self._jobs(
-            f"SELECT id, data, workflow FROM jobs{where}{extra} "
-            "AND NOT EXISTS (SELECT 1 FROM jobs AS child WHERE child.parent_id = jobs.id) "
-            "ORDER BY submitted_at, seq",
-            params,
-        )
+        return self._jobs(f"SELECT id, data, workflow FROM jobs{where}{extra} ORDER BY submitted_at, seq", params)
+
+    def failing_count(self, profile: str | None = None) -> int:
+        """How many jobs are still failing (what the Failed quick filter, the status bar and `R` agree on)."""
+        return self.count(JobFilter(states=FAILING_STATES, profile=profile, latest_only=True))
+
+    def latest_attempts(self, ids: Sequence[str]) -> dict[str, Job]:
+        """For each of `ids` that was resubmitted: the latest attempt in its chain below it (children, their
+        children, ...), by submission order. Ids without a later attempt are absent."""
+        latest: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = list(ids[start : start + _CHUNK])
+            rows = self._query(
+                "WITH RECURSIVE later(root, id, seq) AS ("
+                f" SELECT parent_id, id, seq FROM jobs WHERE parent_id IN ({', '.join('?' * len(chunk))})"
+                " UNION ALL SELECT later.root, jobs.id, jobs.seq FROM jobs JOIN later ON jobs.parent_id = later.id"
+                ") SELECT root, id, seq FROM later",
+                chunk,
+            )
+            for root, job_id, seq in rows:
+                if root not in latest or seq > latest[root][0]:
+                    latest[root] = (seq, job_id)
+        found = self.get_many([job_id for _, job_id in latest.values()])
+        return {root: found[job_id] for root, (_, job_id) in latest.items() if job_id in found}
