@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import App
@@ -26,12 +28,16 @@ from tui.core.engine import Engine
 from tui.core.events import JobChanged, SourceStatusChanged
 from tui.core.jobs import Job
 from tui.core.locations import Locations
+from tui.core.safe_text import visible
 from tui.core.secrets import redact
 from tui.core.store import JobStore
 from tui.core.workflow import Workflow
 from tui.palette import ComfyqCommands
 
 log = logging.getLogger(__name__)
+
+# Not text: cannot be encoded for the clipboard (or anywhere); replaced on copy.
+_LONE_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -255,6 +261,19 @@ class ComfyqApp(App[int]):
             handler = getattr(screen, "jobs_changed", None)
             if handler is not None:
                 handler(jobs)
+
+    def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs: Any) -> None:  # type: ignore[override]
+        """Every toast: its text (which often quotes a file name, a profile or a server's error) is shown with
+        control characters escaped and never read as markup, whoever calls this."""
+        super().notify(visible(message, keep_newlines=True), title=visible(title), markup=False, **kwargs)
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Copy the real value (OSC 52 carries it base64-encoded, so nothing in it reaches the terminal raw).
+
+        Text that cannot be encoded as UTF-8 (a lone surrogate a server sent) has those characters replaced by
+        U+FFFD instead of raising.
+        """
+        super().copy_to_clipboard(_LONE_SURROGATES.sub("\ufffd", text))
 
     def report_error(self, message: str, *, title: str = "Error", profile: str | None = None) -> None:
         """The one place errors from workers and sources are shown (and logged), never swallowed."""

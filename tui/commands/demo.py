@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     base = resolve_locations(None, args.data_dir)
     data_dir = Path(args.data_dir) if args.data_dir else base.data_dir / "demo"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     locations = resolve_locations(data_dir / "demo-config.toml", data_dir)
     setup_logging(locations.log_file)
     token = "demo-" + secrets.token_hex(6)

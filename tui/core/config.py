@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tui.core.safe_text import visible
 from tui.core import secrets
 from tui.core.jobs import Edition, FailureCategory
 from tui.core.oss import OssPathError, normalize_bucket_path
@@ -53,6 +54,8 @@ class Defaults:
     idle_poll_interval: float = 10.0  # dedicated poller when idle
     lost_after: float = 120.0  # seconds a job may be in neither /queue nor /history before it is `lost`
     max_concurrent_submits: int = 8
+    max_response_mb: float = 64.0  # the largest answer read (/history, /queue, ...); more is an error, not a hang
+    max_submit_response_mb: float = 1.0  # the largest answer to a submit (POST /prompt, api_prompt)
     pull_concurrency: int = 8  # files `comfyq pull` fetches at once
     download_dir: str | None = None  # where the detail pane's `d` saves an output (None: the current directory)
 
@@ -98,6 +101,8 @@ class Profile:
     idle_poll_interval: float = 10.0
     lost_after: float = 120.0
     max_concurrent_submits: int = 8
+    max_response_mb: float = 64.0
+    max_submit_response_mb: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     oss: OssSettings = field(default_factory=OssSettings)
     # Where outputs are read from: "service" (ComfyUI's /view) or "oss" (the bucket the service writes to).
@@ -166,13 +171,21 @@ class Config:
             return self.profiles[name]
         except KeyError:
             pass
+        raise ConfigError(
+            [ConfigIssue(str(self.path) if self.path else "<built-in>", None, "", f"no profile {self.unknown_profile(name)}")]
+        ) from None
+
+    def unknown_profile(self, name: str) -> str:
+        """`'name' (did you mean 'x'?); profiles: a, b, …`: at most a few names, the closest first (a config with
+        hundreds of profiles must not print them all in one error)."""
         known = list(self.profiles)
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        listing = ", ".join(known) if known else "none"
-        raise ConfigError(
-            [ConfigIssue(str(self.path) if self.path else "<built-in>", None, "", f"no profile {name!r}{hint}; profiles: {listing}")]
-        ) from None
+        shown = difflib.get_close_matches(name, known, n=5, cutoff=0.4) or sorted(known)[:5]
+        listing = ", ".join(shown) if shown else "none"
+        if len(known) > len(shown):
+            listing += f", … ({len(known)} in all: `comfyq config check` lists them)"
+        return f"{name!r}{hint}; profiles: {listing}"
 
 
 def builtin_config() -> Config:
@@ -273,6 +286,8 @@ PROFILE_KEYS = (
     "idle_poll_interval",
     "lost_after",
     "max_concurrent_submits",
+    "max_response_mb",
+    "max_submit_response_mb",
     "retry",
     "oss_region",
     "oss_endpoint",
@@ -284,14 +299,32 @@ PROFILE_KEYS = (
 API_ONLY_KEYS = ("input_url", "endpoint", "service", "consumer_group", "window")
 DEDICATED_ONLY_KEYS = ("url", "client_id")
 DEFAULT_KEYS = (
-    "request_timeout", "poll_interval", "idle_poll_interval", "lost_after", "max_concurrent_submits",
-    "pull_concurrency", "download_dir",
+    "request_timeout",
+    "poll_interval",
+    "idle_poll_interval",
+    "lost_after",
+    "max_concurrent_submits",
+    "max_response_mb",
+    "max_submit_response_mb",
+    "pull_concurrency",
+    "download_dir",
 )
 MAX_PULL_CONCURRENCY = 64
 TOP_LEVEL_KEYS = ("defaults", "profiles", "keymap", "ui")
 UI_KEYS = ("theme",)
 RETRY_KEYS = ("max", "on")
-_FLOAT_SETTINGS = ("request_timeout", "poll_interval", "idle_poll_interval", "lost_after")
+_FLOAT_SETTINGS = (
+    "request_timeout",
+    "poll_interval",
+    "idle_poll_interval",
+    "lost_after",
+    "max_response_mb",
+    "max_submit_response_mb",
+)
+
+
+# Control characters (C0, DEL, C1): never valid in a token or a URL (a "\r\n" in a token would add a header).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _type_name(value: Any) -> str:
@@ -347,10 +380,14 @@ class _Parser:
             return default
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.issue(where + (key,), f"expected a number of seconds, got {_type_name(value)}")
+            unit = "megabytes" if key.endswith("_mb") else "seconds"
+            self.issue(where + (key,), f"expected a number of {unit}, got {_type_name(value)}")
             return default
         if not value > 0:
             self.issue(where + (key,), f"must be greater than 0, got {value}")
+            return default
+        if value == float("inf"):
+            self.issue(where + (key,), "must be a finite number (every wait and every cap has an end)")
             return default
         return float(value)
 
@@ -369,6 +406,19 @@ class _Parser:
     def read_url(self, table: Mapping[str, Any], where: tuple[str, ...], key: str, *, required: bool) -> str | None:
         value = self.read_str(table, where, key, required=required)
         if value is None:
+            return None
+        if _CONTROL.search(value) or any(char.isspace() for char in value):
+            self.issue(where + (key,), f"bad URL {visible(value)!r}: control characters and spaces are not allowed")
+            return None
+        netloc = value.split("://", 1)[-1].split("/", 1)[0]
+        if "@" in netloc:
+            # A password in the URL would be sent as Basic auth and shown in every message: never echo it.
+            secrets.register_secret(netloc.rsplit("@", 1)[0])
+            self.issue(
+                where + (key,),
+                "credentials in the URL (user:password@) are refused: put the secret in `token` "
+                "(or name an environment variable with `token_env`) and remove it from the URL",
+            )
             return None
         try:
             parts = urlsplit(value)
@@ -392,6 +442,9 @@ class _Parser:
     def parse(self) -> Config | None:
         try:
             data = tomllib.loads(self.text)
+        except RecursionError:
+            self.issues.append(ConfigIssue(self.path, None, "", "TOML nested too deeply (arrays or tables inside each other)"))
+            return None
         except tomllib.TOMLDecodeError as error:
             message = str(error)
             match = re.search(r"\(at line (\d+), column (\d+)\)", message)
@@ -633,6 +686,9 @@ class _Parser:
             if not value.strip():
                 self.issue(where + ("token",), "must not be empty (remove the key for a service without a token)")
                 return None
+            if _CONTROL.search(value.strip()):
+                self.issue(where + ("token",), "holds control characters (a line break, NUL, ...): copy the token again")
+                return None
             return value.strip()
         if "token_env" in body:
             variable = self.read_str(body, where, "token_env")
@@ -646,6 +702,12 @@ class _Parser:
             secrets.register_secret(value.strip())
             if not value.strip():
                 self.issue(where + ("token_env",), f"environment variable {variable} is empty")
+                return None
+            if _CONTROL.search(value.strip()):
+                self.issue(
+                    where + ("token_env",),
+                    f"environment variable {variable} holds control characters (a line break, NUL, ...): set it again",
+                )
                 return None
             return value.strip()
         return None
@@ -694,8 +756,10 @@ def load_config(path: Path | None, *, explicit: bool = False, env: Mapping[str, 
         if explicit:
             raise ConfigError([ConfigIssue(str(path), None, "", "config file not found")])
         return builtin_config()
+    from tui.core.files import MAX_CONFIG_BYTES, read_capped
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, MAX_CONFIG_BYTES).decode("utf-8")
     except UnicodeDecodeError as error:
         raise ConfigError([ConfigIssue(str(path), None, "", f"not UTF-8 text ({error.reason} at byte {error.start})")]) from None
     except OSError as error:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -40,6 +42,7 @@ from tui.core.jobs import (
     apply_update,
     new_job_id,
 )
+from tui.core.row_decode import decode_row, stand_in
 from tui.core.secrets import redact
 
 __all__ = [
@@ -61,6 +64,15 @@ __all__ = [
 
 class StoreError(RuntimeError):
     """The job store cannot be opened or written (not a database, newer schema, locked, disk full ...)."""
+
+
+def _damaged(path: Path, detail: str) -> str:
+    """One line: what is wrong with the store file and what to do (comfyq writes nothing more into it)."""
+    detail = detail.splitlines()[0][:200] if detail else "unknown damage"
+    return (
+        f"{path}: the job store is damaged ({detail}); comfyq will not write into it. Move it aside "
+        f"(`comfyq locate` shows where it is) to start a new one, or recover rows with `sqlite3 FILE .recover`"
+    )
 
 
 class JobNotFound(LookupError):
@@ -390,11 +402,27 @@ RAW_RESULT_TRUNCATED = "[comfyq: raw result truncated"
 _RESUBMITTABLE_STATES = FAILING_STATES | {JobState.CANCELLED}
 # No later attempt of this job exists (an index look-up on jobs_by_parent per row).
 _NOT_RESUBMITTED = "NOT EXISTS (SELECT 1 FROM jobs AS child WHERE child.parent_id = jobs.id)"
+_STATE_VALUES = frozenset(state.value for state in JobState)
 _CHUNK = 500  # bound on SQL variables per IN (...) list
 _WORKFLOW_CACHE_SIZE = 1024  # parsed workflows kept (by job id)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _column_text(value: Any) -> Any:
+    """A text column's value: lone surrogates (a server may send "\\ud800" as valid JSON) cannot be encoded for
+    SQLite, so the column gets U+FFFD in their place; `data` keeps the exact value (written with ensure_ascii)."""
+    if isinstance(value, str) and not value.isascii() and _LONE_SURROGATE.search(value):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    return value
+
+
 def _row_values(job: Job, now: float) -> tuple[Any, ...]:
+    return tuple(_column_text(value) for value in _raw_row_values(job, now))
+
+
+def _raw_row_values(job: Job, now: float) -> tuple[Any, ...]:
     submitted = job.submitted_at
     return (
         job.profile,
@@ -628,6 +656,14 @@ class _SinkBatch:
         return [self.jobs[job_id] for job_id in self.changed]
 
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    reason: str
+
+
 class JobStore:
     """Jobs in one SQLite file. Every method is safe to call from any thread."""
 
@@ -635,6 +671,7 @@ class JobStore:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._workflows: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._unreadable: set[str] = set()  # ids of rows read as `unknown` stand-ins: never written back
         self._memory = str(path) == ":memory:"
         self._data_version: int | None = None
         if not self._memory:
@@ -650,9 +687,16 @@ class JobStore:
         try:
             self._configure()
             self._migrate()
+            if not self._memory:
+                self._check_integrity()
         except sqlite3.DatabaseError as error:
             self._db.close()
-            raise StoreError(f"{self.path}: cannot use the job store: {error}") from error
+            text = str(error)
+            if isinstance(error, sqlite3.OperationalError) and not any(
+                word in text for word in ("malformed", "not a database", "corrupt")
+            ):
+                raise StoreError(f"{self.path}: cannot use the job store: {error}") from error  # locked, read-only, ...
+            raise StoreError(_damaged(self.path, text)) from error
         except StoreError:
             self._db.close()
             raise
@@ -670,6 +714,14 @@ class JobStore:
             os.chmod(self.path, 0o600)
         except OSError as error:
             raise StoreError(f"{self.path}: cannot create the job store: {error.strerror or error}") from error
+
+    def _check_integrity(self) -> None:
+        """Refuse a damaged file at open (what `PRAGMA integrity_check` reports, by its quicker sibling that skips
+        only the index-content cross-check): writing on into it could lose what is still readable."""
+        rows = self._db.execute("PRAGMA quick_check(3)").fetchall()
+        problems = [str(row[0]) for row in rows if row and row[0] != "ok"]
+        if problems:
+            raise StoreError(_damaged(self.path, "; ".join(problems)))
 
     def _chmod_sidecars(self) -> None:
         # SQLite creates -wal/-shm with the database file's mode; make sure anyway (an older file may differ).
@@ -778,11 +830,24 @@ class JobStore:
             return self._db.execute(sql, params).fetchall()
 
     def _job_of(self, row: Sequence[Any]) -> Job:
-        """A Job from a row's (id, data, workflow) columns."""
+        """A Job from a row's (id, data, workflow) columns; an unreadable row gives an `unknown` stand-in that says
+        why (one bad row must not break every listing that includes it), and is never written back."""
         job_id, data, workflow_text = row[0], row[1], row[2]
-        fields = json.loads(data)
-        fields["workflow"] = self._workflow(job_id, workflow_text)
-        return Job.from_dict(fields)
+        try:
+            workflow = self._workflow(job_id, workflow_text)
+        except (ValueError, RecursionError) as error:
+            workflow = _Unreadable(f"its workflow is not valid JSON ({error})")
+        if isinstance(workflow, _Unreadable):
+            job, readable = stand_in(job_id, None, workflow.reason), False
+        else:
+            job, readable = decode_row(job_id, data, workflow)
+        if readable:
+            self._unreadable.discard(job.id)
+        else:
+            if job.id not in self._unreadable:
+                log.warning("job store %s: row %s: %s", self.path, job.id, job.warning)
+            self._unreadable.add(job.id)
+        return job
 
     def _workflow(self, job_id: str, text: str | None) -> dict[str, Any] | None:
         # A job's workflow never changes once stored: parse it once and share it (callers copy before editing,
@@ -816,7 +881,7 @@ class JobStore:
         job.timestamps.setdefault(JobState.SUBMITTING.value, now)
         try:
             workflow = _dumps(job.workflow) if job.workflow is not None else None
-            self._db.execute(_INSERT, (job.id, *_row_values(job, now), workflow))
+            self._db.execute(_INSERT, (_column_text(job.id), *_row_values(job, now), workflow))
         except sqlite3.IntegrityError as error:
             if self._db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
                 raise ValueError(f"job {job.id} is already stored") from error
@@ -850,6 +915,8 @@ class JobStore:
             job = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (update.job_id,))
             if job is None:
                 raise JobNotFound(f"no job {update.job_id}")
+            if job.id in self._unreadable:
+                return None  # a stand-in for a row that cannot be read: the row stays as it is
             changed = apply_update(job, _scrubbed(update))
             if changed is not None:
                 self._save(changed, time.time())
@@ -868,7 +935,7 @@ class JobStore:
                 if update.job_id not in current:
                     current[update.job_id] = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (update.job_id,))
                 job = current[update.job_id]
-                if job is None:
+                if job is None or job.id in self._unreadable:
                     continue
                 result = apply_update(job, _scrubbed(update), now)
                 if result is not None:
@@ -951,6 +1018,8 @@ class JobStore:
         `writes` pairs each job's new version with its stored column values (`_row_values` order)."""
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for job, stored in writes:
+            if job.id in self._unreadable:
+                continue  # never over a row that could not be read
             values = _row_values(job, now)
             names: list[str] = []
             params: list[Any] = []
@@ -1160,6 +1229,7 @@ class JobStore:
         return [
             ActiveJob(job_id, job_profile, JobState(state), task_id, _int_or_none(index), _int_or_none(position))
             for job_id, job_profile, state, task_id, index, position in rows
+            if state in _STATE_VALUES  # (a row with a state no version wrote is shown as `unknown`, not followed)
         ]
 
     def children(self, job_id: str) -> list[Job]:

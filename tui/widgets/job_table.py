@@ -22,6 +22,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.core.safe_text import visible
 from tui.core.jobs import Job, JobState
 from tui.core.store import JobFilter, JobStore
 from tui.widgets.job_format import (
@@ -81,6 +82,7 @@ _RowStyles = dict[bool, _LineStyles]  # is the cursor row -> its styles
 def _fit(text: str, width: int) -> str:
     if width <= 0:
         return ""
+    text = visible(text)  # every cell may hold outside text (names, errors): never raw into the terminal
     if len(text) <= width:
         return text.ljust(width)
     return text[: max(0, width - 1)] + "…"

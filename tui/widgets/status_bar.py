@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.core.safe_text import visible
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.jobs import JobState
 from tui.widgets.job_format import STATE_ICONS, STATE_STYLES
@@ -15,6 +16,7 @@ SOURCE_STYLES: dict[SourceState, tuple[str, str]] = {
     SourceState.CONNECTED: ("✔", "green"),
     SourceState.CONNECTING: ("…", "yellow"),
     SourceState.RECONNECTING: ("…", "yellow"),
+    SourceState.DEGRADED: ("◐", "yellow"),
     SourceState.ERROR: ("✘", "red"),
     SourceState.STOPPED: ("○", "grey50"),
 }
@@ -22,7 +24,8 @@ _AUTH_WORDS = ("401", "403", "unauthor", "forbidden", "token")
 
 
 def source_word(status: SourceStatus) -> str:
-    """One word for a source's state: connected, connecting, reconnecting, auth (refused credentials), error."""
+    """One word for a source's state: connected, connecting, reconnecting, degraded (answers time out or are too
+    large; the Profiles pane says why), auth (refused credentials), error."""
     if status.state is SourceState.ERROR:
         error = (status.error or "").lower()
         return "auth" if any(word in error for word in _AUTH_WORDS) else "error"
@@ -79,7 +82,7 @@ class StatusBar(Widget):
         width = max(20, self.content_region.width or 120)
         head = Text(no_wrap=True, overflow="ellipsis")
         head.append("profile ", style="dim")
-        head.append(self.active_profile or "—", style="bold")
+        head.append(visible(self.active_profile or "—"), style="bold")
         counts = Text(no_wrap=True)
         counts.append("  │ ", style="dim")
         for state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED):
@@ -90,7 +93,7 @@ class StatusBar(Widget):
         error = Text(no_wrap=True, overflow="ellipsis")
         if self.last_error:
             error.append("│ last error: ", style="dim")
-            error.append(self.last_error.replace("\n", " "), style="red")
+            error.append(visible(self.last_error), style="red")
         # The sources get what the rest leaves, but the error keeps at least a readable start.
         room = width - head.cell_len - counts.cell_len - min(error.cell_len, 40)
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -105,7 +108,7 @@ class StatusBar(Widget):
         full = Text(no_wrap=True)
         for name, status in self._statuses.items():
             icon, colour = SOURCE_STYLES.get(status.state, ("?", "white"))
-            full.append(f"  {name} ", style="dim")
+            full.append(f"  {visible(name)} ", style="dim")
             full.append(f"{icon} {source_word(status)}", style=colour)
         if full.cell_len <= room:
             return full
