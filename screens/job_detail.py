@@ -41,7 +41,7 @@ class JobDetailScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield JobDetail(self.comfyq.config, self.comfyq.store, id="detail-full")
+        yield JobDetail(self.comfyq.config, self.comfyq.store, id="detail-full", opened=True)
         yield KeyBar()
 
     def on_mount(self) -> None:

@@ -539,3 +539,17 @@ def test_snapshot_full_screen_success(snap_compare: SnapCompare, config: Config,
 def test_snapshot_pane_failure(snap_compare: SnapCompare, config: Config, store: JobStore, utc: None) -> None:
     first, _ = snapshot_chain(store)
     assert snap_compare(DetailApp(config, store, first), terminal_size=(76, 13))
+
+
+async def test_closing_the_full_screen_detail_at_once_does_not_crash(config: Config, store: JobStore) -> None:
+    """enter then esc before the detail's first frame is out: its deferred section building finds it detached."""
+    job = store_job(store, history_outcome("01_get_history_id_success.json"))
+    app = FullScreenApp(config, store, job.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        for _ in range(3):
+            app.push_screen(JobDetailScreen(job.id))
+            await pilot.pause(0)
+            app.pop_screen()
+        await pilot.pause(0.2)
+        assert app.return_code is None and app.is_running

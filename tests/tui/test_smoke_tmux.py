@@ -110,6 +110,13 @@ def test_demo_submits_and_shows_a_succeeded_row_in_a_real_terminal(tmux: Tmux, t
     )
     assert "Traceback" not in screen
 
+    # The demo wires its emulator's OSS keys into its own profiles: the preview of the output works with no setup.
+    for _ in range(3):  # profiles → workflow → jobs → detail
+        tmux.send("Tab")
+    tmux.send("p")
+    screen = tmux.wait_for(lambda text: "512×512" in text and "fetched in" in text, "the output's preview")
+    assert "▀" in screen  # drawn with half-blocks (tmux answers no Sixel)
+
     tmux.send("q")
     deadline = time.monotonic() + WAIT_SECONDS
     while tmux.alive():

@@ -153,6 +153,24 @@ def test_submission_rows_on_loopback_and_behind_a_round_trip() -> None:
     assert all(row.met is not None for row in rows)  # both rows are judged against the target
 
 
+def test_pull_row_downloads_every_file_on_both_sides() -> None:
+    from bench import pull
+
+    rows = pull.run(runs=1, files=10)  # each run checks every file arrived whole on both sides
+    assert_measured(rows, 1)
+    assert rows[0].extra["files"] == 10 and rows[0].extra["latency_ms"] == pull.RTT_MS
+    assert rows[0].met is not None
+
+
+def test_preview_rows() -> None:
+    from bench import preview
+
+    rows = preview.run(runs=1)
+    assert [row.figure.split(":")[0] for row in rows] == ["preview 1024×1024 PNG from OSS", "preview, cached", "preview"]
+    assert_measured(rows[:2], 2)
+    assert rows[2].comfyq is not None and rows[2].met is not None
+
+
 def test_a_failing_figure_is_shown_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(**_: object) -> list[Row]:
         raise ConnectionError("emulator exploded\nat the end")

@@ -388,3 +388,45 @@ def test_external_keys_of_a_dedicated_profile_default_and_are_checked() -> None:
 
 def test_an_empty_profiles_table_is_still_a_problem() -> None:
     assert issues_of("[profiles]\n") == ["cfg.toml:1: profiles: no profiles: add at least one [profiles.NAME] table"]
+
+
+# ----------------------------------------------------------------------------------------------- OSS settings
+
+
+def test_oss_settings_and_where_outputs_are_read_from() -> None:
+    config = parse_config_text(
+        '[profiles.a]\nedition = "api"\ninput_url = "http://h/api/predict/s"\noss_region = "cn-hangzhou"\n'
+        'oss_endpoint = "oss-cn-hangzhou-internal.aliyuncs.com"\noss_access_key_id_env = "MY_ID"\n\n'
+        '[profiles.d]\nedition = "dedicated"\nurl = "http://h"\n\n'
+        '[profiles.d2]\nedition = "dedicated"\nurl = "http://h"\noutputs_from = "oss"\noss_region = "cn-beijing"\n',
+        "cfg.toml",
+        env={},
+    )
+    api, dedicated, via_oss = config.profiles["a"], config.profiles["d"], config.profiles["d2"]
+    assert api.outputs_from == "oss" and api.oss.region == "cn-hangzhou"
+    assert api.oss.endpoint == "oss-cn-hangzhou-internal.aliyuncs.com"
+    assert (api.oss.access_key_id_env, api.oss.access_key_secret_env) == ("MY_ID", "OSS_ACCESS_KEY_SECRET")
+    assert dedicated.outputs_from == "service" and not dedicated.oss.configured
+    assert via_oss.outputs_from == "oss" and via_oss.oss.region == "cn-beijing"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('outputs_from = "disk"', "profiles.x.outputs_from: expected \"service\" or \"oss\", got 'disk'"),
+        ('oss_access_key_secret_env = "abc/def+secret=="', "profiles.x.oss_access_key_secret_env: expected the NAME of an environment variable (letters, digits, _)"),
+    ],
+)
+def test_bad_oss_settings_are_named(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config_text(f'[profiles.x]\nedition = "dedicated"\nurl = "http://h"\n{line}\n', "cfg.toml", env={})
+    assert [str(issue) for issue in caught.value.issues] == [f"cfg.toml:4: {message}"]
+    assert "abc/def+secret==" not in str(caught.value) or "outputs_from" in message
+
+
+def test_api_edition_cannot_read_outputs_from_the_service() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config_text(
+            '[profiles.x]\nedition = "api"\ninput_url = "http://h/api/predict/s"\noutputs_from = "service"\n', "c.toml", env={}
+        )
+    assert "no /view to read from" in str(caught.value)

@@ -36,9 +36,21 @@ def test_config_check_lists_profiles_with_masked_tokens(token_env: None, capsys:
         "comfyui-api/sink",
         "Yjha…(18) ($ARTLAB_API_TOKEN)",
         "oss://my-bucket/artlab",
+        "oss cn-shanghai; keys: $OSS_ACCESS_KEY_ID NOT SET, $OSS_ACCESS_KEY_SECRET NOT SET",
     ]
     assert rows["artlab-dedicated"][3] == "Dd77…(24) ($ARTLAB_DEDICATED_TOKEN)"
-    assert rows["local"] == ["dedicated", "http://127.0.0.1:8188", "-", "(none)", "-"]
+    assert rows["local"] == ["dedicated", "http://127.0.0.1:8188", "-", "(none)", "-", "service (/view)"]
+
+
+def test_config_check_says_whether_oss_keys_are_set_never_what_they_are(
+    token_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OSS_ACCESS_KEY_ID", "LTAI5tSecretKeyIdValue")
+    monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", "very-secret-oss-secret-value")
+    assert main(["config", "check", "--config", str(EXAMPLE)]) == EXIT_OK
+    out, _ = capsys.readouterr()
+    assert "$OSS_ACCESS_KEY_ID set, $OSS_ACCESS_KEY_SECRET set" in out
+    assert "LTAI5tSecretKeyIdValue" not in out and "very-secret-oss-secret-value" not in out
 
 
 def test_config_check_global_option_before_the_command(token_env: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,11 +108,23 @@ def test_locate_prints_every_path(tmp_path: Path, capsys: pytest.CaptureFixture[
     data = tmp_path / "data"
     assert main(["locate", "--config", str(config), "--data-dir", str(data)]) == EXIT_OK
     assert capsys.readouterr().out.splitlines() == [
-        f"config file: {config}  (exists)",
-        f"data dir:    {data}  (missing)",
-        f"job store:   {data / 'jobs.sqlite3'}  (missing)",
-        f"log file:    {data / 'comfyq.log'}  (missing)",
+        f"config file:   {config}  (exists)",
+        f"data dir:      {data}  (missing)",
+        f"job store:     {data / 'jobs.sqlite3'}  (missing)",
+        f"log file:      {data / 'comfyq.log'}  (missing)",
+        f"preview cache: {data / 'previews'}  (empty, cap 512 MB)",
     ]
+    (data / "previews").mkdir(parents=True)
+    (data / "previews" / "a.png").write_bytes(b"x" * 3 * 2**20)
+    assert main(["locate", "--config", str(config), "--data-dir", str(data)]) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[-1] == f"preview cache: {data / 'previews'}  (3.0 MB, cap 512 MB)"
+
+
+def test_locate_names_the_cache_the_app_uses() -> None:
+    from tui.commands import locate
+    from tui.core import preview_cache
+
+    assert locate.PREVIEW_DIRNAME == preview_cache.PREVIEW_DIRNAME
 
 
 def test_broken_config_in_a_real_process_exits_2_without_traceback(tmp_path: Path) -> None:

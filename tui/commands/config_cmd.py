@@ -32,6 +32,23 @@ def run_path(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _outputs_from(profile) -> str:  # type: ignore[no-untyped-def]
+    """Where previews and `pull` read files; for OSS the region and whether the key variables are set — the names
+    of the variables only, never their values."""
+    import os
+
+    if profile.outputs_from != "oss":
+        return "service (/view)"
+    settings = profile.oss
+    if not settings.region:
+        return "oss: add oss_region"
+    where = settings.region + (f" via {settings.endpoint}" if settings.endpoint else "")
+    keys = []
+    for name in (settings.access_key_id_env, settings.access_key_secret_env):
+        keys.append(f"${name} {'set' if os.environ.get(name) else 'NOT SET'}")
+    return f"oss {where}; keys: {', '.join(keys)}"
+
+
 def run_check(args: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -76,6 +93,7 @@ def run_check(args: argparse.Namespace) -> int:
     table.add_column("sink queue", overflow="fold")
     table.add_column("token", overflow="fold")
     table.add_column("OSS bucket path", overflow="fold")
+    table.add_column("outputs from", overflow="fold")
     for profile in config.profiles.values():
         location = profile.input_url if profile.edition is Edition.API else profile.url
         token = f"{profile.masked_token} ({profile.token_source})" if profile.token else "(none)"
@@ -86,6 +104,7 @@ def run_check(args: argparse.Namespace) -> int:
             profile.sink_queue or "-",
             token,
             profile.oss_bucket_path or "-",
+            _outputs_from(profile),
         )
     console.print(table)
     return EXIT_OK

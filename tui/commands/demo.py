@@ -9,6 +9,7 @@ failing and resubmitting can all be seen.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -23,6 +24,9 @@ from tui.core.locations import resolve_locations
 DEMO_STEP_SECONDS = 0.15  # 20 sampler steps ≈ 3 s a job
 DEMO_FAIL_RATE = 0.2
 DEMO_BUCKET = "oss://comfyq-demo/artlab"
+# The demo's OSS key pair lives in these variables of its own process only (never in the config file), so previews
+# and `pull` work with no setup while the user's own OSS_ACCESS_KEY_* are left alone.
+DEMO_OSS_ENV_PREFIX = "COMFYQ_DEMO_OSS"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -70,15 +74,19 @@ def run(args: argparse.Namespace) -> int:
     locations = resolve_locations(data_dir / "demo-config.toml", data_dir)
     setup_logging(locations.log_file)
     token = "demo-" + secrets.token_hex(6)
+    oss_key = ("LTAIdemo" + secrets.token_hex(6), secrets.token_urlsafe(24))
+    os.environ[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_ID"], os.environ[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_SECRET"] = oss_key
     with SimThread(
         instances=3,
         step_seconds=args.step_seconds,
         fail_rate=args.fail_rate,
         token=token,
         output_dir=data_dir / "emulator-output",
+        oss_bucket_path=DEMO_BUCKET,
+        oss_key=oss_key,
     ) as server:
         try:
-            prepare_demo_config(locations.config_file, server.config_snippet(oss_bucket_path=DEMO_BUCKET))
+            prepare_demo_config(locations.config_file, server.config_snippet(oss_env_prefix=DEMO_OSS_ENV_PREFIX))
             config = load_config(locations.config_file, explicit=True)
         except ConfigError as error:  # the demo config was edited into something broken: say where
             print(error, file=sys.stderr)

@@ -65,7 +65,18 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="the dedicated ComfyUI's generation: 0.3.64 (default), or 0.38.1 with the jobs API, UUID-only prompt "
              "ids, new error types and output metadata",
     )
+    parser.add_argument(
+        "--oss-key", type=_key_pair, default=None, metavar="ID:SECRET",
+        help="the OSS AccessKey pair the emulated bucket accepts (default: a fixed demo pair, printed at start)",
+    )
     parser.set_defaults(handler=run)
+
+
+def _key_pair(text: str) -> tuple[str, str]:
+    key_id, sep, secret = text.partition(":")
+    if not sep or not key_id or not secret:
+        raise argparse.ArgumentTypeError("expected ID:SECRET")
+    return key_id, secret
 
 
 def _positive_int(text: str) -> int:
@@ -120,6 +131,7 @@ async def _serve(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         service=args.service,
         comfyui_version=args.comfyui_version,
+        **({"oss_key": args.oss_key} if args.oss_key else {}),
     )
     try:
         await server.start()
@@ -140,6 +152,10 @@ async def _serve(args: argparse.Namespace) -> int:
     print(f"  API edition input URL: {server.api_input_url}   (sink: {args.service}/sink, endpoint {server.endpoint})")
     print(f"  dedicated edition URL: {server.dedicated_url}/   (ComfyUI {args.comfyui_version})")
     print(f"  outputs in: {server.output_dir}")
+    print(f"  OSS endpoint: {server.base_url}  (bucket {server.oss.bucket}, outputs under {server.oss.bucket_path}/output/)")
+    if args.oss_key is None:  # the fixed demo pair is no secret; a pair the user chose is not echoed
+        print("  OSS keys it accepts (set them to preview and pull):")
+        print(f"    export OSS_ACCESS_KEY_ID={server.oss.access_key_id} OSS_ACCESS_KEY_SECRET={server.oss.access_key_secret}")
     print()
     print("# paste into your comfyq config.toml:")
     print(server.config_snippet())

@@ -49,6 +49,18 @@ def run(args: argparse.Namespace) -> int:
     return launch(config, locations, workflow, workflow_path)
 
 
+def _pick_image_protocol() -> None:
+    """Ask the terminal how previews can be drawn, while nobody else reads it (tui/widgets/image_protocol.py)."""
+    try:
+        from tui.widgets.image_protocol import detect_before_start
+
+        detect_before_start()
+    except Exception:  # noqa: BLE001 - no preview is better than no app
+        import logging
+
+        logging.getLogger(__name__).warning("cannot ask the terminal about images: half-blocks", exc_info=True)
+
+
 def launch(config, locations, workflow, workflow_path, *, demo: bool = False) -> int:  # type: ignore[no-untyped-def]
     # Textual is imported only here: the headless commands never pay for it.
     from tui.app import ComfyqApp, LaunchOptions
@@ -60,6 +72,7 @@ def launch(config, locations, workflow, workflow_path, *, demo: bool = False) ->
     except (StoreError, OSError) as error:  # corrupt, newer or unwritable store: say so, no traceback
         say(f"comfyq: {error}", file=sys.stderr)
         return EXIT_USAGE
+    _pick_image_protocol()
     app = ComfyqApp(
         LaunchOptions(config=config, locations=locations, workflow=workflow, workflow_path=workflow_path, demo=demo),
         store=store,

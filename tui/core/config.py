@@ -64,9 +64,33 @@ class Defaults:
     max_jobs: int = 10_000
     # The app asks before submitting more jobs than this at once.
     confirm_above: int = 100
+    pull_concurrency: int = 8  # files `comfyq pull` fetches at once
+    download_dir: str | None = None  # where the detail pane's `d` saves an output (None: the current directory)
 
 
 NOTIFY_MODES = ("terminal", "bell", "off")
+
+
+OUTPUT_SOURCES = ("service", "oss")
+DEFAULT_OSS_KEY_ID_ENV = "OSS_ACCESS_KEY_ID"
+DEFAULT_OSS_KEY_SECRET_ENV = "OSS_ACCESS_KEY_SECRET"
+DEFAULT_OSS_SESSION_TOKEN_ENV = "OSS_SESSION_TOKEN"
+
+
+@dataclass(frozen=True)
+class OssSettings:
+    """How to read a profile's outputs from OSS. Only the *names* of the credential variables live here: the keys
+    themselves are read from the environment when a file is fetched, never stored, never printed."""
+
+    region: str | None = None  # e.g. cn-hangzhou
+    endpoint: str | None = None  # e.g. oss-cn-hangzhou-internal.aliyuncs.com, or http://127.0.0.1:PORT (emulator)
+    access_key_id_env: str = DEFAULT_OSS_KEY_ID_ENV
+    access_key_secret_env: str = DEFAULT_OSS_KEY_SECRET_ENV
+    session_token_env: str = DEFAULT_OSS_SESSION_TOKEN_ENV
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.region)
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,10 @@ class Profile:
     max_response_mb: float = 64.0
     max_submit_response_mb: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    oss: OssSettings = field(default_factory=OssSettings)
+    # Where outputs are read from: "service" (ComfyUI's /view) or "oss" (the bucket the service writes to).
+    # Default: the API edition has no /view to ask, so "oss"; dedicated and local ComfyUI "service".
+    outputs_from: str = "service"
 
     @property
     def sink_queue(self) -> str | None:
@@ -278,6 +306,12 @@ PROFILE_KEYS = (
     "max_response_mb",
     "max_submit_response_mb",
     "retry",
+    "oss_region",
+    "oss_endpoint",
+    "oss_access_key_id_env",
+    "oss_access_key_secret_env",
+    "oss_session_token_env",
+    "outputs_from",
 )
 API_ONLY_KEYS = ("input_url", "endpoint", "service", "consumer_group", "window")
 DEDICATED_ONLY_KEYS = ("url", "client_id", "external", "external_history")
@@ -291,7 +325,10 @@ DEFAULT_KEYS = (
     "max_submit_response_mb",
     "max_jobs",
     "confirm_above",
+    "pull_concurrency",
+    "download_dir",
 )
+MAX_PULL_CONCURRENCY = 64
 TOP_LEVEL_KEYS = ("defaults", "profiles", "keymap", "ui")
 UI_KEYS = ("theme", "notify")
 RETRY_KEYS = ("max", "on")
@@ -484,6 +521,11 @@ class _Parser:
         values["max_concurrent_submits"] = self.read_int(table, where, "max_concurrent_submits", base.max_concurrent_submits, 1)
         values["max_jobs"] = self.read_int(table, where, "max_jobs", base.max_jobs, 1)
         values["confirm_above"] = self.read_int(table, where, "confirm_above", base.confirm_above, 1)
+        values["pull_concurrency"] = self.read_int(table, where, "pull_concurrency", base.pull_concurrency, 1)
+        if values["pull_concurrency"] > MAX_PULL_CONCURRENCY:
+            self.issue(where + ("pull_concurrency",), f"at most {MAX_PULL_CONCURRENCY}")
+            values["pull_concurrency"] = MAX_PULL_CONCURRENCY
+        values["download_dir"] = self.read_str(table, where, "download_dir")
         return Defaults(**values)
 
     def parse_keymap(self, table: Any) -> dict[str, str]:
@@ -609,6 +651,15 @@ class _Parser:
                 self.issue(where + ("oss_bucket_path",), str(error))
                 bucket = None
 
+        oss = self.read_oss(body, where)
+        outputs_from = self.read_str(body, where, "outputs_from")
+        if outputs_from is None:
+            outputs_from = "oss" if edition is Edition.API else "service"
+        elif outputs_from not in OUTPUT_SOURCES:
+            self.issue(where + ("outputs_from",), f"expected \"service\" or \"oss\", got {outputs_from!r}")
+        elif outputs_from == "service" and edition is Edition.API:
+            self.issue(where + ("outputs_from",), "the API edition has no /view to read from: use \"oss\"")
+
         timing = {key: self.read_number(body, where, key, getattr(defaults, key)) for key in _FLOAT_SETTINGS}
         max_submits = self.read_int(body, where, "max_concurrent_submits", defaults.max_concurrent_submits, 1)
         retry = self.read_retry(body, where)
@@ -632,7 +683,34 @@ class _Parser:
             external_history=external_history,
             max_concurrent_submits=max_submits,
             retry=retry,
+            oss=oss,
+            outputs_from=outputs_from,
             **timing,
+        )
+
+    def read_oss(self, body: Mapping[str, Any], where: tuple[str, ...]) -> OssSettings:
+        region = self.read_str(body, where, "oss_region")
+        endpoint = self.read_str(body, where, "oss_endpoint")
+        names = {}
+        for key, default in (
+            ("oss_access_key_id_env", DEFAULT_OSS_KEY_ID_ENV),
+            ("oss_access_key_secret_env", DEFAULT_OSS_KEY_SECRET_ENV),
+            ("oss_session_token_env", DEFAULT_OSS_SESSION_TOKEN_ENV),
+        ):
+            name = self.read_str(body, where, key)
+            if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                # A key pasted where its variable's name belongs would otherwise sit in the config file.
+                self.issue(where + (key,), "expected the NAME of an environment variable (letters, digits, _)")
+                name = None
+            names[key] = name or default
+        if endpoint is not None and "://" in endpoint and not endpoint.startswith(("http://", "https://")):
+            self.issue(where + ("oss_endpoint",), f"expected host[:port] or an http(s):// URL, got {endpoint!r}")
+        return OssSettings(
+            region=region,
+            endpoint=endpoint,
+            access_key_id_env=names["oss_access_key_id_env"],
+            access_key_secret_env=names["oss_access_key_secret_env"],
+            session_token_env=names["oss_session_token_env"],
         )
 
     def read_token(self, body: Mapping[str, Any], where: tuple[str, ...]) -> str | None:

@@ -34,8 +34,9 @@ class OssLocation:
     key: str | None = None  # the object key within that bucket
 
 
-def _segments(part: str, what: str) -> list[str]:
-    """Split a relative path reported by the server into safe segments (either slash counts as a separator)."""
+def safe_segments(part: str, what: str) -> list[str]:
+    """Split a relative path reported by the server into safe segments (either slash counts as a separator).
+    The one guard for every name that becomes a path: OSS keys here, local files under `comfyq pull -o`."""
     if part.startswith(("/", "\\")) or _DRIVE.match(part):
         raise OssPathError(f"{what} {part!r} is an absolute path")
     segments = []
@@ -74,10 +75,10 @@ def compose_oss_path(bucket_path: str | None, output: Output) -> OssLocation | N
     filename = output.filename.strip()
     if not filename:
         raise OssPathError(f"output of node {output.node_id} has an empty file name")
-    name_segments = _segments(filename, "file name")
+    name_segments = safe_segments(filename, "file name")
     if not name_segments:
         raise OssPathError(f"output of node {output.node_id} has no usable file name ({filename!r})")
-    relative = [folder, *_segments(output.subfolder or "", "subfolder"), *name_segments]
+    relative = [folder, *safe_segments(output.subfolder or "", "subfolder"), *name_segments]
     path = base + "/" + "/".join(relative)
     bucket = key = None
     if base.startswith(OSS_SCHEME):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from tui.sim.eas import QueueService
+from tui.sim.oss import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, OssEmulator, is_oss_signed
 from tui.sim.workers import (
     EmulatedComfyUIHandler,
     Handler,
@@ -52,7 +53,8 @@ def token_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamRes
     async def check_token(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if token is not None and request.headers.get("Authorization") != token:
+        # OSS routes carry an OSS signature in Authorization and check it themselves (tui/sim/oss.py).
+        if token is not None and request.headers.get("Authorization") != token and not is_oss_signed(request):
             return web.Response(status=401, text="unauthorized")
         return await handler(request)
 
@@ -60,6 +62,7 @@ def token_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamRes
 
 
 DEFAULT_SIM_BUCKET = "oss://comfyq-sim/artlab"
+SIM_OSS_REGION = "cn-hangzhou"
 
 
 class SimServer:
@@ -77,6 +80,8 @@ class SimServer:
         output_dir: Path | None = None,
         service: str = DEFAULT_SERVICE,
         comfyui_version: str = "0.3.64",
+        oss_bucket_path: str = DEFAULT_SIM_BUCKET,
+        oss_key: tuple[str, str] = (DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET),
     ) -> None:
         self.host = host
         self.port = port
@@ -95,6 +100,10 @@ class SimServer:
         self.output_dir = Path(output_dir)
         self.comfyui: ComfyUIEmulator = self._new_comfyui()
         self.queues = QueueService(on_input_post=self._on_input_post)
+        # The bucket the services "mount": its output/ folder is the emulators' output dir.
+        self.oss = OssEmulator(
+            bucket_path=oss_bucket_path, output_dir=self.output_dir, access_key_id=oss_key[0], access_key_secret=oss_key[1]
+        )
         self.pools: dict[str, WorkerPool] = {}
         self._runner: web.AppRunner | None = None
         self._started = False
@@ -116,11 +125,20 @@ class SimServer:
     def dedicated_url(self) -> str:
         return self.base_url
 
-    def config_snippet(self, oss_bucket_path: str | None = DEFAULT_SIM_BUCKET) -> str:
-        """Two ready-to-paste profiles pointing at this server (TOML). The bucket path is made up (nothing is
-        uploaded anywhere) so composed OSS paths can be seen, as they would be on ArtLab."""
+    def config_snippet(self, oss_bucket_path: str | None = None, oss_env_prefix: str | None = None) -> str:
+        """Two ready-to-paste profiles pointing at this server (TOML), reading outputs from its OSS endpoint.
+        The keys are not in it (never stored): they are read from OSS_ACCESS_KEY_ID / _SECRET, or from
+        `<oss_env_prefix>_ACCESS_KEY_ID` / `_SECRET` when given."""
         token_line = f'token = "{self.token}"\n' if self.token else ""
-        bucket_line = f'oss_bucket_path = "{oss_bucket_path}"\n' if oss_bucket_path else ""
+        bucket = self.oss.bucket_path if oss_bucket_path is None else oss_bucket_path
+        bucket_line = f'oss_bucket_path = "{bucket}"\n' if bucket else ""
+        if bucket:
+            bucket_line += f'oss_region = "{SIM_OSS_REGION}"\noss_endpoint = "{self.base_url}"\n'
+            if oss_env_prefix:
+                bucket_line += (
+                    f'oss_access_key_id_env = "{oss_env_prefix}_ACCESS_KEY_ID"\n'
+                    f'oss_access_key_secret_env = "{oss_env_prefix}_ACCESS_KEY_SECRET"\n'
+                )
         return (
             f"[profiles.sim-api]\n"
             f'edition = "api"\n'
@@ -194,6 +212,7 @@ class SimServer:
         app = web.Application(middlewares=[token_middleware(self.token)], client_max_size=MAX_REQUEST_BYTES)
         self.queues.register_routes(app)
         self.comfyui.register_routes(app)
+        self.oss.register_routes(app)
         runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import time
 from datetime import datetime
+from pathlib import Path
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -265,6 +266,10 @@ class JobDetail(VerticalScroll):
         Binding("c", "copy_ids", "Copy ids", id="detail.copy_ids"),
         Binding("left_square_bracket", "attempt(-1)", "Prev attempt", key_display="[", id="detail.previous_attempt"),
         Binding("right_square_bracket", "attempt(1)", "Next attempt", key_display="]", id="detail.next_attempt"),
+        # Not in the key bar (it is full: esc/help would drop off); the outputs heading and the preview name them.
+        Binding("p", "toggle_preview", "Preview", show=False, id="detail.preview"),
+        Binding("o", "open_output", "Open output", show=False, id="detail.open_output"),
+        Binding("d", "download_output", "Download output", show=False, id="detail.download_output"),
     ]
 
     class Navigate(Message):
@@ -274,10 +279,17 @@ class JobDetail(VerticalScroll):
             super().__init__()
             self.job_id = job_id
 
-    def __init__(self, config: Config, store: JobStore, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, config: Config, store: JobStore, *, id: str | None = None, classes: str | None = None, opened: bool = False
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.config = config
         self.store = store
+        # Full screen (the user opened the job): its outputs are previewed at once. The pane only follows the table's
+        # cursor, so it fetches nothing until `p` asks for this job's preview.
+        self.opened = opened
+        self._preview_for: str | None = None  # the job whose preview is on
+        self._row_outputs: list[Any] = []  # the Output of each outputs-table row
         self.job: Job | None = None
         self._ready = False
         self._signatures: dict[str, Hashable] = {}
@@ -333,6 +345,14 @@ class JobDetail(VerticalScroll):
             return DataTable(id="detail-outputs", cursor_type="row", zebra_stripes=True)
         if name == "chain":
             return OptionList(id="detail-chain")
+        if name == "preview":
+            from tui.widgets.output_preview import OutputPreview  # fetch/httpx only once a preview is built
+
+            data_dir = self._data_dir()
+            assert data_dir is not None
+            preview = OutputPreview(self.config, data_dir, id="detail-preview")
+            preview.display = False
+            return preview
         title = {"raw": "Raw result", "workflow": "Submitted workflow"}[name]
         self._texts[name] = Static(id=f"detail-{name}-text")
         return Collapsible(self._texts[name], title=title, id=f"detail-{name}")
@@ -368,8 +388,10 @@ class JobDetail(VerticalScroll):
         in the same frame as the job's row in the table (building it then would cost the first failure, the first
         outputs... a frame of their own).
         """
+        if not self.is_attached or self._closing or self._pruning:  # closed before its frame was out (enter, esc)
+            return
         for name in _ORDER:
-            if name not in self._sections:
+            if name not in self._sections and name != "preview":  # built when a preview is first asked for
                 self._section(name).display = False
         if "traceback" not in self._sections:
             self._traceback().display = False
@@ -386,6 +408,8 @@ class JobDetail(VerticalScroll):
         """Show `job` (None: nothing selected). Cheap when called again for the same job: only what changed moves."""
         switched = (job.id if job else None) != (self.job.id if self.job else None)
         self.job = job
+        if switched and self.opened and job is not None:
+            self._preview_for = job.id
         if not self._ready:
             return
         self._render_all()
@@ -463,6 +487,61 @@ class JobDetail(VerticalScroll):
         if 0 <= index < len(ids):
             self.post_message(self.Navigate(ids[index]))
 
+    def action_toggle_preview(self) -> None:
+        if self.job is None:
+            return
+        self._preview_for = None if self._preview_for == self.job.id else self.job.id
+        self._update_preview()
+
+    def selected_output(self) -> Any:
+        table = self._sections.get("outputs")
+        if not isinstance(table, DataTable) or not self._row_outputs:
+            return None
+        return self._row_outputs[min(max(table.cursor_row, 0), len(self._row_outputs) - 1)]
+
+    def _preview_widget(self) -> Any:
+        return self._section("preview")
+
+    def action_open_output(self) -> None:
+        output = self.selected_output()
+        if self._data_dir() is None:
+            return
+        if self.job is None or output is None:
+            self.app.notify("this job has no outputs", severity="warning")
+            return
+        self._preview_widget().open_in_viewer(self.job, output)
+
+    def action_download_output(self) -> None:
+        output = self.selected_output()
+        if self._data_dir() is None:
+            return
+        if self.job is None or output is None:
+            self.app.notify("this job has no outputs", severity="warning")
+            return
+        directory = Path(self.config.defaults.download_dir or ".").expanduser()
+        self._preview_widget().save_to(self.job, output, directory)
+
+    def _data_dir(self) -> Path | None:
+        """Where the preview cache lives: the app's data dir (None in an app without one: no previews there)."""
+        options = getattr(self.app, "options", None)
+        locations = getattr(options, "locations", None)
+        return getattr(locations, "data_dir", None)
+
+    def _update_preview(self) -> None:
+        """Preview the output under the outputs cursor, only for the job whose preview is on (opened, or `p`)."""
+        if self._data_dir() is None:
+            return
+        job = self.job
+        active = job is not None and self._preview_for == job.id and bool(self._row_outputs)
+        if not active and "preview" not in self._sections:
+            return
+        self._preview_widget().show(job if active else None, self.selected_output() if active else None)
+
+    @on(DataTable.RowHighlighted, "#detail-outputs")
+    def _output_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._update_preview()
+
     def _copy(self, text: str, what: str, preview: str) -> None:
         self.app.copy_to_clipboard(text)
         self.app.notify(preview, title=f"Copied {what}")
@@ -527,6 +606,7 @@ class JobDetail(VerticalScroll):
         self._render_warning(job)
         self._render_failure(job.failure)
         self._render_outputs(job)
+        self._update_preview()
         self._render_chain(job)
         self._render_raw(job)
         self._render_workflow(job)
@@ -691,6 +771,7 @@ class JobDetail(VerticalScroll):
             return
         if not job.outputs:
             self._oss_paths = []
+            self._row_outputs = []
             if isinstance(table := self._sections.get("outputs"), DataTable):
                 table.clear()
             self._hide("outputs-heading", "outputs")
@@ -716,6 +797,7 @@ class JobDetail(VerticalScroll):
             ((output, *oss_path_text(bucket, output)) for output in job.outputs), key=lambda row: row[2] is None
         )
         self._oss_paths = []
+        self._row_outputs = [output for output, _, _ in rows]
         for output, shown, path in rows:
             self._oss_paths.append(path)
             if compact and path is None:
@@ -732,7 +814,8 @@ class JobDetail(VerticalScroll):
             table.add_row(*cells)
         count = len(job.outputs)
         paths = len(self.all_oss_paths())
-        heading.update(f"Outputs ({count}, {paths} with an OSS path)  y copy · Y copy all")
+        keys = "  y copy · Y copy all" + (" · p preview · o open · d download" if self.opened else "")
+        heading.update(f"Outputs ({count}, {paths} with an OSS path){keys}")
         table.move_cursor(row=min(max(cursor, 0), count - 1), animate=False)
 
     def _render_chain(self, job: Job) -> None:
@@ -821,6 +904,7 @@ _ORDER = (
     "warning",
     "outputs-heading",
     "outputs",
+    "preview",
     "chain-heading",
     "chain",
     "ids-heading",
