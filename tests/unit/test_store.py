@@ -1179,9 +1179,59 @@ def test_migrating_a_version_3_file_fills_the_batch_column(store_path: Path) -> 
     with JobStore(store_path) as store:
         store.add(job("old", batch="night-run"))
     with sqlite3.connect(store_path) as raw:  # back to version 3: no batch column, the batch only in `data`
+        _undo_version_5(raw)
         raw.execute("DROP INDEX jobs_by_batch")
         raw.execute("ALTER TABLE jobs DROP COLUMN batch")
         raw.execute("PRAGMA user_version = 3")
     with JobStore(store_path) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.ids(JobFilter.parse("batch:night")) == ["old"]
+
+
+# ----- statistics columns (v5) -----------------------------------------------------------------------------------
+
+
+def _undo_version_5(raw: sqlite3.Connection) -> None:
+    """Take a file back to version 4: no started_at / failure columns, no finished-window indexes."""
+    raw.execute("DROP INDEX jobs_by_finished")
+    raw.execute("DROP INDEX jobs_by_profile_finished")
+    for column in ("started_at", "failure_category", "failure_node"):
+        raw.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+    raw.execute("PRAGMA user_version = 4")
+
+
+def _stats_columns(path: Path) -> dict[str, tuple[object, ...]]:
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute("SELECT id, started_at, failure_category, failure_node FROM jobs").fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_stats_columns_follow_the_job_and_a_version_4_file_is_filled_the_same_way(store_path: Path) -> None:
+    from tui.core.jobs import NodeError
+
+    rejected = Failure(
+        FailureCategory.REJECTED, "Prompt outputs failed validation",
+        node_errors=(NodeError("4", "CheckpointLoaderSimple", "value_not_in_list", "not in list", "", "ckpt_name"),),
+    )
+    executed = Failure(FailureCategory.EXECUTION, "CUDA out of memory", node_id="3", class_type="KSampler")
+    with JobStore(store_path) as store:
+        store.add_many([job("ran"), job("rej"), job("exe"), job("bare"), job("wait")])
+        store.apply(JobUpdate("ran", state=S.RUNNING, at=1000.0))
+        store.apply(JobUpdate("ran", state=S.SUCCEEDED, at=1010.0))
+        store.apply(JobUpdate("rej", state=S.FAILED, failure=rejected))
+        store.apply(JobUpdate("exe", state=S.RUNNING, at=2000.0))
+        store.apply(JobUpdate("exe", state=S.FAILED, failure=executed))
+        store.apply(JobUpdate("bare", state=S.FAILED, failure=Failure(FailureCategory.TRANSPORT, "timed out")))
+    expected = {
+        "ran": (1000.0, None, None),
+        "rej": (None, "rejected", "ckpt_name"),
+        "exe": (2000.0, "execution", "KSampler"),
+        "bare": (None, "transport", None),
+        "wait": (None, None, None),
+    }
+    assert _stats_columns(store_path) == expected
+    with sqlite3.connect(store_path) as raw:
+        _undo_version_5(raw)
+    with JobStore(store_path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    assert _stats_columns(store_path) == expected  # the migration's SQL agrees with failure_node()

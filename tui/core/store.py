@@ -54,6 +54,8 @@ __all__ = [
     "SinkResult",
     "StoreError",
     "capped_raw_result",
+    "failure_node",
+    "filter_sql",
     "job_search_text",
 ]
 
@@ -284,6 +286,27 @@ def _move_workflows_out_of_data(db: sqlite3.Connection) -> None:
         )
 
 
+def failure_node(failure: Failure | None) -> str | None:
+    """Where a failure points, for "failures by node": the input a validation error names (`ckpt_name`), else the
+    node class that failed (`KSampler`); None when the service named neither."""
+    if failure is None:
+        return None
+    if failure.node_errors:
+        first = failure.node_errors[0]
+        return first.input_name or first.class_type or None
+    return failure.class_type or None
+
+
+# `failure_node` in SQL, over the stored record (the v5 migration fills the column of existing rows with it).
+_FAILURE_NODE_SQL = (
+    "CASE WHEN json_extract(data, '$.failure') IS NULL THEN NULL "
+    "WHEN COALESCE(json_array_length(data, '$.failure.node_errors'), 0) > 0 THEN COALESCE("
+    "NULLIF(json_extract(data, '$.failure.node_errors[0].input_name'), ''), "
+    "NULLIF(json_extract(data, '$.failure.node_errors[0].class_type'), '')) "
+    "ELSE NULLIF(json_extract(data, '$.failure.class_type'), '') END"
+)
+
+
 # Each entry moves the schema from version i to i + 1 (PRAGMA user_version): SQL statements, or a function of the
 # connection for what SQL alone cannot do. All of one step run in one transaction. Append, never edit a released one.
 MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
@@ -335,22 +358,33 @@ MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
         "UPDATE jobs SET batch = json_extract(data, '$.batch') WHERE json_extract(data, '$.batch') IS NOT NULL",
         "CREATE INDEX jobs_by_batch ON jobs (batch, submitted_at DESC, seq DESC, id) WHERE batch IS NOT NULL",
     ),
+    (
+        # v5: what service statistics (tui/core/stats.py) aggregate, as columns: when the job started running, and
+        # why it failed (category, and the node class or input named). The two indexes cover a window of finished
+        # jobs (all profiles, or one) with every column the figures read, so `comfyq stats` never touches a row.
+        "ALTER TABLE jobs ADD COLUMN started_at REAL",
+        "ALTER TABLE jobs ADD COLUMN failure_category TEXT",
+        "ALTER TABLE jobs ADD COLUMN failure_node TEXT",
+        "UPDATE jobs SET started_at = json_extract(data, '$.timestamps.running'), "
+        "failure_category = json_extract(data, '$.failure.category'), "
+        f"failure_node = {_FAILURE_NODE_SQL}",
+        "CREATE INDEX jobs_by_finished ON jobs (finished_at, state, started_at, submitted_at, output_count) "
+        "WHERE finished_at IS NOT NULL",
+        "CREATE INDEX jobs_by_profile_finished ON jobs "
+        "(profile, finished_at, state, started_at, submitted_at, output_count) WHERE finished_at IS NOT NULL",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "id, profile, edition, state, submitted_at, updated_at, finished_at, task_id, prompt_id, sink_index, "
-    "parent_id, external, output_count, search_text, batch, data"
-)
-_INSERT = f"INSERT INTO jobs ({_COLUMNS}, workflow) VALUES ({', '.join('?' * 17)})"
-_UPDATE = (
-    "UPDATE jobs SET profile = ?, edition = ?, state = ?, submitted_at = ?, updated_at = ?, finished_at = ?, "
-    "task_id = ?, prompt_id = ?, sink_index = ?, parent_id = ?, external = ?, output_count = ?, search_text = ?, "
-    "batch = ?, data = ? WHERE id = ?"
+    "parent_id, external, output_count, search_text, batch, started_at, failure_category, failure_node, data"
 )
 # The columns `_row_values` gives, in its order; a batch writer compares them with what is stored and sets only the
 # ones that changed: SQLite then leaves alone every index none of whose columns is in the SET list.
 _VALUE_COLUMNS = tuple(name.strip() for name in _COLUMNS.split(","))[1:]
+_INSERT = f"INSERT INTO jobs ({_COLUMNS}, workflow) VALUES ({', '.join('?' * (len(_VALUE_COLUMNS) + 2))})"
+_UPDATE = f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _VALUE_COLUMNS)} WHERE id = ?"
 _ALWAYS_SET = frozenset({"updated_at", "data"})
 # A look-up for a batch write: the job (id, data, workflow) and its stored column values (as `_row_values`).
 _STORED = f"seq, id, data, workflow, {', '.join(_VALUE_COLUMNS)}"
@@ -386,6 +420,9 @@ def _row_values(job: Job, now: float) -> tuple[Any, ...]:
         len(job.outputs),
         job_search_text(job),
         job.batch,
+        job.started_at,
+        job.failure.category.value if job.failure is not None else None,
+        failure_node(job.failure),
         _record(job),
     )
 
@@ -426,6 +463,13 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
         clauses.append("instr(search_text, ?) > 0")
         params.append(term)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def filter_sql(flt: JobFilter | None) -> tuple[str, list[Any]]:
+    """The filter as an SQL condition over the `jobs` table (``1`` when it selects everything), with its
+    parameters: for read-only reports that add conditions of their own (tui/core/stats.py)."""
+    where, params = _where(flt)
+    return (where.removeprefix(" WHERE ") or "1"), params
 
 
 def _order_by(order: str, descending: bool, now: float) -> tuple[str, list[Any]]:
@@ -1087,6 +1131,30 @@ class JobStore:
         return self._jobs(
             "SELECT id, data, workflow FROM jobs WHERE updated_at >= ? ORDER BY updated_at LIMIT ?", (since, limit)
         )
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query over the `jobs` table (reports such as tui/core/stats.py; the columns are
+        the ones MIGRATIONS creates). Never use it to write: every change goes through the transition function."""
+        return self._query(sql, params)
+
+    def iter_jobs(self, flt: JobFilter | None = None, *, chunk: int = 500) -> Iterator[Job]:
+        """Every matching job, oldest first, read `chunk` rows at a time (an export of 100k jobs holds one chunk
+        in memory, and no read snapshot stays open between chunks: writers are never held up)."""
+        where, params = _where(flt)
+        condition = where.removeprefix(" WHERE ")
+        after = 0
+        while True:
+            sql = (
+                f"SELECT seq, id, data, workflow FROM jobs WHERE seq > ?{' AND ' + condition if condition else ''} "
+                "ORDER BY seq LIMIT ?"
+            )
+            with self._lock:
+                rows = self._db.execute(sql, [after, *params, chunk]).fetchall()
+                jobs = [self._job_of(row[1:]) for row in rows]
+            yield from jobs
+            if len(rows) < chunk:
+                return
+            after = rows[-1][0]
 
     def count(self, flt: JobFilter | None = None) -> int:
         where, params = _where(flt)
