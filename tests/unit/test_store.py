@@ -1192,17 +1192,17 @@ def test_migrating_a_version_3_file_fills_the_batch_column(store_path: Path) -> 
 
 
 def _undo_version_5(raw: sqlite3.Connection) -> None:
-    """Take a file back to version 4: no started_at / failure columns, no finished-window indexes."""
-    raw.execute("DROP INDEX jobs_by_finished")
-    raw.execute("DROP INDEX jobs_by_profile_finished")
-    for column in ("started_at", "failure_category", "failure_node"):
+    """Take a file back to version 4: no wait / run / failure columns, no finished-window indexes."""
+    for index in ("profile_state_finished", "finished", "wait", "run", "failure"):
+        raw.execute(f"DROP INDEX jobs_by_{index}")
+    for column in ("wait_s", "run_s", "failure_category", "failure_node"):
         raw.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
     raw.execute("PRAGMA user_version = 4")
 
 
 def _stats_columns(path: Path) -> dict[str, tuple[object, ...]]:
     with sqlite3.connect(path) as raw:
-        rows = raw.execute("SELECT id, started_at, failure_category, failure_node FROM jobs").fetchall()
+        rows = raw.execute("SELECT id, wait_s, run_s, failure_category, failure_node FROM jobs").fetchall()
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
@@ -1222,16 +1222,20 @@ def test_stats_columns_follow_the_job_and_a_version_4_file_is_filled_the_same_wa
         store.apply(JobUpdate("exe", state=S.RUNNING, at=2000.0))
         store.apply(JobUpdate("exe", state=S.FAILED, failure=executed))
         store.apply(JobUpdate("bare", state=S.FAILED, failure=Failure(FailureCategory.TRANSPORT, "timed out")))
-    expected = {
-        "ran": (1000.0, None, None),
-        "rej": (None, "rejected", "ckpt_name"),
-        "exe": (2000.0, "execution", "KSampler"),
-        "bare": (None, "transport", None),
-        "wait": (None, None, None),
+    expected = {  # submitted at 1000.0 (job()): wait = running - 1000, run = finished - running
+        "ran": (0.0, 10.0, None, None),
+        "rej": (None, None, "rejected", "ckpt_name"),
+        "exe": (1000.0, None, "execution", "KSampler"),  # finished "now": run time checked below
+        "bare": (None, None, "transport", None),
+        "wait": (None, None, None, None),
     }
-    assert _stats_columns(store_path) == expected
+    columns = _stats_columns(store_path)
+    assert columns["exe"][1] is not None and columns["exe"][1] > 0
+    columns["exe"] = (columns["exe"][0], None, *columns["exe"][2:])
+    assert columns == expected
+    before = _stats_columns(store_path)
     with sqlite3.connect(store_path) as raw:
         _undo_version_5(raw)
     with JobStore(store_path) as store:
         assert store.schema_version == SCHEMA_VERSION
-    assert _stats_columns(store_path) == expected  # the migration's SQL agrees with failure_node()
+    assert _stats_columns(store_path) == before  # the migration's SQL agrees with job_wait_run() and failure_node()

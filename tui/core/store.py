@@ -56,6 +56,7 @@ __all__ = [
     "capped_raw_result",
     "failure_node",
     "filter_sql",
+    "job_wait_run",
     "job_search_text",
 ]
 
@@ -307,6 +308,33 @@ _FAILURE_NODE_SQL = (
 )
 
 
+def job_wait_run(job: Job) -> tuple[float | None, float | None]:
+    """(queue wait, run time) in seconds from the job's state timestamps: wait = running - submitting, run =
+    finished - running; None for a job never seen running (and run None until it finished). A clock that stepped
+    back counts as 0, never as negative time."""
+    started, submitted, finished = job.started_at, job.submitted_at, job.finished_at
+    if started is None:
+        return None, None
+    wait = max(0.0, started - submitted) if submitted is not None else None
+    run = max(0.0, finished - started) if finished is not None else None
+    return wait, run
+
+
+# `job_wait_run` in SQL over the stored record (the v5 migration fills the columns of existing rows with it).
+_STARTED = "json_extract(data, '$.timestamps.running')"
+_WAIT_SQL = f"CASE WHEN {_STARTED} IS NOT NULL THEN MAX(0, {_STARTED} - submitted_at) END"
+_RUN_SQL = f"CASE WHEN {_STARTED} IS NOT NULL AND finished_at IS NOT NULL THEN MAX(0, finished_at - {_STARTED}) END"
+
+
+# The seed inputs of a stored workflow as one JSON object {"NODE.seed": value} (exports), read by SQLite's JSON
+# functions: a number under `seed` or `noise_seed` in any node's inputs (a link is a list, not a number).
+_SEEDS_SQL = (
+    "(SELECT json_group_object(node.key || '.' || input.key, input.value) FROM json_each(jobs.workflow) AS node, "
+    "json_each(node.value, '$.inputs') AS input WHERE input.key IN ('seed', 'noise_seed') "
+    "AND input.type IN ('integer', 'real'))"
+)
+
+
 # Each entry moves the schema from version i to i + 1 (PRAGMA user_version): SQL statements, or a function of the
 # connection for what SQL alone cannot do. All of one step run in one transaction. Append, never edit a released one.
 MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
@@ -359,26 +387,33 @@ MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
         "CREATE INDEX jobs_by_batch ON jobs (batch, submitted_at DESC, seq DESC, id) WHERE batch IS NOT NULL",
     ),
     (
-        # v5: what service statistics (tui/core/stats.py) aggregate, as columns: when the job started running, and
-        # why it failed (category, and the node class or input named). The two indexes cover a window of finished
-        # jobs (all profiles, or one) with every column the figures read, so `comfyq stats` never touches a row.
-        "ALTER TABLE jobs ADD COLUMN started_at REAL",
+        # v5: what service statistics (tui/core/stats.py) read, as columns: the job's queue wait and run time in
+        # seconds (wait_s = running - submitting, run_s = finished - running, never below 0) and why it failed
+        # (category, and the input or node class named). The indexes make every figure an index walk that never
+        # touches a row: counts and totals grouped by profile and state in index order, the timeline by ranges of
+        # finish time, percentiles by walking the wait / run indexes in order, failures grouped in index order.
+        "ALTER TABLE jobs ADD COLUMN wait_s REAL",
+        "ALTER TABLE jobs ADD COLUMN run_s REAL",
         "ALTER TABLE jobs ADD COLUMN failure_category TEXT",
         "ALTER TABLE jobs ADD COLUMN failure_node TEXT",
-        "UPDATE jobs SET started_at = json_extract(data, '$.timestamps.running'), "
+        f"UPDATE jobs SET wait_s = {_WAIT_SQL}, run_s = {_RUN_SQL}, "
         "failure_category = json_extract(data, '$.failure.category'), "
         f"failure_node = {_FAILURE_NODE_SQL}",
-        "CREATE INDEX jobs_by_finished ON jobs (finished_at, state, started_at, submitted_at, output_count) "
-        "WHERE finished_at IS NOT NULL",
-        "CREATE INDEX jobs_by_profile_finished ON jobs "
-        "(profile, finished_at, state, started_at, submitted_at, output_count) WHERE finished_at IS NOT NULL",
+        "CREATE INDEX jobs_by_profile_state_finished ON jobs (profile, state, finished_at, run_s, submitted_at, "
+        "output_count) WHERE finished_at IS NOT NULL",
+        "CREATE INDEX jobs_by_finished ON jobs (finished_at, profile, wait_s, run_s) WHERE finished_at IS NOT NULL",
+        "CREATE INDEX jobs_by_wait ON jobs (wait_s, finished_at, profile) "
+        "WHERE finished_at IS NOT NULL AND wait_s IS NOT NULL",
+        "CREATE INDEX jobs_by_run ON jobs (run_s, finished_at, profile) WHERE run_s IS NOT NULL",
+        "CREATE INDEX jobs_by_failure ON jobs (failure_category, failure_node, finished_at, profile) "
+        "WHERE failure_category IS NOT NULL",
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "id, profile, edition, state, submitted_at, updated_at, finished_at, task_id, prompt_id, sink_index, "
-    "parent_id, external, output_count, search_text, batch, started_at, failure_category, failure_node, data"
+    "parent_id, external, output_count, search_text, batch, wait_s, run_s, failure_category, failure_node, data"
 )
 # The columns `_row_values` gives, in its order; a batch writer compares them with what is stored and sets only the
 # ones that changed: SQLite then leaves alone every index none of whose columns is in the SET list.
@@ -420,7 +455,7 @@ def _row_values(job: Job, now: float) -> tuple[Any, ...]:
         len(job.outputs),
         job_search_text(job),
         job.batch,
-        job.started_at,
+        *job_wait_run(job),
         job.failure.category.value if job.failure is not None else None,
         failure_node(job.failure),
         _record(job),
@@ -1138,20 +1173,31 @@ class JobStore:
         return self._query(sql, params)
 
     def iter_jobs(self, flt: JobFilter | None = None, *, chunk: int = 500) -> Iterator[Job]:
-        """Every matching job, oldest first, read `chunk` rows at a time (an export of 100k jobs holds one chunk
-        in memory, and no read snapshot stays open between chunks: writers are never held up)."""
+        """Every matching job, oldest first, without its workflow, read `chunk` rows at a time: an export of 100k
+        jobs holds one chunk in memory, and no read snapshot stays open between chunks (writers are never held up).
+        """
+        for job, _seeds in self._iter_rows(flt, chunk, "NULL"):
+            yield job
+
+    def iter_jobs_with_seeds(self, flt: JobFilter | None = None, *, chunk: int = 500) -> Iterator[tuple[Job, dict[str, Any]]]:
+        """As :meth:`iter_jobs`, each job with the seeds its workflow was sent with (`{"3.seed": 42}`): read inside
+        SQLite from the stored workflow, so no workflow is parsed in Python."""
+        for job, seeds in self._iter_rows(flt, chunk, _SEEDS_SQL):
+            yield job, (json.loads(seeds) if seeds else {})
+
+    def _iter_rows(self, flt: JobFilter | None, chunk: int, extra: str) -> Iterator[tuple[Job, Any]]:
         where, params = _where(flt)
         condition = where.removeprefix(" WHERE ")
+        sql = (
+            f"SELECT seq, id, data, {extra} FROM jobs WHERE seq > ?{' AND ' + condition if condition else ''} "
+            "ORDER BY seq LIMIT ?"
+        )
         after = 0
         while True:
-            sql = (
-                f"SELECT seq, id, data, workflow FROM jobs WHERE seq > ?{' AND ' + condition if condition else ''} "
-                "ORDER BY seq LIMIT ?"
-            )
             with self._lock:
                 rows = self._db.execute(sql, [after, *params, chunk]).fetchall()
-                jobs = [self._job_of(row[1:]) for row in rows]
-            yield from jobs
+            for row in rows:
+                yield Job.from_dict(json.loads(row[2])), row[3]
             if len(rows) < chunk:
                 return
             after = rows[-1][0]
