@@ -54,6 +54,14 @@ def test_live_rows_measure_painted_events() -> None:
     assert samples["comfyq_unpainted"] == [0.0] and samples["baseline_unpainted"] == [0.0]
 
 
+def test_stats_rows_agree_with_the_naive_pass() -> None:
+    from bench import stats
+
+    rows = stats.run(runs=1, jobs=600)
+    assert_measured(rows, 2)  # a row whose figures differed from the naive pass would say "not measured"
+    assert "600" in rows[0].figure and rows[0].met is not None
+
+
 def test_scale_rows() -> None:
     from bench import scale
 
