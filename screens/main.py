@@ -95,7 +95,7 @@ class MainScreen(Screen[None]):
         Binding("3", "quick_filter('failed')", "Failed", show=False, id="main.filter_failed"),
         Binding("4", "quick_filter('done')", "Done", show=False, id="main.filter_done"),
         Binding("z", "zoom", "Zoom pane", id="main.zoom"),
-        Binding("i", "stats", "Stats", id="main.stats"),
+        Binding("i", "stats", "Stats", show=False, id="main.stats"),  # the key bar is full: ?, palette
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="main.sidebar"),
         Binding("escape", "escape", "Back", show=False, id="main.escape"),
     ]
@@ -169,6 +169,8 @@ class MainScreen(Screen[None]):
             in_flight = app.store.ids(JobFilter(states=frozenset(ACTIVE_STATES), profile=name))
             if in_flight:
                 profiles.set_in_flight(name, set(in_flight))
+        self._hour_figures_due = time.monotonic() + 10.0
+        self._refresh_hour_figures()  # in a worker thread: the first frames never wait on it
         self._update_target_label()
         self._show_cursor_job(self.query_one(JobTable).cursor_job_id)
         self._refresh_bindings_if_changed()

@@ -99,6 +99,7 @@ class ProfileList(OptionList):
         self._statuses: dict[str, SourceStatus] = {}
         self._in_flight: dict[str, set[str]] = {}
         self._hour: dict[str, ProfileFigures] = {}  # last-hour throughput and failures (tui/core/stats.py)
+        self.hour_figures_shown = False  # the first last-hour figures arrived (tests wait on it)
         self._shape: list[tuple[str, int]] = []  # (profile, lines) of the options shown, to update them in place
 
     def on_mount(self) -> None:
@@ -172,7 +173,9 @@ class ProfileList(OptionList):
 
     def set_hour_figures(self, figures: dict[str, ProfileFigures]) -> None:
         """Each profile's last hour (jobs finished per hour, failure rate), shown in its second line."""
-        if figures != self._hour:
+        first = not self.hour_figures_shown
+        self.hour_figures_shown = True
+        if figures != self._hour or first:
             self._hour = dict(figures)
             self._rebuild()
 
