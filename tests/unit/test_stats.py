@@ -115,6 +115,9 @@ def test_windows_profiles_and_batches_select_what_they_say(data_dir: Path) -> No
         assert day.finished == 21 and day.run.max == 32.0  # the old job is back in
         everything = compute_stats(store, Window.parse("all"), now=NOW)
         assert everything.finished == 22
+        assert everything.per_hour == pytest.approx(22 / (7300 / 3600))  # from the first submission to now
+        just_now = compute_stats(store, Window.parse("all"), JobFilter(batch="summer"), now=BASE + 60)
+        assert just_now.per_hour == 1.0  # one job a minute old: 1/h over at least an hour, not 60/h
         assert [(p.profile, p.finished) for p in everything.profiles] == [("alpha", 21), ("beta", 1)]
         summer = compute_stats(store, Window.parse("1h"), JobFilter(batch="summer"), now=NOW)
         assert (summer.finished, summer.wait.p50, summer.run.p95) == (1, 100.0, 100.0)

@@ -14,7 +14,7 @@ Definitions (the README repeats them):
   it is counted in `never_ran`, not as a zero that would drag the percentiles down.
 - Percentiles are nearest-rank (p95 of 20 values is the 19th smallest): every figure is a time some job really had.
 - **per hour** = jobs finished in the window / the window's length; for `all`, from the first of those jobs'
-  submission to now.
+  submission to now (at least an hour).
 - **success rate** = succeeded / finished; **failure rate** = (failed + lost + unknown) / finished (a cancel is the
   user's choice, not the service failing).
 - **outputs per job** = output files per succeeded job; **run time total** = the sum of run times, the GPU time
@@ -273,6 +273,12 @@ def _selection_sql(selection: JobFilter, since: float | None) -> tuple[str, list
     return f"{condition} AND finished_at IS NOT NULL AND finished_at >= ?", [*params, since]
 
 
+def _all_span(now: float, first_submitted: float) -> float:
+    """The `all` window's length: from the first job's submission to now, at least an hour (two jobs of the last
+    minute are 2/h, not 120/h)."""
+    return max(3600.0, now - first_submitted)
+
+
 def _per_hour(count: int, seconds: float | None) -> float | None:
     if not count or seconds is None or seconds <= 0:
         return None
@@ -315,7 +321,7 @@ def _profile_lines(groups: Sequence[_Group], window: Window, now: float) -> tupl
         mine = by_profile[profile]
         finished = sum(group.count for group in mine)
         first = min(group.first_submitted for group in mine)
-        span = window.seconds if window.seconds is not None else max(0.0, now - first)
+        span = window.seconds if window.seconds is not None else _all_span(now, first)
         figures.append(ProfileFigures(
             profile,
             finished,
@@ -373,7 +379,7 @@ def compute_stats(
     failures = tuple(sorted(failures, key=lambda f: (-f.count, f.category, f.node or "")))[:_FAILURES_SHOWN]
 
     span = window.seconds if window.seconds is not None else (
-        max(0.0, now - first_submitted) if first_submitted is not None else None
+        _all_span(now, first_submitted) if first_submitted is not None else None
     )
     timeline_start = since if since is not None else first_submitted
     finished_series, wait_series, bucket_seconds = _timeline(store, selection, timeline_start, now, buckets)
