@@ -636,7 +636,12 @@ class MainScreen(Screen[None]):
     def _refresh_hour_figures(self) -> None:
         from tui.core.stats import Window, profile_figures
 
-        figures = {f.profile: f for f in profile_figures(self.comfyq.store, Window.parse("1h"))}
+        try:
+            figures = {f.profile: f for f in profile_figures(self.comfyq.store, Window.parse("1h"))}
+        except Exception:
+            if self.comfyq.closing:
+                return  # the store was closed while quitting
+            raise
         if (profiles := self._profiles()) is not None and not self.comfyq.closing:
             self.app.call_from_thread(profiles.set_hour_figures, figures)
 

@@ -10,7 +10,8 @@ dependency for three bar rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -23,12 +24,13 @@ from textual.widgets import Label, Sparkline, Static
 from tui.core.jobs import Job
 from tui.core.stats import TIMELINE_BUCKETS, ServiceStats, Window, compute_stats
 from tui.core.stats_text import seconds_text, stats_lines
-from tui.core.store import JobFilter
+from tui.core.store import JobFilter, JobStore
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.quick_filters import QuickFilterBar
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp
+    from tui.core.config import Profile
 
 WINDOWS = {"15m": "15m", "1h": "1h", "24h": "24h", "all": "all"}
 REFRESH_SECONDS = 1.0  # at most one recomputation a second
@@ -106,8 +108,14 @@ class StatsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def _compute(self, selection: JobFilter, window: Window) -> None:
-        stats = compute_stats(self.comfyq.store, window, selection, buckets=TIMELINE_BUCKETS)
-        self.app.call_from_thread(self._show, stats)
+        try:
+            stats = compute_stats(self.comfyq.store, window, selection, buckets=TIMELINE_BUCKETS)
+        except Exception:
+            if self.comfyq.closing:
+                return  # the app closed the store under us while quitting: nothing to show any more
+            raise
+        if not self.comfyq.closing:
+            self.app.call_from_thread(self._show, stats)
 
     def _show(self, stats: ServiceStats) -> None:
         if stats.window != self.window or stats.selection != self.selection:
@@ -152,13 +160,14 @@ class StatsScreen(Screen[None]):
         self.action_window(event.key)
 
 
-def export_view(store, flt: JobFilter, profiles, fmt: str, *, fallback) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+def export_view(
+    store: JobStore, flt: JobFilter, profiles: Mapping[str, Profile], fmt: str, *, fallback: Path
+) -> tuple[str, int]:
     """Write the jobs of `flt` to `comfyq-jobs-<UTC time>.<fmt>` in the working directory (where the user started
     comfyq), else in `fallback` (the data directory) when that cannot be written. Returns (path, count)."""
     import contextlib
     import os
     from datetime import datetime, timezone
-    from pathlib import Path
 
     from tui.core.export import export_jobs
 
