@@ -274,8 +274,9 @@ class JobDetail(VerticalScroll):
             self.mount(widget, before=following)
         else:
             self.mount(widget)
-        if name == "error":
-            # Mounted one by one (not given to the container) so they are in place at once, in this order.
+        if name == "error" and widget.is_attached:
+            # Mounted one by one (not given to the container) so they are in place at once, in this order. (Not
+            # attached: the pane is being pruned as the app exits, and its mount above did nothing.)
             widget.mount(self._texts["error"])
         return widget
 
@@ -303,7 +304,9 @@ class JobDetail(VerticalScroll):
             self._texts["traceback"] = Static(id="detail-traceback-text")
             traceback = Collapsible(self._texts["traceback"], title="Traceback", id="detail-traceback")
             self._sections["traceback"] = traceback
-            self._section("error").mount(traceback)
+            error = self._section("error")
+            if error.is_attached:  # else the pane is being pruned as the app exits (see _section)
+                error.mount(traceback)
         return traceback  # type: ignore[return-value]
 
     def _hide(self, *names: str) -> None:
