@@ -35,6 +35,9 @@ def _binding_rows(keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
         ("workflow editor", WorkflowEditor),
         ("profile form", ProfileFormScreen),
     ]
+    from screens.stats import StatsScreen
+
+    owners.append(("stats view", StatsScreen))
     rows = []
     for where, owner in owners:
         for binding in getattr(owner, "BINDINGS", []):

@@ -102,6 +102,7 @@ class MainScreen(Screen[None]):
         Binding("3", "quick_filter('failed')", "Failed", show=False, id="main.filter_failed"),
         Binding("4", "quick_filter('done')", "Done", show=False, id="main.filter_done"),
         Binding("z", "zoom", "Zoom pane", id="main.zoom"),
+        Binding("i", "stats", "Stats", show=False, id="main.stats"),  # the key bar is full: ?, palette
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="main.sidebar"),
         Binding("escape", "escape", "Back", show=False, id="main.escape"),
     ]
@@ -122,6 +123,7 @@ class MainScreen(Screen[None]):
         self._cancel_offered: bool | None = None
         self.panes_ready = False  # profiles, editor and detail are mounted just after the first frame
         self._after_panes: list[Callable[[], object]] = []  # actions asked for before that: run once they are
+        self._hour_figures_due = 0.0  # when the profiles pane's last-hour figures are recomputed next
 
     @property
     def comfyq(self) -> ComfyqApp:
@@ -178,6 +180,8 @@ class MainScreen(Screen[None]):
             in_flight = app.store.ids(JobFilter(states=frozenset(ACTIVE_STATES), profile=name))
             if in_flight:
                 profiles.set_in_flight(name, set(in_flight))
+        self._hour_figures_due = time.monotonic() + 10.0
+        self._refresh_hour_figures()  # in a worker thread: the first frames never wait on it
         self._update_target_label()
         self._show_cursor_job(self.query_one(JobTable).cursor_job_id)
         self._refresh_bindings_if_changed()
@@ -220,6 +224,8 @@ class MainScreen(Screen[None]):
             detail.jobs_changed(jobs)
         if (profiles := self._profiles()) is not None:
             profiles.jobs_changed(jobs)
+            if any(job.state.is_terminal for job in jobs):
+                self._hour_figures_due = min(self._hour_figures_due, time.monotonic() + 1.0)
         cursor = table.cursor_job_id
         if cursor is not None and any(job.id == cursor for job in jobs):
             self._refresh_bindings_if_changed()  # Cancel leaves the footer when the cursor job ends
@@ -289,6 +295,10 @@ class MainScreen(Screen[None]):
         self.query_one(JobTable).tick()
         if (profiles := self._profiles()) is not None:
             profiles.tick()
+            if time.monotonic() >= self._hour_figures_due:
+                # The window slides: recomputed every 10 s, and a second after a job finishes.
+                self._hour_figures_due = time.monotonic() + 10.0
+                self._refresh_hour_figures()
         self._refresh_counts()
         self._check_batches()
 
@@ -735,6 +745,50 @@ class MainScreen(Screen[None]):
             focused = focused.parent  # type: ignore[assignment]
         if pane is not None:
             self.maximize(pane)
+
+    # ---------------------------------------------------------------- stats and export (screens/stats.py)
+
+    def stats_selection(self) -> JobFilter:
+        """What `i` shows stats for: the job table's filter (its profile, batch and words; a state filter would
+        hide the finished jobs stats are made of), else the active profile."""
+        from dataclasses import replace
+
+        selection = replace(self.query_one(JobTable).job_filter, states=None)
+        if selection.is_empty and (profiles := self._profiles()) is not None and profiles.active_profile:
+            selection = JobFilter(profile=profiles.active_profile)
+        return selection
+
+    @work(thread=True, exclusive=True, group="hour-figures", exit_on_error=False)
+    def _refresh_hour_figures(self) -> None:
+        from tui.core.stats import Window, profile_figures
+
+        try:
+            figures = {f.profile: f for f in profile_figures(self.comfyq.store, Window.parse("1h"))}
+        except Exception:
+            if self.comfyq.closing:
+                return  # the store was closed while quitting
+            raise
+        if (profiles := self._profiles()) is not None and not self.comfyq.closing:
+            self.app.call_from_thread(profiles.set_hour_figures, figures)
+
+    def action_stats(self) -> None:
+        from screens.stats import StatsScreen
+
+        self.app.push_screen(StatsScreen(self.stats_selection()))
+
+    def export_view(self, fmt: str = "csv") -> None:
+        """Every job of the table's current filter to a file (`comfyq export` with the same filter)."""
+        self._export_view(self.query_one(JobTable).job_filter, fmt)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _export_view(self, flt: JobFilter, fmt: str) -> None:
+        from screens.stats import export_view
+
+        path, count = export_view(self.comfyq.store, flt, self.comfyq.config.profiles, fmt,
+                                  fallback=self.comfyq.options.locations.data_dir)
+        self.app.call_from_thread(
+            self.app.notify, f"{count:,} job{'s' if count != 1 else ''} → {path}", title="Exported this view"
+        )
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one("#sidebar")

@@ -48,6 +48,11 @@ class ComfyqCommands(Provider):
         yield "Resubmit all failed jobs in view", "R — failed, lost and unknown jobs without a retry yet", (
             screen.action_resubmit_failed
         )
+        yield "Show stats", "i — throughput, wait and run times, failures of this profile or filter", screen.action_stats
+        yield "Export this view (CSV)", "every job of the current filter to a .csv file", partial(screen.export_view, "csv")
+        yield "Export this view (JSON Lines)", "every job of the current filter to a .jsonl file", partial(
+            screen.export_view, "jsonl"
+        )
         yield "Submit workflow", "ctrl+s — to the active (or every marked) profile", screen.action_submit
         yield "Open workflow in $EDITOR", "e — edit the JSON in your editor", screen.action_open_in_editor
         yield "Open workflow file…", "ctrl+o — path completion and recent files", screen.action_open_workflow

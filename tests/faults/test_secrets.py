@@ -5,6 +5,8 @@ service that echoes the token back in its error bodies and results. Masked forms
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import signal
@@ -285,5 +287,15 @@ def test_a_token_the_service_echoes_back_is_masked_before_it_is_stored_or_shown(
     for job_id in ids:
         session.run(f"show {job_id}", "show", job_id, "--json")
         session.run(f"show readable {job_id}", "show", job_id)
+    # Exports and statistics of those jobs: failure messages, node names, outputs, every row.
+    session.run("export csv", "export", "--format", "csv")
+    session.run("export jsonl", "export", "--format", "jsonl")
+    exported = tmp_path / "jobs.csv"
+    session.run("export csv file", "export", "-o", str(exported))
+    session.outputs["export csv file"] = exported.read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(session.outputs["export csv file"], newline="")))
+    assert len(rows) == 1 + len(ids) + 1  # the header, every job submitted, and the sink's external one
+    session.run("stats json", "stats", "--since", "all", "--json")
+    session.run("stats readable", "stats", "--since", "all")
     found = session.leaks()
     assert not found, "the token leaked:\n" + "\n".join(found)

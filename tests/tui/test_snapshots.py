@@ -195,6 +195,9 @@ def frozen_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], 
 async def panes_mounted(pilot) -> None:  # type: ignore[no-untyped-def]
     """The main screen mounts profiles, editor and detail just after its first frame: snapshots wait for them."""
     await wait_for(pilot, lambda: pilot.app.screen.panes_ready, "the main screen's panes")
+    # The profiles' last-hour figures are computed in a worker thread: the snapshot shows them.
+    await wait_for(pilot, lambda: pilot.app.screen.query_one("#profiles").hour_figures_shown, "last-hour figures")
+    await pilot.pause()
 
 
 def test_main_screen(snap_compare, frozen_app: Callable[[], ComfyqApp]) -> None:  # type: ignore[no-untyped-def]

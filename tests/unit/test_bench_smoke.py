@@ -60,6 +60,12 @@ def test_batch_rows_store_every_combination() -> None:
     rows = batch.run(runs=1, seeds=2)  # 200 jobs each side; each run checks the store holds every combination
     assert_measured(rows, 1)
     assert rows[0].met is None and "200-job" in rows[0].figure
+def test_stats_rows_agree_with_the_naive_pass() -> None:
+    from bench import stats
+
+    rows = stats.run(runs=1, jobs=600)
+    assert_measured(rows, 2)  # a row whose figures differed from the naive pass would say "not measured"
+    assert "600" in rows[0].figure and rows[0].met is not None
 
 
 def test_scale_rows() -> None:

@@ -1181,6 +1181,7 @@ def test_migrating_a_version_3_file_fills_the_batch_column(store_path: Path) -> 
     with JobStore(store_path) as store:
         store.add(job("old", batch="night-run"))
     with sqlite3.connect(store_path) as raw:  # back to version 3: no batch column, the batch only in `data`
+        _undo_version_5(raw)
         raw.execute("DROP INDEX jobs_by_batch")
         raw.execute("ALTER TABLE jobs DROP COLUMN batch")
         raw.execute("PRAGMA user_version = 3")
@@ -1208,6 +1209,57 @@ def test_origin_filter_external_and_mine(tmp_path) -> None:
         assert JobFilter.parse("origin:bogus").problems
         assert JobFilter.parse("origin:mine state:queued").to_query() == "state:queued origin:mine"
         assert store.known_prompt_ids("p", ["a", "b", "c"]) == {"a", "b"}
+# ----- statistics columns (v5) -----------------------------------------------------------------------------------
+
+
+def _undo_version_5(raw: sqlite3.Connection) -> None:
+    """Take a file back to version 4: no wait / run / failure columns, no finished-window indexes."""
+    for index in ("profile_state_finished", "finished", "wait", "run", "failure"):
+        raw.execute(f"DROP INDEX jobs_by_{index}")
+    for column in ("wait_s", "run_s", "failure_category", "failure_node"):
+        raw.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+    raw.execute("PRAGMA user_version = 4")
+
+
+def _stats_columns(path: Path) -> dict[str, tuple[object, ...]]:
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute("SELECT id, wait_s, run_s, failure_category, failure_node FROM jobs").fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_stats_columns_follow_the_job_and_a_version_4_file_is_filled_the_same_way(store_path: Path) -> None:
+    from tui.core.jobs import NodeError
+
+    rejected = Failure(
+        FailureCategory.REJECTED, "Prompt outputs failed validation",
+        node_errors=(NodeError("4", "CheckpointLoaderSimple", "value_not_in_list", "not in list", "", "ckpt_name"),),
+    )
+    executed = Failure(FailureCategory.EXECUTION, "CUDA out of memory", node_id="3", class_type="KSampler")
+    with JobStore(store_path) as store:
+        store.add_many([job("ran"), job("rej"), job("exe"), job("bare"), job("wait")])
+        store.apply(JobUpdate("ran", state=S.RUNNING, at=1000.0))
+        store.apply(JobUpdate("ran", state=S.SUCCEEDED, at=1010.0))
+        store.apply(JobUpdate("rej", state=S.FAILED, failure=rejected))
+        store.apply(JobUpdate("exe", state=S.RUNNING, at=2000.0))
+        store.apply(JobUpdate("exe", state=S.FAILED, failure=executed))
+        store.apply(JobUpdate("bare", state=S.FAILED, failure=Failure(FailureCategory.TRANSPORT, "timed out")))
+    expected = {  # submitted at 1000.0 (job()): wait = running - 1000, run = finished - running
+        "ran": (0.0, 10.0, None, None),
+        "rej": (None, None, "rejected", "ckpt_name"),
+        "exe": (1000.0, None, "execution", "KSampler"),  # finished "now": run time checked below
+        "bare": (None, None, "transport", None),
+        "wait": (None, None, None, None),
+    }
+    columns = _stats_columns(store_path)
+    assert columns["exe"][1] is not None and columns["exe"][1] > 0
+    columns["exe"] = (columns["exe"][0], None, *columns["exe"][2:])
+    assert columns == expected
+    before = _stats_columns(store_path)
+    with sqlite3.connect(store_path) as raw:
+        _undo_version_5(raw)
+    with JobStore(store_path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    assert _stats_columns(store_path) == before  # the migration's SQL agrees with job_wait_run() and failure_node()
 
 
 def test_latest_attempts_and_the_latest_only_filter(store: JobStore) -> None:

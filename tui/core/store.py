@@ -58,6 +58,9 @@ __all__ = [
     "SinkResult",
     "StoreError",
     "capped_raw_result",
+    "failure_node",
+    "filter_sql",
+    "job_wait_run",
     "job_search_text",
 ]
 
@@ -340,6 +343,54 @@ def _move_workflows_out_of_data(db: sqlite3.Connection) -> None:
         )
 
 
+def failure_node(failure: Failure | None) -> str | None:
+    """Where a failure points, for "failures by node": the input a validation error names (`ckpt_name`), else the
+    node class that failed (`KSampler`); None when the service named neither."""
+    if failure is None:
+        return None
+    if failure.node_errors:
+        first = failure.node_errors[0]
+        return first.input_name or first.class_type or None
+    return failure.class_type or None
+
+
+# `failure_node` in SQL, over the stored record (the v5 migration fills the column of existing rows with it).
+_FAILURE_NODE_SQL = (
+    "CASE WHEN json_extract(data, '$.failure') IS NULL THEN NULL "
+    "WHEN COALESCE(json_array_length(data, '$.failure.node_errors'), 0) > 0 THEN COALESCE("
+    "NULLIF(json_extract(data, '$.failure.node_errors[0].input_name'), ''), "
+    "NULLIF(json_extract(data, '$.failure.node_errors[0].class_type'), '')) "
+    "ELSE NULLIF(json_extract(data, '$.failure.class_type'), '') END"
+)
+
+
+def job_wait_run(job: Job) -> tuple[float | None, float | None]:
+    """(queue wait, run time) in seconds from the job's state timestamps: wait = running - submitting, run =
+    finished - running; None for a job never seen running (and run None until it finished). A clock that stepped
+    back counts as 0, never as negative time."""
+    started, submitted, finished = job.started_at, job.submitted_at, job.finished_at
+    if started is None:
+        return None, None
+    wait = max(0.0, started - submitted) if submitted is not None else None
+    run = max(0.0, finished - started) if finished is not None else None
+    return wait, run
+
+
+# `job_wait_run` in SQL over the stored record (the v5 migration fills the columns of existing rows with it).
+_STARTED = "json_extract(data, '$.timestamps.running')"
+_WAIT_SQL = f"CASE WHEN {_STARTED} IS NOT NULL THEN MAX(0, {_STARTED} - submitted_at) END"
+_RUN_SQL = f"CASE WHEN {_STARTED} IS NOT NULL AND finished_at IS NOT NULL THEN MAX(0, finished_at - {_STARTED}) END"
+
+
+# The seed inputs of a stored workflow as one JSON object {"NODE.seed": value} (exports), read by SQLite's JSON
+# functions: a number under `seed` or `noise_seed` in any node's inputs (a link is a list, not a number).
+_SEEDS_SQL = (
+    "(SELECT json_group_object(node.key || '.' || input.key, input.value) FROM json_each(jobs.workflow) AS node, "
+    "json_each(node.value, '$.inputs') AS input WHERE input.key IN ('seed', 'noise_seed') "
+    "AND input.type IN ('integer', 'real'))"
+)
+
+
 # Each entry moves the schema from version i to i + 1 (PRAGMA user_version): SQL statements, or a function of the
 # connection for what SQL alone cannot do. All of one step run in one transaction. Append, never edit a released one.
 MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
@@ -391,22 +442,40 @@ MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
         "UPDATE jobs SET batch = json_extract(data, '$.batch') WHERE json_extract(data, '$.batch') IS NOT NULL",
         "CREATE INDEX jobs_by_batch ON jobs (batch, submitted_at DESC, seq DESC, id) WHERE batch IS NOT NULL",
     ),
+    (
+        # v5: what service statistics (tui/core/stats.py) read, as columns: the job's queue wait and run time in
+        # seconds (wait_s = running - submitting, run_s = finished - running, never below 0) and why it failed
+        # (category, and the input or node class named). The indexes make every figure an index walk that never
+        # touches a row: counts and totals grouped by profile and state in index order, the timeline by ranges of
+        # finish time, percentiles by walking the wait / run indexes in order, failures grouped in index order.
+        "ALTER TABLE jobs ADD COLUMN wait_s REAL",
+        "ALTER TABLE jobs ADD COLUMN run_s REAL",
+        "ALTER TABLE jobs ADD COLUMN failure_category TEXT",
+        "ALTER TABLE jobs ADD COLUMN failure_node TEXT",
+        f"UPDATE jobs SET wait_s = {_WAIT_SQL}, run_s = {_RUN_SQL}, "
+        "failure_category = json_extract(data, '$.failure.category'), "
+        f"failure_node = {_FAILURE_NODE_SQL}",
+        "CREATE INDEX jobs_by_profile_state_finished ON jobs (profile, state, finished_at, run_s, submitted_at, "
+        "output_count) WHERE finished_at IS NOT NULL",
+        "CREATE INDEX jobs_by_finished ON jobs (finished_at, profile, wait_s, run_s) WHERE finished_at IS NOT NULL",
+        "CREATE INDEX jobs_by_wait ON jobs (wait_s, finished_at, profile) "
+        "WHERE finished_at IS NOT NULL AND wait_s IS NOT NULL",
+        "CREATE INDEX jobs_by_run ON jobs (run_s, finished_at, profile) WHERE run_s IS NOT NULL",
+        "CREATE INDEX jobs_by_failure ON jobs (failure_category, failure_node, finished_at, profile) "
+        "WHERE failure_category IS NOT NULL",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "id, profile, edition, state, submitted_at, updated_at, finished_at, task_id, prompt_id, sink_index, "
-    "parent_id, external, output_count, search_text, batch, data"
-)
-_INSERT = f"INSERT INTO jobs ({_COLUMNS}, workflow) VALUES ({', '.join('?' * 17)})"
-_UPDATE = (
-    "UPDATE jobs SET profile = ?, edition = ?, state = ?, submitted_at = ?, updated_at = ?, finished_at = ?, "
-    "task_id = ?, prompt_id = ?, sink_index = ?, parent_id = ?, external = ?, output_count = ?, search_text = ?, "
-    "batch = ?, data = ? WHERE id = ?"
+    "parent_id, external, output_count, search_text, batch, wait_s, run_s, failure_category, failure_node, data"
 )
 # The columns `_row_values` gives, in its order; a batch writer compares them with what is stored and sets only the
 # ones that changed: SQLite then leaves alone every index none of whose columns is in the SET list.
 _VALUE_COLUMNS = tuple(name.strip() for name in _COLUMNS.split(","))[1:]
+_INSERT = f"INSERT INTO jobs ({_COLUMNS}, workflow) VALUES ({', '.join('?' * (len(_VALUE_COLUMNS) + 2))})"
+_UPDATE = f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _VALUE_COLUMNS)} WHERE id = ?"
 _ALWAYS_SET = frozenset({"updated_at", "data"})
 # A look-up for a batch write: the job (id, data, workflow) and its stored column values (as `_row_values`).
 _STORED = f"seq, id, data, workflow, {', '.join(_VALUE_COLUMNS)}"
@@ -461,6 +530,9 @@ def _raw_row_values(job: Job, now: float) -> tuple[Any, ...]:
         len(job.outputs),
         job_search_text(job),
         job.batch,
+        *job_wait_run(job),
+        job.failure.category.value if job.failure is not None else None,
+        failure_node(job.failure),
         _record(job),
     )
 
@@ -543,6 +615,13 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
         clauses.append("instr(search_text, ?) > 0")
         params.append(term)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def filter_sql(flt: JobFilter | None) -> tuple[str, list[Any]]:
+    """The filter as an SQL condition over the `jobs` table (``1`` when it selects everything), with its
+    parameters: for read-only reports that add conditions of their own (tui/core/stats.py)."""
+    where, params = _where(flt)
+    return (where.removeprefix(" WHERE ") or "1"), params
 
 
 def _order_by(order: str, descending: bool, now: float) -> tuple[str, list[Any]]:
@@ -1310,6 +1389,41 @@ class JobStore:
         return self._jobs(
             "SELECT id, data, workflow FROM jobs WHERE updated_at >= ? ORDER BY updated_at LIMIT ?", (since, limit)
         )
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query over the `jobs` table (reports such as tui/core/stats.py; the columns are
+        the ones MIGRATIONS creates). Never use it to write: every change goes through the transition function."""
+        return self._query(sql, params)
+
+    def iter_jobs(self, flt: JobFilter | None = None, *, chunk: int = 500) -> Iterator[Job]:
+        """Every matching job, oldest first, without its workflow, read `chunk` rows at a time: an export of 100k
+        jobs holds one chunk in memory, and no read snapshot stays open between chunks (writers are never held up).
+        """
+        for job, _seeds in self._iter_rows(flt, chunk, "NULL"):
+            yield job
+
+    def iter_jobs_with_seeds(self, flt: JobFilter | None = None, *, chunk: int = 500) -> Iterator[tuple[Job, dict[str, Any]]]:
+        """As :meth:`iter_jobs`, each job with the seeds its workflow was sent with (`{"3.seed": 42}`): read inside
+        SQLite from the stored workflow, so no workflow is parsed in Python."""
+        for job, seeds in self._iter_rows(flt, chunk, _SEEDS_SQL):
+            yield job, (json.loads(seeds) if seeds else {})
+
+    def _iter_rows(self, flt: JobFilter | None, chunk: int, extra: str) -> Iterator[tuple[Job, Any]]:
+        where, params = _where(flt)
+        condition = where.removeprefix(" WHERE ")
+        sql = (
+            f"SELECT seq, id, data, {extra} FROM jobs WHERE seq > ?{' AND ' + condition if condition else ''} "
+            "ORDER BY seq LIMIT ?"
+        )
+        after = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(sql, [after, *params, chunk]).fetchall()
+            for row in rows:
+                yield Job.from_dict(json.loads(row[2])), row[3]
+            if len(rows) < chunk:
+                return
+            after = rows[-1][0]
 
     def count(self, flt: JobFilter | None = None) -> int:
         where, params = _where(flt)

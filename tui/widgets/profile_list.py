@@ -21,6 +21,8 @@ from tui.core.safe_text import visible
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.config import Config, ConfigError, Profile, delete_profile, load_config
 from tui.core.secrets import redact
+from tui.core.stats import ProfileFigures
+from tui.core.stats_text import percent_text, rate_text
 from tui.core.jobs import Edition, Job
 from tui.widgets.job_format import format_age
 from tui.widgets.status_bar import SOURCE_STYLES
@@ -97,6 +99,8 @@ class ProfileList(OptionList):
         self._marked: set[str] = set()
         self._statuses: dict[str, SourceStatus] = {}
         self._in_flight: dict[str, set[str]] = {}
+        self._hour: dict[str, ProfileFigures] = {}  # last-hour throughput and failures (tui/core/stats.py)
+        self.hour_figures_shown = False  # the first last-hour figures arrived (tests wait on it)
         self._shape: list[tuple[str, int]] = []  # (profile, lines) of the options shown, to update them in place
 
     def on_mount(self) -> None:
@@ -168,6 +172,14 @@ class ProfileList(OptionList):
         self._in_flight[profile] = set(job_ids)
         self._rebuild()
 
+    def set_hour_figures(self, figures: dict[str, ProfileFigures]) -> None:
+        """Each profile's last hour (jobs finished per hour, failure rate), shown in its second line."""
+        first = not self.hour_figures_shown
+        self.hour_figures_shown = True
+        if figures != self._hour or first:
+            self._hour = dict(figures)
+            self._rebuild()
+
     def tick(self) -> None:
         # Ages ("3s ago") move on; a cheap rebuild of a handful of options.
         if self._statuses:
@@ -209,7 +221,15 @@ class ProfileList(OptionList):
         if flying:
             title.append(f"  {flying} in flight", style="yellow")
         details = Text(no_wrap=True, overflow="ellipsis", style="dim")
-        details.append(f"    {visible(profile.host or '(no host)')}")
+        details.append("    ")
+        # Last hour first: the line ends in "…" in a narrow sidebar, and the host and token change least.
+        hour = self._hour.get(profile.name)
+        if hour is not None and hour.finished:
+            details.append(f"{rate_text(hour.per_hour)} · {percent_text(hour.failure_rate)} failed", style="")
+            details.append(" · ")
+        elif self._hour:
+            details.append("idle last hour · ")
+        details.append(visible(profile.host or "(no host)"))
         if profile.token:
             details.append(f"  token {profile.masked_token}")
             if profile.token_env:
