@@ -131,6 +131,7 @@ class ComfyqServer(Server):
         self.sessions: set[Session] = set()
         self._on_session_change = on_session_change or (lambda event, count: None)
         self._stopping = False
+        self._ending: dict[Session, asyncio.Future[None]] = {}
 
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard.middleware], client_max_size=64 * 1024)
@@ -195,12 +196,18 @@ class ComfyqServer(Server):
         return websocket
 
     async def _end(self, session: Session) -> None:
-        if session not in self.sessions:
-            return
+        """Stop a session once, whoever asks first (its websocket handler, or the server's shutdown)."""
+        ending = self._ending.get(session)
+        if ending is None:
+            ending = self._ending[session] = asyncio.ensure_future(self._stop_and_forget(session))
+        await ending
+
+    async def _stop_and_forget(self, session: Session) -> None:
         try:
             await session.stop()
         finally:
             self.sessions.discard(session)
+            self._ending.pop(session, None)
             self._on_session_change("closed", len(self.sessions))
 
     async def stop_sessions(self) -> None:
