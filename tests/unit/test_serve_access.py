@@ -74,3 +74,29 @@ def test_unusable_tokens_are_refused(environ: dict[str, str], message: str) -> N
 )
 def test_same_origin(origin: str, authorities: list[str], expected: bool) -> None:
     assert same_origin(origin, authorities) is expected
+
+
+def test_a_generated_token_is_printed_once_in_the_address_to_open() -> None:
+    from tui.commands.serve import startup_lines
+
+    token = resolve_access_token("0.0.0.0", None, {})
+    lines = startup_lines("http://0.0.0.0:8765/", token, "/c/config.toml", "/d/jobs.sqlite3")
+    assert token is not None
+    assert sum(line.count(token.value) for line in lines) == 1
+    assert f"http://0.0.0.0:8765/?token={token.value}" in "\n".join(lines)
+    assert any("TLS" in line for line in lines)
+
+
+def test_a_token_from_the_environment_is_never_printed() -> None:
+    from tui.commands.serve import startup_lines
+
+    token = resolve_access_token("0.0.0.0", "ACCESS", {"ACCESS": "secret-value-0123456789"})
+    text = "\n".join(startup_lines("http://0.0.0.0:8765/", token, "/c/config.toml", "/d/jobs.sqlite3"))
+    assert "secret-value-0123456789" not in text and "$ACCESS" in text
+
+
+def test_printed_paths_are_made_visible() -> None:
+    from tui.commands.serve import startup_lines
+
+    text = "\n".join(startup_lines("http://127.0.0.1:8765/", None, "/c/\x1b]52;c;x\x07.toml", "/d/jobs.sqlite3"))
+    assert "\x1b" not in text and "\\x1b" in text

@@ -13,6 +13,10 @@ import asyncio
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui.serve.access import AccessToken
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -76,6 +80,23 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def startup_lines(address: str, token: AccessToken | None, config_file: str, store_file: str) -> list[str]:
+    """What `comfyq serve` prints once it listens. A generated token is printed here, once, and kept nowhere."""
+    from tui.core.safe_text import visible
+
+    lines = [f"comfyq serve: the app on {visible(address)}  (config {visible(config_file)}, store {visible(store_file)})"]
+    if token is None:
+        lines.append("  only this machine can open it (localhost); Ctrl+C stops it")
+        return lines
+    if token.generated:
+        lines.append(f"  open: {visible(address)}?token={token.value}")
+        lines.append("  the access token above is shown only now; --token-env NAME keeps one across restarts")
+    else:
+        lines.append(f"  access token: the value of {visible(token.source)} (open {visible(address)}?token=...)")
+    lines.append("  plain HTTP: put TLS in front (a reverse proxy) for anything beyond a trusted network")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     from tui.cli import EXIT_USAGE
     from tui.core.config import ConfigError, load_config
@@ -121,19 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_listening(host: str, port: int) -> None:
         address = f"http://{_url_host(args.host)}:{port}/"
-        print(f"comfyq serve: the app on {visible(address)}  (config {visible(locations.config_file)}, "
-              f"store {visible(locations.store_file)})")
-        if token is None:
-            print("  only this machine can open it (localhost); Ctrl+C stops it")
-        elif token.generated:
-            # Printed once, here, and kept nowhere: a restart makes a new one.
-            print(f"  open: {visible(address)}?token={token.value}")
-            print("  the access token above is shown only now; set one with --token-env NAME to keep it across restarts")
-        else:
-            print(f"  access token: the value of {visible(token.source)} (open {visible(address)}?token=...)")
-        if token is not None:
-            print("  plain HTTP: put TLS in front (a reverse proxy) for anything beyond a trusted network")
-        sys.stdout.flush()
+        print("\n".join(startup_lines(address, token, str(locations.config_file), str(locations.store_file))), flush=True)
 
     async def main() -> int:
         stop = asyncio.Event()
