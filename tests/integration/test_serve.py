@@ -194,3 +194,14 @@ def test_an_unusable_access_token_is_one_line_and_exit_2(tmp_path: Path, value: 
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"comfyq serve: --token-env {ACCESS_ENV}: {expected}"
+
+
+def test_a_bad_config_is_reported_before_listening(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[profiles.broken]\nedition = 'nonsense'\n", encoding="utf-8")
+    cli = Cli(tmp_path / "config.toml", tmp_path / "data")
+    result = subprocess.run(
+        cli.argv("serve", "--port", "0"), capture_output=True, text=True, timeout=60, cwd=REPO, env=cli_env()
+    )
+    assert result.returncode == 2
+    assert "config.toml" in result.stderr and "Traceback" not in result.stderr
+    assert "the app on" not in result.stdout

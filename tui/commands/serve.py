@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         load_config(locations.config_file, explicit=locations.config_explicit)
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        print(visible(error, keep_newlines=True), file=sys.stderr)
         return EXIT_USAGE
     try:
         locations.data_dir.mkdir(parents=True, exist_ok=True)
