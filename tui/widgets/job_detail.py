@@ -274,9 +274,6 @@ class JobDetail(VerticalScroll):
             self.mount(widget, before=following)
         else:
             self.mount(widget)
-        if name == "error":
-            # Mounted one by one (not given to the container) so they are in place at once, in this order.
-            widget.mount(self._texts["error"])
         return widget
 
     def _build(self, name: str) -> Widget:
@@ -286,8 +283,14 @@ class JobDetail(VerticalScroll):
             title = {"outputs-heading": "Outputs", "chain-heading": "Attempts", "ids-heading": "Ids"}[name]
             return Static(title, id=f"detail-{name}", classes="detail-line detail-heading")
         if name == "error":
+            # The text and the traceback are given to the container as it is built: a widget that is not mounted
+            # yet cannot take children, and the first failure shown may have a traceback at once.
             self._texts["error"] = Static(id="detail-error-text")
-            return Vertical(id="detail-error")  # the traceback joins it the first time a failure has one
+            self._texts["traceback"] = Static(id="detail-traceback-text")
+            traceback = Collapsible(self._texts["traceback"], title="Traceback", id="detail-traceback")
+            traceback.display = False
+            self._sections["traceback"] = traceback
+            return Vertical(self._texts["error"], traceback, id="detail-error")
         if name == "outputs":
             return DataTable(id="detail-outputs", cursor_type="row", zebra_stripes=True)
         if name == "chain":
@@ -297,14 +300,9 @@ class JobDetail(VerticalScroll):
         return Collapsible(self._texts[name], title=title, id=f"detail-{name}")
 
     def _traceback(self) -> Collapsible:
-        """The traceback collapsible inside the error block (built the first time a failure has a traceback)."""
-        traceback = self._sections.get("traceback")
-        if traceback is None:
-            self._texts["traceback"] = Static(id="detail-traceback-text")
-            traceback = Collapsible(self._texts["traceback"], title="Traceback", id="detail-traceback")
-            self._sections["traceback"] = traceback
-            self._section("error").mount(traceback)
-        return traceback  # type: ignore[return-value]
+        """The traceback collapsible inside the error block (built with it)."""
+        self._section("error")
+        return self._sections["traceback"]  # type: ignore[return-value]
 
     def _hide(self, *names: str) -> None:
         for name in names:
