@@ -40,8 +40,17 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
     ]
 
-    def __init__(self, title: str, message: str, *, confirm_label: str = "Delete", variant: str = "error") -> None:
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        *,
+        confirm_label: str = "Delete",
+        keep_label: str = "Cancel",
+        variant: str = "error",
+    ) -> None:
         super().__init__()
+        self.keep_label = keep_label
         self.variant = variant
         self.title_text = title
         self.message = message
@@ -50,9 +59,9 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm") as box:
             box.border_title = self.title_text
-            yield Static(self.message)
+            yield Static(self.message, markup=False)  # names in it come from configs and services
             with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel (n)", id="confirm-no")
+                yield Button(f"{self.keep_label} (n)", id="confirm-no")
                 yield Button(f"{self.confirm_label} (y)", variant=self.variant, id="confirm-yes")
 
     def on_mount(self) -> None:

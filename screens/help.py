@@ -46,6 +46,18 @@ def _binding_rows(keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def known_binding_ids() -> set[str]:
+    """Every binding id a [keymap] entry can name (`config check` flags the others)."""
+    return {binding_id for _, _, _, binding_id in _binding_rows({})}
+
+
+def known_themes() -> set[str]:
+    """Textual's built-in theme names (what `[ui] theme` may say)."""
+    from textual.theme import BUILTIN_THEMES
+
+    return set(BUILTIN_THEMES)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
@@ -63,20 +75,51 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
+    # Below this many columns the binding id goes under what the key does instead of into a column of its own.
+    WIDE = 100
+
     def compose(self) -> ComposeResult:
-        keymap = dict(getattr(self.app, "config", None).keymap) if getattr(self.app, "config", None) else {}
-        table = Table(title="comfyq keys", expand=True, show_lines=False, title_style="bold")
-        table.add_column("where", style="dim", no_wrap=True)
-        table.add_column("keys", style="bold cyan", no_wrap=True)
-        table.add_column("does")
-        table.add_column(Text("binding id ([keymap])"), style="dim", no_wrap=True)
-        for where, keys, description, binding_id in _binding_rows(keymap):
-            table.add_row(where, keys, description, binding_id)
-        footer = Text(
-            "\nRebind any key in the config file:  [keymap]  main.submit = \"ctrl+enter,ctrl+s\"\n"
-            "ctrl+p opens the command palette (resubmit, copy OSS path, cancel, filters, profiles, themes).",
-            style="dim",
-        )
         with VerticalScroll():
-            yield Static(table)
-            yield Static(footer)
+            yield Static(self._table(self.app.size.width), id="help-keys")
+            yield Static(
+                Text(
+                    "\nRebind any key in the config file:  [keymap]  main.submit = \"ctrl+enter,ctrl+s\"\n"
+                    "ctrl+p opens the command palette (resubmit, copy OSS path, cancel, filters, profiles, themes).",
+                    style="dim",
+                )
+            )
+
+    def on_resize(self) -> None:
+        self.query_one("#help-keys", Static).update(self._table(self.app.size.width))
+
+    def _table(self, width: int) -> Table:
+        """One section per place a key works; key beside what it does, the binding id beside or under it."""
+        config = getattr(self.app, "config", None)
+        keymap = dict(config.keymap) if config is not None else {}
+        wide = width >= self.WIDE
+        table = Table(
+            title="comfyq keys · esc closes",
+            caption=None,
+            expand=True,
+            show_header=True,
+            show_edge=False,
+            box=None,
+            padding=(0, 1),
+            title_style="bold",
+        )
+        table.add_column("keys", style="bold cyan", no_wrap=True)
+        table.add_column("does", ratio=1)
+        if wide:
+            table.add_column(Text("binding id ([keymap])"), style="dim", no_wrap=True)
+        section = None
+        for where, keys, description, binding_id in _binding_rows(keymap):
+            if where != section:
+                section = where
+                table.add_row(Text(where, style="bold underline"), *([""] * (2 if wide else 1)))
+            if wide:
+                table.add_row(keys, description, binding_id)
+            else:
+                does = Text(description)
+                does.append(f"\n{binding_id}", style="dim")
+                table.add_row(keys, does)
+        return table

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from tui.core.backends.base import SourceStatus
-from tui.core.jobs import ACTIVE_STATES, TERMINAL_STATES, Job, JobState
+from tui.core.jobs import ACTIVE_STATES, FAILING_STATES, TERMINAL_STATES, Job, JobState
 from tui.core.oss import compose_oss_path
+from tui.core.safe_text import visible
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.key_bar import KeyBar
@@ -32,15 +35,17 @@ from tui.widgets.workflow_editor import WorkflowEditor
 if TYPE_CHECKING:
     from tui.app import ComfyqApp, LaunchOptions
 
-FAILED_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN})
+PaneT = TypeVar("PaneT", bound=Widget)
 
-# Quick filters: tab id -> (label, states or None for all)
+# Quick filters: tab id -> (label, states or None for all). "Failed" means still failing: the latest attempt of
+# each chain (a failed job whose resubmission succeeded is not failing any more).
 QUICK_FILTERS: dict[str, tuple[str, frozenset[JobState] | None]] = {
     "all": ("All", None),
     "active": ("Active", frozenset(ACTIVE_STATES)),
-    "failed": ("Failed", FAILED_STATES),
+    "failed": ("Failed", FAILING_STATES),
     "done": ("Done", frozenset(TERMINAL_STATES)),
 }
+LATEST_ONLY_FILTERS = frozenset({"failed"})
 
 
 def _breakpoint_classes(app: App[object]) -> list[str]:
@@ -138,6 +143,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(JobTable)
         table.reload()
+        self.query_one(StatusBar).set_profiles(list(self.comfyq.config.profiles))
         self._refresh_counts(force=True)
         self.set_interval(1.0, self._tick)
         self.call_after_refresh(self._mount_panes)
@@ -182,15 +188,22 @@ class MainScreen(Screen[None]):
         self._after_panes.append(action)
         return False
 
+    def _pane(self, kind: type[PaneT]) -> PaneT | None:
+        """A pane's widget, or None before it is mounted (see `_mount_panes`) and while the app takes the screen
+        apart at exit (an engine event can still arrive then)."""
+        if not self.panes_ready:
+            return None
+        found = self.query(kind)
+        return found.first(kind) if found else None
+
     def _profiles(self) -> ProfileList | None:
-        return self.query_one(ProfileList) if self.panes_ready else None
+        return self._pane(ProfileList)
 
     def _editor(self) -> WorkflowEditor | None:
-        """The workflow editor, or None in the moment before it is mounted (see `_mount_panes`)."""
-        return self.query_one(WorkflowEditor) if self.panes_ready else None
+        return self._pane(WorkflowEditor)
 
     def _detail(self) -> JobDetail | None:
-        return self.query_one(JobDetail) if self.panes_ready else None
+        return self._pane(JobDetail)
 
     # --------------------------------------------------------- engine feed
 
@@ -231,10 +244,11 @@ class MainScreen(Screen[None]):
     def source_status_changed(self, status: SourceStatus) -> None:
         if (profiles := self._profiles()) is not None:
             profiles.update_status(status)
-        self.query_one(StatusBar).update_status(status)
+        for bar in self.query(StatusBar).results(StatusBar):  # none while the screen is being taken apart
+            bar.update_status(status)
 
-    def show_last_error(self, message: str) -> None:
-        self.query_one(StatusBar).last_error = message
+    def show_last_error(self, message: str, profile: str | None = None) -> None:
+        self.query_one(StatusBar).show_error(message, profile)
 
     def _tick(self) -> None:
         if self.comfyq.closing:
@@ -250,13 +264,17 @@ class MainScreen(Screen[None]):
         if not force and now < self._counts_due:
             return
         self._counts_due = now + 0.5
-        counts = self.comfyq.store.counts_by_state()
+        store = self.comfyq.store
+        counts = store.counts_by_state()
         totals = {
             key: sum(n for state, n in counts.items() if states is None or state in states)
             for key, (_, states) in QUICK_FILTERS.items()
         }
+        failing = totals["failed"] = store.failing_count()
         self.query_one(QuickFilterBar).set_counts(totals)
-        self.query_one(StatusBar).counts = counts
+        status = self.query_one(StatusBar)
+        status.failing = failing
+        status.counts = counts
 
     # ------------------------------------------------------------- filters
 
@@ -265,7 +283,10 @@ class MainScreen(Screen[None]):
         typed = self._text_filter
         if typed.states is not None:
             states = typed.states if states is None else frozenset(states & typed.states)
-        self.query_one(JobTable).set_filter(JobFilter(states=states, profile=typed.profile, text=typed.text))
+        latest_only = typed.latest_only or self._quick_filter in LATEST_ONLY_FILTERS
+        self.query_one(JobTable).set_filter(
+            replace(typed, states=states, latest_only=latest_only, problems=())
+        )
 
     @on(QuickFilterBar.Chosen)
     def _quick_filter_chosen(self, event: QuickFilterBar.Chosen) -> None:
@@ -295,6 +316,27 @@ class MainScreen(Screen[None]):
     def _filter_typed(self, event: Input.Changed) -> None:
         self._text_filter = JobFilter.parse(event.value)
         self._apply_filter()
+        self._show_filter_problems(self._filter_problems(self._text_filter))
+
+    def _filter_problems(self, typed: JobFilter) -> list[str]:
+        """What in the typed filter can match nothing, each with the names that would."""
+        problems = list(typed.problems)
+        profiles = sorted(self.comfyq.config.profiles)
+        if typed.profile is not None and not any(name.startswith(typed.profile) for name in profiles):
+            problems.append(f"profile:{typed.profile}: no such profile (one of: {', '.join(profiles) or 'none'})")
+        return problems
+
+    def _show_filter_problems(self, problems: list[str]) -> None:
+        found = self.query("#filter-problems")
+        if not problems and not found:
+            return
+        if found:
+            note = found.first(Static)
+        else:
+            note = Static(id="filter-problems", markup=False)
+            self.query_one("#jobs-pane").mount(note, after="#filter")
+        note.update("✘ " + " · ".join(visible(problem) for problem in problems) if problems else "")
+        note.display = bool(problems)
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -307,6 +349,7 @@ class MainScreen(Screen[None]):
             if filter_input.value:
                 filter_input.value = ""
             filter_input.display = False
+            self._show_filter_problems([])
             self.query_one(JobTable).focus()
         elif self.maximized is not None:
             self.minimize()
@@ -492,7 +535,7 @@ class MainScreen(Screen[None]):
                 self._cancel(targets)
 
         self.app.push_screen(
-            ConfirmScreen("Cancel", f"Cancel {what}? A queued job is dropped, a running one interrupted.", confirm_label="Cancel job"),
+            ConfirmScreen("Cancel", f"Cancel {what}? A queued job is dropped, a running one interrupted.", confirm_label="Cancel job", keep_label="Keep job"),
             answered,
         )
 
@@ -650,6 +693,7 @@ class MainScreen(Screen[None]):
                 set_config(event.config)
         if (detail := self._detail()) is not None:
             detail.set_config(event.config)
+        self.query_one(StatusBar).set_profiles(list(event.config.profiles))
         self._reload_engine(event.config)
 
     @work(group="engine", exit_on_error=False)

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Literal
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, OptionList
@@ -75,18 +76,102 @@ def complete_path(value: str, base_dir: Path | None = None) -> str | None:
     return completion if completion != value else None
 
 
+def path_candidates(value: str, base_dir: Path | None = None, limit: int = 200) -> list[str]:
+    """Every name in the folder `value` points into that starts with what follows its last separator (folders
+    with a trailing separator), sorted; hidden names only when asked for with a leading dot. At most `limit`."""
+    expanded = os.path.expanduser(value)
+    if not value or value.endswith(("/", os.sep)):
+        folder_text, prefix = expanded, ""
+    else:
+        folder_text, prefix = os.path.split(expanded)
+    folder = Path(folder_text or ".")
+    if not folder.is_absolute():
+        folder = (base_dir or Path.cwd()) / folder
+    names: list[str] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
+                    continue
+                try:
+                    names.append(name + (os.sep if entry.is_dir() else ""))
+                except OSError:
+                    continue
+                if len(names) >= limit:
+                    break
+    except OSError:
+        return []
+    return sorted(names)
+
+
+def pasted_path(text: str) -> tuple[str, bool]:
+    """What a paste into the path field means: the first non-blank line, without surrounding spaces or quotes
+    (file managers quote paths; `file://` URIs become paths), and whether a line break followed it (the user
+    pasted "path + Enter", as a shell would run it)."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        path = line.strip()
+        if not path:
+            continue
+        if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
+            path = path[1:-1]
+        if path.startswith("file://"):
+            from urllib.parse import unquote, urlparse
+
+            path = unquote(urlparse(path).path)
+        followed_by_break = index < len(lines) - 1 or text.endswith(("\n", "\r"))
+        return path, followed_by_break
+    return "", False
+
+
 class PathInput(Input):
-    """An Input whose tab key takes the completion (like a shell); with nothing to complete, tab moves focus."""
+    """A path field that completes like a shell: tab takes what every candidate shares; a second tab with
+    nothing more to add lists the candidates under the field; with nothing to complete, tab moves focus."""
 
     BINDINGS = [Binding("tab", "complete", "Complete", show=False, id="open_workflow.complete")]
 
+    class CandidatesListed(Message):
+        """Tab found several names to choose from: the dialog shows them."""
+
+        def __init__(self, candidates: list[str]) -> None:
+            super().__init__()
+            self.candidates = candidates
+
     def action_complete(self) -> None:
-        suggestion = self._suggestion
-        if suggestion and suggestion != self.value and suggestion.startswith(self.value):
-            self.value = suggestion
-            self.cursor_position = len(suggestion)
+        base_dir = getattr(self.screen, "base_dir", None)
+        candidates = path_candidates(self.value, base_dir)
+        if not candidates:
+            self.screen.focus_next()
+            return
+        folder = self.value[: len(self.value) - len(self._typed_name())]
+        shared = os.path.commonprefix(candidates)
+        completed = folder + shared
+        if len(completed) > len(self.value):
+            self.value = completed
+            self.cursor_position = len(completed)
+        elif len(candidates) > 1:
+            self.post_message(self.CandidatesListed(candidates))
         else:
             self.screen.focus_next()
+
+    def _typed_name(self) -> str:
+        """The part after the last separator: the name being completed."""
+        if self.value.endswith(("/", os.sep)):
+            return ""
+        return os.path.split(self.value)[1]
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()
+        path, submit = pasted_path(event.text)
+        if not path:
+            return
+        # A pasted path replaces what the dialog put there: it is a whole path, not a name to append.
+        self.value = path
+        self.cursor_position = len(path)
+        if submit:
+            self.post_message(self.Submitted(self, self.value))
 
 
 class OpenWorkflowScreen(ModalScreen[Path | None]):
@@ -114,6 +199,9 @@ class OpenWorkflowScreen(ModalScreen[Path | None]):
     }
     OpenWorkflowScreen #path-message.-error {
         color: $error;
+    }
+    OpenWorkflowScreen #path-message.-candidates {
+        color: $text;
     }
     OpenWorkflowScreen #path-message.-warning {
         color: $warning;
@@ -232,6 +320,13 @@ class OpenWorkflowScreen(ModalScreen[Path | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self._choose(event.value)
+
+    @on(PathInput.CandidatesListed)
+    def _candidates_listed(self, event: PathInput.CandidatesListed) -> None:
+        shown = event.candidates[:40]
+        more = len(event.candidates) - len(shown)
+        text = "  ".join(shown) + (f"  … {more} more" if more else "")
+        self._show(self.query_one("#path-message", Label), text, "-candidates")
 
     @on(Input.Changed, "#path")
     def _typed(self, event: Input.Changed) -> None:

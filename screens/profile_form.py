@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from tui.core.safe_text import visible
 from tui.core.config import (
     API_ONLY_KEYS,
     BUILTIN_LOCAL_URL,
@@ -315,7 +317,7 @@ class ProfileFormScreen(ModalScreen[ProfileSaved | None]):
         if not target:
             return
         label = target.first(Static)
-        label.update(f"✘ {message}" if message else "")
+        label.update(Text(visible(f"✘ {message}")) if message else "")
         label.set_class(bool(message), "-shown")
 
     def _clear_errors(self) -> None:
@@ -389,8 +391,9 @@ class ProfileFormScreen(ModalScreen[ProfileSaved | None]):
         }
 
     def _bootstrap_file(self, name: str) -> None:
-        """With no config file yet, the app runs on the built-in `local` profile: keep it in the new file."""
-        if self.config.path is not None or self.config_file.exists():
+        """With no profile configured yet (no file, or one with only [ui]/[keymap]), the app runs on the built-in
+        `local` profile: keep it in the file beside the first one added."""
+        if not self.config.uses_builtin_profile:
             return
         local = self.config.profiles.get("local")
         if local is None or name == "local" or self.old_name == "local":

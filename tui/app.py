@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import App
@@ -20,17 +22,22 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
+from screens.confirm import ConfirmScreen
 from tui.core.config import Config, ConfigError, save_ui_settings
 from tui.core.engine import Engine
 from tui.core.events import JobChanged, SourceStatusChanged
 from tui.core.jobs import Job
 from tui.core.locations import Locations
+from tui.core.safe_text import visible
 from tui.core.secrets import redact
 from tui.core.store import JobStore
 from tui.core.workflow import Workflow
 from tui.palette import ComfyqCommands
 
 log = logging.getLogger(__name__)
+
+# Not text: cannot be encoded for the clipboard (or anywhere); replaced on copy.
+_LONE_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -45,11 +52,27 @@ class LaunchOptions:
     start_engine: bool = True
 
 
+# Source errors arriving within this long of the first are shown as one toast.
+SOURCE_ERROR_GATHER_SECONDS = 0.6
+
+
 class JobsDirty(Message):
     """Some jobs changed; the handler drains the pending set. Replaceable, so a burst becomes one update."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, JobsDirty)
+
+
+class EngineEventArrived(Message):
+    """A source status or an engine error, carried into the app's message loop.
+
+    The engine calls its subscribers from wherever the event was drained, which can be a context without the
+    running app (a status from the sink watcher's thread): widgets are only touched from this message's handler.
+    """
+
+    def __init__(self, event: object) -> None:
+        super().__init__()
+        self.event = event
 
 
 class ComfyqApp(App[int]):
@@ -76,6 +99,7 @@ class ComfyqApp(App[int]):
         self.store = store if store is not None else JobStore(options.locations.store_file)
         self.engine = engine if engine is not None else Engine(self.config, self.store)
         self._pending_jobs: dict[str, Job] = {}
+        self._source_errors: dict[str, str] = {}  # profile -> its error, gathered for one toast
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
         self.last_error: str | None = None
         self._external_sync_timer: Timer | None = None
@@ -124,8 +148,28 @@ class ComfyqApp(App[int]):
         self.engine_started = True
 
     async def action_quit(self) -> None:
+        sending = self.engine.sending
+        if sending and not isinstance(self.screen, ConfirmScreen):
+            jobs = f"{sending} job{'s are' if sending != 1 else ' is'}"
+            self.push_screen(
+                ConfirmScreen(
+                    "Quit",
+                    f"{jobs} still being sent. Quit anyway? Nothing is lost: the next start asks the service "
+                    "what it received and follows those jobs from there.",
+                    confirm_label="Quit",
+                    keep_label="Stay",
+                    variant="warning",
+                ),
+                self._quit_answered,
+            )
+            return
         await self.shutdown()
         self.exit(0)
+
+    async def _quit_answered(self, yes: bool | None) -> None:
+        if yes:
+            await self.shutdown()
+            self.exit(0)
 
     async def shutdown(self) -> None:
         self.closing = True
@@ -153,15 +197,49 @@ class ComfyqApp(App[int]):
         if isinstance(event, JobChanged):
             self._pending_jobs[event.job.id] = event.job
             self.post_message(JobsDirty())
-        elif isinstance(event, SourceStatusChanged):
+        else:
+            self.post_message(EngineEventArrived(event))
+
+    @on(EngineEventArrived)
+    def _engine_event_arrived(self, arrived: EngineEventArrived) -> None:
+        if self.closing:
+            return  # shutting down: the screens may already be taking their widgets apart
+        event = arrived.event
+        if isinstance(event, SourceStatusChanged):
             for screen in self.screen_stack:
                 handler = getattr(screen, "source_status_changed", None)
                 if handler is not None:
                     handler(event.status)
         else:
             message = getattr(event, "message", None)
-            if message:
+            profile = getattr(event, "profile", None)
+            if message and profile is not None:
+                self._gather_source_error(profile, str(message))
+            elif message:
                 self.report_error(str(message))
+
+    def _gather_source_error(self, profile: str, message: str) -> None:
+        """Errors of several profiles arriving together (three broken profiles at start-up) become one toast."""
+        first = not self._source_errors
+        self._source_errors[profile] = message
+        if first:
+            self.set_timer(SOURCE_ERROR_GATHER_SECONDS, self._flush_source_errors)
+
+    def _flush_source_errors(self) -> None:
+        errors, self._source_errors = self._source_errors, {}
+        if self.closing or not errors:
+            return
+        if len(errors) == 1:
+            [(profile, message)] = errors.items()
+            self.report_error(f"{profile}: {message}", profile=profile)
+            return
+        for profile, message in errors.items():
+            log.error("%s: %s", profile, redact(message))
+        names = ", ".join(errors)
+        self.notify(f"{len(errors)} profiles cannot connect ({names}) — see Profiles", title="Error",
+                    severity="error", timeout=8)
+        profile, message = list(errors.items())[-1]
+        self._show_last_error(redact(f"{profile}: {message}"), profile)
 
     def _sync_external_changes(self) -> None:
         """Jobs another comfyq process (e.g. `comfyq submit` in a shell) added or settled in the same store."""
@@ -184,16 +262,32 @@ class ComfyqApp(App[int]):
             if handler is not None:
                 handler(jobs)
 
-    def report_error(self, message: str, *, title: str = "Error") -> None:
+    def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs: Any) -> None:  # type: ignore[override]
+        """Every toast: its text (which often quotes a file name, a profile or a server's error) is shown with
+        control characters escaped and never read as markup, whoever calls this."""
+        super().notify(visible(message, keep_newlines=True), title=visible(title), markup=False, **kwargs)
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Copy the real value (OSC 52 carries it base64-encoded, so nothing in it reaches the terminal raw).
+
+        Text that cannot be encoded as UTF-8 (a lone surrogate a server sent) has those characters replaced by
+        U+FFFD instead of raising.
+        """
+        super().copy_to_clipboard(_LONE_SURROGATES.sub("\ufffd", text))
+
+    def report_error(self, message: str, *, title: str = "Error", profile: str | None = None) -> None:
         """The one place errors from workers and sources are shown (and logged), never swallowed."""
         message = redact(message)
-        self.last_error = message
         log.error("%s: %s", title, message)
         self.notify(message, title=title, severity="error", timeout=8)
+        self._show_last_error(message, profile)
+
+    def _show_last_error(self, message: str, profile: str | None) -> None:
+        self.last_error = message
         for screen in self.screen_stack:
             handler = getattr(screen, "show_last_error", None)
             if handler is not None:
-                handler(message)
+                handler(message, profile)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:

@@ -114,6 +114,11 @@ def test_submit_then_wait_jobs_show(cli: Cli, workflow_file: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert {job["id"] for job in json_lines(listed.stdout)} == {job["id"] for job in jobs}
     assert cli.run("jobs", "--json", "--state", "failed").stdout.strip() == ""
+    # The app's state names work here too: `done`, `active` and the start of a name.
+    for words in ("done", "suc", "failed,done"):
+        done = cli.run("jobs", "--json", "--state", words)
+        assert {job["id"] for job in json_lines(done.stdout)} == {job["id"] for job in jobs}, (words, done.stderr)
+    assert cli.run("jobs", "--json", "--state", "active").stdout.strip() == ""
     assert len(json_lines(cli.run("jobs", "--json", "--limit", "1").stdout)) == 1
     table = cli.run("jobs")
     assert table.returncode == 0 and jobs[0]["id"][:8] in table.stdout
@@ -144,7 +149,7 @@ def test_usage_and_config_errors_exit_2_with_a_message(cli: Cli, workflow_file: 
     cases.append((cli.run("submit", str(workflow_file), "-p", "sim-api", "--set", "3.steps=many"), "steps"))
     cases.append((cli.run("submit", str(workflow_file), "-p", "sim-api", "--timeout", "5"), "--wait"))
     cases.append((cli.run("show", "ffffffffffff"), "ffffffffffff"))
-    cases.append((cli.run("jobs", "--state", "done"), "not a state"))
+    cases.append((cli.run("jobs", "--state", "bogus"), "not a state"))
     cases.append((cli.run("resubmit"), "--failed"))
     bad_config = tmp_path / "bad.toml"
     bad_config.write_text('[profiles.x]\nedition = "api"\ninput_urll = "http://127.0.0.1:1/api/predict/s"\n')

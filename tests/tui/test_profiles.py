@@ -296,6 +296,20 @@ async def test_first_save_without_a_config_file_creates_it(tmp_path: Path) -> No
         assert app.saved_events[-1].config.path == config_file
 
 
+async def test_first_profile_in_a_config_with_only_ui_keeps_the_built_in_one(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('[ui]\ntheme = "nord"\n', encoding="utf-8")
+    app = ProfilesApp(load_config(config_file, explicit=True), config_file)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        fill(form(app), name="mine", input_url="http://127.0.0.1:9000/api/predict/svc")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        reread = load_config(config_file)
+        assert list(reread.profiles) == ["local", "mine"] and reread.theme == "nord"
+
+
 async def test_list_shows_token_masked_and_source_state(config_file: Path) -> None:
     app = ProfilesApp(load_config(config_file), config_file)
     async with app.run_test(size=SIZE) as pilot:

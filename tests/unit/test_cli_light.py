@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tui.commands import jobs_cmd
+from tui.core.safe_text import visible
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, Progress
 
 HEAVY = ("aiohttp", "textual", "eas_prediction", "httpx", "numpy", "google.protobuf", "tui.sim.server", "tui.app")
@@ -93,7 +94,8 @@ def _reference_table(console: Console, jobs: list[Job]) -> None:
         table.add_column(header, width=max(len(header), *(row[index].cell_len for row in rows)), no_wrap=True)
     table.add_column("Detail", width=10, no_wrap=True, overflow="ellipsis")
     for job, row in zip(jobs, rows):
-        table.add_row(*row, Text(jobs_cmd._detail(job)))
+        # Control characters in a detail are shown as escapes (safe_text.visible), as the CLI shows them everywhere.
+        table.add_row(*row, Text(visible(jobs_cmd._detail(job))))
     used = console.measure(table).maximum
     table.columns[-1].width = max(10, 10 + console.width - used)
     console.print(table)

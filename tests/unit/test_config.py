@@ -283,8 +283,8 @@ ERROR_CASES = [
     pytest.param(
         '[profile.x]\nedition = "dedicated"\n',
         [
+            # No [profiles] yet is fine (the built-in profile is used): the typo alone is the problem.
             "cfg.toml:1: profile: unknown key (did you mean 'profiles'?)",
-            "cfg.toml: profiles: no profiles: add at least one [profiles.NAME] table",
         ],
         id="unknown-top-level",
     ),
@@ -367,3 +367,7 @@ def test_issue_formats() -> None:
     assert str(ConfigIssue("a.toml", 3, "profiles.x.url", "bad")) == "a.toml:3: profiles.x.url: bad"
     assert str(ConfigIssue("a.toml", None, "", "config file not found")) == "a.toml: config file not found"
     assert isinstance(builtin_config(), Config)
+
+
+def test_an_empty_profiles_table_is_still_a_problem() -> None:
+    assert issues_of("[profiles]\n") == ["cfg.toml:1: profiles: no profiles: add at least one [profiles.NAME] table"]

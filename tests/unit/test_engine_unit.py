@@ -485,3 +485,20 @@ url = "http://127.0.0.1:9"
     with pytest.raises(UnknownProfile):
         engine.backend("api")
     await engine.stop()
+
+
+async def test_a_big_submit_runs_a_bounded_number_of_tasks(config, store) -> None:
+    """Issue 11 item 5: not one task per job (1,000 jobs made 1,000 tasks waiting on 3 slots)."""
+    engine, backends, events = make_engine(config, store)
+    backend = engine.backend("dedi")
+    backend.gate.clear()
+    before = len(asyncio.all_tasks())
+    task = asyncio.create_task(engine.submit("dedi", seed_workflow(), count=1000))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert store.count() == 1000 and backend.in_flight == 3
+    assert len(asyncio.all_tasks()) - before <= 1 + 2 * 3 + 1, "one task per job"
+    backend.gate.set()
+    jobs = await task
+    assert len(jobs) == 1000 and all(job.state is JobState.QUEUED for job in jobs)
+    assert [job.id for job in jobs] == [job.id for job in sorted(jobs, key=lambda job: job.submitted_at or 0)]

@@ -753,3 +753,24 @@ def test_excerpts_and_prompt_answers_mask_registered_tokens(registered_token: st
     outcome = payloads.parse_sink_payload(body, {"lastCode": "500"})
     assert outcome.failure is not None and registered_token not in outcome.failure.message
     assert registered_token not in payloads.parse_sink_payload(body, {}).message
+
+
+def test_removing_duplicate_outputs_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20,000 outputs (each listed twice) froze the TUI for 26 s: duplicates were found by comparing each new file
+    with every one kept. Counted in comparisons, not seconds: a few per file, whatever the number of files."""
+    from tui.core import payloads as payloads_module
+    from tui.core.jobs import Output
+
+    comparisons = 0
+    original = Output.__eq__
+
+    def counting(self: Output, other: object) -> bool:
+        nonlocal comparisons
+        comparisons += 1
+        return original(self, other)
+
+    monkeypatch.setattr(Output, "__eq__", counting)
+    files = [{"filename": f"img_{n:05d}.png", "subfolder": "", "type": "output"} for n in range(2_000)]
+    outputs = payloads_module.outputs_from({"9": {"images": files + [dict(item) for item in files]}})
+    assert [output.filename for output in outputs] == [item["filename"] for item in files]
+    assert comparisons <= 3 * len(files), comparisons

@@ -661,7 +661,7 @@ def test_filters(mixed: JobStore, query: str, expected: list[str]) -> None:
 
 def test_filter_parsing() -> None:
     flt = JobFilter.parse("state:failed profile:sim-api bottle  red")
-    assert flt == JobFilter(states=frozenset({S.FAILED}), profile="sim-api", text="bottle red")
+    assert flt == JobFilter(states=frozenset({S.FAILED}), profile="sim-api", text="bottle red", profile_prefix=True)
     assert flt.terms == ("bottle", "red")
     assert JobFilter.parse(flt.to_query()) == flt
     assert JobFilter.parse("state:active").states == ACTIVE_STATES
@@ -756,8 +756,10 @@ def test_children_chain_and_failed(store: JobStore) -> None:
     assert _ids(store.chain("other")) == ["other"]
     with pytest.raises(JobNotFound):
         store.chain("missing")
-    # Ended badly and not resubmitted yet: root and second have children.
-    assert _ids(store.failed()) == ["other", "lone"]
+    # Still failing: root and second have later attempts; a cancelled job is the user's choice, not a failure.
+    assert _ids(store.failed()) == ["lone"]
+    assert store.failing_count() == 1
+    # Asked for by state, a cancelled job can be resubmitted too.
     assert _ids(store.failed(JobFilter(states=frozenset({S.FAILED, S.CANCELLED})))) == ["other"]
     assert _ids(store.failed(JobFilter(profile="sim-api"))) == ["lone"]
     assert store.failed(JobFilter(states=frozenset({S.SUCCEEDED}))) == []
@@ -1185,3 +1187,28 @@ def test_migrating_a_version_3_file_fills_the_batch_column(store_path: Path) -> 
     with JobStore(store_path) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.ids(JobFilter.parse("batch:night")) == ["old"]
+
+
+def test_latest_attempts_and_the_latest_only_filter(store: JobStore) -> None:
+    root = job("root", state=S.FAILED, at=1)
+    second = job("second", state=S.FAILED, at=2, parent_id="root", attempt=2)
+    third = job("third", state=S.SUCCEEDED, at=4, parent_id="second", attempt=3)
+    lone = job("lone", state=S.FAILED, at=5)
+    store.add_many([root, second, third, lone])
+    latest = store.latest_attempts(["root", "second", "third", "lone"])
+    assert {key: value.id for key, value in latest.items()} == {"root": "third", "second": "third"}
+    assert latest["root"].state is S.SUCCEEDED and latest["root"].attempt == 3
+    flt = JobFilter.parse("state:failed is:latest")
+    assert flt.latest_only and flt.to_query() == "state:failed is:latest"
+    assert _ids(store.page(flt)) == ["lone"]
+    assert store.count(JobFilter.parse("state:failed")) == 3  # every failed attempt stays findable
+    assert store.failing_count() == 1
+
+
+def test_a_typed_profile_is_a_prefix_and_a_given_one_is_exact(store: JobStore) -> None:
+    store.add_many([job("a", profile="sim-api"), job("b", profile="sim-dedicated"), job("c", profile="local")])
+    assert sorted(store.ids(JobFilter.parse("profile:sim"))) == ["a", "b"]
+    assert store.ids(JobFilter.parse("profile:sim-d")) == ["b"]
+    assert store.ids(JobFilter(profile="sim")) == []  # the CLI's -p names one profile
+    assert JobFilter.parse("profile:sim").matches(store.get("a"))
+    assert not JobFilter(profile="sim").matches(store.get("a"))

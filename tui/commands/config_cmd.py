@@ -33,11 +33,13 @@ def run_path(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
+    from tui.commands.safe_console import SafeConsole as Console, say
+
     from tui.cli import EXIT_OK, EXIT_USAGE
-    from tui.core.config import ConfigError, load_config
+    from screens.help import known_binding_ids, known_themes
+    from tui.core.config import ConfigError, keymap_issues, load_config
     from tui.core.jobs import Edition
     from tui.core.secrets import redact
 
@@ -46,10 +48,18 @@ def run_check(args: argparse.Namespace) -> int:
         config = load_config(locations.config_file, explicit=locations.config_explicit)
     except ConfigError as error:
         for issue in error.issues:
-            print(redact(str(issue)), file=sys.stderr)
+            say(redact(str(issue)), file=sys.stderr)
         count = len(error.issues)
         print(f"comfyq: {count} problem{'s' if count != 1 else ''} in the config", file=sys.stderr)
         return EXIT_USAGE
+    ui_issues = keymap_issues(config, known_ids=known_binding_ids(), themes=known_themes())
+    if ui_issues:
+        for issue in ui_issues:
+            print(redact(str(issue)), file=sys.stderr)
+        count = len(ui_issues)
+        print(f"comfyq: {count} problem{'s' if count != 1 else ''} in the config", file=sys.stderr)
+        return EXIT_USAGE
+    _warn_if_readable_by_others(config)
     console = Console(soft_wrap=False)
     if not console.is_terminal:  # piped or captured: full lines beat a table folded to 80 columns
         console = Console(soft_wrap=False, width=max(console.width, 400))
@@ -79,3 +89,26 @@ def run_check(args: argparse.Namespace) -> int:
         )
     console.print(table)
     return EXIT_OK
+
+
+def _warn_if_readable_by_others(config: object) -> None:
+    """A config file holding a token should be readable by its owner only (like ~/.ssh keys)."""
+    import os
+    import stat
+
+    from tui.commands.safe_console import say
+
+    path = getattr(config, "path", None)
+    profiles = getattr(config, "profiles", {})
+    if path is None or not any(profile.token and not profile.token_env for profile in profiles.values()):
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        say(
+            f"warning: {path} holds a token and can be read by others (mode {mode:04o}): run `chmod 600 {path}`, "
+            "or move the token to an environment variable (token_env)",
+            file=sys.stderr,
+        )

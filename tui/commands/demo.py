@@ -1,7 +1,7 @@
 """`comfyq demo`: the app on built-in local emulators — no cloud account, nothing to configure.
 
 Starts the EAS queue emulator (API edition, 3 instances) and the ComfyUI emulator (dedicated edition) in-process on
-free ports, writes a demo config pointing at them into a separate demo data dir, preloads the seed's SD1.5
+free ports, points the demo config (in a separate demo data dir, kept between starts) at them, preloads the seed's SD1.5
 workflow and opens the same main screen. Steps take a little time and a few jobs fail on purpose, so running,
 failing and resubmitting can all be seen.
 """
@@ -12,6 +12,11 @@ import argparse
 import secrets
 import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 from tui.core.locations import resolve_locations
 
@@ -32,8 +37,23 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.set_defaults(handler=run)
 
 
-def demo_config_text(sim_snippet: str) -> str:
-    return "# written by `comfyq demo` on every start (the emulators get new ports)\n" + sim_snippet
+DEMO_CONFIG_HEADER = (
+    "# comfyq demo's config. Its emulator profiles (sim-*) are refreshed on every start (the emulators get new\n"
+    "# ports and a new token); profiles you add here or in the app, your theme and [keymap] are kept.\n"
+)
+
+
+def prepare_demo_config(path: Path, sim_snippet: str) -> None:
+    """Create the demo config once (mode 0600: profiles the user adds may hold tokens), or bring its emulator
+    profiles up to date with this start's `sim_snippet`, leaving everything else in the file as it is."""
+    from tui.core.config import save_profile, write_private
+
+    if not path.exists():
+        write_private(path, DEMO_CONFIG_HEADER + "\n" + sim_snippet)
+        return
+    path.chmod(0o600)  # files from older versions were world-readable
+    for name, fields in tomllib.loads(sim_snippet).get("profiles", {}).items():
+        save_profile(path, name, fields)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     base = resolve_locations(None, args.data_dir)
     data_dir = Path(args.data_dir) if args.data_dir else base.data_dir / "demo"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     locations = resolve_locations(data_dir / "demo-config.toml", data_dir)
     setup_logging(locations.log_file)
     token = "demo-" + secrets.token_hex(6)
@@ -57,10 +77,10 @@ def run(args: argparse.Namespace) -> int:
         token=token,
         output_dir=data_dir / "emulator-output",
     ) as server:
-        locations.config_file.write_text(demo_config_text(server.config_snippet(oss_bucket_path=DEMO_BUCKET)), encoding="utf-8")
         try:
+            prepare_demo_config(locations.config_file, server.config_snippet(oss_bucket_path=DEMO_BUCKET))
             config = load_config(locations.config_file, explicit=True)
-        except ConfigError as error:  # a bug in the demo itself: say so plainly
+        except ConfigError as error:  # the demo config was edited into something broken: say where
             print(error, file=sys.stderr)
             return EXIT_USAGE
         return launch(config, locations, seed_workflow(), None, demo=True)

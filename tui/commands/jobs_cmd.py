@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console, Group
-from rich.control import strip_control_codes
 from rich.live import Live
 from rich.table import Table
 from rich.text import Span, Text
@@ -40,6 +39,8 @@ from tui.core.backends.base import SourceState
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.jobs import FailureCategory, Job, JobState
 from tui.core.render import job_to_json, oss_path
+from tui.core.safe_text import visible
+from tui.commands.safe_console import SafeConsole, say
 
 if TYPE_CHECKING:
     from tui.core.config import Config
@@ -101,9 +102,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     jobs = add("jobs", "list jobs, newest first", run_jobs)
     jobs.add_argument("-p", "--profile", help="only this profile's jobs")
     jobs.add_argument(
-        "--state", metavar="STATE", help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)})"
+        "--state", metavar="STATE", help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)}, active, done, or a prefix)"
     )
-    jobs.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
+    jobs.add_argument("--limit", type=_limit, default=50, metavar="N", help="at most N jobs (default 50)")
     jobs.add_argument("--json", action="store_true", help="one JSON object per job per line")
 
     show = add("show", "show everything known about one job", run_show)
@@ -147,9 +148,23 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a whole number: {visible(text)[:40]!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+# The most jobs one listing prints (`--limit`): a bigger number is a typo, and SQLite cannot take 10**30.
+MAX_LIMIT = 1_000_000
+# The longest --timeout: a year (an endless wait is no --timeout at all).
+MAX_TIMEOUT_SECONDS = 366 * 24 * 3600.0
+
+
+def _limit(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_LIMIT:,}, not {value:,}" if len(text) < 30 else
+                                          f"at most {MAX_LIMIT:,}")
     return value
 
 
@@ -157,9 +172,11 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {visible(text)!r}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {visible(text)}")
+    if value > MAX_TIMEOUT_SECONDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TIMEOUT_SECONDS:.0f} seconds (leave --timeout out to wait for good)")
     return value
 
 
@@ -193,7 +210,7 @@ def open_session(args: argparse.Namespace) -> Session:
         issues = getattr(error, "issues", None) or [error]
         raise CliError("\n".join(str(issue) for issue in issues)) from None
     try:
-        locations.data_dir.mkdir(parents=True, exist_ok=True)
+        locations.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # jobs and logs are private
         setup_logging(locations.log_file)
     except OSError as error:
         raise CliError(f"cannot use the data directory {locations.data_dir}: {error}") from None
@@ -202,7 +219,7 @@ def open_session(args: argparse.Namespace) -> Session:
         store = JobStore(locations.store_file)
     except Exception as error:  # sqlite3 errors, permissions
         raise CliError(f"cannot open the job store {locations.store_file}: {error}") from None
-    return Session(locations, config, store, out=Console(soft_wrap=False), err=Console(stderr=True))
+    return Session(locations, config, store, out=SafeConsole(soft_wrap=False), err=SafeConsole(stderr=True))
 
 
 def _register_tokens(config: Config) -> None:
@@ -218,7 +235,7 @@ def _run(args: argparse.Namespace, body: Callable[[Session, argparse.Namespace],
     try:
         session = open_session(args)
     except CliError as error:
-        print(f"comfyq: {error.message}", file=sys.stderr)
+        say(f"comfyq: {error.message}", file=sys.stderr)
         return error.code
     try:
         return _run_async(lambda: _guarded(session, args, body))
@@ -231,7 +248,7 @@ async def _guarded(
 ) -> int:
     from tui.core.backends import BackendError
     from tui.core.engine import EngineUsageError
-    from tui.core.store import AmbiguousJobId, JobNotFound
+    from tui.core.store import AmbiguousJobId, JobNotFound, StoreError
     from tui.core.workflow import WorkflowError
 
     try:
@@ -245,8 +262,17 @@ async def _guarded(
     except BackendError as error:
         session.err.print(f"comfyq: {error}", markup=False, highlight=False)
         return EXIT_UNREACHABLE
+    except StoreError as error:  # the store cannot be written (disk full, read-only): one line, exit 2
+        text = str(error)
+        prefix = "disk full: " if "full" in text.lower() else ""
+        session.err.print(f"comfyq: {prefix}{text}", markup=False, highlight=False)
+        return EXIT_USAGE
     except BrokenPipeError:
         raise  # the reader of our output went away: tui.cli ends quietly
+    except UnicodeError as error:  # an argument that is not text (`show $'\xff'`): a usage error
+        session.err.print(f"comfyq: an argument is not valid UTF-8 text ({visible(error)})", markup=False,
+                          highlight=False)
+        return EXIT_USAGE
     except Exception as error:  # never a traceback to the user: it goes to the log file
         log.exception("unexpected error in %s", getattr(args, "command", "comfyq"))
         session.err.print(
@@ -348,9 +374,18 @@ def _detail(job: Job) -> str:
     return ""
 
 
+# Big JSON lines are written in pieces: a reader that left (`| head`) is then noticed on the next piece on every
+# kernel (one huge write can be taken whole by the pipe), and the command ends quietly with 141.
+_WRITE_PIECE = 64 * 1024
+
+
 def print_json(session: Session, jobs: Iterable[Job]) -> None:
     for job in jobs:
-        sys.stdout.write(job_to_json(job, session.config.profiles) + "\n")
+        line = job_to_json(job, session.config.profiles) + "\n"
+        for start in range(0, len(line), _WRITE_PIECE):
+            sys.stdout.write(line[start : start + _WRITE_PIECE])
+            if len(line) > _WRITE_PIECE:
+                sys.stdout.flush()
     sys.stdout.flush()
 
 
@@ -385,8 +420,8 @@ def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False,
 
 
 def _printable(text: str) -> str:
-    """Without the control codes rich's Text drops (so the widths measured are the widths shown)."""
-    return text if text.isprintable() else strip_control_codes(text)
+    """Outside text as shown: control characters as escapes (so the widths measured are the widths shown)."""
+    return visible(text)
 
 
 # Columns are two cells apart; the Detail column never gets fewer than this many cells.
@@ -474,11 +509,11 @@ def print_outputs(session: Session, jobs: Sequence[Job]) -> None:
             name = f"{output.subfolder}/{output.filename}" if output.subfolder else output.filename
             location = oss_path(output, profile)
             line = Text(f"{job.id[:8]}  ")
-            line.append(name, style="bold")
+            line.append(visible(name), style="bold")
             if output.type != "output":
-                line.append(f" ({output.type})", style="dim")
+                line.append(f" ({visible(output.type)})", style="dim")
             if location:
-                line.append(f"  {location}", style="cyan")
+                line.append(f"  {visible(location)}", style="cyan")
             lines.append(line)
     if lines:
         session.out.print(Text("Outputs", style="bold underline"))
@@ -496,7 +531,7 @@ def print_failures(session: Session, jobs: Sequence[Job]) -> None:
         from tui.widgets.job_format import error_summary
 
         line = Text(f"{job.id[:8]}  ")
-        line.append(error_summary(job), style="red" if job.failure is not None else "yellow")
+        line.append(visible(error_summary(job)), style="red" if job.failure is not None else "yellow")
         session.out.print(line, soft_wrap=True)
 
 
@@ -511,12 +546,13 @@ def print_job_detail(session: Session, job: Job) -> None:
     def row(label: str, value: Any) -> None:
         if value is None or value == "":
             return
-        grid.add_row(label, value if isinstance(value, Text) else Text(str(value)))
+        # Every value may come from a service or the store: shown with its control characters escaped.
+        grid.add_row(label, value if isinstance(value, Text) else Text(visible(value, keep_newlines=True)))
 
     from tui.core.render import iso_utc
 
     row("Job", job.id)
-    row("Profile", f"{job.profile} ({job.edition.value} edition)" + ("" if profile else " — not configured"))
+    row("Profile", f"{visible(job.profile)} ({job.edition.value} edition)" + ("" if profile else " — not configured"))
     row("State", _state_text(job))
     row("Task id", job.task_id)
     row("Prompt id", job.prompt_id)
@@ -542,7 +578,7 @@ def print_job_detail(session: Session, job: Job) -> None:
     row("Warning", job.warning)
     if job.failure is not None:
         failure = job.failure
-        row("Failure", Text(f"{failure.category.value}: {failure.message}", style="red"))
+        row("Failure", Text(visible(f"{failure.category.value}: {failure.message}", keep_newlines=True), style="red"))
         where = " ".join(part for part in (f"node {failure.node_id}" if failure.node_id else "", failure.class_type or "") if part)
         row("Failed node", where or None)
         row("Exception", failure.exception_type)
@@ -591,15 +627,15 @@ class WaitDisplay:
             before = self.jobs.get(job.id)
             self.jobs[job.id] = job
             if not self.interactive and job.state.is_terminal and (before is None or before.state != job.state):
-                self.session.err.print(f"{job.id[:8]} {job.state.value} {_detail(job)}".rstrip(), markup=False,
+                self.session.err.print(visible(f"{job.id[:8]} {job.state.value} {_detail(job)}".rstrip()), markup=False,
                                        highlight=False)
         elif isinstance(event, SourceStatusChanged):
             status = event.status
-            if status.error and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
-                self.session.err.print(f"{status.profile}: {status.state.value}: {status.error}", markup=False,
+            if status.error and status.state in (SourceState.ERROR, SourceState.RECONNECTING, SourceState.DEGRADED):
+                self.session.err.print(visible(f"{status.profile}: {status.state.value}: {status.error}"), markup=False,
                                        highlight=False)
         elif isinstance(event, EngineError):
-            self.session.err.print(f"{event.profile or 'comfyq'}: {event.message}", markup=False, highlight=False)
+            self.session.err.print(visible(f"{event.profile or 'comfyq'}: {event.message}"), markup=False, highlight=False)
         if self.live is not None:
             self.live.update(self._render())
 
@@ -620,7 +656,7 @@ class WaitDisplay:
             line.append_text(_state_text(job))
             detail = progress_text(job, 40)
             if detail and detail != job.state.value:
-                line.append(f" {detail}")
+                line.append(f" {visible(detail)}")
             lines.append(line)
         if len(active) > LIVE_ROWS:
             lines.append(Text(f"… and {len(active) - LIVE_ROWS} more", style="dim"))
@@ -683,15 +719,14 @@ def _troubled_profiles(engine: Engine, profiles: Iterable[str]) -> list[str]:
     troubled = []
     for name in sorted(profiles):
         status = engine.source_statuses.get(name)
-        if status is not None and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
+        if status is not None and status.state in (SourceState.ERROR, SourceState.RECONNECTING, SourceState.DEGRADED):
             troubled.append(f"{name} ({status.error or status.state.value})")
     return troubled
 
 
 def _require_profile(session: Session, name: str) -> None:
     if name not in session.config.profiles:
-        names = ", ".join(sorted(session.config.profiles)) or "none"
-        raise CliError(f"unknown profile {name!r} (configured: {names}; see `comfyq config check`)")
+        raise CliError(f"unknown profile {session.config.unknown_profile(name)}")
 
 
 def _resolve(session: Session, job_ids: Iterable[str]) -> list[Job]:
@@ -740,6 +775,8 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
 
     if args.timeout is not None and not args.wait:
         raise CliError("--timeout only makes sense with --wait")
+    # --timeout bounds the whole command: what the submit took is not waited again.
+    started = time.monotonic()
     _require_profile(session, args.profile)
     workflow = load_workflow(args.workflow)
     params: dict[str, str] = {}
@@ -754,7 +791,9 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
             # Sources first: the websocket must be connected (same client_id) before the first job runs.
             await engine.start([args.profile])
         jobs = await engine.submit(args.profile, workflow, args.count, params, random_seed=args.random_seed)
-        if _unreachable(jobs):
+        # With --wait, a job the profile retries automatically is followed to its last attempt (that is the answer).
+        retried = args.wait and any(engine.will_retry(job) for job in jobs)
+        if _unreachable(jobs) and not retried:
             _report(session, args, jobs, outputs=False)
             first = jobs[0].failure
             assert first is not None
@@ -763,7 +802,30 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
         if not args.wait:
             _report(session, args, jobs, outputs=False)
             return EXIT_JOB_FAILED if _any_ended_badly_at_submit(jobs) else EXIT_OK
-        return await _wait_and_report(session, args, engine, jobs, args.timeout)
+        code = await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
+        if code == EXIT_JOB_FAILED and retried:
+            final = [session.store.get(job_id) for job_id in _last_attempts(engine, jobs)]
+            if _unreachable(final):
+                return EXIT_UNREACHABLE  # every attempt failed to reach the service
+        return code
+
+
+def _last_attempts(engine: Engine, jobs: Sequence[Job]) -> list[str]:
+    ids = []
+    for job in jobs:
+        job_id, seen = job.id, {job.id}
+        while (child := engine.retry_child(job_id)) is not None and child not in seen:
+            seen.add(child)
+            job_id = child
+        ids.append(job_id)
+    return ids
+
+
+def _remaining(timeout: float | None, started: float) -> float | None:
+    """What is left of a command's --timeout (at least a moment, so the jobs' state is still read once)."""
+    if timeout is None:
+        return None
+    return max(0.01, timeout - (time.monotonic() - started))
 
 
 def run_jobs(args: argparse.Namespace) -> int:
@@ -771,15 +833,16 @@ def run_jobs(args: argparse.Namespace) -> int:
 
 
 async def _jobs(session: Session, args: argparse.Namespace) -> int:
-    from tui.core.store import JobFilter
+    from tui.core.store import JobFilter, parse_states
 
     states = None
     if args.state:
-        names = [name.strip().lower() for name in args.state.split(",") if name.strip()]
-        bad = [name for name in names if name not in _STATE_NAMES]
+        # The same names as the app's `state:` filter: states, `active`, `done`, or the start of one (`fai`).
+        states, bad = parse_states(args.state)
         if bad:
-            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(_STATE_NAMES)})")
-        states = frozenset(JobState(name) for name in names)
+            raise CliError(
+                f"--state {', '.join(bad)}: not a state (one of: {', '.join(_STATE_NAMES)}, active, done)"
+            )
     if args.profile is not None and args.profile not in session.config.profiles:
         # Jobs of a profile that was removed from the config are still listed; only warn.
         session.err.print(f"comfyq: note: profile {args.profile!r} is not configured", markup=False, highlight=False)
@@ -806,6 +869,7 @@ def run_wait(args: argparse.Namespace) -> int:
 
 
 async def _wait(session: Session, args: argparse.Namespace) -> int:
+    started = time.monotonic()
     jobs = _resolve(session, args.job_ids)
     active_profiles = {job.profile for job in jobs if job.state.is_active}
     _check_job_profiles(session, [job for job in jobs if job.state.is_active])
@@ -814,7 +878,7 @@ async def _wait(session: Session, args: argparse.Namespace) -> int:
             await _check_reachable(session, engine, active_profiles)
             # start() reconciles first: rows a killed process left `submitting` or in flight are looked up.
             await engine.start(sorted(active_profiles))
-        return await _wait_and_report(session, args, engine, jobs, args.timeout)
+        return await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
 
 
 def run_resubmit(args: argparse.Namespace) -> int:
@@ -826,6 +890,7 @@ async def _resubmit(session: Session, args: argparse.Namespace) -> int:
         raise CliError("give either JOB_IDs or --failed")
     if args.timeout is not None and not args.wait:
         raise CliError("--timeout only makes sense with --wait")
+    started = time.monotonic()
     target: str | None = None
     if args.failed:
         if args.profile is not None:
@@ -852,7 +917,7 @@ async def _resubmit(session: Session, args: argparse.Namespace) -> int:
         if not args.wait:
             _report(session, args, jobs, outputs=False)
             return EXIT_JOB_FAILED if _any_ended_badly_at_submit(jobs) else EXIT_OK
-        return await _wait_and_report(session, args, engine, jobs, args.timeout)
+        return await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
 
 
 def _failed_not_resubmitted(session: Session, profile: str | None) -> list[Job]:
@@ -933,11 +998,11 @@ async def _watch(session: Session, args: argparse.Namespace) -> int:
             if args.json:
                 print_json(session, [job])
                 return
-            line = Text(f"{format_clock(time.time())} {job.id[:8]} {job.profile} ")
+            line = Text(f"{format_clock(time.time())} {job.id[:8]} {visible(job.profile)} ")
             line.append_text(_state_text(job))
             detail = _detail(job)
             if detail:
-                line.append(f" {detail}")
+                line.append(f" {visible(detail)}")
             session.out.print(line, soft_wrap=True)
         elif isinstance(event, SourceStatusChanged):
             status = event.status

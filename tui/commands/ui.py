@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from tui.commands.safe_console import say
+
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(locations.config_file, explicit=locations.config_explicit)
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        say(str(error), file=sys.stderr)
         return EXIT_USAGE
     workflow_path: Path | None = getattr(args, "workflow", None)
     try:
@@ -38,8 +40,12 @@ def run(args: argparse.Namespace) -> int:
     except (WorkflowError, OSError) as error:
         print(f"comfyq: {error}", file=sys.stderr)
         return EXIT_USAGE
-    locations.data_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(locations.log_file)
+    try:
+        locations.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # jobs and logs are private
+        setup_logging(locations.log_file)
+    except OSError as error:  # read-only, a file where the directory should be, disk full: one line, exit 2
+        say(f"comfyq: cannot use the data directory {locations.data_dir}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
     return launch(config, locations, workflow, workflow_path)
 
 
@@ -51,8 +57,8 @@ def launch(config, locations, workflow, workflow_path, *, demo: bool = False) ->
 
     try:
         store = JobStore(locations.store_file)
-    except StoreError as error:  # corrupt, newer or unwritable store: say so, no traceback
-        print(f"comfyq: {error}", file=sys.stderr)
+    except (StoreError, OSError) as error:  # corrupt, newer or unwritable store: say so, no traceback
+        say(f"comfyq: {error}", file=sys.stderr)
         return EXIT_USAGE
     app = ComfyqApp(
         LaunchOptions(config=config, locations=locations, workflow=workflow, workflow_path=workflow_path, demo=demo),

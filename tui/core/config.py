@@ -5,6 +5,7 @@ layout survive an edit made in the TUI.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tui.core.safe_text import visible
 from tui.core import secrets
 from tui.core.jobs import Edition, FailureCategory
 from tui.core.oss import OssPathError, normalize_bucket_path
@@ -52,6 +54,8 @@ class Defaults:
     idle_poll_interval: float = 10.0  # dedicated poller when idle
     lost_after: float = 120.0  # seconds a job may be in neither /queue nor /history before it is `lost`
     max_concurrent_submits: int = 8
+    max_response_mb: float = 64.0  # the largest answer read (/history, /queue, ...); more is an error, not a hang
+    max_submit_response_mb: float = 1.0  # the largest answer to a submit (POST /prompt, api_prompt)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Profile:
     idle_poll_interval: float = 10.0
     lost_after: float = 120.0
     max_concurrent_submits: int = 8
+    max_response_mb: float = 64.0
+    max_submit_response_mb: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
@@ -129,24 +135,34 @@ class Config:
     defaults: Defaults = field(default_factory=Defaults)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
     theme: str | None = None
+    # No profile is configured yet, so the built-in `local` one is in use (kept when the first one is added).
+    uses_builtin_profile: bool = False
 
     def profile(self, name: str) -> Profile:
         try:
             return self.profiles[name]
         except KeyError:
             pass
+        raise ConfigError(
+            [ConfigIssue(str(self.path) if self.path else "<built-in>", None, "", f"no profile {self.unknown_profile(name)}")]
+        ) from None
+
+    def unknown_profile(self, name: str) -> str:
+        """`'name' (did you mean 'x'?); profiles: a, b, …`: at most a few names, the closest first (a config with
+        hundreds of profiles must not print them all in one error)."""
         known = list(self.profiles)
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        listing = ", ".join(known) if known else "none"
-        raise ConfigError(
-            [ConfigIssue(str(self.path) if self.path else "<built-in>", None, "", f"no profile {name!r}{hint}; profiles: {listing}")]
-        ) from None
+        shown = difflib.get_close_matches(name, known, n=5, cutoff=0.4) or sorted(known)[:5]
+        listing = ", ".join(shown) if shown else "none"
+        if len(known) > len(shown):
+            listing += f", … ({len(known)} in all: `comfyq config check` lists them)"
+        return f"{name!r}{hint}; profiles: {listing}"
 
 
 def builtin_config() -> Config:
     """Used when there is no config file: any ComfyUI on this machine, no token."""
-    return Config(path=None, profiles={"local": _make_local_profile()}, defaults=Defaults())
+    return Config(path=None, profiles={"local": _make_local_profile()}, defaults=Defaults(), uses_builtin_profile=True)
 
 
 def _make_local_profile() -> Profile:
@@ -242,15 +258,36 @@ PROFILE_KEYS = (
     "idle_poll_interval",
     "lost_after",
     "max_concurrent_submits",
+    "max_response_mb",
+    "max_submit_response_mb",
     "retry",
 )
 API_ONLY_KEYS = ("input_url", "endpoint", "service", "consumer_group", "window")
 DEDICATED_ONLY_KEYS = ("url", "client_id")
-DEFAULT_KEYS = ("request_timeout", "poll_interval", "idle_poll_interval", "lost_after", "max_concurrent_submits")
+DEFAULT_KEYS = (
+    "request_timeout",
+    "poll_interval",
+    "idle_poll_interval",
+    "lost_after",
+    "max_concurrent_submits",
+    "max_response_mb",
+    "max_submit_response_mb",
+)
 TOP_LEVEL_KEYS = ("defaults", "profiles", "keymap", "ui")
 UI_KEYS = ("theme",)
 RETRY_KEYS = ("max", "on")
-_FLOAT_SETTINGS = ("request_timeout", "poll_interval", "idle_poll_interval", "lost_after")
+_FLOAT_SETTINGS = (
+    "request_timeout",
+    "poll_interval",
+    "idle_poll_interval",
+    "lost_after",
+    "max_response_mb",
+    "max_submit_response_mb",
+)
+
+
+# Control characters (C0, DEL, C1): never valid in a token or a URL (a "\r\n" in a token would add a header).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _type_name(value: Any) -> str:
@@ -306,10 +343,14 @@ class _Parser:
             return default
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.issue(where + (key,), f"expected a number of seconds, got {_type_name(value)}")
+            unit = "megabytes" if key.endswith("_mb") else "seconds"
+            self.issue(where + (key,), f"expected a number of {unit}, got {_type_name(value)}")
             return default
         if not value > 0:
             self.issue(where + (key,), f"must be greater than 0, got {value}")
+            return default
+        if value == float("inf"):
+            self.issue(where + (key,), "must be a finite number (every wait and every cap has an end)")
             return default
         return float(value)
 
@@ -328,6 +369,19 @@ class _Parser:
     def read_url(self, table: Mapping[str, Any], where: tuple[str, ...], key: str, *, required: bool) -> str | None:
         value = self.read_str(table, where, key, required=required)
         if value is None:
+            return None
+        if _CONTROL.search(value) or any(char.isspace() for char in value):
+            self.issue(where + (key,), f"bad URL {visible(value)!r}: control characters and spaces are not allowed")
+            return None
+        netloc = value.split("://", 1)[-1].split("/", 1)[0]
+        if "@" in netloc:
+            # A password in the URL would be sent as Basic auth and shown in every message: never echo it.
+            secrets.register_secret(netloc.rsplit("@", 1)[0])
+            self.issue(
+                where + (key,),
+                "credentials in the URL (user:password@) are refused: put the secret in `token` "
+                "(or name an environment variable with `token_env`) and remove it from the URL",
+            )
             return None
         try:
             parts = urlsplit(value)
@@ -351,6 +405,9 @@ class _Parser:
     def parse(self) -> Config | None:
         try:
             data = tomllib.loads(self.text)
+        except RecursionError:
+            self.issues.append(ConfigIssue(self.path, None, "", "TOML nested too deeply (arrays or tables inside each other)"))
+            return None
         except tomllib.TOMLDecodeError as error:
             message = str(error)
             match = re.search(r"\(at line (\d+), column (\d+)\)", message)
@@ -373,6 +430,10 @@ class _Parser:
         keymap = self.parse_keymap(data.get("keymap", {}))
         theme = self.parse_ui(data.get("ui", {}))
         profiles = self.parse_profiles(data, defaults)
+        if not profiles and "profiles" not in data:
+            # Only [ui], [keymap] or [defaults] so far: the app runs on the built-in profile until one is added.
+            return Config(path=None, profiles={"local": _make_local_profile()}, defaults=defaults, keymap=keymap,
+                          theme=theme, uses_builtin_profile=True)
         return Config(path=None, profiles=profiles, defaults=defaults, keymap=keymap, theme=theme)
 
     def expect_table(self, value: Any, where: tuple[str, ...]) -> bool:
@@ -426,10 +487,7 @@ class _Parser:
     def parse_profiles(self, data: Mapping[str, Any], defaults: Defaults) -> dict[str, Profile]:
         profiles: dict[str, Profile] = {}
         if "profiles" not in data:
-            self.issues.append(
-                ConfigIssue(self.path, None, "profiles", "no profiles: add at least one [profiles.NAME] table")
-            )
-            return profiles
+            return profiles  # the built-in profile is used (see parse)
         table = data["profiles"]
         if not self.expect_table(table, ("profiles",)):
             return profiles
@@ -550,6 +608,9 @@ class _Parser:
             if not value.strip():
                 self.issue(where + ("token",), "must not be empty (remove the key for a service without a token)")
                 return None
+            if _CONTROL.search(value.strip()):
+                self.issue(where + ("token",), "holds control characters (a line break, NUL, ...): copy the token again")
+                return None
             return value.strip()
         if "token_env" in body:
             variable = self.read_str(body, where, "token_env")
@@ -563,6 +624,12 @@ class _Parser:
             secrets.register_secret(value.strip())
             if not value.strip():
                 self.issue(where + ("token_env",), f"environment variable {variable} is empty")
+                return None
+            if _CONTROL.search(value.strip()):
+                self.issue(
+                    where + ("token_env",),
+                    f"environment variable {variable} holds control characters (a line break, NUL, ...): set it again",
+                )
                 return None
             return value.strip()
         return None
@@ -611,14 +678,39 @@ def load_config(path: Path | None, *, explicit: bool = False, env: Mapping[str, 
         if explicit:
             raise ConfigError([ConfigIssue(str(path), None, "", "config file not found")])
         return builtin_config()
+    from tui.core.files import MAX_CONFIG_BYTES, read_capped
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, MAX_CONFIG_BYTES).decode("utf-8")
     except UnicodeDecodeError as error:
         raise ConfigError([ConfigIssue(str(path), None, "", f"not UTF-8 text ({error.reason} at byte {error.start})")]) from None
     except OSError as error:
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {error.strerror or error}")]) from None
     config = parse_config_text(text, str(path), env)
-    return Config(path=path, profiles=config.profiles, defaults=config.defaults, keymap=config.keymap, theme=config.theme)
+    return dataclasses.replace(config, path=path)
+
+
+def keymap_issues(config: Config, *, known_ids: set[str], themes: set[str]) -> list[ConfigIssue]:
+    """[keymap] ids no binding has and a [ui] theme no theme has, each with its line and the closest name.
+
+    The core does not know the app's bindings or Textual's themes: the caller (`config check`) passes them."""
+    path = str(config.path) if config.path is not None else "<built-in>"
+    try:
+        index = _LineIndex(config.path.read_text(encoding="utf-8")) if config.path is not None else _LineIndex("")
+    except (OSError, UnicodeDecodeError):
+        index = _LineIndex("")
+    issues: list[ConfigIssue] = []
+    for binding_id in config.keymap:
+        if binding_id not in known_ids:
+            close = difflib.get_close_matches(binding_id, sorted(known_ids), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else " (`?` in the app lists every binding id)"
+            line = index.find("keymap", *binding_id.split("."))
+            issues.append(ConfigIssue(path, line, f"keymap.{binding_id}", f"no binding has this id{hint}"))
+    if config.theme is not None and config.theme not in themes:
+        close = difflib.get_close_matches(config.theme, sorted(themes), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (one of: {', '.join(sorted(themes))})"
+        issues.append(ConfigIssue(path, index.find("ui", "theme"), "ui.theme", f"no theme {config.theme!r}{hint}"))
+    return issues
 
 
 # ----------------------------------------------------------------------------------------------- writing back
@@ -657,6 +749,11 @@ def _write_atomically(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a config file comfyq creates: atomically, mode 0600 (it may hold tokens)."""
+    _write_atomically(Path(path), text)
 
 
 class _AnyVariable(Mapping[str, str]):

@@ -67,6 +67,10 @@ class CancelNotSupported(EngineUsageError):
     """The profile's backend cannot cancel (capabilities.can_cancel is False)."""
 
 
+# The most tasks one submit runs at once, whatever the profiles' submit slots add up to.
+MAX_SUBMIT_TASKS = 256
+
+
 def default_retry_delay(failure: Failure, attempt: int) -> float:
     """Seconds to wait before an automatic retry: a network failure gets a short, growing pause; others none."""
     if failure.category in (FailureCategory.TRANSPORT, FailureCategory.AUTH):
@@ -289,7 +293,7 @@ class Engine:
         self._emit(SourceStatusChanged(status))
         # A source error is worth an EngineError once (and in the log), not on every retry of the same error.
         previous = self._last_status_error.get(status.profile)
-        if status.error and status.error != previous and status.state in (SourceState.ERROR, SourceState.RECONNECTING):
+        if status.error and status.error != previous and status.state in (SourceState.ERROR, SourceState.RECONNECTING, SourceState.DEGRADED):
             self._report_error(status.profile, status.error)
         self._last_status_error[status.profile] = status.error
 
@@ -312,6 +316,11 @@ class Engine:
             self._contexts[name] = context
             self._semaphores[name] = asyncio.Semaphore(max(1, int(profile.max_concurrent_submits or 1)))
         return backend
+
+    @property
+    def sending(self) -> int:
+        """How many jobs this engine is sending right now (stored, their service's answer not in yet)."""
+        return len(self._sending)
 
     def capabilities(self, profile: str) -> Capabilities:
         return type(self.backend(profile)).capabilities
@@ -560,10 +569,27 @@ class Engine:
                 # Write-ahead: every row is durable before the first byte goes out.
                 self.store.add_many(jobs)
                 self._publish(jobs)
-                sent = await asyncio.gather(*(self._send(job) for job in jobs))
+                sent = await self._send_all(jobs)
         finally:
             self._sending.difference_update(job.id for job in jobs)
-        return list(sent)
+        return sent
+
+    async def _send_all(self, jobs: Sequence[Job]) -> list[Job]:
+        """Send `jobs` with a bounded number of tasks (twice the submit slots of their profiles), not one task per
+        job: each worker takes the next job in order. Results come back in the order of `jobs`."""
+        slots = sum(
+            max(1, int(getattr(self.config.profiles.get(name), "max_concurrent_submits", 1) or 1))
+            for name in {job.profile for job in jobs}
+        )
+        results: list[Job | None] = [None] * len(jobs)
+        turns = iter(range(len(jobs)))  # shared by the workers: one event loop thread, so no lock is needed
+
+        async def worker() -> None:
+            for index in turns:
+                results[index] = await self._send(jobs[index])
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(len(jobs), 2 * slots, MAX_SUBMIT_TASKS)))))
+        return [job for job in results if job is not None]
 
     async def _send(self, job: Job) -> Job:
         backend = self.backend(job.profile)
@@ -690,6 +716,10 @@ class Engine:
             if self._changed is not None:
                 self._changed.set()
 
+    def will_retry(self, job: Job) -> bool:
+        """Will (or did) this finished job get an automatic retry under its profile's policy?"""
+        return self._retry_eligible(job)
+
     def retry_child(self, job_id: str) -> str | None:
         """The id of the automatic retry of `job_id`, if this engine made (or found) one."""
         return self._retry_children.get(job_id)
@@ -762,6 +792,11 @@ class Engine:
             seen = {job.id}
             while follow_retries:
                 child = self._retry_children.get(job.id)
+                if child is None and job.state in (JobState.FAILED, JobState.LOST, JobState.UNKNOWN):
+                    # A retry made by another run (or process) is in the store only: follow it too.
+                    stored = self.store.children(job.id)
+                    if stored:
+                        child = self._retry_children.setdefault(job.id, stored[0].id)
                 if child is None:
                     if job.id in ending_now and job.id not in self._retry_settled:
                         # The store may know the failure before its event is drained: make sure the retry is

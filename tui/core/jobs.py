@@ -41,6 +41,8 @@ TERMINAL_STATES = frozenset(
     {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.LOST, JobState.UNKNOWN}
 )
 ACTIVE_STATES = frozenset({JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING})
+# Ended badly without the user asking (cancelled is a choice): what "Failed", `R` and `resubmit --failed` are about.
+FAILING_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN})
 
 # How far along a job is; a job never moves to a lower rank.
 _RANK = {JobState.SUBMITTING: 0, JobState.QUEUED: 1, JobState.RUNNING: 2}

@@ -26,11 +26,18 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             pass
         return stream
 
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        # A full disk or a vanished file must not print "--- Logging error ---" tracebacks over the user's terminal:
+        # the log is a help, not the job's record (that is the store, which reports its own errors).
+        self.failures += 1
+
+    failures = 0
+
 
 def setup_logging(log_file: Path, level: int = logging.INFO) -> None:
     """Send the root logger to `log_file` (created 0600). Calling again replaces the previous comfyq handler."""
     log_file = Path(log_file)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Create the file private before the handler opens it: no window where it is world-readable.
     fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.close(fd)
@@ -39,7 +46,8 @@ def setup_logging(log_file: Path, level: int = logging.INFO) -> None:
     except OSError:
         pass
     handler = _PrivateRotatingFileHandler(
-        log_file, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8"
+        # backslashreplace: text a server sent may hold lone surrogates, which UTF-8 cannot encode.
+        log_file, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", errors="backslashreplace"
     )
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))

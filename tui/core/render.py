@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,18 @@ def job_to_dict(job: Job, profile: Profile | None) -> dict[str, Any]:
     }
 
 
+# What json.dumps(ensure_ascii=False) leaves raw but must not reach a terminal (C1 controls, bidi overrides) or
+# cannot be written as UTF-8 at all (lone surrogates). json.dumps already escapes C0 controls and DEL is harmless in
+# JSON text, but is escaped too. Such characters can only sit inside JSON strings, where `\uXXXX` is the same value.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def job_to_json(job: Job, profiles: Mapping[str, Profile]) -> str:
-    """One line of `--json` output (no newline)."""
-    return json.dumps(job_to_dict(job, profiles.get(job.profile)), ensure_ascii=False, separators=(", ", ": "))
+    """One line of `--json` output (no newline): the exact values, with nothing in it that could steer a terminal
+    or fail to encode (those characters are `\\uXXXX` escapes, which every JSON reader reads back as the same)."""
+    text = json.dumps(job_to_dict(job, profiles.get(job.profile)), ensure_ascii=False, separators=(", ", ": "))
+    return _JSON_UNSAFE.sub(_json_escape, text)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -29,6 +31,7 @@ from typing import Any, TypeVar
 
 from tui.core.jobs import (
     ACTIVE_STATES,
+    FAILING_STATES,
     TERMINAL_STATES,
     Edition,
     Failure,
@@ -39,6 +42,7 @@ from tui.core.jobs import (
     apply_update,
     new_job_id,
 )
+from tui.core.row_decode import decode_row, stand_in
 from tui.core.secrets import redact
 
 __all__ = [
@@ -60,6 +64,15 @@ __all__ = [
 
 class StoreError(RuntimeError):
     """The job store cannot be opened or written (not a database, newer schema, locked, disk full ...)."""
+
+
+def _damaged(path: Path, detail: str) -> str:
+    """One line: what is wrong with the store file and what to do (comfyq writes nothing more into it)."""
+    detail = detail.splitlines()[0][:200] if detail else "unknown damage"
+    return (
+        f"{path}: the job store is damaged ({detail}); comfyq will not write into it. Move it aside "
+        f"(`comfyq locate` shows where it is) to start a new one, or recover rows with `sqlite3 FILE .recover`"
+    )
 
 
 class JobNotFound(LookupError):
@@ -94,7 +107,7 @@ _STATE_ALIASES: dict[str, frozenset[JobState]] = {
 }
 
 
-def _parse_states(value: str) -> tuple[frozenset[JobState] | None, list[str]]:
+def parse_states(value: str) -> tuple[frozenset[JobState] | None, list[str]]:
     """`failed,lost` / `active` / `done` / a prefix typed so far (`fai`) → states, plus the words not understood."""
     states: set[JobState] = set()
     unknown: list[str] = []
@@ -124,6 +137,12 @@ class JobFilter:
     profile: str | None = None
     text: str | None = None
     batch: str | None = None  # a batch name or its start (`batch:spring` matches `spring-catalog`)
+    # A typed `profile:sim` narrows like `state:` does, to every profile whose name starts so; a profile given by
+    # the CLI's -p is one exact name.
+    profile_prefix: bool = False
+    # Only the latest attempt of each chain (`is:latest`): a job that was resubmitted is left out, so "failed" means
+    # still failing. The store decides it (a later attempt is another row); `matches` cannot, see there.
+    latest_only: bool = False
     # Parts of a typed query that were not understood (e.g. `state:bogus`), for the UI to point out.
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -138,13 +157,14 @@ class JobFilter:
         states: set[JobState] | None = None
         profile: str | None = None
         batch: str | None = None
+        latest_only = False
         words: list[str] = []
         problems: list[str] = []
         for token in query.split():
             key, sep, value = token.partition(":")
             key = key.lower()
             if sep and key == "state":
-                parsed, unknown = _parse_states(value)
+                parsed, unknown = parse_states(value)
                 if unknown:
                     problems.append(f"state:{','.join(unknown)}: not a state (one of: "
                                     f"{', '.join(s.value for s in JobState)}, active, done)")
@@ -156,6 +176,8 @@ class JobFilter:
             elif sep and key == "batch":
                 if value:
                     batch = value
+            elif sep and key == "is" and value.lower() == "latest":
+                latest_only = True
             else:
                 words.append(token)
         return cls(
@@ -163,6 +185,8 @@ class JobFilter:
             profile=profile,
             text=" ".join(words) or None,
             batch=batch,
+            latest_only=latest_only,
+            profile_prefix=profile is not None,
             problems=tuple(problems),
         )
 
@@ -173,7 +197,10 @@ class JobFilter:
 
     @property
     def is_empty(self) -> bool:
-        return self.states is None and self.profile is None and self.batch is None and not self.terms
+        return (
+            self.states is None and self.profile is None and self.batch is None and not self.latest_only
+            and not self.terms
+        )
 
     def to_query(self) -> str:
         """The filter as a query string :meth:`parse` reads back."""
@@ -189,15 +216,22 @@ class JobFilter:
             parts.append(f"profile:{self.profile}")
         if self.batch is not None:
             parts.append(f"batch:{self.batch}")
+        if self.latest_only:
+            parts.append("is:latest")
         if self.text:
             parts.append(self.text)
         return " ".join(parts)
 
     def matches(self, job: Job) -> bool:
-        """The same test the store's SQL makes, for a job in memory (live updates of a filtered view)."""
+        """The same test the store's SQL makes, for a job in memory (live updates of a filtered view).
+
+        `latest_only` is not judged here (a job does not know its later attempts): a view that uses it drops a
+        job's row when a later attempt of it arrives."""
         if self.states is not None and job.state not in self.states:
             return False
-        if self.profile is not None and job.profile != self.profile:
+        if self.profile is not None and not (
+            job.profile.startswith(self.profile) if self.profile_prefix else job.profile == self.profile
+        ):
             return False
         if self.batch is not None and not (job.batch or "").startswith(self.batch):
             return False
@@ -364,12 +398,31 @@ ORDERS = ("submitted", "state", "profile", "duration", "outputs", "updated", "id
 RAW_RESULT_LIMIT = 256 * 1024
 RAW_RESULT_TRUNCATED = "[comfyq: raw result truncated"
 
-_FAILED_STATES = frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN, JobState.CANCELLED})
+# What `failed()` may return when asked by state; without states it returns the FAILING_STATES.
+_RESUBMITTABLE_STATES = FAILING_STATES | {JobState.CANCELLED}
+# No later attempt of this job exists (an index look-up on jobs_by_parent per row).
+_NOT_RESUBMITTED = "NOT EXISTS (SELECT 1 FROM jobs AS child WHERE child.parent_id = jobs.id)"
+_STATE_VALUES = frozenset(state.value for state in JobState)
 _CHUNK = 500  # bound on SQL variables per IN (...) list
 _WORKFLOW_CACHE_SIZE = 1024  # parsed workflows kept (by job id)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _column_text(value: Any) -> Any:
+    """A text column's value: lone surrogates (a server may send "\\ud800" as valid JSON) cannot be encoded for
+    SQLite, so the column gets U+FFFD in their place; `data` keeps the exact value (written with ensure_ascii)."""
+    if isinstance(value, str) and not value.isascii() and _LONE_SURROGATE.search(value):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    return value
+
+
 def _row_values(job: Job, now: float) -> tuple[Any, ...]:
+    return tuple(_column_text(value) for value in _raw_row_values(job, now))
+
+
+def _raw_row_values(job: Job, now: float) -> tuple[Any, ...]:
     submitted = job.submitted_at
     return (
         job.profile,
@@ -414,7 +467,10 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
         else:
             clauses.append(f"state IN ({', '.join('?' * len(flt.states))})")
             params += sorted(s.value for s in flt.states)
-    if flt.profile is not None:
+    if flt.profile is not None and flt.profile_prefix:
+        clauses.append("profile >= ? AND profile < ?")  # every name that starts so (see `batch` below)
+        params += [flt.profile, flt.profile + "\U0010ffff"]
+    elif flt.profile is not None:
         clauses.append("profile = ?")
         params.append(flt.profile)
     if flt.batch is not None:
@@ -422,6 +478,8 @@ def _where(flt: JobFilter | None) -> tuple[str, list[Any]]:
         # sorts between it and the name followed by the last code point).
         clauses.append("batch >= ? AND batch < ?")
         params += [flt.batch, flt.batch + "\U0010ffff"]
+    if flt.latest_only:
+        clauses.append(_NOT_RESUBMITTED)
     for term in flt.terms:
         clauses.append("instr(search_text, ?) > 0")
         params.append(term)
@@ -598,6 +656,14 @@ class _SinkBatch:
         return [self.jobs[job_id] for job_id in self.changed]
 
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    reason: str
+
+
 class JobStore:
     """Jobs in one SQLite file. Every method is safe to call from any thread."""
 
@@ -605,6 +671,7 @@ class JobStore:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._workflows: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._unreadable: set[str] = set()  # ids of rows read as `unknown` stand-ins: never written back
         self._memory = str(path) == ":memory:"
         self._data_version: int | None = None
         if not self._memory:
@@ -620,9 +687,16 @@ class JobStore:
         try:
             self._configure()
             self._migrate()
+            if not self._memory:
+                self._check_integrity()
         except sqlite3.DatabaseError as error:
             self._db.close()
-            raise StoreError(f"{self.path}: cannot use the job store: {error}") from error
+            text = str(error)
+            if isinstance(error, sqlite3.OperationalError) and not any(
+                word in text for word in ("malformed", "not a database", "corrupt")
+            ):
+                raise StoreError(f"{self.path}: cannot use the job store: {error}") from error  # locked, read-only, ...
+            raise StoreError(_damaged(self.path, text)) from error
         except StoreError:
             self._db.close()
             raise
@@ -640,6 +714,14 @@ class JobStore:
             os.chmod(self.path, 0o600)
         except OSError as error:
             raise StoreError(f"{self.path}: cannot create the job store: {error.strerror or error}") from error
+
+    def _check_integrity(self) -> None:
+        """Refuse a damaged file at open (what `PRAGMA integrity_check` reports, by its quicker sibling that skips
+        only the index-content cross-check): writing on into it could lose what is still readable."""
+        rows = self._db.execute("PRAGMA quick_check(3)").fetchall()
+        problems = [str(row[0]) for row in rows if row and row[0] != "ok"]
+        if problems:
+            raise StoreError(_damaged(self.path, "; ".join(problems)))
 
     def _chmod_sidecars(self) -> None:
         # SQLite creates -wal/-shm with the database file's mode; make sure anyway (an older file may differ).
@@ -748,11 +830,24 @@ class JobStore:
             return self._db.execute(sql, params).fetchall()
 
     def _job_of(self, row: Sequence[Any]) -> Job:
-        """A Job from a row's (id, data, workflow) columns."""
+        """A Job from a row's (id, data, workflow) columns; an unreadable row gives an `unknown` stand-in that says
+        why (one bad row must not break every listing that includes it), and is never written back."""
         job_id, data, workflow_text = row[0], row[1], row[2]
-        fields = json.loads(data)
-        fields["workflow"] = self._workflow(job_id, workflow_text)
-        return Job.from_dict(fields)
+        try:
+            workflow = self._workflow(job_id, workflow_text)
+        except (ValueError, RecursionError) as error:
+            workflow = _Unreadable(f"its workflow is not valid JSON ({error})")
+        if isinstance(workflow, _Unreadable):
+            job, readable = stand_in(job_id, None, workflow.reason), False
+        else:
+            job, readable = decode_row(job_id, data, workflow)
+        if readable:
+            self._unreadable.discard(job.id)
+        else:
+            if job.id not in self._unreadable:
+                log.warning("job store %s: row %s: %s", self.path, job.id, job.warning)
+            self._unreadable.add(job.id)
+        return job
 
     def _workflow(self, job_id: str, text: str | None) -> dict[str, Any] | None:
         # A job's workflow never changes once stored: parse it once and share it (callers copy before editing,
@@ -786,7 +881,7 @@ class JobStore:
         job.timestamps.setdefault(JobState.SUBMITTING.value, now)
         try:
             workflow = _dumps(job.workflow) if job.workflow is not None else None
-            self._db.execute(_INSERT, (job.id, *_row_values(job, now), workflow))
+            self._db.execute(_INSERT, (_column_text(job.id), *_row_values(job, now), workflow))
         except sqlite3.IntegrityError as error:
             if self._db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
                 raise ValueError(f"job {job.id} is already stored") from error
@@ -820,6 +915,8 @@ class JobStore:
             job = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (update.job_id,))
             if job is None:
                 raise JobNotFound(f"no job {update.job_id}")
+            if job.id in self._unreadable:
+                return None  # a stand-in for a row that cannot be read: the row stays as it is
             changed = apply_update(job, _scrubbed(update))
             if changed is not None:
                 self._save(changed, time.time())
@@ -838,7 +935,7 @@ class JobStore:
                 if update.job_id not in current:
                     current[update.job_id] = self._one("SELECT id, data, workflow FROM jobs WHERE id = ?", (update.job_id,))
                 job = current[update.job_id]
-                if job is None:
+                if job is None or job.id in self._unreadable:
                     continue
                 result = apply_update(job, _scrubbed(update), now)
                 if result is not None:
@@ -921,6 +1018,8 @@ class JobStore:
         `writes` pairs each job's new version with its stored column values (`_row_values` order)."""
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for job, stored in writes:
+            if job.id in self._unreadable:
+                continue  # never over a row that could not be read
             values = _row_values(job, now)
             names: list[str] = []
             params: list[Any] = []
@@ -1130,6 +1229,7 @@ class JobStore:
         return [
             ActiveJob(job_id, job_profile, JobState(state), task_id, _int_or_none(index), _int_or_none(position))
             for job_id, job_profile, state, task_id, index, position in rows
+            if state in _STATE_VALUES  # (a row with a state no version wrote is shown as `unknown`, not followed)
         ]
 
     def children(self, job_id: str) -> list[Job]:
@@ -1167,18 +1267,36 @@ class JobStore:
         return [root] + [job for _, job in sorted(found.values(), key=lambda pair: pair[0])]
 
     def failed(self, flt: JobFilter | None = None, *, include_external: bool = False) -> list[Job]:
-        """Jobs that ended badly (failed, lost, unknown, cancelled) and were not resubmitted yet, oldest first.
+        """Jobs still failing (failed, lost, unknown, not resubmitted yet), oldest first.
 
-        `flt` narrows further (its states intersect those four). External jobs (no workflow, nothing to resubmit)
-        are left out unless `include_external`.
+        `flt` narrows further; when it names states, cancelled jobs can be asked for too. External jobs (no
+        workflow, nothing to resubmit) are left out unless `include_external`.
         """
         base = flt or JobFilter()
-        states = _FAILED_STATES if base.states is None else _FAILED_STATES & base.states
-        where, params = _where(replace(base, states=frozenset(states)))
+        states = FAILING_STATES if base.states is None else _RESUBMITTABLE_STATES & base.states
+        where, params = _where(replace(base, states=frozenset(states), latest_only=True))
         extra = "" if include_external else " AND external = 0"
-        return self._jobs(
-            f"SELECT id, data, workflow FROM jobs{where}{extra} "
-            "AND NOT EXISTS (SELECT 1 FROM jobs AS child WHERE child.parent_id = jobs.id) "
-            "ORDER BY submitted_at, seq",
-            params,
-        )
+        return self._jobs(f"SELECT id, data, workflow FROM jobs{where}{extra} ORDER BY submitted_at, seq", params)
+
+    def failing_count(self, profile: str | None = None) -> int:
+        """How many jobs are still failing (what the Failed quick filter, the status bar and `R` agree on)."""
+        return self.count(JobFilter(states=FAILING_STATES, profile=profile, latest_only=True))
+
+    def latest_attempts(self, ids: Sequence[str]) -> dict[str, Job]:
+        """For each of `ids` that was resubmitted: the latest attempt in its chain below it (children, their
+        children, ...), by submission order. Ids without a later attempt are absent."""
+        latest: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = list(ids[start : start + _CHUNK])
+            rows = self._query(
+                "WITH RECURSIVE later(root, id, seq) AS ("
+                f" SELECT parent_id, id, seq FROM jobs WHERE parent_id IN ({', '.join('?' * len(chunk))})"
+                " UNION ALL SELECT later.root, jobs.id, jobs.seq FROM jobs JOIN later ON jobs.parent_id = later.id"
+                ") SELECT root, id, seq FROM later",
+                chunk,
+            )
+            for root, job_id, seq in rows:
+                if root not in latest or seq > latest[root][0]:
+                    latest[root] = (seq, job_id)
+        found = self.get_many([job_id for _, job_id in latest.values()])
+        return {root: found[job_id] for root, (_, job_id) in latest.items() if job_id in found}

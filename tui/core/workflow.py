@@ -286,15 +286,20 @@ def parse_workflow(text: str, source: str = "<string>") -> Workflow:
         ) from None
     except RecursionError:
         raise WorkflowError("invalid JSON: nested too deeply", source=source) from None
-    validate_workflow(data, text, source)
+    try:
+        validate_workflow(data, text, source)
+    except RecursionError:
+        raise WorkflowError("invalid JSON: nested too deeply", source=source) from None
     return Workflow(data, source)
 
 
 def load_workflow(path: str | Path) -> Workflow:
     """Read and validate a workflow file; the error source is the path."""
     source = str(path)
+    from tui.core.files import MAX_WORKFLOW_BYTES, read_capped
+
     try:
-        raw = Path(path).read_bytes()
+        raw = read_capped(path, MAX_WORKFLOW_BYTES)
     except OSError as error:
         raise WorkflowError(f"cannot read the file: {error.strerror or error}", source=source) from None
     try:
@@ -382,6 +387,36 @@ def validate_workflow(data: object, text: str | None = None, source: str = "<str
                     node_id,
                     input_name,
                 )
+
+    # What no server can take: NaN / Infinity (not JSON) and lone surrogates (not text). Refused here, with where,
+    # instead of failing later as a transport error (and being retried).
+    for node_id, node in data.items():
+        problem = _unsendable(node_id) or _unsendable(node["class_type"])
+        if problem:
+            raise fail(f"node {_shown(node_id)}: {problem}", node_id)
+        for input_name, value in node["inputs"].items():
+            problem = _unsendable(input_name) or _unsendable(value)
+            if problem:
+                raise fail(f'node {_shown(node_id)} input "{_shown(input_name)}": {problem}', node_id, input_name)
+
+
+def _shown(text: str) -> str:
+    from tui.core.safe_text import visible
+
+    return visible(text)
+
+
+def _unsendable(value: object) -> str | None:
+    """Why `value` cannot be sent as JSON text, or None."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except ValueError as error:
+        if isinstance(error, UnicodeEncodeError):
+            return "holds a lone surrogate (\\ud800-\\udfff), which is not text a server can read"
+        return "holds NaN or Infinity, which is not JSON (ComfyUI cannot read it)"
+    except RecursionError:
+        return "is nested too deeply"
+    return None
 
 
 class _Locator:

@@ -9,6 +9,8 @@ needs one sooner. The big texts inside the collapsibles (raw result, workflow) a
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import time
 from datetime import datetime
@@ -31,6 +33,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.core.safe_text import visible
 from tui.core.config import Config
 from tui.core.jobs import Edition, Failure, Job, JobState
 from tui.core.oss import OssPathError, compose_oss_path
@@ -60,6 +63,8 @@ def pretty_text(text: str) -> tuple[str, bool]:
 
 
 def _code(text: str, is_json: bool) -> Content | Text:
+    # A raw result or workflow as a service sent it: control characters escaped, line breaks kept.
+    text = visible(text, keep_newlines=True)
     if is_json and len(text) <= HIGHLIGHT_LIMIT:
         return highlight(text, language="json")
     return Text(text)
@@ -99,9 +104,30 @@ def _without_header(failure: Failure) -> str:
     return message or failure.message
 
 
+def _visible_failure(failure: Failure) -> Failure:
+    """The failure with every text field made safe to draw (it came from a service)."""
+    return dataclasses.replace(
+        failure,
+        message=visible(failure.message, keep_newlines=True),
+        node_id=None if failure.node_id is None else visible(failure.node_id),
+        class_type=None if failure.class_type is None else visible(failure.class_type),
+        exception_type=None if failure.exception_type is None else visible(failure.exception_type),
+        node_errors=tuple(
+            dataclasses.replace(
+                error,
+                **{name: visible(getattr(error, name), keep_newlines=True)
+                   for name in ("node_id", "class_type", "input_name", "message", "details", "type")
+                   if isinstance(getattr(error, name, None), str)},
+            )
+            for error in failure.node_errors
+        ),
+    )
+
+
 def failure_text(failure: Failure) -> Text:
     """The error block: category, where (node, class_type), exception type, then the message or the node errors."""
     text = Text()
+    failure = _visible_failure(failure)
     text.append(f"✘ {failure.category.value}", style="bold red")
     if failure.node_errors:
         nodes = len({error.node_id for error in failure.node_errors})
@@ -520,7 +546,7 @@ class JobDetail(VerticalScroll):
         text.append(f"{STATE_ICONS[job.state]} {job.state.value}", style=STATE_STYLES[job.state])
         text.append(f"  job {short_id(job.id)}", style="bold")
         edition_style = "cyan" if job.edition is Edition.API else "magenta"
-        text.append(f"  {job.profile} ")
+        text.append(f"  {visible(job.profile)} ")
         text.append(f"({job.edition.value})", style=edition_style)
         total = len(self._chain)
         if total > 1 and position is not None:
@@ -536,7 +562,7 @@ class JobDetail(VerticalScroll):
             progress = job.progress
             node = progress.class_type or (f"node {progress.node_id}" if progress.node_id else "")
             counter = f" {int(progress.value)}/{int(progress.max)}" if progress.max else ""
-            text.append(f"  {node}{counter}".rstrip(), style="yellow")
+            text.append(visible(f"  {node}{counter}".rstrip()), style="yellow")
         text.append(f"  {format_duration(job.duration(now))}", style="dim")
         return text
 
@@ -585,7 +611,7 @@ class JobDetail(VerticalScroll):
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(overflow="fold")
         for label, value in rows:
-            grid.add_row(label, value)
+            grid.add_row(label, visible(value))
         update_in_place(self._section("ids"), grid)  # type: ignore[arg-type]
 
     def _render_warning(self, job: Job) -> None:
@@ -597,7 +623,7 @@ class JobDetail(VerticalScroll):
         warning = self._section("warning")
         assert isinstance(warning, Static)
         warning.display = True
-        warning.update(Text(f"⚠ {job.warning}"))
+        warning.update(Text(visible(f"⚠ {job.warning}", keep_newlines=True)))
 
     def _render_failure(self, failure: Failure | None) -> None:
         if not self._changed("failure", failure):
@@ -614,7 +640,7 @@ class JobDetail(VerticalScroll):
         traceback.display = True
         lines = "".join(line if line.endswith("\n") else line + "\n" for line in failure.traceback)
         traceback.title = f"Traceback ({len(failure.traceback)} frames)"
-        self._texts["traceback"].update(Text(lines.rstrip("\n")))
+        self._texts["traceback"].update(Text(visible(lines.rstrip("\n"), keep_newlines=True)))
 
     def _outputs_compact(self) -> bool:
         """Whether the outputs table must drop its subfolder and filename columns to show the OSS paths."""
@@ -670,10 +696,13 @@ class JobDetail(VerticalScroll):
             self._oss_paths.append(path)
             if compact and path is None:
                 shown = f"{output.filename}  {shown}"
-            cells: list[object] = [output.node_id, Text(output.type, style="dim" if output.type == "temp" else "")]
+            # Names as the service sent them, shown with control characters escaped (`y` copies the real path).
+            cells: list[object] = [
+                Text(visible(output.node_id)), Text(visible(output.type), style="dim" if output.type == "temp" else "")
+            ]
             if not compact:
-                cells += [output.subfolder, output.filename]
-            cells.append(Text(shown, style="green" if path else "dim"))
+                cells += [Text(visible(output.subfolder)), Text(visible(output.filename))]
+            cells.append(Text(visible(shown), style="green" if path else "dim"))
             table.add_row(*cells)
         count = len(job.outputs)
         paths = len(self.all_oss_paths())
@@ -706,9 +735,9 @@ class JobDetail(VerticalScroll):
             line.append(f" {format_clock(attempt.submitted_at)}", style="dim")
             if attempt.failure is not None:
                 summary = f"{attempt.failure.category.value}: {attempt.failure.message}".replace("\n", " ")
-                line.append(f"  {summary}", style="red")
+                line.append(f"  {visible(summary)}", style="red")
             elif attempt.outputs:
-                line.append(f"  {len(attempt.outputs)} outputs", style="dim")
+                line.append(f"  {len(attempt.outputs)} output{'s' if len(attempt.outputs) != 1 else ''}", style="dim")
             if current:
                 highlighted = number - 1
             if width > 10:

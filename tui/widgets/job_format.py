@@ -103,6 +103,11 @@ def progress_text(job: Job, width: int) -> str:
     return ""
 
 
+def retried_text(latest: Job) -> str:
+    """What became of a finished job's resubmission: `↻✔ attempt 2` (the icon is its latest attempt's state)."""
+    return f"↻{STATE_ICONS[latest.state]} attempt {latest.attempt}"
+
+
 def error_summary(job: Job) -> str:
     """One line: the failure message, else a warning, else nothing."""
     if job.failure is not None:

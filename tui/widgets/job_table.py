@@ -22,6 +22,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.core.safe_text import visible
 from tui.core.jobs import Job, JobState
 from tui.core.store import JobFilter, JobStore
 from tui.widgets.job_format import (
@@ -32,6 +33,7 @@ from tui.widgets.job_format import (
     format_duration,
     progress_text,
     remote_id,
+    retried_text,
     short_id,
 )
 
@@ -80,6 +82,7 @@ _RowStyles = dict[bool, _LineStyles]  # is the cursor row -> its styles
 def _fit(text: str, width: int) -> str:
     if width <= 0:
         return ""
+    text = visible(text)  # every cell may hold outside text (names, errors): never raw into the terminal
     if len(text) <= width:
         return text.ljust(width)
     return text[: max(0, width - 1)] + "…"
@@ -92,6 +95,8 @@ class JobTable(ScrollView, can_focus=True):
     JobTable {
         height: 1fr;
         background: $surface;
+        /* Columns are fitted to the width: nothing to scroll sideways, so no horizontal bar over the last row. */
+        overflow-x: hidden;
     }
     JobTable > .job-table--header {
         text-style: bold;
@@ -180,6 +185,10 @@ class JobTable(ScrollView, can_focus=True):
         self._rows: list[str] = []
         self._members: set[str] = set()
         self._cache: OrderedDict[str, Job] = OrderedDict()
+        # Finished jobs on screen that were resubmitted -> their latest attempt (the row says how it ended).
+        # Looked up for the visible rows when first drawn; forgotten whenever any later attempt changes.
+        self._latest: dict[str, Job] = {}
+        self._latest_checked: set[str] = set()
         self._marked: set[str] = set()
         self._cursor_job: str | None = None
         self._needs_resort = False
@@ -225,6 +234,7 @@ class JobTable(ScrollView, can_focus=True):
         self._members = set(self._rows)
         self._needs_resort = False
         self._cache.clear()
+        self._forget_latest()
         self._sync_virtual_size()
         self._restore_cursor()
         self.refresh()
@@ -248,6 +258,15 @@ class JobTable(ScrollView, can_focus=True):
         first_visible, last_visible = self._visible_range()
         visible_ids = set(self._rows[first_visible:last_visible])
         dirty_lines: list[int] = []
+        jobs = list(jobs)
+        if any(job.parent_id is not None for job in jobs):
+            # A later attempt changed: the rows it retries must look their outcome up again.
+            structural |= self._forget_retried(jobs, visible_ids)
+        replaced: set[str] = set()
+        if self.job_filter.latest_only:
+            # `matches` cannot tell whether a job was resubmitted; the store can, for the few that would join.
+            joining = [job.id for job in jobs if job.id not in self._members and self.job_filter.matches(job)]
+            replaced = set(self.store.latest_attempts(joining)) if joining else set()
         for job in jobs:
             matches = self.job_filter.matches(job)
             if job.id in self._members:
@@ -261,7 +280,7 @@ class JobTable(ScrollView, can_focus=True):
                     dirty_lines.append(job.id)
                 if self.sort_key in ("state", "duration", "outputs"):
                     self._needs_resort = True
-            elif matches:
+            elif matches and job.id not in replaced:
                 self._insert_row(job)
                 structural = True
         if self._needs_resort and self.sort_key != "submitted":
@@ -279,6 +298,39 @@ class JobTable(ScrollView, can_focus=True):
             row = self._row_of_visible(job_id, first_visible, last_visible)
             if row is not None:
                 self.refresh_line(row)
+
+    def _forget_retried(self, jobs: list[Job], visible_ids: set[str]) -> bool:
+        """A later attempt changed: visible retried rows look their outcome up again when redrawn, and in a
+        latest-only view (Failed) a job whose resubmission just appeared leaves. True when rows were removed."""
+        removed = False
+        if self.job_filter.latest_only:
+            for job in jobs:
+                if job.parent_id is not None and job.parent_id in self._members:
+                    self._remove_row(job.parent_id)
+                    removed = True
+        self._forget_latest()
+        self.refresh()
+        return removed
+
+    def _forget_latest(self) -> None:
+        self._latest.clear()
+        self._latest_checked.clear()
+
+    def _latest_attempt(self, job: Job) -> Job | None:
+        """The latest attempt of a finished job that was resubmitted (None when it was not), looked up for every
+        visible finished row at once."""
+        if not job.state.is_terminal:
+            return None
+        if job.id not in self._latest_checked:
+            first, last = self._visible_range()
+            ids = [job_id for job_id in self._rows[first:last] if job_id not in self._latest_checked]
+            if job.id not in ids:
+                ids.append(job.id)
+            if len(self._latest_checked) > _ROW_CACHE_SIZE:
+                self._forget_latest()
+            self._latest.update(self.store.latest_attempts(ids))
+            self._latest_checked.update(ids)
+        return self._latest.get(job.id)
 
     def _insert_row(self, job: Job) -> None:
         self._cache[job.id] = job
@@ -321,6 +373,8 @@ class JobTable(ScrollView, can_focus=True):
             if new_job != self._cursor_job:
                 self._cursor_job = new_job
                 self.post_message(self.Highlighted(self, new_job))
+        # A sort, filter or insert can move the cursor's job anywhere: the user must still see the row they act on.
+        self._scroll_cursor_into_view()
 
     def job_at(self, row: int) -> Job | None:
         if not 0 <= row < len(self._rows):
@@ -328,7 +382,7 @@ class JobTable(ScrollView, can_focus=True):
         job_id = self._rows[row]
         job = self._cache.get(job_id)
         if job is None:
-            self._load(row, row + max(1, self.size.height))
+            self._load(row, row + max(1, self._view.height))
             job = self._cache.get(job_id)
         return job
 
@@ -343,10 +397,15 @@ class JobTable(ScrollView, can_focus=True):
 
     def _visible_range(self) -> tuple[int, int]:
         first = int(self.scroll_offset.y)
-        return first, first + max(1, self.size.height - 1)  # one line is the header
+        return first, first + max(1, self._view.height - 1)  # one line is the header
+
+    @property
+    def _view(self) -> Size:
+        """The lines and cells rows are drawn in: the widget less its scrollbar (a row under it is hidden)."""
+        return self.scrollable_content_region.size
 
     def _sync_virtual_size(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self._rows) + 1)
+        self.virtual_size = Size(self._view.width, len(self._rows) + 1)
 
     def tick(self) -> None:
         """Repaint running jobs' durations (called once a second by the screen)."""
@@ -385,7 +444,7 @@ class JobTable(ScrollView, can_focus=True):
         return result
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self._view.width
         if y == 0:
             return self._render_header(width)
         scroll_y = int(self.scroll_offset.y)
@@ -442,12 +501,13 @@ class JobTable(ScrollView, can_focus=True):
         base = styles.base
         widths = self._column_widths(width)
         marked = job.id in self._marked
+        latest = self._latest_attempt(job)
         values = [
             f"{STATE_ICONS[job.state]} {job.state.value}",
             short_id(job.id),
             job.profile,
             remote_id(job),
-            progress_text(job, widths[4]),
+            retried_text(latest) if latest is not None else progress_text(job, widths[4]),
             format_clock(job.submitted_at, self._now),
             format_duration(job.duration(self._now)),
             str(len(job.outputs)) if job.outputs else ("" if job.state.is_active else "0"),
@@ -475,7 +535,7 @@ class JobTable(ScrollView, can_focus=True):
         self._scroll_cursor_into_view()
 
     def _scroll_cursor_into_view(self) -> None:
-        height = max(1, self.size.height - 1)
+        height = max(1, self._view.height - 1)
         top = int(self.scroll_offset.y)
         if self.cursor_row < top:
             self.scroll_to(y=self.cursor_row, animate=False)
@@ -499,10 +559,10 @@ class JobTable(ScrollView, can_focus=True):
         self._move(1)
 
     def action_page_up(self) -> None:
-        self._move(-max(1, self.size.height - 2))
+        self._move(-max(1, self._view.height - 2))
 
     def action_page_down(self) -> None:
-        self._move(max(1, self.size.height - 2))
+        self._move(max(1, self._view.height - 2))
 
     def action_first(self) -> None:
         self._move(-len(self._rows))
@@ -546,7 +606,7 @@ class JobTable(ScrollView, can_focus=True):
 
     def _sort_by_header_click(self, x: int) -> None:
         position = _MARK_WIDTH
-        for column, col_width in zip(COLUMNS, self._column_widths(self.size.width)):
+        for column, col_width in zip(COLUMNS, self._column_widths(self._view.width)):
             if not col_width:
                 continue
             if position <= x < position + col_width + 1:
@@ -556,4 +616,4 @@ class JobTable(ScrollView, can_focus=True):
             position += col_width + 1
 
     def visible_region_for_row(self, row: int) -> Region:
-        return Region(0, row + 1 - int(self.scroll_offset.y), self.size.width, 1)
+        return Region(0, row + 1 - int(self.scroll_offset.y), self._view.width, 1)

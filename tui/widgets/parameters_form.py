@@ -32,6 +32,7 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static, TextArea
 
+from tui.core.safe_text import visible
 from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
 
 # The choices of ComfyUI's KSampler (its /object_info), offered as completions, not enforced: custom nodes add more.
@@ -204,11 +205,11 @@ class FieldRow(Widget, can_focus=True):
             self.refresh()
 
     def render(self) -> Text:
-        line = Text(first_line(self.field_name).ljust(NAME_WIDTH), no_wrap=True, end="")
+        line = Text(first_line(visible(self.field_name)).ljust(NAME_WIDTH), no_wrap=True, end="")
         if self.input is None:
             # The input, unfocused: one cell of padding each side, the text cut at its right edge.
             width = self.content_size.width - NAME_WIDTH - (DICE_WIDTH if self.has_dice else 0)
-            shown = Text(f" {self.value}", no_wrap=True, end="")
+            shown = Text(f" {visible(self.value)}", no_wrap=True, end="")
             shown.truncate(max(0, width - 1), overflow="crop")
             shown.pad_right(max(0, width - shown.cell_len))
             shown.stylize(self.get_component_rich_style("param-row--value"))
@@ -393,7 +394,7 @@ class ParametersForm(VerticalScroll):
             self.workflow = None
             self.disabled = bool(self._fields)  # keep the values visible but not editable against a broken JSON
             note = self._line("params-note")
-            note.update(f"✘ The JSON has an error; fix it in the JSON tab.\n{problem or ''}".rstrip())
+            note.update(Text(visible(f"✘ The JSON has an error; fix it in the JSON tab.\n{problem or ''}".rstrip(), keep_newlines=True)))
             note.set_class(True, "-error")
             note.display = True
             return
@@ -456,9 +457,10 @@ class ParametersForm(VerticalScroll):
         Classes: every one of them is a ``param-part`` (a rebuild removes those); the first is also ``param``.
         """
         item = field.item
-        tooltip = f"{item.title} · node {item.node_id} · {item.class_type}.{item.name} ({item.type_name})"
+        # Names from the workflow file: shown with control characters escaped, never read as markup.
+        tooltip = visible(f"{item.title} · node {item.node_id} · {item.class_type}.{item.name} ({item.type_name})")
         if field.is_prompt:
-            title = Label(f"{item.title} #{item.node_id}", classes="param param-part param-title")
+            title = Label(Text(visible(f"{item.title} #{item.node_id}")), classes="param param-part param-title")
             area = TextArea(
                 item.value,  # type: ignore[arg-type]
                 id=field.widget_id,

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from tui.core.safe_text import visible
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.config import Config, ConfigError, Profile, delete_profile, load_config
 from tui.core.secrets import redact
@@ -202,13 +203,13 @@ class ProfileList(OptionList):
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append("▶ " if active else "  ", style="bold green")
         title.append("● " if profile.name in self._marked else "", style="bold yellow")
-        title.append(profile.name, style="bold" if active else "")
+        title.append(visible(profile.name), style="bold" if active else "")
         title.append(f"  {profile.edition.value}", style="cyan" if profile.edition is Edition.API else "magenta")
         flying = len(self._in_flight.get(profile.name, ()))
         if flying:
             title.append(f"  {flying} in flight", style="yellow")
         details = Text(no_wrap=True, overflow="ellipsis", style="dim")
-        details.append(f"    {profile.host or '(no host)'}")
+        details.append(f"    {visible(profile.host or '(no host)')}")
         if profile.token:
             details.append(f"  token {profile.masked_token}")
             if profile.token_env:
@@ -232,7 +233,7 @@ class ProfileList(OptionList):
                 status_line.append(f" · {status.consumers} {noun}", style="dim")
             if status.error and status.state is not SourceState.CONNECTED:
                 error = Text(no_wrap=True, overflow="ellipsis", style="red")
-                error.append(f"    {redact(status.error)}")
+                error.append(f"    {visible(redact(status.error))}")
                 lines.append(error)
         return Group(*lines)
 

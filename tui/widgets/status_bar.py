@@ -6,17 +6,30 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.core.safe_text import visible
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.jobs import JobState
 from tui.widgets.job_format import STATE_ICONS, STATE_STYLES
 
+# Icon and colour per source state; the icon differs per meaning, so the state reads without colour too.
 SOURCE_STYLES: dict[SourceState, tuple[str, str]] = {
-    SourceState.CONNECTED: ("●", "green"),
-    SourceState.CONNECTING: ("◌", "yellow"),
-    SourceState.RECONNECTING: ("◌", "yellow"),
-    SourceState.ERROR: ("●", "red"),
+    SourceState.CONNECTED: ("✔", "green"),
+    SourceState.CONNECTING: ("…", "yellow"),
+    SourceState.RECONNECTING: ("…", "yellow"),
+    SourceState.DEGRADED: ("◐", "yellow"),
+    SourceState.ERROR: ("✘", "red"),
     SourceState.STOPPED: ("○", "grey50"),
 }
+_AUTH_WORDS = ("401", "403", "unauthor", "forbidden", "token")
+
+
+def source_word(status: SourceStatus) -> str:
+    """One word for a source's state: connected, connecting, reconnecting, degraded (answers time out or are too
+    large; the Profiles pane says why), auth (refused credentials), error."""
+    if status.state is SourceState.ERROR:
+        error = (status.error or "").lower()
+        return "auth" if any(word in error for word in _AUTH_WORDS) else "error"
+    return status.state.value
 
 
 class StatusBar(Widget):
@@ -31,33 +44,80 @@ class StatusBar(Widget):
 
     active_profile: reactive[str | None] = reactive(None)
     counts: reactive[dict[JobState, int]] = reactive(dict, always_update=True)
+    failing: reactive[int] = reactive(0)  # still failing (latest attempts): the ✘ count, as the Failed filter
     marked: reactive[int] = reactive(0)
     last_error: reactive[str | None] = reactive(None)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._statuses: dict[str, SourceStatus] = {}
+        self._profiles: list[str] | None = None  # the configured profiles, in config order (None: not told yet)
+        self.last_error_profile: str | None = None  # whose source the last error came from, if a source's
 
-    def update_status(self, status: SourceStatus) -> None:
-        self._statuses[status.profile] = status
+    def set_profiles(self, names: list[str]) -> None:
+        """The profiles the config has now: a deleted one leaves the bar."""
+        self._profiles = list(names)
+        self._statuses = {name: status for name, status in self._statuses.items() if name in self._profiles}
+        if self.last_error_profile is not None and self.last_error_profile not in self._profiles:
+            self.clear_error()
         self.refresh()
 
+    def update_status(self, status: SourceStatus) -> None:
+        if self._profiles is not None and status.profile not in self._profiles:
+            return
+        self._statuses[status.profile] = status
+        if status.state is SourceState.CONNECTED and status.profile == self.last_error_profile:
+            self.clear_error()  # the source that failed works again: its error is history (still in the log)
+        self.refresh()
+
+    def show_error(self, message: str, profile: str | None = None) -> None:
+        self.last_error = message
+        self.last_error_profile = profile
+
+    def clear_error(self) -> None:
+        self.last_error = None
+        self.last_error_profile = None
+
     def render(self) -> Text:
+        width = max(20, self.content_region.width or 120)
+        head = Text(no_wrap=True, overflow="ellipsis")
+        head.append("profile ", style="dim")
+        head.append(visible(self.active_profile or "—"), style="bold")
+        counts = Text(no_wrap=True)
+        counts.append("  │ ", style="dim")
+        for state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED):
+            count = self.failing if state is JobState.FAILED else self.counts.get(state, 0)
+            counts.append(f"{STATE_ICONS[state]} {count} ", style=STATE_STYLES[state] if count else "dim")
+        if self.marked:
+            counts.append(f"│ {self.marked} marked ", style="bold yellow")
+        error = Text(no_wrap=True, overflow="ellipsis")
+        if self.last_error:
+            error.append("│ last error: ", style="dim")
+            error.append(visible(self.last_error), style="red")
+        # The sources get what the rest leaves, but the error keeps at least a readable start.
+        room = width - head.cell_len - counts.cell_len - min(error.cell_len, 40)
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("profile ", style="dim")
-        text.append(self.active_profile or "—", style="bold")
+        text.append_text(head)
+        text.append_text(self._sources(room))
+        text.append_text(counts)
+        text.append_text(error)
+        return text
+
+    def _sources(self, room: int) -> Text:
+        """Each source as `name ✔ connected` (readable without colour); counted when the names do not fit."""
+        full = Text(no_wrap=True)
         for name, status in self._statuses.items():
             icon, colour = SOURCE_STYLES.get(status.state, ("?", "white"))
-            text.append("  ")
-            text.append(icon, style=colour)
-            text.append(f" {name}", style="dim")
-        text.append("  │ ", style="dim")
-        for state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED):
-            count = self.counts.get(state, 0)
-            text.append(f"{STATE_ICONS[state]} {count} ", style=STATE_STYLES[state] if count else "dim")
-        if self.marked:
-            text.append(f"│ {self.marked} marked ", style="bold yellow")
-        if self.last_error:
-            text.append("│ last error: ", style="dim")
-            text.append(self.last_error.replace("\n", " "), style="red")
-        return text
+            full.append(f"  {visible(name)} ", style="dim")
+            full.append(f"{icon} {source_word(status)}", style=colour)
+        if full.cell_len <= room:
+            return full
+        short = Text(no_wrap=True)
+        by_word: dict[tuple[str, str, str], int] = {}
+        for status in self._statuses.values():
+            icon, colour = SOURCE_STYLES.get(status.state, ("?", "white"))
+            key = (icon, colour, source_word(status))
+            by_word[key] = by_word.get(key, 0) + 1
+        for (icon, colour, word), count in by_word.items():
+            short.append(f"  {count} {icon} {word}", style=colour)
+        return short

@@ -31,6 +31,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Label, TextArea
 
+from tui.core.safe_text import visible
 from tui.core.jobs import Job
 from tui.core.recent import RecentFiles
 from tui.core.workflow import Scalar, Workflow, WorkflowError, parse_workflow
@@ -856,12 +857,12 @@ class WorkflowEditor(Vertical):
     def _show_status(self) -> None:
         status = self.query_one("#workflow-status", Label)
         if self._json_error is not None:
-            status.update(Text(f"✘ {self._describe(self._json_error)}"))
+            status.update(Text(visible(f"✘ {self._describe(self._json_error)}")))
             status.set_classes("error")
             return
         form_error = self._form_error()
         if form_error is not None:
-            status.update(Text(f"✘ parameters: {form_error.message}"))
+            status.update(Text(visible(f"✘ parameters: {form_error.message}")))
             status.set_classes("error")
             return
         nodes = len(self._parsed.nodes) if self._parsed is not None else 0

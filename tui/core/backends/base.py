@@ -51,6 +51,7 @@ class SourceState(str, Enum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
+    DEGRADED = "degraded"  # the service is there, but its answers time out or are too large (the reason says which)
     ERROR = "error"  # e.g. unauthorized: the source keeps trying, slowly
 
     def __str__(self) -> str:

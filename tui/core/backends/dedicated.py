@@ -30,6 +30,7 @@ import httpx
 
 from tui.core import payloads
 from tui.core.backends import BackendError, Backoff, scrub
+from tui.core.backends.http import MEGABYTE, AnswerTooLarge, fetch
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.aio import wait_event
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate, Progress
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A /history answer larger than this is parsed off the event loop (which is the TUI's).
+PARSE_OFF_LOOP_BYTES = 256 * 1024
 # After a success entry without outputs, look again this many times (the /history race) before accepting it.
 HISTORY_RACE_POLLS = 4
 HISTORY_RACE_DELAY = 0.25  # seconds between those looks
@@ -72,11 +75,15 @@ _NOT_SENT_ERRORS: tuple[type[httpx.HTTPError], ...] = (
 
 
 class _Unreachable(Exception):
-    """The service did not answer usefully (network, timeout, 5xx, 401/403); the message is free of secrets."""
+    """The service did not answer usefully (network, timeout, 5xx, 401/403); the message is free of secrets.
 
-    def __init__(self, message: str, *, auth: bool = False) -> None:
+    `degraded`: it is there but answered too slowly or too much (the source shows as degraded, not reconnecting).
+    """
+
+    def __init__(self, message: str, *, auth: bool = False, degraded: bool = False) -> None:
         super().__init__(message)
         self.auth = auth
+        self.degraded = degraded
 
 
 class _NoSuchRoute(_Unreachable):
@@ -169,6 +176,7 @@ class DedicatedBackend(Backend):
         self._http_error: str | None = None
         self._auth_error: str | None = None
         self._ws_error: str | None = None
+        self._degraded = False  # the last failure was a slow or oversized answer, not a missing server
         self._answered = False
         self._last_seen: float | None = None
         self._in_flight = 0
@@ -198,13 +206,27 @@ class DedicatedBackend(Backend):
     def _scrub(self, text: str) -> str:
         return scrub(text, getattr(self.profile, "token", None))
 
+    async def _fetch(self, method: str, path: str, *, submit: bool = False, **kwargs: Any) -> httpx.Response:
+        """One request within the profile's deadline (connect + send + the whole answer) and body cap."""
+        profile = self.profile
+        cap_mb, cap_key = (
+            (profile.max_submit_response_mb, "max_submit_response_mb") if submit
+            else (profile.max_response_mb, "max_response_mb")
+        )
+        return await fetch(
+            self._http(), method, path, deadline=float(profile.request_timeout or 30.0),
+            max_bytes=int(cap_mb * MEGABYTE), cap_key=cap_key, **kwargs,
+        )
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; network trouble, 5xx and 401/403 become `_Unreachable` with a clean message."""
         try:
-            response = await self._http().request(method, path, **kwargs)
+            response = await self._fetch(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             message = f"{self.base_url} did not answer {method} {path} in time ({type(exc).__name__})"
-            raise _Unreachable(message) from exc
+            raise _Unreachable(message, degraded=not isinstance(exc, httpx.ConnectTimeout)) from exc
+        except AnswerTooLarge as exc:
+            raise _Unreachable(f"{self.base_url}: {exc}", degraded=True) from exc
         except httpx.HTTPError as exc:
             raise _Unreachable(self._scrub(f"cannot reach {self.base_url}: {exc or type(exc).__name__}")) from exc
         if response.status_code in (401, 403):
@@ -250,6 +272,9 @@ class DedicatedBackend(Backend):
         if response.status_code != 200:
             raise _Unreachable(f"{self.base_url} answered GET /history/{prompt_id} with HTTP {response.status_code}")
         try:
+            if len(response.content) > PARSE_OFF_LOOP_BYTES:
+                # A big answer (thousands of outputs) is parsed on a worker thread: the loop is the UI's.
+                return await asyncio.to_thread(payloads.parse_history_response, response.content, prompt_id)
             return payloads.parse_history_response(response.content, prompt_id)
         except payloads.PayloadError as exc:
             # Unparseable answer: treat as a transport problem for this cycle (the next one asks again).
@@ -262,6 +287,7 @@ class DedicatedBackend(Backend):
         self._auth_error = None
 
     def _mark_failed(self, error: _Unreachable) -> None:
+        self._degraded = error.degraded
         if error.auth:
             self._auth_error = str(error)
             self._http_error = None
@@ -286,7 +312,7 @@ class DedicatedBackend(Backend):
             "extra_data": {SUBMIT_MARKER_KEY: job.id},
         }
         try:
-            response = await self._http().post("/prompt", json=body)
+            response = await self._fetch("POST", "/prompt", submit=True, json=body)
         except _NOT_SENT_ERRORS as exc:
             return self._transport_failure(self._send_error(exc))
         except httpx.HTTPError as exc:  # read timeout, dropped connection, ...: it may have been taken
@@ -319,6 +345,8 @@ class DedicatedBackend(Backend):
         )
 
     def _send_error(self, exc: httpx.HTTPError) -> str:
+        if isinstance(exc, AnswerTooLarge):
+            return f"{self.base_url}: {exc}"
         if isinstance(exc, httpx.TimeoutException):
             return f"{self.base_url} did not answer POST /prompt in time ({type(exc).__name__})"
         return self._scrub(f"cannot reach {self.base_url}: {exc or type(exc).__name__}")
@@ -438,7 +466,8 @@ class DedicatedBackend(Backend):
         if self._auth_error:
             state, error = SourceState.ERROR, self._auth_error
         elif self._http_error:
-            state, error = SourceState.RECONNECTING, self._http_error
+            state = SourceState.DEGRADED if self._degraded else SourceState.RECONNECTING
+            error = self._http_error
         elif not self._answered:
             state, error = SourceState.CONNECTING, None
         else:

@@ -50,6 +50,7 @@ def _sdk() -> tuple[type[QueueClient], type[DataFrameProto]]:
 
 from tui.core import payloads
 from tui.core.backends import Backoff, scrub
+from tui.core.backends.http import MEGABYTE, AnswerTooLarge, fetch
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.aio import wait_event
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
@@ -528,6 +529,18 @@ class EasQueueBackend(Backend):
     def _scrub(self, text: str) -> str:
         return scrub(text, self.profile.token)
 
+    async def _fetch(self, method: str, url: str, *, submit: bool = False, **kwargs: Any) -> httpx.Response:
+        """One request within the profile's deadline (connect + send + the whole answer) and body cap."""
+        profile = self.profile
+        cap_mb, cap_key = (
+            (profile.max_submit_response_mb, "max_submit_response_mb") if submit
+            else (profile.max_response_mb, "max_response_mb")
+        )
+        return await fetch(
+            self._http(), method, url, deadline=float(profile.request_timeout or 30.0),
+            max_bytes=int(cap_mb * MEGABYTE), cap_key=cap_key, **kwargs,
+        )
+
     def _identity(self) -> dict[str, str]:
         return {
             "X-EAS-QueueService-Redis-Uid": consumer_uid(self.profile.name),
@@ -537,9 +550,17 @@ class EasQueueBackend(Backend):
     async def _get(self, params: dict[str, str], headers: dict[str, str] | None = None) -> httpx.Response:
         """A GET on the input queue; network trouble becomes an error message (and an unhealthy status)."""
         try:
-            response = await self._http().get(
-                self.input_url, params=params, headers={**self._identity(), **(headers or {})}
+            response = await self._fetch(
+                "GET", self.input_url, params=params, headers={**self._identity(), **(headers or {})}
             )
+        except httpx.TimeoutException as exc:
+            message = f"{self.input_url} did not answer in time ({type(exc).__name__})"
+            self._set_http(error=message)
+            raise _QueueError(message) from exc
+        except AnswerTooLarge as exc:
+            message = f"{self.input_url}: {exc}"
+            self._set_http(error=message)
+            raise _QueueError(message) from exc
         except httpx.HTTPError as exc:
             message = self._scrub(f"cannot reach {self.input_url}: {exc or type(exc).__name__}")
             self._set_http(error=message)
@@ -565,14 +586,18 @@ class EasQueueBackend(Backend):
             return SubmitResult(accepted=False, failure=Failure(FailureCategory.REJECTED, "job has no task_id"))
         body = json.dumps(job.workflow, ensure_ascii=False).encode()
         try:
-            response = await self._http().post(
+            response = await self._fetch(
+                "POST",
                 f"{self.input_url}/api_prompt",
+                submit=True,
                 params={"task_id": job.task_id},
                 content=body,
                 headers={"Content-Type": "application/json"},
             )
         except httpx.TimeoutException as exc:
             return _transport(f"{self.input_url} did not answer the submission in time ({type(exc).__name__})")
+        except AnswerTooLarge as exc:
+            return _transport(f"{self.input_url}: {exc}")
         except httpx.HTTPError as exc:
             return _transport(self._scrub(f"cannot reach {self.input_url}: {exc or type(exc).__name__}"))
         status = response.status_code
@@ -669,7 +694,8 @@ class EasQueueBackend(Backend):
             elif self._auth_error or watcher is SourceState.ERROR:
                 state, error = SourceState.ERROR, self._auth_error or self._watcher_error
             elif watcher is SourceState.CONNECTED and self._http_error:
-                state, error = SourceState.CONNECTED, self._http_error
+                # The sink is watched, but the input queue's answers fail (slow, oversized, 5xx): degraded.
+                state, error = SourceState.DEGRADED, self._http_error
             else:
                 state, error = watcher, self._watcher_error or self._http_error
             key = (state, error, self._queue_length, self._consumers, self._in_flight)
