@@ -2,7 +2,7 @@
 
     python -m bench                 # the full run (medians of 5 runs each; under 10 minutes on 2 cores)
     python -m bench --quick         # a fast pass with small sizes and 3 runs (a smoke check, not the figures)
-    python -m bench --only live     # one figure (startup, live, scale, poll, sink, submission, serve)
+    python -m bench --only live     # one figure (startup, live, scale, poll, sink, submission, batch, serve)
     python -m bench --json out.json # also save the numbers
 
 A figure that fails or cannot run prints "not measured: <why>" in its row; nothing is ever filled in.
@@ -31,7 +31,7 @@ from rich.text import Text
 
 from bench._common import Row, Stat, not_measured
 
-FIGURES = ("startup", "live", "scale", "poll", "sink", "submission", "serve")
+FIGURES = ("startup", "live", "scale", "poll", "sink", "submission", "batch", "serve")
 
 # name -> (target text for a "not measured" row, full-run keyword args, quick-run keyword args)
 PLANS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
@@ -45,6 +45,7 @@ PLANS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "poll": ("≤ 2/cycle + 1/finished; ≥ 100× fewer", {"runs": 5, "jobs": 1000}, {"runs": 3, "jobs": 200}),
     "sink": ("≥ 3× seed loop", {"runs": 5, "results": 10_000}, {"runs": 3, "results": 1000}),
     "submission": ("≥ 5× seed loop", {"runs": 5, "prompts": 1000}, {"runs": 3, "prompts": 200}),
+    "batch": ("≤ 2 s", {"runs": 5}, {"runs": 3, "seeds": 10}),
     "serve": ("—", {"runs": 3}, {"runs": 1}),
 }
 

@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from tui.core.backends.base import SourceStatus
+from tui.core.batch import BatchError, batch_progress, check_job_count, new_batch_name
 from tui.core.jobs import ACTIVE_STATES, FAILING_STATES, TERMINAL_STATES, Job, JobState
 from tui.core.oss import compose_oss_path
 from tui.core.safe_text import visible
@@ -34,6 +35,7 @@ from tui.widgets.workflow_editor import WorkflowEditor
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp, LaunchOptions
+    from tui.core.sweep import SweepAxis
 
 PaneT = TypeVar("PaneT", bound=Widget)
 
@@ -112,7 +114,10 @@ class MainScreen(Screen[None]):
         self._text_filter = JobFilter()
         self._counts_due = 0.0
         self._announced: set[str] = set()
-        self._batches: list[list[str]] = []
+        self._batches: list[str] = []  # batches submitted from this screen that have not ended yet (oldest first)
+        self._last_batch: str | None = None  # the newest of them: the status bar keeps its final count
+        self._batches_changed = False  # a job of a followed batch changed since they were last counted
+        self._batches_due = 0.0
         self._detail_follow_due = False
         self._cancel_offered: bool | None = None
         self.panes_ready = False  # profiles, editor and detail are mounted just after the first frame
@@ -231,15 +236,43 @@ class MainScreen(Screen[None]):
                     title=f"Failed: {job.failure.category.value}",
                     severity="error",
                 )
-        for batch in list(self._batches):
-            current = [self.comfyq.store.get(job_id) for job_id in batch]
-            if all(job.state.is_terminal for job in current):
-                self._batches.remove(batch)
-                failed = sum(job.state is not JobState.SUCCEEDED for job in current)
+        typed = self._text_filter.batch
+        if any(job.batch and (job.batch in self._batches or (typed and job.batch.startswith(typed))) for job in jobs):
+            self._batches_changed = True  # a followed batch, or the one in the filter (e.g. sent by `comfyq submit`)
+        self._check_batches()
+
+    def _check_batches(self) -> None:
+        """Count the followed batches (a query each) at most four times a second however fast events come; the
+        1 s tick catches a change left over from a skipped turn."""
+        now = time.monotonic()
+        if not self._batches_changed or now < self._batches_due:
+            return
+        self._batches_changed = False
+        self._batches_due = now + 0.25
+        for name in list(self._batches):
+            progress = batch_progress(self.comfyq.store, name)
+            if progress.done:
+                self._batches.remove(name)
                 self.app.notify(
-                    f"{len(current)} done · {failed} failed", title="Batch finished",
-                    severity="warning" if failed else "information",
+                    f"{progress.total} done · {progress.failed} failed", title=f"Batch finished: {visible(name)}",
+                    severity="warning" if progress.failed else "information",
                 )
+                # People leave long batches running in another window: a desktop notification too.
+                self.comfyq.notify_terminal(f"comfyq: {name}", f"{progress.total} done · ✔ {progress.succeeded} "
+                                            f"✘ {progress.failed}")
+        self._show_batch_progress()
+
+    def _show_batch_progress(self) -> None:
+        """The status bar follows the batch in the filter (`batch:NAME`), else the newest one still running."""
+        store = self.comfyq.store
+        name = None
+        typed = self._text_filter.batch
+        if typed:
+            names = store.batch_names(typed, limit=2)
+            name = typed if typed in names else (names[0] if len(names) == 1 else None)
+        if name is None:
+            name = self._last_batch
+        self.query_one(StatusBar).batch = batch_progress(store, name).summary() if name else None
 
     def source_status_changed(self, status: SourceStatus) -> None:
         if (profiles := self._profiles()) is not None:
@@ -257,6 +290,7 @@ class MainScreen(Screen[None]):
         if (profiles := self._profiles()) is not None:
             profiles.tick()
         self._refresh_counts()
+        self._check_batches()
 
     def _refresh_counts(self, force: bool = False) -> None:
         # One GROUP BY query at most twice a second, however fast events arrive.
@@ -284,9 +318,13 @@ class MainScreen(Screen[None]):
         if typed.states is not None:
             states = typed.states if states is None else frozenset(states & typed.states)
         latest_only = typed.latest_only or self._quick_filter in LATEST_ONLY_FILTERS
+        # `batch:NAME` naming a whole batch means that batch (as `--batch NAME` does), not every batch starting
+        # with it (`…-104055` and `…-104055-2` both sent within one second); a start of a name narrows as typed.
+        exact = bool(typed.batch) and self.comfyq.store.batch_names(typed.batch, limit=1) == [typed.batch]
         self.query_one(JobTable).set_filter(
-            replace(typed, states=states, latest_only=latest_only, problems=())
+            replace(typed, states=states, latest_only=latest_only, batch_exact=exact, problems=())
         )
+        self._show_batch_progress()
 
     @on(QuickFilterBar.Chosen)
     def _quick_filter_chosen(self, event: QuickFilterBar.Chosen) -> None:
@@ -441,18 +479,59 @@ class MainScreen(Screen[None]):
         if not targets:
             self.app.notify("add a profile first (a)", title="Cannot submit", severity="warning")
             return
-        self._submit(workflow, editor.count, targets)
+        sweeps = editor.sweeps
+        per_profile = editor.job_count
+        total = per_profile * len(targets)
+        try:
+            check_job_count(total, self.comfyq.config.defaults.max_jobs,
+                            what=f"{per_profile:,} jobs × {len(targets)} profiles" if len(targets) > 1 else "")
+        except BatchError as error:
+            self.app.notify(str(error), title="Cannot submit", severity="error")
+            return
+        source = editor.path.name if editor.path is not None else workflow.source
+        batch = new_batch_name(self.comfyq.store, source)
+        if editor.same_seed and editor.count > 1:
+            self.app.notify(
+                f"the {editor.count} copies are identical: ComfyUI runs the first and serves the rest from its cache",
+                title="Same seed", severity="warning",
+            )
+
+        def send() -> None:
+            self._submit(workflow, editor.count, targets, sweeps=sweeps, same_seed=editor.same_seed, batch=batch)
+
+        if total <= self.comfyq.config.defaults.confirm_above:
+            send()
+            return
+        from screens.confirm import ConfirmScreen
+
+        where = targets[0] if len(targets) == 1 else f"{len(targets)} profiles"
+        self.app.push_screen(
+            ConfirmScreen(
+                "Submit a large batch",
+                f"Submit {total:,} jobs → {where} as batch {batch}?",
+                confirm_label="Submit",
+                variant="primary",
+            ),
+            lambda yes: send() if yes else None,
+        )
 
     @on(WorkflowEditor.SubmitRequested)
     def _submit_requested(self, event: WorkflowEditor.SubmitRequested) -> None:
         self.action_submit()
 
     @work(group="submit", exit_on_error=False)
-    async def _submit(self, workflow, count: int, profiles: list[str]) -> None:  # type: ignore[no-untyped-def]
+    async def _submit(  # type: ignore[no-untyped-def]
+        self, workflow, count: int, profiles: list[str], *, sweeps: Sequence[SweepAxis] = (), same_seed: bool = False,
+        batch: str | None = None,
+    ) -> None:
+        if batch is not None and (count > 1 or sweeps or len(profiles) > 1):  # one job is no batch to follow
+            self._batches.append(batch)
+            self._last_batch = batch
+            self._show_batch_progress()
         for profile in profiles:
-            jobs = await self.comfyq.engine.submit(profile, workflow, count=count)
-            if len(jobs) > 1:
-                self._batches.append([job.id for job in jobs])
+            jobs = await self.comfyq.engine.submit(
+                profile, workflow, count=count, sweep=sweeps, same_seed=same_seed, batch=batch
+            )
             failed = [job for job in jobs if job.state is JobState.FAILED]
             message = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} to {profile}"
             if failed:

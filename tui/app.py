@@ -109,6 +109,7 @@ class ComfyqApp(App[int]):
         self.closing = False  # set by shutdown(): timers must leave the store alone from then on
         self.engine_started = False
         self._settled = False
+        self.terminal_notifications: list[str] = []  # what notify_terminal wrote (tests read it; headless writes none)
         if options.demo:
             self.sub_title = "demo"
 
@@ -261,6 +262,18 @@ class ComfyqApp(App[int]):
             handler = getattr(screen, "jobs_changed", None)
             if handler is not None:
                 handler(jobs)
+
+    def notify_terminal(self, title: str, body: str) -> None:
+        """A desktop notification through the terminal (OSC 777 / OSC 9, else the bell), as `[ui] notify` says.
+        Written to the terminal the way App.copy_to_clipboard writes OSC 52 (so it also works over SSH)."""
+        from tui.core.notify import notification_sequence
+
+        sequence = notification_sequence(title, body, self.config.notify)
+        if not sequence:
+            return
+        self.terminal_notifications.append(sequence)
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(sequence)
 
     def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs: Any) -> None:  # type: ignore[override]
         """Every toast: its text (which often quotes a file name, a profile or a server's error) is shown with

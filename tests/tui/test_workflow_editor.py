@@ -735,11 +735,50 @@ async def test_count_and_target_label(data_dir: Path) -> None:
         bar = app.query_one(SubmitBar)
         assert bar.target == "→ 2 profiles"
         assert bar.render().plain == "copies         → 2 profiles"  # the count input covers the gap
+        assert not app.query_one("#workflow-same-seed").display  # one copy: nothing to vary
         count = app.query_one("#workflow-count", Input)
         count.focus()
         await pilot.press("backspace", "1", "2", "x", "enter")  # letters are refused by the input
         await pilot.pause()
         assert editor.count == 12 and len({id(message) for message in submitted}) == 1
+        assert bar.render().plain == "copies".ljust(SubmitBar.TARGET_WITH_TOGGLE_AT) + "12 jobs → 2 profiles"
+        assert app.query_one("#workflow-same-seed").display and not editor.same_seed
+
+
+async def test_a_number_field_takes_a_list_or_a_range_and_the_bar_counts_the_jobs(data_dir: Path) -> None:
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = editor_of(app)
+        editor.set_target_label("→ sim-api")
+        form = app.query_one(ParametersForm)
+        await pilot.pause()
+        cfg = form.field_widget("3.cfg")
+        cfg.value = "5, 7, 9"
+        steps = form.field_widget("3.steps")
+        steps.value = "20..40:10"
+        await pilot.pause()
+        assert {axis.key: axis.values for axis in editor.sweeps} == {
+            "3.steps": (20, 30, 40), "3.cfg": (5.0, 7.0, 9.0)
+        }
+        assert editor.job_count == 9 and editor.workflow is not None  # a sweep is not an error
+        assert app.query_one(SubmitBar).render().plain.endswith("9 jobs → sim-api")
+        # The JSON keeps the single values meanwhile, and a change elsewhere does not wipe the lists.
+        assert editor.workflow.nodes["3"]["inputs"]["cfg"] == seed_workflow().nodes["3"]["inputs"]["cfg"]
+        form.field_widget("5.width").value = "256"
+        await pilot.pause()
+        assert cfg.value == "5, 7, 9" and editor.job_count == 9
+        count = app.query_one("#workflow-count", Input)
+        count.value = "3"
+        await pilot.pause()
+        assert editor.job_count == 27
+        assert app.query_one(SubmitBar).render().plain.endswith("27 jobs → sim-api")
+        steps.value = "20..40:0"  # a bad range is an error under the field, and nothing can be submitted
+        await pilot.pause()
+        assert editor.workflow is None and "cannot be 0" in form.errors["3.steps"]
+        steps.value = "25"
+        await pilot.pause()
+        assert editor.workflow is not None and editor.job_count == 9
+        assert editor.workflow.nodes["3"]["inputs"]["steps"] == 25
 
 
 def test_find_input_value_span_points_at_the_literal() -> None:

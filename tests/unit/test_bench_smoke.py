@@ -54,6 +54,14 @@ def test_live_rows_measure_painted_events() -> None:
     assert samples["comfyq_unpainted"] == [0.0] and samples["baseline_unpainted"] == [0.0]
 
 
+def test_batch_rows_store_every_combination() -> None:
+    from bench import batch
+
+    rows = batch.run(runs=1, seeds=2)  # 200 jobs each side; each run checks the store holds every combination
+    assert_measured(rows, 1)
+    assert rows[0].met is None and "200-job" in rows[0].figure
+
+
 def test_scale_rows() -> None:
     from bench import scale
 

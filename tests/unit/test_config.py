@@ -183,7 +183,7 @@ def test_example_config_without_token_variables_names_them() -> None:
     ]
 
 
-@pytest.mark.parametrize("key", PROFILE_KEYS + DEFAULT_KEYS + ("keymap", "ui", "theme", "defaults"))
+@pytest.mark.parametrize("key", PROFILE_KEYS + DEFAULT_KEYS + ("keymap", "ui", "theme", "notify", "defaults"))
 def test_example_config_documents_every_key_with_a_comment(key: str) -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     # `key = value  # comment`, or a commented-out `# key = value  # comment`, or a [section] with a comment.

@@ -155,7 +155,10 @@ async def test_api_jobs_get_unique_task_ids_and_params_are_applied(config, store
     assert all(job.task_id and job.task_id.startswith("comfyq-") for job in jobs)
     assert all(job.prompt_id is None for job in jobs)
     assert all(job.workflow["3"]["inputs"]["steps"] == 7 for job in jobs)
-    assert all(job.params == {"3.steps": "7"} for job in jobs)
+    # The params carry the --set values and each job's seed (copy 1 keeps the workflow's, the others get their own).
+    assert all(job.params == {"3.steps": "7", "3.seed": job.workflow["3"]["inputs"]["seed"]} for job in jobs)
+    assert jobs[0].params["3.seed"] == seed_workflow().nodes["3"]["inputs"]["seed"]
+    assert len({job.params["3.seed"] for job in jobs}) == 3
     await engine.stop()
 
 
@@ -163,7 +166,7 @@ async def test_a_batch_carries_the_callers_graph_and_never_edits_it(config, stor
     engine, _, _ = make_engine(config, store)
     workflow = seed_workflow()
     original = workflow.to_dict()
-    same = await engine.submit("api", workflow, count=4)
+    same = await engine.submit("api", workflow, count=4, same_seed=True)
     seeded = await engine.submit("api", workflow, count=4, random_seed=True)
     assert workflow.nodes == original  # the caller's graph is untouched
     assert all(job.workflow == original and job.workflow is not workflow.nodes for job in same)

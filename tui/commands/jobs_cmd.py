@@ -2,12 +2,12 @@
 
 They drive the same Engine as the TUI, without Textual. Scripts depend on this surface:
 
-    comfyq submit WORKFLOW.json -p PROFILE [-n COUNT] [--set NODE.INPUT=VALUE ...] [--random-seed]
-                  [--wait [--timeout S]] [--json]
-    comfyq jobs [-p PROFILE] [--state STATE] [--limit N] [--json]
+    comfyq submit WORKFLOW.json -p PROFILE [-n COUNT] [--set NODE.INPUT=VALUE ...] [--sweep NODE.INPUT=VALUES ...]
+                  [--same-seed | --random-seed] [--name NAME] [--dry-run] [--wait [--timeout S] [--notify]] [--json]
+    comfyq jobs [-p PROFILE] [--state STATE] [--batch NAME] [--limit N] [--json]
     comfyq show JOB_ID [--json]
-    comfyq wait JOB_ID... [--timeout S] [--json]
-    comfyq resubmit (JOB_ID... | --failed) [-p PROFILE] [--new-seed] [--wait] [--json]
+    comfyq wait (JOB_ID... | --batch NAME) [--timeout S] [--notify] [--json]
+    comfyq resubmit (JOB_ID... | --failed [--batch NAME]) [-p PROFILE] [--new-seed] [--name NAME] [--wait] [--json]
     comfyq cancel JOB_ID...
     comfyq watch [-p PROFILE] [--json]
 
@@ -38,6 +38,7 @@ from rich.text import Span, Text
 from tui.core.backends.base import SourceState
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.jobs import FailureCategory, Job, JobState
+from tui.core.batch import job_seed
 from tui.core.render import job_to_json, oss_path
 from tui.core.safe_text import visible
 from tui.commands.safe_console import SafeConsole, say
@@ -94,9 +95,26 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         metavar="NODE.INPUT=VALUE",
         help="set a literal input before submitting, by node id or title (repeatable), e.g. 3.steps=30",
     )
-    submit.add_argument("--random-seed", action="store_true", help="give every job its own random seed(s)")
+    submit.add_argument(
+        "--sweep",
+        dest="sweeps",
+        action="append",
+        default=[],
+        metavar="NODE.INPUT=VALUES",
+        help="submit one job per value (repeatable: the cartesian product); VALUES is a list 5,7,9, a range "
+        "start..stop[:step] (inclusive) or @FILE (one value a line; blank and # lines skipped)",
+    )
+    seeds = submit.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--same-seed", action="store_true",
+        help="identical copies (by default copy 1 keeps the workflow's seed and every other copy gets its own)",
+    )
+    seeds.add_argument("--random-seed", action="store_true", help="new random seed(s) for every job, the first too")
+    submit.add_argument("--name", metavar="NAME", help="the batch name (default: the workflow file name and the time)")
+    submit.add_argument("--dry-run", action="store_true", help="print the jobs it would send (parameters per job); send nothing")
     submit.add_argument("--wait", action="store_true", help="follow the jobs until they end and print outputs")
     submit.add_argument("--timeout", type=_positive_float, metavar="S", help="with --wait: give up after S seconds")
+    submit.add_argument("--notify", action="store_true", help="with --wait: a desktop notification through the terminal at the end")
     submit.add_argument("--json", action="store_true", help="one JSON object per job per line")
 
     jobs = add("jobs", "list jobs, newest first", run_jobs)
@@ -104,7 +122,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     jobs.add_argument(
         "--state", metavar="STATE", help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)}, active, done, or a prefix)"
     )
-    jobs.add_argument("--limit", type=_limit, default=50, metavar="N", help="at most N jobs (default 50)")
+    jobs.add_argument("--batch", metavar="NAME", help="only this batch's jobs (a name or a unique start of one)")
+    jobs.add_argument("--limit", type=_limit, metavar="N", help="at most N jobs (default 50; with --batch: all)")
     jobs.add_argument("--json", action="store_true", help="one JSON object per job per line")
 
     show = add("show", "show everything known about one job", run_show)
@@ -112,8 +131,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     show.add_argument("--json", action="store_true", help="one JSON object")
 
     wait = add("wait", "follow jobs until they end (also jobs of a process that was killed)", run_wait)
-    wait.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="job ids or unique prefixes")
+    wait.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="job ids or unique prefixes")
+    wait.add_argument("--batch", metavar="NAME", help="every job of this batch (its latest attempts)")
     wait.add_argument("--timeout", type=_positive_float, metavar="S", help="give up after S seconds")
+    wait.add_argument("--notify", action="store_true", help="a desktop notification through the terminal at the end")
     wait.add_argument("--json", action="store_true", help="one JSON object per job per line")
 
     resubmit = add("resubmit", "submit jobs again (new jobs that point at the old ones)", run_resubmit)
@@ -124,7 +145,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     resubmit.add_argument(
         "-p", "--profile", help="with JOB_IDs: submit to this profile instead; with --failed: only this profile's jobs"
     )
+    resubmit.add_argument("--batch", metavar="NAME", help="with --failed: only this batch's jobs")
     resubmit.add_argument("--new-seed", action="store_true", help="give the new jobs new random seeds")
+    resubmit.add_argument(
+        "--name", metavar="NAME", help="the batch of the new jobs (default: each stays in its parent's batch)"
+    )
     resubmit.add_argument("--wait", action="store_true", help="follow the new jobs until they end")
     resubmit.add_argument("--timeout", type=_positive_float, metavar="S", help="with --wait: give up after S seconds")
     resubmit.add_argument("--json", action="store_true", help="one JSON object per job per line")
@@ -249,18 +274,20 @@ async def _guarded(
     from tui.core.backends import BackendError
     from tui.core.engine import EngineUsageError
     from tui.core.store import AmbiguousJobId, JobNotFound, StoreError
+    from tui.core.batch import BatchError
+    from tui.core.sweep import SweepError
     from tui.core.workflow import WorkflowError
 
     try:
         return await body(session, args)
     except CliError as error:
-        session.err.print(f"comfyq: {error.message}", markup=False, highlight=False)
+        session.err.print(f"comfyq: {error.message}", markup=False, highlight=False, soft_wrap=True)
         return error.code
-    except (EngineUsageError, WorkflowError, JobNotFound, AmbiguousJobId) as error:
-        session.err.print(f"comfyq: {_message(error)}", markup=False, highlight=False)
+    except (EngineUsageError, WorkflowError, JobNotFound, AmbiguousJobId, BatchError, SweepError) as error:
+        session.err.print(f"comfyq: {_message(error)}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_USAGE
     except BackendError as error:
-        session.err.print(f"comfyq: {error}", markup=False, highlight=False)
+        session.err.print(f"comfyq: {error}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_UNREACHABLE
     except StoreError as error:  # the store cannot be written (disk full, read-only): one line, exit 2
         text = str(error)
@@ -276,7 +303,8 @@ async def _guarded(
     except Exception as error:  # never a traceback to the user: it goes to the log file
         log.exception("unexpected error in %s", getattr(args, "command", "comfyq"))
         session.err.print(
-            f"comfyq: unexpected error: {error} (details in {session.locations.log_file})", markup=False, highlight=False
+            f"comfyq: unexpected error: {error} (details in {session.locations.log_file})", markup=False, highlight=False,
+            soft_wrap=True,
         )
         return EXIT_JOB_FAILED
 
@@ -397,11 +425,16 @@ def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False,
         return
     now = time.time()
     retries = any(job.attempt > 1 for job in jobs)
-    headers = ["Job", "Profile", "State"] + (["Try"] if retries else []) + ["Submitted", "Duration"]
+    batches = any(job.batch for job in jobs)
+    headers = (["Job", "Profile"] + (["Batch"] if batches else []) + ["State"] + (["Try"] if retries else [])
+               + ["Submitted", "Duration"])
     right = {"Try", "Duration"}
     rows: list[list[tuple[str, str]]] = []  # (text, style) per cell
     for job in jobs:
-        row = [(job.id[:8], ""), (_printable(job.profile), ""), _state_cell(job)]
+        row = [(job.id[:8], ""), (_printable(job.profile), "")]
+        if batches:
+            row.append((_printable(visible(job.batch or "")), "dim"))
+        row.append(_state_cell(job))
         if retries:
             row.append((str(job.attempt), ""))
         row += [(format_clock(job.submitted_at, now), ""), (format_duration(job.duration(now)), "")]
@@ -574,7 +607,9 @@ def print_job_detail(session: Session, job: Job) -> None:
     children = session.store.children(job.id)
     row("Resubmitted as", ", ".join(child.id for child in children) if children else None)
     row("External", "yes: a sink result for a task_id comfyq never submitted" if job.external else None)
-    row("Parameters", ", ".join(f"{key}={value}" for key, value in job.params.items()) if job.params else None)
+    row("Batch", visible(job.batch) if job.batch else None)
+    row("Seed", job_seed(job.params, job.workflow))
+    row("Parameters", visible(", ".join(f"{key}={value}" for key, value in job.params.items())) if job.params else None)
     row("Warning", job.warning)
     if job.failure is not None:
         failure = job.failure
@@ -689,7 +724,8 @@ def _report(session: Session, args: argparse.Namespace, jobs: Sequence[Job], *, 
 
 
 async def _wait_and_report(
-    session: Session, args: argparse.Namespace, engine: Engine, jobs: Sequence[Job], timeout: float | None
+    session: Session, args: argparse.Namespace, engine: Engine, jobs: Sequence[Job], timeout: float | None,
+    *, batch: str | None = None,
 ) -> int:
     ids = [job.id for job in jobs]
     display = WaitDisplay(session, ids)
@@ -701,6 +737,10 @@ async def _wait_and_report(
     finally:
         unsubscribe()
     _report(session, args, final, outputs=True)
+    if getattr(args, "notify", False):
+        from tui.commands.batch_cmd import notify_end
+
+        notify_end(session, final, batch)
     still = [job for job in final if job.state.is_active]
     if still:
         troubled = _troubled_profiles(engine, {job.profile for job in still})
@@ -770,14 +810,23 @@ def _any_ended_badly_at_submit(jobs: Sequence[Job]) -> bool:
 
 
 async def _submit(session: Session, args: argparse.Namespace) -> int:
+    from tui.commands.batch_cmd import count_description, parse_sweeps, print_dry_run, same_seed_note
+    from tui.core.batch import check_job_count, job_count, new_batch_name
     from tui.core.engine import apply_params
     from tui.core.workflow import load_workflow
 
     if args.timeout is not None and not args.wait:
         raise CliError("--timeout only makes sense with --wait")
+    if args.notify and not args.wait:
+        raise CliError("--notify only makes sense with --wait")
+    if args.dry_run and args.wait:
+        raise CliError("--dry-run sends nothing, so there is nothing to --wait for")
     # --timeout bounds the whole command: what the submit took is not waited again.
     started = time.monotonic()
     _require_profile(session, args.profile)
+    cap = session.config.defaults.max_jobs
+    if not args.sweeps:
+        check_job_count(args.count, cap, what=f"-n {args.count}")  # before the workflow is even read
     workflow = load_workflow(args.workflow)
     params: dict[str, str] = {}
     for assignment in args.assignments:
@@ -785,12 +834,28 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
         if not equals or not target.strip():
             raise CliError(f"--set {assignment!r}: expected NODE.INPUT=VALUE (for example 3.steps=30)")
         params[target.strip()] = value
-    apply_params(workflow, params)  # a bad --set fails here, before anything is stored or started
+    configured = apply_params(workflow, params)  # a bad --set fails here, before anything is stored or started
+    axes = parse_sweeps(configured, args.sweeps, cap)
+    total = job_count(args.count, axes)
+    check_job_count(total, cap, what=count_description(args.count, axes))
+    batch = new_batch_name(session.store, workflow.source, args.name)
+    if args.dry_run:
+        print_dry_run(session, args, configured, axes, params, batch)
+        return EXIT_OK
+    note = same_seed_note(configured, args.count, args.same_seed)
+    if note:
+        session.err.print(f"comfyq: note: {note}", markup=False, highlight=False)
     async with _EngineScope(session) as engine:
         if args.wait:
             # Sources first: the websocket must be connected (same client_id) before the first job runs.
             await engine.start([args.profile])
-        jobs = await engine.submit(args.profile, workflow, args.count, params, random_seed=args.random_seed)
+        jobs = await engine.submit(
+            args.profile, workflow, args.count, params, random_seed=args.random_seed, same_seed=args.same_seed,
+            sweep=axes, batch=batch,
+        )
+        if len(jobs) > 1 or args.name:
+            session.err.print(f"batch {batch}: {len(jobs)} job{'s' if len(jobs) != 1 else ''} → {args.profile}",
+                              markup=False, highlight=False)
         # With --wait, a job the profile retries automatically is followed to its last attempt (that is the answer).
         retried = args.wait and any(engine.will_retry(job) for job in jobs)
         if _unreachable(jobs) and not retried:
@@ -802,7 +867,7 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
         if not args.wait:
             _report(session, args, jobs, outputs=False)
             return EXIT_JOB_FAILED if _any_ended_badly_at_submit(jobs) else EXIT_OK
-        code = await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
+        code = await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started), batch=batch)
         if code == EXIT_JOB_FAILED and retried:
             final = [session.store.get(job_id) for job_id in _last_attempts(engine, jobs)]
             if _unreachable(final):
@@ -846,7 +911,14 @@ async def _jobs(session: Session, args: argparse.Namespace) -> int:
     if args.profile is not None and args.profile not in session.config.profiles:
         # Jobs of a profile that was removed from the config are still listed; only warn.
         session.err.print(f"comfyq: note: profile {args.profile!r} is not configured", markup=False, highlight=False)
-    jobs = session.store.page(JobFilter(states=states, profile=args.profile), limit=args.limit)
+    batch = None
+    if args.batch is not None:
+        from tui.core.batch import resolve_batch
+
+        batch = resolve_batch(session.store, args.batch)
+    limit = args.limit or (session.config.defaults.max_jobs * 10 if batch else 50)
+    flt = JobFilter(states=states, profile=args.profile, batch=batch, batch_exact=batch is not None)
+    jobs = session.store.page(flt, limit=limit)
     _report(session, args, jobs, outputs=False)
     return EXIT_OK
 
@@ -870,7 +942,19 @@ def run_wait(args: argparse.Namespace) -> int:
 
 async def _wait(session: Session, args: argparse.Namespace) -> int:
     started = time.monotonic()
-    jobs = _resolve(session, args.job_ids)
+    batch = None
+    if args.batch is not None:
+        from tui.core.batch import resolve_batch
+
+        if args.job_ids:
+            raise CliError("give either JOB_IDs or --batch")
+        batch = resolve_batch(session.store, args.batch)
+        jobs = session.store.get_many(session.store.batch_latest_ids(batch)).values()
+        jobs = sorted(jobs, key=lambda job: job.submitted_at or 0)
+    elif not args.job_ids:
+        raise CliError("give JOB_IDs or --batch NAME")
+    else:
+        jobs = _resolve(session, args.job_ids)
     active_profiles = {job.profile for job in jobs if job.state.is_active}
     _check_job_profiles(session, [job for job in jobs if job.state.is_active])
     async with _EngineScope(session) as engine:
@@ -878,7 +962,7 @@ async def _wait(session: Session, args: argparse.Namespace) -> int:
             await _check_reachable(session, engine, active_profiles)
             # start() reconciles first: rows a killed process left `submitting` or in flight are looked up.
             await engine.start(sorted(active_profiles))
-        return await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
+        return await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started), batch=batch)
 
 
 def run_resubmit(args: argparse.Namespace) -> int:
@@ -891,13 +975,25 @@ async def _resubmit(session: Session, args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.wait:
         raise CliError("--timeout only makes sense with --wait")
     started = time.monotonic()
+    if args.batch is not None and not args.failed:
+        raise CliError("--batch goes with --failed: resubmit --batch NAME --failed")
     target: str | None = None
+    batch = None
+    if args.name is not None:
+        from tui.core.batch import check_batch_name
+
+        check_batch_name(args.name)
     if args.failed:
         if args.profile is not None:
             _require_profile(session, args.profile)
-        parents = _failed_not_resubmitted(session, args.profile)
+        if args.batch is not None:
+            from tui.core.batch import resolve_batch
+
+            batch = resolve_batch(session.store, args.batch)
+        parents = _failed_not_resubmitted(session, args.profile, batch)
         if not parents:
-            session.err.print("comfyq: no failed jobs to resubmit", markup=False, highlight=False)
+            where = f" in batch {batch}" if batch else ""
+            session.err.print(f"comfyq: no failed jobs to resubmit{where}", markup=False, highlight=False)
             return EXIT_OK
     else:
         parents = _resolve(session, args.job_ids)
@@ -910,21 +1006,26 @@ async def _resubmit(session: Session, args: argparse.Namespace) -> int:
     async with _EngineScope(session) as engine:
         if args.wait:
             await engine.start(profiles)
-        jobs = await engine.resubmit([parent.id for parent in parents], new_seed=args.new_seed, profile=target)
+        jobs = await engine.resubmit(
+            [parent.id for parent in parents], new_seed=args.new_seed, profile=target, batch=args.name
+        )
         if _unreachable(jobs):
             _report(session, args, jobs, outputs=False)
             return EXIT_UNREACHABLE
         if not args.wait:
             _report(session, args, jobs, outputs=False)
             return EXIT_JOB_FAILED if _any_ended_badly_at_submit(jobs) else EXIT_OK
-        return await _wait_and_report(session, args, engine, jobs, _remaining(args.timeout, started))
+        return await _wait_and_report(
+            session, args, engine, jobs, _remaining(args.timeout, started), batch=args.name or batch
+        )
 
 
-def _failed_not_resubmitted(session: Session, profile: str | None) -> list[Job]:
+def _failed_not_resubmitted(session: Session, profile: str | None, batch: str | None = None) -> list[Job]:
     from tui.core.store import JobFilter
 
     # Failed, lost or unknown — not the ones a user cancelled — and not resubmitted yet.
-    flt = JobFilter(states=frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN}), profile=profile)
+    flt = JobFilter(states=frozenset({JobState.FAILED, JobState.LOST, JobState.UNKNOWN}), profile=profile,
+                    batch=batch, batch_exact=batch is not None)
     failed = [job for job in session.store.failed(flt) if job.workflow is not None and not job.external]
     return [job for job in failed if not session.store.children(job.id)]
 

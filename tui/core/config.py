@@ -56,6 +56,13 @@ class Defaults:
     max_concurrent_submits: int = 8
     max_response_mb: float = 64.0  # the largest answer read (/history, /queue, ...); more is an error, not a hang
     max_submit_response_mb: float = 1.0  # the largest answer to a submit (POST /prompt, api_prompt)
+    # One submission (copies × sweep product) makes at most this many jobs; refused before anything is stored.
+    max_jobs: int = 10_000
+    # The app asks before submitting more jobs than this at once.
+    confirm_above: int = 100
+
+
+NOTIFY_MODES = ("terminal", "bell", "off")
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,7 @@ class Config:
     theme: str | None = None
     # No profile is configured yet, so the built-in `local` one is in use (kept when the first one is added).
     uses_builtin_profile: bool = False
+    notify: str = "terminal"  # how a finished batch is announced: NOTIFY_MODES
 
     def profile(self, name: str) -> Profile:
         try:
@@ -272,9 +280,11 @@ DEFAULT_KEYS = (
     "max_concurrent_submits",
     "max_response_mb",
     "max_submit_response_mb",
+    "max_jobs",
+    "confirm_above",
 )
 TOP_LEVEL_KEYS = ("defaults", "profiles", "keymap", "ui")
-UI_KEYS = ("theme",)
+UI_KEYS = ("theme", "notify")
 RETRY_KEYS = ("max", "on")
 _FLOAT_SETTINGS = (
     "request_timeout",
@@ -428,13 +438,13 @@ class _Parser:
                 self.issue((key,), f"unknown key{_suggest(key, TOP_LEVEL_KEYS)}")
         defaults = self.parse_defaults(data.get("defaults", {}))
         keymap = self.parse_keymap(data.get("keymap", {}))
-        theme = self.parse_ui(data.get("ui", {}))
+        theme, notify = self.parse_ui(data.get("ui", {}))
         profiles = self.parse_profiles(data, defaults)
         if not profiles and "profiles" not in data:
             # Only [ui], [keymap] or [defaults] so far: the app runs on the built-in profile until one is added.
             return Config(path=None, profiles={"local": _make_local_profile()}, defaults=defaults, keymap=keymap,
-                          theme=theme, uses_builtin_profile=True)
-        return Config(path=None, profiles=profiles, defaults=defaults, keymap=keymap, theme=theme)
+                          theme=theme, notify=notify, uses_builtin_profile=True)
+        return Config(path=None, profiles=profiles, defaults=defaults, keymap=keymap, theme=theme, notify=notify)
 
     def expect_table(self, value: Any, where: tuple[str, ...]) -> bool:
         if isinstance(value, dict):
@@ -454,6 +464,8 @@ class _Parser:
             key: self.read_number(table, where, key, getattr(base, key)) for key in _FLOAT_SETTINGS
         }
         values["max_concurrent_submits"] = self.read_int(table, where, "max_concurrent_submits", base.max_concurrent_submits, 1)
+        values["max_jobs"] = self.read_int(table, where, "max_jobs", base.max_jobs, 1)
+        values["confirm_above"] = self.read_int(table, where, "confirm_above", base.confirm_above, 1)
         return Defaults(**values)
 
     def parse_keymap(self, table: Any) -> dict[str, str]:
@@ -475,14 +487,18 @@ class _Parser:
         walk(table, ())
         return keymap
 
-    def parse_ui(self, table: Any) -> str | None:
+    def parse_ui(self, table: Any) -> tuple[str | None, str]:
         where = ("ui",)
         if not self.expect_table(table, where):
-            return None
+            return None, "terminal"
         for key in table:
             if key not in UI_KEYS:
                 self.issue(where + (key,), f"unknown key{_suggest(key, UI_KEYS)}")
-        return self.read_str(table, where, "theme")
+        notify = self.read_str(table, where, "notify") or "terminal"
+        if notify not in NOTIFY_MODES:
+            self.issue(where + ("notify",), f"expected one of {', '.join(NOTIFY_MODES)}, got {notify!r}")
+            notify = "terminal"
+        return self.read_str(table, where, "theme"), notify
 
     def parse_profiles(self, data: Mapping[str, Any], defaults: Defaults) -> dict[str, Profile]:
         profiles: dict[str, Profile] = {}

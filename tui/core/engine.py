@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -32,7 +33,11 @@ from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.aio import wait_event
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, new_job_id
 
+from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name, plan_jobs, seed_params
 from tui.core.workflow import Workflow
+
+if TYPE_CHECKING:
+    from tui.core.sweep import SweepAxis
 
 if TYPE_CHECKING:
     from tui.core.config import Config, Profile
@@ -50,6 +55,10 @@ _RECONCILE_RETRY_SECONDS = 5.0
 # Service answers to submissions are stored together: the first waits this long for others (the sends go on
 # meanwhile), unless no other send is pending. One transaction per answer was most of the store's cost of a batch.
 _ANSWER_BATCH_SECONDS = 0.01
+# Batches above this many jobs are planned and stored in a worker thread, _STORE_CHUNK rows per transaction
+# (~40 ms each here): the app stays responsive while 10,000 jobs are written.
+_BACKGROUND_ABOVE = 500
+_STORE_CHUNK = 500
 
 
 class EngineUsageError(ValueError):
@@ -476,38 +485,73 @@ class Engine:
         count: int = 1,
         params: Mapping[str, Any] | None = None,
         random_seed: bool = False,
+        *,
+        same_seed: bool = False,
+        sweep: Sequence[SweepAxis] = (),
+        batch: str | None = None,
     ) -> list[Job]:
-        """Store `count` jobs (write-ahead), then send them. Returns the jobs as stored after the service answered.
+        """Store the batch's jobs (write-ahead), then send them. Returns the jobs as stored after the service answered.
 
         `params` maps "NODE.INPUT" (or "TITLE.INPUT") to a value; strings are typed like the current value.
-        With `random_seed`, every job gets its own random seeds.
+        `count` copies of every `sweep` combination; copy 1 keeps the workflow's seeds and every other copy gets
+        its own (`same_seed`: identical copies; `random_seed`: new seeds for every copy, the first included).
+        Every job gets the batch name `batch` (default: the workflow's file name and the time). More jobs than
+        `[defaults] max_jobs` raise BatchError before anything is stored.
         """
         self._bind_loop()
         if count < 1:
             raise EngineUsageError(f"count must be at least 1, not {count}")
-        target = self.profile(profile)
-        configured = apply_params(workflow, params or {})
-        # One private copy for the whole batch: a job's workflow is read-only once made (the store shares parsed
-        # workflows the same way), so a thousand identical jobs need one copy, not a thousand deep copies. With
-        # random seeds each job's graph is a new one that shares every node but the seeded ones.
-        shared = configured.to_dict()
-        rng = random.Random()
-        jobs: list[Job] = []
-        for _ in range(count):
-            nodes = Workflow(shared, configured.source).randomize_seeds(rng).nodes if random_seed else shared
-            jobs.append(self._new_job(target, nodes, params=dict(params or {})))
+        self.profile(profile)
+        total = job_count(count, sweep)
+        check_job_count(total, self.config.defaults.max_jobs)
+        build = functools.partial(
+            self.plan_submission, profile, workflow, count, params, random_seed, same_seed=same_seed, sweep=sweep,
+            batch=batch,
+        )
+        # A big batch is planned off the event loop: the app keeps drawing (and answering keys) meanwhile.
+        jobs = build() if total <= _BACKGROUND_ABOVE else await asyncio.to_thread(build)
         return await self._store_and_send(jobs)
 
-    async def resubmit(
-        self, job_ids: Sequence[str], new_seed: bool = False, profile: str | None = None
+    def plan_submission(
+        self,
+        profile: str,
+        workflow: Workflow,
+        count: int = 1,
+        params: Mapping[str, Any] | None = None,
+        random_seed: bool = False,
+        *,
+        same_seed: bool = False,
+        sweep: Sequence[SweepAxis] = (),
+        batch: str | None = None,
     ) -> list[Job]:
-        """New jobs with the same workflow (new seeds if asked), `parent_id` = the old job, `attempt` + 1."""
+        """The jobs `submit` would store and send (nothing is stored or sent): see `submit`."""
+        target = self.profile(profile)
+        check_job_count(job_count(count, sweep), self.config.defaults.max_jobs)
+        configured = apply_params(workflow, params or {})
+        mode = SeedMode.RANDOM if random_seed else SeedMode.SAME if same_seed else SeedMode.VARY
+        # One private copy for the whole batch: a job's workflow is read-only once made (the store shares parsed
+        # workflows the same way), so every job's graph shares every node it does not change with the others.
+        shared = Workflow(configured.to_dict(), configured.source)
+        plan = plan_jobs(
+            shared, copies=count, axes=sweep, seed_mode=mode, params=params, cap=self.config.defaults.max_jobs
+        )
+        name = batch or new_batch_name(self.store, workflow.source, now=self.clock())
+        return [self._new_job(target, planned.nodes, params=planned.params, batch=name) for planned in plan]
+
+    async def resubmit(
+        self, job_ids: Sequence[str], new_seed: bool = False, profile: str | None = None, *, batch: str | None = None
+    ) -> list[Job]:
+        """New jobs with the same workflow (new seeds if asked), `parent_id` = the old job, `attempt` + 1.
+
+        A new job stays in its parent's batch (a retry is part of it); `batch` puts every new job in that batch
+        instead, and jobs without one get one named after the time (`resubmit-MMDD-HHMMSS`)."""
         self._bind_loop()
         parents = [self.store.find(job_id) for job_id in job_ids]
         if profile is not None:
             self.profile(profile)
         jobs: list[Job] = []
         rng = random.Random()
+        fresh_batch: str | None = None
         for parent in parents:
             if parent.workflow is None:
                 raise EngineUsageError(
@@ -515,16 +559,22 @@ class Engine:
                 )
             target = self.profile(profile or parent.profile)
             workflow_dict = parent.workflow
+            params = dict(parent.params)
             if new_seed:
                 from tui.core.workflow import workflow_from_dict
 
                 # workflow_from_dict checks the stored graph and makes the private copy; new seeds share the rest.
-                workflow_dict = workflow_from_dict(parent.workflow, source=f"job {parent.id[:8]}").randomize_seeds(
-                    rng
-                ).nodes
+                seeded = workflow_from_dict(parent.workflow, source=f"job {parent.id[:8]}").randomize_seeds(rng)
+                workflow_dict = seeded.nodes
+                params.update(seed_params(seeded))
+            name = batch or parent.batch
+            if name is None:
+                if fresh_batch is None:
+                    fresh_batch = new_batch_name(self.store, "resubmit", now=self.clock())
+                name = fresh_batch
             jobs.append(
                 self._new_job(
-                    target, workflow_dict, params=dict(parent.params), parent_id=parent.id, attempt=parent.attempt + 1
+                    target, workflow_dict, params=params, parent_id=parent.id, attempt=parent.attempt + 1, batch=name
                 )
             )
         return await self._store_and_send(jobs)
@@ -537,6 +587,7 @@ class Engine:
         params: dict[str, Any],
         parent_id: str | None = None,
         attempt: int = 1,
+        batch: str | None = None,
     ) -> Job:
         job_id = new_job_id()
         job = Job(
@@ -549,6 +600,7 @@ class Engine:
             parent_id=parent_id,
             attempt=attempt,
             params=params,
+            batch=batch,
         )
         if profile.edition is Edition.DEDICATED:
             # Our own prompt_id: after a crash the row can be looked up in /queue and /history by it.
@@ -567,7 +619,10 @@ class Engine:
             # Held before the rows exist: another process's reconcile must never take them for a crash's.
             with self._sending_lock.held():
                 # Write-ahead: every row is durable before the first byte goes out.
-                self.store.add_many(jobs)
+                if len(jobs) <= _BACKGROUND_ABOVE:
+                    self.store.add_many(jobs)
+                else:
+                    await asyncio.to_thread(self._add_in_chunks, jobs)
                 self._publish(jobs)
                 sent = await self._send_all(jobs)
         finally:
@@ -590,6 +645,13 @@ class Engine:
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(len(jobs), 2 * slots, MAX_SUBMIT_TASKS)))))
         return [job for job in results if job is not None]
+
+    def _add_in_chunks(self, jobs: Sequence[Job]) -> None:
+        """Store a big batch from a worker thread, a few hundred rows per transaction: the store's lock is free
+        between them, so the app's reads (the table, the counts) wait at most one chunk, not the whole batch.
+        A crash part-way leaves `submitting` rows nothing was sent for; the next start settles them as usual."""
+        for start in range(0, len(jobs), _STORE_CHUNK):
+            self.store.add_many(jobs[start : start + _STORE_CHUNK])
 
     async def _send(self, job: Job) -> Job:
         backend = self.backend(job.profile)

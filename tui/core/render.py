@@ -6,7 +6,8 @@ The shape is a public surface (scripts parse it), so fields are only ever added,
     queue_index, sink_index, request_id, submitted_at, started_at, finished_at, progress,
     outputs [{node_id, type, subfolder, filename, oss_path}], parent_id, attempt
 
-plus `warning`, `queue_position`, `external` and `batch`. Timestamps are ISO 8601 in UTC; `oss_path` is composed from the
+plus `warning`, `queue_position`, `external`, `batch`, `params` (the --set / sweep values and seeds the job was
+sent with, keyed `NODE.INPUT`) and `seed` (its first seed, or null). Timestamps are ISO 8601 in UTC; `oss_path` is composed from the
 profile's OSS bucket path and is null for temp files, for a profile without a bucket path, or when the profile
 is no longer configured.
 """
@@ -19,6 +20,8 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+
+from tui.core.batch import job_seed
 
 from tui.core.jobs import Job, Output
 
@@ -100,6 +103,8 @@ def job_to_dict(job: Job, profile: Profile | None) -> dict[str, Any]:
         "queue_position": job.queue_position,
         "external": job.external,
         "batch": job.batch,
+        "params": job.params,
+        "seed": job_seed(job.params, job.workflow),
     }
 
 

@@ -228,20 +228,30 @@ class Workflow:
             workflow = workflow.apply_assignment(assignment)
         return workflow
 
+    def seed_inputs(self) -> list[tuple[str, str]]:
+        """``(node_id, input)`` of every literal integer seed (``seed``, ``noise_seed``: KSampler, KSamplerAdvanced,
+        RandomNoise, SamplerCustom, ...), in graph order: what copies vary and what a job's seed column shows."""
+        found: list[tuple[str, str]] = []
+        for node_id in sorted(self.nodes, key=_natural_key):
+            inputs = self.nodes[node_id]["inputs"]
+            for name in _SEED_INPUTS:
+                value = inputs.get(name)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    found.append((node_id, name))
+        return found
+
     def randomize_seeds(self, rng: random.Random | None = None) -> Workflow:
         """Give every literal integer ``seed`` / ``noise_seed`` a fresh random value in 0..2**50."""
         rng = rng or random.Random()
         nodes = self.nodes
-        for node_id in sorted(self.nodes, key=_natural_key):
-            inputs = self.nodes[node_id]["inputs"]
-            seeds = {
-                name: rng.randint(0, SEED_MAX)
-                for name in _SEED_INPUTS
-                if isinstance(inputs.get(name), int) and not isinstance(inputs.get(name), bool)
-            }
-            if seeds:
-                nodes = _replace_inputs(nodes, node_id, seeds)
+        for node_id, name in self.seed_inputs():
+            nodes = _replace_inputs(nodes, node_id, {name: rng.randint(0, SEED_MAX)})
         return Workflow(nodes, self.source)
+
+    def coerce(self, node_id: str, input_name: str, value: object) -> Scalar:
+        """``value`` converted to the type of the input's current value (as ``--set`` does), or WorkflowError."""
+        node = self.nodes[node_id]
+        return _coerce(node["inputs"][input_name], value, node_id, node["class_type"], input_name, self.source)
 
     # ----- helpers -------------------------------------------------------------------------------------------
 

@@ -34,9 +34,11 @@ from textual.widgets import Collapsible, DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.core.safe_text import visible
+from tui.core.batch import job_seed
 from tui.core.config import Config
 from tui.core.jobs import Edition, Failure, Job, JobState
 from tui.core.oss import OssPathError, compose_oss_path
+from tui.core.safe_text import visible
 from tui.core.store import JobNotFound, JobStore
 from tui.widgets.job_format import STATE_ICONS, STATE_STYLES, format_clock, format_duration, short_id
 
@@ -182,6 +184,9 @@ def job_ids_line(job: Job) -> str:
         if value:
             ids.append(f"{name} {value}")
     return ", ".join(ids)
+
+
+_SEEDS = ("seed", "noise_seed")
 
 
 class JobDetail(VerticalScroll):
@@ -588,7 +593,7 @@ class JobDetail(VerticalScroll):
 
     def _render_ids(self, job: Job) -> None:
         key = (job.id, job.task_id, job.prompt_id, job.client_id, job.queue_index, job.request_id, job.sink_index,
-               job.parent_id)
+               job.parent_id, job.batch, tuple(job.params.items()))
         if not self._changed("ids", key):
             return
         rows: list[tuple[str, str]] = [("job", job.id)]
@@ -607,6 +612,14 @@ class JobDetail(VerticalScroll):
             rows.append(("client id", job.client_id))
         if job.parent_id:
             rows.append(("parent", job.parent_id))
+        if job.batch:
+            rows.append(("batch", visible(job.batch)))
+        seed = job_seed(job.params, job.workflow)
+        if seed is not None:
+            rows.append(("seed", str(seed)))
+        others = [f"{key}={value}" for key, value in job.params.items() if key.rpartition(".")[2] not in _SEEDS]
+        if others:
+            rows.append(("params", visible(", ".join(others))))
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(overflow="fold")

@@ -23,6 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.core.safe_text import visible
+from tui.core.batch import job_seed
 from tui.core.jobs import Job, JobState
 from tui.core.store import JobFilter, JobStore
 from tui.widgets.job_format import (
@@ -51,11 +52,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("state", "state", 11, 0),
     Column("id", "id", 8, 1, sortable=False),
     Column("profile", "profile", 14, 5),
-    Column("remote", "task / prompt id", 16, 8, sortable=False),
+    Column("remote", "task / prompt id", 16, 9, sortable=False),
     Column("progress", "queue / progress", 14, 2, sortable=False),
-    Column("submitted", "submitted", 11, 7),
+    Column("submitted", "submitted", 11, 8),
     Column("duration", "took", 6, 3),
     Column("outputs", "out", 3, 4),
+    # The seed (copies differ by it): shown once the table has room, e.g. at 120 columns with the sidebar hidden.
+    Column("seed", "seed", 16, 7, sortable=False),
     Column("error", "error", 0, 6, sortable=False),
 )
 SORTABLE_KEYS = tuple(c.key for c in COLUMNS if c.sortable)
@@ -77,6 +80,11 @@ class _LineStyles:
 
 
 _RowStyles = dict[bool, _LineStyles]  # is the cursor row -> its styles
+
+
+def _seed_text(job: Job) -> str:
+    seed = job_seed(job.params)  # params only: a row never parses the job's workflow
+    return "" if seed is None else str(seed)
 
 
 def _fit(text: str, width: int) -> str:
@@ -511,10 +519,11 @@ class JobTable(ScrollView, can_focus=True):
             format_clock(job.submitted_at, self._now),
             format_duration(job.duration(self._now)),
             str(len(job.outputs)) if job.outputs else ("" if job.state.is_active else "0"),
+            _seed_text(job) if widths[8] else "",
             error_summary(job),
         ]
         cell_styles = (
-            styles.states[job.state], styles.dim, base, styles.dim, base, styles.dim, base, base,
+            styles.states[job.state], styles.dim, base, styles.dim, base, styles.dim, base, base, styles.dim,
             styles.error if job.failure is not None else base,
         )
         segments = [Segment("● " if marked else "  ", styles.mark)]

@@ -33,6 +33,8 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static, TextArea
 
 from tui.core.safe_text import visible
+from tui.core.batch import DEFAULT_MAX_JOBS
+from tui.core.sweep import SweepAxis, SweepError, is_number_input, looks_like_sweep, parse_values
 from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
 
 # The choices of ComfyUI's KSampler (its /object_info), offered as completions, not enforced: custom nodes add more.
@@ -349,9 +351,14 @@ class ParametersForm(VerticalScroll):
         def control(self) -> ParametersForm:
             return self.form
 
+    class SweepsChanged(Message):
+        """A number field started or stopped holding a list (`5, 7, 9`) or a range (`20..40:10`): see ``sweeps``."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.workflow: Workflow | None = None
+        # widget id -> the values a number field sweeps over (the JSON keeps the input's single value meanwhile)
+        self._sweeps: dict[str, SweepAxis] = {}
         self._fields: dict[str, _Field] = {}  # widget id -> field
         self._shape: tuple | None = None  # what the fields were built for; a new shape rebuilds them
         self._generation = 0  # widget ids change on each rebuild, so a late message from an old field is ignored
@@ -427,6 +434,9 @@ class ParametersForm(VerticalScroll):
         self.query(".param-part").remove()
         self._fields = {}
         self._error_labels = {}
+        if self._sweeps:
+            self._sweeps = {}
+            self.post_message(self.SweepsChanged())
         if self._errors:
             self._errors = {}
             self.post_message(self.ErrorsChanged(self))
@@ -496,6 +506,8 @@ class ParametersForm(VerticalScroll):
         for widget_id, field in list(self._fields.items()):
             item = by_key[field.item.key]
             self._fields[widget_id] = _Field(widget_id, item)
+            if widget_id in self._sweeps:
+                continue  # the field holds a list or range: the JSON's single value must not overwrite it
             current = self._parse(widget_id)
             if current is not None and _same(current, item.value):
                 continue  # the text already says this value (maybe spelled "8" for 8.0): leave the typist alone
@@ -550,6 +562,8 @@ class ParametersForm(VerticalScroll):
         field = self._fields.get(widget_id)
         if field is None or self.workflow is None:
             return
+        if self._sweep_edited(widget_id, field):
+            return
         try:
             value = self._convert(widget_id)
         except WorkflowError as error:
@@ -559,6 +573,30 @@ class ParametersForm(VerticalScroll):
         current = self.workflow.nodes[field.item.node_id]["inputs"].get(field.item.name)
         if not _same(value, current):
             self.post_message(self.Edited(self, field.item.node_id, field.item.name, value))
+
+    def _sweep_edited(self, widget_id: str, field: _Field) -> bool:
+        """A number field holding a list or a range is a sweep (True: handled here); any other text is not."""
+        assert self.workflow is not None
+        text = self._text_of(widget_id)
+        item = field.item
+        sweep = not field.is_prompt and is_number_input(item.value) and looks_like_sweep(text)
+        before = self._sweeps.pop(widget_id, None)
+        if sweep:
+            try:
+                values = parse_values(self.workflow, item.node_id, item.name, text, cap=DEFAULT_MAX_JOBS)
+            except SweepError as error:
+                self._show_error(widget_id, str(error))
+            else:
+                self._sweeps[widget_id] = SweepAxis(item.node_id, item.name, values)
+                self._show_error(widget_id, None)
+        if self._sweeps.get(widget_id) != before:
+            self.post_message(self.SweepsChanged())
+        return sweep
+
+    @property
+    def sweeps(self) -> list[SweepAxis]:
+        """The axes of the fields that hold a list or a range, in the form's order."""
+        return [self._sweeps[widget_id] for widget_id in self._fields if widget_id in self._sweeps]
 
     def _show_error(self, widget_id: str, message: str | None) -> None:
         before = self._errors.get(widget_id)

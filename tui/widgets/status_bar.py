@@ -9,6 +9,7 @@ from textual.widget import Widget
 from tui.core.safe_text import visible
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.jobs import JobState
+from tui.core.safe_text import visible
 from tui.widgets.job_format import STATE_ICONS, STATE_STYLES
 
 # Icon and colour per source state; the icon differs per meaning, so the state reads without colour too.
@@ -47,6 +48,7 @@ class StatusBar(Widget):
     failing: reactive[int] = reactive(0)  # still failing (latest attempts): the ✘ count, as the Failed filter
     marked: reactive[int] = reactive(0)
     last_error: reactive[str | None] = reactive(None)
+    batch: reactive[str | None] = reactive(None)  # the followed batch's progress: "spring-catalog 112/200 ✔ 109 ✘ 3"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -88,6 +90,9 @@ class StatusBar(Widget):
         for state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED):
             count = self.failing if state is JobState.FAILED else self.counts.get(state, 0)
             counts.append(f"{STATE_ICONS[state]} {count} ", style=STATE_STYLES[state] if count else "dim")
+        if self.batch:
+            counts.append("│ ", style="dim")
+            counts.append(visible(self.batch) + " ", style="bold")
         if self.marked:
             counts.append(f"│ {self.marked} marked ", style="bold yellow")
         error = Text(no_wrap=True, overflow="ellipsis")

@@ -29,14 +29,17 @@ from textual.containers import Vertical
 from textual.events import Click, Leave, MouseMove
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Input, Label, TextArea
+from textual.widgets import Checkbox, ContentSwitcher, Input, Label, TextArea
 
 from tui.core.safe_text import visible
+from tui.core.batch import job_count
 from tui.core.jobs import Job
+from tui.core.sweep import SweepAxis
 from tui.core.recent import RecentFiles
 from tui.core.workflow import Scalar, Workflow, WorkflowError, parse_workflow
 from tui.widgets.choice_row import ChoiceRow
 from tui.widgets.parameters_form import CompactInput, ParametersForm
+from tui.widgets.submit_bar import SubmitBar
 
 log = logging.getLogger(__name__)
 
@@ -403,38 +406,6 @@ class Tabs(ChoiceRow, can_focus=True):
             self.refresh()
 
 
-class SubmitBar(Widget):
-    """The line under the editor: "copies", the count input, then where ctrl+s sends the workflow.
-
-    The two texts are drawn by the bar itself around its one child, the count (a Label each cost as much as the
-    input to style and lay out).
-    """
-
-    COUNT_AT = 7  # the count's column: right of "copies "
-    TARGET_AT = COUNT_AT + 7 + 1  # right of the count (7 wide) and its margin
-
-    def __init__(self, count: Input, *, id: str) -> None:
-        super().__init__(count, id=id)
-        self._target = ""
-
-    @property
-    def target(self) -> str:
-        """Where ctrl+s sends the workflow, e.g. "→ sim-api"."""
-        return self._target
-
-    @target.setter
-    def target(self, text: str) -> None:
-        if text != self._target:
-            self._target = text
-            self.refresh()
-
-    def render(self) -> Text:
-        line = Text("copies".ljust(self.TARGET_AT), no_wrap=True, end="")
-        target = Text(self._target, no_wrap=True, end="")
-        target.truncate(max(0, self.content_size.width - self.TARGET_AT), overflow="ellipsis")
-        return line + target
-
-
 class WorkflowEditor(Vertical):
     """Edits one workflow. `workflow` is None while it cannot be submitted; `error` says why and where."""
 
@@ -562,6 +533,21 @@ class WorkflowEditor(Vertical):
             return max(1, int(self.query_one("#workflow-count", Input).value or "1"))
         except ValueError:
             return 1
+
+    @property
+    def same_seed(self) -> bool:
+        """The "same seed" toggle: identical copies (else copy 1 keeps the seed and the others get their own)."""
+        return self.query_one("#workflow-same-seed", Checkbox).value
+
+    @property
+    def sweeps(self) -> list[SweepAxis]:
+        """The lists and ranges typed in number fields (each job gets one combination of them)."""
+        return self._form.sweeps if self._json_error is None else []
+
+    @property
+    def job_count(self) -> int:
+        """How many jobs ctrl+s makes per profile: copies × the sweep's combinations."""
+        return job_count(self.count, self.sweeps)
 
     @property
     def text(self) -> str:
@@ -778,6 +764,14 @@ class WorkflowEditor(Vertical):
         event.stop()
         self._show_status()
         self.post_message(self.Changed(self, self.workflow is not None))
+
+    @on(Input.Changed, "#workflow-count")
+    @on(ParametersForm.SweepsChanged)
+    def _job_count_changed(self, event: Message) -> None:
+        event.stop()
+        bar = self.query_one(SubmitBar)
+        bar.copies = self.count
+        bar.jobs = self.job_count
 
     @on(Input.Submitted, "#workflow-count")
     def _count_submitted(self, event: Input.Submitted) -> None:
