@@ -136,7 +136,9 @@ def test_the_served_app_submits_and_shows_jobs_in_a_real_browser(tmp_path: Path)
             page.goto(f"{serve.url}?token={ACCESS_TOKEN}")
             assert page.url == serve.url, "the token is moved out of the address into a cookie"
             screen = wait_for_screen(
-                page, lambda text: "submitted" in text and "sim-api" in text and text.count("connected") >= 2,
+                page,
+                lambda text: any("state" in line and "profile" in line for line in text.splitlines())  # table header
+                and "sim-api" in text and text.count("connected") >= 2,
                 "the job table and both profiles connected",
             )
             assert "Traceback" not in screen
