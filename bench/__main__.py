@@ -2,7 +2,7 @@
 
     python -m bench                 # the full run (medians of 5 runs each; under 10 minutes on 2 cores)
     python -m bench --quick         # a fast pass with small sizes and 3 runs (a smoke check, not the figures)
-    python -m bench --only live     # one figure (startup, live, scale, poll, sink, submission, batch, pull, preview, stats)
+    python -m bench --only live     # one figure (startup, live, scale, poll, sink, submission, batch, pull, preview, stats, serve)
     python -m bench --json out.json # also save the numbers
 
 A figure that fails or cannot run prints "not measured: <why>" in its row; nothing is ever filled in.
@@ -31,7 +31,7 @@ from rich.text import Text
 
 from bench._common import Row, Stat, not_measured
 
-FIGURES = ("startup", "live", "scale", "poll", "sink", "submission", "batch", "pull", "preview", "stats")
+FIGURES = ("startup", "live", "scale", "poll", "sink", "submission", "batch", "pull", "preview", "stats", "serve")
 
 # name -> (target text for a "not measured" row, full-run keyword args, quick-run keyword args)
 PLANS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
@@ -50,6 +50,7 @@ PLANS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "pull": ("≥ 5× SDK loop", {"runs": 3, "files": 1000}, {"runs": 1, "files": 100}),
     "preview": ("≤ 300 ms; cached ≤ 50 ms; frames ≤ 50 ms", {"runs": 5}, {"runs": 2}),
     "stats": ("≤ 100 ms", {"runs": 5, "jobs": 100_000}, {"runs": 3, "jobs": 10_000}),
+    "serve": ("—", {"runs": 3}, {"runs": 1}),
 }
 
 

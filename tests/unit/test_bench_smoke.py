@@ -215,3 +215,15 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 99) == 99
     assert percentile([7.0], 99) == 7.0
     assert math.isnan(percentile([], 50))
+
+
+def test_serve_rows_count_the_server_and_its_sessions() -> None:
+    from bench import serve
+
+    rows = serve.run(runs=1)
+    assert_measured(rows, 2)
+    one, five = rows
+    assert one.comfyq is not None and one.baseline is not None and five.comfyq is not None
+    assert one.comfyq.median > one.baseline.median  # a session's app process is counted with the server
+    assert five.baseline == one.comfyq
+    assert five.extra["per_added_session_mib"] > 0
