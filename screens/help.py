@@ -11,15 +11,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
-def _binding_rows(keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
+def _binding_rows(keymap: dict[str, str], app_class: type) -> list[tuple[str, str, str, str]]:
     """(where, keys, description, id) for every binding of the app, its screens and widgets."""
     from screens.main import MainScreen
-    from tui.app import ComfyqApp
     from tui.widgets.job_table import JobTable
     from tui.widgets.profile_list import ProfileList
 
     owners: list[tuple[str, type]] = [
-        ("everywhere", ComfyqApp),
+        ("everywhere", app_class),  # given, not imported: the app imports this screen
         ("main screen", MainScreen),
         ("jobs table", JobTable),
         ("profiles", ProfileList),
@@ -49,9 +48,9 @@ def _binding_rows(keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def known_binding_ids() -> set[str]:
+def known_binding_ids(app_class: type) -> set[str]:
     """Every binding id a [keymap] entry can name (`config check` flags the others)."""
-    return {binding_id for _, _, _, binding_id in _binding_rows({})}
+    return {binding_id for _, _, _, binding_id in _binding_rows({}, app_class)}
 
 
 def known_themes() -> set[str]:
@@ -115,7 +114,7 @@ class HelpScreen(ModalScreen[None]):
         if wide:
             table.add_column(Text("binding id ([keymap])"), style="dim", no_wrap=True)
         section = None
-        for where, keys, description, binding_id in _binding_rows(keymap):
+        for where, keys, description, binding_id in _binding_rows(keymap, type(self.app)):
             if where != section:
                 section = where
                 table.add_row(Text(where, style="bold underline"), *([""] * (2 if wide else 1)))

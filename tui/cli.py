@@ -18,12 +18,14 @@ from collections.abc import Sequence
 from tui import __version__
 from tui.commands import COMMAND_MODULES
 
-EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
+from tui.exit_codes import (  # noqa: F401 - re-exported for callers of tui.cli
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 
 
 def _common_options() -> argparse.ArgumentParser:

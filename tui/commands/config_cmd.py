@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run_path(args: argparse.Namespace) -> int:
-    from tui.cli import EXIT_OK
+    from tui.exit_codes import EXIT_OK
 
     print(resolve_locations(args.config, args.data_dir).config_file)
     return EXIT_OK
@@ -54,8 +54,9 @@ def run_check(args: argparse.Namespace) -> int:
 
     from tui.commands.safe_console import SafeConsole as Console, say
 
-    from tui.cli import EXIT_OK, EXIT_USAGE
+    from tui.exit_codes import EXIT_OK, EXIT_USAGE
     from screens.help import known_binding_ids, known_themes
+    from tui.app import ComfyqApp
     from tui.core.config import ConfigError, keymap_issues, load_config
     from tui.core.jobs import Edition
     from tui.core.secrets import redact
@@ -69,7 +70,7 @@ def run_check(args: argparse.Namespace) -> int:
         count = len(error.issues)
         print(f"comfyq: {count} problem{'s' if count != 1 else ''} in the config", file=sys.stderr)
         return EXIT_USAGE
-    ui_issues = keymap_issues(config, known_ids=known_binding_ids(), themes=known_themes())
+    ui_issues = keymap_issues(config, known_ids=known_binding_ids(ComfyqApp), themes=known_themes())
     if ui_issues:
         for issue in ui_issues:
             print(redact(str(issue)), file=sys.stderr)

@@ -61,7 +61,7 @@ def prepare_demo_config(path: Path, sim_snippet: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.cli import EXIT_USAGE
+    from tui.exit_codes import EXIT_USAGE
     from tui.commands.ui import launch
     from tui.core.config import ConfigError, load_config
     from tui.core.logs import setup_logging

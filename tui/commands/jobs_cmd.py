@@ -43,6 +43,15 @@ from tui.core.render import job_to_json, oss_path
 from tui.core.safe_text import visible
 from tui.commands.safe_console import SafeConsole, say
 
+from tui.exit_codes import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
+
 if TYPE_CHECKING:
     from tui.core.config import Config
     from tui.core.engine import Engine
@@ -50,12 +59,6 @@ if TYPE_CHECKING:
     from tui.core.store import JobStore
 
 log = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_INTERRUPTED = 130
 
 # `cancel` waits this long for the service to confirm before it reports the state it has.
 CANCEL_CONFIRM_SECONDS = 10.0

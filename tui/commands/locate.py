@@ -42,7 +42,7 @@ def _cache_state(directory: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.cli import EXIT_OK
+    from tui.exit_codes import EXIT_OK
 
     locations = resolve_locations(args.config, args.data_dir)
     config_note = _state(locations.config_file.exists())

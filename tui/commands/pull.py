@@ -106,7 +106,8 @@ def _select(session: Session, args: argparse.Namespace) -> list[Job]:
 
 
 def _sources(session: Session, jobs: list[Job], concurrency: int) -> dict[str, OutputSource | FetchError]:
-    from tui.core.fetch import FetchError, source_for
+    from tui.core.fetch import FetchError
+    from tui.core.output_sources import source_for
 
     sources: dict[str, OutputSource | FetchError] = {}
     for name in {job.profile for job in jobs if job.outputs}:

@@ -98,7 +98,7 @@ def startup_lines(address: str, token: AccessToken | None, config_file: str, sto
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.cli import EXIT_USAGE
+    from tui.exit_codes import EXIT_USAGE
     from tui.core.config import ConfigError, load_config
     from tui.core.locations import resolve_locations
     from tui.core.safe_text import visible

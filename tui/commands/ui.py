@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: every comfyq command builds this parser, and only `ui` needs these.
-    from tui.cli import EXIT_USAGE
+    from tui.exit_codes import EXIT_USAGE
     from tui.core.config import ConfigError, load_config
     from tui.core.locations import resolve_locations
     from tui.core.logs import setup_logging
@@ -64,7 +64,7 @@ def _pick_image_protocol() -> None:
 def launch(config, locations, workflow, workflow_path, *, demo: bool = False) -> int:  # type: ignore[no-untyped-def]
     # Textual is imported only here: the headless commands never pay for it.
     from tui.app import ComfyqApp, LaunchOptions
-    from tui.cli import EXIT_USAGE
+    from tui.exit_codes import EXIT_USAGE
     from tui.core.store import JobStore, StoreError
 
     try:

@@ -5,7 +5,7 @@
 - `OssSource` (tui/core/oss_fetch.py): the object at the output's composed OSS path, read with the official OSS SDK
   (API edition, or a dedicated profile with `outputs_from = "oss"`: the service's disk is that bucket).
 
-`source_for(profile)` picks by the profile (its `outputs_from`). Both hand back a `Remote` (size, the server's
+`tui.core.output_sources.source_for(profile)` picks by the profile (its `outputs_from`). Both hand back a `Remote` (size, the server's
 CRC-64 when it has one, the body as chunks), so `download_to` writes any of them the same safe way: a temporary
 name beside the target, size and CRC checked, then one rename — a dropped connection or a full disk never leaves a
 truncated file under the final name. Sources are thread-safe: `comfyq pull` runs N downloads on N threads and the
@@ -169,15 +169,6 @@ def _timed_chunks(chunks: Iterator[bytes], deadline: float) -> Iterator[bytes]:
         if time.monotonic() > deadline:
             raise FetchError("transport", f"the download took longer than {DOWNLOAD_DEADLINE_SECONDS:.0f} s")
         yield chunk
-
-
-def source_for(profile: Profile, *, max_connections: int = 16, env: dict[str, str] | None = None) -> OutputSource:
-    """The source `profile` reads its outputs from; FetchError("config") says which key is missing."""
-    if profile.outputs_from == "oss":
-        from tui.core.oss_fetch import OssSource
-
-        return OssSource(profile, max_connections=max_connections, env=env)
-    return ViewSource(profile, max_connections=max_connections)
 
 
 # ------------------------------------------------------------------------------------------ writing a file

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from tui.core.stats_text import seconds_text
 from tui.core.jobs import Edition, Job, JobState
 
 STATE_ICONS: dict[JobState, str] = {
@@ -61,19 +62,8 @@ def submitted_text(job: Job, now: float | None = None) -> str:
     return moment.strftime("seen %H:%M" if moment.date() == today else "seen %m-%d")
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d{hours % 24:02d}h"
+# One way to write a duration, shared with the stats (core): `0.8s`, `4m05s`, `2h10m`, `3d04h`.
+format_duration = seconds_text
 
 
 def format_age(timestamp: float | None, now: float | None = None) -> str:

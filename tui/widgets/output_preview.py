@@ -25,7 +25,8 @@ from textual.widgets import Static
 from textual.worker import Worker, get_current_worker
 
 from tui.core.config import Config
-from tui.core.fetch import FetchError, OutputSource, download_to, source_for
+from tui.core.fetch import FetchError, OutputSource, download_to
+from tui.core.output_sources import source_for
 from tui.core.jobs import Job, Output
 from tui.core.oss import OssPathError, safe_segments
 from tui.core.preview_cache import PreviewCache, is_image, kind_of, preview_dir

@@ -29,8 +29,8 @@ import aiohttp
 import httpx
 
 from tui.core import payloads
-from tui.core.backends import BackendError, Backoff, scrub
-from tui.core.backends import external
+from tui.core.backends.common import BackendError, Backoff, scrub
+from tui.core.backends.external import HistoryWindow, REMEMBERED_ENTRIES, from_history_entry, from_queue_item
 from tui.core.backends.http import MEGABYTE, AnswerTooLarge, fetch
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.aio import wait_event
@@ -182,7 +182,7 @@ class DedicatedBackend(Backend):
         self._last_outage = ""  # how the last outage showed, for the `lost` message
         # Other clients' prompts (external jobs): the /history window, and prompt ids known to be stored already.
         self._external = bool(getattr(profile, "external", True))
-        self._history_window = external.HistoryWindow(
+        self._history_window = HistoryWindow(
             int(getattr(profile, "external_history", 0)) if self._external else 0
         )
         self._known_prompts: set[str] = set()
@@ -653,14 +653,14 @@ class DedicatedBackend(Backend):
         if not in_queue and not in_history:
             return
         known = self.context.store.known_prompt_ids(self.profile.name, in_queue + in_history)
-        if len(self._known_prompts) > external.REMEMBERED_ENTRIES:
+        if len(self._known_prompts) > REMEMBERED_ENTRIES:
             self._known_prompts.clear()
         self._known_prompts.update(known)
         new: list[tuple[Job, JobUpdate | None]] = []
         for prompt_id in in_queue:
             if prompt_id in known:
                 continue
-            job = external.from_queue_item(
+            job = from_queue_item(
                 self.profile.name, queue.items[prompt_id], running=prompt_id in queue.running,
                 position=queue.pending_position.get(prompt_id), seen=now,
             )
@@ -669,7 +669,7 @@ class DedicatedBackend(Backend):
         for prompt_id in in_history:
             if prompt_id in known or prompt_id in queue.items:
                 continue  # (one still in /queue is followed from there; its entry settles it next cycle)
-            found = external.from_history_entry(self.profile.name, prompt_id, recent[prompt_id], seen=now)
+            found = from_history_entry(self.profile.name, prompt_id, recent[prompt_id], seen=now)
             if found is not None:
                 new.append(found)
         if new:

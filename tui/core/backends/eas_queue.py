@@ -49,7 +49,7 @@ def _sdk() -> tuple[type[QueueClient], type[DataFrameProto]]:
     return QueueClient, DataFrameProto
 
 from tui.core import payloads
-from tui.core.backends import Backoff, scrub
+from tui.core.backends.common import Backoff, scrub
 from tui.core.backends.http import MEGABYTE, AnswerTooLarge, fetch
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.aio import wait_event
@@ -876,7 +876,7 @@ class EasQueueBackend(Backend):
         """Remove a task still waiting in the input queue (`search(index)` says not taken, then `delete(index)`):
         it then never reaches an instance and is `cancelled`. One an instance took already cannot be interrupted
         (the queue has no way to), nor one no longer in the queue: BackendError says so."""
-        from tui.core.backends import BackendError
+        from tui.core.backends.common import BackendError
 
         short = job.id[:8]
         try:
@@ -928,7 +928,7 @@ class EasQueueBackend(Backend):
             try:
                 found = await self.find_by_task_id(job.task_id)
             except _QueueError as exc:
-                from tui.core.backends import BackendError
+                from tui.core.backends.common import BackendError
 
                 raise BackendError(f"could not reconcile with {self.input_url}: {exc}") from exc
             if found is None:
