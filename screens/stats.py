@@ -55,6 +55,15 @@ class StatsScreen(Screen[None]):
         Binding("4", "window('all')", "All", show=False, id="stats.window_all"),
     ]
 
+    def _chart(self, selector: str, series: object) -> None:
+        """A chart with nothing to show is hidden (a Sparkline of one value, or of equal values, is drawn as full
+        bars, which reads as "busy"); its label still says what it would show."""
+        values = list(series)  # type: ignore[call-overload]
+        sparkline = self.query_one(selector, Sparkline)
+        sparkline.display = any(values)
+        if values:
+            sparkline.data = values
+
     def __init__(self, selection: JobFilter, *, window: str = "1h") -> None:
         super().__init__()
         self.selection = selection
@@ -123,9 +132,9 @@ class StatsScreen(Screen[None]):
         self.stats = stats
         self.computed += 1
         bucket = seconds_text(stats.bucket_seconds) if stats.bucket_seconds else "bucket"
-        self.query_one("#throughput", Sparkline).data = list(stats.finished_series) or [0]
-        self.query_one("#wait", Sparkline).data = list(stats.wait_series) or [0]
-        self.query_one("#histogram", Sparkline).data = list(stats.histogram_counts) or [0]
+        self._chart("#throughput", stats.finished_series)
+        self._chart("#wait", stats.wait_series)
+        self._chart("#histogram", stats.histogram_counts)
         peak = max(stats.finished_series, default=0)
         self.query_one("#throughput-label", Label).update(
             f"jobs finished per {bucket} (peak {peak}) · {stats.per_hour or 0:,.1f}/h"
