@@ -10,18 +10,16 @@ hour"); 2 usage (unknown profile or batch, a window that does not parse, an -o t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO
 
 from tui.commands.jobs_cmd import _STATE_NAMES, EXIT_OK, EXIT_USAGE, CliError, Session, _run
 from tui.core.jobs import JobState
 from tui.core.safe_text import visible
+from tui.core.atomic_file import atomic_writer
+from tui.core.store import JobFilter
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -151,29 +149,15 @@ async def _export(session: Session, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def write_export_file(session: Session, path: Path, flt, fmt: str) -> int:  # type: ignore[no-untyped-def]
+def write_export_file(session: Session, path: Path, flt: JobFilter, fmt: str) -> int:
     """Write beside `path` and rename at the end: an export cut short leaves no half file under the real name."""
     from tui.core.export import export_jobs
 
-    directory = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise CliError(f"-o {visible(str(path))}: is a directory")
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+        # jobs are private: the store itself is 0600
+        with atomic_writer(path, mode=0o600, make_parents=False) as stream:
+            return export_jobs(session.store, flt, session.config.profiles, stream, fmt)
     except OSError as error:
         raise CliError(f"-o {visible(str(path))}: cannot write there: {error.strerror or error}") from None
-    try:
-        stream: IO[str]
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            count = export_jobs(session.store, flt, session.config.profiles, stream, fmt)
-        os.chmod(temporary, 0o600)  # jobs are private: the store itself is 0600
-        os.replace(temporary, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise CliError(f"-o {visible(str(path))}: cannot write: {error.strerror or error}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return count

@@ -10,7 +10,6 @@ import difflib
 import os
 import re
 import sys
-import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tui.core.safe_text import visible
+from tui.core.atomic_file import write_atomically
 from tui.core import secrets
 from tui.core.jobs import Edition, FailureCategory
 from tui.core.oss import OssPathError, normalize_bucket_path
@@ -854,28 +854,9 @@ def _read_document(path: Path) -> Any:
         raise ConfigError([ConfigIssue(str(path), None, "", f"TOML syntax error: {error}")]) from None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace the file in one step (a crash leaves the old or the new file, never half of one), keeping it
-    private: it may hold tokens."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = (path.stat().st_mode & 0o777) if path.exists() else 0o600
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
 def write_private(path: Path, text: str) -> None:
     """Write a config file comfyq creates: atomically, mode 0600 (it may hold tokens)."""
-    _write_atomically(Path(path), text)
+    write_atomically(Path(path), text)
 
 
 class _AnyVariable(Mapping[str, str]):
@@ -1004,7 +985,7 @@ def save_profile(path: Path, name: str, fields: Mapping[str, Any], *, old_name: 
         if renaming:
             text = _rename_profile_header(text, str(old_name), name)
     _check_profile_text(path, text, name)
-    _write_atomically(path, text)
+    write_atomically(path, text)
 
 
 def delete_profile(path: Path, name: str) -> None:
@@ -1018,7 +999,7 @@ def delete_profile(path: Path, name: str) -> None:
     if text is None:  # not a plain [profiles.NAME] block: let tomlkit remove it
         profiles.remove(name)
         text = document.as_string()
-    _write_atomically(path, text)
+    write_atomically(path, text)
 
 
 def _is_comment_or_blank(line: str) -> bool:
@@ -1068,4 +1049,4 @@ def save_ui_settings(path: Path, *, theme: str | None = None) -> None:
     if ui.get("theme") == theme:
         return
     ui["theme"] = theme
-    _write_atomically(path, document.as_string())
+    write_atomically(path, document.as_string())

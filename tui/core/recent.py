@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
+
+from tui.core.atomic_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,7 @@ class RecentFiles:
     def _save(self, paths: list[Path]) -> None:
         self.file.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"version": _FORMAT_VERSION, "files": [str(p) for p in paths]}, indent=2)
-        handle, temp_name = tempfile.mkstemp(prefix=".recent-", suffix=".tmp", dir=self.file.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(payload + "\n")
-            os.replace(temp_name, self.file)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        write_atomically(self.file, payload + "\n")
 
 
 def _absolute(path: Path) -> Path:

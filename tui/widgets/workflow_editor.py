@@ -32,6 +32,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, ContentSwitcher, Input, Label, TextArea
 
 from tui.core.safe_text import visible
+from tui.core.atomic_file import write_atomically
 from tui.core.batch import job_count
 from tui.core.jobs import Job
 from tui.core.sweep import SweepAxis
@@ -151,24 +152,6 @@ def edit_text_externally(
             return path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise ExternalEditorError(f"cannot read the edited file back: {error}") from None
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file + rename: a failed write never leaves half a workflow.
-
-    Keeps the mode of an existing file; writes through a symlink to its target.
-    """
-    target = path.resolve() if path.is_symlink() else path
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def _file_text_of(workflow: Workflow | None, path: Path | None) -> str | None:
@@ -598,7 +581,7 @@ class WorkflowEditor(Vertical):
         parsed = self._parsed
         content = parsed.to_json(indent=2) if parsed is not None else self.text
         try:
-            write_text_atomically(path, content if content.endswith("\n") else content + "\n")
+            write_atomically(path, content if content.endswith("\n") else content + "\n", default_mode=0o644)
         except OSError as error:
             reason = error.strerror or str(error)
             self.app.notify(f"cannot save {path}: {reason}; your text is still here", title="Save", severity="error")
