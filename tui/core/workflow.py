@@ -22,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Union
 
+from tui.core.value_kinds import kind_of, python_type_name
+
 Scalar = Union[str, int, float, bool]
 
 SEED_WORKFLOW_RESOURCE = "sd15_txt2img.json"
@@ -101,7 +103,7 @@ class EditableInput:
     @property
     def type_name(self) -> str:
         """``bool``, ``int``, ``float`` or ``str``: what a new value is converted to."""
-        return _type_name(self.value)
+        return python_type_name(self.value)
 
 
 class Workflow:
@@ -346,7 +348,7 @@ def validate_workflow(data: object, text: str | None = None, source: str = "<str
 
     if not isinstance(data, dict):
         raise fail(
-            f"expected a JSON object mapping node ids to nodes, got {_json_kind(data)}"
+            f"expected a JSON object mapping node ids to nodes, got {kind_of(data)}"
         )
     if isinstance(data.get("nodes"), list) or isinstance(data.get("links"), list):
         raise fail(UI_FORMAT_MESSAGE)
@@ -363,19 +365,19 @@ def validate_workflow(data: object, text: str | None = None, source: str = "<str
             raise fail(f"node ids must be non-empty strings, got {node_id!r}")
         if not isinstance(node, dict):
             raise fail(
-                f'node {node_id}: expected an object with "class_type" and "inputs", got {_json_kind(node)}',
+                f'node {node_id}: expected an object with "class_type" and "inputs", got {kind_of(node)}',
                 node_id,
             )
         class_type = node.get("class_type")
         if class_type is None:
             raise fail(f'node {node_id} has no "class_type"', node_id)
         if not isinstance(class_type, str) or not class_type.strip():
-            raise fail(f'node {node_id}: "class_type" must be a non-empty string, got {_json_kind(class_type)}', node_id)
+            raise fail(f'node {node_id}: "class_type" must be a non-empty string, got {kind_of(class_type)}', node_id)
         if "inputs" not in node:
             raise fail(f'node {node_id} ({class_type}) has no "inputs"', node_id)
         inputs = node["inputs"]
         if not isinstance(inputs, dict):
-            raise fail(f'node {node_id} ({class_type}): "inputs" must be an object, got {_json_kind(inputs)}', node_id)
+            raise fail(f'node {node_id} ({class_type}): "inputs" must be an object, got {kind_of(inputs)}', node_id)
 
     for node_id, node in data.items():
         class_type = node["class_type"]
@@ -559,34 +561,6 @@ def _natural_key(node_id: str) -> tuple:
     return (0, int(node_id), "") if node_id.isdigit() else (1, 0, node_id)
 
 
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    return _json_kind(value)
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 def _did_you_mean(name: str, candidates: list[str]) -> str:
     matches = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
     if not matches:
@@ -670,7 +644,7 @@ def _coerce(current: object, value: object, node_id: str, class_type: str, name:
         raise bad("text")
 
     raise WorkflowError(
-        f"{where} ({class_type}) holds {_json_kind(current)}, which comfyq cannot edit",
+        f"{where} ({class_type}) holds {kind_of(current)}, which comfyq cannot edit",
         source=source,
         node_id=node_id,
     )

@@ -1,6 +1,6 @@
-"""Profiles and settings from a TOML file. Every problem is reported as `PATH:LINE: KEY: message`, all of them in
-one pass, so a user fixes the whole file at once. Writing back goes through tomlkit so the user's comments and
-layout survive an edit made in the TUI.
+"""Reading a config file: TOML parsed with tomllib, every value checked, every problem reported as
+`PATH:LINE: KEY: message` (tui/core/config/toml_lines.py finds the line), all of them in one pass, so a user fixes
+the whole file at once. Builds the model of tui/core/config/model.py.
 """
 
 from __future__ import annotations
@@ -10,279 +10,45 @@ import difflib
 import os
 import re
 import sys
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tui.core.safe_text import visible
-from tui.core.atomic_file import write_atomically
 from tui.core import secrets
-from tui.core.jobs import Edition, FailureCategory
+from tui.core.config.model import (
+    API_PATH,
+    DEFAULT_EXTERNAL_HISTORY,
+    DEFAULT_OSS_KEY_ID_ENV,
+    DEFAULT_OSS_KEY_SECRET_ENV,
+    DEFAULT_OSS_SESSION_TOKEN_ENV,
+    DEFAULT_WINDOW,
+    MAX_EXTERNAL_HISTORY,
+    NOTIFY_MODES,
+    OUTPUT_SOURCES,
+    RETRYABLE_CATEGORIES,
+    Config,
+    ConfigError,
+    ConfigIssue,
+    Defaults,
+    OssSettings,
+    Profile,
+    RetryPolicy,
+    builtin_config,
+    make_local_profile,
+    stable_client_id,
+)
+from tui.core.config.toml_lines import LineIndex
+from tui.core.files import MAX_CONFIG_BYTES, read_capped
+from tui.core.jobs import Edition
 from tui.core.oss import OssPathError, normalize_bucket_path
+from tui.core.safe_text import visible
+from tui.core.value_kinds import kind_of
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
-
-RETRYABLE_CATEGORIES = frozenset({FailureCategory.TRANSPORT.value, FailureCategory.EXECUTION.value})
-API_PATH = re.compile(r"^/api/predict/([^/]+)/?$")
-BUILTIN_LOCAL_URL = "http://127.0.0.1:8188"
-
-
-# ----------------------------------------------------------------------------------------------- model
-
-
-# The sink watch window: results the queue sends before their commit (flow control only; a crash redelivers at most
-# this many, which the store ignores). The seed's sample used 5, which costs a round trip every 5 results.
-DEFAULT_WINDOW = 64
-# How many of a dedicated server's newest /history entries are imported as external jobs (first look, and at most
-# per look after): a bound on how far back, and on what one poll may fetch.
-DEFAULT_EXTERNAL_HISTORY = 200
-MAX_EXTERNAL_HISTORY = 10_000  # ComfyUI keeps no more (MAXIMUM_HISTORY_SIZE)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max: int = 0  # 0 = off (default)
-    on: frozenset[str] = frozenset()  # subset of RETRYABLE_CATEGORIES (FailureCategory values)
-
-
-@dataclass(frozen=True)
-class Defaults:
-    request_timeout: float = 30.0  # seconds, one HTTP request
-    poll_interval: float = 1.0  # dedicated poller while jobs are in flight
-    idle_poll_interval: float = 10.0  # dedicated poller when idle
-    lost_after: float = 120.0  # seconds a job may be in neither /queue nor /history before it is `lost`
-    max_concurrent_submits: int = 8
-    max_response_mb: float = 64.0  # the largest answer read (/history, /queue, ...); more is an error, not a hang
-    max_submit_response_mb: float = 1.0  # the largest answer to a submit (POST /prompt, api_prompt)
-    # One submission (copies × sweep product) makes at most this many jobs; refused before anything is stored.
-    max_jobs: int = 10_000
-    # The app asks before submitting more jobs than this at once.
-    confirm_above: int = 100
-    pull_concurrency: int = 8  # files `comfyq pull` fetches at once
-    download_dir: str | None = None  # where the detail pane's `d` saves an output (None: the current directory)
-
-
-NOTIFY_MODES = ("terminal", "bell", "off")
-
-
-OUTPUT_SOURCES = ("service", "oss")
-DEFAULT_OSS_KEY_ID_ENV = "OSS_ACCESS_KEY_ID"
-DEFAULT_OSS_KEY_SECRET_ENV = "OSS_ACCESS_KEY_SECRET"
-DEFAULT_OSS_SESSION_TOKEN_ENV = "OSS_SESSION_TOKEN"
-
-
-@dataclass(frozen=True)
-class OssSettings:
-    """How to read a profile's outputs from OSS. Only the *names* of the credential variables live here: the keys
-    themselves are read from the environment when a file is fetched, never stored, never printed."""
-
-    region: str | None = None  # e.g. cn-hangzhou
-    endpoint: str | None = None  # e.g. oss-cn-hangzhou-internal.aliyuncs.com, or http://127.0.0.1:PORT (emulator)
-    access_key_id_env: str = DEFAULT_OSS_KEY_ID_ENV
-    access_key_secret_env: str = DEFAULT_OSS_KEY_SECRET_ENV
-    session_token_env: str = DEFAULT_OSS_SESSION_TOKEN_ENV
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.region)
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    edition: Edition
-    url: str | None = None  # dedicated: base URL without trailing "/"
-    input_url: str | None = None  # api: http://<endpoint>/api/predict/<service>, no trailing "/"
-    endpoint: str | None = None  # api: host[:port], derived from input_url unless given
-    service: str | None = None  # api: derived from the input_url path unless given
-    token: str | None = None  # resolved value (from `token` or the variable named by `token_env`)
-    token_env: str | None = None
-    oss_bucket_path: str | None = None
-    consumer_group: str = "comfyq"  # api: sink watch consumer group (gid)
-    window: int = DEFAULT_WINDOW  # api: sink watch window
-    client_id: str = ""  # dedicated: stable per profile
-    # dedicated: show prompts other clients put on the server (its /queue and recent /history) as external jobs
-    external: bool = True
-    external_history: int = DEFAULT_EXTERNAL_HISTORY  # dedicated: how many recent /history entries are imported
-    request_timeout: float = 30.0
-    poll_interval: float = 1.0
-    idle_poll_interval: float = 10.0
-    lost_after: float = 120.0
-    max_concurrent_submits: int = 8
-    max_response_mb: float = 64.0
-    max_submit_response_mb: float = 1.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    oss: OssSettings = field(default_factory=OssSettings)
-    # Where outputs are read from: "service" (ComfyUI's /view) or "oss" (the bucket the service writes to).
-    # Default: the API edition has no /view to ask, so "oss"; dedicated and local ComfyUI "service".
-    outputs_from: str = "service"
-
-    @property
-    def sink_queue(self) -> str | None:
-        return f"{self.service}/sink" if self.edition is Edition.API and self.service else None
-
-    @property
-    def host(self) -> str:
-        """host[:port] for display."""
-        if self.edition is Edition.API:
-            if self.endpoint:
-                return self.endpoint
-            return urlsplit(self.input_url or "").netloc
-        return urlsplit(self.url or "").netloc
-
-    @property
-    def masked_token(self) -> str:
-        return secrets.mask_token(self.token)
-
-    @property
-    def token_source(self) -> str:
-        """Where the token came from, for `config check`: never the token itself."""
-        if self.token_env:
-            return f"${self.token_env}"
-        if self.token:
-            return "config file"
-        return "none"
-
-
-@dataclass(frozen=True)
-class ConfigIssue:
-    path: str
-    line: int | None
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
-
-
-class ConfigError(Exception):
-    """One or more problems in a config file; `str()` gives one issue per line."""
-
-    def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = list(issues)
-        super().__init__("\n".join(str(issue) for issue in self.issues))
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path | None  # None when the built-in default is used
-    profiles: dict[str, Profile]
-    defaults: Defaults = field(default_factory=Defaults)
-    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
-    theme: str | None = None
-    # No profile is configured yet, so the built-in `local` one is in use (kept when the first one is added).
-    uses_builtin_profile: bool = False
-    notify: str = "terminal"  # how a finished batch is announced: NOTIFY_MODES
-
-    def profile(self, name: str) -> Profile:
-        try:
-            return self.profiles[name]
-        except KeyError:
-            pass
-        raise ConfigError(
-            [ConfigIssue(str(self.path) if self.path else "<built-in>", None, "", f"no profile {self.unknown_profile(name)}")]
-        ) from None
-
-    def unknown_profile(self, name: str) -> str:
-        """`'name' (did you mean 'x'?); profiles: a, b, …`: at most a few names, the closest first (a config with
-        hundreds of profiles must not print them all in one error)."""
-        known = list(self.profiles)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        shown = difflib.get_close_matches(name, known, n=5, cutoff=0.4) or sorted(known)[:5]
-        listing = ", ".join(shown) if shown else "none"
-        if len(known) > len(shown):
-            listing += f", … ({len(known)} in all: `comfyq config check` lists them)"
-        return f"{name!r}{hint}; profiles: {listing}"
-
-
-def builtin_config() -> Config:
-    """Used when there is no config file: any ComfyUI on this machine, no token."""
-    return Config(path=None, profiles={"local": _make_local_profile()}, defaults=Defaults(), uses_builtin_profile=True)
-
-
-def _make_local_profile() -> Profile:
-    return Profile(
-        name="local",
-        edition=Edition.DEDICATED,
-        url=BUILTIN_LOCAL_URL,
-        client_id=_stable_client_id("local", BUILTIN_LOCAL_URL),
-    )
-
-
-def _stable_client_id(name: str, url: str) -> str:
-    # Stable across runs so a restarted comfyq sees the same websocket stream / queue entries as its own.
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyq:{name}:{url}"))
-
-
-# ----------------------------------------------------------------------------------------------- line finder
-
-
-_BARE_KEY = r"[A-Za-z0-9_-]+"
-_KEY_PART = rf"(?:{_BARE_KEY}|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
-_DOTTED = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
-_HEADER_RE = re.compile(rf"^\s*\[\s*({_DOTTED})\s*\]")
-_KEY_RE = re.compile(rf"^\s*({_DOTTED})\s*=")
-_PART_RE = re.compile(_KEY_PART)
-
-
-def _split_key(dotted: str) -> tuple[str, ...]:
-    parts = []
-    for match in _PART_RE.finditer(dotted):
-        part = match.group(0)
-        if part[0] in "\"'":
-            part = part[1:-1]
-        parts.append(part)
-    return tuple(parts)
-
-
-class _LineIndex:
-    """Where each table header and key sits in the source text (1-based lines), for error messages."""
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[tuple[str, ...], int] = {}
-        table: tuple[str, ...] = ()
-        in_multiline = False
-        for number, line in enumerate(text.splitlines(), start=1):
-            if in_multiline:
-                if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
-                    in_multiline = False
-                continue
-            header = _HEADER_RE.match(line)
-            if header and not line.lstrip().startswith("[["):
-                table = _split_key(header.group(1))
-                for end in range(1, len(table) + 1):  # `[a.b]` also defines `a` here, unless seen before
-                    self.lines.setdefault(table[:end], number)
-                continue
-            key = _KEY_RE.match(line)
-            if key:
-                full = table + _split_key(key.group(1))
-                self.lines.setdefault(full, number)
-                # Implicit parents of a dotted key (`a.b = 1`) get the same line if not seen yet.
-                for end in range(len(table) + 1, len(full)):
-                    self.lines.setdefault(full[:end], number)
-                value = line[key.end() :]
-                if value.count('"""') % 2 == 1 or value.count("'''") % 2 == 1:
-                    in_multiline = True
-
-    def find(self, *key: str) -> int | None:
-        """The key's line, else its nearest enclosing table's line."""
-        for end in range(len(key), 0, -1):
-            line = self.lines.get(tuple(key[:end]))
-            if line is not None:
-                return line
-        return None
-
-
-# ----------------------------------------------------------------------------------------------- parsing
-
 
 PROFILE_KEYS = (
     "edition",
@@ -347,19 +113,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
+    return kind_of(value, "toml")
 
 
 def _suggest(key: str, valid: tuple[str, ...]) -> str:
@@ -373,7 +127,7 @@ class _Parser:
         self.path = path
         self.env = env
         self.issues: list[ConfigIssue] = []
-        self.index = _LineIndex(text)
+        self.index = LineIndex(text)
 
     def issue(self, key_path: tuple[str, ...], message: str) -> None:
         self.issues.append(ConfigIssue(self.path, self.index.find(*key_path), ".".join(key_path), message))
@@ -497,7 +251,7 @@ class _Parser:
         profiles = self.parse_profiles(data, defaults)
         if not profiles and "profiles" not in data:
             # Only [ui], [keymap] or [defaults] so far: the app runs on the built-in profile until one is added.
-            return Config(path=None, profiles={"local": _make_local_profile()}, defaults=defaults, keymap=keymap,
+            return Config(path=None, profiles={"local": make_local_profile()}, defaults=defaults, keymap=keymap,
                           theme=theme, notify=notify, uses_builtin_profile=True)
         return Config(path=None, profiles=profiles, defaults=defaults, keymap=keymap, theme=theme, notify=notify)
 
@@ -631,7 +385,7 @@ class _Parser:
                     hint = " (that takes url)" if key == "input_url" else ""
                     self.issue(where + (key,), f"not used by edition = \"dedicated\"{hint}")
             url = self.read_url(body, where, "url", required=True)
-            client_id = self.read_str(body, where, "client_id") or (_stable_client_id(name, url) if url else "")
+            client_id = self.read_str(body, where, "client_id") or (stable_client_id(name, url) if url else "")
             external = self.read_bool(body, where, "external", external)
             external_history = self.read_int(body, where, "external_history", external_history, 0)
             if external_history > MAX_EXTERNAL_HISTORY:
@@ -791,6 +545,14 @@ def parse_config_text(text: str, path: str = "<string>", env: Mapping[str, str] 
     return config
 
 
+def check_toml_syntax(text: str, path: str) -> None:
+    """Raise ConfigError, with tomllib's line and column, when `text` is not TOML (nothing else is checked)."""
+    try:
+        tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        parse_config_text(text, path)
+
+
 def load_config(path: Path | None, *, explicit: bool = False, env: Mapping[str, str] | None = None) -> Config:
     """The config at `path`; the built-in `local` profile when there is no file and none was asked for."""
     if path is None:
@@ -800,8 +562,6 @@ def load_config(path: Path | None, *, explicit: bool = False, env: Mapping[str, 
         if explicit:
             raise ConfigError([ConfigIssue(str(path), None, "", "config file not found")])
         return builtin_config()
-    from tui.core.files import MAX_CONFIG_BYTES, read_capped
-
     try:
         text = read_capped(path, MAX_CONFIG_BYTES).decode("utf-8")
     except UnicodeDecodeError as error:
@@ -810,243 +570,3 @@ def load_config(path: Path | None, *, explicit: bool = False, env: Mapping[str, 
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {error.strerror or error}")]) from None
     config = parse_config_text(text, str(path), env)
     return dataclasses.replace(config, path=path)
-
-
-def keymap_issues(config: Config, *, known_ids: set[str], themes: set[str]) -> list[ConfigIssue]:
-    """[keymap] ids no binding has and a [ui] theme no theme has, each with its line and the closest name.
-
-    The core does not know the app's bindings or Textual's themes: the caller (`config check`) passes them."""
-    path = str(config.path) if config.path is not None else "<built-in>"
-    try:
-        index = _LineIndex(config.path.read_text(encoding="utf-8")) if config.path is not None else _LineIndex("")
-    except (OSError, UnicodeDecodeError):
-        index = _LineIndex("")
-    issues: list[ConfigIssue] = []
-    for binding_id in config.keymap:
-        if binding_id not in known_ids:
-            close = difflib.get_close_matches(binding_id, sorted(known_ids), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else " (`?` in the app lists every binding id)"
-            line = index.find("keymap", *binding_id.split("."))
-            issues.append(ConfigIssue(path, line, f"keymap.{binding_id}", f"no binding has this id{hint}"))
-    if config.theme is not None and config.theme not in themes:
-        close = difflib.get_close_matches(config.theme, sorted(themes), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (one of: {', '.join(sorted(themes))})"
-        issues.append(ConfigIssue(path, index.find("ui", "theme"), "ui.theme", f"no theme {config.theme!r}{hint}"))
-    return issues
-
-
-# ----------------------------------------------------------------------------------------------- writing back
-
-
-def _read_document(path: Path) -> Any:
-    import tomlkit
-
-    if not path.exists():
-        return tomlkit.document()
-    text = path.read_text(encoding="utf-8")
-    try:
-        return tomlkit.parse(text)
-    except Exception as error:  # tomlkit's ParseError and friends: the file is broken, do not touch it
-        try:
-            tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
-            parse_config_text(text, str(path))  # raises with tomllib's precise line
-        raise ConfigError([ConfigIssue(str(path), None, "", f"TOML syntax error: {error}")]) from None
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a config file comfyq creates: atomically, mode 0600 (it may hold tokens)."""
-    write_atomically(Path(path), text)
-
-
-class _AnyVariable(Mapping[str, str]):
-    """An environment where every variable is set: whether `token_env` is set *here* does not decide whether the
-    profile may be saved (it may be set where comfyq runs next)."""
-
-    def __getitem__(self, key: str) -> str:
-        return "placeholder-token"
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-def _check_profile_text(path: Path, text: str, name: str) -> None:
-    """Refuse to write a profile that would not load (problems elsewhere in the file are not ours to block on)."""
-    try:
-        parse_config_text(text, str(path), _AnyVariable())
-    except ConfigError as error:
-        prefix = f"profiles.{name}"
-        own = [
-            issue
-            for issue in error.issues
-            if issue.key == prefix or issue.key.startswith(prefix + ".") or not issue.key or issue.key == "profiles"
-        ]
-        if own:
-            raise ConfigError(own) from None
-
-
-def _toml_value(value: Any) -> Any:
-    """Tables given as dicts (e.g. `retry`) are written inline, so a profile stays one block under its header."""
-    import tomlkit
-
-    if isinstance(value, Edition):
-        return value.value
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    if isinstance(value, Mapping):
-        inline = tomlkit.inline_table()
-        for key, item in value.items():
-            inline[key] = _toml_value(item)
-        return inline
-    return value
-
-
-def _insert_new_profile(text: str, name: str, fields: Mapping[str, Any]) -> str:
-    """Put a new `[profiles.NAME]` right after the last line of the last profile, before any comment that
-    introduces the next section (tomlkit would append it after that comment)."""
-    import tomlkit
-
-    table = tomlkit.table()
-    for key, value in fields.items():
-        if value is not None:
-            table[key] = _toml_value(value)
-    profiles = tomlkit.table(is_super_table=True)
-    profiles[name] = table
-    snippet = tomlkit.document()
-    snippet["profiles"] = profiles
-    block = tomlkit.dumps(snippet).strip("\n").splitlines()
-    lines = text.splitlines()
-    index = _LineIndex(text)
-    profile_lines = [line for key, line in index.lines.items() if key and key[0] == "profiles"]
-    if not profile_lines:
-        body = text.rstrip("\n")
-        return (body + "\n\n" if body else "") + "\n".join(block) + "\n"
-    end = max(profile_lines)  # 1-based: lines[end - 1] is that key's line
-    # Continue over a value spanning lines (a multi-line array), stopping at a blank line, comment or header.
-    while end < len(lines) and lines[end].strip() and not lines[end].lstrip().startswith(("#", "[")):
-        end += 1
-    new_lines = lines[:end] + [""] + block + lines[end:]
-    if end < len(lines) and lines[end].strip():
-        new_lines.insert(end + 1 + len(block), "")
-    return "\n".join(new_lines) + "\n"
-
-
-def _rename_profile_header(text: str, old_name: str, name: str) -> str:
-    """Rewrite the `[profiles.OLD]` header line in place (tomlkit would move the table and its spacing)."""
-    import tomlkit
-
-    index = _LineIndex(text)
-    line_number = index.lines.get(("profiles", old_name))
-    lines = text.splitlines(keepends=True)
-    header = _HEADER_RE.match(lines[line_number - 1]) if line_number else None
-    if header is None or _split_key(header.group(1)) != ("profiles", old_name):
-        # Not a plain header (e.g. an inline table under [profiles]): let tomlkit move it.
-        document = tomlkit.parse(text)
-        table = document["profiles"][old_name]
-        document["profiles"].remove(old_name)
-        document["profiles"][name] = table
-        return tomlkit.dumps(document)
-    original = lines[line_number - 1]
-    new_key = "profiles." + tomlkit.key(name).as_string()
-    lines[line_number - 1] = original[: header.start(1)] + new_key + original[header.end(1) :]
-    return "".join(lines)
-
-
-def save_profile(path: Path, name: str, fields: Mapping[str, Any], *, old_name: str | None = None) -> None:
-    """Create or update `[profiles.NAME]`: keys in `fields` are set (a value of None removes the key), all other
-    keys, comments and the rest of the file stay as they are. `old_name` renames a profile (in place)."""
-    import tomlkit
-
-    path = Path(path)
-    if not name or not name.strip():
-        raise ConfigError([ConfigIssue(str(path), None, "profiles", "a profile name must not be empty")])
-    document = _read_document(path)
-    profiles = document.get("profiles")
-    renaming = old_name is not None and old_name != name
-    if renaming:
-        if profiles is not None and name in profiles:
-            raise ConfigError([ConfigIssue(str(path), None, f"profiles.{name}", "a profile with this name exists")])
-        if profiles is None or old_name not in profiles:
-            raise ConfigError([ConfigIssue(str(path), None, f"profiles.{old_name}", "no such profile")])
-    if profiles is None or (name not in profiles and not renaming):
-        text = _insert_new_profile(document.as_string(), name, fields)
-    else:
-        table = profiles[old_name if renaming else name]
-        for key, value in fields.items():
-            if value is None:
-                if key in table:
-                    table.remove(key)
-            else:
-                table[key] = _toml_value(value)
-        text = tomlkit.dumps(document)
-        if renaming:
-            text = _rename_profile_header(text, str(old_name), name)
-    _check_profile_text(path, text, name)
-    write_atomically(path, text)
-
-
-def delete_profile(path: Path, name: str) -> None:
-    """Remove `[profiles.NAME]`, keeping everything else in the file."""
-    path = Path(path)
-    document = _read_document(path)
-    profiles = document.get("profiles")
-    if profiles is None or name not in profiles:
-        raise ConfigError([ConfigIssue(str(path), None, f"profiles.{name}", "no such profile")])
-    text = _remove_profile_block(document.as_string(), name)
-    if text is None:  # not a plain [profiles.NAME] block: let tomlkit remove it
-        profiles.remove(name)
-        text = document.as_string()
-    write_atomically(path, text)
-
-
-def _is_comment_or_blank(line: str) -> bool:
-    return not line.strip() or line.lstrip().startswith("#")
-
-
-def _remove_profile_block(text: str, name: str) -> str | None:
-    """Cut `[profiles.NAME]` (with its sub-tables and the comment lines right above its header) out of the text;
-    the comments introducing the next section stay with it. None when the profile is not a header block."""
-    lines = text.splitlines(keepends=True)
-    start = None
-    for number, line in enumerate(lines):
-        header = _HEADER_RE.match(line)
-        if header and not line.lstrip().startswith("[[") and _split_key(header.group(1)) == ("profiles", name):
-            start = number
-            break
-    if start is None:
-        return None
-    end = len(lines)
-    for number in range(start + 1, len(lines)):
-        header = _HEADER_RE.match(lines[number])
-        if header and _split_key(header.group(1))[:2] != ("profiles", name):
-            end = number
-            break
-    while end > start + 1 and _is_comment_or_blank(lines[end - 1]):
-        end -= 1  # the block before the next header introduces that header
-    while start > 0 and lines[start - 1].strip().startswith("#"):
-        start -= 1  # a comment right above the header describes this profile
-    kept = lines[:start] + lines[end:]
-    # Do not leave two blank lines where the block was.
-    if 0 < start < len(kept) and not kept[start - 1].strip() and not kept[start].strip():
-        del kept[start]
-    return "".join(kept)
-
-
-def save_ui_settings(path: Path, *, theme: str | None = None) -> None:
-    """Remember UI choices under `[ui]` (None leaves a setting untouched)."""
-    import tomlkit
-
-    path = Path(path)
-    document = _read_document(path)
-    if theme is None:
-        return
-    if "ui" not in document:
-        document.add("ui", tomlkit.table())
-    ui = document["ui"]
-    if ui.get("theme") == theme:
-        return
-    ui["theme"] = theme
-    write_atomically(path, document.as_string())
