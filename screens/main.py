@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
+from textual.worker import Worker
 
 from tui.core.backends.base import SourceStatus
 from tui.core.batch import BatchError, batch_progress, check_job_count, new_batch_name
@@ -528,6 +529,11 @@ class MainScreen(Screen[None]):
     @on(WorkflowEditor.SubmitRequested)
     def _submit_requested(self, event: WorkflowEditor.SubmitRequested) -> None:
         self.action_submit()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Worker.StateChanged does not bubble: a submit or resubmit that failed (the store on a full disk, ...)
+        # is reported by the app's handler, not dropped.
+        self.comfyq.on_worker_state_changed(event)
 
     @work(group="submit", exit_on_error=False)
     async def _submit(  # type: ignore[no-untyped-def]

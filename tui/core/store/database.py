@@ -8,6 +8,7 @@ that says what to do. Every failure is a StoreError with a message a user can ac
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -27,6 +28,33 @@ def damaged(path: Path, detail: str) -> str:
     )
 
 
+# Less free space than this when SQLite fails, and the failure is taken for a full disk: SQLite reports a full disk
+# as SQLITE_FULL when a page write fails, but as a plain "disk I/O error" when the shared-memory file cannot grow.
+_NEARLY_FULL_BYTES = 64 * 1024
+
+
+def disk_full(path: Path, error: BaseException | None = None) -> bool:
+    """Did `error` (an SQLite error on the store at `path`) come from a full disk?"""
+    if getattr(error, "sqlite_errorname", None) == "SQLITE_FULL":
+        return True
+    try:
+        usage = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return usage.f_bavail * usage.f_frsize < _NEARLY_FULL_BYTES
+
+
+def store_error(path: Path, action: str, error: BaseException) -> StoreError:
+    """`PATH: cannot ACTION the job store: ...` — saying so plainly when the disk is full (nothing stored is lost:
+    a transaction that could not be written is rolled back whole)."""
+    if str(path) != ":memory:" and disk_full(path, error):
+        return StoreError(
+            f"{path}: cannot {action} the job store: the disk is full ({error}); what is stored is kept: "
+            "free some space and try again"
+        )
+    return StoreError(f"{path}: cannot {action} the job store: {error}")
+
+
 def open_database(path: Path) -> sqlite3.Connection:
     """A connection to the store at `path` (or ":memory:"), configured, migrated and checked. Raises StoreError."""
     memory = str(path) == ":memory:"
@@ -37,7 +65,7 @@ def open_database(path: Path) -> sqlite3.Connection:
         # so two writers never deadlock upgrading a read lock).
         db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as error:
-        raise StoreError(f"{path}: cannot open the job store: {error}") from error
+        raise store_error(path, "open", error) from error
     try:
         _configure(db, path, memory)
         _migrate(db, path)
@@ -49,7 +77,7 @@ def open_database(path: Path) -> sqlite3.Connection:
         if isinstance(error, sqlite3.OperationalError) and not any(
             word in text for word in ("malformed", "not a database", "corrupt")
         ):
-            raise StoreError(f"{path}: cannot use the job store: {error}") from error  # locked, read-only, ...
+            raise store_error(path, "use", error) from error  # locked, read-only, disk full ...
         raise StoreError(damaged(path, text)) from error
     except StoreError:
         db.close()
@@ -66,7 +94,7 @@ def write_transaction(db: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Co
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as error:
-        raise StoreError(f"{path}: cannot write the job store: {error}") from error
+        raise store_error(path, "write", error) from error
     try:
         yield db
     except BaseException as error:
@@ -74,14 +102,14 @@ def write_transaction(db: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Co
         with contextlib.suppress(sqlite3.Error):
             db.execute("ROLLBACK")
         if isinstance(error, sqlite3.Error):
-            raise StoreError(f"{path}: cannot write the job store: {error}") from error
+            raise store_error(path, "write", error) from error
         raise
     try:
         db.execute("COMMIT")
     except sqlite3.Error as error:
         with contextlib.suppress(sqlite3.Error):
             db.execute("ROLLBACK")
-        raise StoreError(f"{path}: cannot write the job store: {error}") from error
+        raise store_error(path, "write", error) from error
 
 
 def _create_private_file(path: Path) -> None:
@@ -92,6 +120,8 @@ def _create_private_file(path: Path) -> None:
         os.close(fd)
         os.chmod(path, 0o600)
     except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreError(f"{path}: cannot create the job store: the disk is full ({error.strerror})") from error
         raise StoreError(f"{path}: cannot create the job store: {error.strerror or error}") from error
 
 
