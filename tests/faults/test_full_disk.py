@@ -209,7 +209,8 @@ async def test_tui_on_a_full_disk_says_so_keeps_running_and_catches_up_once_spac
         await _until(pilot, lambda: app.engine_started, "the engine")
         await pilot.press("ctrl+s")
         first = await _until(pilot, lambda: next(iter(app.store.page(limit=1)), None), "the first job")
-        await _until(pilot, lambda: app.store.get(first.id).state in (JobState.QUEUED, JobState.RUNNING), "the job sent")
+        sent_states = (JobState.QUEUED, JobState.RUNNING)
+        await _until(pilot, lambda: app.store.get(first.id).state in sent_states, "the first job sent")
         sent = sum(emulator.prompts.values()) + sum(emulator.input_puts.values())
 
         # The WAL file keeps the room of earlier commits for later ones; empty it first, so that the very next
@@ -222,9 +223,12 @@ async def test_tui_on_a_full_disk_says_so_keeps_running_and_catches_up_once_spac
         # A submission onto the full disk: refused before anything is sent, with the same clear message.
         app.last_error = None
         await pilot.press("ctrl+s")
-        await _until(pilot, lambda: app.last_error and "full" in app.last_error, "the refused submission", 30)
-        assert "free some space" in app.last_error
-        assert sum(emulator.prompts.values()) + sum(emulator.input_puts.values()) == sent
+        refused = await _until(
+            pilot, lambda: app.last_error if "submit" in (app.last_error or "") else None, "the refused submission", 30
+        )
+        assert "disk is full" in refused and "free some space" in refused, refused
+        assert app.store.total() == 1  # nothing stored for it ...
+        assert sum(emulator.prompts.values()) + sum(emulator.input_puts.values()) == sent  # ... and nothing sent
         # Still alive and answering keys.
         await pilot.press("question_mark")
         await pilot.pause(0.1)

@@ -112,10 +112,6 @@ _FLOAT_SETTINGS = (
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-def _type_name(value: Any) -> str:
-    return kind_of(value, "toml")
-
-
 def _suggest(key: str, valid: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else f" (valid keys: {', '.join(valid)})"
@@ -141,7 +137,7 @@ class _Parser:
             return None
         value = table[key]
         if not isinstance(value, str):
-            self.issue(where + (key,), f"expected a string, got {_type_name(value)}")
+            self.issue(where + (key,), f"expected a string, got {kind_of(value, 'toml')}")
             return None
         if not value.strip():
             self.issue(where + (key,), "must not be empty")
@@ -154,7 +150,7 @@ class _Parser:
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             unit = "megabytes" if key.endswith("_mb") else "seconds"
-            self.issue(where + (key,), f"expected a number of {unit}, got {_type_name(value)}")
+            self.issue(where + (key,), f"expected a number of {unit}, got {kind_of(value, 'toml')}")
             return default
         if not value > 0:
             self.issue(where + (key,), f"must be greater than 0, got {value}")
@@ -169,7 +165,7 @@ class _Parser:
             return default
         value = table[key]
         if not isinstance(value, bool):
-            self.issue(where + (key,), f"expected true or false, got {_type_name(value)}")
+            self.issue(where + (key,), f"expected true or false, got {kind_of(value, 'toml')}")
             return default
         return value
 
@@ -178,7 +174,7 @@ class _Parser:
             return default
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, int):
-            self.issue(where + (key,), f"expected an integer, got {_type_name(value)}")
+            self.issue(where + (key,), f"expected an integer, got {kind_of(value, 'toml')}")
             return default
         if value < minimum:
             self.issue(where + (key,), f"must be at least {minimum}, got {value}")
@@ -258,7 +254,7 @@ class _Parser:
     def expect_table(self, value: Any, where: tuple[str, ...]) -> bool:
         if isinstance(value, dict):
             return True
-        self.issue(where, f"expected a table, got {_type_name(value)}")
+        self.issue(where, f"expected a table, got {kind_of(value, 'toml')}")
         return False
 
     def parse_defaults(self, table: Any) -> Defaults:
@@ -296,7 +292,7 @@ class _Parser:
                 elif isinstance(value, str) and value.strip():
                     keymap[".".join(path)] = value.strip()
                 else:
-                    self.issue(("keymap",) + path, f"expected keys as a string (e.g. \"ctrl+s\"), got {_type_name(value)}")
+                    self.issue(("keymap",) + path, f"expected keys as a string (e.g. \"ctrl+s\"), got {kind_of(value, 'toml')}")
 
         walk(table, ())
         return keymap
@@ -477,7 +473,7 @@ class _Parser:
         if "token" in body:
             value = body["token"]
             if not isinstance(value, str):
-                self.issue(where + ("token",), f"expected a string, got {_type_name(value)}")
+                self.issue(where + ("token",), f"expected a string, got {kind_of(value, 'toml')}")
                 return None
             secrets.register_secret(value)
             secrets.register_secret(value.strip())
@@ -524,7 +520,7 @@ class _Parser:
         on = table.get("on", [])
         valid = sorted(RETRYABLE_CATEGORIES)
         if not isinstance(on, list) or not all(isinstance(item, str) for item in on):
-            self.issue(where + ("on",), f"expected an array of strings from {valid}, got {_type_name(on)}")
+            self.issue(where + ("on",), f"expected an array of strings from {valid}, got {kind_of(on, 'toml')}")
             return RetryPolicy()
         unknown = [item for item in on if item not in RETRYABLE_CATEGORIES]
         if unknown:

@@ -87,7 +87,9 @@ def _stored_of(row: Sequence[Any], read_job: RowReader) -> _Stored:
     return _Stored(read_job(row[1:4]), tuple(row[4:]))
 
 
-def _sink_holders(db: sqlite3.Connection, results: Sequence[SinkResult], read_job: RowReader) -> dict[tuple[str, int], _Stored]:
+def _sink_holders(
+    db: sqlite3.Connection, results: Sequence[SinkResult], read_job: RowReader
+) -> dict[tuple[str, int], _Stored]:
     """The stored jobs holding the (profile, sink index) of any of `results`."""
     wanted: dict[str, list[int]] = {}
     for result in results:
@@ -105,7 +107,9 @@ def _sink_holders(db: sqlite3.Connection, results: Sequence[SinkResult], read_jo
     return found
 
 
-def _task_owners(db: sqlite3.Connection, results: Sequence[SinkResult], read_job: RowReader) -> dict[tuple[str, str], _Stored]:
+def _task_owners(
+    db: sqlite3.Connection, results: Sequence[SinkResult], read_job: RowReader
+) -> dict[tuple[str, str], _Stored]:
     """For each (profile, task_id) of `results`: the first stored job with it (the one we submitted)."""
     wanted: dict[str, list[str]] = {}
     for result in results:
