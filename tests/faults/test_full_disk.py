@@ -16,11 +16,9 @@ import ctypes.util
 import errno
 import os
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -35,6 +33,7 @@ from tests.faults.helpers import (
     json_lines,
     write_config,
 )
+from tests.tui.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -95,16 +94,6 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
             raise OSError(code, f"umount {root}: {os.strerror(code)}")
 
 
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    # Outputs off the small disk (the emulator is the service, not this machine's data dir).
-    sim = Emulator(tmp_path / "sim-out", step_seconds=0.002)
-    try:
-        yield sim
-    finally:
-        sim.close()
-
-
 def _one_clear_line(stderr: str) -> str:
     """The error the user reads: no traceback, no logging noise, no 'unexpected error', and it says the disk is
     full (and what to do)."""
@@ -158,18 +147,6 @@ def test_cli_on_a_full_disk_says_so_keeps_what_is_stored_and_works_again_once_sp
     assert len(assert_store_intact(cli.store_file)) == 5
 
 
-async def _until(pilot: Any, predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    """Let the app run until `predicate()` is truthy (returned); fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.02)
-
-
 def _truncate_wal(store_file: Path) -> None:
     connection = sqlite3.connect(store_file, timeout=10)
     try:
@@ -201,16 +178,16 @@ async def test_tui_on_a_full_disk_says_so_keeps_running_and_catches_up_once_spac
     locations = resolve_locations(config=config_file, data_dir=small_disk.root / "data")
     locations.data_dir.mkdir(parents=True)
     config = load_config(locations.config_file, explicit=True)
-    # Long enough on the emulator (3000 steps of 0.002 s) to fill the disk while the job runs.
-    workflow = apply_params(seed_workflow(), {"5.width": "64", "5.height": "64", "3.steps": "3000"})
+    # Long enough on the emulator (600 steps of 0.01 s) to fill the disk while the job runs.
+    workflow = apply_params(seed_workflow(), {"5.width": "64", "5.height": "64", "3.steps": "600"})
     app = ComfyqApp(LaunchOptions(config=config, locations=locations, workflow=workflow))
     store_file = locations.store_file
     async with app.run_test(size=(140, 40)) as pilot:
-        await _until(pilot, lambda: app.engine_started, "the engine")
+        await wait_for(pilot, lambda: app.engine_started, "the engine")
         await pilot.press("ctrl+s")
-        first = await _until(pilot, lambda: next(iter(app.store.page(limit=1)), None), "the first job")
+        first = await wait_for(pilot, lambda: next(iter(app.store.page(limit=1)), None), "the first job")
         sent_states = (JobState.QUEUED, JobState.RUNNING)
-        await _until(pilot, lambda: app.store.get(first.id).state in sent_states, "the first job sent")
+        await wait_for(pilot, lambda: app.store.get(first.id).state in sent_states, "the first job sent")
         sent = sum(emulator.prompts.values()) + sum(emulator.input_puts.values())
 
         # The WAL file keeps the room of earlier commits for later ones; empty it first, so that the very next
@@ -219,11 +196,11 @@ async def test_tui_on_a_full_disk_says_so_keeps_running_and_catches_up_once_spac
         small_disk.fill()
 
         # The running job finishes on the service while its update cannot be stored: said, not crashed.
-        await _until(pilot, lambda: app.last_error and "full" in app.last_error, "a disk-full message", 60)
+        await wait_for(pilot, lambda: app.last_error and "full" in app.last_error, "a disk-full message", 60)
         # A submission onto the full disk: refused before anything is sent, with the same clear message.
         app.last_error = None
         await pilot.press("ctrl+s")
-        refused = await _until(
+        refused = await wait_for(
             pilot, lambda: app.last_error if "submit" in (app.last_error or "") else None, "the refused submission", 30
         )
         assert "disk is full" in refused and "free some space" in refused, refused
@@ -240,9 +217,9 @@ async def test_tui_on_a_full_disk_says_so_keeps_running_and_catches_up_once_spac
         small_disk.free()
 
         # The finished job is caught up with, and submitting works again.
-        await _until(pilot, lambda: app.store.get(first.id).state is JobState.SUCCEEDED, "the first job stored", 60)
+        await wait_for(pilot, lambda: app.store.get(first.id).state is JobState.SUCCEEDED, "the first job stored", 60)
         await pilot.press("ctrl+s")
-        await _until(pilot, lambda: app.store.total() == 2 and all(
+        await wait_for(pilot, lambda: app.store.total() == 2 and all(
             job.state is JobState.SUCCEEDED for job in app.store.page(limit=5)), "the next job", 60)
         await pilot.press("q")
         await pilot.pause(0.2)
