@@ -16,6 +16,7 @@ import ctypes.util
 import errno
 import os
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,13 @@ from tests.faults.helpers import (
     assert_clean_output,
     assert_store_intact,
     json_lines,
+    running,
+    stored_jobs,
+    wait_for,
     write_config,
 )
-from tests.tui.conftest import wait_for
+from tests.integration.cli_helpers import REPO, cli_env
+from tests.tui.conftest import wait_for as wait_in_app
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -183,11 +188,11 @@ async def test_tui_on_a_full_disk_says_so_keeps_running_and_catches_up_once_spac
     app = ComfyqApp(LaunchOptions(config=config, locations=locations, workflow=workflow))
     store_file = locations.store_file
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_for(pilot, lambda: app.engine_started, "the engine")
+        await wait_in_app(pilot, lambda: app.engine_started, "the engine")
         await pilot.press("ctrl+s")
-        first = await wait_for(pilot, lambda: next(iter(app.store.page(limit=1)), None), "the first job")
+        first = await wait_in_app(pilot, lambda: next(iter(app.store.page(limit=1)), None), "the first job")
         sent_states = (JobState.QUEUED, JobState.RUNNING)
-        await wait_for(pilot, lambda: app.store.get(first.id).state in sent_states, "the first job sent")
+        await wait_in_app(pilot, lambda: app.store.get(first.id).state in sent_states, "the first job sent")
         sent = sum(emulator.prompts.values()) + sum(emulator.input_puts.values())
 
         # The WAL file keeps the room of earlier commits for later ones; empty it first, so that the very next
@@ -196,11 +201,11 @@ async def test_tui_on_a_full_disk_says_so_keeps_running_and_catches_up_once_spac
         small_disk.fill()
 
         # The running job finishes on the service while its update cannot be stored: said, not crashed.
-        await wait_for(pilot, lambda: app.last_error and "full" in app.last_error, "a disk-full message", 60)
+        await wait_in_app(pilot, lambda: app.last_error and "full" in app.last_error, "a disk-full message", 60)
         # A submission onto the full disk: refused before anything is sent, with the same clear message.
         app.last_error = None
         await pilot.press("ctrl+s")
-        refused = await wait_for(
+        refused = await wait_in_app(
             pilot, lambda: app.last_error if "submit" in (app.last_error or "") else None, "the refused submission", 30
         )
         assert "disk is full" in refused and "free some space" in refused, refused
@@ -217,12 +222,43 @@ async def test_tui_on_a_full_disk_says_so_keeps_running_and_catches_up_once_spac
         small_disk.free()
 
         # The finished job is caught up with, and submitting works again.
-        await wait_for(pilot, lambda: app.store.get(first.id).state is JobState.SUCCEEDED, "the first job stored", 60)
+        await wait_in_app(pilot, lambda: app.store.get(first.id).state is JobState.SUCCEEDED, "the first job stored", 60)
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.store.total() == 2 and all(
+        await wait_in_app(pilot, lambda: app.store.total() == 2 and all(
             job.state is JobState.SUCCEEDED for job in app.store.page(limit=5)), "the next job", 60)
         await pilot.press("q")
         await pilot.pause(0.2)
     assert app.return_code == 0
     jobs = assert_store_intact(store_file, [first.id])
     assert len(jobs) == 2 and {job.state for job in jobs} == {JobState.SUCCEEDED}
+
+
+@pytest.mark.parametrize("profile", ["sim-dedicated", "sim-api"])
+def test_cli_waiting_through_a_full_disk_says_so_and_finishes_once_space_is_freed(
+    tmp_path: Path, small_disk: SmallDisk, emulator: Emulator, workflow_file: Path, profile: str
+) -> None:
+    config = write_config(tmp_path / "config.toml", emulator.config_text())
+    cli = Cli(config, small_disk.root / "data")
+    slow = ["--set", "5.width=64", "--set", "5.height=64", "--set", "3.steps=600"]  # 6 s on the emulator
+    # Its output goes to files off the small disk (a full disk would swallow them).
+    out, err = tmp_path / "submit.out", tmp_path / "submit.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            cli.argv("submit", str(workflow_file), "-p", profile, *slow, "--wait", "--json"),
+            stdout=stdout, stderr=stderr, cwd=REPO, env=cli_env(),
+        )
+    with running(process):
+        sent = (JobState.QUEUED, JobState.RUNNING)
+        wait_for(lambda: any(job.state in sent for job in stored_jobs(cli.store_file)), 60, "the job sent")
+        _truncate_wal(cli.store_file)
+        small_disk.fill()
+        # The job's updates cannot be stored: the waiting command says so and keeps waiting.
+        wait_for(lambda: "disk is full" in err.read_text(), 60, "a disk-full message")
+        assert process.poll() is None, err.read_text()
+        small_disk.free()
+        assert process.wait(120) == 0, err.read_text()
+    assert_clean_output(err.read_text())
+    assert "--- Logging error ---" not in err.read_text()
+    assert [job["state"] for job in json_lines(out.read_text())] == ["succeeded"]
+    jobs = assert_store_intact(cli.store_file)
+    assert [job.state for job in jobs] == [JobState.SUCCEEDED]
