@@ -851,3 +851,123 @@ async def test_in_the_real_app_invalid_json_blocks_submit_at_its_position(tmp_pa
         assert area.has_focus and area.cursor_location == (0, 0)
         assert app.store.total() == 0  # nothing was submitted
     await app.shutdown()  # after the app stopped: its timers no longer touch the store it closes
+
+
+# ----------------------------------------------------------------------------------------------- issue 13 / 11 leftovers
+
+
+async def test_ctrl_t_to_parameters_while_the_json_is_broken_keeps_focus_and_ctrl_t_works(data_dir: Path) -> None:
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = editor_of(app)
+        editor.show_view(JSON_TAB)
+        area = area_of(app)
+        area.focus()
+        area.move_cursor((0, 0))
+        await pilot.press("x")  # "x{" is not JSON: the form is disabled
+        await wait_for(pilot, lambda: editor.workflow is None, "the error")
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert editor.active_view == PARAMS_TAB
+        focused = app.focused
+        assert focused is not None and editor in focused.ancestors_with_self  # focus stays in the editor
+        await pilot.press("ctrl+t")  # ...so the key still answers
+        await pilot.pause()
+        assert editor.active_view == JSON_TAB and area.has_focus
+
+
+@pytest.mark.parametrize(
+    ("key", "typed", "message"),
+    [
+        ("3.steps", "0", "✘ takes 1 to 10000; 0 is not in range"),
+        ("3.cfg", "150", "✘ takes 0.0 to 100.0; 150 is not in range"),
+        ("3.denoise", "1.5", "✘ takes 0.0 to 1.0; 1.5 is not in range"),
+        ("5.width", "500", "✘ takes a multiple of 8 from 16 to 16384; 500 is not one"),
+        ("5.height", "8", "✘ takes a multiple of 8 from 16 to 16384; 8 is not one"),
+    ],
+)
+async def test_number_fields_check_comfyuis_range_under_the_field(
+    data_dir: Path, key: str, typed: str, message: str
+) -> None:
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        editor, form = editor_of(app), form_of(app)
+        field = form.field_widget(key)
+        assert isinstance(field, Input)
+        text_before = area_of(app).text
+        field.focus()
+        await pilot.press("ctrl+u", *typed)
+        await wait_for(pilot, lambda: key in form.errors, f"the range error of {key}")
+        shown = [str(label.render()) for label in app.query(".param-error").results(Label) if label.has_class("-shown")]
+        assert shown == [message]
+        assert area_of(app).text == text_before and editor.workflow is None  # out of range never reaches the JSON
+        await pilot.press("ctrl+u", *("16" if "width" in key or "height" in key else "1"))
+        await wait_for(pilot, lambda: not form.errors, "the error to clear")
+        assert editor.workflow is not None
+
+
+async def test_a_sweep_out_of_range_is_refused_under_the_field(data_dir: Path) -> None:
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        form = form_of(app)
+        form.field_widget("3.steps").value = "0, 10, 20"
+        await wait_for(pilot, lambda: "3.steps" in form.errors, "the sweep's range error")
+        assert "0 is not in range" in form.errors["3.steps"] and editor_of(app).workflow is None
+
+
+class SidebarEditorApp(EditorApp):
+    """The editor as wide as the main screen's sidebar at 120 columns (44 cells, border included)."""
+
+    CSS = "#editor { width: 44; border: round $primary; }"
+
+
+async def test_a_long_checkpoint_name_is_shown_whole(data_dir: Path) -> None:
+    name = "3dAnimationDiffusion_v10.safetensors"
+    app = SidebarEditorApp(seed_workflow().with_input("4", "ckpt_name", name), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.query_one("#workflow-count").focus()  # the field unfocused, as a user first sees it
+        await pilot.pause()
+        lines = ["".join(cell[0] for cell in row) for row in screen_cells(app)]
+        assert any(name in line for line in lines), "\n".join(lines)
+
+
+CONTROL_WORKFLOW = (
+    '{\n  "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "a\x1b]52;c;ZWNobyBQV05FRAo=\x07b"}},\n'
+    '  "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "x\x1b[2K\ry\u202ez", "clip": ["1", 1]}},\n'
+    '  "3": {"class_type": "SaveImage", "inputs": {"filename_prefix": "\x9b31m", "images": ["2", 0]}}\n}\n'
+)
+
+
+def _no_raw_controls(text: str) -> bool:
+    return not any(ord(ch) < 0x20 and ch not in "\n\t" or 0x7F <= ord(ch) <= 0x9F or ch == "\u202e" for ch in text)
+
+
+async def test_control_bytes_from_a_file_are_shown_escaped_and_save_back_with_the_same_meaning(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "hostile.json"
+    source.write_text(CONTROL_WORKFLOW, encoding="utf-8")
+    meaning = json.loads(CONTROL_WORKFLOW, strict=False)  # raw control characters inside JSON strings
+    app = EditorApp(None, data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = editor_of(app)
+        assert editor.open_file(source)
+        await pilot.pause()
+        area = area_of(app)
+        assert _no_raw_controls(area.text) and "\\u001b]52" in area.text and "\\u009b31m" in area.text
+        assert json.loads(area.text) == meaning  # the escapes say exactly what the file said
+        assert editor.workflow is not None and editor.workflow.nodes == meaning
+        # The form shows the values visibly too (never the raw bytes), and every cell on screen is safe.
+        for key in ("1.ckpt_name", "2.text", "3.filename_prefix"):
+            widget = form_of(app).field_widget(key)
+            shown = widget.text if hasattr(widget, "text") and not isinstance(widget, Input) else widget.value
+            assert _no_raw_controls(shown), (key, shown)
+        for view in (PARAMS_TAB, JSON_TAB):
+            editor.show_view(view)
+            await pilot.pause()
+            assert all(_no_raw_controls("".join(cell[0] for cell in row)) for row in screen_cells(app))
+        assert editor.workflow is not None and editor.workflow.nodes == meaning  # showing changed nothing
+        saved = tmp_path / "saved.json"
+        assert editor.save_to(saved)
+        assert json.loads(saved.read_text(encoding="utf-8")) == meaning
