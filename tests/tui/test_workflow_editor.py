@@ -16,24 +16,18 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static, Tab, TabPane, Tabs
 
 from screens.open_workflow import OpenWorkflowScreen, PathInput, complete_path
 from tui.core.locations import Locations
 from tui.core.recent import RECENT_FILE_NAME, RecentFiles
 from tui.core.workflow import SEED_MAX, UI_FORMAT_MESSAGE, Workflow, parse_workflow, seed_workflow
-from tui.widgets.parameters_form import MAX_FIELDS, FieldRow, ParametersForm
-from tui.widgets.workflow_editor import (
-    JSON_TAB,
-    PARAMS_TAB,
-    ExternalEditorError,
-    JsonTextArea,
-    SubmitBar,
-    WorkflowEditor,
-    edit_text_externally,
-    external_editor_command,
-    find_input_value_span,
-)
+from tui.core.external_editor import ExternalEditorError, edit_text_externally, external_editor_command
+from tui.core.json_text import find_input_value_span
+from tui.widgets.json_text_area import JsonTextArea
+from tui.widgets.parameters_form import MAX_FIELDS, ParametersForm
+from tui.widgets.submit_bar import SubmitBar
+from tui.widgets.workflow_editor import JSON_TAB, PARAMS_TAB, WorkflowEditor
 
 SIZE = (120, 36)
 
@@ -216,53 +210,6 @@ def screen_cells(app: App) -> list[list[tuple[str, object, object, bool]]]:
                     row.append((character, style and style.color, background, bool(style and style.bold)))
         rows.append(row)
     return rows
-
-
-async def test_rows_draw_their_values_until_the_inputs_exist(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ParametersForm, "_build_inputs", lambda form: None)  # hold the inputs back
-    app = EditorApp(seed_workflow(), data_dir)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        app.query_one("#workflow-count").focus()  # away from the fields: inputs look unfocused
-        await pilot.pause()
-        rows = list(app.query(FieldRow))
-        assert rows and all(row.input is None for row in rows) and not app.query(".param-input")
-        drawn = screen_cells(app)
-        for row in rows:
-            row.ensure_input()
-        await pilot.pause()
-        assert all(not row.can_focus for row in rows) and len(app.query(".param-input")) == len(rows)
-        assert screen_cells(app) == drawn  # the rows drew exactly what their inputs show
-
-
-async def test_a_row_without_its_input_yet_acts_like_one(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ParametersForm, "_build_inputs", lambda form: None)
-    app = EditorApp(seed_workflow(), data_dir)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        form, area = form_of(app), area_of(app)
-        steps_row = next(row for row in app.query(FieldRow) if row.field_name == "steps")
-        cfg_row = next(row for row in app.query(FieldRow) if row.field_name == "cfg")
-
-        # A JSON edit reaches a row that has no input yet; its input, once built, holds the new text.
-        area.load_text(area.text.replace('"cfg": 8.0,', '"cfg": 6.5,'))
-        await pilot.pause()
-        assert cfg_row.input is None and cfg_row.value == "6.5"
-
-        # Tab onto a row: its input is built and takes the focus; typing goes to the JSON as usual.
-        steps_row.focus()
-        await pilot.pause()
-        steps = steps_row.input
-        assert steps is not None and steps.has_focus and steps.value == "20"
-        await pilot.press("end", "backspace", "backspace", "3", "3")
-        await wait_for(pilot, lambda: '"steps": 33' in area.text, "the typed steps in the JSON")
-
-        # A click on a row's value builds its input with the cursor where the click landed.
-        assert await pilot.click(cfg_row, offset=(11 + 1 + 2, 0))  # on "6.5", after "6."
-        await pilot.pause()
-        cfg = cfg_row.input
-        assert cfg is not None and cfg.has_focus and cfg.value == "6.5" and cfg.cursor_position == 2
-        assert form.field_widget("5.width").value == "512"  # asking for a field builds its input too
 
 
 async def test_invalid_form_input_shows_inline_error_and_leaves_json_alone(data_dir: Path) -> None:
@@ -690,33 +637,32 @@ def test_edit_text_externally_runs_the_command_on_a_temp_file(tmp_path: Path) ->
 # ----------------------------------------------------------------------------------------------- small parts
 
 
-async def test_the_tab_row_switches_views_by_click_key_and_ctrl_t(data_dir: Path) -> None:
+async def test_the_tabs_switch_views_by_click_key_and_ctrl_t(data_dir: Path) -> None:
     app = EditorApp(seed_workflow(), data_dir)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         editor = editor_of(app)
-        tabs = app.query_one("#editor Tabs")  # the row stands in for Textual's Tabs, under the same name
+        tabs = app.query_one("#editor Tabs", Tabs)  # Textual's own tabs (TabbedContent's)
         form, area = form_of(app), area_of(app)
-        assert editor.active_view == PARAMS_TAB and form.display and not area.display
-        assert [line.text.rstrip() for line in tabs.render_lines(tabs.region.reset_offset)][0] == " Parameters  JSON"
+        pane_of = lambda widget: next(node for node in widget.ancestors if isinstance(node, TabPane))  # noqa: E731
+        assert editor.active_view == PARAMS_TAB and pane_of(form).display and not pane_of(area).display
+        assert [str(tab.label) for tab in tabs.query(Tab)] == ["Parameters", "JSON"]
 
-        assert await pilot.click("#editor Tabs", offset=(15, 0))  # on "JSON"
+        assert await pilot.click(f"#editor Tab#--content-tab-{JSON_TAB}")
         await pilot.pause()
-        assert editor.active_view == JSON_TAB and area.display and not form.display
-        assert tabs.has_focus  # a click focuses the row, like Textual's tabs
+        assert editor.active_view == JSON_TAB and pane_of(area).display and not pane_of(form).display
+        assert tabs.has_focus  # a click focuses the tabs
 
-        await pilot.press("left")  # keys move between tabs while the row has focus (and wrap around)
+        await pilot.press("left")  # keys move between tabs while the tabs have focus (and wrap around)
         await pilot.pause()
-        assert editor.active_view == PARAMS_TAB and form.display
+        assert editor.active_view == PARAMS_TAB and pane_of(form).display
         await pilot.press("left")
         await pilot.pause()
-        assert editor.active_view == JSON_TAB and area.display
+        assert editor.active_view == JSON_TAB and pane_of(area).display
 
-        assert await pilot.click("#editor Tabs", offset=(5, 1))  # the bar under "Parameters" picks it too
+        form.field_widget("3.steps").focus()  # focusing a field shows its tab
         await pilot.pause()
-        assert editor.active_view == PARAMS_TAB and form.display
-
-        form.field_widget("3.steps").focus()
+        assert editor.active_view == PARAMS_TAB
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert editor.active_view == JSON_TAB and area.has_focus
@@ -894,13 +840,14 @@ async def test_number_fields_check_comfyuis_range_under_the_field(
         editor, form = editor_of(app), form_of(app)
         field = form.field_widget(key)
         assert isinstance(field, Input)
-        text_before = area_of(app).text
         field.focus()
         await pilot.press("ctrl+u", *typed)
         await wait_for(pilot, lambda: key in form.errors, f"the range error of {key}")
         shown = [str(label.render()) for label in app.query(".param-error").results(Label) if label.has_class("-shown")]
         assert shown == [message]
-        assert area_of(app).text == text_before and editor.workflow is None  # out of range never reaches the JSON
+        name = key.split(".")[1]
+        assert f'"{name}": {typed}' not in area_of(app).text  # out of range never reaches the JSON
+        assert editor.workflow is None  # ...and nothing can be submitted meanwhile
         await pilot.press("ctrl+u", *("16" if "width" in key or "height" in key else "1"))
         await wait_for(pilot, lambda: not form.errors, "the error to clear")
         assert editor.workflow is not None
