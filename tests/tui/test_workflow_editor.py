@@ -680,14 +680,17 @@ async def test_count_and_target_label(data_dir: Path) -> None:
         await pilot.pause()
         bar = app.query_one(SubmitBar)
         assert bar.target == "→ 2 profiles"
-        assert bar.render().plain == "copies         → 2 profiles"  # the count input covers the gap
+        assert bar.target_text == "→ 2 profiles"
         assert not app.query_one("#workflow-same-seed").display  # one copy: nothing to vary
         count = app.query_one("#workflow-count", Input)
         count.focus()
         await pilot.press("backspace", "1", "2", "x", "enter")  # letters are refused by the input
         await pilot.pause()
         assert editor.count == 12 and len({id(message) for message in submitted}) == 1
-        assert bar.render().plain == "copies".ljust(SubmitBar.TARGET_WITH_TOGGLE_AT) + "12 jobs → 2 profiles"
+        assert bar.target_text == "12 jobs → 2 profiles"
+        await pilot.pause()
+        line = "".join(cell[0] for cell in screen_cells(app)[bar.region.y])
+        assert line.split() == ["copies", "12", "▐X▌", "same", "seed", "12", "jobs", "→", "2", "profiles"]
         assert app.query_one("#workflow-same-seed").display and not editor.same_seed
 
 
@@ -707,7 +710,7 @@ async def test_a_number_field_takes_a_list_or_a_range_and_the_bar_counts_the_job
             "3.steps": (20, 30, 40), "3.cfg": (5.0, 7.0, 9.0)
         }
         assert editor.job_count == 9 and editor.workflow is not None  # a sweep is not an error
-        assert app.query_one(SubmitBar).render().plain.endswith("9 jobs → sim-api")
+        assert app.query_one(SubmitBar).target_text.endswith("9 jobs → sim-api")
         # The JSON keeps the single values meanwhile, and a change elsewhere does not wipe the lists.
         assert editor.workflow.nodes["3"]["inputs"]["cfg"] == seed_workflow().nodes["3"]["inputs"]["cfg"]
         form.field_widget("5.width").value = "256"
@@ -717,7 +720,7 @@ async def test_a_number_field_takes_a_list_or_a_range_and_the_bar_counts_the_job
         count.value = "3"
         await pilot.pause()
         assert editor.job_count == 27
-        assert app.query_one(SubmitBar).render().plain.endswith("27 jobs → sim-api")
+        assert app.query_one(SubmitBar).target_text.endswith("27 jobs → sim-api")
         steps.value = "20..40:0"  # a bad range is an error under the field, and nothing can be submitted
         await pilot.pause()
         assert editor.workflow is None and "cannot be 0" in form.errors["3.steps"]
@@ -877,6 +880,13 @@ async def test_a_long_checkpoint_name_is_shown_whole(data_dir: Path) -> None:
         await pilot.pause()
         lines = ["".join(cell[0] for cell in row) for row in screen_cells(app)]
         assert any(name in line for line in lines), "\n".join(lines)
+        assert app.query_one("#" + str(form_of(app).field_widget("4.ckpt_name").id) + "-row").has_class("-stacked")
+
+    wide = EditorApp(seed_workflow().with_input("4", "ckpt_name", name), data_dir)  # where it fits: one line
+    async with wide.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        lines = ["".join(cell[0] for cell in row) for row in screen_cells(wide)]
+        assert any(line.startswith("checkpoint  " + name) for line in (text.lstrip("│ ") for text in lines))
 
 
 CONTROL_WORKFLOW = (

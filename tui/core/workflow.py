@@ -117,7 +117,8 @@ class Workflow:
             return NotImplemented
         return self.nodes == other.nodes
 
-    __hash__ = None  # type: ignore[assignment]  # mutable-looking content; compare with content_hash() instead
+    def __hash__(self) -> int:
+        raise TypeError("a Workflow is not hashable (its graph is a dict); compare content_hash() instead")
 
     # ----- serialisation -------------------------------------------------------------------------------------
 

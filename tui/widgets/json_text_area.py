@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import tree_sitter
+import tree_sitter_json
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import TextArea
-
-if TYPE_CHECKING:
-    from tree_sitter import Language
 
 # Textual's bundled json.scm minus its two `conceal` patterns: py-tree-sitter 0.26.1 frees a query's predicate
 # lists twice when the query is dropped (heap corruption, then a segfault at a random later point), and those
@@ -44,14 +41,8 @@ JSON_HIGHLIGHT_QUERY = """
 """
 
 
-def _json_language() -> Language | None:
-    """tree-sitter's JSON grammar, or None when textual[syntax] is not installed (an optional extra: imported
-    here, not at the top, so the editor works without it)."""
-    try:
-        import tree_sitter
-        import tree_sitter_json
-    except ImportError:
-        return None
+def _json_language() -> tree_sitter.Language | None:
+    """tree-sitter's JSON grammar, or None when this build of the grammar does not load (the text is then plain)."""
     try:
         return tree_sitter.Language(tree_sitter_json.language())
     except (OSError, AttributeError, ValueError, TypeError):
@@ -77,7 +68,7 @@ class JsonTextArea(TextArea):
         super().__init__(text, id=id, show_line_numbers=True, tab_behavior="indent", soft_wrap=False)
         self.error_location: tuple[int, int] | None = None  # (row, column) from 0
         language = _json_language()
-        if language is not None:  # without tree-sitter (or its JSON grammar) the text is plain, still editable
+        if language is not None:  # without the grammar the text is plain, still editable
             self.register_language("json", language, JSON_HIGHLIGHT_QUERY)
             self.language = "json"
 

@@ -18,6 +18,7 @@ import json
 import random
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.containers import Horizontal, VerticalScroll
@@ -318,8 +319,18 @@ class ParametersForm(VerticalScroll):
             dice.tooltip = "a new random seed"
             children.append(dice)
         row = Horizontal(*children, id=f"{field.widget_id}-row", classes="param param-part param-row")
-        row.set_class(_is_long_text(item.value), "-stacked")
+        row.set_class(self._too_long(item.value), "-stacked")
         return [row]
+
+    def _too_long(self, value: Scalar) -> bool:
+        """A text value that would not fit in its input beside the name (and a checkpoint name rarely does)."""
+        width = self.scrollable_content_region.width
+        return isinstance(value, str) and width > 0 and cell_len(visible(value)) + 2 > width - NAME_WIDTH
+
+    def on_resize(self) -> None:
+        for widget_id, field in self._fields.items():
+            if not field.is_prompt:
+                self.query_one(f"#{widget_id}-row").set_class(self._too_long(field.item.value), "-stacked")
 
     def _update_values(self, items: list[EditableInput]) -> None:
         try:
@@ -343,7 +354,7 @@ class ParametersForm(VerticalScroll):
             self._set_text(widget, text, safe)
             widget.tooltip = _tooltip(item, safe)
             if isinstance(widget, Input):
-                self.query_one(f"#{widget_id}-row").set_class(_is_long_text(item.value), "-stacked")
+                self.query_one(f"#{widget_id}-row").set_class(self._too_long(item.value), "-stacked")
             self._show_error(widget_id, None)
 
     def _widget(self, widget_id: str) -> Input | TextArea:
@@ -524,7 +535,8 @@ class ParametersForm(VerticalScroll):
 
 
 UNSAFE_NOTE = "holds control characters (shown escaped, e.g. \\x1b): edit it in the JSON tab"
-LONG_TEXT = 16  # a text value longer than this gets the whole width of the form (a checkpoint name)
+LONG_TEXT = 16  # a text value longer than this has its whole self in the tooltip too
+NAME_WIDTH = 11  # the column of field names (.param-name, .param-error's padding)
 
 
 def _shown_value(value: Scalar, *, multiline: bool) -> tuple[str, bool]:
@@ -541,13 +553,9 @@ def _tooltip(item: EditableInput, safe: bool) -> Text:
     tooltip = visible(f"{item.title} · node {item.node_id} · {item.class_type}.{item.name} ({item.type_name})")
     if not safe:
         tooltip += f"\n{UNSAFE_NOTE}"
-    elif isinstance(item.value, str) and _is_long_text(item.value):
-        tooltip += f"\n{item.value}"
+    elif isinstance(item.value, str) and len(item.value) > LONG_TEXT:
+        tooltip += f"\n{item.value}"  # the whole of a long text, should the field be narrower than it
     return Text(tooltip)  # Text, not markup: a "[" in a name stays a "["
-
-
-def _is_long_text(value: Scalar) -> bool:
-    return isinstance(value, str) and len(value) > LONG_TEXT
 
 
 def _range_problem(item: EditableInput, value: Scalar, shown: str | None = None) -> str | None:

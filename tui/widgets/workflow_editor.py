@@ -92,18 +92,10 @@ class WorkflowEditor(Vertical):
     WorkflowEditor #workflow-status.error {
         color: $error;
     }
-    WorkflowEditor #workflow-submit-bar {
-        layout: horizontal;
-        height: 1;
-        padding: 0 1;
-        color: $text-muted;  /* "copies" and the target; the count has its own colours */
-    }
     WorkflowEditor #workflow-count {
         width: 7;
-        height: 1;
-        border: none;
         padding: 0 1;
-        margin: 0 1 0 7;  /* SubmitBar.COUNT_AT: right of "copies " */
+        margin: 0 0 0 1;
         background: $boost;
     }
     """
