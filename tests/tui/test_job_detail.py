@@ -22,7 +22,8 @@ from tui.core.config import Config, parse_config_text
 from tui.core.jobs import Edition, Job, JobState, JobUpdate, new_job_id
 from tui.core.payloads import Outcome, parse_history_response, parse_sink_payload
 from tui.core.store import JobStore
-from tui.widgets.job_detail import TEMP_OSS_TEXT, JobDetail
+from tui.core.presentation import TEMP_OSS_TEXT
+from tui.widgets.job_detail import JobDetail
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 COMFYUI = FIXTURES / "comfyui"

@@ -18,7 +18,7 @@ from tui.core.sweep import SweepAxis, SweepError, parse_sweep
 from tui.core.workflow import Workflow
 
 if TYPE_CHECKING:
-    from tui.commands.jobs_cmd import Session
+    from tui.commands.session import Session
 
 
 def parse_sweeps(workflow: Workflow, specs: Sequence[str], cap: int) -> list[SweepAxis]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from tui.core.safe_text import visible
 
 if TYPE_CHECKING:
-    from tui.commands.jobs_cmd import Session
+    from tui.commands.session import Session
     from tui.core.fetch import FetchError, OutputSource
     from tui.core.jobs import Job
     from tui.core.pull import PullResult, Skipped
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.commands.jobs_cmd import CliError, open_session
+    from tui.commands.session import CliError, open_session
 
     chosen = sum(bool(x) for x in (args.job_ids, args.batch, args.state))
     if chosen != 1:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _select(session: Session, args: argparse.Namespace) -> list[Job]:
-    from tui.commands.jobs_cmd import _STATE_NAMES, CliError
+    from tui.commands.session import STATE_NAMES, CliError
     from tui.core.jobs import JobState
     from tui.core.store import AmbiguousJobId, JobFilter, JobNotFound
 
@@ -89,9 +89,9 @@ def _select(session: Session, args: argparse.Namespace) -> list[Job]:
     states = None
     if args.state:
         names = [name.strip().lower() for name in args.state.split(",") if name.strip()]
-        bad = [name for name in names if name not in _STATE_NAMES]
+        bad = [name for name in names if name not in STATE_NAMES]
         if bad:
-            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(_STATE_NAMES)})")
+            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(STATE_NAMES)})")
         states = frozenset(JobState(name) for name in names)
     flt = JobFilter(states=states, profile=args.profile, batch=args.batch or None)
     jobs = session.store.page(flt, limit=MAX_JOBS + 1)

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from tui.commands.jobs_cmd import _STATE_NAMES, EXIT_OK, EXIT_USAGE, CliError, Session, _run
+from tui.commands.session import STATE_NAMES, CliError, Session, run_command
+from tui.exit_codes import EXIT_OK
 from tui.core.jobs import JobState
 from tui.core.safe_text import visible
 from tui.core.atomic_file import atomic_writer
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     export.set_defaults(handler=run_export)
     export.add_argument("-p", "--profile", help="only this profile's jobs")
     export.add_argument("--state", metavar="STATE",
-                        help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)})")
+                        help=f"only jobs in these states (comma-separated: {', '.join(STATE_NAMES)})")
     export.add_argument("--batch", metavar="NAME", help="only this batch (a name or its start)")
     export.add_argument("--filter", metavar="QUERY", help="the app's filter language, e.g. 'state:failed bottle'")
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="csv (default) or jsonl")
@@ -68,7 +69,7 @@ def _one_line(body: Callable[[Session, argparse.Namespace], Awaitable[int]]
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    return _run(args, _one_line(_stats))
+    return run_command(args, _one_line(_stats))
 
 
 def _check_selection(session: Session, profile: str | None, batch: str | None) -> None:
@@ -112,7 +113,7 @@ async def _stats(session: Session, args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    return _run(args, _one_line(_export))
+    return run_command(args, _one_line(_export))
 
 
 def _export_filter(session: Session, args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -125,9 +126,9 @@ def _export_filter(session: Session, args: argparse.Namespace):  # type: ignore[
         raise CliError(f"--filter: {flt.problems[0]}")
     if args.state:
         names = [name.strip().lower() for name in args.state.split(",") if name.strip()]
-        bad = [name for name in names if name not in _STATE_NAMES]
+        bad = [name for name in names if name not in STATE_NAMES]
         if bad:
-            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(_STATE_NAMES)})")
+            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(STATE_NAMES)})")
         flt = replace(flt, states=frozenset(JobState(name) for name in names))
     if args.profile is not None:
         flt = replace(flt, profile=args.profile)
