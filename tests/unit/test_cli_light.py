@@ -165,6 +165,6 @@ def test_into_a_pipe_every_line_is_whole() -> None:
     session = SimpleNamespace(out=Console(file=out, width=80), profile_or_none=lambda name: None)
     job_output.print_table(session, [failed])  # type: ignore[arg-type]
     lines = out.getvalue().splitlines()
-    assert len(lines) == 3 and "…" not in lines[2], lines
+    assert len(lines) == 3 and "…" not in lines[2] and not lines[0].endswith(" "), lines
     assert lines[2].rstrip().endswith("bell"), lines[2]  # the message's whole first line, escapes shown
     assert "OOM — KSampler ran out of memory" in lines[2], lines[2]  # the short form first

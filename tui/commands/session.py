@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TextIO
 
 from rich.console import Console
 
@@ -121,7 +122,23 @@ def open_session(args: argparse.Namespace) -> Session:
         store = JobStore(locations.store_file)
     except Exception as error:  # sqlite3 errors, permissions
         raise CliError(f"cannot open the job store {locations.store_file}: {error}") from None
-    return Session(locations, config, store, out=SafeConsole(soft_wrap=False), err=SafeConsole(stderr=True))
+    return Session(locations, config, store, out=_console(sys.stdout), err=_console(sys.stderr))
+
+
+# Into a pipe or a file nothing is folded or cut: a line is as long as its text (logs get grepped).
+_UNBOUNDED_WIDTH = 100_000
+
+
+def _console(stream: TextIO) -> SafeConsole:
+    """stdout's or stderr's console: a terminal's width on a terminal, else lines as long as their text."""
+    stderr = stream is sys.stderr
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream
+        terminal = False
+    if terminal:
+        return SafeConsole(stderr=stderr, soft_wrap=False)
+    return SafeConsole(stderr=stderr, soft_wrap=True, width=_UNBOUNDED_WIDTH)
 
 
 def _register_tokens(config: Config) -> None:
