@@ -53,20 +53,22 @@ class Column:
 COLUMNS: tuple[Column, ...] = (
     Column("state", "state", 11, 0),
     Column("id", "id", 8, 1, sortable=False),
-    Column("profile", "profile", 7, 5),  # grows with the names on screen, up to _PROFILE_CELLS
+    Column("profile", "profile", 7, 4),  # grows with the names on screen, up to _PROFILE_CELLS
     Column("remote", "task / prompt id", 16, 8, sortable=False, needs_rest=40),
     Column("submitted", "submitted", 11, 3),
-    Column("duration", "took", 6, 4),
-    Column("outputs", "out", 3, 6),
+    Column("duration", "took", 6, 5),
+    Column("outputs", "out", 3, 6),  # when it is dropped, the detail column says "1 output"
     # The seed (copies differ by it): shown once the table has room, e.g. at 120 columns with the sidebar hidden.
     Column("seed", "seed", 16, 7, sortable=False, needs_rest=40),
     # Progress while a job is active; why it ended badly (`OOM · KSampler — CUDA out of…`) once it has.
     Column("detail", "detail", 0, 2, sortable=False),
 )
 SORTABLE_KEYS = tuple(c.key for c in COLUMNS if c.sortable)
-_MIN_REST = 14  # the detail column keeps at least this much (`OOM · KSampler`) before other columns are dropped
+# The detail column keeps at least this much (`rejected · ckpt_name`) before other columns are dropped.
+_MIN_REST = 20
 _PROFILE_CELLS = 16  # the profile column grows to the longest name on screen, up to this
 _DETAIL = len(COLUMNS) - 1
+_OUTPUTS = next(index for index, column in enumerate(COLUMNS) if column.key == "outputs")
 
 _MARK_WIDTH = 2
 _ROW_CACHE_SIZE = 4096  # jobs kept in memory; everything else stays in the store
@@ -451,9 +453,10 @@ class JobTable(ScrollView, can_focus=True):
             if column.key == "detail":
                 continue
             need = own[column.key] + 1
-            if used + need + max(0, column.needs_rest - _MIN_REST) <= width or column.priority == 0:
-                shown.add(column.key)
-                used += need
+            if used + need + max(0, column.needs_rest - _MIN_REST) > width and column.priority > 0:
+                break  # this one and every less important one are dropped
+            shown.add(column.key)
+            used += need
         result = [own[c.key] if c.key in shown else 0 for c in COLUMNS]
         result[_DETAIL] = _MIN_REST + max(0, width - used)
         self._columns_cache = (key, result)
@@ -528,7 +531,7 @@ class JobTable(ScrollView, can_focus=True):
         widths = self._column_widths(width)
         marked = job.id in self._marked
         latest = self._latest_attempt(job)
-        detail = detail_text(job, widths[_DETAIL], outputs=False)
+        detail = detail_text(job, widths[_DETAIL], outputs=not widths[_OUTPUTS])
         if latest is not None:
             detail = f"{retried_text(latest)} · {detail}" if detail else retried_text(latest)
         values = [
