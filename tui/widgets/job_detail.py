@@ -5,15 +5,17 @@ Used twice: as the bottom-right pane of the main screen (follows the job table's
 signature of what it shows and is only redrawn when that changes. The pane's first frame has only the sections its job
 needs (with no job, one line: "no job selected"); the others are built hidden just after it, or at once when a job
 needs one sooner. The big texts inside the collapsibles (raw result, workflow) are only rendered while open.
+
+What each section says is built in detail_text.py; the words and the OSS paths come from tui/core/presentation.py.
+(~700 lines: one widget whose twelve sections are built lazily and redrawn by signature — splitting it would spread
+that bookkeeping over several classes.)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Hashable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -23,9 +25,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.content import Content
 from textual.geometry import Region
-from textual.highlight import highlight
 from textual.message import Message
 from textual.strip import Strip
 from textual.visual import visualize
@@ -33,124 +33,32 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.batch import job_seed
 from tui.core.config import Config, Profile
-from tui.core.jobs import Edition, Failure, Job, JobState, Output
+from tui.core.jobs import Failure, Job, JobState, Output
 from tui.core.presentation import (
-    STATE_ICONS,
-    STATE_STYLES,
     OutputLocation,
     copyable_paths,
-    count_text,
-    failure_body,
-    format_clock,
-    format_duration,
     job_ids_line,
     no_path_reason,
     oss_paths,
-    progress_text,
-    reason_text,
-    short_id,
 )
 from tui.core.safe_text import visible
 from tui.core.store import JobNotFound, JobStore
+from tui.widgets.detail_text import (
+    attempt_line,
+    code_text,
+    failure_text,
+    header_text,
+    ids_rows,
+    pretty_text,
+    timeline_text,
+)
 
 if TYPE_CHECKING:
     from tui.widgets.output_preview import OutputPreview
 
-# Pretty-printing and highlighting a huge document would stall the UI; above this many characters the text is
-# shown as it is, without colours.
-HIGHLIGHT_LIMIT = 200_000
-
 # The outputs table wraps an OSS path over several lines rather than cut it below this many cells for the path.
 MIN_WRAPPED_PATH_CELLS = 24
-
-# Chronological order for states entered at the same instant.
-_STATE_ORDER = {state.value: rank for rank, state in enumerate(JobState)}
-
-
-def pretty_text(text: str) -> tuple[str, bool]:
-    """(text to show, whether it is JSON): JSON is re-indented, anything else is returned unchanged."""
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return text, False
-    if not isinstance(value, (dict, list)):
-        return text, False
-    return json.dumps(value, indent=2, ensure_ascii=False), True
-
-
-def _code(text: str, is_json: bool) -> Content | Text:
-    # A raw result or workflow as a service sent it: control characters escaped, line breaks kept.
-    text = visible(text, keep_newlines=True)
-    if is_json and len(text) <= HIGHLIGHT_LIMIT:
-        return highlight(text, language="json")
-    return Text(text)
-
-
-def _clock(at: float, reference: float) -> str:
-    """HH:MM:SS, with the date in front when it differs from `reference`'s (now, or the previous state's)."""
-    moment = datetime.fromtimestamp(at)
-    if moment.date() == datetime.fromtimestamp(reference).date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _visible_failure(failure: Failure) -> Failure:
-    """The failure with every text field made safe to draw (it came from a service)."""
-    return dataclasses.replace(
-        failure,
-        message=visible(failure.message, keep_newlines=True),
-        node_id=None if failure.node_id is None else visible(failure.node_id),
-        class_type=None if failure.class_type is None else visible(failure.class_type),
-        exception_type=None if failure.exception_type is None else visible(failure.exception_type),
-        node_errors=tuple(
-            dataclasses.replace(
-                error,
-                **{name: visible(getattr(error, name), keep_newlines=True)
-                   for name in ("node_id", "class_type", "input_name", "message", "details", "type")
-                   if isinstance(getattr(error, name, None), str)},
-            )
-            for error in failure.node_errors
-        ),
-    )
-
-
-def failure_text(failure: Failure) -> Text:
-    """The error block: category, where (node, class_type), exception type, then the message or the node errors."""
-    text = Text()
-    failure = _visible_failure(failure)
-    text.append(f"✘ {failure.category.value}", style="bold red")
-    if failure.node_errors:
-        nodes = len({error.node_id for error in failure.node_errors})
-        count = len(failure.node_errors)
-        text.append(f"  {count} error{'s' if count != 1 else ''} in {nodes} node{'s' if nodes != 1 else ''}")
-    else:
-        parts = (f"node {failure.node_id}" if failure.node_id else "", failure.class_type or "")
-        where = " ".join(part for part in parts if part)
-        if where:
-            text.append(f"  {where}", style="bold")
-    if failure.exception_type:
-        text.append(f"  {failure.exception_type}", style="red")
-    if not failure.node_errors:
-        # The message of a rejection with node errors is those errors joined; the list below says it better.
-        text.append("\n")
-        text.append(failure_body(failure).rstrip())
-    for error in failure.node_errors:
-        text.append("\n• ")
-        text.append(f"node {error.node_id} {error.class_type}".rstrip(), style="bold")
-        if error.input_name:
-            text.append(f" {error.input_name}", style="cyan")
-        text.append(f": {error.message or error.type or 'invalid'}")
-        details = error.details
-        for separator in (", ", ": "):  # ComfyUI repeats the input name at the start of the details
-            if error.input_name and details.startswith(error.input_name + separator):
-                details = details[len(error.input_name) + len(separator) :]
-        if details and details != error.input_name and details not in error.message:
-            text.append(f" — {details}", style="dim")
-        if error.type:
-            text.append(f" [{error.type}]", style="dim")
-    return text
 
 
 def update_in_place(static: Static, content: Text | Table | str) -> None:
@@ -164,9 +72,6 @@ def update_in_place(static: Static, content: Text | Table | str) -> None:
         return
     height = visualize(static, content, markup=False).get_height(static.styles, width)
     static.update(content, layout=height != static.content_size.height)
-
-
-_SEEDS = ("seed", "noise_seed")
 
 
 class JobDetail(VerticalScroll):
@@ -605,94 +510,22 @@ class JobDetail(VerticalScroll):
         header_key = (job.id, job.state, job.profile, job.edition, job.attempt, job.external, position,
                       len(self._chain), job.queue_position, job.progress, active_second)
         if self._changed("header", header_key):
-            update_in_place(self.query_one("#detail-header", Static), self._header(job, position, now))
+            header = header_text(job, position, len(self._chain), now)
+            update_in_place(self.query_one("#detail-header", Static), header)
         timeline_key = (job.id, tuple(job.timestamps.items()), job.state, active_second)
         if self._changed("timeline", timeline_key):
-            update_in_place(self._static("timeline"), self._timeline(job, now))
-
-    def _header(self, job: Job, position: int | None, now: float) -> Text:
-        text = Text(no_wrap=False)
-        text.append(f"{STATE_ICONS[job.state]} {job.state.value}", style=STATE_STYLES[job.state])
-        text.append(f"  job {short_id(job.id)}", style="bold")
-        edition_style = "cyan" if job.edition is Edition.API else "magenta"
-        text.append(f"  {visible(job.profile)} ")
-        text.append(f"({job.edition.value})", style=edition_style)
-        total = len(self._chain)
-        if total > 1 and position is not None:
-            text.append(f"  attempt {position}/{total}")
-        elif job.attempt > 1:
-            text.append(f"  attempt {job.attempt}")
-        if job.external:
-            text.append("  external: submitted by another client", style="bold magenta")
-        if job.state.is_active and job.unreachable_since is not None:
-            text.append(f"  {progress_text(job, 40)}", style="bold red")
-        if job.state is JobState.QUEUED and job.queue_position is not None:
-            ahead = job.queue_position
-            text.append("  next in queue" if ahead == 0 else f"  {ahead} ahead in queue", style="blue")
-        if job.state is JobState.RUNNING and job.progress is not None:
-            progress = job.progress
-            node = progress.class_type or (f"node {progress.node_id}" if progress.node_id else "")
-            counter = f" {int(progress.value)}/{int(progress.max)}" if progress.max else ""
-            text.append(visible(f"  {node}{counter}".rstrip()), style="yellow")
-        text.append(f"  {format_duration(job.duration(now))}", style="dim")
-        return text
-
-    def _timeline(self, job: Job, now: float) -> Text:
-        stamps = sorted(job.timestamps.items(), key=lambda item: (item[1], _STATE_ORDER.get(item[0], 99)))
-        text = Text()
-        for index, (state_name, at) in enumerate(stamps):
-            try:
-                state: JobState | None = JobState(state_name)
-            except ValueError:
-                state = None
-            if index:
-                text.append(f" ─{format_duration(at - stamps[index - 1][1])}→ ", style="dim")
-            icon = STATE_ICONS[state] if state is not None else "·"
-            style = STATE_STYLES[state] if state is not None else ""
-            # An external job's first stamp is when comfyq first saw it, unless its service said when it was sent.
-            seen = not index and state is JobState.SUBMITTING and not job.submit_time_known
-            text.append(f"{icon} {'seen' if seen else state_name}", style=style)
-            text.append(f" {_clock(at, stamps[index - 1][1] if index else now)}", style="dim")
-        if stamps and job.state.is_active:
-            text.append(f" ─{format_duration(now - stamps[-1][1])}→ now", style="dim")
-        if not stamps:
-            text.append("no timestamps", style="dim")
-        return text
+            update_in_place(self._static("timeline"), timeline_text(job, now))
 
     def _render_ids(self, job: Job) -> None:
         key = (job.id, job.task_id, job.prompt_id, job.client_id, job.queue_index, job.request_id, job.sink_index,
                job.parent_id, job.batch, tuple(job.params.items()))
         if not self._changed("ids", key):
             return
-        rows: list[tuple[str, str]] = [("job", job.id)]
-        if job.edition is Edition.API:
-            rows.append(("task_id", job.task_id or "—"))
-            if job.prompt_id:
-                rows.append(("prompt_id", job.prompt_id))
-            queue = "—" if job.queue_index is None else str(job.queue_index)
-            sink = "—" if job.sink_index is None else str(job.sink_index)
-            rows.append(("queue", f"index {queue} · request id {job.request_id or '—'} · sink index {sink}"))
-        else:
-            rows.append(("prompt_id", job.prompt_id or "—"))
-            if job.task_id:
-                rows.append(("task_id", job.task_id))
-        if job.client_id:
-            rows.append(("client id", job.client_id))
-        if job.parent_id:
-            rows.append(("parent", job.parent_id))
-        if job.batch:
-            rows.append(("batch", visible(job.batch)))
-        seed = job_seed(job.params, job.workflow)
-        if seed is not None:
-            rows.append(("seed", str(seed)))
-        others = [f"{key}={value}" for key, value in job.params.items() if key.rpartition(".")[2] not in _SEEDS]
-        if others:
-            rows.append(("params", visible(", ".join(others))))
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(overflow="fold")
-        for label, value in rows:
-            grid.add_row(label, visible(value))
+        for label, value in ids_rows(job):
+            grid.add_row(label, value)
         update_in_place(self._static("ids"), grid)
 
     def _render_warning(self, job: Job) -> None:
@@ -816,20 +649,9 @@ class JobDetail(VerticalScroll):
         highlighted = 0
         for number, attempt in enumerate(self._chain, 1):
             current = attempt.id == job.id
-            line = Text(no_wrap=True, overflow="ellipsis")
-            line.append("▶ " if current else "  ", style="bold")
-            line.append(f"#{number} ")
-            line.append(f"{STATE_ICONS[attempt.state]} {attempt.state.value:<9}", style=STATE_STYLES[attempt.state])
-            line.append(f" {short_id(attempt.id)}", style="bold" if current else "")
-            line.append(f" {format_clock(attempt.submitted_at)}", style="dim")
-            if attempt.failure is not None:
-                line.append(f"  {visible(reason_text(attempt))}", style="red")
-            elif attempt.outputs:
-                line.append(f"  {count_text(len(attempt.outputs), 'output')}", style="dim")
+            line = attempt_line(number, attempt, current, width)
             if current:
                 highlighted = number - 1
-            if width > 10:
-                line.truncate(width - 1, overflow="ellipsis")  # one line per attempt (the option list would wrap)
             options.append(Option(line, id=attempt.id))
         heading.update(f"Attempts ({len(self._chain)})  [ ] or enter to open")
         chain.clear_options()
@@ -852,7 +674,7 @@ class JobDetail(VerticalScroll):
             return
         text, is_json = pretty_text(job.raw_result)
         raw.title = f"Raw result ({'JSON' if is_json else 'text'}, {len(job.raw_result):,} characters)"
-        self._texts["raw"].update(_code(text, is_json))
+        self._texts["raw"].update(code_text(text, is_json))
 
     def _render_workflow(self, job: Job) -> None:
         if job.workflow is None:
@@ -870,7 +692,7 @@ class JobDetail(VerticalScroll):
         if not self._changed("detail-workflow", job.id):
             return
         text = json.dumps(job.workflow, indent=2, ensure_ascii=False)
-        self._texts["workflow"].update(_code(text, True))
+        self._texts["workflow"].update(code_text(text, True))
 
 
 _MISSING = object()

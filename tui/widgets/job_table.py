@@ -3,6 +3,9 @@
 Why not DataTable: it re-renders the whole table on any cell update (≈ 50 ms a frame at 10k rows, ≈ 14 s to load
 100k). Here only visible rows are rendered, rows are fetched from the store page by page, and a job change repaints
 just its line when it is on screen. Sorting and filtering rebuild an index (a list of job ids) from one store query.
+
+The words in the cells are tui/core/presentation.py's (the CLI prints the same). (~650 lines: the row index, live
+updates, column layout, rendering and cursor of one virtual widget, which share its state.)
 """
 
 from __future__ import annotations
