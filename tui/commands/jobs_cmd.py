@@ -299,12 +299,13 @@ def run_wait(args: argparse.Namespace) -> int:
 async def _wait(session: Session, args: argparse.Namespace) -> int:
     started = time.monotonic()
     batch = None
+    jobs: list[Job]
     if args.batch is not None:
         if args.job_ids:
             raise CliError("give either JOB_IDs or --batch")
         batch = resolve_batch(session.store, args.batch)
-        jobs = session.store.get_many(session.store.batch_latest_ids(batch)).values()
-        jobs = sorted(jobs, key=lambda job: job.submitted_at or 0)
+        latest = session.store.get_many(session.store.batch_latest_ids(batch)).values()
+        jobs = sorted(latest, key=lambda job: job.submitted_at or 0)
     elif not args.job_ids:
         raise CliError("give JOB_IDs or --batch NAME")
     else:

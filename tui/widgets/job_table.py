@@ -276,7 +276,7 @@ class JobTable(ScrollView, can_focus=True):
         structural = False
         first_visible, last_visible = self._visible_range()
         visible_ids = set(self._rows[first_visible:last_visible])
-        dirty_lines: list[int] = []
+        dirty_lines: list[str] = []  # ids of changed jobs on screen
         jobs = list(jobs)
         if any(job.parent_id is not None for job in jobs):
             # A later attempt changed: the rows it retries must look their outcome up again.
