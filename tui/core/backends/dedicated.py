@@ -31,12 +31,12 @@ from tui.core import payloads
 from tui.core.aio import wait_event
 from tui.core.backends.base import Backend, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.backends.comfy_api import (
-    SUBMIT_MARKER_KEY, ComfyApi, NoSuchRoute, QueueSnapshot, is_unreadable_request_answer, marker, queue_number,
+    SUBMIT_MARKER_KEY, ComfyApi, NoSuchRoute, is_unreadable_request_answer, marker, queue_number,
 )
 from tui.core.backends.comfy_progress import ProgressSocket
 from tui.core.backends.common import BackendError, Backoff
 from tui.core.backends.dedicated_settle import HISTORY_RACE_DELAY, HISTORY_RACE_POLLS, Settler
-from tui.core.backends.external import REMEMBERED_ENTRIES, HistoryWindow, from_history_entry, from_queue_item
+from tui.core.backends.external import ExternalJobs
 from tui.core.backends.http import ServiceError, unauthorized_message
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
 
@@ -56,6 +56,9 @@ STATUS_REFRESH_SECONDS = 5.0
 # While the server does not answer, the poller tries again at least this often, so its return (and what it forgot
 # in a restart) is noticed within seconds, not after a backoff grown to half a minute.
 RETURN_PROBE_SECONDS = 5.0
+# A whole poll cycle (/queue, the newest /history, the look-ups) may take this many request deadlines: each request
+# has its own, and a cycle of requests that each stay just within it must not stall the poller either.
+CYCLE_DEADLINE_REQUESTS = 2.0
 # How many of the newest /history entries the look-up after an unanswered submit scans for the marker (it finds a
 # prompt a server stored under an id of its own; ours is looked up directly).
 SUBMIT_LOOKUP_HISTORY_ITEMS = 64
@@ -99,9 +102,7 @@ class DedicatedBackend(Backend):
         self._wake = asyncio.Event()
         self._running = False
         # Other clients' prompts (external jobs): the /history window, and prompt ids known to be stored already.
-        self._external = bool(profile.external)
-        self._history_window = HistoryWindow(int(profile.external_history) if self._external else 0)
-        self._known_prompts: set[str] = set()
+        self.external = ExternalJobs(profile, context, self.api)
         # Whether the server has the jobs API (ComfyUI 0.38+: /api/jobs, per-job cancel); None until asked on this
         # connection (asked again after an outage: the server may have been upgraded meanwhile).
         self.jobs_api: bool | None = None
@@ -114,6 +115,8 @@ class DedicatedBackend(Backend):
         self._in_flight = 0
         self._last_status: tuple[Any, ...] | None = None
         self._last_status_at = 0.0
+        # The overall deadline of one poll cycle (cut short past it, and the source shows as degraded).
+        self.cycle_deadline = CYCLE_DEADLINE_REQUESTS * float(profile.request_timeout or 30.0)
         # Counters the tests read.
         self.poll_cycles = 0
         self.polling = False  # a cycle is under way (counted at its start: a benchmark starting mid-cycle needs to know)
@@ -330,7 +333,8 @@ class DedicatedBackend(Backend):
         while True:
             self._wake.clear()
             try:
-                busy = await self.poll_once()
+                async with asyncio.timeout(self.cycle_deadline):
+                    busy = await self.poll_once()
                 backoff.reset()
                 if self.settler.race_pending:
                     delay = min(self.profile.poll_interval, HISTORY_RACE_DELAY)
@@ -340,6 +344,15 @@ class DedicatedBackend(Backend):
                 self._mark_failed(exc)
                 if not exc.auth:
                     self._server_down()
+                delay = max(self.profile.poll_interval, backoff.next())
+            except TimeoutError:
+                # Every request answered within its deadline, but together they took too long: the server is
+                # there and slow. The cycle is cut (nothing it learnt is judged), the next one follows a pause.
+                self._mark_failed(ServiceError(
+                    f"{self.base_url} is slow: a poll cycle did not finish within {self.cycle_deadline:g} s "
+                    "(cut short; polling goes on)",
+                    degraded=True,
+                ))
                 delay = max(self.profile.poll_interval, backoff.next())
             except asyncio.CancelledError:
                 raise
@@ -370,7 +383,7 @@ class DedicatedBackend(Backend):
             await self._detect_generation()
         # Every client's newest results, once per cycle: settles our jobs that left the queue (no request per job)
         # and brings other clients' prompts in as external jobs.
-        recent = await self._recent_history()
+        recent = await self.external.recent_history()
         self._in_flight = len(jobs)
         now = time.time()
         self.settler.server_answered()
@@ -422,8 +435,7 @@ class DedicatedBackend(Backend):
         if updates:
             changed = self.context.apply(updates)
             self._forget_finished(changed)
-        if self._external:
-            self._import_external(queue, recent, {job.prompt_id for job in jobs if job.prompt_id}, now)
+        self.external.import_new(queue, recent, {job.prompt_id for job in jobs if job.prompt_id}, now)
         return bool(jobs or unconfirmed)
 
     async def _detect_generation(self) -> None:
@@ -431,53 +443,6 @@ class DedicatedBackend(Backend):
         found = await self.api.has_jobs_api()
         if found is not None:
             self.jobs_api = found
-
-    async def _recent_history(self) -> dict[str, Any]:
-        """`GET /history?max_items=K` (the window), or nothing when external jobs are off or the route is missing."""
-        window = self._history_window
-        if window.size <= 0:
-            return {}
-        try:
-            entries = await self.api.history_map(f"/history?max_items={window.size}")
-        except NoSuchRoute:
-            window.limit = window.size = 0  # a proxy that forwards only some routes: per-job look-ups suffice
-            return {}
-        return {str(prompt_id): entry for prompt_id, entry in entries.items() if isinstance(entry, dict)}
-
-    def _import_external(self, queue: QueueSnapshot, recent: dict[str, Any], active: set[str], now: float) -> None:
-        """Other clients' prompts in /queue and the recent /history, not stored yet, become external jobs."""
-        window = self._history_window
-        unhandled = window.unhandled(recent)
-        window.handled(unhandled)  # (ours among them are settled by the cycle, from `recent`, whenever they are there)
-        in_queue = [pid for pid in queue.items if pid not in active and pid not in self._known_prompts]
-        in_history = [pid for pid in unhandled if pid not in active]
-        window.resize(len(recent), len(unhandled))
-        if not in_queue and not in_history:
-            return
-        known = self.context.store.known_prompt_ids(self.profile.name, in_queue + in_history)
-        if len(self._known_prompts) > REMEMBERED_ENTRIES:
-            self._known_prompts.clear()
-        self._known_prompts.update(known)
-        new: list[tuple[Job, JobUpdate | None]] = []
-        for prompt_id in in_queue:
-            if prompt_id in known:
-                continue
-            job = from_queue_item(
-                self.profile.name, queue.items[prompt_id], running=prompt_id in queue.running,
-                position=queue.pending_position.get(prompt_id), seen=now,
-            )
-            if job is not None:
-                new.append((job, None))
-        for prompt_id in in_history:
-            if prompt_id in known or prompt_id in queue.items:
-                continue  # (one still in /queue is followed from there; its entry settles it next cycle)
-            found = from_history_entry(self.profile.name, prompt_id, recent[prompt_id], seen=now)
-            if found is not None:
-                new.append(found)
-        if new:
-            added = self.context.store.add_external_prompts(new)
-            self._known_prompts.update(job.prompt_id for job in added if job.prompt_id)
-            self.context.publish(added)
 
     def _server_down(self) -> None:
         """The poller could not reach the server: count the outage once, and say so on the in-flight rows."""

@@ -125,8 +125,9 @@ class Committer:
                 self._condition.wait(min(remaining, self._until_overdue_locked()))
             done = not self._pending and not self._started and self.error is None
             stuck = len(self._started)
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        if not stuck:  # (idle threads end at once; a thread inside the SDK is not waited for)
+            for thread in self._threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
         if stuck:
             self.abandoned = stuck
             log.warning(
