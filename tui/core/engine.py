@@ -17,36 +17,41 @@ callback drains it (design.md §2 rule 8).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import os
 import random
-import threading
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus, SubmitResult
-from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.aio import wait_event
-from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, new_job_id
-
-from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name, plan_jobs, seed_params
+from tui.core.backends import create_backend
+from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus, SubmitResult
+from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name
+from tui.core.event_hub import EventHub, Subscriber
+from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
+from tui.core.job_planning import apply_params, plan_submission, retry_of
+from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate
+from tui.core.sending_lock import SendingLock
 from tui.core.workflow import Workflow
 
 if TYPE_CHECKING:
-    from tui.core.sweep import SweepAxis
+    from collections.abc import Mapping
 
-if TYPE_CHECKING:
     from tui.core.config import Config, Profile
     from tui.core.store import JobStore
+    from tui.core.sweep import SweepAxis
+
+# apply_params and SendingLock moved to job_planning / sending_lock; re-exported for tui/commands/jobs_cmd.py and
+# tests/faults (test_secrets.py, test_tui_faults.py).
+__all__ = [
+    "CancelNotSupported", "Engine", "EngineUsageError", "SendingLock", "UnknownProfile", "apply_params",
+    "default_retry_delay",
+]
 
 log = logging.getLogger(__name__)
 
 BackendFactory = Callable[["Profile", BackendContext], Backend]
-Subscriber = Callable[[Event], None]
 
 # How long wait() sleeps between store checks when no event arrives (events normally wake it sooner).
 _WAIT_RECHECK_SECONDS = 1.0
@@ -87,85 +92,6 @@ def default_retry_delay(failure: Failure, attempt: int) -> float:
     return 0.0
 
 
-def _rank(state: JobState) -> int:
-    if state.is_terminal:
-        return 3
-    return {JobState.SUBMITTING: 0, JobState.QUEUED: 1, JobState.RUNNING: 2}[state]
-
-
-class SendingLock:
-    """Tells every comfyq process on one job store whether some process is sending jobs right now.
-
-    A `submitting` row is either a job a process is sending (or about to send: it waits for a slot) or one a crash
-    left behind. Only the second may be judged by a reconcile: a TUI or `comfyq watch` that starts while
-    `comfyq submit -n 1000` sends must not fail the jobs in flight. While it sends, a process holds a shared
-    `flock` on `<store>.sending`; the kernel drops it when the process ends, kill -9 included. Where flock is
-    missing (Windows) or the store is in memory, nobody is ever seen sending (a reconcile judges every row)."""
-
-    def __init__(self, store_path: str | os.PathLike[str] | None) -> None:
-        path = None if store_path is None or str(store_path) == ":memory:" else f"{os.fspath(store_path)}.sending"
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            path = None
-        self.path = path
-        self._holders = 0
-        self._fd: int | None = None
-
-    def _open(self) -> int | None:
-        if self.path is None:
-            return None
-        try:
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return None  # an unwritable data dir: the store will say so; sending is not blocked by this
-
-    @contextlib.contextmanager
-    def held(self) -> Any:
-        """Hold the shared lock for the duration (re-entrant: batches sent at once share it)."""
-        import fcntl
-
-        if self._holders == 0 and self.path is not None:
-            fd = self._open()
-            if fd is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_SH)
-                    self._fd = fd
-                except OSError:
-                    os.close(fd)
-        self._holders += 1
-        try:
-            yield
-        finally:
-            self._holders -= 1
-            if self._holders == 0 and self._fd is not None:
-                fd, self._fd = self._fd, None
-                os.close(fd)  # closing the descriptor releases the lock
-
-    def anyone_sending(self) -> bool:
-        """Does any process — this one included — hold the lock now?"""
-        if self.path is None or not os.path.exists(self.path):
-            return False
-        import fcntl
-
-        fd = self._open()
-        if fd is None:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
-        return False
-
-
-def _default_backend_factory(profile: Profile, context: BackendContext) -> Backend:
-    from tui.core.backends import create_backend
-
-    return create_backend(profile, context)
-
-
 class Engine:
     """Submits and follows jobs of every configured profile. All public coroutines run on one event loop."""
 
@@ -182,20 +108,14 @@ class Engine:
         self.store = store
         self.clock = clock
         self.source_statuses: dict[str, SourceStatus] = {}
-        self._backend_factory = backend_factory or _default_backend_factory
+        self._backend_factory = backend_factory or create_backend
         self._retry_delay = retry_delay
         self._backends: dict[str, Backend] = {}
         self._contexts: dict[str, BackendContext] = {}
         self._started: set[str] = set()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
-        self._subscribers: list[Subscriber] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-        # Cross-thread hand-over: latest job per id and latest status per profile, drained in one callback.
-        self._pending_lock = threading.Lock()
-        self._pending_jobs: dict[str, Job] = {}
-        self._pending_statuses: dict[str, SourceStatus] = {}
-        self._drain_scheduled = False
+        # Changes published from any thread, delivered on the loop (coalesced per job) to _deliver.
+        self._hub = EventHub(self._deliver)
         self._changed: asyncio.Event | None = None
         # Automatic retries: parents whose retry is being submitted, and parent -> child once submitted.
         self._retry_pending: set[str] = set()
@@ -217,20 +137,10 @@ class Engine:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call `callback(event)` for every event, on the event loop thread. Returns an unsubscribe function."""
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._hub.subscribe(callback)
 
     def _emit(self, event: Event) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception:  # a broken subscriber must not stop the others or the engine
-                log.exception("event subscriber %r failed on %s", callback, type(event).__name__)
+        self._hub.emit(event)
 
     def _report_error(self, profile: str | None, message: str, exc: BaseException | None = None) -> None:
         """The one place errors go: the log (with traceback when there is one) and an EngineError event."""
@@ -240,53 +150,23 @@ class Engine:
             log.error("%s: %s", profile or "engine", message)
         self._emit(EngineError(profile, message, at=self.clock()))
 
-    def _bind_loop(self) -> asyncio.AbstractEventLoop:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._loop = loop
-            self._loop_thread = threading.get_ident()
+    def _bind_loop(self) -> None:
+        if self._hub.bind():
             self._changed = asyncio.Event()
-        return loop
 
     def _publish(self, jobs: Sequence[Job]) -> None:
-        """BackendContext.publish: from any thread. Keeps the most advanced version of each job, schedules a drain."""
-        with self._pending_lock:
-            for job in jobs:
-                previous = self._pending_jobs.get(job.id)
-                # Two threads may publish the same job out of order; never let an older state win.
-                if previous is None or _rank(job.state) >= _rank(previous.state):
-                    self._pending_jobs[job.id] = job
-            self._schedule_drain_locked()
+        """BackendContext.publish: from any thread."""
+        self._hub.publish(jobs)
 
     def _report_status(self, status: SourceStatus) -> None:
         """BackendContext.report_status: from any thread."""
-        with self._pending_lock:
-            self._pending_statuses[status.profile] = status
-            self._schedule_drain_locked()
-
-    def _schedule_drain_locked(self) -> None:
-        if self._drain_scheduled:
-            return
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return  # nothing to deliver to yet; the next drain (or stop) picks these up
-        self._drain_scheduled = True
-        try:
-            if threading.get_ident() == self._loop_thread:
-                loop.call_soon(self._drain)
-            else:
-                loop.call_soon_threadsafe(self._drain)
-        except RuntimeError:  # the loop closed between the check and the call
-            self._drain_scheduled = False
+        self._hub.report_status(status)
 
     def _drain(self) -> None:
-        """On the loop thread: deliver everything published since the last drain."""
-        with self._pending_lock:
-            jobs = list(self._pending_jobs.values())
-            statuses = list(self._pending_statuses.values())
-            self._pending_jobs.clear()
-            self._pending_statuses.clear()
-            self._drain_scheduled = False
+        self._hub.drain()
+
+    def _deliver(self, statuses: list[SourceStatus], jobs: list[Job]) -> None:
+        """On the loop thread: what was published since the last drain, as events (and automatic retries)."""
         for status in statuses:
             self._apply_status(status)
         for job in jobs:
@@ -403,7 +283,7 @@ class Engine:
         self._stopping = True
         for context in list(self._answers):  # answers received and not stored yet: store them now
             self._flush_answers(context)
-        if self._loop is not None:
+        if self._hub.loop is not None:
             self._drain()
         # Retries in flight are submissions: let them finish so nothing is left half-sent.
         while True:
@@ -423,7 +303,7 @@ class Engine:
             if isinstance(result, BaseException):
                 self._report_error(name, f"stopping the sources failed: {result}", result)
         self._started.clear()
-        if self._loop is not None:
+        if self._hub.loop is not None:
             self._drain()
 
     def _spawn(self, coroutine: Awaitable[Any], name: str) -> asyncio.Task[Any]:
@@ -527,16 +407,12 @@ class Engine:
         """The jobs `submit` would store and send (nothing is stored or sent): see `submit`."""
         target = self.profile(profile)
         check_job_count(job_count(count, sweep), self.config.defaults.max_jobs)
-        configured = apply_params(workflow, params or {})
         mode = SeedMode.RANDOM if random_seed else SeedMode.SAME if same_seed else SeedMode.VARY
-        # One private copy for the whole batch: a job's workflow is read-only once made (the store shares parsed
-        # workflows the same way), so every job's graph shares every node it does not change with the others.
-        shared = Workflow(configured.to_dict(), configured.source)
-        plan = plan_jobs(
-            shared, copies=count, axes=sweep, seed_mode=mode, params=params, cap=self.config.defaults.max_jobs
-        )
         name = batch or new_batch_name(self.store, workflow.source, now=self.clock())
-        return [self._new_job(target, planned.nodes, params=planned.params, batch=name) for planned in plan]
+        return plan_submission(
+            target, workflow, count=count, params=params, seed_mode=mode, sweep=sweep, batch=name,
+            max_jobs=self.config.defaults.max_jobs, at=self.clock(),
+        )
 
     async def resubmit(
         self, job_ids: Sequence[str], new_seed: bool = False, profile: str | None = None, *, batch: str | None = None
@@ -558,58 +434,13 @@ class Engine:
                     f"job {parent.id[:8]} has no stored workflow (an external result): nothing to resubmit"
                 )
             target = self.profile(profile or parent.profile)
-            workflow_dict = parent.workflow
-            params = dict(parent.params)
-            if new_seed:
-                from tui.core.workflow import workflow_from_dict
-
-                # workflow_from_dict checks the stored graph and makes the private copy; new seeds share the rest.
-                seeded = workflow_from_dict(parent.workflow, source=f"job {parent.id[:8]}").randomize_seeds(rng)
-                workflow_dict = seeded.nodes
-                params.update(seed_params(seeded))
             name = batch or parent.batch
             if name is None:
                 if fresh_batch is None:
                     fresh_batch = new_batch_name(self.store, "resubmit", now=self.clock())
                 name = fresh_batch
-            jobs.append(
-                self._new_job(
-                    target, workflow_dict, params=params, parent_id=parent.id, attempt=parent.attempt + 1, batch=name
-                )
-            )
+            jobs.append(retry_of(parent, target, new_seed=new_seed, rng=rng, batch=name, at=self.clock()))
         return await self._store_and_send(jobs)
-
-    def _new_job(
-        self,
-        profile: Profile,
-        workflow: dict[str, Any],
-        *,
-        params: dict[str, Any],
-        parent_id: str | None = None,
-        attempt: int = 1,
-        batch: str | None = None,
-    ) -> Job:
-        job_id = new_job_id()
-        job = Job(
-            id=job_id,
-            profile=profile.name,
-            edition=profile.edition,
-            workflow=workflow,
-            state=JobState.SUBMITTING,
-            timestamps={JobState.SUBMITTING.value: self.clock()},
-            parent_id=parent_id,
-            attempt=attempt,
-            params=params,
-            batch=batch,
-        )
-        if profile.edition is Edition.DEDICATED:
-            # Our own prompt_id: after a crash the row can be looked up in /queue and /history by it.
-            job.prompt_id = str(uuid.uuid4())
-            job.client_id = profile.client_id
-        else:
-            # Our own task_id: the sink result carries it back, so even a crash mid-submit is matched.
-            job.task_id = f"comfyq-{job_id}"
-        return job
 
     async def _store_and_send(self, jobs: list[Job]) -> list[Job]:
         if not jobs:
@@ -881,10 +712,3 @@ class Engine:
                 done = False
             jobs.append(job)
         return jobs, done
-
-
-def apply_params(workflow: Workflow, params: Mapping[str, Any]) -> Workflow:
-    """Apply `NODE.INPUT` (or `TITLE.INPUT`) → value assignments; strings are typed like the current value."""
-    for target, value in params.items():
-        workflow = workflow.set_value(target, value)
-    return workflow
