@@ -7,11 +7,12 @@ the engine only
 - hands stored jobs to the profile's backend with bounded concurrency and stores what the service answered,
 - runs the backends' sources (pollers, websockets, sink watchers) which write their facts into the store through
   a BackendContext, and
-- turns stored changes into events for its subscribers, on the event loop thread, coalesced per job.
+- turns stored changes into events for its subscribers, on the event loop thread, coalesced per job
+  (`event_hub.py`: sources may publish from their own threads).
 
-Sources may publish from their own threads (the EAS sink watcher does). Crossing threads costs: rather than one
-`call_soon_threadsafe` per change, the latest version of each changed job is kept in a dict and one scheduled
-callback drains it (design.md §2 rule 8).
+What a submission makes is planned in `job_planning.py`, the answers are stored a few at a time
+(`answer_batch.py`), `sending_lock.py` tells other processes a send is under way, `retry_policy.py` says which
+failures get another attempt.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tui.core.aio import wait_event
+from tui.core.answer_batch import AnswerBatcher
 from tui.core.backends import create_backend
 from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus, SubmitResult
 from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name
 from tui.core.event_hub import EventHub, Subscriber
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
-from tui.core.job_planning import apply_params, plan_submission, retry_of
+from tui.core.job_planning import apply_params, new_job, plan_submission, retry_of
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate
+from tui.core.retry_policy import default_retry_delay, retry_eligible
 from tui.core.sending_lock import SendingLock
 from tui.core.workflow import Workflow
 
@@ -42,8 +45,8 @@ if TYPE_CHECKING:
     from tui.core.store import JobStore
     from tui.core.sweep import SweepAxis
 
-# apply_params and SendingLock moved to job_planning / sending_lock; re-exported for tui/commands/jobs_cmd.py and
-# tests/faults (test_secrets.py, test_tui_faults.py).
+# apply_params (job_planning), SendingLock (sending_lock) and default_retry_delay (retry_policy) re-exported for
+# tui/commands/jobs_cmd.py and tests/faults (test_secrets.py, test_tui_faults.py).
 __all__ = [
     "CancelNotSupported", "Engine", "EngineUsageError", "SendingLock", "UnknownProfile", "apply_params",
     "default_retry_delay",
@@ -57,9 +60,6 @@ BackendFactory = Callable[["Profile", BackendContext], Backend]
 _WAIT_RECHECK_SECONDS = 1.0
 # A reconcile that failed (service down at start) is tried again this often until it succeeds.
 _RECONCILE_RETRY_SECONDS = 5.0
-# Service answers to submissions are stored together: the first waits this long for others (the sends go on
-# meanwhile), unless no other send is pending. One transaction per answer was most of the store's cost of a batch.
-_ANSWER_BATCH_SECONDS = 0.01
 # Batches above this many jobs are planned and stored in a worker thread, _STORE_CHUNK rows per transaction
 # (~40 ms each here): the app stays responsive while 10,000 jobs are written.
 _BACKGROUND_ABOVE = 500
@@ -83,13 +83,6 @@ class CancelNotSupported(EngineUsageError):
 
 # The most tasks one submit runs at once, whatever the profiles' submit slots add up to.
 MAX_SUBMIT_TASKS = 256
-
-
-def default_retry_delay(failure: Failure, attempt: int) -> float:
-    """Seconds to wait before an automatic retry: a network failure gets a short, growing pause; others none."""
-    if failure.category in (FailureCategory.TRANSPORT, FailureCategory.AUTH):
-        return float(min(30, 2 ** (attempt - 1)))
-    return 0.0
 
 
 class Engine:
@@ -124,10 +117,8 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         # Jobs this engine is sending right now: reconcile must not judge them (their answer is on its way).
         self._sending: set[str] = set()
-        # Service answers waiting to be stored, per profile's context: (job id, updates, the sender's future), and
-        # how many sends of each context have not been answered yet.
-        self._answers: dict[BackendContext, list[tuple[str, list[JobUpdate], asyncio.Future[Job]]]] = {}
-        self._unanswered: dict[BackendContext, int] = {}
+        # Service answers to submissions, stored a few at a time.
+        self._answer_batch = AnswerBatcher(store)
         self._last_status_error: dict[str, str | None] = {}
         self._stopping = False
         self._follow_all = False  # start() was asked for every profile: new profiles get started on reload
@@ -281,8 +272,7 @@ class Engine:
     async def stop(self) -> None:
         """Finish automatic retries being submitted, stop every source, deliver the last events."""
         self._stopping = True
-        for context in list(self._answers):  # answers received and not stored yet: store them now
-            self._flush_answers(context)
+        self._answer_batch.flush_all()  # answers received and not stored yet: store them now
         if self._hub.loop is not None:
             self._drain()
         # Retries in flight are submissions: let them finish so nothing is left half-sent.
@@ -442,6 +432,11 @@ class Engine:
             jobs.append(retry_of(parent, target, new_seed=new_seed, rng=rng, batch=name, at=self.clock()))
         return await self._store_and_send(jobs)
 
+    def _new_job(self, profile: Profile, workflow: dict[str, Any], *, params: dict[str, Any],
+                 batch: str | None = None) -> Job:
+        """One job planned now (job_planning.new_job); kept for bench/batch.py, which calls it."""
+        return new_job(profile, workflow, at=self.clock(), params=params, batch=batch)
+
     async def _store_and_send(self, jobs: list[Job]) -> list[Job]:
         if not jobs:
             return []
@@ -487,8 +482,7 @@ class Engine:
     async def _send(self, job: Job) -> Job:
         backend = self.backend(job.profile)
         context = self._contexts[job.profile]
-        self._unanswered[context] = self._unanswered.get(context, 0) + 1
-        try:
+        with self._answer_batch.sending(context):
             async with self._semaphores[job.profile]:
                 current = self.store.get(job.id)
                 if current.state is not JobState.SUBMITTING:
@@ -502,8 +496,6 @@ class Engine:
                         failure=Failure(FailureCategory.TRANSPORT, f"submit failed: {exc}"),
                         transport_error=True,
                     )
-        finally:
-            self._unanswered[context] -= 1
         now = self.clock()
         if result.accepted:
             # Ids first, on their own: a result that already arrived (succeeded) refuses the `queued` move, but
@@ -522,7 +514,7 @@ class Engine:
         else:
             failure = result.failure or Failure(FailureCategory.TRANSPORT, "the service refused the job without a reason")
             updates = [JobUpdate(job.id, state=JobState.FAILED, at=now, failure=failure)]
-        stored = await self._record(context, job.id, updates)
+        stored = await self._answer_batch.record(context, job.id, updates)
         if result.accepted:
             if stored.state is JobState.CANCELLED:
                 # Cancelled while it was being sent: the service has it now, so ask it to drop it.
@@ -534,51 +526,10 @@ class Engine:
                     log.exception("%s: job_submitted hint failed", job.profile)
         return stored
 
-    async def _record(self, context: BackendContext, job_id: str, updates: list[JobUpdate]) -> Job:
-        """Store what the service answered about one job; returns the job as stored.
-
-        Answers arriving within _ANSWER_BATCH_SECONDS share one store transaction; the last pending answer is
-        stored at once. Sends are not held up: the slot was released before this. The write-ahead row was stored
-        before the send, so a crash before the flush leaves a `submitting` row that reconcile finds by its own
-        ids, exactly as a crash just before the answer arrived."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Job] = loop.create_future()
-        batch = self._answers.setdefault(context, [])
-        if not batch:
-            loop.call_later(_ANSWER_BATCH_SECONDS, self._flush_answers, context)
-        batch.append((job_id, updates, answer))
-        if not self._unanswered.get(context):
-            self._flush_answers(context)  # nothing else is on its way: no reason to wait
-        return await answer
-
-    def _flush_answers(self, context: BackendContext) -> None:
-        batch = self._answers.pop(context, [])
-        if not batch:
-            return
-        try:
-            changed = {job.id: job for job in context.apply([update for _, updates, _ in batch for update in updates])}
-            stored = {job_id: changed.get(job_id) or self.store.get(job_id) for job_id, _, _ in batch}
-        except Exception as exc:  # the store failed (disk full, ...): every send of the batch reports it
-            for _, _, answer in batch:
-                if not answer.done():
-                    answer.set_exception(exc)
-            return
-        for job_id, _, answer in batch:
-            if not answer.done():
-                answer.set_result(stored[job_id])
-
     # ------------------------------------------------------------------ automatic retry
 
     def _retry_eligible(self, job: Job) -> bool:
-        """Does the profile's retry policy ask for another attempt of this finished job?"""
-        if job.state is not JobState.FAILED or job.failure is None or job.external or job.workflow is None:
-            return False
-        profile = self.config.profiles.get(job.profile)
-        policy = getattr(profile, "retry", None)
-        if policy is None or not policy.max or job.attempt > policy.max:
-            return False
-        categories = {str(getattr(c, "value", c)) for c in policy.on}
-        return job.failure.category.value in categories
+        return retry_eligible(job, self.config.profiles.get(job.profile))
 
     def _maybe_retry(self, job: Job) -> None:
         """A job that ended with a failure the profile retries gets a child job (once, up to `retry.max`)."""
