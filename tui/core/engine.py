@@ -26,15 +26,15 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tui.core.aio import wait_event
-from tui.core.answer_batch import AnswerBatcher
 from tui.core.backends import create_backend
-from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus, SubmitResult
+from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus
 from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name
 from tui.core.event_hub import EventHub, Subscriber
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.job_planning import apply_params, new_job, plan_submission, retry_of
-from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate
+from tui.core.jobs import Edition, Failure, Job, JobState, JobUpdate
 from tui.core.retry_policy import default_retry_delay, retry_eligible
+from tui.core.sender import BACKGROUND_ABOVE, Route, Sender
 from tui.core.sending_lock import SendingLock
 from tui.core.workflow import Workflow
 
@@ -60,10 +60,6 @@ BackendFactory = Callable[["Profile", BackendContext], Backend]
 _WAIT_RECHECK_SECONDS = 1.0
 # A reconcile that failed (service down at start) is tried again this often until it succeeds.
 _RECONCILE_RETRY_SECONDS = 5.0
-# Batches above this many jobs are planned and stored in a worker thread, _STORE_CHUNK rows per transaction
-# (~40 ms each here): the app stays responsive while 10,000 jobs are written.
-_BACKGROUND_ABOVE = 500
-_STORE_CHUNK = 500
 
 
 class EngineUsageError(ValueError):
@@ -81,8 +77,6 @@ class CancelNotSupported(EngineUsageError):
     """The profile's backend cannot cancel (capabilities.can_cancel is False)."""
 
 
-# The most tasks one submit runs at once, whatever the profiles' submit slots add up to.
-MAX_SUBMIT_TASKS = 256
 
 
 class Engine:
@@ -116,13 +110,13 @@ class Engine:
         self._retry_settled: set[str] = set()  # parents whose retry was made, found, or failed to be made
         self._tasks: set[asyncio.Task[Any]] = set()
         # Jobs this engine is sending right now: reconcile must not judge them (their answer is on its way).
-        self._sending: set[str] = set()
-        # Service answers to submissions, stored a few at a time.
-        self._answer_batch = AnswerBatcher(store)
         self._last_status_error: dict[str, str | None] = {}
         self._stopping = False
         self._follow_all = False  # start() was asked for every profile: new profiles get started on reload
-        self._sending_lock = SendingLock(getattr(store, "path", None))
+        self._sender = Sender(
+            store, route=self._route, slots=self._slots, publish=self._publish, clock=self.clock,
+            cancel_remote=self._cancel_remote,
+        )
 
     # ------------------------------------------------------------------ events
 
@@ -200,7 +194,15 @@ class Engine:
     @property
     def sending(self) -> int:
         """How many jobs this engine is sending right now (stored, their service's answer not in yet)."""
-        return len(self._sending)
+        return len(self._sender.sending)
+
+    def _route(self, name: str) -> Route:
+        """Where a job of profile `name` is sent: its backend, context and submit slots."""
+        return self.backend(name), self._contexts[name], self._semaphores[name]
+
+    def _slots(self, name: str) -> int:
+        profile = self.config.profiles.get(name)
+        return max(1, int(profile.max_concurrent_submits or 1)) if profile is not None else 1
 
     def capabilities(self, profile: str) -> Capabilities:
         return type(self.backend(profile)).capabilities
@@ -272,7 +274,7 @@ class Engine:
     async def stop(self) -> None:
         """Finish automatic retries being submitted, stop every source, deliver the last events."""
         self._stopping = True
-        self._answer_batch.flush_all()  # answers received and not stored yet: store them now
+        self._sender.answers.flush_all()  # answers received and not stored yet: store them now
         if self._hub.loop is not None:
             self._drain()
         # Retries in flight are submissions: let them finish so nothing is left half-sent.
@@ -321,9 +323,9 @@ class Engine:
 
     async def _reconcile_profile(self, name: str) -> bool:
         """True when the backend answered (even with no news), False when it should be tried again later."""
-        rows = [job for job in self.store.active(name) if job.id not in self._sending]
+        rows = [job for job in self.store.active(name) if job.id not in self._sender.sending]
         deferred = False
-        if any(job.state is JobState.SUBMITTING for job in rows) and self._sending_lock.anyone_sending():
+        if any(job.state is JobState.SUBMITTING for job in rows) and self._sender.lock.anyone_sending():
             # A process is sending: its `submitting` rows are in flight, not left by a crash. They are looked up
             # once nobody sends (the retry below); by then most are queued and need no guessing at all.
             rows = [job for job in rows if job.state is not JobState.SUBMITTING]
@@ -379,8 +381,8 @@ class Engine:
             batch=batch,
         )
         # A big batch is planned off the event loop: the app keeps drawing (and answering keys) meanwhile.
-        jobs = build() if total <= _BACKGROUND_ABOVE else await asyncio.to_thread(build)
-        return await self._store_and_send(jobs)
+        jobs = build() if total <= BACKGROUND_ABOVE else await asyncio.to_thread(build)
+        return await self._sender.store_and_send(jobs)
 
     def plan_submission(
         self,
@@ -430,101 +432,12 @@ class Engine:
                     fresh_batch = new_batch_name(self.store, "resubmit", now=self.clock())
                 name = fresh_batch
             jobs.append(retry_of(parent, target, new_seed=new_seed, rng=rng, batch=name, at=self.clock()))
-        return await self._store_and_send(jobs)
+        return await self._sender.store_and_send(jobs)
 
     def _new_job(self, profile: Profile, workflow: dict[str, Any], *, params: dict[str, Any],
                  batch: str | None = None) -> Job:
         """One job planned now (job_planning.new_job); kept for bench/batch.py, which calls it."""
         return new_job(profile, workflow, at=self.clock(), params=params, batch=batch)
-
-    async def _store_and_send(self, jobs: list[Job]) -> list[Job]:
-        if not jobs:
-            return []
-        self._sending.update(job.id for job in jobs)
-        try:
-            # Held before the rows exist: another process's reconcile must never take them for a crash's.
-            with self._sending_lock.held():
-                # Write-ahead: every row is durable before the first byte goes out.
-                if len(jobs) <= _BACKGROUND_ABOVE:
-                    self.store.add_many(jobs)
-                else:
-                    await asyncio.to_thread(self._add_in_chunks, jobs)
-                self._publish(jobs)
-                sent = await self._send_all(jobs)
-        finally:
-            self._sending.difference_update(job.id for job in jobs)
-        return sent
-
-    async def _send_all(self, jobs: Sequence[Job]) -> list[Job]:
-        """Send `jobs` with a bounded number of tasks (twice the submit slots of their profiles), not one task per
-        job: each worker takes the next job in order. Results come back in the order of `jobs`."""
-        slots = sum(
-            max(1, int(getattr(self.config.profiles.get(name), "max_concurrent_submits", 1) or 1))
-            for name in {job.profile for job in jobs}
-        )
-        results: list[Job | None] = [None] * len(jobs)
-        turns = iter(range(len(jobs)))  # shared by the workers: one event loop thread, so no lock is needed
-
-        async def worker() -> None:
-            for index in turns:
-                results[index] = await self._send(jobs[index])
-
-        await asyncio.gather(*(worker() for _ in range(max(1, min(len(jobs), 2 * slots, MAX_SUBMIT_TASKS)))))
-        return [job for job in results if job is not None]
-
-    def _add_in_chunks(self, jobs: Sequence[Job]) -> None:
-        """Store a big batch from a worker thread, a few hundred rows per transaction: the store's lock is free
-        between them, so the app's reads (the table, the counts) wait at most one chunk, not the whole batch.
-        A crash part-way leaves `submitting` rows nothing was sent for; the next start settles them as usual."""
-        for start in range(0, len(jobs), _STORE_CHUNK):
-            self.store.add_many(jobs[start : start + _STORE_CHUNK])
-
-    async def _send(self, job: Job) -> Job:
-        backend = self.backend(job.profile)
-        context = self._contexts[job.profile]
-        with self._answer_batch.sending(context):
-            async with self._semaphores[job.profile]:
-                current = self.store.get(job.id)
-                if current.state is not JobState.SUBMITTING:
-                    return current  # cancelled locally while waiting for its turn
-                try:
-                    result = await backend.submit(current)
-                except Exception as exc:  # a backend bug or an unexpected network error: the job fails, visibly
-                    log.exception("%s: submit of %s raised", job.profile, job.id)
-                    result = SubmitResult(
-                        accepted=False,
-                        failure=Failure(FailureCategory.TRANSPORT, f"submit failed: {exc}"),
-                        transport_error=True,
-                    )
-        now = self.clock()
-        if result.accepted:
-            # Ids first, on their own: a result that already arrived (succeeded) refuses the `queued` move, but
-            # the queue index / request id must still be kept.
-            updates = [
-                JobUpdate(
-                    job.id,
-                    at=now,
-                    prompt_id=result.prompt_id,
-                    queue_index=result.queue_index,
-                    request_id=result.request_id,
-                    warning=result.warning,
-                ),
-                JobUpdate(job.id, state=JobState.QUEUED, at=now),
-            ]
-        else:
-            failure = result.failure or Failure(FailureCategory.TRANSPORT, "the service refused the job without a reason")
-            updates = [JobUpdate(job.id, state=JobState.FAILED, at=now, failure=failure)]
-        stored = await self._answer_batch.record(context, job.id, updates)
-        if result.accepted:
-            if stored.state is JobState.CANCELLED:
-                # Cancelled while it was being sent: the service has it now, so ask it to drop it.
-                await self._cancel_remote(backend, stored)
-            else:
-                try:
-                    backend.job_submitted(stored)
-                except Exception:
-                    log.exception("%s: job_submitted hint failed", job.profile)
-        return stored
 
     # ------------------------------------------------------------------ automatic retry
 
