@@ -9,19 +9,16 @@ source is connected and the job settles.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.faults.slow_link import SlowLink
+from tests.integration.test_backend_dedicated import Recorder, wait_until
 from tui.core.backends import create_backend
-from tui.core.backends.base import BackendContext, SourceState, SourceStatus
+from tui.core.backends.base import BackendContext, SourceState
 from tui.core.backends.dedicated import DedicatedBackend
 from tui.core.config import parse_config_text
 from tui.core.jobs import Edition, Job, JobState, JobUpdate, new_job_id
@@ -36,43 +33,18 @@ CYCLE_DEADLINE = 1.6
 LINK_DELAY = 1.0
 
 
-class Statuses:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seen: list[SourceStatus] = []
-
-    def report(self, status: SourceStatus) -> None:
-        with self.lock:
-            self.seen.append(status)
-
-    def last(self) -> SourceStatus | None:
-        with self.lock:
-            return self.seen[-1] if self.seen else None
-
-
-async def wait_until(predicate: Callable[[], Any], timeout: float, what: str | Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
-        await asyncio.sleep(0.02)
-
-
 async def test_a_cycle_past_its_deadline_shows_degraded_keeps_cycling_and_recovers(tmp_path: Path) -> None:
     sim = SimServer(step_seconds=0.05, instances=1, output_dir=tmp_path / "out", seed=1)
     await sim.start()
     link = await SlowLink.start(sim.dedicated_url)
     store = JobStore(tmp_path / "jobs.sqlite3")
-    statuses = Statuses()
+    statuses = Recorder()
     text = (
         "[defaults]\npoll_interval = 0.05\nidle_poll_interval = 0.5\n"
         f"request_timeout = {REQUEST_TIMEOUT}\n\n[profiles.slow]\nedition = \"dedicated\"\nurl = \"{link.url}/\"\n"
     )
     profile = parse_config_text(text).profiles["slow"]
-    backend = create_backend(profile, BackendContext(store, lambda jobs: None, statuses.report))
+    backend = create_backend(profile, BackendContext(store, statuses.publish, statuses.report_status))
     assert isinstance(backend, DedicatedBackend)
     backend.cycle_deadline = CYCLE_DEADLINE
     try:
@@ -88,25 +60,25 @@ async def test_a_cycle_past_its_deadline_shows_degraded_keeps_cycling_and_recove
         assert result.accepted, result.failure
         store.apply(JobUpdate(job.id, state=JobState.QUEUED))
         await backend.start()
-        await wait_until(lambda: backend.poll_cycles >= 2, 10, "the poller to cycle on a fast link")
+        await wait_until(lambda: backend.poll_cycles >= 2, 10, what="the poller to cycle on a fast link")
 
         link.delay = LINK_DELAY  # every request is slow now, each within its deadline, the cycle past its own
         status = await wait_until(
-            lambda: (s := statuses.last()) is not None and s.state is SourceState.DEGRADED and s,
-            20, lambda: f"a degraded status (last: {statuses.last()})",
+            lambda: (s := statuses.last_status()) is not None and s.state is SourceState.DEGRADED and s,
+            20, what="a degraded status",
         )
         assert status.error is not None and "poll cycle" in status.error and f"{CYCLE_DEADLINE:g} s" in status.error, status
         # Not delayed forever: cut short at its deadline, the poller starts the next cycle after a short pause.
         cycles = backend.poll_cycles
-        await wait_until(lambda: backend.poll_cycles >= cycles + 2, 15, "two more poll cycles while degraded")
+        await wait_until(lambda: backend.poll_cycles >= cycles + 2, 15, what="two more poll cycles while degraded")
         assert store.get(job.id).state.is_active  # nothing was judged from a cycle cut short
 
         link.delay = 0.0
         await wait_until(
-            lambda: (s := statuses.last()) is not None and s.state is SourceState.CONNECTED,
-            20, lambda: f"connected again (last: {statuses.last()})",
+            lambda: (s := statuses.last_status()) is not None and s.state is SourceState.CONNECTED,
+            20, what="connected again",
         )
-        await wait_until(lambda: store.get(job.id).state.is_terminal, 30, "the job to settle")
+        await wait_until(lambda: store.get(job.id).state.is_terminal, 30, what="the job to settle")
         assert store.get(job.id).state is JobState.SUCCEEDED
     finally:
         await backend.stop()

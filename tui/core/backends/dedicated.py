@@ -251,20 +251,6 @@ class DedicatedBackend(Backend):
                 return _Found(str(prompt_id), queue_number(entry.get("prompt")), "/history")
         return None
 
-    async def _history_map(self, path: str) -> dict[str, Any]:
-        response = await self.api.request("GET", path)
-        if response.status_code in (404, 405):
-            raise NoSuchRoute(f"{self.base_url} has no GET {path}")
-        if response.status_code != 200:
-            raise ServiceError(f"{self.base_url} answered GET {path} with HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ServiceError(f"{self.base_url} answered GET {path} with something that is not JSON") from exc
-        if not isinstance(body, dict):
-            raise ServiceError(f"{self.base_url} answered GET {path} with an unexpected shape")
-        return body
-
     def _outcome_unknown(self, job: Job, reason: str, lookup_error: str) -> SubmitResult:
         """Neither the submit nor the look-up was answered: the job may run. Say so; never retry it blindly."""
         warning = (
