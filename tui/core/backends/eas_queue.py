@@ -96,7 +96,7 @@ class EasQueueBackend(Backend):
         }
 
     async def _get(self, params: dict[str, str], headers: dict[str, str] | None = None) -> httpx.Response:
-        """A GET on the input queue; network trouble becomes `_QueueError` (and an unhealthy status)."""
+        """A GET on the input queue; network trouble raises `ServiceError` (and makes the status unhealthy)."""
         return await self._input_request("GET", params=params, headers=headers)
 
     async def _input_request(
@@ -109,7 +109,7 @@ class EasQueueBackend(Backend):
             )
         except ServiceError as exc:
             self._set_http(error=str(exc), auth=exc.auth)
-            raise _QueueError(str(exc), auth=exc.auth) from exc
+            raise
         self._set_http(error=None)
         return response
 
@@ -258,7 +258,7 @@ class EasQueueBackend(Backend):
                 delay = self.search_interval if busy else max(self.search_interval, IDLE_INTERVAL)
             except asyncio.CancelledError:
                 raise
-            except _QueueError:
+            except ServiceError:
                 delay = max(self.search_interval, backoff.next())
             except Exception as exc:
                 log.exception("%s: queue monitor failed", self.profile.name)
@@ -349,7 +349,7 @@ class EasQueueBackend(Backend):
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise _QueueError(f"search answered HTTP {response.status_code}")
+            raise ServiceError(f"search answered HTTP {response.status_code}")
         try:
             answer = response.json()
         except ValueError:
@@ -420,7 +420,7 @@ class EasQueueBackend(Backend):
                     "the API edition cannot interrupt a running task; it will run to the end"
                 )
             await self._delete_input([index])
-        except _QueueError as exc:
+        except ServiceError as exc:
             raise BackendError(f"could not cancel job {short}: {exc}") from exc
         failure = Failure(FailureCategory.INTERRUPTED, "cancelled at your request: removed from the input queue "
                                                        "before any instance took it")
@@ -430,7 +430,7 @@ class EasQueueBackend(Backend):
         """`delete(indexes)` on the input queue: `DELETE <input>?_indexes_=i,j` (protocol note §3.3)."""
         response = await self._input_request("DELETE", params={"_indexes_": ",".join(str(index) for index in indexes)})
         if response.status_code != 200:
-            raise _QueueError(f"delete answered HTTP {response.status_code}")
+            raise ServiceError(f"delete answered HTTP {response.status_code}")
 
     async def reconcile(self, jobs: Sequence[Job]) -> list[JobUpdate]:
         """Results come back on the sink by task_id, so nothing needs asking — except where `submitting` rows went.
@@ -445,7 +445,7 @@ class EasQueueBackend(Backend):
                 continue
             try:
                 found = await self.find_by_task_id(job.task_id)
-            except _QueueError as exc:
+            except ServiceError as exc:
                 raise BackendError(f"could not reconcile with {self.input_url}: {exc}") from exc
             if found is None:
                 self._missing_since.setdefault(job.id, now)
@@ -458,17 +458,11 @@ class EasQueueBackend(Backend):
     async def check_connection(self) -> tuple[bool, str]:
         try:
             attributes = await self.attributes()
-        except _QueueError as exc:
+        except ServiceError as exc:
             return False, str(exc)
         length = attributes.get("stream.length", "?")
         consumers = attributes.get("consumers.status.total") or attributes.get("consumers.stats.total") or "?"
         return True, f"input queue of {self.profile.service}: {length} waiting, {consumers} consumers"
-
-
-class _QueueError(Exception):
-    def __init__(self, message: str, *, auth: bool = False) -> None:
-        super().__init__(message)
-        self.auth = auth
 
 
 def _transport(message: str) -> SubmitResult:
