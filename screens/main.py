@@ -23,7 +23,6 @@ from textual.worker import Worker
 from tui.core.backends.base import SourceStatus
 from tui.core.batch import BatchError, batch_progress, check_job_count, new_batch_name
 from tui.core.jobs import ACTIVE_STATES, FAILING_STATES, TERMINAL_STATES, Job, JobState
-from tui.core.oss import compose_oss_path
 from tui.core.safe_text import visible
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
@@ -661,43 +660,27 @@ class MainScreen(Screen[None]):
         table = self.query_one(JobTable)
         return table.job_at(table.cursor_row)
 
-    def _oss_paths(self, job: Job) -> list[str]:
-        profile = self.comfyq.config.profiles.get(job.profile)
-        bucket = profile.oss_bucket_path if profile is not None else None
-        paths = []
-        for output in job.outputs:
-            location = compose_oss_path(bucket, output)
-            if location is not None:
-                paths.append(location.path)
-        return paths
+    def _cursor_detail(self) -> JobDetail | None:
+        """The detail pane, made to show the cursor's job now (it follows the cursor a frame late): `y`, `Y` and `c`
+        are the pane's copy actions, whatever has the focus."""
+        detail = self._detail()
+        if detail is not None:
+            job_id = self.query_one(JobTable).cursor_job_id
+            if (detail.job.id if detail.job is not None else None) != job_id:
+                self._show_cursor_job(job_id)
+        return detail
 
     def action_copy_oss_path(self) -> None:
-        detail = self._detail()
-        if detail is not None and detail.copy_selected_oss_path():
-            return
-        job = self.cursor_job()
-        paths = self._oss_paths(job) if job else []
-        self._copy(paths[:1], "OSS path")
+        if (detail := self._cursor_detail()) is not None:
+            detail.action_copy_oss_path()
 
     def action_copy_all_oss_paths(self) -> None:
-        job = self.cursor_job()
-        self._copy(self._oss_paths(job) if job else [], "OSS paths")
+        if (detail := self._cursor_detail()) is not None:
+            detail.action_copy_all_oss_paths()
 
     def action_copy_ids(self) -> None:
-        job = self.cursor_job()
-        if job is None:
-            return
-        ids = [f"job {job.id}"]
-        ids += [f"{name} {value}" for name, value in (("task_id", job.task_id), ("prompt_id", job.prompt_id)) if value]
-        self._copy([", ".join(ids)], "ids")
-
-    def _copy(self, lines: list[str], what: str) -> None:
-        if not lines:
-            self.app.notify(f"no {what} to copy (no outputs, or the profile has no oss_bucket_path)", severity="warning")
-            return
-        self.app.copy_to_clipboard("\n".join(lines))
-        preview = lines[0] if len(lines) == 1 else f"{len(lines)} lines"
-        self.app.notify(preview, title=f"Copied {what}")
+        if (detail := self._cursor_detail()) is not None:
+            detail.action_copy_ids()
 
     def action_load_job_workflow(self) -> None:
         job = self.cursor_job()
