@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Footer
 
+from tui.core.config import Config
 from tui.core.jobs import Job
 from tui.core.store import JobNotFound
 from tui.widgets.job_detail import JobDetail
-from tui.widgets.key_bar import KeyBar
 from tui.widgets.job_format import short_id
 
 if TYPE_CHECKING:
@@ -23,12 +23,7 @@ if TYPE_CHECKING:
 class JobDetailScreen(Screen[None]):
     """One job full screen; `[` / `]` or the attempts list switch to another attempt of its chain."""
 
-    DEFAULT_CSS = """
-    JobDetailScreen > JobDetail {
-        border: round $accent;
-        padding: 0 1;
-    }
-    """
+    CSS_PATH = "job_detail.tcss"
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
 
@@ -38,16 +33,18 @@ class JobDetailScreen(Screen[None]):
 
     @property
     def comfyq(self) -> ComfyqApp:
-        return self.app  # type: ignore[return-value]
+        return cast("ComfyqApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield JobDetail(self.comfyq.config, self.comfyq.store, id="detail-full", opened=True)
-        yield KeyBar()
+        yield JobDetail(self.comfyq.store, id="detail-full", opened=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         detail = self.query_one(JobDetail)
         detail.focus()
         self._show(self.job_id)
+        self.comfyq.jobs_signal.subscribe(self, self._jobs_changed)  # live: the job and its attempts
+        self.watch(self.app, "config", self._config_changed, init=False)
 
     def _show(self, job_id: str) -> None:
         detail = self.query_one(JobDetail)
@@ -65,10 +62,9 @@ class JobDetailScreen(Screen[None]):
         event.stop()
         self._show(event.job_id)
 
-    def jobs_changed(self, jobs: Sequence[Job]) -> None:
-        """Called by the app with every job that changed (live updates)."""
+    def _jobs_changed(self, jobs: list[Job]) -> None:
         self.query_one(JobDetail).jobs_changed(jobs)
 
-    def set_config(self, config: object) -> None:
+    def _config_changed(self, config: Config) -> None:
         """The config file was re-read (OSS bucket paths may have changed)."""
-        self.query_one(JobDetail).set_config(config)  # type: ignore[arg-type]
+        self.query_one(JobDetail).config_changed()

@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.table import Table
 from rich.text import Text
@@ -49,6 +49,9 @@ from tui.widgets.job_format import (
     progress_text,
     short_id,
 )
+
+if TYPE_CHECKING:
+    from tui.app import ComfyqApp
 
 # Pretty-printing and highlighting a huge document would stall the UI; above this many characters the text is
 # shown as it is, without colours.
@@ -280,10 +283,9 @@ class JobDetail(VerticalScroll):
             self.job_id = job_id
 
     def __init__(
-        self, config: Config, store: JobStore, *, id: str | None = None, classes: str | None = None, opened: bool = False
+        self, store: JobStore, *, id: str | None = None, classes: str | None = None, opened: bool = False
     ) -> None:
         super().__init__(id=id, classes=classes)
-        self.config = config
         self.store = store
         # Full screen (the user opened the job): its outputs are previewed at once. The pane only follows the table's
         # cursor, so it fetches nothing until `p` asks for this job's preview.
@@ -350,7 +352,7 @@ class JobDetail(VerticalScroll):
 
             data_dir = self._data_dir()
             assert data_dir is not None
-            preview = OutputPreview(self.config, data_dir, id="detail-preview")
+            preview = OutputPreview(data_dir, id="detail-preview")
             preview.display = False
             return preview
         title = {"raw": "Raw result", "workflow": "Submitted workflow"}[name]
@@ -433,9 +435,13 @@ class JobDetail(VerticalScroll):
         if self._ready and (shown_changed or touches_chain):  # most batches are about other jobs: nothing to do
             self._render_all()
 
-    def set_config(self, config: Config) -> None:
-        """The config was re-read (a profile's OSS bucket path may have changed)."""
-        self.config = config
+    @property
+    def config(self) -> Config:
+        """The app's config (held once, by the app)."""
+        return cast("ComfyqApp", self.app).config
+
+    def config_changed(self) -> None:
+        """The app's config changed (a profile's OSS bucket path may have)."""
         if self._ready:
             self._render_all()
 

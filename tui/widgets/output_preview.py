@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -32,6 +32,9 @@ from tui.core.oss import OssPathError, safe_segments
 from tui.core.preview_cache import PreviewCache, is_image, kind_of, preview_dir
 from tui.core.safe_text import visible
 from tui.widgets.image_protocol import image_widget_class
+
+if TYPE_CHECKING:
+    from tui.app import ComfyqApp
 
 # The decoded image is scaled to at most this many pixels a side before it reaches the widget: a terminal cell is
 # ~10×20 px, so even a full-screen Sixel/Kitty preview needs no more; half-blocks draw 1×2 pixels a cell, so 256
@@ -83,9 +86,8 @@ class OutputPreview(Vertical):
             self.widget_class = widget_class
             self.failed = failed
 
-    def __init__(self, config: Config, data_dir: Path, *, id: str | None = None) -> None:
+    def __init__(self, data_dir: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.config = config
         self.cache = PreviewCache(preview_dir(data_dir))
         self.key: PreviewKey | None = None
         self.image_shown: Any = None  # the decoded image the widget holds (tests read it)
@@ -143,6 +145,11 @@ class OutputPreview(Vertical):
         else:
             self._image_widget.image = image
         self._image_widget.display = True
+
+    @property
+    def config(self) -> Config:
+        """The app's config (held once, by the app): the profile of an output says where to fetch it."""
+        return cast("ComfyqApp", self.app).config
 
     # ------------------------------------------------------------------ worker side
 
