@@ -376,7 +376,8 @@ async def test_help_lists_every_binding_with_its_id(sim: Sim) -> None:
         ids = {
             binding.id: binding
             for owner in owners
-            for binding in getattr(type(owner), "BINDINGS", [])
+            for cls in type(owner).__mro__  # the main screen's job keys are in its base class
+            for binding in cls.__dict__.get("BINDINGS", [])
             if getattr(binding, "id", None)
         }
         assert {"main.submit", "main.resubmit", "jobs.mark", "app.help"} <= set(ids)
