@@ -236,7 +236,10 @@ class ProfileList(OptionList):
             if status.consumers is not None:
                 noun = "consumer" if status.consumers == 1 else "consumers"
                 status_line.append(f" · {status.consumers} {noun}", style="")
-            status_line.append(f" · seen {format_age(status.last_seen, now)}", style="dim")
+            seen = f" · seen {format_age(status.last_seen, now)}"
+            room = self.scrollable_content_region.width - 2  # an option's padding
+            if room <= 0 or status_line.cell_len + len(seen) <= room:
+                status_line.append(seen, style="dim")  # the age only where it fits whole: never cut the rest
             if status.error and status.state is not SourceState.CONNECTED:
                 error = Text(no_wrap=True, overflow="ellipsis", style="red")
                 error.append(f"    {visible(redact(status.error))}")
