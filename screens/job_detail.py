@@ -40,13 +40,16 @@ class JobDetailScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        detail = self.query_one(JobDetail)
-        detail.focus()
-        self._show(self.job_id)
+        self.query_one(JobDetail).focus()
+        self.show(self.job_id)
         self.comfyq.jobs_signal.subscribe(self, self._jobs_changed)  # live: the job and its attempts
         self.watch(self.app, "config", self._config_changed, init=False)
 
-    def _show(self, job_id: str) -> None:
+    def on_screen_resume(self) -> None:
+        self.query_one(JobDetail).focus()
+
+    def show(self, job_id: str) -> None:
+        """Show `job_id` (the screen is made once and shows each job asked for)."""
         detail = self.query_one(JobDetail)
         try:
             job = self.comfyq.store.get(job_id)
@@ -60,7 +63,7 @@ class JobDetailScreen(Screen[None]):
     @on(JobDetail.Navigate)
     def _navigate(self, event: JobDetail.Navigate) -> None:
         event.stop()
-        self._show(event.job_id)
+        self.show(event.job_id)
 
     def _jobs_changed(self, jobs: list[Job]) -> None:
         self.query_one(JobDetail).jobs_changed(jobs)

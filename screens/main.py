@@ -272,7 +272,15 @@ class MainScreen(JobActionsScreen):
         self.open_detail(event.job_id)
 
     def open_detail(self, job_id: str) -> None:
-        self.app.push_screen(JobDetailScreen(job_id))
+        """The job full screen. Made once and kept (an installed screen): opening another job switches to it."""
+        app = self.app
+        if app.is_screen_installed("detail"):
+            detail = app.get_screen("detail")
+            if isinstance(detail, JobDetailScreen):
+                detail.show(job_id)
+        else:
+            app.install_screen(JobDetailScreen(job_id), "detail")
+        app.push_screen("detail")
 
     def open_cursor_detail(self) -> None:
         job_id = self.jobs_table.cursor_job_id

@@ -340,4 +340,7 @@ class ComfyqApp(App[int]):
     # -------------------------------------------------------------- actions
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        # Made once and kept (an installed screen): opening it again is a switch, not a compose.
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(), "help")
+        self.push_screen("help")
