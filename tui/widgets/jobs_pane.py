@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -59,7 +60,7 @@ class JobsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Tabs(
-            *(Tab(label, id=TAB_PREFIX + key) for key, (label, _) in QUICK_FILTERS.items()),
+            *(Tab(self._tab_label(key), id=TAB_PREFIX + key) for key in QUICK_FILTERS),
             active=TAB_PREFIX + self.quick_filter,
             id="quick-filters",
         )
@@ -95,9 +96,16 @@ class JobsPane(Vertical):
         event.stop()
         self.choose((event.tab.id or "").removeprefix(TAB_PREFIX) or "all")
 
+    def _tab_label(self, key: str) -> Text:
+        """`1 All 12`: the key that picks it (dim), the name, the count once known."""
+        number = list(QUICK_FILTERS).index(key) + 1
+        count = self._counts.get(key)
+        name = QUICK_FILTERS[key][0]
+        return Text.assemble((f"{number} ", "dim"), name if count is None else f"{name} {count}")
+
     def labels(self) -> list[str]:
-        """What each quick filter shows, e.g. ["All 12", "Active 3", ...] (tests read these)."""
-        return [tab.label.plain for tab in self.query(Tab).results(Tab)]
+        """What each quick filter shows without its key, e.g. ["All 12", "Active 3", ...] (tests read these)."""
+        return [tab.label.plain.split(" ", 1)[1] for tab in self.query(Tab).results(Tab)]
 
     def refresh_counts(self, *, force: bool = False) -> dict[JobState, int] | None:
         """Count the jobs per state (the tabs' numbers). Returns the counts, or None when skipped (asked again
@@ -114,8 +122,8 @@ class JobsPane(Vertical):
         totals["failed"] = self.store.failing_count()
         if totals != self._counts:
             self._counts = totals
-            for key, (label, _) in QUICK_FILTERS.items():
-                self.query_one(f"#{TAB_PREFIX}{key}", Tab).label = f"{label} {totals[key]}"
+            for key in QUICK_FILTERS:
+                self.query_one(f"#{TAB_PREFIX}{key}", Tab).label = self._tab_label(key)
         return counts
 
     @property
