@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.widgets import Static
 from textual.worker import Worker, get_current_worker
 
@@ -249,8 +250,8 @@ class OutputPreview(Vertical):
 
         return self.run_worker(work, thread=True, group="save", exit_on_error=False)
 
-    def _notify(self, text: str, severity: str) -> None:
-        self.app.call_from_thread(self.app.notify, text, severity=severity)  # type: ignore[arg-type]
+    def _notify(self, text: str, severity: SeverityLevel) -> None:
+        self.app.call_from_thread(self.app.notify, text, severity=severity)
 
     def on_unmount(self) -> None:
         for source in self._sources.values():
@@ -260,7 +261,7 @@ class OutputPreview(Vertical):
 
 def _decode(path: Path, max_pixels: int = PREVIEW_MAX_PIXELS) -> Any:
     """Open, fully decode and scale down (in the worker thread: the widget then only maps pixels to cells)."""
-    from PIL import Image
+    from PIL import Image  # here, in the worker thread: Pillow is imported by the first preview, not at start-up
 
     Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS
     with Image.open(path) as image:
@@ -281,8 +282,9 @@ def _opener() -> str | None:
 def _size_text(size: int | None) -> str:
     if size is None:
         return "size unknown"
+    amount = float(size)
     for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size = size / 1024  # type: ignore[assignment]
+        if amount < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
     return f"{size} B"
