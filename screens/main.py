@@ -28,7 +28,7 @@ from tui.core.config import Config
 from tui.core.jobs import ACTIVE_STATES, Job, JobState
 from tui.core.oss import compose_oss_path
 from tui.core.safe_text import visible
-from tui.core.stats import Window, profile_figures
+from tui.core.stats import ProfileFigures, Window, profile_figures
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.job_table import JobTable
@@ -211,7 +211,10 @@ class MainScreen(JobActionsScreen):
                 return  # the store was closed while quitting
             raise
         if not self.comfyq.closing:
-            self.app.call_from_thread(self.query_one(ProfileList).set_hour_figures, figures)
+            self.app.call_from_thread(self._show_hour_figures, figures)
+
+    def _show_hour_figures(self, figures: dict[str, ProfileFigures]) -> None:
+        self.query_one(ProfileList).set_hour_figures(figures)  # on the UI thread: the DOM is not the worker's
 
     # ------------------------------------------------------------- filters
 
