@@ -37,7 +37,7 @@ from tui.core.store import JobStore
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.job_table import JobTable
 from tui.widgets.profile_list import ProfileList
-from tui.widgets.quick_filters import QuickFilterBar
+from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.workflow_editor import JSON_TAB, JsonTextArea, WorkflowEditor
 
 HOLD_STEP_SECONDS = 0.5  # a KSampler of 20 steps then takes 10 s: long enough to see the job running
@@ -104,7 +104,7 @@ async def wait_for_row(pilot, app: ComfyqApp, job_id: str, text: str) -> str:  #
 
 
 def tab_labels(app: ComfyqApp) -> list[str]:
-    return app.screen.query_one("#quick-filters", QuickFilterBar).labels()
+    return app.screen.query_one(JobsPane).labels()
 
 
 def visible_job_rows(app: ComfyqApp) -> list[str]:
@@ -242,8 +242,7 @@ async def test_text_filter_and_quick_filters_with_live_counts(sim: Sim) -> None:
         await pilot.press("1")
         await wait_for(pilot, lambda: table.row_count == 3, "all jobs")
         # A click on a filter's label picks it too.
-        bar_text = app.screen.query_one(QuickFilterBar).render().plain
-        await pilot.click("#quick-filters", offset=(bar_text.index("Failed"), 0))
+        await pilot.click("#filter-failed")
         await wait_for(pilot, lambda: table.row_count == 2, "the failed quick filter, clicked")
         await pilot.press("1")
         await wait_for(pilot, lambda: table.row_count == 3, "all jobs again")
@@ -378,7 +377,8 @@ async def test_help_lists_every_binding_with_its_id(sim: Sim) -> None:
         ids = {
             binding.id: binding
             for owner in owners
-            for binding in getattr(type(owner), "BINDINGS", [])
+            for cls in type(owner).__mro__  # the main screen's job keys are in its base class
+            for binding in cls.__dict__.get("BINDINGS", [])
             if getattr(binding, "id", None)
         }
         assert {"main.submit", "main.resubmit", "jobs.mark", "app.help"} <= set(ids)

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.content import Content
+from textual.reactive import var
+from textual.signal import Signal
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 
 from screens.job_detail import JobDetailScreen
@@ -116,7 +118,7 @@ class DetailApp(App[None]):
         self.navigations: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield JobDetail(self.config, self.store, id="detail")
+        yield JobDetail(self.store, id="detail")
 
     def on_mount(self) -> None:
         detail = self.query_one(JobDetail)
@@ -129,11 +131,16 @@ class DetailApp(App[None]):
 
 
 class FullScreenApp(App[None]):
+    """What JobDetailScreen reads of ComfyqApp: the store, the config (a reactive it watches) and the jobs signal."""
+
+    config: var[Config | None] = var(None, init=False)
+
     def __init__(self, config: Config, store: JobStore, job_id: str) -> None:
         super().__init__()
         self.config = config
         self.store = store
         self.job_id = job_id
+        self.jobs_signal: Signal[list[Job]] = Signal(self, "jobs")
 
     def on_mount(self) -> None:
         self.push_screen(JobDetailScreen(self.job_id))
@@ -391,7 +398,7 @@ class SequenceApp(App[None]):
         self.sequence = jobs
 
     def compose(self) -> ComposeResult:
-        yield JobDetail(self.config, self.store, id="detail")
+        yield JobDetail(self.store, id="detail")
 
     def on_mount(self) -> None:
         detail = self.query_one(JobDetail)

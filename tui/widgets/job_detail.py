@@ -55,6 +55,7 @@ from tui.widgets.detail_text import (
 )
 
 if TYPE_CHECKING:
+    from tui.app import ComfyqApp
     from tui.widgets.output_preview import OutputPreview
 
 # The outputs table wraps an OSS path over several lines rather than cut it below this many cells for the path.
@@ -157,10 +158,9 @@ class JobDetail(VerticalScroll):
             self.job_id = job_id
 
     def __init__(
-        self, config: Config, store: JobStore, *, id: str | None = None, classes: str | None = None, opened: bool = False
+        self, store: JobStore, *, id: str | None = None, classes: str | None = None, opened: bool = False
     ) -> None:
         super().__init__(id=id, classes=classes)
-        self.config = config
         self.store = store
         # Full screen (the user opened the job): its outputs are previewed at once. The pane only follows the table's
         # cursor, so it fetches nothing until `p` asks for this job's preview.
@@ -226,7 +226,7 @@ class JobDetail(VerticalScroll):
 
             data_dir = self._data_dir()
             assert data_dir is not None
-            preview = OutputPreview(self.config, data_dir, id="detail-preview")
+            preview = OutputPreview(data_dir, id="detail-preview")
             preview.display = False
             return preview
         title = {"raw": "Raw result", "workflow": "Submitted workflow"}[name]
@@ -317,9 +317,13 @@ class JobDetail(VerticalScroll):
         if self._ready and (shown_changed or touches_chain):  # most batches are about other jobs: nothing to do
             self._render_all()
 
-    def set_config(self, config: Config) -> None:
-        """The config was re-read (a profile's OSS bucket path may have changed)."""
-        self.config = config
+    @property
+    def config(self) -> Config:
+        """The app's config (held once, by the app)."""
+        return cast("ComfyqApp", self.app).config
+
+    def config_changed(self) -> None:
+        """The app's config changed (a profile's OSS bucket path may have)."""
         if self._ready:
             self._render_all()
 
