@@ -26,13 +26,12 @@ the seed's imports come precompiled from site-packages.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench._common import PROFILE, Row, Stat, temp_dir
+from bench._common import PROFILE, Row, Stat, compiled_env, temp_dir
 from bench._servers import SimLoop
 
 FIGURE = "submission"
@@ -50,11 +49,7 @@ WARM_UP_PROMPTS = 5
 
 
 def _env(pycache: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COMFYQ_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    env["COLUMNS"] = "200"
-    return env
+    return {**compiled_env(pycache), "COLUMNS": "200"}
 
 
 def _input_length(sim: SimLoop) -> int:
