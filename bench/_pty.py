@@ -146,12 +146,11 @@ class TerminalProcess:
         while True:
             chunk = self._next_chunk()
             if chunk is None:
-                if self.process.poll() is not None and self._closed.is_set() and self._next_chunk_pending() is False:
+                if self.process.poll() is not None and self._closed.is_set() and not self._unfed():
                     raise RuntimeError(f"the program exited ({self.process.returncode}) before {what}: "
-                                       f"{' | '.join(line.strip() for line in self.screen.display if line.strip())[:400]}")
+                                       f"{self._shown()[:400]}")
                 if time.monotonic() > deadline:
-                    shown = " | ".join(line.strip() for line in self.screen.display if line.strip())
-                    raise TimeoutError(f"no {what} after {timeout:g} s; the screen shows: {shown[:600]}")
+                    raise TimeoutError(f"no {what} after {timeout:g} s; the screen shows: {self._shown()[:600]}")
                 time.sleep(0.002)
                 continue
             arrived, data = chunk
@@ -159,9 +158,12 @@ class TerminalProcess:
             if predicate(list(self.screen.display)):
                 return arrived
 
-    def _next_chunk_pending(self) -> bool:
+    def _unfed(self) -> bool:
         with self._lock:
             return self._fed < len(self._chunks)
+
+    def _shown(self) -> str:
+        return " | ".join(line.strip() for line in self.screen.display if line.strip())
 
     def drain(self) -> None:
         """Feed everything that has arrived (keeps the emulated screen current; the reader keeps the pty empty)."""
