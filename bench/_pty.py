@@ -52,8 +52,10 @@ def parse_proc_cpu_seconds(stat_line: str, ticks_per_second: int) -> float:
     return (int(after_name[11]) + int(after_name[12])) / ticks_per_second
 
 
-def process_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+def process_cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """CPU seconds of process `pid` (every thread), or of its thread `thread` alone."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path, encoding="utf-8", errors="replace") as stat:
         return parse_proc_cpu_seconds(stat.read(), os.sysconf("SC_CLK_TCK"))
 
 
@@ -173,6 +175,10 @@ class TerminalProcess:
     def cpu_seconds(self) -> float:
         """CPU time (user + system, every thread) the program has used so far."""
         return process_cpu_seconds(self.pid)
+
+    def main_thread_cpu_seconds(self) -> float:
+        """CPU time of the program's main thread alone (a Textual app's event loop runs there)."""
+        return process_cpu_seconds(self.pid, self.pid)
 
     def send(self, text: str) -> None:
         os.write(self._master, text.encode())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -85,12 +86,14 @@ def test_cpu_seconds_are_read_after_the_command_name_even_with_spaces_and_parent
     assert parse_proc_cpu_seconds(line, 100) == pytest.approx(3.0)
 
 
-def test_cpu_seconds_of_this_process_follow_its_cpu_clock() -> None:
+def test_cpu_seconds_of_this_process_and_its_main_thread_follow_their_cpu_clocks() -> None:
     deadline = time.process_time() + 0.3
     while time.process_time() < deadline:
         pass
-    # /proc counts in clock ticks (1/100 s here); the process clock is exact: they agree within a few ticks.
+    # /proc counts in clock ticks (1/100 s here); the clocks are exact: they agree within a few ticks.
     assert process_cpu_seconds(os.getpid()) == pytest.approx(time.process_time(), abs=0.1)
+    assert threading.current_thread() is threading.main_thread()
+    assert process_cpu_seconds(os.getpid(), os.getpid()) == pytest.approx(time.thread_time(), abs=0.1)
 
 
 # ------------------------------------------------------------------------------------------ the screen checks
