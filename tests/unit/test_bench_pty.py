@@ -135,3 +135,27 @@ def test_a_pane_not_yet_painted_is_missing(drop: tuple[int, ...], missing: list[
 def test_profiles_connected_needs_one_connected_per_profile() -> None:
     assert profiles_connected(COMFYQ_SCREEN)
     assert not profiles_connected([" profile sim-api  sim-dedicated ✔ connected  sim-api ✘ refused"])
+
+
+def test_the_idle_row_says_why_when_the_profiles_never_connected() -> None:
+    from bench.startup import _rows
+
+    ours = [{"first_s": 0.5, "painted_s": 1.0, "idle_skipped": "no both profiles connected after 30 s; ..."}]
+    base = [{"first_s": 0.4, "painted_s": 0.5, "idle_percent": 0.2}]
+    painted, first, idle = _rows(ours, base)
+    assert painted.ratio == pytest.approx(2.0) and painted.met is False  # the start-up figures still stand
+    assert first.ratio == pytest.approx(1.25) and first.met is None
+    assert idle.comfyq is None and idle.met is None
+    assert idle.note.startswith("not measured: no both profiles connected")
+
+
+def test_the_idle_row_judges_comfyq_against_one_percent_of_a_core() -> None:
+    from bench.startup import _rows
+
+    ours = [{"first_s": 0.5, "painted_s": 0.6, "idle_percent": value, "idle_main_thread_percent": value}
+            for value in (0.8, 1.4, 0.9)]
+    base = [{"first_s": 0.4, "painted_s": 0.5, "idle_percent": 0.0}] * 3
+    painted, _, idle = _rows(ours, base)
+    assert painted.ratio == pytest.approx(1.2) and painted.met is True  # ≤ 1.2× is met at 1.2×
+    assert idle.comfyq is not None and idle.comfyq.median == pytest.approx(0.9) and idle.met is True
+    assert idle.ratio is None  # the stock app used no CPU tick: no ratio is made up
