@@ -22,7 +22,7 @@ from tui.core.jobs import FailureCategory, JobState
 from tui.core.store import JobStore
 from tui.core.workflow import seed_workflow
 from tui.sim.server import SimServer
-from tui.widgets.job_format import progress_text
+from tui.core.presentation import progress_text
 
 pytestmark = pytest.mark.timeout(180)
 

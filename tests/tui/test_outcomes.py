@@ -15,7 +15,7 @@ from tui.core.locations import resolve_locations
 from tui.core.store import JobStore
 from tui.core.workflow import seed_workflow
 from tui.widgets.job_table import JobTable
-from tui.widgets.quick_filters import QuickFilterBar
+from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.status_bar import StatusBar
 
 WORKFLOW = {"3": {"class_type": "KSampler", "inputs": {"seed": 1}}}
@@ -48,7 +48,7 @@ async def test_a_retried_failure_is_not_failing_and_says_how_its_retry_ended(dir
                                   workflow=seed_workflow(), start_engine=False))
     async with running(app) as pilot:
         table = app.screen.query_one(JobTable)
-        bar = app.screen.query_one(QuickFilterBar)
+        bar = app.screen.query_one(JobsPane)
         await wait_for(pilot, lambda: "Failed 1" in bar.labels(), lambda: f"Failed 1 in {bar.labels()}")
         status = app.screen.query_one(StatusBar)
         assert "✘ 1" in str(status.render())
