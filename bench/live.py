@@ -6,7 +6,7 @@ Method (both sides, in this process, headless at SCREEN_SIZE):
   `active` newest jobs (a KSampler progress step), handed over exactly the way sources do it:
   `BackendContext.publish([job])` → the Engine's cross-thread coalescing → `JobChanged` on the event loop.
 - comfyq: the real `ComfyqApp` (main screen, engine not connected to anything): JobChanged → `JobsDirty`
-  (replaceable) → `MainScreen.jobs_changed` → `JobTable.update_jobs` → `refresh_line`.
+  (replaceable) → `jobs_signal` → `MainScreen._jobs_changed` → `JobTable.update_jobs` → `refresh_line`.
 - baseline: a bare app with a `DataTable` of the same rows and cell texts, subscribed to the same Engine with the
   same coalescing (latest job per id, one replaceable message), calling `update_cell` for the state and progress
   cells of every changed job. Only the widget differs.
@@ -20,7 +20,7 @@ Method (both sides, in this process, headless at SCREEN_SIZE):
 - key response: every 100 ms a `down` key is sent through the driver (as a terminal would); the time until the
   frame that paints the cursor on the next row. An `up` follows (not measured) so the cursor stays on screen.
 - update frame: the main-thread cost of one frame under load = the feed handler's time since the previous frame
-  (comfyq: `MainScreen.jobs_changed`; DataTable: the `update_cell` loop) + the periodic update (layout + paint,
+  (comfyq: `MainScreen._jobs_changed`; DataTable: the `update_cell` loop) + the periodic update (layout + paint,
   `Screen._on_timer_update`). Median over the frames of a run. Information (no target): what a person feels is
   the latency and the CPU below.
 - CPU: the CPU time of this process (every thread: the app's event loop, the engine's coalescing) while the feed
