@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +43,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual import events
+# Both apps paint at the frame rate comfyq's launch sets (tui/commands/ui.py), which Textual reads once, when
+# first imported: set before the import below (a value set by the user wins, as in the app; each row's note says
+# the rate that was used).
+os.environ.setdefault("TEXTUAL_FPS", "120")
+
+from textual import events  # noqa: E402 - after TEXTUAL_FPS, see above
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable
