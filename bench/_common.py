@@ -253,7 +253,7 @@ def make_launch(data_dir: Path, *, config_text: str | None = None) -> Any:
 
 def table_cells(job: Job, now: float) -> tuple[str, ...]:
     """The same cell texts comfyq's table shows, for the DataTable baselines (same content, same work to format)."""
-    from tui.widgets.job_format import (
+    from tui.core.presentation import (
         STATE_ICONS,
         error_summary,
         format_clock,
