@@ -40,7 +40,7 @@ from tui.core.locations import Locations
 from tui.core.notify import notification_sequence
 from tui.core.safe_text import visible
 from tui.core.secrets import redact
-from tui.core.store import JobStore
+from tui.core.store import JobStore, StoreError
 from tui.core.workflow import Workflow
 from tui.palette import ComfyqCommands
 
@@ -335,7 +335,10 @@ class ComfyqApp(App[int]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
-            self.report_error(f"{event.worker.name or 'task'} failed: {type(error).__name__}: {error}")
+            what = (event.worker.name or "task").strip("_").replace("_", " ")  # `_submit` → "submit"
+            # The store's errors are written for users (disk full, read-only); a bug names its exception type.
+            reason = str(error) if isinstance(error, StoreError) else f"{type(error).__name__}: {error}"
+            self.report_error(f"{what} failed: {reason}")
 
     # -------------------------------------------------------------- actions
 

@@ -209,6 +209,7 @@ async def test_tui_on_a_full_disk_says_so_keeps_running_and_catches_up_once_spac
             pilot, lambda: app.last_error if "submit" in (app.last_error or "") else None, "the refused submission", 30
         )
         assert "disk is full" in refused and "free some space" in refused, refused
+        assert refused.startswith("submit failed: ") and "StoreError" not in refused, refused  # user words, no type
         assert app.store.total() == 1  # nothing stored for it ...
         assert sum(emulator.prompts.values()) + sum(emulator.input_puts.values()) == sent  # ... and nothing sent
         # Still alive and answering keys.

@@ -121,7 +121,11 @@ def open_session(args: argparse.Namespace) -> Session:
     try:
         store = JobStore(locations.store_file)
     except Exception as error:  # sqlite3 errors, permissions
-        raise CliError(f"cannot open the job store {locations.store_file}: {error}") from None
+        text = str(error)
+        # The store's own messages already name the file.
+        if str(locations.store_file) not in text:
+            text = f"cannot open the job store {locations.store_file}: {text}"
+        raise CliError(text) from None
     return Session(locations, config, store, out=_console(sys.stdout), err=_console(sys.stderr))
 
 
