@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from tui.sim import comfyui_newer
+from tui.sim.comfyui import ComfyUIEmulator
+from tui.sim.comfyui_routes import bound_port
 from tui.sim.eas import QueueService
 from tui.sim.oss import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, OssEmulator, is_oss_signed
 from tui.sim.workers import (
@@ -36,17 +39,6 @@ DEFAULT_SERVICE = "comfyui-api"
 # The queue the SDK's own test suite (eas_prediction/test_queue_client.py) talks to.
 SDK_TEST_SERVICE = "test_group.qservice"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
-
-if TYPE_CHECKING:
-    from tui.sim.comfyui import ComfyUIEmulator
-
-
-def _emulator_class() -> type[ComfyUIEmulator]:
-    # Imported on use so this module imports even while the ComfyUI emulator is being replaced or extended.
-    from tui.sim.comfyui import ComfyUIEmulator
-
-    return ComfyUIEmulator
-
 
 def token_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
@@ -79,7 +71,7 @@ class SimServer:
         comfyui_url: str | None = None,
         output_dir: Path | None = None,
         service: str = DEFAULT_SERVICE,
-        comfyui_version: str = "0.3.64",
+        comfyui_version: str = comfyui_newer.OLD_VERSION,
         oss_bucket_path: str = DEFAULT_SIM_BUCKET,
         oss_key: tuple[str, str] = (DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET),
     ) -> None:
@@ -194,7 +186,7 @@ class SimServer:
         await self.start_listening()
 
     def _new_comfyui(self) -> ComfyUIEmulator:
-        return _emulator_class()(
+        return ComfyUIEmulator(
             output_dir=self.output_dir, step_seconds=self.step_seconds, fail_rate=self.fail_rate, seed=self.seed,
             comfyui_version=self.comfyui_version,
         )
@@ -221,9 +213,8 @@ class SimServer:
         except BaseException:
             await runner.cleanup()
             raise
-        server = site._server  # aiohttp exposes the bound sockets only here
-        if self.port == 0 and server is not None and server.sockets:  # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.port == 0:
+            self.port = bound_port(site, self.port)
         self._runner = runner
 
     async def _close_listener(self) -> None:
@@ -239,7 +230,7 @@ class SimServer:
 
         def emulated(number: int) -> Handler:
             seed = None if self.seed is None else self.seed + number + 1
-            emulator = _emulator_class()(
+            emulator = ComfyUIEmulator(
                 output_dir=self.output_dir,
                 step_seconds=self.step_seconds,
                 fail_rate=self.fail_rate,
@@ -308,9 +299,9 @@ class SimThread:
         assert self.server is not None
         return self.server
 
-    def _call(self, coroutine_function: Callable[[], Awaitable[None]]) -> None:
+    def _call(self, coroutine_function: Callable[[], Coroutine[Any, Any, None]]) -> None:
         assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(coroutine_function(), self._loop).result()  # type: ignore[arg-type]
+        asyncio.run_coroutine_threadsafe(coroutine_function(), self._loop).result()
 
     def restart(self) -> None:
         assert self.server is not None
