@@ -1,4 +1,5 @@
-"""Fixtures of the fault-injection suite: an instrumented emulator and a workflow file (helpers live in helpers.py)."""
+"""Fixtures of the fault-injection suite: an instrumented emulator, the look-alike servers (one per module, reset
+for each test) and a workflow file. Helpers live in helpers.py and hostile.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.helpers import Emulator, ReplayServer
+from tests.faults.helpers import Emulator
+from tests.faults.hostile import HostileServer, ReplayServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -45,3 +47,19 @@ def replay(replay_server: ReplayServer) -> ReplayServer:
     """The module's replay server, back to healthy answers for this test."""
     replay_server.reset()
     return replay_server
+
+
+@pytest.fixture(scope="module")
+def hostile_server() -> Iterator[HostileServer]:
+    server = HostileServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def hostile(hostile_server: HostileServer) -> HostileServer:
+    """The module's hostile server, back to good behaviour and no prompts for this test."""
+    hostile_server.reset()
+    return hostile_server

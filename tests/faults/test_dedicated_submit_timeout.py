@@ -35,8 +35,9 @@ from tui.core.workflow import seed_workflow
 from tui.sim.server import SimServer
 
 from tests.faults.helpers import FAST, Cli, Emulator, assert_clean_output, json_lines, stored_jobs, write_config
-from tests.integration.engine_helpers import FAST_PARAMS, SIM_TOKEN, wait_until
+from tests.integration.engine_helpers import FAST_PARAMS, SIM_TOKEN
 from tests.integration.engine_helpers import write_config as write_engine_config
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

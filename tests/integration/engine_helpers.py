@@ -1,16 +1,13 @@
-"""Shared pieces of the engine, CLI and crash tests: a config pointing at an emulator, counters, waiting helpers.
+"""Shared pieces of the engine, CLI and crash tests: a config pointing at an emulator, counters (waiting is
+tests/waiting.py).
 
 The emulators (tui/sim) are real servers on loopback; the engine talks to them with its real clients.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import inspect
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,34 +59,6 @@ def config_text(
 def write_config(path: Path, server: Any, **kwargs: Any) -> Path:
     path.write_text(config_text(server, **kwargs), encoding="utf-8")
     return path
-
-
-async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout` seconds.
-
-    The predicate may return an awaitable (e.g. an async HTTP call to an emulator running on this same loop).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-def wait_until_sync(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 class PutCounter:

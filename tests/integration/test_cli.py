@@ -21,7 +21,8 @@ from tui.core.store import JobStore
 from tui.sim.server import SimServer, SimThread
 
 from tests.integration.cli_helpers import Cli, free_port, json_lines
-from tests.integration.engine_helpers import BUCKET, SIM_TOKEN, wait_until_sync, write_config
+from tests.integration.engine_helpers import BUCKET, SIM_TOKEN, write_config
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(180)
 

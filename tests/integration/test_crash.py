@@ -21,7 +21,8 @@ from tui.core.store import JobStore
 from tui.sim.server import SimThread
 
 from tests.integration.cli_helpers import Cli, json_lines
-from tests.integration.engine_helpers import SIM_TOKEN, count_api_puts, sink_attributes, wait_until_sync, write_config
+from tests.integration.engine_helpers import SIM_TOKEN, count_api_puts, sink_attributes, write_config
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(240)
 
