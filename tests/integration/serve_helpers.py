@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.integration.cli_helpers import REPO, Cli, cli_env
+from tests.waiting import wait_until_sync
 from tui.sim.server import SimThread
 
 SIM_TOKEN = "sim-profile-token-0123456789abcdef"  # the profiles' service token: must never reach the browser
@@ -84,11 +85,9 @@ class ServeProcess:
         return found
 
     def wait_for_no_app_processes(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.app_processes():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"app sessions still running after {timeout:.0f}s: {self.app_processes()}")
-            time.sleep(0.2)  # processes of another program: nothing to wait on but /proc
+        # Processes of another program: nothing to wait on but /proc.
+        wait_until_sync(lambda: not self.app_processes(), timeout,
+                        lambda: f"the app sessions to end (still running: {self.app_processes()})", interval=0.2)
 
     def stop(self) -> int:
         if self.process.poll() is None:

@@ -8,7 +8,6 @@ conditions (store state, what the screen shows) with a bounded deadline, never o
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +24,12 @@ from tui.core.workflow import Workflow, seed_workflow
 from tui.sim.server import SimServer, SimThread
 from tui.widgets.job_table import COLUMNS, JobTable
 
+from tests.waiting import WAIT_SECONDS, What, wait_until
+
 SIZE = (120, 36)
 SIM_TOKEN = "sim-token-0123456789"
 BUCKET = "oss://test-bucket/comfy-out"
 STEP_SECONDS = 0.005  # 20 sampler steps ≈ 0.1 s: jobs finish quickly but still pass through every state
-WAIT_SECONDS = 30.0  # the deadline of every wait (generous: CI machines are slow, and a pass never waits this long)
 
 T = TypeVar("T")
 
@@ -138,22 +138,9 @@ async def running(app: ComfyqApp, *, size: tuple[int, int] = SIZE) -> AsyncItera
         await app.shutdown()  # idempotent: a test that pressed q already did this
 
 
-async def wait_for(
-    pilot: Pilot[Any], predicate: Callable[[], T], what: str | Callable[[], str], timeout: float = WAIT_SECONDS
-) -> T:
-    """Let the app run until `predicate()` is truthy (returned), or fail naming `what` after `timeout` seconds.
-
-    `what` may be a function: it is called on failure, so the message can show the state at that moment.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {described}")
-        await pilot.pause(0.02)
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], T], what: What, timeout: float = WAIT_SECONDS) -> T:
+    """tests/waiting.py's wait_until in the UI tests' spelling: the app runs (through `pilot`) while it waits."""
+    return await wait_until(predicate, timeout, what, pilot=pilot)
 
 
 def screen_lines(app: ComfyqApp) -> list[str]:
@@ -176,6 +163,21 @@ def row_line(table: JobTable, job_id: str) -> str | None:
         if job_id[:8] in line:
             return line
     return None
+
+
+def jobs_table(app: ComfyqApp) -> JobTable:
+    return app.screen.query_one(JobTable)
+
+
+async def wait_for_row(pilot: Pilot[Any], app: ComfyqApp, job_id: str, text: str) -> str:
+    """Wait until `job_id`'s line is on screen and shows `text`; return the line."""
+    table = jobs_table(app)
+
+    def shown() -> str | None:
+        line = row_line(table, job_id)
+        return line if line is not None and text in line else None
+
+    return await wait_for(pilot, shown, f"row {job_id[:8]}: {text}")
 
 
 def row_cells(table: JobTable, job_id: str) -> dict[str, str]:

@@ -8,14 +8,12 @@ import os
 import shlex
 import stat
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.pilot import Pilot
 from textual.widgets import Input, Label, OptionList, Static
 
 from screens.open_workflow import OpenWorkflowScreen, PathInput, complete_path
@@ -34,6 +32,8 @@ from tui.widgets.workflow_editor import (
     external_editor_command,
     find_input_value_span,
 )
+
+from tests.tui.conftest import wait_for
 
 SIZE = (120, 36)
 
@@ -78,15 +78,6 @@ class _Options:
             log_file=data_dir / "comfyq.log",
             config_explicit=False,
         )
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    """Let the app run until `condition()` holds; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.01)
 
 
 def editor_of(app: App) -> WorkflowEditor:
