@@ -1,5 +1,5 @@
-"""Fixtures of the fault-injection suite: an instrumented emulator, the look-alike servers (one per module, reset
-for each test) and a workflow file. Helpers live in helpers.py and hostile.py."""
+"""Fixtures of the fault-injection suite: an instrumented emulator and the look-alike servers (one per module, reset
+for each test). Helpers live in helpers.py and hostile.py; `workflow_file` comes from tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -21,15 +21,6 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
         yield sim
     finally:
         sim.close()
-
-
-@pytest.fixture
-def workflow_file(tmp_path: Path) -> Path:
-    from tui.core.workflow import seed_workflow
-
-    path = tmp_path / "workflow.json"
-    path.write_text(seed_workflow().to_json(), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,8 @@ from tui.core.store import JobStore
 from tui.sim.server import SimServer
 
 from tests.integration.cli_helpers import REPO, Cli, cli_env
+from tests.integration.engine_helpers import config_text, count_api_puts
+from tui.sim.comfyui_execution import QueueItem as QueuedPrompt
 
 SIM_TOKEN = "sim-token-fault-0123456789"
 BUCKET = "oss://fault-bucket/data"
@@ -177,7 +179,6 @@ class Emulator:
         options.setdefault("instances", 2)
         self.thread = LoopThread("faults-sim")
         self.requests = RequestLog()
-        self.input_puts: collections.Counter[str] = collections.Counter()
         self.prompts: collections.Counter[str] = collections.Counter()
         self.server: SimServer = self.thread.call(lambda: SimServer(output_dir=output_dir, **options))
         self._instrument()
@@ -185,33 +186,13 @@ class Emulator:
 
     def _instrument(self) -> None:
         server = self.server
-        register = server.queues.register_routes
+        server.app_hooks.append(self.requests.install)  # every (re)listen builds a new app
+        self.input_puts: collections.Counter[str] = count_api_puts(server).counts
 
-        def register_and_record(app: web.Application) -> None:  # called on every (re)listen
-            register(app)
-            self.requests.install(app)
-
-        server.queues.register_routes = register_and_record  # type: ignore[method-assign]
-
-        queue = server.queues.input_queue(server.service)
-        put = queue.put
-
-        def counting_put(data: bytes, tags: Any = None, **kwargs: Any) -> Any:
-            task_id = dict(tags or {}).get("task_id")
-            if task_id:
-                self.input_puts[task_id] += 1
-            return put(data, tags, **kwargs)
-
-        queue.put = counting_put  # type: ignore[method-assign]
-
-        emulator = server.comfyui
-        enqueue = emulator._put  # every POST /prompt the dedicated ComfyUI accepted goes through here
-
-        def counting_enqueue(item: Any) -> None:
+        def count_prompt(item: QueuedPrompt) -> None:  # every POST /prompt the dedicated ComfyUI accepted
             self.prompts[str(item.prompt_id)] += 1
-            enqueue(item)
 
-        emulator._put = counting_enqueue  # type: ignore[method-assign]
+        server.comfyui.queued_observers.append(count_prompt)
 
     # ----- addresses, config -----
     @property
@@ -227,28 +208,8 @@ class Emulator:
         dedicated_extra: str = "",
     ) -> str:
         """Two profiles, sim-api and sim-dedicated, pointing at this emulator with quick poll intervals."""
-        token_line = f'token = "{token}"\n' if token is not None else ""
-        return (
-            "[defaults]\n"
-            "poll_interval = 0.05\n"
-            "idle_poll_interval = 0.5\n"
-            "request_timeout = 10\n"
-            f"{defaults}"
-            "\n"
-            "[profiles.sim-api]\n"
-            'edition = "api"\n'
-            f'input_url = "{self.server.api_input_url}"\n'
-            f"{token_line}"
-            f'oss_bucket_path = "{BUCKET}"\n'
-            f"{api_extra}"
-            "\n"
-            "[profiles.sim-dedicated]\n"
-            'edition = "dedicated"\n'
-            f'url = "{self.server.dedicated_url}/"\n'
-            f"{token_line}"
-            f'oss_bucket_path = "{BUCKET}"\n'
-            f"{dedicated_extra}"
-        )
+        return config_text(self.server, token=token, lost_after=None, defaults=defaults, api_extra=api_extra,
+                           extra=dedicated_extra, bucket=BUCKET)
 
     # ----- faults -----
     def stop_listening(self) -> None:

@@ -24,8 +24,6 @@ from tui.core.store import RAW_RESULT_LIMIT, JobStore
 from tests.faults.helpers import (
     Cli,
     Emulator,
-    ReplayServer,
-    Reply,
     assert_clean_output,
     assert_store_intact,
     json_lines,
@@ -33,6 +31,7 @@ from tests.faults.helpers import (
     running,
     write_config,
 )
+from tests.faults.hostile import ReplayServer, Reply
 from tests.waiting import wait_until_sync
 from tests.unit.test_payloads import HISTORY_EXPECTED, PROMPT_EXPECTED, SINK_EXPECTED
 

@@ -2,8 +2,9 @@
 
 `comfyui_sim` gives a running standalone ComfyUI emulator with tiny step times; `comfyui_sim_factory` starts more
 with other options (token, fail_rate, models, ...). `sim_servers` starts combined servers (EAS queue + workers +
-dedicated ComfyUI, tui/sim/server.py) in the test's loop. `store` is a JobStore in tmp_path. Every fixture stops or
-closes what it started when the test ends.
+dedicated ComfyUI, tui/sim/server.py) in the test's loop; `sim` runs one in a thread, and `cli` is the real
+command line on a config pointing at it. `store` is a JobStore in tmp_path. Every fixture stops or closes what it
+started when the test ends.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import pytest
 from aiohttp import web
 
 from tests.integration.backend_helpers import SimServerFactory
+from tests.integration.cli_helpers import Cli
+from tests.integration.engine_helpers import SIM_TOKEN, write_config
 from tui.core.store import JobStore
 from tui.sim.comfyui import ComfyUIEmulator
 from tui.sim.comfyui_routes import create_app, start_server
-from tui.sim.server import SimServer
+from tui.sim.server import SimServer, SimThread
 
 TEST_STEP_SECONDS = 0.005
 
@@ -107,3 +110,16 @@ def store(tmp_path: Path) -> Iterator[JobStore]:
         yield job_store
     finally:
         job_store.close()
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimServer]:
+    """A SimServer in its own thread (two instances, 10 ms steps, the engine tests' token), for CLI subprocesses."""
+    with SimThread(token=SIM_TOKEN, step_seconds=0.01, output_dir=tmp_path / "out") as server:
+        yield server
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sim: SimServer) -> Cli:
+    """The real CLI on a config with `sim`'s two profiles (engine_helpers.config_text) and its own data dir."""
+    return Cli(write_config(tmp_path / "config.toml", sim), tmp_path / "data")

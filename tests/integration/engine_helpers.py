@@ -23,19 +23,26 @@ def config_text(
     server: Any,
     *,
     token: str | None = SIM_TOKEN,
-    lost_after: float = 30.0,
+    lost_after: float | None = 30.0,
     retry: str | None = None,
     extra: str = "",
+    api_extra: str = "",
     defaults: str = "",
+    bucket: str = BUCKET,
 ) -> str:
-    """Two profiles, sim-api and sim-dedicated, pointing at `server` (a SimServer), with quick poll intervals."""
+    """Two profiles, sim-api and sim-dedicated, pointing at `server` (a SimServer), with quick poll intervals.
+
+    `extra` ends the sim-dedicated profile, `api_extra` the sim-api one, `defaults` the [defaults] table;
+    `lost_after=None` leaves the shipped default.
+    """
     token_line = f'token = "{token}"\n' if token is not None else ""
     retry_line = f"retry = {retry}\n" if retry else ""
+    lost_after_line = f"lost_after = {lost_after}\n" if lost_after is not None else ""
     return (
         "[defaults]\n"
         "poll_interval = 0.05\n"
         "idle_poll_interval = 0.5\n"
-        f"lost_after = {lost_after}\n"
+        f"{lost_after_line}"
         "request_timeout = 10\n"
         f"{defaults}"
         "\n"
@@ -43,14 +50,15 @@ def config_text(
         'edition = "api"\n'
         f'input_url = "{server.api_input_url}"\n'
         f"{token_line}"
-        f'oss_bucket_path = "{BUCKET}"\n'
+        f'oss_bucket_path = "{bucket}"\n'
         f"{retry_line}"
+        f"{api_extra}"
         "\n"
         "[profiles.sim-dedicated]\n"
         'edition = "dedicated"\n'
         f'url = "{server.dedicated_url}/"\n'
         f"{token_line}"
-        f'oss_bucket_path = "{BUCKET}"\n'
+        f'oss_bucket_path = "{bucket}"\n'
         f"{retry_line}"
         f"{extra}"
     )
@@ -82,13 +90,7 @@ def count_api_puts(server: Any) -> PutCounter:
     """Wrap the input queue's put of the server's service so every received task_id is counted."""
     counter = PutCounter()
     queue = server.queues.input_queue(server.service)
-    original = queue.put
-
-    def counting_put(data: bytes, tags: Any = None, **kwargs: Any) -> Any:
-        counter.add(dict(tags or {}).get("task_id"))
-        return original(data, tags, **kwargs)
-
-    queue.put = counting_put  # instance attribute: the HTTP handler looks it up on each put
+    queue.put_observers.append(lambda item: counter.add(item.tags.get("task_id")))
     return counter
 
 

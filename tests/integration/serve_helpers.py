@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.integration.cli_helpers import REPO, Cli, cli_env
 from tests.waiting import wait_until_sync
-from tui.sim.server import SimThread
+from tui.sim.server import SimServer, SimThread
 
 SIM_TOKEN = "sim-profile-token-0123456789abcdef"  # the profiles' service token: must never reach the browser
 SEED_WORKFLOW_FILE = REPO / "tui" / "data" / "sd15_txt2img.json"  # the workflow the app preloads
@@ -42,8 +42,8 @@ class ServeProcess:
     def wait_for_line(self, pattern: str, timeout: float = START_SECONDS) -> re.Match[str]:
         """The first printed line (from now on, or already printed) matching `pattern`."""
         compiled = re.compile(pattern)
-        for line in self.lines:
-            if match := compiled.search(line):
+        for printed in self.lines:
+            if match := compiled.search(printed):
                 return match
         deadline = time.monotonic() + timeout
         while True:
@@ -99,8 +99,8 @@ class ServeProcess:
             return self.process.wait()
 
 
-def write_sim_config(path: Path, server: object) -> Path:
-    path.write_text(server.config_snippet(oss_bucket_path="oss://comfyq-test/artlab"), encoding="utf-8")  # type: ignore[attr-defined]
+def write_sim_config(path: Path, server: SimServer) -> Path:
+    path.write_text(server.config_snippet(oss_bucket_path="oss://comfyq-test/artlab"), encoding="utf-8")
     return path
 
 

@@ -10,7 +10,6 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,26 +31,6 @@ JSON_FIELDS = {
 }
 OUTPUT_FIELDS = {"node_id", "type", "subfolder", "filename", "oss_path"}
 FAST = ["--set", "5.width=64", "--set", "5.height=64", "--set", "3.steps=3"]
-
-
-@pytest.fixture
-def workflow_file(tmp_path: Path) -> Path:
-    from tui.core.workflow import seed_workflow
-
-    path = tmp_path / "workflow.json"
-    path.write_text(seed_workflow().to_json(), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[object]:
-    with SimThread(token=SIM_TOKEN, step_seconds=0.01, output_dir=tmp_path / "out") as server:
-        yield server
-
-
-@pytest.fixture
-def cli(tmp_path: Path, sim: object) -> Cli:
-    return Cli(write_config(tmp_path / "config.toml", sim), tmp_path / "data")
 
 
 def assert_no_traceback(result) -> None:

@@ -157,6 +157,8 @@ class ComfyUIEmulator:
         self._task_counter = itertools.count()
         self._running: dict[int, QueueItem] = {}
         self._history: dict[str, dict[str, Any]] = {}
+        # Called with every prompt put on the queue (tests count what the server accepted).
+        self.queued_observers: list[Callable[[QueueItem], None]] = []
         # The executor's state (comfyui_execution.py): the node cache, the interrupt flag, who the running prompt
         # belongs to and which of its nodes runs (told to a client that reconnects).
         self.node_cache: dict[Hashable, CachedNode] = {}
@@ -350,6 +352,8 @@ class ComfyUIEmulator:
             return 500, None
 
     def _put(self, item: QueueItem) -> None:
+        for observer in list(self.queued_observers):
+            observer(item)
         heapq.heappush(self._queue, (item.number, next(self._sequence), item))
         self._queue_updated()
 

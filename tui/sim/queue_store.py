@@ -110,6 +110,8 @@ class EasQueue:
         self.groups: dict[str, ConsumerGroup] = {}
         self._put_signal = asyncio.Event()
         self.closing = False  # set while the server shuts down: long-polls answer at once
+        # Called with every item stored by `put` (tests count what the queue received).
+        self.put_observers: list[Callable[[QueueItem], None]] = []
 
     # ----- storage -----
     def __len__(self) -> int:
@@ -131,6 +133,8 @@ class EasQueue:
         self.next_index += 1
         self._levels.setdefault(priority, {})[item.index] = item
         self._priority_of[item.index] = priority
+        for observer in list(self.put_observers):
+            observer(item)
         # Wake long-polling gets, then push to live watchers.
         self._put_signal.set()
         self._put_signal = asyncio.Event()

@@ -97,6 +97,9 @@ class SimServer:
             bucket_path=oss_bucket_path, output_dir=self.output_dir, access_key_id=oss_key[0], access_key_secret=oss_key[1]
         )
         self.pools: dict[str, WorkerPool] = {}
+        # Called with each app the server builds (at start and at every re-listen) before it serves: tests hook
+        # their recorders (e.g. aiohttp's on_response_prepare) into it.
+        self.app_hooks: list[Callable[[web.Application], None]] = []
         self._runner: web.AppRunner | None = None
         self._started = False
 
@@ -205,6 +208,8 @@ class SimServer:
         self.queues.register_routes(app)
         self.comfyui.register_routes(app)
         self.oss.register_routes(app)
+        for hook in self.app_hooks:
+            hook(app)
         runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
