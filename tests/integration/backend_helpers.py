@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -34,6 +34,8 @@ EAS_TOKEN = "eas-token-0123456789abcdef"
 EAS_SERVICE = "comfyui-api"
 # The dedicated backend's tests run against both ComfyUI generations (protocols/comfyui-newer.md).
 COMFYUI_VERSIONS = ("0.3.64", "0.38.1")
+
+B = TypeVar("B", DedicatedBackend, EasQueueBackend)
 
 # conftest.py's `sim_servers`: start a SimServer with these options (defaults: one instance, quick steps, seed 1).
 SimServerFactory = Callable[..., Awaitable[SimServer]]
@@ -83,39 +85,65 @@ class Recorder:
             return [job for job in self.published if job.id == job_id]
 
 
-# ---------------------------------------------------------------------------------------------- dedicated
+# ---------------------------------------------------------------------------------------------- the harnesses
 
 
-def dedicated_profile(
-    server: SimServer, *, token: str | None = DEDICATED_TOKEN, lost_after: float = 30.0, request_timeout: float = 5
-) -> Profile:
+def backend_profile(server: SimServer, *, edition: str, name: str, token: str | None, lost_after: float = 30.0,
+                    request_timeout: float = 5) -> Profile:
+    """One profile on `server` (the API edition's input queue or the dedicated ComfyUI), with quick polling."""
     token_line = f'token = "{token}"\n' if token else ""
+    address = f'input_url = "{server.api_input_url}"' if edition == "api" else f'url = "{server.dedicated_url}/"'
     text = (
         "[defaults]\n"
         "poll_interval = 0.05\n"
         "idle_poll_interval = 0.5\n"
         f"lost_after = {lost_after}\n"
         f"request_timeout = {request_timeout}\n"
-        "\n[profiles.dedicated]\n"
-        'edition = "dedicated"\n'
-        f'url = "{server.dedicated_url}/"\n'
+        f"\n[profiles.{name}]\n"
+        f'edition = "{edition}"\n'
+        f"{address}\n"
         f"{token_line}"
     )
-    return parse_config_text(text).profiles["dedicated"]
+    return parse_config_text(text).profiles[name]
 
 
-class DedicatedHarness:
-    """A DedicatedBackend on `profile` with a real store; `submit` and `finished` as the engine would."""
+def dedicated_profile(server: SimServer, *, token: str | None = DEDICATED_TOKEN, lost_after: float = 30.0,
+                      request_timeout: float = 5) -> Profile:
+    return backend_profile(server, edition="dedicated", name="dedicated", token=token, lost_after=lost_after,
+                           request_timeout=request_timeout)
 
-    def __init__(self, server: SimServer, store: JobStore, profile: Profile) -> None:
+
+def eas_profile(server: SimServer, *, token: str | None = EAS_TOKEN, lost_after: float = 30.0, name: str = "api"
+                ) -> Profile:
+    return backend_profile(server, edition="api", name=name, token=token, lost_after=lost_after)
+
+
+class BackendHarness(Generic[B]):
+    """A backend of type `kind` on `profile` with a real store and a Recorder; `finished` waits for a job's end."""
+
+    def __init__(self, server: SimServer, store: JobStore, profile: Profile, kind: type[B]) -> None:
         self.server = server
         self.store = store
         self.profile = profile
         self.recorder = Recorder()
         self.context = BackendContext(store, self.recorder.publish, self.recorder.report_status)
         backend = create_backend(profile, self.context)
-        assert isinstance(backend, DedicatedBackend)
-        self.backend: DedicatedBackend = backend
+        assert isinstance(backend, kind)
+        self.backend: B = backend
+
+    async def finished(self, job: Job, timeout: float = 15.0) -> Job:
+        await wait_until(lambda: self.store.get(job.id).state.is_terminal, timeout, f"job {job.id[:8]} to end")
+        return self.store.get(job.id)
+
+
+# ---------------------------------------------------------------------------------------------- dedicated
+
+
+class DedicatedHarness(BackendHarness[DedicatedBackend]):
+    """A DedicatedBackend; `submit` does what the engine does around a submit."""
+
+    def __init__(self, server: SimServer, store: JobStore, profile: Profile) -> None:
+        super().__init__(server, store, profile, DedicatedBackend)
 
     def new_job(
         self, workflow: dict[str, Any], *, state: JobState = JobState.SUBMITTING, prompt_id: str | None = None
@@ -144,10 +172,6 @@ class DedicatedHarness:
         self.backend.job_submitted(job)
         return self.store.get(job.id)
 
-    async def finished(self, job: Job, timeout: float = 15.0) -> Job:
-        await wait_until(lambda: self.store.get(job.id).state.is_terminal, timeout, f"job {job.id[:8]} to end")
-        return self.store.get(job.id)
-
 
 class RequestLog:
     """Counts the backend's own HTTP requests by path (an httpx event hook on its client)."""
@@ -166,36 +190,11 @@ class RequestLog:
 # ---------------------------------------------------------------------------------------------- EAS queue
 
 
-def eas_profile(
-    server: SimServer, *, token: str | None = EAS_TOKEN, lost_after: float = 30.0, name: str = "api"
-) -> Profile:
-    token_line = f'token = "{token}"\n' if token else ""
-    text = (
-        "[defaults]\n"
-        "poll_interval = 0.05\n"
-        "idle_poll_interval = 0.5\n"
-        f"lost_after = {lost_after}\n"
-        "request_timeout = 5\n"
-        f"\n[profiles.{name}]\n"
-        'edition = "api"\n'
-        f'input_url = "{server.api_input_url}"\n'
-        f"{token_line}"
-    )
-    return parse_config_text(text).profiles[name]
-
-
-class EasHarness:
-    """An EasQueueBackend on `profile` with a real store; `submit` and `finished` as the engine would."""
+class EasHarness(BackendHarness[EasQueueBackend]):
+    """An EasQueueBackend; `submit` does what the engine does around a submit."""
 
     def __init__(self, server: SimServer, store: JobStore, profile: Profile) -> None:
-        self.server = server
-        self.store = store
-        self.profile = profile
-        self.recorder = Recorder()
-        self.context = BackendContext(store, self.recorder.publish, self.recorder.report_status)
-        backend = create_backend(profile, self.context)
-        assert isinstance(backend, EasQueueBackend)
-        self.backend: EasQueueBackend = backend
+        super().__init__(server, store, profile, EasQueueBackend)
         self.backend.search_interval = 0.1  # tests want positions and `lost` quickly
 
     def new_job(
@@ -229,10 +228,6 @@ class EasHarness:
             ]
         )
         self.backend.job_submitted(job)
-        return self.store.get(job.id)
-
-    async def finished(self, job: Job, timeout: float = 15.0) -> Job:
-        await wait_until(lambda: self.store.get(job.id).state.is_terminal, timeout, f"job {job.id[:8]} to end")
         return self.store.get(job.id)
 
     def sink_length(self) -> int:

@@ -8,7 +8,7 @@ conditions (store state, what the screen shows) with a bounded deadline, never o
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from tui.app import ComfyqApp, LaunchOptions
 from tui.core.config import Config, load_config
 from tui.core.jobs import Job
 from tui.core.locations import Locations, resolve_locations
+from tui.core.store import JobStore
 from tui.core.workflow import Workflow, seed_workflow
 from tui.sim.server import SimServer, SimThread
 from tui.widgets.job_table import COLUMNS, JobTable
@@ -118,6 +119,31 @@ def sim(tmp_path: Path) -> Iterator[Sim]:
         yield harness
     finally:
         thread.stop()
+
+
+def seeded_dirs(root: Path, config_text: str, jobs: Sequence[Job] = ()) -> tuple[Path, Path]:
+    """A user's config file and data dir under `root` (config.toml, data/), the job store holding `jobs`."""
+    locations = resolve_locations(root / "config.toml", root / "data")
+    locations.data_dir.mkdir(parents=True, exist_ok=True)
+    locations.config_file.write_text(config_text, encoding="utf-8")
+    if jobs:
+        with JobStore(locations.store_file) as store:
+            store.add_many(list(jobs))
+            assert store.total() == len(jobs)
+    return locations.config_file, locations.data_dir
+
+
+def app_on(dirs: tuple[Path, Path], *, start_engine: bool = False) -> ComfyqApp:
+    """The app on a config file and data dir with the seed workflow; no engine unless asked (nothing to contact)."""
+    config_file, data_dir = dirs
+    return ComfyqApp(
+        LaunchOptions(
+            config=load_config(config_file, explicit=True),
+            locations=resolve_locations(config_file, data_dir),
+            workflow=seed_workflow(),
+            start_engine=start_engine,
+        )
+    )
 
 
 @contextlib.asynccontextmanager

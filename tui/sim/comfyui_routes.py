@@ -86,14 +86,15 @@ def origin_forbidden(request: web.Request) -> bool:
     return bool(loopback and host_domain and origin_domain and host_domain != origin_domain)
 
 
-def token_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """With a token, any request (websocket handshakes included) without `Authorization: <token>` gets 401."""
+def token_middleware(token: str | None, *, exempt: Callable[[web.Request], bool] | None = None
+                     ) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """With a token, any request (websocket handshakes included) without `Authorization: <token>` gets 401
+    `unauthorized`, except those `exempt` lets through (routes that check their own signature)."""
 
     @web.middleware
-    async def check_token(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                          ) -> web.StreamResponse:
-        if token and request.headers.get("Authorization", "") != token:
-            return web.Response(status=401, text="Unauthorized")
+    async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token and request.headers.get("Authorization", "") != token and not (exempt and exempt(request)):
+            return web.Response(status=401, text="unauthorized")
         return await handler(request)
 
     return check_token

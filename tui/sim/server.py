@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,7 +23,7 @@ from aiohttp import web
 
 from tui.sim import comfyui_newer
 from tui.sim.comfyui import ComfyUIEmulator
-from tui.sim.comfyui_routes import bound_port
+from tui.sim.comfyui_routes import bound_port, token_middleware
 from tui.sim.eas import QueueService
 from tui.sim.oss import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, OssEmulator, is_oss_signed
 from tui.sim.workers import (
@@ -39,19 +39,6 @@ DEFAULT_SERVICE = "comfyui-api"
 # The queue the SDK's own test suite (eas_prediction/test_queue_client.py) talks to.
 SDK_TEST_SERVICE = "test_group.qservice"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
-
-def token_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
-    @web.middleware
-    async def check_token(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        # OSS routes carry an OSS signature in Authorization and check it themselves (tui/sim/oss.py).
-        if token is not None and request.headers.get("Authorization") != token and not is_oss_signed(request):
-            return web.Response(status=401, text="unauthorized")
-        return await handler(request)
-
-    return check_token
-
 
 DEFAULT_SIM_BUCKET = "oss://comfyq-sim/artlab"
 SIM_OSS_REGION = "cn-hangzhou"
@@ -204,7 +191,9 @@ class SimServer:
             await self._listen()
 
     async def _listen(self) -> None:
-        app = web.Application(middlewares=[token_middleware(self.token)], client_max_size=MAX_REQUEST_BYTES)
+        # OSS routes carry an OSS signature in Authorization and check it themselves (tui/sim/oss.py).
+        check_token = token_middleware(self.token, exempt=is_oss_signed)
+        app = web.Application(middlewares=[check_token], client_max_size=MAX_REQUEST_BYTES)
         self.queues.register_routes(app)
         self.comfyui.register_routes(app)
         self.oss.register_routes(app)
