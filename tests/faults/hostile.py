@@ -258,7 +258,6 @@ class HostileServer(LookalikeServer):
         return web.json_response({"stream.length": "0", "consumers.status.total": "1"})
 
 
-
 @dataclass
 class HostileConfig:
     """A config file's text for one dedicated profile on the hostile server."""

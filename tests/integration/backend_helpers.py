@@ -7,13 +7,14 @@ poller). Profiles are parsed from config text like a user's. Servers and stores 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 
@@ -134,6 +135,15 @@ class BackendHarness(Generic[B]):
     async def finished(self, job: Job, timeout: float = 15.0) -> Job:
         await wait_until(lambda: self.store.get(job.id).state.is_terminal, timeout, f"job {job.id[:8]} to end")
         return self.store.get(job.id)
+
+    @contextlib.asynccontextmanager
+    async def started(self) -> AsyncIterator[Self]:
+        """The backend started for the block and stopped after it."""
+        await self.backend.start()
+        try:
+            yield self
+        finally:
+            await self.backend.stop()
 
 
 # ---------------------------------------------------------------------------------------------- dedicated

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,9 @@ async def server(sim_servers: SimServerFactory, request: pytest.FixtureRequest) 
 
 
 @pytest.fixture
-async def harness(server: SimServer, store: JobStore):
-    h = Harness(server, store, make_profile(server))
-    await h.backend.start()
-    yield h
-    await h.backend.stop()
+async def harness(server: SimServer, store: JobStore) -> AsyncIterator[Harness]:
+    async with Harness(server, store, make_profile(server)).started() as h:
+        yield h
 
 
 async def test_capabilities_and_factory(harness: Harness) -> None:
@@ -265,7 +264,6 @@ async def test_start_stop_start(harness: Harness) -> None:
     await harness.backend.start()
     done = await harness.finished(await harness.submit(slow_workflow(steps=2)))
     assert done.state is JobState.SUCCEEDED
-
 
 
 async def test_polling_asks_the_queue_once_per_cycle_not_once_per_job(harness: Harness) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,9 @@ async def server(sim_servers: SimServerFactory) -> SimServer:
 
 
 @pytest.fixture
-async def harness(server: SimServer, store: JobStore):
-    h = Harness(server, store, make_profile(server))
-    await h.backend.start()
-    yield h
-    await h.backend.stop()
+async def harness(server: SimServer, store: JobStore) -> AsyncIterator[Harness]:
+    async with Harness(server, store, make_profile(server)).started() as h:
+        yield h
 
 
 async def test_capabilities_and_connection(harness: Harness) -> None:

@@ -3,6 +3,7 @@ newer one's jobs API to cancel, reads its new error types and output sizes, and 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,11 +25,9 @@ async def server(sim_servers: SimServerFactory, request: pytest.FixtureRequest) 
 
 
 @pytest.fixture
-async def harness(server: SimServer, store: JobStore):
-    h = Harness(server, store, make_profile(server))
-    await h.backend.start()
-    yield h
-    await h.backend.stop()
+async def harness(server: SimServer, store: JobStore) -> AsyncIterator[Harness]:
+    async with Harness(server, store, make_profile(server)).started() as h:
+        yield h
 
 
 def is_newer(server: SimServer) -> bool:

@@ -143,7 +143,6 @@ VALIDATE_SLOT_FRAME = (
 )
 
 
-
 def full_type_name(exc: BaseException) -> str:
     """An exception's type as ComfyUI reports it: `KeyError` for builtins, `module.Class` otherwise."""
     cls = type(exc)

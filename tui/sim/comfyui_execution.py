@@ -129,7 +129,6 @@ def _format_value(value: Any) -> Any:
     return str(value)
 
 
-
 class ExecutionList:
     """comfy_execution.graph.ExecutionList: pending nodes, block counts and ux_friendly_pick_node."""
 

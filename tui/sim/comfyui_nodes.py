@@ -183,7 +183,6 @@ def _compute_vars(text: str, width: int, height: int) -> str:
     return text
 
 
-
 # ----------------------------------------------------------------------------------------------------------
 # Node implementations
 

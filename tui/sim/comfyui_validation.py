@@ -45,7 +45,6 @@ def is_link(value: object) -> bool:
     )
 
 
-
 def validate_node_input(received_type: Any, input_type: Any) -> bool:
     """execution.validate_node_input (non-strict): equal, '*' or overlapping comma-separated unions."""
     if not received_type != input_type:
@@ -57,7 +56,6 @@ def validate_node_input(received_type: Any, input_type: Any) -> bool:
     if "*" in received or "*" in wanted:
         return True
     return len(received & wanted) > 0
-
 
 
 class PromptValidator:
