@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlparse
 
 from rich.text import Text
 from textual import events, on
@@ -117,8 +118,6 @@ def pasted_path(text: str) -> tuple[str, bool]:
         if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
             path = path[1:-1]
         if path.startswith("file://"):
-            from urllib.parse import unquote, urlparse
-
             path = unquote(urlparse(path).path)
         followed_by_break = index < len(lines) - 1 or text.endswith(("\n", "\r"))
         return path, followed_by_break
@@ -177,52 +176,7 @@ class PathInput(Input):
 class OpenWorkflowScreen(ModalScreen[Path | None]):
     """Choose a workflow file to open (``mode="open"``) or a path to save to (``mode="save"``)."""
 
-    DEFAULT_CSS = """
-    OpenWorkflowScreen {
-        align: center middle;
-    }
-    OpenWorkflowScreen #dialog {
-        width: 76;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $accent;
-        padding: 0 1;
-        background: $surface;
-    }
-    OpenWorkflowScreen #path {
-        margin-top: 1;
-    }
-    OpenWorkflowScreen #path-message {
-        color: $text-muted;
-        height: auto;
-    }
-    OpenWorkflowScreen #path-message.-error {
-        color: $error;
-    }
-    OpenWorkflowScreen #path-message.-candidates {
-        color: $text;
-    }
-    OpenWorkflowScreen #path-message.-warning {
-        color: $warning;
-    }
-    OpenWorkflowScreen #recent-title {
-        margin-top: 1;
-        color: $text-muted;
-    }
-    OpenWorkflowScreen #recent {
-        height: auto;
-        max-height: 10;
-    }
-    OpenWorkflowScreen #buttons {
-        height: auto;
-        align-horizontal: right;
-        margin-top: 1;
-    }
-    OpenWorkflowScreen #buttons Button {
-        margin-left: 1;
-    }
-    """
+    CSS_PATH = "open_workflow.tcss"
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="open_workflow.cancel")]
 

@@ -14,24 +14,18 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static, Tab, TabPane, Tabs
 
 from screens.open_workflow import OpenWorkflowScreen, PathInput, complete_path
 from tui.core.locations import Locations
 from tui.core.recent import RECENT_FILE_NAME, RecentFiles
 from tui.core.workflow import SEED_MAX, UI_FORMAT_MESSAGE, Workflow, parse_workflow, seed_workflow
-from tui.widgets.parameters_form import MAX_FIELDS, FieldRow, ParametersForm
-from tui.widgets.workflow_editor import (
-    JSON_TAB,
-    PARAMS_TAB,
-    ExternalEditorError,
-    JsonTextArea,
-    SubmitBar,
-    WorkflowEditor,
-    edit_text_externally,
-    external_editor_command,
-    find_input_value_span,
-)
+from tui.core.external_editor import ExternalEditorError, edit_text_externally, external_editor_command
+from tui.core.json_text import find_input_value_span
+from tui.widgets.json_text_area import JsonTextArea
+from tui.widgets.parameters_form import MAX_FIELDS, ParametersForm
+from tui.widgets.submit_bar import SubmitBar
+from tui.widgets.workflow_editor import JSON_TAB, PARAMS_TAB, WorkflowEditor
 
 from tests.tui.conftest import wait_for
 
@@ -207,53 +201,6 @@ def screen_cells(app: App) -> list[list[tuple[str, object, object, bool]]]:
                     row.append((character, style and style.color, background, bool(style and style.bold)))
         rows.append(row)
     return rows
-
-
-async def test_rows_draw_their_values_until_the_inputs_exist(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ParametersForm, "_build_inputs", lambda form: None)  # hold the inputs back
-    app = EditorApp(seed_workflow(), data_dir)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        app.query_one("#workflow-count").focus()  # away from the fields: inputs look unfocused
-        await pilot.pause()
-        rows = list(app.query(FieldRow))
-        assert rows and all(row.input is None for row in rows) and not app.query(".param-input")
-        drawn = screen_cells(app)
-        for row in rows:
-            row.ensure_input()
-        await pilot.pause()
-        assert all(not row.can_focus for row in rows) and len(app.query(".param-input")) == len(rows)
-        assert screen_cells(app) == drawn  # the rows drew exactly what their inputs show
-
-
-async def test_a_row_without_its_input_yet_acts_like_one(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ParametersForm, "_build_inputs", lambda form: None)
-    app = EditorApp(seed_workflow(), data_dir)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        form, area = form_of(app), area_of(app)
-        steps_row = next(row for row in app.query(FieldRow) if row.field_name == "steps")
-        cfg_row = next(row for row in app.query(FieldRow) if row.field_name == "cfg")
-
-        # A JSON edit reaches a row that has no input yet; its input, once built, holds the new text.
-        area.load_text(area.text.replace('"cfg": 8.0,', '"cfg": 6.5,'))
-        await pilot.pause()
-        assert cfg_row.input is None and cfg_row.value == "6.5"
-
-        # Tab onto a row: its input is built and takes the focus; typing goes to the JSON as usual.
-        steps_row.focus()
-        await pilot.pause()
-        steps = steps_row.input
-        assert steps is not None and steps.has_focus and steps.value == "20"
-        await pilot.press("end", "backspace", "backspace", "3", "3")
-        await wait_for(pilot, lambda: '"steps": 33' in area.text, "the typed steps in the JSON")
-
-        # A click on a row's value builds its input with the cursor where the click landed.
-        assert await pilot.click(cfg_row, offset=(11 + 1 + 2, 0))  # on "6.5", after "6."
-        await pilot.pause()
-        cfg = cfg_row.input
-        assert cfg is not None and cfg.has_focus and cfg.value == "6.5" and cfg.cursor_position == 2
-        assert form.field_widget("5.width").value == "512"  # asking for a field builds its input too
 
 
 async def test_invalid_form_input_shows_inline_error_and_leaves_json_alone(data_dir: Path) -> None:
@@ -681,33 +628,32 @@ def test_edit_text_externally_runs_the_command_on_a_temp_file(tmp_path: Path) ->
 # ----------------------------------------------------------------------------------------------- small parts
 
 
-async def test_the_tab_row_switches_views_by_click_key_and_ctrl_t(data_dir: Path) -> None:
+async def test_the_tabs_switch_views_by_click_key_and_ctrl_t(data_dir: Path) -> None:
     app = EditorApp(seed_workflow(), data_dir)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         editor = editor_of(app)
-        tabs = app.query_one("#editor Tabs")  # the row stands in for Textual's Tabs, under the same name
+        tabs = app.query_one("#editor Tabs", Tabs)  # Textual's own tabs (TabbedContent's)
         form, area = form_of(app), area_of(app)
-        assert editor.active_view == PARAMS_TAB and form.display and not area.display
-        assert [line.text.rstrip() for line in tabs.render_lines(tabs.region.reset_offset)][0] == " Parameters  JSON"
+        pane_of = lambda widget: next(node for node in widget.ancestors if isinstance(node, TabPane))  # noqa: E731
+        assert editor.active_view == PARAMS_TAB and pane_of(form).display and not pane_of(area).display
+        assert [str(tab.label) for tab in tabs.query(Tab)] == ["Parameters", "JSON"]
 
-        assert await pilot.click("#editor Tabs", offset=(15, 0))  # on "JSON"
+        assert await pilot.click(f"#editor Tab#--content-tab-{JSON_TAB}")
         await pilot.pause()
-        assert editor.active_view == JSON_TAB and area.display and not form.display
-        assert tabs.has_focus  # a click focuses the row, like Textual's tabs
+        assert editor.active_view == JSON_TAB and pane_of(area).display and not pane_of(form).display
+        assert tabs.has_focus  # a click focuses the tabs
 
-        await pilot.press("left")  # keys move between tabs while the row has focus (and wrap around)
+        await pilot.press("left")  # keys move between tabs while the tabs have focus (and wrap around)
         await pilot.pause()
-        assert editor.active_view == PARAMS_TAB and form.display
+        assert editor.active_view == PARAMS_TAB and pane_of(form).display
         await pilot.press("left")
         await pilot.pause()
-        assert editor.active_view == JSON_TAB and area.display
+        assert editor.active_view == JSON_TAB and pane_of(area).display
 
-        assert await pilot.click("#editor Tabs", offset=(5, 1))  # the bar under "Parameters" picks it too
+        form.field_widget("3.steps").focus()  # focusing a field shows its tab
         await pilot.pause()
-        assert editor.active_view == PARAMS_TAB and form.display
-
-        form.field_widget("3.steps").focus()
+        assert editor.active_view == PARAMS_TAB
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert editor.active_view == JSON_TAB and area.has_focus
@@ -725,14 +671,17 @@ async def test_count_and_target_label(data_dir: Path) -> None:
         await pilot.pause()
         bar = app.query_one(SubmitBar)
         assert bar.target == "→ 2 profiles"
-        assert bar.render().plain == "copies         → 2 profiles"  # the count input covers the gap
+        assert bar.target_text == "→ 2 profiles"
         assert not app.query_one("#workflow-same-seed").display  # one copy: nothing to vary
         count = app.query_one("#workflow-count", Input)
         count.focus()
         await pilot.press("backspace", "1", "2", "x", "enter")  # letters are refused by the input
         await pilot.pause()
         assert editor.count == 12 and len({id(message) for message in submitted}) == 1
-        assert bar.render().plain == "copies".ljust(SubmitBar.TARGET_WITH_TOGGLE_AT) + "12 jobs → 2 profiles"
+        assert bar.target_text == "12 jobs → 2 profiles"
+        await pilot.pause()
+        line = "".join(cell[0] for cell in screen_cells(app)[bar.region.y])
+        assert line.split() == ["copies", "12", "▐X▌", "same", "seed", "12", "jobs", "→", "2", "profiles"]
         assert app.query_one("#workflow-same-seed").display and not editor.same_seed
 
 
@@ -752,7 +701,7 @@ async def test_a_number_field_takes_a_list_or_a_range_and_the_bar_counts_the_job
             "3.steps": (20, 30, 40), "3.cfg": (5.0, 7.0, 9.0)
         }
         assert editor.job_count == 9 and editor.workflow is not None  # a sweep is not an error
-        assert app.query_one(SubmitBar).render().plain.endswith("9 jobs → sim-api")
+        assert app.query_one(SubmitBar).target_text.endswith("9 jobs → sim-api")
         # The JSON keeps the single values meanwhile, and a change elsewhere does not wipe the lists.
         assert editor.workflow.nodes["3"]["inputs"]["cfg"] == seed_workflow().nodes["3"]["inputs"]["cfg"]
         form.field_widget("5.width").value = "256"
@@ -762,7 +711,7 @@ async def test_a_number_field_takes_a_list_or_a_range_and_the_bar_counts_the_job
         count.value = "3"
         await pilot.pause()
         assert editor.job_count == 27
-        assert app.query_one(SubmitBar).render().plain.endswith("27 jobs → sim-api")
+        assert app.query_one(SubmitBar).target_text.endswith("27 jobs → sim-api")
         steps.value = "20..40:0"  # a bad range is an error under the field, and nothing can be submitted
         await pilot.pause()
         assert editor.workflow is None and "cannot be 0" in form.errors["3.steps"]
@@ -842,3 +791,131 @@ async def test_in_the_real_app_invalid_json_blocks_submit_at_its_position(tmp_pa
         assert area.has_focus and area.cursor_location == (0, 0)
         assert app.store.total() == 0  # nothing was submitted
     await app.shutdown()  # after the app stopped: its timers no longer touch the store it closes
+
+
+# ----------------------------------------------------------------------------------------------- issue 13 / 11 leftovers
+
+
+async def test_ctrl_t_to_parameters_while_the_json_is_broken_keeps_focus_and_ctrl_t_works(data_dir: Path) -> None:
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = editor_of(app)
+        editor.show_view(JSON_TAB)
+        area = area_of(app)
+        area.focus()
+        area.move_cursor((0, 0))
+        await pilot.press("x")  # "x{" is not JSON: the form is disabled
+        await wait_for(pilot, lambda: editor.workflow is None, "the error")
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert editor.active_view == PARAMS_TAB
+        focused = app.focused
+        assert focused is not None and editor in focused.ancestors_with_self  # focus stays in the editor
+        await pilot.press("ctrl+t")  # ...so the key still answers
+        await pilot.pause()
+        assert editor.active_view == JSON_TAB and area.has_focus
+
+
+@pytest.mark.parametrize(
+    ("key", "typed", "message"),
+    [
+        ("3.steps", "0", "✘ takes 1 to 10000; 0 is not in range"),
+        ("3.cfg", "150", "✘ takes 0.0 to 100.0; 150 is not in range"),
+        ("3.denoise", "1.5", "✘ takes 0.0 to 1.0; 1.5 is not in range"),
+        ("5.width", "500", "✘ takes a multiple of 8 from 16 to 16384; 500 is not one"),
+        ("5.height", "8", "✘ takes a multiple of 8 from 16 to 16384; 8 is not one"),
+    ],
+)
+async def test_number_fields_check_comfyuis_range_under_the_field(
+    data_dir: Path, key: str, typed: str, message: str
+) -> None:
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        editor, form = editor_of(app), form_of(app)
+        field = form.field_widget(key)
+        assert isinstance(field, Input)
+        field.focus()
+        await pilot.press("ctrl+u", *typed)
+        await wait_for(pilot, lambda: key in form.errors, f"the range error of {key}")
+        shown = [str(label.render()) for label in app.query(".param-error").results(Label) if label.has_class("-shown")]
+        assert shown == [message]
+        name = key.split(".")[1]
+        assert f'"{name}": {typed}' not in area_of(app).text  # out of range never reaches the JSON
+        assert editor.workflow is None  # ...and nothing can be submitted meanwhile
+        await pilot.press("ctrl+u", *("16" if "width" in key or "height" in key else "1"))
+        await wait_for(pilot, lambda: not form.errors, "the error to clear")
+        assert editor.workflow is not None
+
+
+async def test_a_sweep_out_of_range_is_refused_under_the_field(data_dir: Path) -> None:
+    app = EditorApp(seed_workflow(), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        form = form_of(app)
+        form.field_widget("3.steps").value = "0, 10, 20"
+        await wait_for(pilot, lambda: "3.steps" in form.errors, "the sweep's range error")
+        assert "0 is not in range" in form.errors["3.steps"] and editor_of(app).workflow is None
+
+
+class SidebarEditorApp(EditorApp):
+    """The editor as wide as the main screen's sidebar at 120 columns (44 cells, border included)."""
+
+    CSS = "#editor { width: 44; border: round $primary; }"
+
+
+async def test_a_long_checkpoint_name_is_shown_whole(data_dir: Path) -> None:
+    name = "3dAnimationDiffusion_v10.safetensors"
+    app = SidebarEditorApp(seed_workflow().with_input("4", "ckpt_name", name), data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.query_one("#workflow-count").focus()  # the field unfocused, as a user first sees it
+        await pilot.pause()
+        lines = ["".join(cell[0] for cell in row) for row in screen_cells(app)]
+        assert any(name in line for line in lines), "\n".join(lines)
+        assert app.query_one("#" + str(form_of(app).field_widget("4.ckpt_name").id) + "-row").has_class("-stacked")
+
+    wide = EditorApp(seed_workflow().with_input("4", "ckpt_name", name), data_dir)  # where it fits: one line
+    async with wide.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        lines = ["".join(cell[0] for cell in row) for row in screen_cells(wide)]
+        assert any(line.startswith("checkpoint  " + name) for line in (text.lstrip("│ ") for text in lines))
+
+
+CONTROL_WORKFLOW = (
+    '{\n  "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "a\x1b]52;c;ZWNobyBQV05FRAo=\x07b"}},\n'
+    '  "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "x\x1b[2K\ry\u202ez", "clip": ["1", 1]}},\n'
+    '  "3": {"class_type": "SaveImage", "inputs": {"filename_prefix": "\x9b31m", "images": ["2", 0]}}\n}\n'
+)
+
+
+def _no_raw_controls(text: str) -> bool:
+    return not any(ord(ch) < 0x20 and ch not in "\n\t" or 0x7F <= ord(ch) <= 0x9F or ch == "\u202e" for ch in text)
+
+
+async def test_control_bytes_from_a_file_are_shown_escaped_and_save_back_with_the_same_meaning(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "hostile.json"
+    source.write_text(CONTROL_WORKFLOW, encoding="utf-8")
+    meaning = json.loads(CONTROL_WORKFLOW, strict=False)  # raw control characters inside JSON strings
+    app = EditorApp(None, data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = editor_of(app)
+        assert editor.open_file(source)
+        await pilot.pause()
+        area = area_of(app)
+        assert _no_raw_controls(area.text) and "\\u001b]52" in area.text and "\\u009b31m" in area.text
+        assert json.loads(area.text) == meaning  # the escapes say exactly what the file said
+        assert editor.workflow is not None and editor.workflow.nodes == meaning
+        # The form shows the values visibly too (never the raw bytes), and every cell on screen is safe.
+        for key in ("1.ckpt_name", "2.text", "3.filename_prefix"):
+            widget = form_of(app).field_widget(key)
+            shown = widget.text if hasattr(widget, "text") and not isinstance(widget, Input) else widget.value
+            assert _no_raw_controls(shown), (key, shown)
+        for view in (PARAMS_TAB, JSON_TAB):
+            editor.show_view(view)
+            await pilot.pause()
+            assert all(_no_raw_controls("".join(cell[0] for cell in row)) for row in screen_cells(app))
+        assert editor.workflow is not None and editor.workflow.nodes == meaning  # showing changed nothing
+        saved = tmp_path / "saved.json"
+        assert editor.save_to(saved)
+        assert json.loads(saved.read_text(encoding="utf-8")) == meaning

@@ -5,7 +5,8 @@ either a literal (number, string, bool, ...) or a link ``["<node id>", <output s
 
 A :class:`Workflow` is treated as immutable: every edit returns a new one, so a job keeps exactly the graph it was
 submitted with. Every problem is a :class:`WorkflowError` whose message names what is wrong and, when the JSON text
-is known, where (line and column), so the CLI can print it and the editor can jump to it.
+is known, where (line and column), so the CLI can print it and the editor can jump to it. The checks themselves
+are in tui/core/workflow_validation.py.
 """
 
 from __future__ import annotations
@@ -16,22 +17,43 @@ import hashlib
 import json
 import math
 import random
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Union
+
+from tui.core.files import MAX_WORKFLOW_BYTES, read_capped
+# WorkflowError, validate_workflow and the two format messages are part of this module's face: importers of the model
+# name them from here.
+from tui.core.workflow_validation import (
+    PROMPT_BODY_MESSAGE,
+    UI_FORMAT_MESSAGE,
+    WorkflowError,
+    is_link,
+    json_kind,
+    validate_workflow,
+)
+
+__all__ = [
+    "PROMPT_BODY_MESSAGE",
+    "SEED_MAX",
+    "UI_FORMAT_MESSAGE",
+    "EditableInput",
+    "Scalar",
+    "Workflow",
+    "WorkflowError",
+    "load_workflow",
+    "parse_workflow",
+    "seed_workflow",
+    "validate_workflow",
+    "workflow_from_dict",
+]
 
 Scalar = Union[str, int, float, bool]
 
 SEED_WORKFLOW_RESOURCE = "sd15_txt2img.json"
 SEED_WORKFLOW_SOURCE = "<seed sd15_txt2img>"
 SEED_MAX = 2**50
-
-UI_FORMAT_MESSAGE = "this is a UI-format workflow: export it from ComfyUI with Export (API)"
-PROMPT_BODY_MESSAGE = (
-    'this looks like a /prompt request body; comfyq wants the bare API-format workflow (the value of "prompt")'
-)
 
 # The inputs people change most, in the order the parameters form shows them: (class_types, input names).
 _COMMON_INPUTS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
@@ -55,32 +77,6 @@ _SEED_INPUTS = ("seed", "noise_seed")
 _OUTPUT_CLASSES = frozenset({"SaveImage", "PreviewImage", "VHS_VideoCombine"})
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "off"})
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-
-
-class WorkflowError(ValueError):
-    """A workflow that cannot be used, or an edit that cannot be made; says what and (when known) where."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        source: str = "<string>",
-        line: int | None = None,
-        column: int | None = None,
-        node_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.source = source
-        self.line = line
-        self.column = column
-        self.node_id = node_id
-
-    def __str__(self) -> str:
-        if self.line is not None:
-            return f"{self.source}:{self.line}:{self.column or 1}: {self.message}"
-        return f"{self.source}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -121,7 +117,8 @@ class Workflow:
             return NotImplemented
         return self.nodes == other.nodes
 
-    __hash__ = None  # type: ignore[assignment]  # mutable-looking content; compare with content_hash() instead
+    def __hash__(self) -> int:
+        raise TypeError("a Workflow is not hashable (its graph is a dict); compare content_hash() instead")
 
     # ----- serialisation -------------------------------------------------------------------------------------
 
@@ -188,7 +185,7 @@ class Workflow:
                 f"{_did_you_mean(input_name, list(inputs))}; its inputs: {', '.join(inputs) or '(none)'}",
                 node_id=node_id,
             )
-        if _is_link(inputs[input_name]):
+        if is_link(inputs[input_name]):
             source_id, slot = inputs[input_name]
             raise self._error(
                 f'node {node_id} ({_describe(node)}) input "{input_name}" is a link to node {source_id} '
@@ -209,7 +206,7 @@ class Workflow:
         if node_id not in self.nodes:
             raise self._error(f"no node {node_id}{_did_you_mean(node_id, list(self.nodes))}")
         node = self.nodes[node_id]
-        if input_name not in node["inputs"] or _is_link(node["inputs"][input_name]):
+        if input_name not in node["inputs"] or is_link(node["inputs"][input_name]):
             self.resolve_target(f"{node_id}.{input_name}")  # raises the precise message
         current = node["inputs"][input_name]
         new_value = _coerce(current, value, node_id, node["class_type"], input_name, self.source)
@@ -306,8 +303,6 @@ def parse_workflow(text: str, source: str = "<string>") -> Workflow:
 def load_workflow(path: str | Path) -> Workflow:
     """Read and validate a workflow file; the error source is the path."""
     source = str(path)
-    from tui.core.files import MAX_WORKFLOW_BYTES, read_capped
-
     try:
         raw = read_capped(path, MAX_WORKFLOW_BYTES)
     except OSError as error:
@@ -333,179 +328,6 @@ def seed_workflow() -> Workflow:
     return parse_workflow(text, SEED_WORKFLOW_SOURCE)
 
 
-# ----- validation -----------------------------------------------------------------------------------------------
-
-
-def validate_workflow(data: object, text: str | None = None, source: str = "<string>") -> None:
-    """Raise WorkflowError for the first problem found; ``text`` (the JSON it came from) gives positions."""
-    locator = _Locator(text)
-
-    def fail(message: str, node_id: str | None = None, input_name: str | None = None) -> WorkflowError:
-        line, column = locator.position(node_id, input_name)
-        return WorkflowError(message, source=source, line=line, column=column, node_id=node_id)
-
-    if not isinstance(data, dict):
-        raise fail(
-            f"expected a JSON object mapping node ids to nodes, got {_json_kind(data)}"
-        )
-    if isinstance(data.get("nodes"), list) or isinstance(data.get("links"), list):
-        raise fail(UI_FORMAT_MESSAGE)
-    if isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
-        raise fail(PROMPT_BODY_MESSAGE)
-    if not data:
-        raise fail("the workflow has no nodes")
-    duplicate = locator.duplicate_node_id()
-    if duplicate is not None:
-        raise fail(f'node id "{duplicate}" appears more than once; only the last one would be used', duplicate)
-
-    for node_id, node in data.items():
-        if not isinstance(node_id, str) or not node_id:
-            raise fail(f"node ids must be non-empty strings, got {node_id!r}")
-        if not isinstance(node, dict):
-            raise fail(
-                f'node {node_id}: expected an object with "class_type" and "inputs", got {_json_kind(node)}',
-                node_id,
-            )
-        class_type = node.get("class_type")
-        if class_type is None:
-            raise fail(f'node {node_id} has no "class_type"', node_id)
-        if not isinstance(class_type, str) or not class_type.strip():
-            raise fail(f'node {node_id}: "class_type" must be a non-empty string, got {_json_kind(class_type)}', node_id)
-        if "inputs" not in node:
-            raise fail(f'node {node_id} ({class_type}) has no "inputs"', node_id)
-        inputs = node["inputs"]
-        if not isinstance(inputs, dict):
-            raise fail(f'node {node_id} ({class_type}): "inputs" must be an object, got {_json_kind(inputs)}', node_id)
-
-    for node_id, node in data.items():
-        class_type = node["class_type"]
-        for input_name, value in node["inputs"].items():
-            if not _is_link(value):
-                continue
-            target, slot = value
-            if target not in data:
-                raise fail(
-                    f'node {node_id} ({class_type}) input "{input_name}" links to node {target}, '
-                    "which is not in the workflow",
-                    node_id,
-                    input_name,
-                )
-            if isinstance(slot, bool) or not isinstance(slot, int) or slot < 0:
-                raise fail(
-                    f'node {node_id} ({class_type}) input "{input_name}": the output slot of the link to node '
-                    f"{target} must be a non-negative integer, got {json.dumps(slot)}",
-                    node_id,
-                    input_name,
-                )
-
-    # What no server can take: NaN / Infinity (not JSON) and lone surrogates (not text). Refused here, with where,
-    # instead of failing later as a transport error (and being retried).
-    for node_id, node in data.items():
-        problem = _unsendable(node_id) or _unsendable(node["class_type"])
-        if problem:
-            raise fail(f"node {_shown(node_id)}: {problem}", node_id)
-        for input_name, value in node["inputs"].items():
-            problem = _unsendable(input_name) or _unsendable(value)
-            if problem:
-                raise fail(f'node {_shown(node_id)} input "{_shown(input_name)}": {problem}', node_id, input_name)
-
-
-def _shown(text: str) -> str:
-    from tui.core.safe_text import visible
-
-    return visible(text)
-
-
-def _unsendable(value: object) -> str | None:
-    """Why `value` cannot be sent as JSON text, or None."""
-    try:
-        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
-    except ValueError as error:
-        if isinstance(error, UnicodeEncodeError):
-            return "holds a lone surrogate (\\ud800-\\udfff), which is not text a server can read"
-        return "holds NaN or Infinity, which is not JSON (ComfyUI cannot read it)"
-    except RecursionError:
-        return "is nested too deeply"
-    return None
-
-
-class _Locator:
-    """Finds where a node (or one of its inputs) starts in the JSON text, for line:column in messages."""
-
-    def __init__(self, text: str | None) -> None:
-        self._text = text
-        self._top: list[tuple[str, int, int]] | None = None
-
-    def _top_keys(self) -> list[tuple[str, int, int]]:
-        if self._top is None:
-            self._top = _object_keys(self._text, 0) if self._text is not None else []
-        return self._top
-
-    def duplicate_node_id(self) -> str | None:
-        seen: set[str] = set()
-        for key, _, _ in self._top_keys():
-            if key in seen:
-                return key
-            seen.add(key)
-        return None
-
-    def position(self, node_id: str | None, input_name: str | None) -> tuple[int | None, int | None]:
-        if self._text is None or node_id is None:
-            return None, None
-        node_entry = _last_entry(self._top_keys(), node_id)
-        if node_entry is None:
-            return None, None
-        offset = node_entry[1]
-        if input_name is not None:
-            inputs_entry = _last_entry(_object_keys(self._text, node_entry[2]), "inputs")
-            if inputs_entry is not None:
-                input_entry = _last_entry(_object_keys(self._text, inputs_entry[2]), input_name)
-                if input_entry is not None:
-                    offset = input_entry[1]
-        return _line_column(self._text, offset)
-
-
-def _object_keys(text: str, start: int) -> list[tuple[str, int, int]]:
-    """``(key, key_offset, value_offset)`` for each member of the JSON object starting at ``start``."""
-    decoder = json.JSONDecoder()
-    entries: list[tuple[str, int, int]] = []
-    try:
-        pos = _WHITESPACE.match(text, start).end()  # type: ignore[union-attr]
-        if text[pos] != "{":
-            return entries
-        pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-        while text[pos] == '"':
-            key_offset = pos
-            key, pos = json.decoder.scanstring(text, pos + 1)  # type: ignore[attr-defined]
-            pos = _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
-            if text[pos] != ":":
-                break
-            value_offset = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-            _, pos = decoder.raw_decode(text, value_offset)
-            entries.append((key, key_offset, value_offset))
-            pos = _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
-            if text[pos] != ",":
-                break
-            pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-    except (ValueError, IndexError):
-        pass  # positions are a courtesy; the parsed data is what gets validated
-    return entries
-
-
-def _last_entry(entries: list[tuple[str, int, int]], key: str) -> tuple[str, int, int] | None:
-    found = None
-    for entry in entries:
-        if entry[0] == key:
-            found = entry  # JSON keeps the last of duplicate keys, so point at that one
-    return found
-
-
-def _line_column(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return line, column
-
-
 # ----- small helpers ----------------------------------------------------------------------------------------------
 
 
@@ -517,11 +339,6 @@ def _replace_inputs(nodes: dict[str, dict], node_id: str, values: dict[str, obje
     changed = dict(nodes)
     changed[node_id] = {**node, "inputs": {**node["inputs"], **values}}
     return changed
-
-
-def _is_link(value: object) -> bool:
-    """ComfyUI treats a 2-element list whose first item is a string as a link ``[node_id, slot]``."""
-    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
 
 
 def _is_scalar(value: object) -> bool:
@@ -568,23 +385,7 @@ def _type_name(value: object) -> str:
         return "float"
     if isinstance(value, str):
         return "str"
-    return _json_kind(value)
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    return json_kind(value)
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:
@@ -670,7 +471,7 @@ def _coerce(current: object, value: object, node_id: str, class_type: str, name:
         raise bad("text")
 
     raise WorkflowError(
-        f"{where} ({class_type}) holds {_json_kind(current)}, which comfyq cannot edit",
+        f"{where} ({class_type}) holds {json_kind(current)}, which comfyq cannot edit",
         source=source,
         node_id=node_id,
     )

@@ -6,9 +6,10 @@ whose text does not convert shows the model's message under it and posts nothing
 JSON. When the editor hands over a new workflow, only fields whose *value* differs are rewritten, so the field
 being typed in keeps its text and cursor (no feedback loop).
 
-Few widgets, because styling and laying out each one is most of what the editor costs to show: a prompt is a title
-and a text area, any other field one `FieldRow` (it draws its name, and its value until its input is built just
-after the form's first frame); error lines and the two notes are built the first time they are needed.
+Stock widgets: a prompt is a title and a TextArea, any other field a row of a Label (its name) and an Input (and a
+Button for a seed's dice); a long text (a checkpoint name) gets the row's whole width under its name. A typed
+number is also checked against the range ComfyUI declares for it (tui/core/input_limits.py). A value holding
+characters that could steer the terminal is shown escaped and read-only (the JSON tab edits it).
 """
 
 from __future__ import annotations
@@ -16,24 +17,20 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
-from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
-from textual.events import Click, MouseDown
-from textual.geometry import Region
 from textual.message import Message
-from textual.reactive import reactive
-from textual.strip import Strip
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
 
-from tui.core.safe_text import visible
 from tui.core.batch import DEFAULT_MAX_JOBS
+from tui.core.input_limits import limit_for
+from tui.core.safe_text import visible
 from tui.core.sweep import SweepAxis, SweepError, is_number_input, looks_like_sweep, parse_values
 from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
 
@@ -72,165 +69,8 @@ def display_value(value: Scalar) -> str:
     return json.dumps(value)
 
 
-class CompactInput(Input):
-    """A compact Input (no border) that costs no restyle before it is mounted.
-
-    A plain ``Input(value, compact=True)`` restyles itself twice while it is built (the ``compact`` reactive starts
-    False and toggles its class; the first value's validation adds ``-valid``), each a full stylesheet pass. Here
-    ``compact`` starts True and both classes are given up front. For inputs without validators (``-valid`` is what
-    their validation sets).
-    """
-
-    compact = reactive(True, toggle_class="-textual-compact")
-
-    def __init__(self, value: str = "", *, classes: str = "", **options: Any) -> None:
-        super().__init__(value, classes=f"{classes} -valid -textual-compact".strip(), compact=True, **options)
-
-
-class Dice(Static, can_focus=True):
-    """The seed field's 🎲: click it (or focus it and press enter / space) for a new random seed.
-
-    Looks and acts like a compact Button, but is not one: the first Button on the screen brings Button's large
-    stylesheet (parsed, then matched against it), which cost more than the rest of the seed's row.
-    """
-
-    DEFAULT_CSS = """
-    Dice {
-        width: 4;
-        height: 1;
-        line-pad: 1;
-        text-align: center;
-        text-style: bold;
-        color: $button-foreground;
-        background: $surface;
-        pointer: pointer;
-        &:hover {
-            background: $surface-darken-1;
-        }
-        &:focus {
-            text-style: $button-focus-text-style;
-            background-tint: $foreground 5%;
-        }
-        &.-active {
-            tint: $background 30%;
-        }
-    }
-    """
-
-    BINDINGS = [Binding("enter,space", "press", "New seed", show=False)]
-
-    class Pressed(Message):
-        def __init__(self, dice: Dice) -> None:
-            super().__init__()
-            self.dice = dice
-
-        @property
-        def control(self) -> Dice:
-            return self.dice
-
-    def __init__(self, *, id: str) -> None:
-        super().__init__("🎲", id=id, classes="param-dice")
-        self.tooltip = "a new random seed"
-
-    def on_click(self, event: Click) -> None:
-        event.stop()
-        self.action_press()
-
-    def action_press(self) -> None:
-        if self.is_disabled:  # the form is disabled while the JSON does not validate
-            return
-        self.add_class("-active")  # the same short flash as a pressed Button
-        self.set_timer(0.2, lambda: self.remove_class("-active"))
-        self.post_message(self.Pressed(self))
-
-
-NAME_WIDTH = 11  # the column of field names; inputs and error lines start right of it
-DICE_WIDTH = 5  # the seed's dice and the gap before it
-
-
-def first_line(name: str, width: int = NAME_WIDTH) -> str:
-    """What a ``width``-wide label shows of ``name`` on one line: wrapped at a space, else cut."""
-    if len(name) <= width:
-        return name
-    space = name.rfind(" ", 0, width + 1)
-    return name[:space] if space > 0 else name[:width]
-
-
-class FieldRow(Widget, can_focus=True):
-    """One field on one line: its name, then its input (and the dice for a seed).
-
-    The row draws the name itself (a Label per name cost as much to style and lay out as the input beside it).
-    Until the row's input exists it also draws the value, exactly as the input shows it unfocused: the form's first
-    frame has one widget per field, and the inputs are built just after it (`ParametersForm` asks once it is on
-    screen), or at once when the row is focused or clicked or its input is asked for (`ensure_input`).
-    """
-
-    COMPONENT_CLASSES = {"param-row--value"}
-
-    def __init__(
-        self,
-        name: str,
-        value: str,
-        *,
-        input_id: str,
-        tooltip: str,
-        suggestions: tuple[str, ...] | None,
-        dice: bool,
-        id: str,
-        classes: str,
-    ) -> None:
-        super().__init__(*([Dice(id=f"{input_id}-dice")] if dice else []), id=id, classes=classes)
-        self.field_name = name
-        self.value = value  # what the row draws while it has no input (the input holds the text once it exists)
-        self.input_id = input_id
-        self.has_dice = dice
-        self._tooltip_text = tooltip
-        self._suggestions = suggestions
-        self.input: CompactInput | None = None
-
-    def ensure_input(self) -> CompactInput:
-        """The field's input, built and mounted (in front of the dice) the first time it is asked for."""
-        if self.input is None:
-            suggester = SuggestFromList(self._suggestions, case_sensitive=True) if self._suggestions else None
-            field_input = CompactInput(self.value, id=self.input_id, classes="param-input", suggester=suggester)
-            field_input.tooltip = self._tooltip_text
-            self.input = field_input
-            self.can_focus = False  # the input takes the row's place in the focus chain
-            self.mount(field_input, before=0)
-            self.refresh()
-        return self.input
-
-    def show_value(self, text: str) -> None:
-        """The value changed while the row has no input yet."""
-        if text != self.value:
-            self.value = text
-            self.refresh()
-
-    def render(self) -> Text:
-        line = Text(first_line(visible(self.field_name)).ljust(NAME_WIDTH), no_wrap=True, end="")
-        if self.input is None:
-            # The input, unfocused: one cell of padding each side, the text cut at its right edge.
-            width = self.content_size.width - NAME_WIDTH - (DICE_WIDTH if self.has_dice else 0)
-            shown = Text(f" {visible(self.value)}", no_wrap=True, end="")
-            shown.truncate(max(0, width - 1), overflow="crop")
-            shown.pad_right(max(0, width - shown.cell_len))
-            shown.stylize(self.get_component_rich_style("param-row--value"))
-            line.append_text(shown)
-        return line
-
-    def on_focus(self) -> None:
-        self.ensure_input().focus()
-
-    def on_mouse_down(self, event: MouseDown) -> None:
-        # The row gets a press on its name, or on its value while it draws it (the press focused the row, which
-        # built the input): the input's cursor goes where the press landed, as it would have in the input (its
-        # text starts after one cell of padding).
-        if event.x < NAME_WIDTH:
-            return
-        field_input = self.ensure_input()
-        field_input.focus()
-        position = min(len(self.value), max(0, event.x - NAME_WIDTH - 1))
-        field_input.call_after_refresh(setattr, field_input, "cursor_position", position)
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -255,19 +95,19 @@ class ParametersForm(VerticalScroll):
         scrollbar-size-vertical: 1;
     }
     ParametersForm .param-row {
-        layout: horizontal;
         height: 1;
-        color: $text-muted;  /* the field's name; the input and the dice have their own colours */
     }
-    ParametersForm .param-row > .param-input {
-        margin-left: 11;  /* NAME_WIDTH */
+    ParametersForm .param-row.-stacked {  /* a long text: its name above, the input the whole width below */
+        layout: vertical;
+        height: 2;
     }
-    ParametersForm .param-row > .param-dice {
-        dock: right;  /* in place before the input exists too */
+    ParametersForm .param-name {
+        width: 11;
+        height: 1;
+        color: $text-muted;
     }
-    ParametersForm .param-row > .param-row--value {
-        color: $foreground;  /* what the input draws its text with, unfocused */
-        background: $boost;
+    ParametersForm .param-row.-stacked > .param-name {
+        width: 1fr;
     }
     ParametersForm .param-title {
         color: $text-muted;
@@ -275,7 +115,6 @@ class ParametersForm(VerticalScroll):
     ParametersForm .param-input {
         width: 1fr;
         height: 1;
-        border: none;
         padding: 0 1;
         background: $boost;
     }
@@ -297,7 +136,6 @@ class ParametersForm(VerticalScroll):
     ParametersForm .param-dice {
         width: 4;
         min-width: 4;
-        height: 1;
         margin-left: 1;
     }
     ParametersForm .param-error {
@@ -360,29 +198,14 @@ class ParametersForm(VerticalScroll):
         # widget id -> the values a number field sweeps over (the JSON keeps the input's single value meanwhile)
         self._sweeps: dict[str, SweepAxis] = {}
         self._fields: dict[str, _Field] = {}  # widget id -> field
-        self._shape: tuple | None = None  # what the fields were built for; a new shape rebuilds them
+        self._shape: tuple[tuple[str, str, str], ...] | None = None  # what the fields were built for
         self._generation = 0  # widget ids change on each rebuild, so a late message from an old field is ignored
         self._errors: dict[str, str] = {}  # widget id -> why its text is not a value
         self._error_labels: dict[str, Label] = {}  # widget id -> the line under it (built on its first error)
-        self._inputs_due = False
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # The form is being painted, its rows drawing their values: build their inputs once this frame is out.
-        # (Not `call_after_refresh`: inside `App.batch_update` it runs before any frame.)
-        if self._inputs_due:
-            self._inputs_due = False
-            self.call_later(self._build_inputs)
-        return super().render_lines(crop)
-
-    def _build_inputs(self) -> None:
-        for row in self.query(FieldRow):
-            row.ensure_input()
 
     def _line(self, widget_id: str) -> Static:
-        """The note above the fields ("params-note") or below them ("params-more"), built the first time it is said.
-
-        Most workflows need neither: the form is its fields.
-        """
+        """The note above the fields ("params-note") or below them ("params-more"), built the first time it is said
+        (most workflows need neither)."""
         try:
             return self.query_one(f"#{widget_id}", Static)
         except NoMatches:
@@ -457,43 +280,57 @@ class ParametersForm(VerticalScroll):
             self.mount_all(widgets, before=more.first())
         else:
             self.mount_all(widgets)
-        self._inputs_due = True  # built once these rows are on screen (see `render_lines`)
 
     def _field_widgets(self, field: _Field, label: str) -> list[Widget]:
-        """The form's own children for one field (few widgets: styling each one is most of what mounting costs).
-
-        A prompt is its title and its text area; any other input one row (`FieldRow`): name, input, dice for a seed.
-        The error line under a field is only built the first time the field holds bad text (see `_show_error`).
-        Classes: every one of them is a ``param-part`` (a rebuild removes those); the first is also ``param``.
+        """The form's own children for one field: a prompt's title and text area, or one row (name, input, and a
+        dice button for a seed). The error line under a field is built the first time it holds bad text.
+        Every one of them is a ``param-part`` (a rebuild removes those); the first is also ``param``.
         """
         item = field.item
-        # Names from the workflow file: shown with control characters escaped, never read as markup.
-        tooltip = visible(f"{item.title} · node {item.node_id} · {item.class_type}.{item.name} ({item.type_name})")
+        # Names and values from the workflow file: control characters shown escaped, never read as markup.
+        text, safe = _shown_value(item.value, multiline=field.is_prompt)
         if field.is_prompt:
             title = Label(Text(visible(f"{item.title} #{item.node_id}")), classes="param param-part param-title")
             area = TextArea(
-                item.value,  # type: ignore[arg-type]
+                text,
                 id=field.widget_id,
                 classes="param-part param-prompt",
                 soft_wrap=True,
                 show_line_numbers=False,
                 tab_behavior="focus",
                 highlight_cursor_line=False,
+                read_only=not safe,
             )
-            area.tooltip = tooltip
+            area.tooltip = _tooltip(item, safe)
             return [title, area]
         suggestions = {"sampler_name": SAMPLER_NAMES, "scheduler": SCHEDULERS}.get(item.name)
-        row = FieldRow(
-            label,
-            display_value(item.value),
-            input_id=field.widget_id,
-            tooltip=tooltip,
-            suggestions=suggestions,
-            dice=item.name in _SEED_NAMES and isinstance(item.value, int),
-            id=f"{field.widget_id}-row",
-            classes="param param-part param-row",
+        field_input = Input(
+            text,
+            id=field.widget_id,
+            classes="param-input",
+            compact=True,
+            suggester=SuggestFromList(suggestions, case_sensitive=True) if suggestions else None,
+            disabled=not safe,
         )
+        field_input.tooltip = _tooltip(item, safe)
+        children: list[Widget] = [Label(Text(visible(label)), classes="param-name"), field_input]
+        if item.name in _SEED_NAMES and isinstance(item.value, int):
+            dice = Button("🎲", id=f"{field.widget_id}-dice", classes="param-dice", compact=True)
+            dice.tooltip = "a new random seed"
+            children.append(dice)
+        row = Horizontal(*children, id=f"{field.widget_id}-row", classes="param param-part param-row")
+        row.set_class(self._too_long(item.value), "-stacked")
         return [row]
+
+    def _too_long(self, value: Scalar) -> bool:
+        """A text value that would not fit in its input beside the name (and a checkpoint name rarely does)."""
+        width = self.scrollable_content_region.width
+        return isinstance(value, str) and width > 0 and cell_len(visible(value)) + 2 > width - NAME_WIDTH
+
+    def on_resize(self) -> None:
+        for widget_id, field in self._fields.items():
+            if not field.is_prompt:
+                self.query_one(f"#{widget_id}-row").set_class(self._too_long(field.item.value), "-stacked")
 
     def _update_values(self, items: list[EditableInput]) -> None:
         try:
@@ -508,36 +345,43 @@ class ParametersForm(VerticalScroll):
             self._fields[widget_id] = _Field(widget_id, item)
             if widget_id in self._sweeps:
                 continue  # the field holds a list or range: the JSON's single value must not overwrite it
-            current = self._parse(widget_id)
-            if current is not None and _same(current, item.value):
-                continue  # the text already says this value (maybe spelled "8" for 8.0): leave the typist alone
-            self._set_text(widget_id, display_value(item.value))
+            widget = self._widget(widget_id)
+            text, safe = _shown_value(item.value, multiline=field.is_prompt)
+            if safe and not self._is_read_only(widget):
+                current = self._parse(widget_id)
+                if current is not None and _same(current, item.value):
+                    continue  # the text already says this value (maybe spelled "8" for 8.0): leave the typist alone
+            self._set_text(widget, text, safe)
+            widget.tooltip = _tooltip(item, safe)
+            if isinstance(widget, Input):
+                self.query_one(f"#{widget_id}-row").set_class(self._too_long(item.value), "-stacked")
             self._show_error(widget_id, None)
 
-    def _widget(self, widget_id: str, *, build: bool = False) -> Input | TextArea | None:
-        """The field's text area or input. A row's input is built when ``build``; else None while it has none."""
+    def _widget(self, widget_id: str) -> Input | TextArea:
+        """The field's text area (a prompt) or input."""
         if self._fields[widget_id].is_prompt:
             return self.query_one(f"#{widget_id}", TextArea)
-        row = self.query_one(f"#{widget_id}-row", FieldRow)
-        return row.ensure_input() if build else row.input
+        return self.query_one(f"#{widget_id}", Input)
 
-    def _set_text(self, widget_id: str, text: str) -> None:
-        widget = self._widget(widget_id)
-        if widget is None:
-            self.query_one(f"#{widget_id}-row", FieldRow).show_value(text)
-        elif isinstance(widget, TextArea):
+    @staticmethod
+    def _is_read_only(widget: Input | TextArea) -> bool:
+        """A field showing an escaped value (see `_shown_value`): its text is not the value."""
+        return widget.read_only if isinstance(widget, TextArea) else widget.disabled
+
+    def _set_text(self, widget: Input | TextArea, text: str, safe: bool) -> None:
+        if isinstance(widget, TextArea):
             with self.prevent(TextArea.Changed):
                 widget.load_text(text)
-        elif isinstance(widget, Input):
+            widget.read_only = not safe
+        else:
             with self.prevent(Input.Changed):
                 widget.value = text
+            widget.disabled = not safe
 
     # ------------------------------------------------------------------ fields -> model
 
     def _text_of(self, widget_id: str) -> str:
         widget = self._widget(widget_id)
-        if widget is None:
-            return self.query_one(f"#{widget_id}-row", FieldRow).value
         return widget.text if isinstance(widget, TextArea) else widget.value
 
     def _parse(self, widget_id: str) -> Scalar | None:
@@ -548,19 +392,22 @@ class ParametersForm(VerticalScroll):
             return None
 
     def _convert(self, widget_id: str) -> Scalar:
+        """The field's text as the input's type, within ComfyUI's declared range; WorkflowError says why not."""
         field = self._fields[widget_id]
         workflow = self.workflow
         if workflow is None:
             raise WorkflowError("the JSON has an error")
         node_id, name = field.item.node_id, field.item.name
-        node = workflow.nodes[node_id]
-        # Convert against a one-node copy: the same rules as the whole graph, without deep-copying all of it.
-        alone = Workflow({node_id: {"class_type": node["class_type"], "inputs": {name: node["inputs"][name]}}}, workflow.source)
-        return alone.with_input(node_id, name, self._text_of(widget_id)).nodes[node_id]["inputs"][name]
+        text = self._text_of(widget_id)
+        value = workflow.coerce(node_id, name, text)
+        problem = _range_problem(field.item, value, text.strip())
+        if problem is not None:
+            raise WorkflowError(problem, source=workflow.source, node_id=node_id)
+        return value
 
     def _field_edited(self, widget_id: str) -> None:
         field = self._fields.get(widget_id)
-        if field is None or self.workflow is None:
+        if field is None or self.workflow is None or self._is_read_only(self._widget(widget_id)):
             return
         if self._sweep_edited(widget_id, field):
             return
@@ -587,8 +434,12 @@ class ParametersForm(VerticalScroll):
             except SweepError as error:
                 self._show_error(widget_id, str(error))
             else:
-                self._sweeps[widget_id] = SweepAxis(item.node_id, item.name, values)
-                self._show_error(widget_id, None)
+                problem = next(filter(None, (_range_problem(item, value) for value in values)), None)
+                if problem is not None:
+                    self._show_error(widget_id, problem)
+                else:
+                    self._sweeps[widget_id] = SweepAxis(item.node_id, item.name, values)
+                    self._show_error(widget_id, None)
         if self._sweeps.get(widget_id) != before:
             self.post_message(self.SweepsChanged())
         return sweep
@@ -606,7 +457,7 @@ class ParametersForm(VerticalScroll):
             self._errors[widget_id] = message
         if before != message:
             self.post_message(self.ErrorsChanged(self))
-        text = Text(_short(message, self._fields[widget_id].item) if message else "")
+        text = Text(visible(_short(message, self._fields[widget_id].item)) if message else "")
         error = self._error_labels.get(widget_id)
         if error is None:
             if message is None:
@@ -619,13 +470,11 @@ class ParametersForm(VerticalScroll):
         else:
             error.update(text)
         error.set_class(message is not None, "-shown")
-        widget = self._widget(widget_id, build=message is not None)  # bad text was typed: the input exists
-        if widget is not None:
-            widget.set_class(message is not None, "-invalid")
+        self._widget(widget_id).set_class(message is not None, "-invalid")
 
     def first_error_field(self) -> Input | TextArea | None:
         for widget_id in self._errors:
-            return self._widget(widget_id, build=True)
+            return self._widget(widget_id)
         return None
 
     @property
@@ -637,26 +486,27 @@ class ParametersForm(VerticalScroll):
         """The widget editing ``NODE.INPUT`` (tests and the editor use it to focus a field)."""
         for widget_id, field in self._fields.items():
             if field.item.key == key:
-                widget = self._widget(widget_id, build=True)
-                assert widget is not None
-                return widget
+                return self._widget(widget_id)
         raise KeyError(key)
 
-    def focus_next_field(self) -> None:
-        """Focus the first field (the form has nothing else to focus)."""
+    def focus_first_field(self) -> bool:
+        """Focus the first field that takes input; False when none can (the form is disabled, or empty)."""
+        if self.disabled:
+            return False
         for widget_id in self._fields:
-            widget = self._widget(widget_id, build=True)
-            assert widget is not None
-            widget.focus()
-            return
+            widget = self._widget(widget_id)
+            if widget.focusable:
+                widget.focus()
+                return True
+        return False
 
     def randomize_seed(self, key: str | None = None) -> None:
         """Give the seed field ``key`` (or the first seed field) a new random value."""
         for widget_id, field in self._fields.items():
             if field.item.name in _SEED_NAMES and (key is None or field.item.key == key):
-                widget = self._widget(widget_id, build=True)
-                assert isinstance(widget, Input)
-                widget.value = str(random.randint(0, SEED_MAX))  # Input.Changed carries it to the JSON
+                widget = self._widget(widget_id)
+                if isinstance(widget, Input) and not widget.disabled:
+                    widget.value = str(random.randint(0, SEED_MAX))  # Input.Changed carries it to the JSON
                 return
 
     @on(Input.Changed, ".param-input")
@@ -675,13 +525,46 @@ class ParametersForm(VerticalScroll):
     def _input_submitted(self, event: Input.Submitted) -> None:
         event.stop()  # enter in a field must not submit the workflow by surprise
 
-    @on(Dice.Pressed)
-    def _dice(self, event: Dice.Pressed) -> None:
+    @on(Button.Pressed, ".param-dice")
+    def _dice(self, event: Button.Pressed) -> None:
         event.stop()
-        widget_id = (event.dice.id or "").removesuffix("-dice")
+        widget_id = (event.button.id or "").removesuffix("-dice")
         field = self._fields.get(widget_id)
         if field is not None:
             self.randomize_seed(field.item.key)
+
+
+UNSAFE_NOTE = "holds control characters (shown escaped, e.g. \\x1b): edit it in the JSON tab"
+LONG_TEXT = 16  # a text value longer than this has its whole self in the tooltip too
+NAME_WIDTH = 11  # the column of field names (.param-name, .param-error's padding)
+
+
+def _shown_value(value: Scalar, *, multiline: bool) -> tuple[str, bool]:
+    """What a field shows for ``value`` and whether that is the value itself (False: it holds characters that
+    could steer the terminal, shown escaped; the field is then read-only and the JSON tab edits it)."""
+    text = display_value(value)
+    shown = visible(text, keep_newlines=multiline)
+    return shown, shown == text
+
+
+def _tooltip(item: EditableInput, safe: bool) -> Text:
+    """Where the field's value lives (title, node, input, type); the whole of a long text, should the field be
+    narrower than it; why a field is read-only."""
+    tooltip = visible(f"{item.title} · node {item.node_id} · {item.class_type}.{item.name} ({item.type_name})")
+    if not safe:
+        tooltip += f"\n{UNSAFE_NOTE}"
+    elif isinstance(item.value, str) and len(item.value) > LONG_TEXT:
+        tooltip += f"\n{item.value}"  # the whole of a long text, should the field be narrower than it
+    return Text(tooltip)  # Text, not markup: a "[" in a name stays a "["
+
+
+def _range_problem(item: EditableInput, value: Scalar, shown: str | None = None) -> str | None:
+    """ComfyUI's complaint about ``value`` for this input ("3.steps (KSampler) takes 1 to 10000; ..."), or None."""
+    limit = limit_for(item.class_type, item.name)
+    if limit is None or not _is_number(value):
+        return None
+    problem = limit.problem(value, shown if shown is not None else display_value(value))
+    return f"{item.key} ({item.class_type}) {problem}" if problem else None
 
 
 def _short(message: str, item: EditableInput) -> str:

@@ -1,20 +1,33 @@
 """The line under the workflow editor: "copies", the count, the "same seed" toggle (only while copies > 1: it
 means nothing for one copy, and the line is short), then how many jobs ctrl+s makes and where they go
-("27 jobs → sim-api").
-
-The texts are drawn by the bar itself around its two children, the count and the toggle (a Label each cost as
-much as the input to style and lay out). The job count is copies × every sweep in the parameters form.
+("27 jobs → sim-api"). The job count is copies × every sweep in the parameters form.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
-from textual.widgets import Checkbox, Input
+from textual.containers import Horizontal
+from textual.widgets import Checkbox, Input, Label
 
 
-class SubmitBar(Widget):
+class SubmitBar(Horizontal):
+    """Stock parts in a row: a Label, the count Input (the editor owns it), a Checkbox and the target Label."""
+
     DEFAULT_CSS = """
+    SubmitBar {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;  /* "copies" and the target; the count has its own colours */
+    }
+    SubmitBar > Label {
+        width: auto;
+    }
+    SubmitBar #workflow-target {
+        width: 1fr;
+        text-overflow: ellipsis;
+        text-wrap: nowrap;
+        margin-left: 1;
+    }
     SubmitBar #workflow-same-seed {
         width: auto;
         height: 1;
@@ -32,11 +45,7 @@ class SubmitBar(Widget):
     }
     """
 
-    COUNT_AT = 7  # the count's column: right of "copies "
     SAME_SEED_LABEL = "same seed"
-    TARGET_AT = COUNT_AT + 7 + 1  # right of the count (7 wide) and its margin
-    # ... and of the toggle ("▐X▌ same seed" after a space) while it is shown.
-    TARGET_WITH_TOGGLE_AT = TARGET_AT + 1 + 3 + 1 + len(SAME_SEED_LABEL) + 1
 
     def __init__(self, count: Input, *, id: str) -> None:
         same_seed = Checkbox(self.SAME_SEED_LABEL, False, id="workflow-same-seed", compact=True)
@@ -44,7 +53,7 @@ class SubmitBar(Widget):
             "send identical copies (ComfyUI serves copies 2…N from its cache); off: copy 1 keeps the seed and "
             "every other copy gets its own"
         )
-        super().__init__(count, same_seed, id=id)
+        super().__init__(Label("copies"), count, same_seed, Label("", id="workflow-target"), id=id)
         self._target = ""
         self._jobs = 1
         self._copies = 1
@@ -58,7 +67,7 @@ class SubmitBar(Widget):
     def target(self, text: str) -> None:
         if text != self._target:
             self._target = text
-            self.refresh()
+            self._show_target()
 
     @property
     def jobs(self) -> int:
@@ -69,7 +78,7 @@ class SubmitBar(Widget):
     def jobs(self, count: int) -> None:
         if count != self._jobs:
             self._jobs = count
-            self.refresh()
+            self._show_target()
 
     @property
     def copies(self) -> int:
@@ -80,14 +89,14 @@ class SubmitBar(Widget):
         if count != self._copies:
             self._copies = count
             self.set_class(count > 1, "-copies")
-            self.refresh()
 
-    def render(self) -> Text:
-        at = self.TARGET_WITH_TOGGLE_AT if self._copies > 1 else self.TARGET_AT
-        line = Text("copies".ljust(at), no_wrap=True, end="")
+    @property
+    def target_text(self) -> str:
+        """What the bar says after the count: "27 jobs → sim-api", or just the target for one job."""
         where = self._target
         if self._jobs > 1 and where:
             where = f"{self._jobs:,} jobs {where}"
-        target = Text(where, no_wrap=True, end="")
-        target.truncate(max(0, self.content_size.width - at), overflow="ellipsis")
-        return line + target
+        return where
+
+    def _show_target(self) -> None:
+        self.query_one("#workflow-target", Label).update(Text(self.target_text))  # profile names: not markup

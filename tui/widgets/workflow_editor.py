@@ -4,6 +4,9 @@ The JSON text is the one source of truth. The form reads it (each valid text is 
 in the form) and writes it by replacing only the literal it changes, so the user's formatting, cursor and undo
 history survive a form edit. `workflow` is None while the text does not validate (or a form field holds text its
 input cannot take); `error` says why and where, and `focus_error()` takes the user there.
+
+Characters that could steer the terminal (ESC, C1 controls, bidi overrides) never sit raw in the text area: they
+are written as JSON escapes (``\\u001b``) whenever text comes in, which keeps the JSON's meaning.
 """
 
 from __future__ import annotations
@@ -11,147 +14,39 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-import shlex
-import subprocess
-import tempfile
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from pathlib import Path
 
-from rich.cells import cell_len
-from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.events import Click, Leave, MouseMove
 from textual.message import Message
-from textual.widget import Widget
-from textual.widgets import Checkbox, ContentSwitcher, Input, Label, TextArea
+from textual.widgets import Checkbox, Input, Label, TabbedContent, TabPane, Tabs, TextArea
 
-from tui.core.safe_text import visible
+from screens.open_workflow import OpenWorkflowScreen
 from tui.core.atomic_file import write_atomically
 from tui.core.batch import job_count
+from tui.core.external_editor import ExternalEditorError, edit_text_externally, external_editor_command
 from tui.core.jobs import Job
-from tui.core.sweep import SweepAxis
+from tui.core.json_text import (
+    escape_unsafe_characters,
+    find_input_value_span,
+    has_unsafe_characters,
+    offset_to_location,
+)
 from tui.core.recent import RecentFiles
+from tui.core.safe_text import visible
+from tui.core.sweep import SweepAxis
 from tui.core.workflow import Scalar, Workflow, WorkflowError, parse_workflow
-from tui.widgets.choice_row import ChoiceRow
-from tui.widgets.parameters_form import CompactInput, ParametersForm
+from tui.widgets.json_text_area import JsonTextArea
+from tui.widgets.parameters_form import ParametersForm
 from tui.widgets.submit_bar import SubmitBar
 
 log = logging.getLogger(__name__)
 
 PARAMS_TAB = "workflow-params-tab"
 JSON_TAB = "workflow-json-tab"
-_VIEWS = {PARAMS_TAB: "workflow-params", JSON_TAB: "workflow-text"}  # tab -> the widget it shows
-
-# --------------------------------------------------------------------------------------- text helpers (no Textual)
-
-_WHITESPACE = re.compile(r"[ \t\n\r\ufeff]*")
-
-
-def _members(text: str, start: int) -> list[tuple[str, int, int]]:
-    """``(key, value_start, value_end)`` for each member of the JSON object at ``start`` ([] when it is not one)."""
-    decoder = json.JSONDecoder()
-    members: list[tuple[str, int, int]] = []
-    try:
-        pos = _WHITESPACE.match(text, start).end()  # type: ignore[union-attr]
-        if text[pos] != "{":
-            return members
-        pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-        while text[pos] == '"':
-            key, pos = json.decoder.scanstring(text, pos + 1)  # type: ignore[attr-defined]
-            pos = _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
-            if text[pos] != ":":
-                break
-            value_start = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-            _, value_end = decoder.raw_decode(text, value_start)
-            members.append((key, value_start, value_end))
-            pos = _WHITESPACE.match(text, value_end).end()  # type: ignore[union-attr]
-            if text[pos] != ",":
-                break
-            pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-    except (ValueError, IndexError):
-        pass
-    return members
-
-
-def _last(members: list[tuple[str, int, int]], key: str) -> tuple[str, int, int] | None:
-    found = None
-    for member in members:
-        if member[0] == key:
-            found = member  # JSON keeps the last of duplicate keys
-    return found
-
-
-def find_input_value_span(text: str, node_id: str, input_name: str) -> tuple[int, int] | None:
-    """Offsets ``(start, end)`` of the literal of ``node_id.inputs.input_name`` in the JSON ``text``, or None."""
-    node = _last(_members(text, 0), node_id)
-    if node is None:
-        return None
-    inputs = _last(_members(text, node[1]), "inputs")
-    if inputs is None:
-        return None
-    value = _last(_members(text, inputs[1]), input_name)
-    return (value[1], value[2]) if value is not None else None
-
-
-def offset_to_location(text: str, offset: int) -> tuple[int, int]:
-    """A character offset in ``text`` as a TextArea location ``(row, column)``, both from 0."""
-    row = text.count("\n", 0, offset)
-    return row, offset - (text.rfind("\n", 0, offset) + 1)
-
-
-class ExternalEditorError(Exception):
-    """The external editor could not be started or did not finish cleanly; the message says which."""
-
-
-def external_editor_command(env: Mapping[str, str] | None = None) -> list[str]:
-    """``$VISUAL``, else ``$EDITOR``, else ``vi``, split like a shell would (``"code --wait"`` works)."""
-    env = os.environ if env is None else env
-    for name in ("VISUAL", "EDITOR"):
-        value = env.get(name, "").strip()
-        if value:
-            try:
-                command = shlex.split(value)
-            except ValueError as error:
-                raise ExternalEditorError(f"${name} cannot be split into a command ({error}): {value!r}") from None
-            if command:
-                return command
-    return ["vi"]
-
-
-def edit_text_externally(
-    text: str,
-    command: list[str],
-    *,
-    suspend: Callable[[], AbstractContextManager[object]],
-    file_name: str = "workflow.json",
-) -> str:
-    """Write ``text`` to a temp file, run ``command + [file]`` inside ``suspend()``, return the file's new text.
-
-    Raises ExternalEditorError when the editor is missing, exits non-zero or leaves an unreadable file, and lets
-    textual's SuspendNotSupported through (the caller explains it). The temp file is always removed.
-    """
-    with tempfile.TemporaryDirectory(prefix="comfyq-edit-") as folder:
-        path = Path(folder) / file_name
-        path.write_text(text, encoding="utf-8")
-        with suspend():
-            try:
-                status = subprocess.call([*command, str(path)])
-            except OSError as error:
-                raise ExternalEditorError(
-                    f"cannot run the editor {command[0]!r}: {error.strerror or error} (set $VISUAL or $EDITOR)"
-                ) from None
-        if status != 0:
-            raise ExternalEditorError(f"{shlex.join(command)} exited with status {status}; the workflow is unchanged")
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ExternalEditorError(f"cannot read the edited file back: {error}") from None
 
 
 def _file_text_of(workflow: Workflow | None, path: Path | None) -> str | None:
@@ -165,230 +60,6 @@ def _file_text_of(workflow: Workflow | None, path: Path | None) -> str | None:
         return None
 
 
-# --------------------------------------------------------------------------------------------------- widgets
-
-
-# Textual's bundled json.scm minus its two `conceal` patterns: py-tree-sitter 0.26.1 frees a query's predicate
-# lists twice when the query is dropped (heap corruption, then a segfault at a random later point), and those
-# patterns are the only ones with predicates (#set!, #eq?). Conceal does not style anything, so nothing is lost.
-JSON_HIGHLIGHT_QUERY = """
-[
- (true)
- (false)
-] @boolean
-
-(null) @json.null
-
-(number) @number
-
-(pair key: (string) @json.label)
-(pair value: (string) @string)
-
-(array (string) @string)
-
-(string_content) @spell
-
-(ERROR) @json.error
-
-["," ":"] @punctuation.delimiter
-
-[
- "[" "]"
- "{" "}"
-] @punctuation.bracket
-
-(escape_sequence) @string.escape
-"""
-
-
-def _json_language() -> object | None:
-    """tree-sitter's JSON grammar, or None when textual[syntax] is not installed."""
-    try:
-        import tree_sitter
-        import tree_sitter_json
-    except ImportError:
-        return None
-    try:
-        return tree_sitter.Language(tree_sitter_json.language())
-    except (OSError, AttributeError, ValueError, TypeError):
-        return None
-
-
-class JsonTextArea(TextArea):
-    """A JSON TextArea that paints the line (and column) of the current validation error."""
-
-    COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {"json-area--error-line", "json-area--error-column"}
-
-    DEFAULT_CSS = """
-    JsonTextArea > .json-area--error-line {
-        background: $error 25%;
-    }
-    JsonTextArea > .json-area--error-column {
-        background: $error;
-        color: $text;
-    }
-    """
-
-    def __init__(self, text: str = "", *, id: str | None = None) -> None:
-        super().__init__(text, id=id, show_line_numbers=True, tab_behavior="indent", soft_wrap=False)
-        self.error_location: tuple[int, int] | None = None  # (row, column) from 0
-        language = _json_language()
-        if language is not None:  # without tree-sitter (or its JSON grammar) the text is plain, still editable
-            self.register_language("json", language, JSON_HIGHLIGHT_QUERY)  # type: ignore[arg-type]
-            self.language = "json"
-
-    def set_error_location(self, location: tuple[int, int] | None) -> None:
-        if location == self.error_location:
-            return
-        self.error_location = location
-        line_cache = getattr(self, "_line_cache", None)  # rendered lines are cached by content, not by our marker
-        if line_cache is not None:
-            line_cache.clear()
-        self.refresh()
-
-    def get_line(self, line_index: int) -> Text:
-        line = super().get_line(line_index)
-        if self.error_location is not None and self.error_location[0] == line_index:
-            line.stylize(self._component_style("json-area--error-line"))
-            column = self.error_location[1]
-            if column < len(line):
-                line.stylize(self._component_style("json-area--error-column"), column, column + 1)
-        return line
-
-    def _component_style(self, name: str) -> Style:
-        try:
-            return self.get_component_rich_style(name)
-        except Exception:  # before styles are ready (very first paint): no marker rather than a crash
-            return Style()
-
-
-def _bar(width: int, start: int, end: int, highlight: Style, background: Style) -> Text:
-    """Textual's tab underline: a line of ━ with [start, end) in the highlight colour, half bars at its ends."""
-    text = Text(end="")
-    if end <= start:
-        text.append("━" * width, style=background)
-        return text
-    if start > 0:
-        text.append("━" * (start - 1) + "╸", style=background)
-    text.append("━" * (min(end, width) - start), style=highlight)
-    if end < width:
-        text.append("╺" + "━" * (width - end - 1), style=background)
-    return text
-
-
-class Tabs(ChoiceRow, can_focus=True):
-    """The editor's tab row (Parameters | JSON) and the bar under it, drawn by one widget.
-
-    It stands in for Textual's ``Tabs`` — a scroll container, two boxes, a widget per tab and an animated underline,
-    a fifth of what the editor cost to start — and looks and acts the same: click a tab (or the bar under it), or
-    focus the row and press left / right. It keeps the name, so ``Tabs`` selectors still find the editor's tab row.
-    Posts `Tabs.Chosen` when the user picks a tab; ``active`` set by code posts nothing.
-    """
-
-    DEFAULT_CSS = """
-    Tabs {
-        width: 1fr;
-        height: 2;
-        & > .tabs--tab {
-            color: $foreground 50%;
-        }
-        & > .tabs--hover, & > .tabs--active {
-            color: $foreground;
-        }
-        & > .tabs--bar {
-            color: $block-cursor-background;
-            background: $foreground 10%;
-        }
-        &:focus {
-            & > .tabs--bar {
-                background: $foreground 30%;
-            }
-            & > .tabs--active {
-                text-style: $block-cursor-text-style;
-                color: $block-cursor-foreground;
-                background: $block-cursor-background;
-            }
-        }
-        &:ansi {
-            & > .tabs--tab {
-                text-style: dim;
-            }
-            & > .tabs--active {
-                text-style: not dim bold;
-            }
-            & > .tabs--bar {
-                background: $border-blurred;
-            }
-        }
-    }
-    """
-
-    COMPONENT_CLASSES = {"tabs--tab", "tabs--hover", "tabs--active", "tabs--bar"}
-
-    BINDINGS = [
-        Binding("left", "move(-1)", "Previous tab", show=False),
-        Binding("right", "move(1)", "Next tab", show=False),
-    ]
-
-    class Chosen(ChoiceRow.Chosen):
-        """The user picked the tab ``key``."""
-
-    def __init__(self, labels: Mapping[str, str], *, active: str, id: str | None = None) -> None:
-        super().__init__(labels, active=active, id=id)
-        self._hover: str | None = None
-
-    def _spans(self) -> list[tuple[int, int, str]]:
-        """(first column, end column, tab id) of each tab, padding included: one cell each side of the label."""
-        spans = []
-        x = 0
-        for tab_id, label in self._labels.items():
-            width = cell_len(label) + 2
-            spans.append((x, x + width, tab_id))
-            x += width
-        return spans
-
-    def render(self) -> Text:
-        tab_style = self.get_component_rich_style("tabs--tab")
-        hover_style = self.get_component_rich_style("tabs--hover")
-        active_style = self.get_component_rich_style("tabs--active")
-        bar_style = self.get_component_rich_style("tabs--bar")
-        text = Text(no_wrap=True, overflow="crop", end="")
-        highlight = (0, 0)
-        for start, end, tab_id in self._spans():
-            style = active_style if tab_id == self._active else hover_style if tab_id == self._hover else tab_style
-            padding = Style(bgcolor=style.bgcolor)  # a tab's padding has its background, not its text colour
-            text.append(" ", style=padding)
-            text.append(self._labels[tab_id], style=style)
-            text.append(" ", style=padding)
-            if tab_id == self._active:
-                highlight = (start + 1, end - 1)  # under the label, not its padding
-        text.append("\n")
-        text.append_text(
-            _bar(self.content_size.width, *highlight, Style.from_color(bar_style.color), Style.from_color(bar_style.bgcolor))
-        )
-        return text
-
-    def action_move(self, step: int) -> None:
-        ids = list(self._labels)
-        self._choose(ids[(ids.index(self._active) + step) % len(ids)])
-
-    def on_click(self, event: Click) -> None:
-        if self.choice_at(event.x) is not None:  # the label row or the bar under it
-            self.focus()
-        super().on_click(event)
-
-    def on_mouse_move(self, event: MouseMove) -> None:
-        hover = self.choice_at(event.x) if event.y == 0 else None
-        if hover != self._hover:
-            self._hover = hover
-            self.refresh()
-
-    def on_leave(self, event: Leave) -> None:
-        if self._hover is not None:
-            self._hover = None
-            self.refresh()
-
-
 class WorkflowEditor(Vertical):
     """Edits one workflow. `workflow` is None while it cannot be submitted; `error` says why and where."""
 
@@ -399,6 +70,10 @@ class WorkflowEditor(Vertical):
     DEFAULT_CSS = """
     WorkflowEditor #workflow-views {
         height: 1fr;
+        & > ContentSwitcher, & TabPane {
+            height: 1fr;
+            padding: 0;
+        }
     }
     WorkflowEditor #workflow-text {
         height: 1fr;
@@ -417,18 +92,10 @@ class WorkflowEditor(Vertical):
     WorkflowEditor #workflow-status.error {
         color: $error;
     }
-    WorkflowEditor #workflow-submit-bar {
-        layout: horizontal;
-        height: 1;
-        padding: 0 1;
-        color: $text-muted;  /* "copies" and the target; the count has its own colours */
-    }
     WorkflowEditor #workflow-count {
         width: 7;
-        height: 1;
-        border: none;
         padding: 0 1;
-        margin: 0 1 0 7;  /* SubmitBar.COUNT_AT: right of "copies " */
+        margin: 0 0 0 1;
         background: $boost;
     }
     """
@@ -465,7 +132,8 @@ class WorkflowEditor(Vertical):
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
-        self._initial_text = _file_text_of(workflow, path) or (workflow.to_json() if workflow is not None else "")
+        initial_text = _file_text_of(workflow, path) or (workflow.to_json() if workflow is not None else "")
+        self._initial_text = escape_unsafe_characters(initial_text)
         self.path = path
         self._parsed: Workflow | None = workflow
         self._json_error: WorkflowError | None = None
@@ -481,12 +149,13 @@ class WorkflowEditor(Vertical):
                 parse_workflow(self._initial_text)
             except WorkflowError:
                 initial_tab = JSON_TAB  # open on the error, not on a disabled form
-        yield Tabs({PARAMS_TAB: "Parameters", JSON_TAB: "JSON"}, active=initial_tab, id="workflow-tab-row")
-        with ContentSwitcher(id="workflow-views", initial=_VIEWS[initial_tab]):
-            yield ParametersForm(id="workflow-params")
-            yield JsonTextArea(self._initial_text, id="workflow-text")
+        with TabbedContent(initial=initial_tab, id="workflow-views"):
+            with TabPane("Parameters", id=PARAMS_TAB):
+                yield ParametersForm(id="workflow-params")
+            with TabPane("JSON", id=JSON_TAB):
+                yield JsonTextArea(self._initial_text, id="workflow-text")
         yield Label("", id="workflow-status")
-        count = CompactInput("1", id="workflow-count", restrict=r"[0-9]*", max_length=4)
+        count = Input("1", id="workflow-count", restrict=r"[0-9]*", max_length=4, compact=True)
         count.tooltip = "how many copies to submit (ctrl+s)"
         yield SubmitBar(count, id="workflow-submit-bar")
 
@@ -579,7 +248,8 @@ class WorkflowEditor(Vertical):
         On success ``path`` becomes the editor's file. On failure the error is shown and nothing changes.
         """
         parsed = self._parsed
-        content = parsed.to_json(indent=2) if parsed is not None else self.text
+        # Control characters stay escaped on disk as on screen: the same JSON, and a `cat` of it is harmless too.
+        content = escape_unsafe_characters(parsed.to_json(indent=2)) if parsed is not None else self.text
         try:
             write_atomically(path, content if content.endswith("\n") else content + "\n", default_mode=0o644)
         except OSError as error:
@@ -623,13 +293,12 @@ class WorkflowEditor(Vertical):
 
     def show_view(self, tab_id: str) -> None:
         """Switch to the "Parameters" (PARAMS_TAB) or "JSON" (JSON_TAB) tab."""
-        self.query_one(Tabs).active = tab_id
-        self.query_one("#workflow-views", ContentSwitcher).current = _VIEWS[tab_id]
+        self.query_one("#workflow-views", TabbedContent).active = tab_id
 
     @property
     def active_view(self) -> str:
         """The tab shown: PARAMS_TAB or JSON_TAB."""
-        return self.query_one(Tabs).active
+        return self.query_one("#workflow-views", TabbedContent).active
 
     def set_input(self, node_id: str, input_name: str, value: Scalar) -> None:
         """Write one literal input into the JSON, replacing only its value (formatting, cursor and undo kept)."""
@@ -637,7 +306,7 @@ class WorkflowEditor(Vertical):
         span = find_input_value_span(text, node_id, input_name)
         if span is not None:
             start, end = span
-            literal = json.dumps(value, ensure_ascii=False)
+            literal = escape_unsafe_characters(json.dumps(value, ensure_ascii=False))
             self._area.replace(literal, offset_to_location(text, start), offset_to_location(text, end))
         elif self._parsed is not None:  # positions not found (cannot happen for valid text, but be safe)
             self._replace_all(self._parsed.with_input(node_id, input_name, value).to_json())
@@ -688,8 +357,6 @@ class WorkflowEditor(Vertical):
     # ------------------------------------------------------------------ actions
 
     def action_open(self) -> None:
-        from screens.open_workflow import OpenWorkflowScreen
-
         self.app.push_screen(
             OpenWorkflowScreen("open", initial=self._dialog_start(), recent=self._recent_paths()),
             self._open_chosen,
@@ -706,8 +373,6 @@ class WorkflowEditor(Vertical):
             self.save_to(self.path)
 
     def action_save_as(self) -> None:
-        from screens.open_workflow import OpenWorkflowScreen
-
         initial = str(self.path) if self.path is not None else self._dialog_start() + "workflow.json"
         self.app.push_screen(OpenWorkflowScreen("save", initial=initial, recent=self._recent_paths()), self._save_chosen)
 
@@ -719,22 +384,20 @@ class WorkflowEditor(Vertical):
         self.show_view(JSON_TAB if self.active_view == PARAMS_TAB else PARAMS_TAB)
         if self.active_view == JSON_TAB:
             self._area.focus()
-        else:
-            self._form.focus_next_field()
+        elif not self._form.focus_first_field():
+            # A broken JSON disables the form: the tab row keeps the focus, so ctrl+t still answers here.
+            self.query_one("#workflow-views Tabs", Tabs).focus()
 
     def action_external_editor(self) -> None:
         self.open_in_external_editor()
 
     # ------------------------------------------------------------------ events
 
-    @on(Tabs.Chosen)
-    def _tab_chosen(self, event: Tabs.Chosen) -> None:
-        event.stop()
-        self.show_view(event.key)
-
     @on(TextArea.Changed, "#workflow-text")
     def _text_changed(self, event: TextArea.Changed) -> None:
         event.stop()
+        if has_unsafe_characters(self.text):  # pasted or loaded raw: shown as the JSON escapes that mean them
+            self._replace_all(self.text)
         self._validate()
 
     @on(ParametersForm.Edited)
@@ -772,6 +435,7 @@ class WorkflowEditor(Vertical):
         return self.query_one("#workflow-params", ParametersForm)
 
     def _load_text(self, text: str, path: Path | None, *, label: str | None = None) -> None:
+        text = escape_unsafe_characters(text)
         area = self._area
         if self.dirty:
             # Keep the unsaved text reachable: a replace is undoable, a load_text is not.
@@ -787,6 +451,7 @@ class WorkflowEditor(Vertical):
         self._update_title()
 
     def _replace_all(self, text: str) -> None:
+        text = escape_unsafe_characters(text)
         area = self._area
         row, column = area.cursor_location
         area.replace(text, (0, 0), area.document.end, maintain_selection_offset=False)
