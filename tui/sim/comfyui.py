@@ -53,21 +53,15 @@ from typing import Any
 from aiohttp import web
 
 from tui.sim import comfyui_newer
-from tui.sim.comfyui_errors import (
-    SERVER_ERROR_TEXT,
-    error_body,
-    no_prompt_error,
-    server_error_response,
-)
+from tui.sim.comfyui_errors import SERVER_ERROR_TEXT, error_body, no_prompt_error
 from tui.sim.comfyui_execution import CachedNode, QueueItem, RunResult, execute_prompt, now_ms
-from tui.sim.comfyui_routes import ComfyUIRoutes, create_app, origin_forbidden, start_server, token_middleware
+from tui.sim.comfyui_routes import ComfyUIRoutes, start_server
 from tui.sim.comfyui_validation import PromptValidator
 from tui.sim.comfyui_ws import WebsocketHub
 
 log = logging.getLogger(__name__)
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.json")
-COMFYUI_VERSION = comfyui_newer.OLD_VERSION
 MAXIMUM_HISTORY_SIZE = 10000
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 DEFAULT_MODELS: tuple[str, ...] = ("3dAnimationDiffusion_v10.safetensors",)
@@ -75,19 +69,9 @@ DEFAULT_MODELS: tuple[str, ...] = ("3dAnimationDiffusion_v10.safetensors",)
 PromptEvent = dict[str, Any]
 EventCallback = Callable[[PromptEvent], None]
 
-# Re-exported: SERVER_ERROR_TEXT for tests/integration/test_sim_comfyui.py, start_server for bench/_servers.py;
-# the others keep the emulator's public names in one place (`from tui.sim.comfyui import ...`).
-__all__ = [
-    "ComfyUIEmulator",
-    "create_app",
-    "start_server",
-    "token_middleware",
-    "origin_forbidden",
-    "server_error_response",
-    "SERVER_ERROR_TEXT",
-    "DEFAULT_MODELS",
-    "load_catalogue",
-]
+# start_server is re-exported for bench/_servers.py, SERVER_ERROR_TEXT for tests/integration/test_sim_comfyui.py
+# (both live in comfyui_routes.py / comfyui_errors.py now).
+__all__ = ["ComfyUIEmulator", "DEFAULT_MODELS", "SERVER_ERROR_TEXT", "load_catalogue", "start_server"]
 
 
 def load_catalogue(models: Sequence[str]) -> dict[str, dict[str, Any]]:
