@@ -360,7 +360,7 @@ async def comfyq_windows(data_dir: Path, rate: int, seconds: float, runs: int,
     probe.on_paint = lambda now: holder["r"].on_paint(now) if "r" in holder else None
     probe.on_update = lambda duration: holder["r"].on_update(duration) if "r" in holder else None
     with probe.installed(), patched(JobTable, "_render_row", wrap_render_row), patched(
-        MainScreen, "jobs_changed", wrap_jobs_changed
+        MainScreen, "_jobs_changed", wrap_jobs_changed  # r12e: the jobs_signal subscriber
     ):
         async with app.run_test(size=SCREEN_SIZE) as pilot:
             await engine.start([])  # binds the engine to this loop; starts no source (nothing is contacted)

@@ -13,27 +13,7 @@ from textual.widgets import Button, Static
 class ConfirmScreen(ModalScreen[bool]):
     """Yes / no; `y` or enter confirms, `n` or esc cancels."""
 
-    DEFAULT_CSS = """
-    ConfirmScreen {
-        align: center middle;
-    }
-    ConfirmScreen > #confirm {
-        width: 64;
-        max-width: 100%;
-        height: auto;
-        border: thick $error;
-        background: $surface;
-        padding: 1 2;
-    }
-    ConfirmScreen #confirm-buttons {
-        height: auto;
-        align-horizontal: right;
-        margin-top: 1;
-    }
-    ConfirmScreen #confirm-buttons Button {
-        margin-left: 2;
-    }
-    """
+    CSS_PATH = "confirm.tcss"
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),

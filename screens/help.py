@@ -2,46 +2,51 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
+from textual.theme import BUILTIN_THEMES
 from textual.widgets import Static
 
+from screens.job_actions import JobActionsScreen
+from screens.job_detail import JobDetailScreen
+from screens.main import MainScreen
+from screens.profile_form import ProfileFormScreen
+from screens.stats import StatsScreen
+from tui.widgets.job_detail import JobDetail
+from tui.widgets.job_table import JobTable
+from tui.widgets.profile_list import ProfileList
+from tui.widgets.workflow_editor import WorkflowEditor
+
+if TYPE_CHECKING:
+    from tui.app import ComfyqApp
 
 def _binding_rows(keymap: dict[str, str], app_class: type) -> list[tuple[str, str, str, str]]:
     """(where, keys, description, id) for every binding of the app, its screens and widgets."""
-    from screens.main import MainScreen
-    from tui.widgets.job_table import JobTable
-    from tui.widgets.profile_list import ProfileList
-
     owners: list[tuple[str, type]] = [
         ("everywhere", app_class),  # given, not imported: the app imports this screen
+        ("main screen", JobActionsScreen),
         ("main screen", MainScreen),
         ("jobs table", JobTable),
         ("profiles", ProfileList),
-    ]
-    from screens.job_detail import JobDetailScreen
-    from screens.profile_form import ProfileFormScreen
-    from tui.widgets.job_detail import JobDetail
-    from tui.widgets.workflow_editor import WorkflowEditor
-
-    owners += [
         ("job detail", JobDetail),
         ("job detail screen", JobDetailScreen),
         ("workflow editor", WorkflowEditor),
         ("profile form", ProfileFormScreen),
+        ("stats view", StatsScreen),
     ]
-    from screens.stats import StatsScreen
-
-    owners.append(("stats view", StatsScreen))
     rows = []
+    seen: set[str] = set()
     for where, owner in owners:
-        for binding in getattr(owner, "BINDINGS", []):
-            if not isinstance(binding, Binding) or binding.id is None:
-                continue
+        for binding in owner.__dict__.get("BINDINGS", []):
+            if not isinstance(binding, Binding) or binding.id is None or binding.id in seen:
+                continue  # one row per id (main.cancel has a second, silent binding that says why it cannot)
+            seen.add(binding.id)
             keys = keymap.get(binding.id, binding.key)
             shown = binding.key_display if binding.key_display and binding.id not in keymap else keys
             rows.append((where, shown, binding.description or binding.action, binding.id))
@@ -55,27 +60,13 @@ def known_binding_ids(app_class: type) -> set[str]:
 
 def known_themes() -> set[str]:
     """Textual's built-in theme names (what `[ui] theme` may say)."""
-    from textual.theme import BUILTIN_THEMES
-
     return set(BUILTIN_THEMES)
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
-    DEFAULT_CSS = """
-    HelpScreen {
-        align: center middle;
-    }
-    HelpScreen > VerticalScroll {
-        width: 90;
-        max-width: 100%;
-        height: 90%;
-        border: thick $accent;
-        background: $surface;
-        padding: 0 1;
-    }
-    """
+    CSS_PATH = "help.tcss"
 
     # Below this many columns the binding id goes under what the key does instead of into a column of its own.
     WIDE = 100
@@ -96,8 +87,7 @@ class HelpScreen(ModalScreen[None]):
 
     def _table(self, width: int) -> Table:
         """One section per place a key works; key beside what it does, the binding id beside or under it."""
-        config = getattr(self.app, "config", None)
-        keymap = dict(config.keymap) if config is not None else {}
+        keymap = dict(cast("ComfyqApp", self.app).config.keymap)
         wide = width >= self.WIDE
         table = Table(
             title="comfyq keys · esc closes",

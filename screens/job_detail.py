@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Footer
 
+from tui.core.config import Config
 from tui.core.jobs import Job
 from tui.core.store import JobNotFound
 from tui.widgets.job_detail import JobDetail
-from tui.widgets.key_bar import KeyBar
-from tui.widgets.job_format import short_id
+from tui.core.presentation import short_id
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp
@@ -23,12 +23,7 @@ if TYPE_CHECKING:
 class JobDetailScreen(Screen[None]):
     """One job full screen; `[` / `]` or the attempts list switch to another attempt of its chain."""
 
-    DEFAULT_CSS = """
-    JobDetailScreen > JobDetail {
-        border: round $accent;
-        padding: 0 1;
-    }
-    """
+    CSS_PATH = "job_detail.tcss"
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
 
@@ -38,18 +33,23 @@ class JobDetailScreen(Screen[None]):
 
     @property
     def comfyq(self) -> ComfyqApp:
-        return self.app  # type: ignore[return-value]
+        return cast("ComfyqApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield JobDetail(self.comfyq.config, self.comfyq.store, id="detail-full", opened=True)
-        yield KeyBar()
+        yield JobDetail(self.comfyq.store, id="detail-full", opened=True)
+        yield Footer()
 
     def on_mount(self) -> None:
-        detail = self.query_one(JobDetail)
-        detail.focus()
-        self._show(self.job_id)
+        self.query_one(JobDetail).focus()
+        self.show(self.job_id)
+        self.comfyq.jobs_signal.subscribe(self, self._jobs_changed)  # live: the job and its attempts
+        self.watch(self.app, "config", self._config_changed, init=False)
 
-    def _show(self, job_id: str) -> None:
+    def on_screen_resume(self) -> None:
+        self.query_one(JobDetail).focus()
+
+    def show(self, job_id: str) -> None:
+        """Show `job_id` (the screen is made once and shows each job asked for)."""
         detail = self.query_one(JobDetail)
         try:
             job = self.comfyq.store.get(job_id)
@@ -63,12 +63,11 @@ class JobDetailScreen(Screen[None]):
     @on(JobDetail.Navigate)
     def _navigate(self, event: JobDetail.Navigate) -> None:
         event.stop()
-        self._show(event.job_id)
+        self.show(event.job_id)
 
-    def jobs_changed(self, jobs: Sequence[Job]) -> None:
-        """Called by the app with every job that changed (live updates)."""
+    def _jobs_changed(self, jobs: list[Job]) -> None:
         self.query_one(JobDetail).jobs_changed(jobs)
 
-    def set_config(self, config: object) -> None:
+    def _config_changed(self, config: Config) -> None:
         """The config file was re-read (OSS bucket paths may have changed)."""
-        self.query_one(JobDetail).set_config(config)  # type: ignore[arg-type]
+        self.query_one(JobDetail).config_changed()

@@ -12,7 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+import tomlkit
 
 from rich.text import Text
 from textual import on
@@ -38,6 +40,9 @@ from tui.core.config import (
 )
 from tui.core.jobs import Edition
 from tui.core.secrets import redact
+
+if TYPE_CHECKING:
+    from tui.app import ComfyqApp
 
 DEFAULT_CONSUMER_GROUP = "comfyq"
 
@@ -85,8 +90,6 @@ def profile_fields(edition: Edition, values: Mapping[str, str]) -> dict[str, Any
 
 def validate_profile(name: str, fields: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[ConfigIssue]:
     """The config loader's verdict on one profile, as if it were the only one in a file (empty list: it loads)."""
-    import tomlkit
-
     issues: list[ConfigIssue] = []
     checked_name = name
     if not name.strip():
@@ -127,93 +130,30 @@ def field_of(issue: ConfigIssue, name: str) -> str | None:
 class ProfileFormScreen(ModalScreen[ProfileSaved | None]):
     """Add (`name` None) or edit a profile; ctrl+s saves, esc cancels. Shows only the chosen edition's fields."""
 
-    DEFAULT_CSS = """
-    ProfileFormScreen {
-        align: center middle;
-    }
-    ProfileFormScreen > #form {
-        width: 84;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: thick $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
-    ProfileFormScreen #form-fields {
-        height: auto;
-        max-height: 1fr;
-    }
-    ProfileFormScreen .form-row {
-        height: auto;
-        margin-top: 1;
-    }
-    ProfileFormScreen.-short .form-row {
-        margin-top: 0;
-    }
-    ProfileFormScreen .form-row Input {
-        background: $boost;
-    }
-    ProfileFormScreen .form-row Input:focus {
-        background: $primary 25%;
-    }
-    ProfileFormScreen .form-label {
-        width: 17;
-        padding-right: 1;
-        text-align: right;
-        color: $text-muted;
-    }
-    ProfileFormScreen .form-row Input, ProfileFormScreen .form-row Select {
-        width: 1fr;
-    }
-    ProfileFormScreen .form-error {
-        height: auto;
-        padding-left: 17;
-        color: $error;
-        display: none;
-    }
-    ProfileFormScreen .form-error.-shown {
-        display: block;
-    }
-    ProfileFormScreen #form-general-error {
-        padding-left: 0;
-    }
-    ProfileFormScreen #form-hint {
-        color: $text-muted;
-        margin-top: 1;
-    }
-    ProfileFormScreen #form-buttons {
-        height: auto;
-        align-horizontal: right;
-        margin-top: 1;
-    }
-    ProfileFormScreen #form-buttons Button {
-        margin-left: 2;
-    }
-    """
+    CSS_PATH = "profile_form.tcss"
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="profile_form.save"),
         Binding("escape", "cancel", "Cancel", id="profile_form.cancel"),
     ]
 
-    def __init__(
-        self,
-        config: Config,
-        config_file: Path,
-        name: str | None = None,
-        *,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, config_file: Path, name: str | None = None, *, env: Mapping[str, str] | None = None) -> None:
         super().__init__()
-        self.config = config
         self.config_file = Path(config_file)
         self.old_name = name
-        self.profile: Profile | None = config.profiles.get(name) if name is not None else None
         self.env = env
         self.saved = False
         self._initial: dict[str, str] = {}
+
+    @property
+    def config(self) -> Config:
+        """The app's config (held once, by the app)."""
+        return cast("ComfyqApp", self.app).config
+
+    @property
+    def profile(self) -> Profile | None:
+        """The profile being edited (None: a new one)."""
+        return self.config.profiles.get(self.old_name) if self.old_name is not None else None
 
     # ------------------------------------------------------------------ layout
 

@@ -9,30 +9,33 @@ dependency for three bar rows.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Label, Sparkline, Static
+from textual.widgets import Footer, Label, Sparkline, Static, Tab, Tabs
 
+from tui.core.config import Profile
+from tui.core.export import export_jobs
 from tui.core.jobs import Job
 from tui.core.stats import TIMELINE_BUCKETS, ServiceStats, Window, compute_stats
 from tui.core.stats_text import seconds_text, stats_lines
 from tui.core.store import JobFilter, JobStore
-from tui.widgets.key_bar import KeyBar
-from tui.widgets.quick_filters import QuickFilterBar
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp
-    from tui.core.config import Profile
 
-WINDOWS = {"15m": "15m", "1h": "1h", "24h": "24h", "all": "all"}
+WINDOWS = ("15m", "1h", "24h", "all")
+TAB_PREFIX = "window-"  # a tab's id: this and the window's label (an id cannot start with a digit)
 REFRESH_SECONDS = 1.0  # at most one recomputation a second
 SLIDE_SECONDS = 10.0  # without finished jobs, the window still moves on: recompute this often
 
@@ -40,12 +43,7 @@ SLIDE_SECONDS = 10.0  # without finished jobs, the window still moves on: recomp
 class StatsScreen(Screen[None]):
     """The stats of one selection (a profile, or the job table's filter) over a window."""
 
-    DEFAULT_CSS = """
-    StatsScreen #stats-body { padding: 0 1; }
-    StatsScreen .chart-label { color: $text-muted; margin-top: 1; }
-    StatsScreen Sparkline { height: 3; margin: 0 0; }
-    StatsScreen #stats-figures { margin-top: 1; }
-    """
+    CSS_PATH = "stats.tcss"
 
     BINDINGS = [
         Binding("escape,q,i", "app.pop_screen", "Back", id="stats.back"),
@@ -55,10 +53,10 @@ class StatsScreen(Screen[None]):
         Binding("4", "window('all')", "All", show=False, id="stats.window_all"),
     ]
 
-    def _chart(self, selector: str, series: object) -> None:
+    def _chart(self, selector: str, series: Iterable[float]) -> None:
         """A chart with nothing to show is hidden (a Sparkline of one value, or of equal values, is drawn as full
         bars, which reads as "busy"); its label still says what it would show."""
-        values = list(series)  # type: ignore[call-overload]
+        values = list(series)
         sparkline = self.query_one(selector, Sparkline)
         sparkline.display = any(values)
         if values:
@@ -76,13 +74,17 @@ class StatsScreen(Screen[None]):
 
     @property
     def comfyq(self) -> ComfyqApp:
-        return self.app  # type: ignore[return-value]
+        return cast("ComfyqApp", self.app)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="stats-body"):
             # markup=False: profile, batch and node names are the store's text (already made visible), not markup.
             yield Static(id="stats-title", markup=False)
-            yield QuickFilterBar(WINDOWS, active=self.window.label, id="stats-windows")
+            yield Tabs(
+                *(Tab(label, id=TAB_PREFIX + label) for label in WINDOWS),
+                active=TAB_PREFIX + self.window.label,
+                id="stats-windows",
+            )
             yield Label("jobs finished", id="throughput-label", classes="chart-label", markup=False)
             yield Sparkline([], id="throughput", summary_function=max)
             yield Label("mean queue wait", id="wait-label", classes="chart-label", markup=False)
@@ -90,17 +92,18 @@ class StatsScreen(Screen[None]):
             yield Label("run times", id="histogram-label", classes="chart-label", markup=False)
             yield Sparkline([], id="histogram", summary_function=max)
             yield Static(id="stats-figures", markup=False)
-        yield KeyBar()
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#stats-body").border_title = "Stats"
+        self.comfyq.jobs_signal.subscribe(self, self._jobs_changed)
         self.set_interval(REFRESH_SECONDS, self._tick)
         self._tick()
 
     # ------------------------------------------------------------------ live
 
-    def jobs_changed(self, jobs: Sequence[Job]) -> None:
-        """Called by the app with every job that changed: a finished one moves the figures."""
+    def _jobs_changed(self, jobs: list[Job]) -> None:
+        """Every job that changed (the app's `jobs_signal`): a finished one moves the figures."""
         if any(job.state.is_terminal for job in jobs):
             self._dirty = True
 
@@ -157,16 +160,18 @@ class StatsScreen(Screen[None]):
     # --------------------------------------------------------------- window
 
     def action_window(self, label: str) -> None:
-        self.query_one(QuickFilterBar).active = label
+        tabs = self.query_one(Tabs)
+        if tabs.active != TAB_PREFIX + label:
+            tabs.active = TAB_PREFIX + label  # its TabActivated comes back here, with nothing left to do
         if label != self.window.label:
             self.window = Window.parse(label)
             self._dirty = True
             self._next_at = 0.0
             self._tick()
 
-    @on(QuickFilterBar.Chosen, "#stats-windows")
-    def _window_chosen(self, event: QuickFilterBar.Chosen) -> None:
-        self.action_window(event.key)
+    @on(Tabs.TabActivated, "#stats-windows")
+    def _window_chosen(self, event: Tabs.TabActivated) -> None:
+        self.action_window((event.tab.id or "").removeprefix(TAB_PREFIX) or self.window.label)
 
 
 def export_view(
@@ -174,12 +179,6 @@ def export_view(
 ) -> tuple[str, int]:
     """Write the jobs of `flt` to `comfyq-jobs-<UTC time>.<fmt>` in the working directory (where the user started
     comfyq), else in `fallback` (the data directory) when that cannot be written. Returns (path, count)."""
-    import contextlib
-    import os
-    from datetime import datetime, timezone
-
-    from tui.core.export import export_jobs
-
     name = f"comfyq-jobs-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.{fmt}"
     last_error: OSError | None = None
     for directory in (Path.cwd(), Path(fallback)):

@@ -3,6 +3,10 @@
 The app owns no job logic. It starts the engine on Textual's event loop, turns engine events into screen updates
 (coalesced: bursts of job changes collapse into one repaint), handles worker errors in one place, applies the user's
 keymap and theme, and offers contextual commands in the palette.
+
+It holds the one copy of the config (`config`, a reactive: assigning a new Config reloads the engine, and screens
+`watch` it) and tells screens what happened through three signals they subscribe to — `jobs_signal` (the latest
+version of every job that changed), `source_status_signal` and `last_error_signal` — never by method names.
 """
 
 from __future__ import annotations
@@ -13,21 +17,27 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
+from textual.reactive import var
+from textual.signal import Signal
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from screens.confirm import ConfirmScreen
-from tui.core.config import Config, ConfigError, save_ui_settings
+from screens.help import HelpScreen
+from screens.main import MainScreen
+from tui.core.backends.base import SourceStatus
+from tui.core.config import Config, ConfigError, builtin_config, save_ui_settings
 from tui.core.engine import Engine
-from tui.core.events import JobChanged, SourceStatusChanged
+from tui.core.events import EngineError, JobChanged, SourceStatusChanged
 from tui.core.jobs import Job
 from tui.core.locations import Locations
+from tui.core.notify import notification_sequence
 from tui.core.safe_text import visible
 from tui.core.secrets import redact
 from tui.core.store import JobStore
@@ -56,6 +66,14 @@ class LaunchOptions:
 SOURCE_ERROR_GATHER_SECONDS = 0.6
 
 
+@dataclass(frozen=True)
+class LastError:
+    """The error the status bar shows: its text (secrets redacted) and the profile whose source it came from."""
+
+    message: str
+    profile: str | None = None
+
+
 class JobsDirty(Message):
     """Some jobs changed; the handler drains the pending set. Replaceable, so a burst becomes one update."""
 
@@ -70,7 +88,7 @@ class EngineEventArrived(Message):
     running app (a status from the sink watcher's thread): widgets are only touched from this message's handler.
     """
 
-    def __init__(self, event: object) -> None:
+    def __init__(self, event: SourceStatusChanged | EngineError) -> None:
         super().__init__()
         self.event = event
 
@@ -92,12 +110,20 @@ class ComfyqApp(App[int]):
         Binding("ctrl+p,colon", "command_palette", "Commands", show=False, id="app.palette"),
     ]
 
+    # The one config of the app. Assigning a new one (a profile added, edited or deleted) reloads the engine;
+    # screens watch it; widgets read it from here (never a copy of their own).
+    config: var[Config] = var(builtin_config, init=False)
+
     def __init__(self, options: LaunchOptions, *, store: JobStore | None = None, engine: Engine | None = None) -> None:
         super().__init__()
-        self.options = options
-        self.config = options.config
+        self.options = options  # how the app was launched (its `config` is the launch config, not the current one)
+        self.set_reactive(ComfyqApp.config, options.config)
         self.store = store if store is not None else JobStore(options.locations.store_file)
         self.engine = engine if engine is not None else Engine(self.config, self.store)
+        # What screens subscribe to (Signal: each subscriber's callback runs in its own message loop).
+        self.jobs_signal: Signal[list[Job]] = Signal(self, "jobs")
+        self.source_status_signal: Signal[SourceStatus] = Signal(self, "source-status")
+        self.last_error_signal: Signal[LastError] = Signal(self, "last-error")
         self._pending_jobs: dict[str, Job] = {}
         self._source_errors: dict[str, str] = {}  # profile -> its error, gathered for one toast
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
@@ -115,9 +141,7 @@ class ComfyqApp(App[int]):
 
     # ---------------------------------------------------------------- start
 
-    def get_default_screen(self):  # type: ignore[override]
-        from screens.main import MainScreen
-
+    def get_default_screen(self) -> MainScreen:
         return MainScreen(self.options)
 
     def on_mount(self) -> None:
@@ -182,8 +206,17 @@ class ComfyqApp(App[int]):
         finally:
             self.store.close()
 
+    def watch_config(self, config: Config) -> None:
+        """A new config (the profile form saved, a profile was deleted): the engine follows it."""
+        if self.options.start_engine:
+            self._reload_engine(config)
+
+    @work(group="engine", exit_on_error=False)
+    async def _reload_engine(self, config: Config) -> None:
+        await self.engine.reload_config(config)
+
     def _remember_theme(self, theme: object) -> None:
-        path = self.options.config.path
+        path = self.config.path
         if path is None:
             return
         try:
@@ -198,7 +231,7 @@ class ComfyqApp(App[int]):
         if isinstance(event, JobChanged):
             self._pending_jobs[event.job.id] = event.job
             self.post_message(JobsDirty())
-        else:
+        elif isinstance(event, (SourceStatusChanged, EngineError)):
             self.post_message(EngineEventArrived(event))
 
     @on(EngineEventArrived)
@@ -207,17 +240,11 @@ class ComfyqApp(App[int]):
             return  # shutting down: the screens may already be taking their widgets apart
         event = arrived.event
         if isinstance(event, SourceStatusChanged):
-            for screen in self.screen_stack:
-                handler = getattr(screen, "source_status_changed", None)
-                if handler is not None:
-                    handler(event.status)
-        else:
-            message = getattr(event, "message", None)
-            profile = getattr(event, "profile", None)
-            if message and profile is not None:
-                self._gather_source_error(profile, str(message))
-            elif message:
-                self.report_error(str(message))
+            self.source_status_signal.publish(event.status)
+        elif event.message and event.profile is not None:
+            self._gather_source_error(event.profile, event.message)
+        elif event.message:
+            self.report_error(event.message)
 
     def _gather_source_error(self, profile: str, message: str) -> None:
         """Errors of several profiles arriving together (three broken profiles at start-up) become one toast."""
@@ -258,16 +285,12 @@ class ComfyqApp(App[int]):
             return
         jobs = list(self._pending_jobs.values())
         self._pending_jobs.clear()
-        for screen in self.screen_stack:
-            handler = getattr(screen, "jobs_changed", None)
-            if handler is not None:
-                handler(jobs)
+        if not self.closing:
+            self.jobs_signal.publish(jobs)
 
     def notify_terminal(self, title: str, body: str) -> None:
         """A desktop notification through the terminal (OSC 777 / OSC 9, else the bell), as `[ui] notify` says.
         Written to the terminal the way App.copy_to_clipboard writes OSC 52 (so it also works over SSH)."""
-        from tui.core.notify import notification_sequence
-
         sequence = notification_sequence(title, body, self.config.notify)
         if not sequence:
             return
@@ -275,10 +298,20 @@ class ComfyqApp(App[int]):
         if not self.is_headless and self._driver is not None:
             self._driver.write(sequence)
 
-    def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs: Any) -> None:  # type: ignore[override]
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
         """Every toast: its text (which often quotes a file name, a profile or a server's error) is shown with
-        control characters escaped and never read as markup, whoever calls this."""
-        super().notify(visible(message, keep_newlines=True), title=visible(title), markup=False, **kwargs)
+        control characters escaped and never read as markup, whoever calls this (`markup` is accepted and ignored)."""
+        super().notify(
+            visible(message, keep_newlines=True), title=visible(title), severity=severity, timeout=timeout, markup=False
+        )
 
     def copy_to_clipboard(self, text: str) -> None:
         """Copy the real value (OSC 52 carries it base64-encoded, so nothing in it reaches the terminal raw).
@@ -297,10 +330,7 @@ class ComfyqApp(App[int]):
 
     def _show_last_error(self, message: str, profile: str | None) -> None:
         self.last_error = message
-        for screen in self.screen_stack:
-            handler = getattr(screen, "show_last_error", None)
-            if handler is not None:
-                handler(message, profile)
+        self.last_error_signal.publish(LastError(message, profile))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:
@@ -310,6 +340,7 @@ class ComfyqApp(App[int]):
     # -------------------------------------------------------------- actions
 
     def action_help(self) -> None:
-        from screens.help import HelpScreen
-
-        self.push_screen(HelpScreen())
+        # Made once and kept (an installed screen): opening it again is a switch, not a compose.
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(), "help")
+        self.push_screen("help")

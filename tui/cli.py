@@ -4,7 +4,7 @@ Each command module exposes `register(subparsers, common)`; `common` is a parent
 options (`--config`, `--data-dir`) so they work before or after the sub-command. A handler is attached with
 `set_defaults(handler=...)` and returns the process exit code.
 
-Exit codes (scripts rely on them): 0 all succeeded; 1 a job failed/was cancelled/lost; 2 usage or config error;
+Exit codes (scripts rely on them; tui/exit_codes.py): 0 all succeeded; 1 a job failed/was cancelled/lost; 2 usage or config error;
 3 service unreachable or unauthorized; 130 interrupted.
 """
 
@@ -16,16 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from tui import __version__
-from tui.commands import COMMAND_MODULES
-
-from tui.exit_codes import (  # noqa: F401 - re-exported for callers of tui.cli
-    EXIT_BROKEN_PIPE,
-    EXIT_INTERRUPTED,
-    EXIT_JOB_FAILED,
-    EXIT_OK,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-)
+from tui.commands import COMMAND_MODULES, ui
+from tui.exit_codes import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -66,11 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("config", "data_dir"):
         if not hasattr(args, name):
             setattr(args, name, None)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        from tui.commands import ui
-
-        handler = ui.run
+    handler = getattr(args, "handler", None) or ui.run  # no command: the app
     try:
         return int(handler(args) or 0)
     except KeyboardInterrupt:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from screens.main import MainScreen
+
 if TYPE_CHECKING:
-    from screens.main import MainScreen
+    from tui.app import ComfyqApp
 
 
 class ComfyqCommands(Provider):
     """Everything the main screen can do, named so it can be found by typing."""
 
     def _main_screen(self) -> MainScreen | None:
-        from screens.main import MainScreen
-
         for screen in reversed(self.app.screen_stack):
             if isinstance(screen, MainScreen):
                 return screen
@@ -36,7 +36,7 @@ class ComfyqCommands(Provider):
                 "a new attempt with every seed randomized",
                 partial(screen.resubmit_with_new_seed),
             )
-            if job.state.is_active:
+            if screen.cancel_refusal(job) is None:  # only where the job's backend can
                 yield f"Cancel job {short}", "x — delete from the queue or interrupt", screen.action_cancel
             if job.outputs:
                 yield f"Copy OSS path of job {short}", "y — the first output's OSS path", screen.action_copy_oss_path
@@ -61,8 +61,7 @@ class ComfyqCommands(Provider):
         yield "Randomize seeds", "every seed / noise_seed in the workflow", screen.randomize_seeds
         for key, label in (("all", "All"), ("active", "Active"), ("failed", "Failed"), ("done", "Done")):
             yield f"Filter: {label}", f"quick filter ({key})", partial(screen.action_quick_filter, key)
-        config = getattr(self.app, "config", None)
-        for name in config.profiles if config is not None else ():
+        for name in cast("ComfyqApp", self.app).config.profiles:
             yield f"Switch profile: {name}", "make it the active profile", partial(screen.switch_profile, name)
             yield f"Filter: profile {name}", "show only this profile's jobs", partial(screen.filter_profile, name)
             yield f"Test connection: {name}", "one request to the service", partial(screen.test_connection, name)

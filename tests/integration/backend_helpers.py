@@ -242,3 +242,22 @@ class EasHarness(BackendHarness[EasQueueBackend]):
 
     def sink_length(self) -> int:
         return len(self.server.queues.sink_queue(EAS_SERVICE))
+
+
+def window_profile(server: SimServer, window: int) -> Profile:
+    """A profile `wide` on the API edition with a sink window of `window` results."""
+    text = (
+        f'[profiles.wide]\nedition = "api"\ninput_url = "{server.api_input_url}"\ntoken = "{EAS_TOKEN}"\n'
+        f"window = {window}\nrequest_timeout = 5\n"
+    )
+    return parse_config_text(text).profiles["wide"]
+
+
+def put_results(server: SimServer, first: int, count: int) -> list[int]:
+    """`count` results straight onto the sink (task ids burst-<n>), as the service's workers write them."""
+    sink = server.queues.sink_queue(EAS_SERVICE)
+    indexes = []
+    for number in range(first, first + count):
+        outputs = {"9": {"images": [{"filename": f"burst_{number:04d}.png", "subfolder": "", "type": "output"}]}}
+        indexes.append(sink.put(json.dumps([outputs]).encode(), {"task_id": f"burst-{number}"}).index)
+    return indexes

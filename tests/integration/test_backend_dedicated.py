@@ -204,7 +204,7 @@ async def test_server_down_then_back(server: SimServer, store: JobStore) -> None
     h = Harness(server, store, make_profile(server))
     await h.backend.start()
     try:
-        await wait_until(lambda: h.backend.ws_connection_attempts >= 1 and h.backend._ws_error is None, what="ws up")
+        await wait_until(lambda: h.backend.ws_connection_attempts >= 1 and h.backend.progress.error is None, what="ws up")
         await server.stop()  # the server goes away (connections dropped, port closed)
         await wait_until(
             lambda: (s := h.recorder.last_status()) and s.state is SourceState.RECONNECTING, what="reconnecting"

@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from tui.core.backends.base import SourceState
-from tui.core.config import Profile, parse_config_text
 from tui.core.jobs import FailureCategory, JobState
 from tui.core.store import JobStore
 from tui.sim.server import SimServer
@@ -30,7 +29,9 @@ from tests.integration.backend_helpers import (
     SimServerFactory,
     fixture_workflow,
     missing_checkpoint_workflow,
+    put_results,
     slow_workflow,
+    window_profile,
 )
 from tests.integration.backend_helpers import EasHarness as Harness
 from tests.integration.backend_helpers import eas_profile as make_profile
@@ -175,23 +176,6 @@ async def test_external_result_is_stored_not_dropped(harness: Harness) -> None:
     assert external.state is JobState.SUCCEEDED
     assert [o.filename for o in external.outputs] == ["someone_else_00001_.png"]
     await wait_until(lambda: harness.sink_length() == 0, what="sink committed")
-
-
-def window_profile(server: SimServer, window: int) -> Profile:
-    text = (
-        f'[profiles.wide]\nedition = "api"\ninput_url = "{server.api_input_url}"\ntoken = "{TOKEN}"\n'
-        f"window = {window}\nrequest_timeout = 5\n"
-    )
-    return parse_config_text(text).profiles["wide"]
-
-
-def put_results(server: SimServer, first: int, count: int) -> list[int]:
-    sink = server.queues.sink_queue(SERVICE)
-    indexes = []
-    for number in range(first, first + count):
-        outputs = {"9": {"images": [{"filename": f"burst_{number:04d}.png", "subfolder": "", "type": "output"}]}}
-        indexes.append(sink.put(json.dumps([outputs]).encode(), {"task_id": f"burst-{number}"}).index)
-    return indexes
 
 
 async def test_a_burst_is_stored_in_batches_and_nothing_is_committed_before_it_is_stored(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import subprocess
 import threading
 import time
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from tui.core.jobs import JobState
 from tui.core.store import JobStore
 from tui.sim.server import SimServer, SimThread
 
-from tests.integration.cli_helpers import Cli, free_port, json_lines
+from tests.integration.cli_helpers import REPO, Cli, cli_env, free_port, json_lines
 from tests.integration.engine_helpers import BUCKET, SIM_TOKEN, write_config
 from tests.waiting import wait_until_sync
 
@@ -383,3 +384,25 @@ def test_output_cut_short_by_the_reader_ends_quietly(cli: Cli) -> None:
     assert process.wait(timeout=60) == 141
     errors = process.stderr.read()
     assert "unexpected error" not in errors and "Traceback" not in errors and "BrokenPipe" not in errors, errors
+
+
+def test_wait_summary_is_one_whole_line_per_failed_job_even_into_a_pipe(tmp_path: Path, workflow_file: Path) -> None:
+    """`submit --wait` into a pipe: the Problems lines are one per failed job with its short form (the traceback and
+    the tips stay in `show`), and no line is folded or cut at 80 columns (COLUMNS says 80; a pipe has no width)."""
+    with SimThread(token=SIM_TOKEN, step_seconds=0.01, output_dir=tmp_path / "out", fail_rate=1.0) as server:
+        cli = Cli(write_config(tmp_path / "config.toml", server), tmp_path / "data")
+        env = {**cli_env(), "COLUMNS": "80"}
+        result = subprocess.run(cli.argv("submit", str(workflow_file), "-p", "sim-dedicated", "-n", "3", *FAST, "--wait"),
+                                capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    assert result.returncode == 1, result.stderr
+    assert_no_traceback(result)
+    lines = result.stdout.splitlines()
+    problems = [line for line in lines[lines.index("Problems") + 1 :] if not line.startswith("(")]
+    assert len(problems) == 3, result.stdout
+    assert all("OOM · KSampler — CUDA out of memory" in line for line in problems), problems
+    assert not any("TIPS" in line for line in result.stdout.splitlines()), "the tips stay in `show`"
+    table = [line for line in lines[: lines.index("Problems")] if "failed" in line]
+    assert len(table) == 3 and all(len(line.rstrip()) > 80 and "…" not in line for line in table), table
+    # stderr's progress lines (one per job that ended) are whole too.
+    ended = [line for line in result.stderr.splitlines() if " failed " in line]
+    assert len(ended) == 3 and all("OOM · KSampler — CUDA out of memory" in line for line in ended), result.stderr

@@ -26,7 +26,7 @@ from tui.core.jobs import FailureCategory, JobState
 from tui.core.store import JobStore
 from tui.core.workflow import seed_workflow
 from tui.sim.server import SimServer
-from tui.widgets.job_format import progress_text
+from tui.core.presentation import progress_text
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -120,7 +120,7 @@ async def test_a_thousand_jobs_with_outages_that_forget_nothing_are_never_called
         # Outages mid-run that forget nothing (connections dropped, port closed and opened): each arms the
         # "forgotten in a restart" judgement, which must still never fire.
         for _ in range(3):
-            await wait_until(lambda: h.backend.poll_cycles > 0 and h.backend._ws_error is None, what="ws up")
+            await wait_until(lambda: h.backend.poll_cycles > 0 and h.backend.progress.error is None, what="ws up")
             await server.stop_listening()
             await asyncio.sleep(0.5)
             await server.start_listening()
@@ -134,7 +134,7 @@ async def test_a_thousand_jobs_with_outages_that_forget_nothing_are_never_called
         assert states == {JobState.SUCCEEDED}, [(job.id[:8], job.state, job.warning) for job in final
                                                 if job.state is not JobState.SUCCEEDED][:5]
         # The outages were noticed (back-to-back ones may count as one), so the fast judgement was armed throughout.
-        assert h.backend._outages >= 1
+        assert h.backend.settler.outages >= 1
     finally:
         await h.backend.stop()
         await server.stop()

@@ -15,7 +15,7 @@ import time
 from screens.job_detail import JobDetailScreen
 from tests.tui.conftest import BUCKET, Sim, jobs_table, running, screen_lines, wait_for
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, Output, new_job_id
-from tui.core.render import oss_path
+from tui.core.presentation import output_location
 from tui.core.store import JobStore
 
 UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -86,7 +86,7 @@ async def test_escape_laden_jobs_are_drawn_escaped_and_copied_exactly(sim: Sim) 
         await wait_for(pilot, lambda: app.clipboard.count("\n") == 1, "both paths copied")
         lines = app.clipboard.split("\n")
         profile = app.config.profiles["sim-dedicated"]
-        assert oss_path(evil.outputs[0], profile) in lines, "the real value is copied"
+        assert output_location(evil.outputs[0], profile).path in lines, "the real value is copied"
         assert "\x1b]52;c;ZWNobyBQV05FRAo=" in app.clipboard
         assert f"{BUCKET}/output/bad\ufffdname.png" in lines, "what cannot be encoded is replaced, not raised"
         await pilot.press("c")

@@ -14,15 +14,18 @@ from rich.console import Console
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.content import Content
+from textual.reactive import var
+from textual.signal import Signal
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 
 from screens.job_detail import JobDetailScreen
 from tests.tui.conftest import wait_for
 from tui.core.config import Config, parse_config_text
-from tui.core.jobs import Edition, Job, JobState, JobUpdate, new_job_id
+from tui.core.jobs import Edition, Job, JobState, JobUpdate, Output, new_job_id
 from tui.core.payloads import Outcome, parse_history_response, parse_sink_payload
 from tui.core.store import JobStore
-from tui.widgets.job_detail import TEMP_OSS_TEXT, JobDetail
+from tui.core.presentation import TEMP_OSS_TEXT
+from tui.widgets.job_detail import JobDetail
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 COMFYUI = FIXTURES / "comfyui"
@@ -115,7 +118,7 @@ class DetailApp(App[None]):
         self.navigations: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield JobDetail(self.config, self.store, id="detail")
+        yield JobDetail(self.store, id="detail")
 
     def on_mount(self) -> None:
         detail = self.query_one(JobDetail)
@@ -128,11 +131,16 @@ class DetailApp(App[None]):
 
 
 class FullScreenApp(App[None]):
+    """What JobDetailScreen reads of ComfyqApp: the store, the config (a reactive it watches) and the jobs signal."""
+
+    config: var[Config | None] = var(None, init=False)
+
     def __init__(self, config: Config, store: JobStore, job_id: str) -> None:
         super().__init__()
         self.config = config
         self.store = store
         self.job_id = job_id
+        self.jobs_signal: Signal[list[Job]] = Signal(self, "jobs")
 
     def on_mount(self) -> None:
         self.push_screen(JobDetailScreen(self.job_id))
@@ -390,7 +398,7 @@ class SequenceApp(App[None]):
         self.sequence = jobs
 
     def compose(self) -> ComposeResult:
-        yield JobDetail(self.config, self.store, id="detail")
+        yield JobDetail(self.store, id="detail")
 
     def on_mount(self) -> None:
         detail = self.query_one(JobDetail)
@@ -553,3 +561,31 @@ async def test_closing_the_full_screen_detail_at_once_does_not_crash(config: Con
             app.pop_screen()
         await pilot.pause(0.2)
         assert app.return_code is None and app.is_running
+
+
+async def test_a_long_oss_path_wraps_instead_of_being_cut_and_copies_whole(config: Config, store: JobStore) -> None:
+    """A path longer than the outputs table's room is folded over the row's next lines, in the pane and full
+    screen; `y` copies it whole."""
+    subfolder = "/".join(f"project-{n:02d}-renders-final-approved" for n in range(4))
+    filename = "a_really_long_output_file_name_for_the_client_review_00001_.png"
+    outcome = Outcome(JobState.SUCCEEDED, outputs=(Output("9", "output", subfolder, filename),))
+    job = store_job(store, outcome)
+    path = f"{BUCKET}/output/{subfolder}/{filename}"
+    assert len(path) > 200
+    for size in ((120, 36), (80, 24)):
+        app = FullScreenApp(config, store, job.id)
+        async with app.run_test(size=size) as pilot:
+            detail = await wait_for(pilot, lambda: app.screen.query(JobDetail).first() if app.screen.query(JobDetail)
+                                    else None, "the detail screen")
+            await wait_for(pilot, lambda: detail.job is not None, "the job")
+            await pilot.pause()
+            lines = [strip.text for strip in app.screen._compositor.render_strips()]
+            # The path's pieces, read across the screen lines inside the table's frame, make the whole path.
+            table = detail.query_one("#detail-outputs", DataTable)
+            region = table.content_region
+            shown = "".join(line[region.x : region.right].strip().split("  ")[-1].strip()
+                            for line in lines[region.y : region.bottom] if "…" not in line)
+            assert path in shown.replace(" ", ""), (size, "\n".join(lines))
+            assert not any("…" in line[region.x : region.right] for line in lines[region.y : region.bottom])
+            await pilot.press("y")
+            assert app.clipboard == path

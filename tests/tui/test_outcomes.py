@@ -12,7 +12,7 @@ from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState
 from tui.core.locations import resolve_locations
 from tui.core.store import JobStore
 from tui.widgets.job_table import JobTable
-from tui.widgets.quick_filters import QuickFilterBar
+from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.status_bar import StatusBar
 
 WORKFLOW = {"3": {"class_type": "KSampler", "inputs": {"seed": 1}}}
@@ -38,7 +38,7 @@ async def test_a_retried_failure_is_not_failing_and_says_how_its_retry_ended(dir
     app = app_on(dirs)
     async with running(app) as pilot:
         table = app.screen.query_one(JobTable)
-        bar = app.screen.query_one(QuickFilterBar)
+        bar = app.screen.query_one(JobsPane)
         await wait_for(pilot, lambda: "Failed 1" in bar.labels(), lambda: f"Failed 1 in {bar.labels()}")
         status = app.screen.query_one(StatusBar)
         assert "✘ 1" in str(status.render())

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
 from screens.confirm import ConfirmScreen
+from screens.profile_editing import ConfigChange, ProfileEditing
 from screens.profile_form import ProfileFormScreen
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.config import Config, builtin_config, load_config
@@ -41,21 +42,33 @@ oss_bucket_path = "oss://bucket/prefix"
 
 
 class ProfilesApp(App[None]):
+    """The profiles pane alone, its requests handled the way the main screen handles them."""
+
     def __init__(self, config: Config, config_file: Path) -> None:
         super().__init__()
         self.config = config
-        self.config_file = config_file
-        self.saved_events: list[ProfileList.ConfigSaved] = []
+        self.editing = ProfileEditing(self, fallback_file=config_file, changed=self._changed)
+        self.saved_events: list[ConfigChange] = []
 
     def compose(self) -> ComposeResult:
-        yield ProfileList(self.config, config_file=self.config_file, id="profiles")
+        yield ProfileList(id="profiles")
 
     def on_mount(self) -> None:
         self.query_one(ProfileList).focus()
 
-    def on_profile_list_config_saved(self, event: ProfileList.ConfigSaved) -> None:
-        self.saved_events.append(event)
-        self.config = event.config
+    def on_profile_list_open_requested(self, event: ProfileList.OpenRequested) -> None:
+        self.editing.open_form(event.name)
+
+    def on_profile_list_delete_requested(self, event: ProfileList.DeleteRequested) -> None:
+        self.editing.delete(event.name, event.in_flight)
+
+    def _changed(self, change: ConfigChange) -> None:
+        self.saved_events.append(change)
+        renamed = (change.renamed_from, change.saved) if change.renamed_from and change.saved else None
+        profiles = self.query_one(ProfileList)
+        profiles.config_changed(renamed=renamed)
+        if change.saved:
+            profiles.highlight(change.saved)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from tui.core.jobs import Edition, Job, JobState, JobUpdate, Output
 from tui.core.locations import resolve_locations
 from tui.core.store import JobStore
 from tui.widgets.job_table import JobTable
-from tui.widgets.quick_filters import QuickFilterBar
+from tui.widgets.jobs_pane import JobsPane
 
 JOB_COUNT = 10_000
 START = 1_790_000_000.0  # a fixed past moment: every job is older than "now"
@@ -88,7 +88,7 @@ async def test_a_10k_store_opens_pages_jumps_and_repaints_a_live_change(big_stor
         assert "state" in lines[0] and "profile" in lines[0]
         for offset in range(visible):
             assert newest_first(offset)[:8] in lines[1 + offset], (offset, lines[1 + offset])
-        assert "All 10000" in app.screen.query_one(QuickFilterBar).labels()
+        assert "All 10000" in app.screen.query_one(JobsPane).labels()
         assert table.cursor_job_id == newest_first(0)
 
         # end: the last row (the oldest job) is the cursor's and on screen.

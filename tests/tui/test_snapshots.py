@@ -179,10 +179,13 @@ def frozen_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], 
 
 
 async def panes_mounted(pilot) -> None:  # type: ignore[no-untyped-def]
-    """The main screen mounts profiles, editor and detail just after its first frame: snapshots wait for them."""
-    await wait_for(pilot, lambda: pilot.app.screen.panes_ready, "the main screen's panes")
+    """The snapshots wait for what the main screen computes in worker threads."""
     # The profiles' last-hour figures are computed in a worker thread: the snapshot shows them.
-    await wait_for(pilot, lambda: pilot.app.screen.query_one("#profiles").hour_figures_shown, "last-hour figures")
+    def figures_shown() -> bool:
+        found = pilot.app.screen.query("#profiles")  # none until the main screen is up
+        return bool(found) and found.first().hour_figures_shown
+
+    await wait_for(pilot, figures_shown, "last-hour figures")
     await pilot.pause()
 
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tui.commands import jobs_cmd
+from tui.commands import job_output
 from tui.core.safe_text import visible
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, Progress
 
@@ -81,14 +81,14 @@ def _jobs(count: int, *, retries: bool, long_details: bool) -> list[Job]:
 
 def _reference_table(console: Console, jobs: list[Job]) -> None:
     """The table as the CLI printed it with rich's Table (before it was laid out directly)."""
-    from tui.widgets.job_format import format_clock, format_duration
+    from tui.core.presentation import format_clock, format_duration
 
     now = time.time()
     retries = any(job.attempt > 1 for job in jobs)
     headers = ["Job", "Profile", "State"] + (["Try"] if retries else []) + ["Submitted", "Duration"]
     rows = []
     for job in jobs:
-        row = [Text(job.id[:8]), Text(job.profile), jobs_cmd._state_text(job)]
+        row = [Text(job.id[:8]), Text(job.profile), job_output.state_text(job)]
         if retries:
             row.append(Text(str(job.attempt), justify="right"))
         row += [Text(format_clock(job.submitted_at, now)), Text(format_duration(job.duration(now)), justify="right")]
@@ -99,7 +99,7 @@ def _reference_table(console: Console, jobs: list[Job]) -> None:
     table.add_column("Detail", width=10, no_wrap=True, overflow="ellipsis")
     for job, row in zip(jobs, rows):
         # Control characters in a detail are shown as escapes (safe_text.visible), as the CLI shows them everywhere.
-        table.add_row(*row, Text(visible(jobs_cmd._detail(job))))
+        table.add_row(*row, Text(visible(job_output.detail_line(job))))
     used = console.measure(table).maximum
     table.columns[-1].width = max(10, 10 + console.width - used)
     console.print(table)
@@ -124,14 +124,15 @@ def _styled_cells(ansi: str) -> list[tuple[str, str]]:
 
 def _render(printer, jobs: list[Job], width: int, styled: bool) -> str:  # type: ignore[no-untyped-def]
     out = io.StringIO()
-    console = Console(file=out, width=width, force_terminal=styled, color_system="standard" if styled else None)
+    # A terminal's table (into a pipe the Detail column is never cut: see the test at the end).
+    console = Console(file=out, width=width, force_terminal=True, color_system="standard" if styled else None)
     printer(console, jobs)
     return out.getvalue()
 
 
 def _ours(console: Console, jobs: list[Job]) -> None:
     session = SimpleNamespace(out=console, profile_or_none=lambda name: None)
-    jobs_cmd.print_table(session, jobs)  # type: ignore[arg-type]
+    job_output.print_table(session, jobs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("width", [60, 80, 120, 200])
@@ -155,3 +156,15 @@ def test_a_long_detail_ends_in_an_ellipsis_at_the_right_edge() -> None:
     lines = _render(_ours, [failed], 100, styled=False).splitlines()
     assert len(lines) == 3 and all(len(line) == 100 for line in lines)
     assert lines[2].endswith("…")
+
+
+def test_into_a_pipe_every_line_is_whole() -> None:
+    """Not a terminal (a pipe, a log file): the Detail column is not cut to a width, whatever COLUMNS says."""
+    (failed,) = [job for job in _jobs(8, retries=False, long_details=True) if job.state is JobState.FAILED]
+    out = io.StringIO()
+    session = SimpleNamespace(out=Console(file=out, width=80), profile_or_none=lambda name: None)
+    job_output.print_table(session, [failed])  # type: ignore[arg-type]
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and "…" not in lines[2] and not lines[0].endswith(" "), lines
+    assert lines[2].rstrip().endswith("bell"), lines[2]  # the message's whole first line, escapes shown
+    assert "OOM — KSampler ran out of memory" in lines[2], lines[2]  # the short form first

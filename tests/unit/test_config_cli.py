@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import EXIT_OK, EXIT_USAGE, main
+from tui.cli import main
+from tui.exit_codes import EXIT_OK, EXIT_USAGE
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config.example.toml"

@@ -189,7 +189,7 @@ async def test_answers_are_stored_as_they_come_and_each_job_gets_its_own(config,
     # Each job came back with its own answer (the backend numbers its answers), stored, whatever the batching.
     assert sorted(job.queue_index for job in jobs) == list(range(1, 21))
     assert all(store.get(job.id).queue_index == job.queue_index for job in jobs)
-    assert engine._answers == {}  # nothing left waiting to be stored
+    assert engine._sender.answers.settled  # nothing left waiting to be stored
     await engine.stop()
 
 
@@ -206,9 +206,8 @@ async def test_a_store_failure_while_storing_answers_fails_the_submit_and_keeps_
     with pytest.raises(StoreError, match="disk full"):
         await asyncio.wait_for(engine.submit("dedi", seed_workflow(), count=5), 10)
     # The batch's other sends finish in the background, and fail to store the same way.
-    context = engine._contexts["dedi"]
     for _ in range(1000):
-        if not engine._unanswered.get(context) and not engine._answers:
+        if engine._sender.answers.settled:
             break
         await asyncio.sleep(0.001)
     # The jobs stay `submitting` (a reconcile looks them up by their own ids); nothing was lost or sent twice.

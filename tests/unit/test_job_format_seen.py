@@ -8,7 +8,7 @@ from datetime import datetime
 from tui.core.jobs import Edition, Job, JobState
 from tui.core.render import job_to_dict
 from tui.core.store import JobStore, SinkResult
-from tui.widgets.job_format import external_origin, progress_text, submitted_text
+from tui.core.presentation import external_origin, progress_text, submitted_text
 
 
 def job(**fields: object) -> Job:

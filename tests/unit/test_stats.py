@@ -203,6 +203,11 @@ def test_export_jsonl_is_filtered_like_jobs(capsys: pytest.CaptureFixture[str], 
     assert rows[0]["run_s"] == 1.0 and rows[0]["failure_class_type"] == "KSampler"
     code, out, _ = run_cli(capsys, data_dir, "export", "--format", "jsonl", "--filter", "batch:summer")
     assert [json.loads(line)["id"] for line in out.splitlines()] == ["beta1"]
+    # The app's state names: a prefix (`fai`) and `done` work as they do in `jobs --state` and the filter line.
+    code, out, _ = run_cli(capsys, data_dir, "export", "--format", "jsonl", "--state", "fai", "-p", "alpha")
+    assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == ["oom1", "oom2", "rej"]
+    code, _, err = run_cli(capsys, data_dir, "export", "--format", "jsonl", "--state", "bogus")
+    assert code == 2 and "bogus: not a state" in err
 
 
 def test_windows_parse_and_percentiles_are_nearest_rank() -> None:

@@ -9,16 +9,15 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tui.commands.session import Session
 from tui.core.batch import SeedMode, job_count, plan_jobs
 from tui.core.jobs import Job, JobState
+from tui.core.notify import notification_sequence
 from tui.core.safe_text import visible
 from tui.core.sweep import SweepAxis, SweepError, parse_sweep
 from tui.core.workflow import Workflow
-
-if TYPE_CHECKING:
-    from tui.commands.jobs_cmd import Session
 
 
 def parse_sweeps(workflow: Workflow, specs: Sequence[str], cap: int) -> list[SweepAxis]:
@@ -95,7 +94,6 @@ def print_dry_run(
 
 def notify_end(session: Session, jobs: Sequence[Job], batch: str | None) -> None:
     """`--notify`: one desktop notification through the terminal (stderr, when it is one) saying how it ended."""
-    from tui.core.notify import notification_sequence
 
     stream = sys.stderr
     if not stream.isatty():

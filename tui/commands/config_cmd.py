@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 
+from rich.table import Table
+
+from tui.commands.safe_console import SafeConsole, say
+from tui.core.config import Config, ConfigError, Profile, keymap_issues, load_config
+from tui.core.jobs import Edition
 from tui.core.locations import resolve_locations
+from tui.core.secrets import redact
+from tui.exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -26,17 +35,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run_path(args: argparse.Namespace) -> int:
-    from tui.exit_codes import EXIT_OK
-
     print(resolve_locations(args.config, args.data_dir).config_file)
     return EXIT_OK
 
 
-def _outputs_from(profile) -> str:  # type: ignore[no-untyped-def]
+def _outputs_from(profile: Profile) -> str:
     """Where previews and `pull` read files; for OSS the region and whether the key variables are set — the names
     of the variables only, never their values."""
-    import os
-
     if profile.outputs_from != "oss":
         return "service (/view)"
     settings = profile.oss
@@ -50,16 +55,10 @@ def _outputs_from(profile) -> str:  # type: ignore[no-untyped-def]
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from tui.commands.safe_console import SafeConsole as Console, say
-
-    from tui.exit_codes import EXIT_OK, EXIT_USAGE
+    # Textual only for this check (the key bindings and themes the app knows): `comfyq config path` and the other
+    # commands never pay for it.
     from screens.help import known_binding_ids, known_themes
     from tui.app import ComfyqApp
-    from tui.core.config import ConfigError, keymap_issues, load_config
-    from tui.core.jobs import Edition
-    from tui.core.secrets import redact
 
     locations = resolve_locations(args.config, args.data_dir)
     try:
@@ -78,9 +77,9 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"comfyq: {count} problem{'s' if count != 1 else ''} in the config", file=sys.stderr)
         return EXIT_USAGE
     _warn_if_readable_by_others(config)
-    console = Console(soft_wrap=False)
+    console = SafeConsole(soft_wrap=False)
     if not console.is_terminal:  # piped or captured: full lines beat a table folded to 80 columns
-        console = Console(soft_wrap=False, width=max(console.width, 400))
+        console = SafeConsole(soft_wrap=False, width=max(console.width, 400))
     if config.path is None:
         console.print(
             f"no config file at {locations.config_file}: using the built-in profile", highlight=False, markup=False
@@ -111,16 +110,10 @@ def run_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _warn_if_readable_by_others(config: object) -> None:
+def _warn_if_readable_by_others(config: Config) -> None:
     """A config file holding a token should be readable by its owner only (like ~/.ssh keys)."""
-    import os
-    import stat
-
-    from tui.commands.safe_console import say
-
-    path = getattr(config, "path", None)
-    profiles = getattr(config, "profiles", {})
-    if path is None or not any(profile.token and not profile.token_env for profile in profiles.values()):
+    path = config.path
+    if path is None or not any(profile.token and not profile.token_env for profile in config.profiles.values()):
         return
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)

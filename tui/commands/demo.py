@@ -19,7 +19,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from tui.commands.ui import launch
+from tui.core.config import ConfigError, load_config, save_profile, write_private
 from tui.core.locations import resolve_locations
+from tui.core.logs import setup_logging
+from tui.core.workflow import seed_workflow
+from tui.exit_codes import EXIT_USAGE
 
 DEMO_STEP_SECONDS = 0.15  # 20 sampler steps ≈ 3 s a job
 DEMO_FAIL_RATE = 0.2
@@ -50,8 +55,6 @@ DEMO_CONFIG_HEADER = (
 def prepare_demo_config(path: Path, sim_snippet: str) -> None:
     """Create the demo config once (mode 0600: profiles the user adds may hold tokens), or bring its emulator
     profiles up to date with this start's `sim_snippet`, leaving everything else in the file as it is."""
-    from tui.core.config import save_profile, write_private
-
     if not path.exists():
         write_private(path, DEMO_CONFIG_HEADER + "\n" + sim_snippet)
         return
@@ -61,12 +64,7 @@ def prepare_demo_config(path: Path, sim_snippet: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.exit_codes import EXIT_USAGE
-    from tui.commands.ui import launch
-    from tui.core.config import ConfigError, load_config
-    from tui.core.logs import setup_logging
-    from tui.core.workflow import seed_workflow
-    from tui.sim.server import SimThread
+    from tui.sim.server import SimThread  # aiohttp and the emulators: only for the demo
 
     base = resolve_locations(None, args.data_dir)
     data_dir = Path(args.data_dir) if args.data_dir else base.data_dir / "demo"

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from tui.core.locations import resolve_locations
+from tui.exit_codes import EXIT_OK
 
 PREVIEW_DIRNAME = "previews"  # tui.core.preview_cache.PREVIEW_DIRNAME (a test holds them equal)
 
@@ -32,7 +33,7 @@ def _state(exists: bool) -> str:
 
 def _cache_state(directory: Path) -> str:
     """How full the cache of fetched outputs is (it is trimmed to its cap)."""
-    from tui.core.preview_cache import DEFAULT_CAP_BYTES
+    from tui.core.preview_cache import DEFAULT_CAP_BYTES  # it imports httpx: only for `locate`
 
     cap = f"cap {DEFAULT_CAP_BYTES // 2**20} MB"
     if not directory.is_dir():
@@ -42,8 +43,6 @@ def _cache_state(directory: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.exit_codes import EXIT_OK
-
     locations = resolve_locations(args.config, args.data_dir)
     config_note = _state(locations.config_file.exists())
     if not locations.config_file.exists() and not locations.config_explicit:

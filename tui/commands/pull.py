@@ -13,6 +13,7 @@ so a second run fetches nothing. Exit codes: 0 every file is there; 1 some are m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -20,12 +21,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from tui.commands.session import STATE_NAMES, CliError, Session, open_session
+from tui.core.jobs import Job
 from tui.core.safe_text import visible
+from tui.core.store import AmbiguousJobId, JobFilter, JobNotFound, parse_states
 
 if TYPE_CHECKING:
-    from tui.commands.jobs_cmd import Session
+    # httpx and the OSS client stay out of the parser every command builds: imported where pull runs.
     from tui.core.fetch import FetchError, OutputSource
-    from tui.core.jobs import Job
     from tui.core.pull import PullResult, Skipped
 
 MAX_JOBS = 100_000  # a selection larger than this is refused rather than planned
@@ -50,7 +55,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.commands.jobs_cmd import CliError, open_session
 
     chosen = sum(bool(x) for x in (args.job_ids, args.batch, args.state))
     if chosen != 1:
@@ -74,10 +78,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _select(session: Session, args: argparse.Namespace) -> list[Job]:
-    from tui.commands.jobs_cmd import _STATE_NAMES, CliError
-    from tui.core.jobs import JobState
-    from tui.core.store import AmbiguousJobId, JobFilter, JobNotFound
-
     if args.job_ids:
         jobs = []
         for job_id in args.job_ids:
@@ -88,11 +88,10 @@ def _select(session: Session, args: argparse.Namespace) -> list[Job]:
         return jobs
     states = None
     if args.state:
-        names = [name.strip().lower() for name in args.state.split(",") if name.strip()]
-        bad = [name for name in names if name not in _STATE_NAMES]
+        # The same names as `jobs --state` and the app's `state:` filter: states, `active`, `done`, or a prefix.
+        states, bad = parse_states(args.state)
         if bad:
-            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(_STATE_NAMES)})")
-        states = frozenset(JobState(name) for name in names)
+            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(STATE_NAMES)}, active, done)")
     flt = JobFilter(states=states, profile=args.profile, batch=args.batch or None)
     jobs = session.store.page(flt, limit=MAX_JOBS + 1)
     if len(jobs) > MAX_JOBS:
@@ -106,7 +105,7 @@ def _select(session: Session, args: argparse.Namespace) -> list[Job]:
 
 
 def _sources(session: Session, jobs: list[Job], concurrency: int) -> dict[str, OutputSource | FetchError]:
-    from tui.core.fetch import FetchError
+    from tui.core.fetch import FetchError  # httpx: see the top
     from tui.core.output_sources import source_for
 
     sources: dict[str, OutputSource | FetchError] = {}
@@ -123,7 +122,7 @@ def _sources(session: Session, jobs: list[Job], concurrency: int) -> dict[str, O
 
 
 def _pull(session: Session, args: argparse.Namespace) -> int:
-    from tui.core.fetch import FetchError
+    from tui.core.fetch import FetchError  # httpx: see the top
     from tui.core.pull import PullRun, exit_code, plan
 
     jobs = _select(session, args)
@@ -166,17 +165,14 @@ class _Report:
         self._bytes = 0
         self._files = 0
         self._started = time.monotonic()
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task = TaskID(0)
         self._told: set[tuple[str, str]] = set()  # (profile, message) said once, not once per file
 
-    def progress(self, total: int):  # type: ignore[no-untyped-def]
-        import contextlib
-
+    def progress(self, total: int) -> contextlib.AbstractContextManager[object]:
+        """The progress bar on stderr while files come (nothing with --json or off a terminal)."""
         if self.as_json or not self.session.err.is_terminal or total == 0:
             return contextlib.nullcontext()
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         self._progress = Progress(
             TextColumn("pulling"),
             BarColumn(),

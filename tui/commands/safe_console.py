@@ -21,6 +21,8 @@ from tui.core.safe_text import visible
 class SafeConsole(Console):
     """A rich Console whose text cannot steer the terminal: control characters in text are shown as escapes."""
 
+    # Console.print names its fifteen keyword arguments; they are passed on untouched, so the override takes them as
+    # **kwargs rather than repeating the list (hence the ignore).
     def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
         # Plain strings are escaped before rich makes Text of them (rich would silently drop a carriage return
         # or a backspace, hiding what the service sent).

@@ -15,6 +15,12 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from tui.core.config import ConfigError, load_config
+from tui.core.locations import resolve_locations
+from tui.core.safe_text import visible
+from tui.core.store import JobStore, StoreError
+from tui.exit_codes import EXIT_USAGE
+
 if TYPE_CHECKING:
     from tui.serve.access import AccessToken
 
@@ -82,8 +88,6 @@ def _url_host(host: str) -> str:
 
 def startup_lines(address: str, token: AccessToken | None, config_file: str, store_file: str) -> list[str]:
     """What `comfyq serve` prints once it listens. A generated token is printed here, once, and kept nowhere."""
-    from tui.core.safe_text import visible
-
     lines = [f"comfyq serve: the app on {visible(address)}  (config {visible(config_file)}, store {visible(store_file)})"]
     if token is None:
         lines.append("  only this machine can open it (localhost); Ctrl+C stops it")
@@ -98,11 +102,7 @@ def startup_lines(address: str, token: AccessToken | None, config_file: str, sto
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.exit_codes import EXIT_USAGE
-    from tui.core.config import ConfigError, load_config
-    from tui.core.locations import resolve_locations
-    from tui.core.safe_text import visible
-    from tui.core.store import JobStore, StoreError
+    # aiohttp and textual-serve: only when serving (every other command builds this parser too).
     from tui.serve.access import AccessConfigError, AccessGuard, resolve_access_token
 
     try:

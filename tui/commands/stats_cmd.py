@@ -13,13 +13,17 @@ import argparse
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
-from tui.commands.jobs_cmd import _STATE_NAMES, EXIT_OK, EXIT_USAGE, CliError, Session, _run
-from tui.core.jobs import JobState
-from tui.core.safe_text import visible
+from tui.commands.session import STATE_NAMES, CliError, Session, run_command
+from tui.exit_codes import EXIT_OK
 from tui.core.atomic_file import atomic_writer
-from tui.core.store import JobFilter
+from tui.core.export import export_jobs
+from tui.core.safe_text import visible
+from tui.core.stats import BadWindow, Window, compute_stats
+from tui.core.stats_text import stats_lines
+from tui.core.store import JobFilter, parse_states
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -43,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     export.set_defaults(handler=run_export)
     export.add_argument("-p", "--profile", help="only this profile's jobs")
     export.add_argument("--state", metavar="STATE",
-                        help=f"only jobs in these states (comma-separated: {', '.join(_STATE_NAMES)})")
+                        help=f"only jobs in these states (comma-separated: {', '.join(STATE_NAMES)}, active, done, or a prefix)")
     export.add_argument("--batch", metavar="NAME", help="only this batch (a name or its start)")
     export.add_argument("--filter", metavar="QUERY", help="the app's filter language, e.g. 'state:failed bottle'")
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="csv (default) or jsonl")
@@ -68,13 +72,11 @@ def _one_line(body: Callable[[Session, argparse.Namespace], Awaitable[int]]
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    return _run(args, _one_line(_stats))
+    return run_command(args, _one_line(_stats))
 
 
 def _check_selection(session: Session, profile: str | None, batch: str | None) -> None:
     """An unknown profile or batch is a usage error: a typo must not read as "no jobs"."""
-    from tui.core.store import JobFilter
-
     if profile is not None and profile not in session.config.profiles:
         if not session.store.count(JobFilter(profile=profile)):
             names = ", ".join(sorted(session.config.profiles)) or "none"
@@ -84,10 +86,6 @@ def _check_selection(session: Session, profile: str | None, batch: str | None) -
 
 
 async def _stats(session: Session, args: argparse.Namespace) -> int:
-    from tui.core.stats import BadWindow, Window, compute_stats
-    from tui.core.stats_text import stats_lines
-    from tui.core.store import JobFilter
-
     try:
         window = Window.parse(args.since)
     except BadWindow as error:
@@ -112,23 +110,19 @@ async def _stats(session: Session, args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    return _run(args, _one_line(_export))
+    return run_command(args, _one_line(_export))
 
 
-def _export_filter(session: Session, args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
-    from tui.core.store import JobFilter
-
+def _export_filter(session: Session, args: argparse.Namespace) -> JobFilter:
     flt = JobFilter.parse(args.filter) if args.filter else JobFilter()
     if flt.problems:
         raise CliError(f"--filter: {flt.problems[0]}")
     if args.state:
-        names = [name.strip().lower() for name in args.state.split(",") if name.strip()]
-        bad = [name for name in names if name not in _STATE_NAMES]
+        # The same names as `jobs --state` and the app's `state:` filter: states, `active`, `done`, or a prefix.
+        states, bad = parse_states(args.state)
         if bad:
-            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(_STATE_NAMES)})")
-        flt = replace(flt, states=frozenset(JobState(name) for name in names))
+            raise CliError(f"--state {', '.join(bad)}: not a state (one of: {', '.join(STATE_NAMES)}, active, done)")
+        flt = replace(flt, states=states)
     if args.profile is not None:
         flt = replace(flt, profile=args.profile)
     if args.batch is not None:
@@ -138,8 +132,6 @@ def _export_filter(session: Session, args: argparse.Namespace):  # type: ignore[
 
 
 async def _export(session: Session, args: argparse.Namespace) -> int:
-    from tui.core.export import export_jobs
-
     flt = _export_filter(session, args)
     if args.output in (None, "-"):
         count = export_jobs(session.store, flt, session.config.profiles, sys.stdout, args.format)
@@ -151,8 +143,6 @@ async def _export(session: Session, args: argparse.Namespace) -> int:
 
 def write_export_file(session: Session, path: Path, flt: JobFilter, fmt: str) -> int:
     """Write beside `path` and rename at the end: an export cut short leaves no half file under the real name."""
-    from tui.core.export import export_jobs
-
     if path.is_dir():
         raise CliError(f"-o {visible(str(path))}: is a directory")
     try:

@@ -7,58 +7,59 @@ the engine only
 - hands stored jobs to the profile's backend with bounded concurrency and stores what the service answered,
 - runs the backends' sources (pollers, websockets, sink watchers) which write their facts into the store through
   a BackendContext, and
-- turns stored changes into events for its subscribers, on the event loop thread, coalesced per job.
+- turns stored changes into events for its subscribers, on the event loop thread, coalesced per job
+  (`event_hub.py`: sources may publish from their own threads).
 
-Sources may publish from their own threads (the EAS sink watcher does). Crossing threads costs: rather than one
-`call_soon_threadsafe` per change, the latest version of each changed job is kept in a dict and one scheduled
-callback drains it (design.md §2 rule 8).
+What a submission makes is planned in `job_planning.py`, the answers are stored a few at a time
+(`answer_batch.py`), `sending_lock.py` tells other processes a send is under way, `retry_policy.py` says which
+failures get another attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import os
 import random
-import threading
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus, SubmitResult
-from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.aio import wait_event
-from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, new_job_id
-
-from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name, plan_jobs, seed_params
+from tui.core.backends import create_backend
+from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus
+from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name
+from tui.core.event_hub import EventHub, Subscriber
+from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
+from tui.core.job_planning import apply_params, new_job, plan_submission, retry_of
+from tui.core.jobs import Edition, Failure, Job, JobState, JobUpdate
+from tui.core.retry_policy import default_retry_delay, retry_eligible
+from tui.core.sender import BACKGROUND_ABOVE, Route, Sender
+from tui.core.sending_lock import SendingLock
 from tui.core.workflow import Workflow
 
 if TYPE_CHECKING:
-    from tui.core.sweep import SweepAxis
+    from collections.abc import Mapping
 
-if TYPE_CHECKING:
     from tui.core.config import Config, Profile
     from tui.core.store import JobStore
+    from tui.core.sweep import SweepAxis
+
+# apply_params (job_planning), SendingLock (sending_lock) and default_retry_delay (retry_policy) re-exported for
+# tui/commands/jobs_cmd.py and tests/faults (test_secrets.py, test_tui_faults.py).
+__all__ = [
+    "CancelNotSupported", "Engine", "EngineUsageError", "SendingLock", "UnknownProfile", "apply_params",
+    "default_retry_delay",
+]
 
 log = logging.getLogger(__name__)
 
 BackendFactory = Callable[["Profile", BackendContext], Backend]
-Subscriber = Callable[[Event], None]
 
 # How long wait() sleeps between store checks when no event arrives (events normally wake it sooner).
 _WAIT_RECHECK_SECONDS = 1.0
 # A reconcile that failed (service down at start) is tried again this often until it succeeds.
 _RECONCILE_RETRY_SECONDS = 5.0
-# Service answers to submissions are stored together: the first waits this long for others (the sends go on
-# meanwhile), unless no other send is pending. One transaction per answer was most of the store's cost of a batch.
-_ANSWER_BATCH_SECONDS = 0.01
-# Batches above this many jobs are planned and stored in a worker thread, _STORE_CHUNK rows per transaction
-# (~40 ms each here): the app stays responsive while 10,000 jobs are written.
-_BACKGROUND_ABOVE = 500
-_STORE_CHUNK = 500
 
 
 class EngineUsageError(ValueError):
@@ -76,94 +77,6 @@ class CancelNotSupported(EngineUsageError):
     """The profile's backend cannot cancel (capabilities.can_cancel is False)."""
 
 
-# The most tasks one submit runs at once, whatever the profiles' submit slots add up to.
-MAX_SUBMIT_TASKS = 256
-
-
-def default_retry_delay(failure: Failure, attempt: int) -> float:
-    """Seconds to wait before an automatic retry: a network failure gets a short, growing pause; others none."""
-    if failure.category in (FailureCategory.TRANSPORT, FailureCategory.AUTH):
-        return float(min(30, 2 ** (attempt - 1)))
-    return 0.0
-
-
-def _rank(state: JobState) -> int:
-    if state.is_terminal:
-        return 3
-    return {JobState.SUBMITTING: 0, JobState.QUEUED: 1, JobState.RUNNING: 2}[state]
-
-
-class SendingLock:
-    """Tells every comfyq process on one job store whether some process is sending jobs right now.
-
-    A `submitting` row is either a job a process is sending (or about to send: it waits for a slot) or one a crash
-    left behind. Only the second may be judged by a reconcile: a TUI or `comfyq watch` that starts while
-    `comfyq submit -n 1000` sends must not fail the jobs in flight. While it sends, a process holds a shared
-    `flock` on `<store>.sending`; the kernel drops it when the process ends, kill -9 included. Where flock is
-    missing (Windows) or the store is in memory, nobody is ever seen sending (a reconcile judges every row)."""
-
-    def __init__(self, store_path: str | os.PathLike[str] | None) -> None:
-        path = None if store_path is None or str(store_path) == ":memory:" else f"{os.fspath(store_path)}.sending"
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            path = None
-        self.path = path
-        self._holders = 0
-        self._fd: int | None = None
-
-    def _open(self) -> int | None:
-        if self.path is None:
-            return None
-        try:
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return None  # an unwritable data dir: the store will say so; sending is not blocked by this
-
-    @contextlib.contextmanager
-    def held(self) -> Any:
-        """Hold the shared lock for the duration (re-entrant: batches sent at once share it)."""
-        import fcntl
-
-        if self._holders == 0 and self.path is not None:
-            fd = self._open()
-            if fd is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_SH)
-                    self._fd = fd
-                except OSError:
-                    os.close(fd)
-        self._holders += 1
-        try:
-            yield
-        finally:
-            self._holders -= 1
-            if self._holders == 0 and self._fd is not None:
-                fd, self._fd = self._fd, None
-                os.close(fd)  # closing the descriptor releases the lock
-
-    def anyone_sending(self) -> bool:
-        """Does any process — this one included — hold the lock now?"""
-        if self.path is None or not os.path.exists(self.path):
-            return False
-        import fcntl
-
-        fd = self._open()
-        if fd is None:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
-        return False
-
-
-def _default_backend_factory(profile: Profile, context: BackendContext) -> Backend:
-    from tui.core.backends import create_backend
-
-    return create_backend(profile, context)
 
 
 class Engine:
@@ -182,20 +95,14 @@ class Engine:
         self.store = store
         self.clock = clock
         self.source_statuses: dict[str, SourceStatus] = {}
-        self._backend_factory = backend_factory or _default_backend_factory
+        self._backend_factory = backend_factory or create_backend
         self._retry_delay = retry_delay
         self._backends: dict[str, Backend] = {}
         self._contexts: dict[str, BackendContext] = {}
         self._started: set[str] = set()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
-        self._subscribers: list[Subscriber] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-        # Cross-thread hand-over: latest job per id and latest status per profile, drained in one callback.
-        self._pending_lock = threading.Lock()
-        self._pending_jobs: dict[str, Job] = {}
-        self._pending_statuses: dict[str, SourceStatus] = {}
-        self._drain_scheduled = False
+        # Changes published from any thread, delivered on the loop (coalesced per job) to _deliver.
+        self._hub = EventHub(self._deliver)
         self._changed: asyncio.Event | None = None
         # Automatic retries: parents whose retry is being submitted, and parent -> child once submitted.
         self._retry_pending: set[str] = set()
@@ -203,34 +110,22 @@ class Engine:
         self._retry_settled: set[str] = set()  # parents whose retry was made, found, or failed to be made
         self._tasks: set[asyncio.Task[Any]] = set()
         # Jobs this engine is sending right now: reconcile must not judge them (their answer is on its way).
-        self._sending: set[str] = set()
-        # Service answers waiting to be stored, per profile's context: (job id, updates, the sender's future), and
-        # how many sends of each context have not been answered yet.
-        self._answers: dict[BackendContext, list[tuple[str, list[JobUpdate], asyncio.Future[Job]]]] = {}
-        self._unanswered: dict[BackendContext, int] = {}
         self._last_status_error: dict[str, str | None] = {}
         self._stopping = False
         self._follow_all = False  # start() was asked for every profile: new profiles get started on reload
-        self._sending_lock = SendingLock(getattr(store, "path", None))
+        self._sender = Sender(
+            store, route=self._route, slots=self._slots, publish=self._publish, clock=self.clock,
+            cancel_remote=self._cancel_remote,
+        )
 
     # ------------------------------------------------------------------ events
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call `callback(event)` for every event, on the event loop thread. Returns an unsubscribe function."""
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._hub.subscribe(callback)
 
     def _emit(self, event: Event) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception:  # a broken subscriber must not stop the others or the engine
-                log.exception("event subscriber %r failed on %s", callback, type(event).__name__)
+        self._hub.emit(event)
 
     def _report_error(self, profile: str | None, message: str, exc: BaseException | None = None) -> None:
         """The one place errors go: the log (with traceback when there is one) and an EngineError event."""
@@ -240,53 +135,23 @@ class Engine:
             log.error("%s: %s", profile or "engine", message)
         self._emit(EngineError(profile, message, at=self.clock()))
 
-    def _bind_loop(self) -> asyncio.AbstractEventLoop:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._loop = loop
-            self._loop_thread = threading.get_ident()
+    def _bind_loop(self) -> None:
+        if self._hub.bind():
             self._changed = asyncio.Event()
-        return loop
 
     def _publish(self, jobs: Sequence[Job]) -> None:
-        """BackendContext.publish: from any thread. Keeps the most advanced version of each job, schedules a drain."""
-        with self._pending_lock:
-            for job in jobs:
-                previous = self._pending_jobs.get(job.id)
-                # Two threads may publish the same job out of order; never let an older state win.
-                if previous is None or _rank(job.state) >= _rank(previous.state):
-                    self._pending_jobs[job.id] = job
-            self._schedule_drain_locked()
+        """BackendContext.publish: from any thread."""
+        self._hub.publish(jobs)
 
     def _report_status(self, status: SourceStatus) -> None:
         """BackendContext.report_status: from any thread."""
-        with self._pending_lock:
-            self._pending_statuses[status.profile] = status
-            self._schedule_drain_locked()
-
-    def _schedule_drain_locked(self) -> None:
-        if self._drain_scheduled:
-            return
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return  # nothing to deliver to yet; the next drain (or stop) picks these up
-        self._drain_scheduled = True
-        try:
-            if threading.get_ident() == self._loop_thread:
-                loop.call_soon(self._drain)
-            else:
-                loop.call_soon_threadsafe(self._drain)
-        except RuntimeError:  # the loop closed between the check and the call
-            self._drain_scheduled = False
+        self._hub.report_status(status)
 
     def _drain(self) -> None:
-        """On the loop thread: deliver everything published since the last drain."""
-        with self._pending_lock:
-            jobs = list(self._pending_jobs.values())
-            statuses = list(self._pending_statuses.values())
-            self._pending_jobs.clear()
-            self._pending_statuses.clear()
-            self._drain_scheduled = False
+        self._hub.drain()
+
+    def _deliver(self, statuses: list[SourceStatus], jobs: list[Job]) -> None:
+        """On the loop thread: what was published since the last drain, as events (and automatic retries)."""
         for status in statuses:
             self._apply_status(status)
         for job in jobs:
@@ -329,7 +194,15 @@ class Engine:
     @property
     def sending(self) -> int:
         """How many jobs this engine is sending right now (stored, their service's answer not in yet)."""
-        return len(self._sending)
+        return len(self._sender.sending)
+
+    def _route(self, name: str) -> Route:
+        """Where a job of profile `name` is sent: its backend, context and submit slots."""
+        return self.backend(name), self._contexts[name], self._semaphores[name]
+
+    def _slots(self, name: str) -> int:
+        profile = self.config.profiles.get(name)
+        return max(1, int(profile.max_concurrent_submits or 1)) if profile is not None else 1
 
     def capabilities(self, profile: str) -> Capabilities:
         return type(self.backend(profile)).capabilities
@@ -401,9 +274,8 @@ class Engine:
     async def stop(self) -> None:
         """Finish automatic retries being submitted, stop every source, deliver the last events."""
         self._stopping = True
-        for context in list(self._answers):  # answers received and not stored yet: store them now
-            self._flush_answers(context)
-        if self._loop is not None:
+        self._sender.answers.flush_all()  # answers received and not stored yet: store them now
+        if self._hub.loop is not None:
             self._drain()
         # Retries in flight are submissions: let them finish so nothing is left half-sent.
         while True:
@@ -423,7 +295,7 @@ class Engine:
             if isinstance(result, BaseException):
                 self._report_error(name, f"stopping the sources failed: {result}", result)
         self._started.clear()
-        if self._loop is not None:
+        if self._hub.loop is not None:
             self._drain()
 
     def _spawn(self, coroutine: Awaitable[Any], name: str) -> asyncio.Task[Any]:
@@ -451,9 +323,9 @@ class Engine:
 
     async def _reconcile_profile(self, name: str) -> bool:
         """True when the backend answered (even with no news), False when it should be tried again later."""
-        rows = [job for job in self.store.active(name) if job.id not in self._sending]
+        rows = [job for job in self.store.active(name) if job.id not in self._sender.sending]
         deferred = False
-        if any(job.state is JobState.SUBMITTING for job in rows) and self._sending_lock.anyone_sending():
+        if any(job.state is JobState.SUBMITTING for job in rows) and self._sender.lock.anyone_sending():
             # A process is sending: its `submitting` rows are in flight, not left by a crash. They are looked up
             # once nobody sends (the retry below); by then most are queued and need no guessing at all.
             rows = [job for job in rows if job.state is not JobState.SUBMITTING]
@@ -509,8 +381,8 @@ class Engine:
             batch=batch,
         )
         # A big batch is planned off the event loop: the app keeps drawing (and answering keys) meanwhile.
-        jobs = build() if total <= _BACKGROUND_ABOVE else await asyncio.to_thread(build)
-        return await self._store_and_send(jobs)
+        jobs = build() if total <= BACKGROUND_ABOVE else await asyncio.to_thread(build)
+        return await self._sender.store_and_send(jobs)
 
     def plan_submission(
         self,
@@ -527,16 +399,12 @@ class Engine:
         """The jobs `submit` would store and send (nothing is stored or sent): see `submit`."""
         target = self.profile(profile)
         check_job_count(job_count(count, sweep), self.config.defaults.max_jobs)
-        configured = apply_params(workflow, params or {})
         mode = SeedMode.RANDOM if random_seed else SeedMode.SAME if same_seed else SeedMode.VARY
-        # One private copy for the whole batch: a job's workflow is read-only once made (the store shares parsed
-        # workflows the same way), so every job's graph shares every node it does not change with the others.
-        shared = Workflow(configured.to_dict(), configured.source)
-        plan = plan_jobs(
-            shared, copies=count, axes=sweep, seed_mode=mode, params=params, cap=self.config.defaults.max_jobs
-        )
         name = batch or new_batch_name(self.store, workflow.source, now=self.clock())
-        return [self._new_job(target, planned.nodes, params=planned.params, batch=name) for planned in plan]
+        return plan_submission(
+            target, workflow, count=count, params=params, seed_mode=mode, sweep=sweep, batch=name,
+            max_jobs=self.config.defaults.max_jobs, at=self.clock(),
+        )
 
     async def resubmit(
         self, job_ids: Sequence[str], new_seed: bool = False, profile: str | None = None, *, batch: str | None = None
@@ -558,196 +426,23 @@ class Engine:
                     f"job {parent.id[:8]} has no stored workflow (an external result): nothing to resubmit"
                 )
             target = self.profile(profile or parent.profile)
-            workflow_dict = parent.workflow
-            params = dict(parent.params)
-            if new_seed:
-                from tui.core.workflow import workflow_from_dict
-
-                # workflow_from_dict checks the stored graph and makes the private copy; new seeds share the rest.
-                seeded = workflow_from_dict(parent.workflow, source=f"job {parent.id[:8]}").randomize_seeds(rng)
-                workflow_dict = seeded.nodes
-                params.update(seed_params(seeded))
             name = batch or parent.batch
             if name is None:
                 if fresh_batch is None:
                     fresh_batch = new_batch_name(self.store, "resubmit", now=self.clock())
                 name = fresh_batch
-            jobs.append(
-                self._new_job(
-                    target, workflow_dict, params=params, parent_id=parent.id, attempt=parent.attempt + 1, batch=name
-                )
-            )
-        return await self._store_and_send(jobs)
+            jobs.append(retry_of(parent, target, new_seed=new_seed, rng=rng, batch=name, at=self.clock()))
+        return await self._sender.store_and_send(jobs)
 
-    def _new_job(
-        self,
-        profile: Profile,
-        workflow: dict[str, Any],
-        *,
-        params: dict[str, Any],
-        parent_id: str | None = None,
-        attempt: int = 1,
-        batch: str | None = None,
-    ) -> Job:
-        job_id = new_job_id()
-        job = Job(
-            id=job_id,
-            profile=profile.name,
-            edition=profile.edition,
-            workflow=workflow,
-            state=JobState.SUBMITTING,
-            timestamps={JobState.SUBMITTING.value: self.clock()},
-            parent_id=parent_id,
-            attempt=attempt,
-            params=params,
-            batch=batch,
-        )
-        if profile.edition is Edition.DEDICATED:
-            # Our own prompt_id: after a crash the row can be looked up in /queue and /history by it.
-            job.prompt_id = str(uuid.uuid4())
-            job.client_id = profile.client_id
-        else:
-            # Our own task_id: the sink result carries it back, so even a crash mid-submit is matched.
-            job.task_id = f"comfyq-{job_id}"
-        return job
-
-    async def _store_and_send(self, jobs: list[Job]) -> list[Job]:
-        if not jobs:
-            return []
-        self._sending.update(job.id for job in jobs)
-        try:
-            # Held before the rows exist: another process's reconcile must never take them for a crash's.
-            with self._sending_lock.held():
-                # Write-ahead: every row is durable before the first byte goes out.
-                if len(jobs) <= _BACKGROUND_ABOVE:
-                    self.store.add_many(jobs)
-                else:
-                    await asyncio.to_thread(self._add_in_chunks, jobs)
-                self._publish(jobs)
-                sent = await self._send_all(jobs)
-        finally:
-            self._sending.difference_update(job.id for job in jobs)
-        return sent
-
-    async def _send_all(self, jobs: Sequence[Job]) -> list[Job]:
-        """Send `jobs` with a bounded number of tasks (twice the submit slots of their profiles), not one task per
-        job: each worker takes the next job in order. Results come back in the order of `jobs`."""
-        slots = sum(
-            max(1, int(getattr(self.config.profiles.get(name), "max_concurrent_submits", 1) or 1))
-            for name in {job.profile for job in jobs}
-        )
-        results: list[Job | None] = [None] * len(jobs)
-        turns = iter(range(len(jobs)))  # shared by the workers: one event loop thread, so no lock is needed
-
-        async def worker() -> None:
-            for index in turns:
-                results[index] = await self._send(jobs[index])
-
-        await asyncio.gather(*(worker() for _ in range(max(1, min(len(jobs), 2 * slots, MAX_SUBMIT_TASKS)))))
-        return [job for job in results if job is not None]
-
-    def _add_in_chunks(self, jobs: Sequence[Job]) -> None:
-        """Store a big batch from a worker thread, a few hundred rows per transaction: the store's lock is free
-        between them, so the app's reads (the table, the counts) wait at most one chunk, not the whole batch.
-        A crash part-way leaves `submitting` rows nothing was sent for; the next start settles them as usual."""
-        for start in range(0, len(jobs), _STORE_CHUNK):
-            self.store.add_many(jobs[start : start + _STORE_CHUNK])
-
-    async def _send(self, job: Job) -> Job:
-        backend = self.backend(job.profile)
-        context = self._contexts[job.profile]
-        self._unanswered[context] = self._unanswered.get(context, 0) + 1
-        try:
-            async with self._semaphores[job.profile]:
-                current = self.store.get(job.id)
-                if current.state is not JobState.SUBMITTING:
-                    return current  # cancelled locally while waiting for its turn
-                try:
-                    result = await backend.submit(current)
-                except Exception as exc:  # a backend bug or an unexpected network error: the job fails, visibly
-                    log.exception("%s: submit of %s raised", job.profile, job.id)
-                    result = SubmitResult(
-                        accepted=False,
-                        failure=Failure(FailureCategory.TRANSPORT, f"submit failed: {exc}"),
-                        transport_error=True,
-                    )
-        finally:
-            self._unanswered[context] -= 1
-        now = self.clock()
-        if result.accepted:
-            # Ids first, on their own: a result that already arrived (succeeded) refuses the `queued` move, but
-            # the queue index / request id must still be kept.
-            updates = [
-                JobUpdate(
-                    job.id,
-                    at=now,
-                    prompt_id=result.prompt_id,
-                    queue_index=result.queue_index,
-                    request_id=result.request_id,
-                    warning=result.warning,
-                ),
-                JobUpdate(job.id, state=JobState.QUEUED, at=now),
-            ]
-        else:
-            failure = result.failure or Failure(FailureCategory.TRANSPORT, "the service refused the job without a reason")
-            updates = [JobUpdate(job.id, state=JobState.FAILED, at=now, failure=failure)]
-        stored = await self._record(context, job.id, updates)
-        if result.accepted:
-            if stored.state is JobState.CANCELLED:
-                # Cancelled while it was being sent: the service has it now, so ask it to drop it.
-                await self._cancel_remote(backend, stored)
-            else:
-                try:
-                    backend.job_submitted(stored)
-                except Exception:
-                    log.exception("%s: job_submitted hint failed", job.profile)
-        return stored
-
-    async def _record(self, context: BackendContext, job_id: str, updates: list[JobUpdate]) -> Job:
-        """Store what the service answered about one job; returns the job as stored.
-
-        Answers arriving within _ANSWER_BATCH_SECONDS share one store transaction; the last pending answer is
-        stored at once. Sends are not held up: the slot was released before this. The write-ahead row was stored
-        before the send, so a crash before the flush leaves a `submitting` row that reconcile finds by its own
-        ids, exactly as a crash just before the answer arrived."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Job] = loop.create_future()
-        batch = self._answers.setdefault(context, [])
-        if not batch:
-            loop.call_later(_ANSWER_BATCH_SECONDS, self._flush_answers, context)
-        batch.append((job_id, updates, answer))
-        if not self._unanswered.get(context):
-            self._flush_answers(context)  # nothing else is on its way: no reason to wait
-        return await answer
-
-    def _flush_answers(self, context: BackendContext) -> None:
-        batch = self._answers.pop(context, [])
-        if not batch:
-            return
-        try:
-            changed = {job.id: job for job in context.apply([update for _, updates, _ in batch for update in updates])}
-            stored = {job_id: changed.get(job_id) or self.store.get(job_id) for job_id, _, _ in batch}
-        except Exception as exc:  # the store failed (disk full, ...): every send of the batch reports it
-            for _, _, answer in batch:
-                if not answer.done():
-                    answer.set_exception(exc)
-            return
-        for job_id, _, answer in batch:
-            if not answer.done():
-                answer.set_result(stored[job_id])
+    def _new_job(self, profile: Profile, workflow: dict[str, Any], *, params: dict[str, Any],
+                 batch: str | None = None) -> Job:
+        """One job planned now (job_planning.new_job); kept for bench/batch.py, which calls it."""
+        return new_job(profile, workflow, at=self.clock(), params=params, batch=batch)
 
     # ------------------------------------------------------------------ automatic retry
 
     def _retry_eligible(self, job: Job) -> bool:
-        """Does the profile's retry policy ask for another attempt of this finished job?"""
-        if job.state is not JobState.FAILED or job.failure is None or job.external or job.workflow is None:
-            return False
-        profile = self.config.profiles.get(job.profile)
-        policy = getattr(profile, "retry", None)
-        if policy is None or not policy.max or job.attempt > policy.max:
-            return False
-        categories = {str(getattr(c, "value", c)) for c in policy.on}
-        return job.failure.category.value in categories
+        return retry_eligible(job, self.config.profiles.get(job.profile))
 
     def _maybe_retry(self, job: Job) -> None:
         """A job that ended with a failure the profile retries gets a child job (once, up to `retry.max`)."""
@@ -881,10 +576,3 @@ class Engine:
                 done = False
             jobs.append(job)
         return jobs, done
-
-
-def apply_params(workflow: Workflow, params: Mapping[str, Any]) -> Workflow:
-    """Apply `NODE.INPUT` (or `TITLE.INPUT`) → value assignments; strings are typed like the current value."""
-    for target, value in params.items():
-        workflow = workflow.set_value(target, value)
-    return workflow

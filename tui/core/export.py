@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from tui.core.jobs import Job, JobState
-from tui.core.render import iso_utc, oss_path
+from tui.core.presentation import oss_paths
+from tui.core.render import iso_utc
 from tui.core.secrets import redact
 from tui.core.store import JobFilter, JobStore, failure_node, job_wait_run
 
@@ -67,7 +68,7 @@ def export_row(job: Job, profile: Profile | None, seeds: Mapping[str, Any] | Non
     wait, run = job_wait_run(job)
     failure = job.failure
     outputs = [f"{o.subfolder}/{o.filename}" if o.subfolder else o.filename for o in job.outputs]
-    paths = [oss_path(output, profile) for output in job.outputs]
+    paths = [location.path for location in oss_paths(job, profile)]
     return {
         "id": job.id,
         "profile": job.profile,

@@ -178,7 +178,7 @@ class Crc64:
     """OSS's CRC-64 (ECMA-182, reflected, as `x-oss-hash-crc64ecma`), from crcmod (which the OSS SDK brings)."""
 
     def __init__(self) -> None:
-        import crcmod
+        import crcmod  # here, deliberately: ~15 ms that only OSS downloads (the only CRC users) should pay
 
         self._crc = crcmod.Crc(0x142F0E1EBA9EA3693, initCrc=0, rev=True, xorOut=0xFFFFFFFFFFFFFFFF)
 

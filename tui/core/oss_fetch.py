@@ -57,6 +57,7 @@ class OssSource(OutputSource):
             secrets.register_secret(value)
         self.bucket_path = profile.oss_bucket_path
 
+        # Imported here, deliberately: the SDK (and requests under it) costs ~200 ms that only OSS reads pay.
         import alibabacloud_oss_v2 as oss
         from alibabacloud_oss_v2.transport import RequestsHttpClient
 

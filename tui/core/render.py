@@ -16,21 +16,17 @@ is no longer configured.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tui.core.batch import job_seed
-
 from tui.core.jobs import Job, Output
+from tui.core.presentation import output_location
 
 if TYPE_CHECKING:
     from tui.core.config import Profile
-
-log = logging.getLogger(__name__)
-
 
 def iso_utc(timestamp: float | None) -> str | None:
     """Unix time → ISO 8601 UTC with milliseconds (`2026-11-26T23:36:07.123+00:00`), None stays None."""
@@ -39,28 +35,13 @@ def iso_utc(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
-def oss_path(output: Output, profile: Profile | None) -> str | None:
-    """Where the output landed in OSS, or None when it cannot be told (temp file, no bucket, odd name)."""
-    if profile is None or not getattr(profile, "oss_bucket_path", None):
-        return None
-    from tui.core.oss import OssPathError, compose_oss_path
-
-    try:
-        location = compose_oss_path(profile.oss_bucket_path, output)
-    except OssPathError as error:
-        # A name the service reported that we refuse to turn into a path (e.g. `..`): show no path, say why once.
-        log.warning("no OSS path for %s: %s", output.filename, error)
-        return None
-    return None if location is None else location.path
-
-
 def output_to_dict(output: Output, profile: Profile | None) -> dict[str, Any]:
     return {
         "node_id": output.node_id,
         "type": output.type,
         "subfolder": output.subfolder,
         "filename": output.filename,
-        "oss_path": oss_path(output, profile),
+        "oss_path": output_location(output, profile).path,
     }
 
 

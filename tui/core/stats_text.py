@@ -5,24 +5,9 @@ Every name that came from the store (profile, batch, node, failure category) pas
 
 from __future__ import annotations
 
+from tui.core.presentation import format_duration as seconds_text  # the one duration formatter
 from tui.core.safe_text import visible
 from tui.core.stats import Distribution, ServiceStats
-
-
-def seconds_text(seconds: float | None) -> str:
-    """`0.8s`, `12.3s`, `4m05s`, `2h10m`, `3d04h`; `—` when unknown."""
-    if seconds is None:
-        return "—"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d{hours % 24:02d}h"
 
 
 def percent_text(rate: float | None) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, TextIO, cast
 
 KITTY = "tgp"
 SIXEL = "sixel"
@@ -68,7 +68,8 @@ def image_widget_class() -> type:
     with _import_lock:
         if "textual_image.widget" not in sys.modules:
             real = sys.__stdout__
-            sys.__stdout__ = _NotATerminal()  # type: ignore[assignment]
+            # sys.__stdout__ is typed as a TextIO; the stand-in answers what textual-image asks of it.
+            sys.__stdout__ = cast(TextIO, _NotATerminal())
             try:
                 import textual_image.widget  # noqa: F401
             finally:

@@ -5,18 +5,19 @@ Used twice: as the bottom-right pane of the main screen (follows the job table's
 signature of what it shows and is only redrawn when that changes. The pane's first frame has only the sections its job
 needs (with no job, one line: "no job selected"); the others are built hidden just after it, or at once when a job
 needs one sooner. The big texts inside the collapsibles (raw result, workflow) are only rendered while open.
+
+What each section says is built in detail_text.py; the words and the OSS paths come from tui/core/presentation.py.
+(~700 lines: one widget whose twelve sections are built lazily and redrawn by signature — splitting it would spread
+that bookkeeping over several classes.)
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import json
 import time
-from datetime import datetime
-from pathlib import Path
 from collections.abc import Hashable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from rich.table import Table
 from rich.text import Text
@@ -24,9 +25,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.content import Content
 from textual.geometry import Region
-from textual.highlight import highlight
 from textual.message import Message
 from textual.strip import Strip
 from textual.visual import visualize
@@ -34,141 +33,33 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.core.safe_text import visible
-from tui.core.batch import job_seed
-from tui.core.config import Config
-from tui.core.jobs import Edition, Failure, Job, JobState
-from tui.core.oss import OssPathError, compose_oss_path
+from tui.core.config import Config, Profile
+from tui.core.jobs import Failure, Job, JobState, Output
+from tui.core.presentation import (
+    OutputLocation,
+    copyable_paths,
+    job_ids_line,
+    no_path_reason,
+    oss_paths,
+)
 from tui.core.safe_text import visible
 from tui.core.store import JobNotFound, JobStore
-from tui.widgets.job_format import (
-    STATE_ICONS,
-    STATE_STYLES,
-    format_clock,
-    format_duration,
-    progress_text,
-    short_id,
+from tui.widgets.detail_text import (
+    attempt_line,
+    code_text,
+    failure_text,
+    header_text,
+    ids_rows,
+    pretty_text,
+    timeline_text,
 )
 
-# Pretty-printing and highlighting a huge document would stall the UI; above this many characters the text is
-# shown as it is, without colours.
-HIGHLIGHT_LIMIT = 200_000
+if TYPE_CHECKING:
+    from tui.app import ComfyqApp
+    from tui.widgets.output_preview import OutputPreview
 
-TEMP_OSS_TEXT = "temp (no OSS path)"
-NO_BUCKET_TEXT = "— (profile has no oss_bucket_path)"
-
-# Chronological order for states entered at the same instant.
-_STATE_ORDER = {state.value: rank for rank, state in enumerate(JobState)}
-
-
-def pretty_text(text: str) -> tuple[str, bool]:
-    """(text to show, whether it is JSON): JSON is re-indented, anything else is returned unchanged."""
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return text, False
-    if not isinstance(value, (dict, list)):
-        return text, False
-    return json.dumps(value, indent=2, ensure_ascii=False), True
-
-
-def _code(text: str, is_json: bool) -> Content | Text:
-    # A raw result or workflow as a service sent it: control characters escaped, line breaks kept.
-    text = visible(text, keep_newlines=True)
-    if is_json and len(text) <= HIGHLIGHT_LIMIT:
-        return highlight(text, language="json")
-    return Text(text)
-
-
-def oss_path_text(bucket_path: str | None, output: Any) -> tuple[str, str | None]:
-    """(what the OSS path cell shows, the path to copy or None)."""
-    if output.type == "temp":
-        return TEMP_OSS_TEXT, None
-    if bucket_path is None or not bucket_path.strip():
-        return NO_BUCKET_TEXT, None
-    try:
-        location = compose_oss_path(bucket_path, output)
-    except OssPathError as error:
-        return f"✘ {error}", None
-    if location is None:
-        return f"— (type {output.type!r} has no OSS folder)", None
-    return location.path, location.path
-
-
-def _clock(at: float, reference: float) -> str:
-    """HH:MM:SS, with the date in front when it differs from `reference`'s (now, or the previous state's)."""
-    moment = datetime.fromtimestamp(at)
-    if moment.date() == datetime.fromtimestamp(reference).date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _without_header(failure: Failure) -> str:
-    """The message without the "node 3 ImageBlend: RuntimeError: " the block's first line already shows."""
-    message = failure.message
-    prefix = " ".join(part for part in ("node", failure.node_id, failure.class_type) if part) if failure.node_id else ""
-    if prefix and message.startswith(prefix + ": "):
-        message = message[len(prefix) + 2 :]
-    if failure.exception_type and message.startswith(failure.exception_type + ": "):
-        message = message[len(failure.exception_type) + 2 :]
-    return message or failure.message
-
-
-def _visible_failure(failure: Failure) -> Failure:
-    """The failure with every text field made safe to draw (it came from a service)."""
-    return dataclasses.replace(
-        failure,
-        message=visible(failure.message, keep_newlines=True),
-        node_id=None if failure.node_id is None else visible(failure.node_id),
-        class_type=None if failure.class_type is None else visible(failure.class_type),
-        exception_type=None if failure.exception_type is None else visible(failure.exception_type),
-        node_errors=tuple(
-            dataclasses.replace(
-                error,
-                **{name: visible(getattr(error, name), keep_newlines=True)
-                   for name in ("node_id", "class_type", "input_name", "message", "details", "type")
-                   if isinstance(getattr(error, name, None), str)},
-            )
-            for error in failure.node_errors
-        ),
-    )
-
-
-def failure_text(failure: Failure) -> Text:
-    """The error block: category, where (node, class_type), exception type, then the message or the node errors."""
-    text = Text()
-    failure = _visible_failure(failure)
-    text.append(f"✘ {failure.category.value}", style="bold red")
-    if failure.node_errors:
-        nodes = len({error.node_id for error in failure.node_errors})
-        count = len(failure.node_errors)
-        text.append(f"  {count} error{'s' if count != 1 else ''} in {nodes} node{'s' if nodes != 1 else ''}")
-    else:
-        parts = (f"node {failure.node_id}" if failure.node_id else "", failure.class_type or "")
-        where = " ".join(part for part in parts if part)
-        if where:
-            text.append(f"  {where}", style="bold")
-    if failure.exception_type:
-        text.append(f"  {failure.exception_type}", style="red")
-    if not failure.node_errors:
-        # The message of a rejection with node errors is those errors joined; the list below says it better.
-        text.append("\n")
-        text.append(_without_header(failure).rstrip())
-    for error in failure.node_errors:
-        text.append("\n• ")
-        text.append(f"node {error.node_id} {error.class_type}".rstrip(), style="bold")
-        if error.input_name:
-            text.append(f" {error.input_name}", style="cyan")
-        text.append(f": {error.message or error.type or 'invalid'}")
-        details = error.details
-        for separator in (", ", ": "):  # ComfyUI repeats the input name at the start of the details
-            if error.input_name and details.startswith(error.input_name + separator):
-                details = details[len(error.input_name) + len(separator) :]
-        if details and details != error.input_name and details not in error.message:
-            text.append(f" — {details}", style="dim")
-        if error.type:
-            text.append(f" [{error.type}]", style="dim")
-    return text
+# The outputs table wraps an OSS path over several lines rather than cut it below this many cells for the path.
+MIN_WRAPPED_PATH_CELLS = 24
 
 
 def update_in_place(static: Static, content: Text | Table | str) -> None:
@@ -182,19 +73,6 @@ def update_in_place(static: Static, content: Text | Table | str) -> None:
         return
     height = visualize(static, content, markup=False).get_height(static.styles, width)
     static.update(content, layout=height != static.content_size.height)
-
-
-def job_ids_line(job: Job) -> str:
-    """The job's ids in one line (what `c` copies)."""
-    ids = [f"job {job.id}"]
-    for name in ("task_id", "prompt_id", "request_id"):
-        value = getattr(job, name)
-        if value:
-            ids.append(f"{name} {value}")
-    return ", ".join(ids)
-
-
-_SEEDS = ("seed", "noise_seed")
 
 
 class JobDetail(VerticalScroll):
@@ -280,23 +158,21 @@ class JobDetail(VerticalScroll):
             self.job_id = job_id
 
     def __init__(
-        self, config: Config, store: JobStore, *, id: str | None = None, classes: str | None = None, opened: bool = False
+        self, store: JobStore, *, id: str | None = None, classes: str | None = None, opened: bool = False
     ) -> None:
         super().__init__(id=id, classes=classes)
-        self.config = config
         self.store = store
         # Full screen (the user opened the job): its outputs are previewed at once. The pane only follows the table's
         # cursor, so it fetches nothing until `p` asks for this job's preview.
         self.opened = opened
         self._preview_for: str | None = None  # the job whose preview is on
-        self._row_outputs: list[Any] = []  # the Output of each outputs-table row
+        self._locations: list[OutputLocation] = []  # each outputs-table row's output and OSS path, in row order
         self.job: Job | None = None
         self._ready = False
         self._signatures: dict[str, Hashable] = {}
         self._chain: list[Job] = []
         self._chain_key: tuple[str, JobState] | None = None
-        self._oss_paths: list[str | None] = []  # per displayed output row
-        self._compact = False
+        self._layout: tuple[bool, int | None] = (False, None)  # the outputs table's (compact, path cells)
         self._sections: dict[str, Widget] = {}  # built so far (see `_section`), by name
         self._texts: dict[str, Static] = {}  # the Statics inside the error block and the collapsibles, by name
         self._painted = False
@@ -350,7 +226,7 @@ class JobDetail(VerticalScroll):
 
             data_dir = self._data_dir()
             assert data_dir is not None
-            preview = OutputPreview(self.config, data_dir, id="detail-preview")
+            preview = OutputPreview(data_dir, id="detail-preview")
             preview.display = False
             return preview
         title = {"raw": "Raw result", "workflow": "Submitted workflow"}[name]
@@ -360,7 +236,15 @@ class JobDetail(VerticalScroll):
     def _traceback(self) -> Collapsible:
         """The traceback collapsible inside the error block (built with it)."""
         self._section("error")
-        return self._sections["traceback"]  # type: ignore[return-value]
+        traceback = self._sections["traceback"]
+        assert isinstance(traceback, Collapsible)
+        return traceback
+
+    def _static(self, name: str) -> Static:
+        """The one-Static section `name` (timeline, ids, warning)."""
+        static = self._section(name)
+        assert isinstance(static, Static)
+        return static
 
     def _hide(self, *names: str) -> None:
         for name in names:
@@ -433,20 +317,22 @@ class JobDetail(VerticalScroll):
         if self._ready and (shown_changed or touches_chain):  # most batches are about other jobs: nothing to do
             self._render_all()
 
-    def set_config(self, config: Config) -> None:
-        """The config was re-read (a profile's OSS bucket path may have changed)."""
-        self.config = config
+    @property
+    def config(self) -> Config:
+        """The app's config (held once, by the app)."""
+        return cast("ComfyqApp", self.app).config
+
+    def config_changed(self) -> None:
+        """The app's config changed (a profile's OSS bucket path may have)."""
         if self._ready:
             self._render_all()
 
     def selected_oss_path(self) -> str | None:
-        table = self._sections.get("outputs")
-        if not isinstance(table, DataTable) or not self._oss_paths or not (0 <= table.cursor_row < len(self._oss_paths)):
-            return None
-        return self._oss_paths[table.cursor_row]
+        location = self._selected_location()
+        return location.path if location is not None else None
 
     def all_oss_paths(self) -> list[str]:
-        return [path for path in self._oss_paths if path is not None]
+        return copyable_paths(self._locations)
 
     def copy_selected_oss_path(self) -> bool:
         """Copy the OSS path of the output under the outputs cursor; False when it has none (nothing copied)."""
@@ -457,16 +343,20 @@ class JobDetail(VerticalScroll):
         return True
 
     # ------------------------------------------------------------------ actions
+    # The one copy action of the app: the main screen's `y` / `Y` / `c` call these on the pane (which shows the
+    # cursor's job), the detail screen gets them through its JobDetail.
 
     def action_copy_oss_path(self) -> None:
         if self.copy_selected_oss_path():
             return
-        self.app.notify(self._no_path_reason(selected=True), title="Nothing copied", severity="warning")
+        reason = no_path_reason(self.job, self._profile(), selected=True)
+        self.app.notify(reason, title="Nothing copied", severity="warning")
 
     def action_copy_all_oss_paths(self) -> None:
         paths = self.all_oss_paths()
         if not paths:
-            self.app.notify(self._no_path_reason(selected=False), title="Nothing copied", severity="warning")
+            reason = no_path_reason(self.job, self._profile(), selected=False)
+            self.app.notify(reason, title="Nothing copied", severity="warning")
             return
         preview = paths[0] if len(paths) == 1 else f"{len(paths)} paths, one per line"
         self._copy("\n".join(paths), "OSS paths", preview)
@@ -493,14 +383,18 @@ class JobDetail(VerticalScroll):
         self._preview_for = None if self._preview_for == self.job.id else self.job.id
         self._update_preview()
 
-    def selected_output(self) -> Any:
+    def _selected_location(self) -> OutputLocation | None:
         table = self._sections.get("outputs")
-        if not isinstance(table, DataTable) or not self._row_outputs:
+        if not isinstance(table, DataTable) or not self._locations:
             return None
-        return self._row_outputs[min(max(table.cursor_row, 0), len(self._row_outputs) - 1)]
+        return self._locations[min(max(table.cursor_row, 0), len(self._locations) - 1)]
 
-    def _preview_widget(self) -> Any:
-        return self._section("preview")
+    def selected_output(self) -> Output | None:
+        location = self._selected_location()
+        return location.output if location is not None else None
+
+    def _preview_widget(self) -> OutputPreview:
+        return cast("OutputPreview", self._section("preview"))  # the class is imported when the section is built
 
     def action_open_output(self) -> None:
         output = self.selected_output()
@@ -532,7 +426,7 @@ class JobDetail(VerticalScroll):
         if self._data_dir() is None:
             return
         job = self.job
-        active = job is not None and self._preview_for == job.id and bool(self._row_outputs)
+        active = job is not None and self._preview_for == job.id and bool(self._locations)
         if not active and "preview" not in self._sections:
             return
         self._preview_widget().show(job if active else None, self.selected_output() if active else None)
@@ -546,17 +440,9 @@ class JobDetail(VerticalScroll):
         self.app.copy_to_clipboard(text)
         self.app.notify(preview, title=f"Copied {what}")
 
-    def _no_path_reason(self, *, selected: bool) -> str:
-        if self.job is None:
-            return "no job selected"
-        if not self.job.outputs:
-            return "this job has no outputs"
-        profile = self.config.profiles.get(self.job.profile)
-        if profile is None or not profile.oss_bucket_path:
-            return f"profile {self.job.profile!r} has no oss_bucket_path"
-        if selected:
-            return "the selected output has no OSS path (a temp file?)"
-        return "none of the outputs has an OSS path (temp files only?)"
+    def _profile(self) -> Profile | None:
+        """The shown job's profile (None: no job, or a profile no longer configured)."""
+        return self.config.profiles.get(self.job.profile) if self.job is not None else None
 
     @on(OptionList.OptionSelected, "#detail-chain")
     def _attempt_chosen(self, event: OptionList.OptionSelected) -> None:
@@ -593,7 +479,7 @@ class JobDetail(VerticalScroll):
                 self._signatures = {"empty": True}
                 self.query_one("#detail-header", Static).update(Text("no job selected", style="dim"))
                 self._hide(*_ORDER)
-                self._oss_paths = []
+                self._locations = []
                 self._chain = []
                 self._chain_key = None
             return
@@ -628,95 +514,23 @@ class JobDetail(VerticalScroll):
         header_key = (job.id, job.state, job.profile, job.edition, job.attempt, job.external, position,
                       len(self._chain), job.queue_position, job.progress, active_second)
         if self._changed("header", header_key):
-            update_in_place(self.query_one("#detail-header", Static), self._header(job, position, now))
+            header = header_text(job, position, len(self._chain), now)
+            update_in_place(self.query_one("#detail-header", Static), header)
         timeline_key = (job.id, tuple(job.timestamps.items()), job.state, active_second)
         if self._changed("timeline", timeline_key):
-            update_in_place(self._section("timeline"), self._timeline(job, now))  # type: ignore[arg-type]
-
-    def _header(self, job: Job, position: int | None, now: float) -> Text:
-        text = Text(no_wrap=False)
-        text.append(f"{STATE_ICONS[job.state]} {job.state.value}", style=STATE_STYLES[job.state])
-        text.append(f"  job {short_id(job.id)}", style="bold")
-        edition_style = "cyan" if job.edition is Edition.API else "magenta"
-        text.append(f"  {visible(job.profile)} ")
-        text.append(f"({job.edition.value})", style=edition_style)
-        total = len(self._chain)
-        if total > 1 and position is not None:
-            text.append(f"  attempt {position}/{total}")
-        elif job.attempt > 1:
-            text.append(f"  attempt {job.attempt}")
-        if job.external:
-            text.append("  external: submitted by another client", style="bold magenta")
-        if job.state.is_active and job.unreachable_since is not None:
-            text.append(f"  {progress_text(job, 40)}", style="bold red")
-        if job.state is JobState.QUEUED and job.queue_position is not None:
-            ahead = job.queue_position
-            text.append("  next in queue" if ahead == 0 else f"  {ahead} ahead in queue", style="blue")
-        if job.state is JobState.RUNNING and job.progress is not None:
-            progress = job.progress
-            node = progress.class_type or (f"node {progress.node_id}" if progress.node_id else "")
-            counter = f" {int(progress.value)}/{int(progress.max)}" if progress.max else ""
-            text.append(visible(f"  {node}{counter}".rstrip()), style="yellow")
-        text.append(f"  {format_duration(job.duration(now))}", style="dim")
-        return text
-
-    def _timeline(self, job: Job, now: float) -> Text:
-        stamps = sorted(job.timestamps.items(), key=lambda item: (item[1], _STATE_ORDER.get(item[0], 99)))
-        text = Text()
-        for index, (state_name, at) in enumerate(stamps):
-            try:
-                state: JobState | None = JobState(state_name)
-            except ValueError:
-                state = None
-            if index:
-                text.append(f" ─{format_duration(at - stamps[index - 1][1])}→ ", style="dim")
-            icon = STATE_ICONS[state] if state is not None else "·"
-            style = STATE_STYLES[state] if state is not None else ""
-            # An external job's first stamp is when comfyq first saw it, unless its service said when it was sent.
-            seen = not index and state is JobState.SUBMITTING and not job.submit_time_known
-            text.append(f"{icon} {'seen' if seen else state_name}", style=style)
-            text.append(f" {_clock(at, stamps[index - 1][1] if index else now)}", style="dim")
-        if stamps and job.state.is_active:
-            text.append(f" ─{format_duration(now - stamps[-1][1])}→ now", style="dim")
-        if not stamps:
-            text.append("no timestamps", style="dim")
-        return text
+            update_in_place(self._static("timeline"), timeline_text(job, now))
 
     def _render_ids(self, job: Job) -> None:
         key = (job.id, job.task_id, job.prompt_id, job.client_id, job.queue_index, job.request_id, job.sink_index,
                job.parent_id, job.batch, tuple(job.params.items()))
         if not self._changed("ids", key):
             return
-        rows: list[tuple[str, str]] = [("job", job.id)]
-        if job.edition is Edition.API:
-            rows.append(("task_id", job.task_id or "—"))
-            if job.prompt_id:
-                rows.append(("prompt_id", job.prompt_id))
-            queue = "—" if job.queue_index is None else str(job.queue_index)
-            sink = "—" if job.sink_index is None else str(job.sink_index)
-            rows.append(("queue", f"index {queue} · request id {job.request_id or '—'} · sink index {sink}"))
-        else:
-            rows.append(("prompt_id", job.prompt_id or "—"))
-            if job.task_id:
-                rows.append(("task_id", job.task_id))
-        if job.client_id:
-            rows.append(("client id", job.client_id))
-        if job.parent_id:
-            rows.append(("parent", job.parent_id))
-        if job.batch:
-            rows.append(("batch", visible(job.batch)))
-        seed = job_seed(job.params, job.workflow)
-        if seed is not None:
-            rows.append(("seed", str(seed)))
-        others = [f"{key}={value}" for key, value in job.params.items() if key.rpartition(".")[2] not in _SEEDS]
-        if others:
-            rows.append(("params", visible(", ".join(others))))
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(overflow="fold")
-        for label, value in rows:
-            grid.add_row(label, visible(value))
-        update_in_place(self._section("ids"), grid)  # type: ignore[arg-type]
+        for label, value in ids_rows(job):
+            grid.add_row(label, value)
+        update_in_place(self._static("ids"), grid)
 
     def _render_warning(self, job: Job) -> None:
         if not self._changed("warning", job.warning):
@@ -746,32 +560,42 @@ class JobDetail(VerticalScroll):
         traceback.title = f"Traceback ({len(failure.traceback)} frames)"
         self._texts["traceback"].update(Text(visible(lines.rstrip("\n"), keep_newlines=True)))
 
-    def _outputs_compact(self) -> bool:
-        """Whether the outputs table must drop its subfolder and filename columns to show the OSS paths."""
-        job = self.job
-        if job is None or not job.outputs:
-            return False
-        bucket = self._bucket(job)
-        widths = [len("node"), len("type"), len("subfolder"), len("filename"), len("OSS path")]
-        for output in job.outputs:
-            shown, _ = oss_path_text(bucket, output)
-            for column, value in enumerate((output.node_id, output.type, output.subfolder, output.filename, shown)):
-                widths[column] = max(widths[column], len(value))
-        needed = sum(widths) + 2 * len(widths) + 2  # cell padding, and room for a scrollbar
-        return needed > self.scrollable_content_region.width
+    def _outputs_layout(self, locations: Sequence[OutputLocation]) -> tuple[bool, int | None]:
+        """(compact, path cells) for the outputs table. Compact drops the subfolder and filename columns when the OSS
+        paths would not fit beside them; a path longer than what is left even then is wrapped over several lines in a
+        column of `path cells` (None: every path fits on its line)."""
+        if not locations:
+            return False, None
+        widths = [len("node"), len("type"), len("subfolder"), len("filename")]
+        for location in locations:
+            output = location.output
+            kind = f"{output.type} {output.size}" if output.size else output.type
+            for column, value in enumerate((output.node_id, kind, output.subfolder, output.filename)):
+                widths[column] = max(widths[column], len(visible(value)))
+        full = max(len("OSS path"), *(len(visible(location.shown)) for location in locations))
+        room = self.scrollable_content_region.width - 2  # room for a scrollbar
+        # Each column has one cell of padding on either side.
+        if sum(widths) + 2 * len(widths) + full + 2 <= room:
+            return False, None
+        paths = max(len("OSS path (or file)"), *(len(visible(self._path_cell(location, True))) for location in locations))
+        left = room - (widths[0] + widths[1] + 4) - 2
+        return True, (max(MIN_WRAPPED_PATH_CELLS, left) if paths > left else None)
 
-    def _bucket(self, job: Job) -> str | None:
-        profile = self.config.profiles.get(job.profile)
-        return profile.oss_bucket_path if profile is not None else None
+    @staticmethod
+    def _path_cell(location: OutputLocation, compact: bool) -> str:
+        if compact and location.path is None:
+            return f"{location.output.filename}  {location.note}"  # compact: the file is named where its path would be
+        return location.shown
 
     def _render_outputs(self, job: Job) -> None:
-        bucket = self._bucket(job)
-        compact = self._outputs_compact()
-        if not self._changed("outputs", (job.outputs, bucket, compact)):
+        profile = self._profile()
+        # Files with an OSS path first: they are what `y` is for; temp previews after them.
+        locations = sorted(oss_paths(job, profile), key=lambda location: location.path is None)
+        compact, wrap = self._outputs_layout(locations)
+        if not self._changed("outputs", (job.outputs, profile.oss_bucket_path if profile else None, compact, wrap)):
             return
+        self._locations = locations
         if not job.outputs:
-            self._oss_paths = []
-            self._row_outputs = []
             if isinstance(table := self._sections.get("outputs"), DataTable):
                 table.clear()
             self._hide("outputs-heading", "outputs")
@@ -781,42 +605,35 @@ class JobDetail(VerticalScroll):
         assert isinstance(heading, Static) and isinstance(table, DataTable)
         table.display = heading.display = True
         cursor = table.cursor_row
-        if compact != self._compact or not table.columns:
+        if (compact, wrap) != self._layout or not table.columns:
             table.clear(columns=True)
-            self._compact = compact
+            self._layout = (compact, wrap)
             table.add_column("node", key="node")
             table.add_column("type", key="type")
             if not compact:
                 table.add_column("subfolder", key="subfolder")
                 table.add_column("filename", key="filename")
-            table.add_column("OSS path" if not compact else "OSS path (or file)", key="oss")
+            table.add_column("OSS path" if not compact else "OSS path (or file)", key="oss", width=wrap)
         else:
             table.clear()
-        # Files with an OSS path first: they are what `y` is for; temp previews after them.
-        rows = sorted(
-            ((output, *oss_path_text(bucket, output)) for output in job.outputs), key=lambda row: row[2] is None
-        )
-        self._oss_paths = []
-        self._row_outputs = [output for output, _, _ in rows]
-        for output, shown, path in rows:
-            self._oss_paths.append(path)
-            if compact and path is None:
-                shown = f"{output.filename}  {shown}"
+        for location in locations:
+            output = location.output
             # Names as the service sent them, shown with control characters escaped (`y` copies the real path); the
             # pixel size beside the type, when the server says it (newer ComfyUI): "output 512×768".
             kind = f"{output.type} {output.size}" if output.size else output.type
-            cells: list[object] = [
+            cells: list[Text] = [
                 Text(visible(output.node_id)), Text(visible(kind), style="dim" if output.type == "temp" else "")
             ]
             if not compact:
                 cells += [Text(visible(output.subfolder)), Text(visible(output.filename))]
-            cells.append(Text(visible(shown), style="green" if path else "dim"))
-            table.add_row(*cells)
-        count = len(job.outputs)
+            # A long path folds onto the next lines of its row instead of being cut (copying gives it whole anyway).
+            cells.append(Text(visible(self._path_cell(location, compact)), style="green" if location.path else "dim",
+                              overflow="fold"))
+            table.add_row(*cells, height=None if wrap else 1)
         paths = len(self.all_oss_paths())
         keys = "  y copy · Y copy all" + (" · p preview · o open · d download" if self.opened else "")
-        heading.update(f"Outputs ({count}, {paths} with an OSS path){keys}")
-        table.move_cursor(row=min(max(cursor, 0), count - 1), animate=False)
+        heading.update(f"Outputs ({len(job.outputs)}, {paths} with an OSS path){keys}")
+        table.move_cursor(row=min(max(cursor, 0), len(job.outputs) - 1), animate=False)
 
     def _render_chain(self, job: Job) -> None:
         width = self.scrollable_content_region.width
@@ -836,21 +653,9 @@ class JobDetail(VerticalScroll):
         highlighted = 0
         for number, attempt in enumerate(self._chain, 1):
             current = attempt.id == job.id
-            line = Text(no_wrap=True, overflow="ellipsis")
-            line.append("▶ " if current else "  ", style="bold")
-            line.append(f"#{number} ")
-            line.append(f"{STATE_ICONS[attempt.state]} {attempt.state.value:<9}", style=STATE_STYLES[attempt.state])
-            line.append(f" {short_id(attempt.id)}", style="bold" if current else "")
-            line.append(f" {format_clock(attempt.submitted_at)}", style="dim")
-            if attempt.failure is not None:
-                summary = f"{attempt.failure.category.value}: {attempt.failure.message}".replace("\n", " ")
-                line.append(f"  {visible(summary)}", style="red")
-            elif attempt.outputs:
-                line.append(f"  {len(attempt.outputs)} output{'s' if len(attempt.outputs) != 1 else ''}", style="dim")
+            line = attempt_line(number, attempt, current, width)
             if current:
                 highlighted = number - 1
-            if width > 10:
-                line.truncate(width - 1, overflow="ellipsis")  # one line per attempt (the option list would wrap)
             options.append(Option(line, id=attempt.id))
         heading.update(f"Attempts ({len(self._chain)})  [ ] or enter to open")
         chain.clear_options()
@@ -873,7 +678,7 @@ class JobDetail(VerticalScroll):
             return
         text, is_json = pretty_text(job.raw_result)
         raw.title = f"Raw result ({'JSON' if is_json else 'text'}, {len(job.raw_result):,} characters)"
-        self._texts["raw"].update(_code(text, is_json))
+        self._texts["raw"].update(code_text(text, is_json))
 
     def _render_workflow(self, job: Job) -> None:
         if job.workflow is None:
@@ -891,7 +696,7 @@ class JobDetail(VerticalScroll):
         if not self._changed("detail-workflow", job.id):
             return
         text = json.dumps(job.workflow, indent=2, ensure_ascii=False)
-        self._texts["workflow"].update(_code(text, True))
+        self._texts["workflow"].update(code_text(text, True))
 
 
 _MISSING = object()

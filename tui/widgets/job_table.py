@@ -3,6 +3,9 @@
 Why not DataTable: it re-renders the whole table on any cell update (≈ 50 ms a frame at 10k rows, ≈ 14 s to load
 100k). Here only visible rows are rendered, rows are fetched from the store page by page, and a job change repaints
 just its line when it is on screen. Sorting and filtering rebuild an index (a list of job ids) from one store query.
+
+The words in the cells are tui/core/presentation.py's (the CLI prints the same). (~650 lines: the row index, live
+updates, column layout, rendering and cursor of one virtual widget, which share its state.)
 """
 
 from __future__ import annotations
@@ -22,47 +25,53 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.core.safe_text import visible
 from tui.core.batch import job_seed
 from tui.core.jobs import Job, JobState
-from tui.core.store import JobFilter, JobStore
-from tui.widgets.job_format import (
-    STATE_ICONS,
+from tui.core.presentation import (
     STATE_STYLES,
-    error_summary,
+    detail_text,
     format_duration,
-    progress_text,
     remote_id,
     retried_text,
     short_id,
+    state_word,
     submitted_text,
 )
+from tui.core.safe_text import visible
+from tui.core.store import JobFilter, JobStore
 
 
 @dataclass(frozen=True)
 class Column:
     key: str  # sort key understood by JobStore.ids(order=...)
     title: str
-    width: int  # 0 = takes the remaining width (at least `min_rest`)
-    priority: int  # narrow terminals drop the highest numbers first
+    width: int  # cells; 0 = the detail column, which takes what the others leave
+    priority: int  # narrow panes drop the highest numbers first
     sortable: bool = True
+    # Shown only while the detail column keeps at least this much beside it: ids and seeds are worth less than
+    # the reason a job failed.
+    needs_rest: int = 0
 
 
 COLUMNS: tuple[Column, ...] = (
     Column("state", "state", 11, 0),
     Column("id", "id", 8, 1, sortable=False),
-    Column("profile", "profile", 14, 5),
-    Column("remote", "task / prompt id", 16, 9, sortable=False),
-    Column("progress", "queue / progress", 14, 2, sortable=False),
-    Column("submitted", "submitted", 11, 8),
-    Column("duration", "took", 6, 3),
-    Column("outputs", "out", 3, 4),
+    Column("profile", "profile", 7, 4),  # grows with the names on screen, up to _PROFILE_CELLS
+    Column("remote", "task / prompt id", 16, 8, sortable=False, needs_rest=40),
+    Column("submitted", "submitted", 11, 3),
+    Column("duration", "took", 6, 5),
+    Column("outputs", "out", 3, 6),  # when it is dropped, the detail column says "1 output"
     # The seed (copies differ by it): shown once the table has room, e.g. at 120 columns with the sidebar hidden.
-    Column("seed", "seed", 16, 7, sortable=False),
-    Column("error", "error", 0, 6, sortable=False),
+    Column("seed", "seed", 16, 7, sortable=False, needs_rest=40),
+    # Progress while a job is active; why it ended badly (`OOM · KSampler — CUDA out of…`) once it has.
+    Column("detail", "detail", 0, 2, sortable=False),
 )
 SORTABLE_KEYS = tuple(c.key for c in COLUMNS if c.sortable)
-_MIN_REST = 8  # the error column keeps at least this much before other columns are dropped
+# The detail column keeps at least this much (`rejected · ckpt_name`) before other columns are dropped.
+_MIN_REST = 20
+_PROFILE_CELLS = 16  # the profile column grows to the longest name on screen, up to this
+_DETAIL = len(COLUMNS) - 1
+_OUTPUTS = next(index for index, column in enumerate(COLUMNS) if column.key == "outputs")
 
 _MARK_WIDTH = 2
 _ROW_CACHE_SIZE = 4096  # jobs kept in memory; everything else stays in the store
@@ -201,7 +210,8 @@ class JobTable(ScrollView, can_focus=True):
         self._cursor_job: str | None = None
         self._needs_resort = False
         self._now = time.time()
-        self._columns_cache: tuple[int, list[int]] | None = None
+        self._columns_cache: tuple[tuple[int, int], list[int]] | None = None
+        self._profile_cells = 0  # the longest profile name drawn since the last reload
         self._row_styles: _RowStyles | None = None
 
     # ------------------------------------------------------------------ data
@@ -242,6 +252,7 @@ class JobTable(ScrollView, can_focus=True):
         self._members = set(self._rows)
         self._needs_resort = False
         self._cache.clear()
+        self._profile_cells = 0
         self._forget_latest()
         self._sync_virtual_size()
         self._restore_cursor()
@@ -265,7 +276,7 @@ class JobTable(ScrollView, can_focus=True):
         structural = False
         first_visible, last_visible = self._visible_range()
         visible_ids = set(self._rows[first_visible:last_visible])
-        dirty_lines: list[int] = []
+        dirty_lines: list[str] = []  # ids of changed jobs on screen
         jobs = list(jobs)
         if any(job.parent_id is not None for job in jobs):
             # A later attempt changed: the rows it retries must look their outcome up again.
@@ -430,26 +441,38 @@ class JobTable(ScrollView, can_focus=True):
         self._sync_virtual_size()
 
     def _column_widths(self, width: int) -> list[int]:
-        """Widths per column (0 = hidden). Columns are taken by priority while they fit; the error column takes
-        what is left (at least `_MIN_REST`), else the last column taken grows. Narrow panes thus drop whole
-        low-priority columns instead of cutting every one."""
-        if self._columns_cache is not None and self._columns_cache[0] == width:
+        """Widths per column (0 = hidden). Columns are taken by priority while they fit beside the detail column's
+        `_MIN_REST` (and its `needs_rest` for ids and seeds); the detail column takes what is left. Narrow panes
+        thus drop whole low-priority columns instead of cutting every one, and no column is wider than what it
+        shows: the profile column is as wide as the longest name on screen."""
+        key = (width, self._profile_cells)
+        if self._columns_cache is not None and self._columns_cache[0] == key:
             return self._columns_cache[1]
-        used = _MARK_WIDTH
-        shown: list[Column] = []
+        own = {c.key: c.width for c in COLUMNS}
+        own["profile"] = max(len("profile"), min(_PROFILE_CELLS, self._profile_cells))
+        used = _MARK_WIDTH + _MIN_REST + 1
+        shown: set[str] = {"detail"}
         for column in sorted(COLUMNS, key=lambda c: c.priority):
-            need = (column.width or _MIN_REST) + 1
-            if used + need <= width or column.priority == 0:
-                shown.append(column)
-                used += need
-        widths = {c.key: c.width for c in shown}
-        leftover = max(0, width - used)
-        grow = "error" if "error" in widths else (shown[-1].key if shown else None)
-        if grow is not None:
-            widths[grow] = (widths[grow] or _MIN_REST) + leftover
-        result = [widths.get(c.key, 0) for c in COLUMNS]
-        self._columns_cache = (width, result)
+            if column.key == "detail":
+                continue
+            need = own[column.key] + 1
+            if used + need + max(0, column.needs_rest - _MIN_REST) > width and column.priority > 0:
+                break  # this one and every less important one are dropped
+            shown.add(column.key)
+            used += need
+        result = [own[c.key] if c.key in shown else 0 for c in COLUMNS]
+        result[_DETAIL] = _MIN_REST + max(0, width - used)
+        self._columns_cache = (key, result)
         return result
+
+    def _note_profile(self, name: str) -> None:
+        """A row with this profile is drawn: widen the profile column when it is the longest yet (and redraw)."""
+        cells = min(_PROFILE_CELLS, len(visible(name)))
+        if cells > self._profile_cells:
+            grows = cells > max(len("profile"), self._profile_cells)
+            self._profile_cells = cells
+            if grows:
+                self.refresh()
 
     def render_line(self, y: int) -> Strip:
         width = self._view.width
@@ -507,24 +530,27 @@ class JobTable(ScrollView, can_focus=True):
     def _render_row(self, job: Job, row: int, width: int) -> Strip:
         styles = self._styles_for_rows()[row == self.cursor_row]
         base = styles.base
+        self._note_profile(job.profile)
         widths = self._column_widths(width)
         marked = job.id in self._marked
         latest = self._latest_attempt(job)
+        detail = detail_text(job, widths[_DETAIL], outputs=not widths[_OUTPUTS])
+        if latest is not None:
+            detail = f"{retried_text(latest)} · {detail}" if detail else retried_text(latest)
         values = [
-            f"{STATE_ICONS[job.state]} {job.state.value}",
+            state_word(job),
             short_id(job.id),
             job.profile,
             remote_id(job),
-            retried_text(latest) if latest is not None else progress_text(job, widths[4]),
             submitted_text(job, self._now),
             format_duration(job.duration(self._now)),
             str(len(job.outputs)) if job.outputs else ("" if job.state.is_active else "0"),
-            _seed_text(job) if widths[8] else "",
-            error_summary(job),
+            _seed_text(job) if widths[7] else "",
+            detail,
         ]
         cell_styles = (
-            styles.states[job.state], styles.dim, base, styles.dim, base, styles.dim, base, base, styles.dim,
-            styles.error if job.failure is not None else base,
+            styles.states[job.state], styles.dim, base, styles.dim, styles.dim, base, base, styles.dim,
+            styles.error if job.failure is not None and latest is None else base,
         )
         # Marked rows show the mark; other clients' jobs (external) a small arrow in the same cell.
         segments = [Segment("● " if marked else ("↗ " if job.external else "  "), styles.mark)]

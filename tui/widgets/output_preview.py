@@ -16,11 +16,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.widgets import Static
 from textual.worker import Worker, get_current_worker
 
@@ -32,6 +33,9 @@ from tui.core.oss import OssPathError, safe_segments
 from tui.core.preview_cache import PreviewCache, is_image, kind_of, preview_dir
 from tui.core.safe_text import visible
 from tui.widgets.image_protocol import image_widget_class
+
+if TYPE_CHECKING:
+    from tui.app import ComfyqApp
 
 # The decoded image is scaled to at most this many pixels a side before it reaches the widget: a terminal cell is
 # ~10×20 px, so even a full-screen Sixel/Kitty preview needs no more; half-blocks draw 1×2 pixels a cell, so 256
@@ -83,9 +87,8 @@ class OutputPreview(Vertical):
             self.widget_class = widget_class
             self.failed = failed
 
-    def __init__(self, config: Config, data_dir: Path, *, id: str | None = None) -> None:
+    def __init__(self, data_dir: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.config = config
         self.cache = PreviewCache(preview_dir(data_dir))
         self.key: PreviewKey | None = None
         self.image_shown: Any = None  # the decoded image the widget holds (tests read it)
@@ -143,6 +146,11 @@ class OutputPreview(Vertical):
         else:
             self._image_widget.image = image
         self._image_widget.display = True
+
+    @property
+    def config(self) -> Config:
+        """The app's config (held once, by the app): the profile of an output says where to fetch it."""
+        return cast("ComfyqApp", self.app).config
 
     # ------------------------------------------------------------------ worker side
 
@@ -242,8 +250,8 @@ class OutputPreview(Vertical):
 
         return self.run_worker(work, thread=True, group="save", exit_on_error=False)
 
-    def _notify(self, text: str, severity: str) -> None:
-        self.app.call_from_thread(self.app.notify, text, severity=severity)  # type: ignore[arg-type]
+    def _notify(self, text: str, severity: SeverityLevel) -> None:
+        self.app.call_from_thread(self.app.notify, text, severity=severity)
 
     def on_unmount(self) -> None:
         for source in self._sources.values():
@@ -253,7 +261,7 @@ class OutputPreview(Vertical):
 
 def _decode(path: Path, max_pixels: int = PREVIEW_MAX_PIXELS) -> Any:
     """Open, fully decode and scale down (in the worker thread: the widget then only maps pixels to cells)."""
-    from PIL import Image
+    from PIL import Image  # here, in the worker thread: Pillow is imported by the first preview, not at start-up
 
     Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS
     with Image.open(path) as image:
@@ -274,8 +282,9 @@ def _opener() -> str | None:
 def _size_text(size: int | None) -> str:
     if size is None:
         return "size unknown"
+    amount = float(size)
     for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size = size / 1024  # type: ignore[assignment]
+        if amount < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
     return f"{size} B"

@@ -1,17 +1,21 @@
 """The profiles pane: every configured service with its edition, host, token (masked) and live source state.
 
-Adding, editing and deleting profiles happens here too (screens/profile_form.py): the config file is written,
-read back, and the new Config is announced with `ProfileList.ConfigSaved` for the screen to hand to everyone else.
+The list shows the app's config (read from `app.config`, never a copy) and asks for changes by messages —
+`OpenRequested` (the add / edit form), `DeleteRequested`, `TestRequested`: the screen pushes the form or the
+confirmation and writes the config file, then tells the list with `config_changed`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from rich.console import Group
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import OptionList
@@ -19,22 +23,27 @@ from textual.widgets.option_list import Option
 
 from tui.core.safe_text import visible
 from tui.core.backends.base import SourceState, SourceStatus
-from tui.core.config import Config, ConfigError, Profile, delete_profile, load_config
+from tui.core.config import Config, Profile
 from tui.core.secrets import redact
 from tui.core.stats import ProfileFigures
 from tui.core.stats_text import percent_text, rate_text
 from tui.core.jobs import Edition, Job
-from tui.widgets.job_format import format_age
+from tui.core.presentation import format_age
 from tui.widgets.status_bar import SOURCE_STYLES
+
+if TYPE_CHECKING:
+    from tui.app import ComfyqApp
 
 
 class ProfileList(OptionList):
-    """Select the active profile (enter); mark several (space) to submit to all of them; n / E / delete to add,
-    edit or remove one (saved to the config file); t tests the connection."""
+    """Select a profile (click, j/k, ↑/↓) and make it the active one (enter or a double click); mark several
+    (space) to submit to all of them; n / E / delete to add, edit or remove one; t tests the connection."""
 
     BORDER_TITLE = "Profiles"
 
     BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="profiles.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="profiles.up"),
         Binding("space", "toggle_mark", "Mark profile", id="profiles.mark"),
         Binding("n", "new_profile", "New profile", id="profiles.new"),
         Binding("E", "edit_profile", "Edit profile", id="profiles.edit"),
@@ -42,60 +51,36 @@ class ProfileList(OptionList):
         Binding("t", "test_connection", "Test connection", id="profiles.test"),
     ]
 
+    @dataclass
     class ActiveChanged(Message):
-        def __init__(self, name: str) -> None:
-            super().__init__()
-            self.name = name
+        name: str
 
-    class EditRequested(Message):
-        """Open the profile form: `name` None for a new profile (kept for callers; the list opens the form itself)."""
+    @dataclass
+    class OpenRequested(Message):
+        """Open the profile form: `name` None for a new profile."""
 
-        def __init__(self, name: str | None) -> None:
-            super().__init__()
-            self.name = name
+        name: str | None
 
+    @dataclass
     class DeleteRequested(Message):
-        def __init__(self, name: str) -> None:
-            super().__init__()
-            self.name = name
+        """Delete a profile (after asking); `in_flight` of its jobs are not ended yet."""
 
+        name: str
+        in_flight: int
+
+    @dataclass
     class MarksChanged(Message):
         """The profiles marked for submission changed (submit goes to every marked profile)."""
 
-        def __init__(self, marked: list[str]) -> None:
-            super().__init__()
-            self.marked = marked
+        marked: list[str]
 
+    @dataclass
     class TestRequested(Message):
-        def __init__(self, name: str) -> None:
-            super().__init__()
-            self.name = name
+        name: str
 
-    class ConfigSaved(Message):
-        """The config file was written and read back: `config` is what the app, engine and widgets should use now.
-
-        `saved` names the profile added / edited (`renamed_from` its old name), `deleted` the one removed.
-        """
-
-        def __init__(
-            self,
-            config: Config,
-            *,
-            saved: str | None = None,
-            renamed_from: str | None = None,
-            deleted: str | None = None,
-        ) -> None:
-            super().__init__()
-            self.config = config
-            self.saved = saved
-            self.renamed_from = renamed_from
-            self.deleted = deleted
-
-    def __init__(self, config: Config, *, config_file: Path | None = None, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.config = config
-        self._config_file = config_file
-        self.active_profile: str | None = next(iter(config.profiles), None)
+        self.active_profile: str | None = None
         self._marked: set[str] = set()
         self._statuses: dict[str, SourceStatus] = {}
         self._in_flight: dict[str, set[str]] = {}
@@ -103,37 +88,37 @@ class ProfileList(OptionList):
         self.hour_figures_shown = False  # the first last-hour figures arrived (tests wait on it)
         self._shape: list[tuple[str, int]] = []  # (profile, lines) of the options shown, to update them in place
 
+    @property
+    def config(self) -> Config:
+        """The app's config (held once, by the app)."""
+        return cast("ComfyqApp", self.app).config
+
     def on_mount(self) -> None:
+        self.active_profile = next(iter(self.config.profiles), None)
         self._rebuild()
         self._update_subtitle()
         if self.active_profile:
             self.post_message(self.ActiveChanged(self.active_profile))
 
-    @property
-    def config_file(self) -> Path | None:
-        """Where profiles are saved: the loaded file, else (built-in default) the file comfyq would read."""
-        if self.config.path is not None:
-            return Path(self.config.path)
-        if self._config_file is not None:
-            return self._config_file
-        options = getattr(self.app, "options", None)
-        locations = getattr(options, "locations", None)
-        return Path(locations.config_file) if locations is not None else None
-
-    def set_config(self, config: Config, *, renamed: tuple[str, str] | None = None) -> None:
-        """The config file changed (profile added, edited or deleted). `renamed` = (old, new) keeps the active
+    def config_changed(self, *, renamed: tuple[str, str] | None = None) -> None:
+        """The app's config changed (profile added, edited or deleted). `renamed` = (old, new) keeps the active
         profile and the marks on a renamed profile."""
-        self.config = config
+        config = self.config
         if renamed is not None:
             old, new = renamed
             if self.active_profile == old:
                 self.active_profile = new
+                self.post_message(self.ActiveChanged(new))
             if old in self._marked:
                 self._marked.discard(old)
                 self._marked.add(new)
-            for table in (self._statuses, self._in_flight):
-                if old in table:
-                    table[new] = table.pop(old)  # type: ignore[index]
+            if old in self._statuses:
+                self._statuses[new] = self._statuses.pop(old)
+            if old in self._in_flight:
+                self._in_flight[new] = self._in_flight.pop(old)
+        for table in (self._statuses, self._in_flight, self._hour):
+            for name in [name for name in table if name not in config.profiles]:
+                del table[name]
         if self.active_profile not in config.profiles:
             self.active_profile = next(iter(config.profiles), None)
             if self.active_profile:
@@ -245,12 +230,16 @@ class ProfileList(OptionList):
         else:
             icon, colour = SOURCE_STYLES.get(status.state, ("?", "white"))
             status_line.append(f"{icon} {status.state.value}", style=colour)
-            status_line.append(f" · seen {format_age(status.last_seen, now)}", style="dim")
+            # The queue and the instances first: in a narrow sidebar the line ends in "…", and the age matters least.
             if status.queue_length is not None:
-                status_line.append(f" · queue {status.queue_length}", style="dim")
+                status_line.append(f" · queue {status.queue_length}", style="")
             if status.consumers is not None:
                 noun = "consumer" if status.consumers == 1 else "consumers"
-                status_line.append(f" · {status.consumers} {noun}", style="dim")
+                status_line.append(f" · {status.consumers} {noun}", style="")
+            seen = f" · seen {format_age(status.last_seen, now)}"
+            room = self.scrollable_content_region.width - 2  # an option's padding
+            if room <= 0 or status_line.cell_len + len(seen) <= room:
+                status_line.append(seen, style="dim")  # the age only where it fits whole: never cut the rest
             if status.error and status.state is not SourceState.CONNECTED:
                 error = Text(no_wrap=True, overflow="ellipsis", style="red")
                 error.append(f"    {visible(redact(status.error))}")
@@ -258,6 +247,16 @@ class ProfileList(OptionList):
         return Group(*lines)
 
     # ---------------------------------------------------------------- actions
+
+    async def _on_click(self, event: events.Click) -> None:
+        """A click selects the profile under the mouse; a double click makes it active (as enter does)."""
+        event.prevent_default()  # OptionList's own click would make it active at once
+        clicked = event.style.meta.get("option")
+        if clicked is None or self._options[clicked].disabled:
+            return
+        self.highlighted = clicked
+        if event.chain >= 2:
+            self.action_select()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -279,91 +278,23 @@ class ProfileList(OptionList):
         self.post_message(self.MarksChanged(self.marked_profiles()))
 
     def action_new_profile(self) -> None:
-        self.open_form(None)
+        self.post_message(self.OpenRequested(None))
 
     def action_edit_profile(self) -> None:
         if self.highlighted_profile:
-            self.open_form(self.highlighted_profile)
+            self.post_message(self.OpenRequested(self.highlighted_profile))
 
     def action_delete_profile(self) -> None:
         if self.highlighted_profile:
-            self.confirm_delete(self.highlighted_profile)
+            name = self.highlighted_profile
+            self.post_message(self.DeleteRequested(name, len(self._in_flight.get(name, ()))))
 
     def action_test_connection(self) -> None:
         if self.highlighted_profile:
             self.post_message(self.TestRequested(self.highlighted_profile))
 
-    # ------------------------------------------------------- add / edit / delete
-
-    def open_form(self, name: str | None) -> None:
-        """The add (`name` None) / edit form; on save the list takes the new config and posts ConfigSaved."""
-        from screens.profile_form import ProfileFormScreen, ProfileSaved
-
-        config_file = self.config_file
-        if config_file is None:
-            self.app.notify("no config file location is known", title="Profiles", severity="error")
-            return
-
-        def saved(result: ProfileSaved | None) -> None:
-            if result is None:
-                return
-            renamed = (result.old_name, result.name) if result.old_name else None
-            self.set_config(result.config, renamed=renamed)
-            self._highlight(result.name)
-            verb = "renamed" if result.old_name else ("saved" if name is not None else "added")
-            self.app.notify(f"profile {result.name!r} {verb} in {config_file}", title="Profiles")
-            self.post_message(self.ConfigSaved(result.config, saved=result.name, renamed_from=result.old_name))
-
-        self.app.push_screen(ProfileFormScreen(self.config, config_file, name), saved)
-
-    def confirm_delete(self, name: str) -> None:
-        """Ask, then remove the profile from the config file and post ConfigSaved."""
-        from screens.confirm import ConfirmScreen
-
-        if self.config.path is None:
-            self.app.notify(
-                f"{name!r} is the built-in default, not in a config file: add your own profile first",
-                title="Cannot delete",
-                severity="warning",
-            )
-            return
-        if len(self.config.profiles) <= 1:
-            self.app.notify(
-                "comfyq needs at least one profile: add another before deleting this one",
-                title="Cannot delete",
-                severity="warning",
-            )
-            return
-        config_file = Path(self.config.path)
-        flying = len(self._in_flight.get(name, ()))
-        warning = f"\n{flying} of its jobs are still in flight; they will no longer be followed." if flying else ""
-        message = f"Delete profile {name!r} from {config_file}?\nIts jobs stay in the job store.{warning}"
-
-        def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                delete_profile(config_file, name)
-            except (ConfigError, OSError) as error:
-                self.app.notify(redact(str(error)), title=f"Could not delete {name!r}", severity="error", timeout=10)
-                return
-            try:
-                config = load_config(config_file, explicit=True)
-            except ConfigError as error:
-                self.app.notify(
-                    f"{name!r} deleted, but the config file has other problems:\n{redact(str(error))}",
-                    title="Config not reloaded",
-                    severity="error",
-                    timeout=12,
-                )
-                return
-            self.set_config(config)
-            self.app.notify(f"profile {name!r} deleted", title="Profiles")
-            self.post_message(self.ConfigSaved(config, deleted=name))
-
-        self.app.push_screen(ConfirmScreen("Delete profile", message), answered)
-
-    def _highlight(self, name: str) -> None:
+    def highlight(self, name: str) -> None:
+        """Put the cursor on profile `name` (e.g. the one just added)."""
         for index in range(self.option_count):
             if self.get_option_at_index(index).id == name:
                 self.highlighted = index

@@ -6,11 +6,10 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui.core.safe_text import visible
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.jobs import JobState
 from tui.core.safe_text import visible
-from tui.widgets.job_format import STATE_ICONS, STATE_STYLES
+from tui.core.presentation import STATE_ICONS, STATE_STYLES
 
 # Icon and colour per source state; the icon differs per meaning, so the state reads without colour too.
 SOURCE_STYLES: dict[SourceState, tuple[str, str]] = {

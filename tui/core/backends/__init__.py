@@ -3,9 +3,14 @@
 - :class:`~tui.core.backends.dedicated.DedicatedBackend`: plain ComfyUI HTTP (ArtLab dedicated edition, local ComfyUI).
 - :class:`~tui.core.backends.eas_queue.EasQueueBackend`: the EAS asynchronous queue (ArtLab API edition).
 
-The small pieces both share (a reconnect backoff, an error type, secret scrubbing) live in
-:mod:`tui.core.backends.common` and are re-exported here. The backend modules are imported lazily by
-:func:`create_backend` so importing this package stays cheap.
+What both share: the interface (`base`), a reconnect backoff, an error type and secret scrubbing (`common`,
+re-exported here), and one HTTP layer (`http`: the client, headers, deadline, body cap, failure messages).
+Dedicated: `comfy_api` (the server conversation), `comfy_progress` (the websocket), `dedicated_settle` (what a
+job's absence means), `external` (other clients' prompts). API edition: `eas_sdk` (the SDK, lazily),
+`watch_socket` (the websocket), `sink_threads` (thread plumbing, committer), `sink_watcher` (the reader).
+
+The backend modules are imported by :func:`create_backend` when a profile needs one, deliberately: they pull in
+aiohttp and websocket-client (~0.3 s), which commands that never talk to a service should not pay.
 """
 
 from __future__ import annotations

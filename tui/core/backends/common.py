@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import random
 
+from tui.core.secrets import MIN_SECRET_LENGTH, mask_token, redact
+
+
 class BackendError(RuntimeError):
     """A backend operation (cancel, reconcile) could not be done; the message is for the user, free of secrets."""
 
@@ -42,13 +45,7 @@ class Backoff:
 
 def scrub(text: str, *secrets: str | None) -> str:
     """Remove secrets (tokens) from a message before it is shown, logged or stored."""
-    try:  # the shared redactor knows every registered secret
-        from tui.core.secrets import redact
-    except ImportError:  # pragma: no cover - the secrets module is optional for this helper
-        redact = None
     for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, f"{secret[:4]}…({len(secret)})")
-    if redact is not None:
-        text = redact(text)
-    return text
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
+            text = text.replace(secret, mask_token(secret))
+    return redact(text)  # the shared redactor knows every registered secret

@@ -7,17 +7,24 @@ got was new, never above the profile's `external_history`). Prompts comfyq does 
 in flight from `/queue`, finished from `/history` (with outputs, failure details and the workflow, so they can be
 resubmitted) — and from then on are followed like comfyq's own.
 
-This module turns queue items and history entries into jobs and keeps the window; the poller does the requests.
+This module turns queue items and history entries into jobs and keeps the window (`ExternalJobs`, asked by the
+poller once per cycle).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core import payloads
+from tui.core.backends.comfy_api import NoSuchRoute
 from tui.core.jobs import Edition, Job, JobState, JobUpdate, new_job_id
+
+if TYPE_CHECKING:
+    from tui.core.backends.base import BackendContext
+    from tui.core.backends.comfy_api import ComfyApi, QueueSnapshot
+    from tui.core.config import Profile
 
 # The smallest /history window: enough for the prompts that end between two polls on a busy server.
 MIN_WINDOW = 16
@@ -149,3 +156,65 @@ def from_history_entry(profile: str, prompt_id: str, entry: Any, *, seen: float)
         raw_result=outcome.raw or None,
     )
     return job, update
+
+
+class ExternalJobs:
+    """One dedicated profile's other-client prompts: the /history window, and prompt ids known to be stored."""
+
+    def __init__(self, profile: Profile, context: BackendContext, api: ComfyApi) -> None:
+        self.profile_name = profile.name
+        self.enabled = bool(profile.external)
+        self.context = context
+        self.api = api
+        self.window = HistoryWindow(int(profile.external_history) if self.enabled else 0)
+        self._known_prompts: set[str] = set()
+
+    async def recent_history(self) -> dict[str, Any]:
+        """`GET /history?max_items=K` (the window), or nothing when external jobs are off or the route is missing."""
+        window = self.window
+        if window.size <= 0:
+            return {}
+        try:
+            entries = await self.api.history_map(f"/history?max_items={window.size}")
+        except NoSuchRoute:
+            window.limit = window.size = 0  # a proxy that forwards only some routes: per-job look-ups suffice
+            return {}
+        return {str(prompt_id): entry for prompt_id, entry in entries.items() if isinstance(entry, dict)}
+
+    def import_new(self, queue: QueueSnapshot, recent: dict[str, Any], active: set[str], now: float) -> None:
+        """Other clients' prompts in /queue and the recent /history, not stored yet, become external jobs."""
+        if not self.enabled:
+            return
+        window = self.window
+        unhandled = window.unhandled(recent)
+        window.handled(unhandled)  # (ours among them are settled by the cycle, from `recent`, whenever they are there)
+        in_queue = [pid for pid in queue.items if pid not in active and pid not in self._known_prompts]
+        in_history = [pid for pid in unhandled if pid not in active]
+        window.resize(len(recent), len(unhandled))
+        if not in_queue and not in_history:
+            return
+        store = self.context.store
+        known = store.known_prompt_ids(self.profile_name, in_queue + in_history)
+        if len(self._known_prompts) > REMEMBERED_ENTRIES:
+            self._known_prompts.clear()
+        self._known_prompts.update(known)
+        new: list[tuple[Job, JobUpdate | None]] = []
+        for prompt_id in in_queue:
+            if prompt_id in known:
+                continue
+            job = from_queue_item(
+                self.profile_name, queue.items[prompt_id], running=prompt_id in queue.running,
+                position=queue.pending_position.get(prompt_id), seen=now,
+            )
+            if job is not None:
+                new.append((job, None))
+        for prompt_id in in_history:
+            if prompt_id in known or prompt_id in queue.items:
+                continue  # (one still in /queue is followed from there; its entry settles it next cycle)
+            found = from_history_entry(self.profile_name, prompt_id, recent[prompt_id], seen=now)
+            if found is not None:
+                new.append(found)
+        if new:
+            added = store.add_external_prompts(new)
+            self._known_prompts.update(job.prompt_id for job in added if job.prompt_id)
+            self.context.publish(added)
