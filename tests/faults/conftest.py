@@ -3,6 +3,7 @@ for each test). Helpers live in helpers.py and hostile.py; `workflow_file` comes
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,21 +17,15 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    sim = Emulator(tmp_path / "sim-out")
-    try:
+    with contextlib.closing(Emulator(tmp_path / "sim-out")) as sim:
         yield sim
-    finally:
-        sim.close()
 
 
 @pytest.fixture(scope="module")
 def replay_server() -> Iterator[ReplayServer]:
     success = (FIXTURES / "comfyui" / "01_get_history_id_success.json").read_bytes()
-    server = ReplayServer(success)
-    try:
+    with contextlib.closing(ReplayServer(success)) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
@@ -42,11 +37,8 @@ def replay(replay_server: ReplayServer) -> ReplayServer:
 
 @pytest.fixture(scope="module")
 def hostile_server() -> Iterator[HostileServer]:
-    server = HostileServer()
-    try:
+    with contextlib.closing(HostileServer()) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -105,11 +105,8 @@ async def sim_servers(tmp_path: Path) -> AsyncIterator[SimServerFactory]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[JobStore]:
-    job_store = JobStore(tmp_path / "jobs.sqlite3")
-    try:
+    with JobStore(tmp_path / "jobs.sqlite3") as job_store:
         yield job_store
-    finally:
-        job_store.close()
 
 
 @pytest.fixture
