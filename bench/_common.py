@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import statistics
 import tempfile
@@ -110,6 +111,17 @@ def rss_mib() -> tuple[float, float]:
 
 def temp_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix=f"comfyq-bench-{prefix}-")
+
+
+def compiled_env(pycache: Path) -> dict[str, str]:
+    """The environment for a measured subprocess: this one's, without COMFYQ_* settings, and with compiled modules
+    read from and written to a private cache (`pycache`), as an installed program has them. Without it, a
+    PYTHONDONTWRITEBYTECODE here would make comfyq recompile its own modules on every run while its baseline's
+    imports come precompiled from site-packages. Fill the cache with one unmeasured run of each side."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COMFYQ_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.01) -> Any:
@@ -241,7 +253,7 @@ def make_launch(data_dir: Path, *, config_text: str | None = None) -> Any:
 
 def table_cells(job: Job, now: float) -> tuple[str, ...]:
     """The same cell texts comfyq's table shows, for the DataTable baselines (same content, same work to format)."""
-    from tui.widgets.job_format import (
+    from tui.core.presentation import (
         STATE_ICONS,
         error_summary,
         format_clock,

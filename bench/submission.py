@@ -10,9 +10,9 @@ subprocesses, and the clock is wall time from spawn to exit — what the user wa
   plain sequential loop, here httpx.Client of the same shape, printing each index).
 Each run checks the emulator received exactly `prompts` new items on the input queue.
 
-Two rows, each judged against the target:
-- **loopback**: the emulator as is. The round trip is ~0, so this measures CPU only (process start, imports, the
-  store, the HTTP client), and the emulator's own CPU shares the same 2 cores with both sides.
+Two rows; the second carries the target:
+- **loopback** (information): the emulator as is. The round trip is ~0, so this measures CPU only (process start,
+  imports, the store, the HTTP client), and the emulator's own CPU shares the same 2 cores with both sides.
 - **with RTT_MS round trip**: the same emulator behind an emulated network round trip (`SimLoop(latency_ms=...)`:
   every request waits RTT_MS, a new connection one more). Real users reach PAI-EAS over the internet, where the
   seed's loop waits one round trip per prompt and comfyq overlaps max_concurrent_submits of them.
@@ -26,13 +26,12 @@ the seed's imports come precompiled from site-packages.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench._common import PROFILE, Row, Stat, temp_dir
+from bench._common import PROFILE, Row, Stat, compiled_env, temp_dir
 from bench._servers import SimLoop
 
 FIGURE = "submission"
@@ -50,11 +49,7 @@ WARM_UP_PROMPTS = 5
 
 
 def _env(pycache: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COMFYQ_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    env["COLUMNS"] = "200"
-    return env
+    return {**compiled_env(pycache), "COLUMNS": "200"}
 
 
 def _input_length(sim: SimLoop) -> int:
@@ -112,8 +107,11 @@ def _row(label: str, note: str, ours: list[float], base: list[float], latency_ms
     ours_stat = Stat.of(ours, "s")
     base_stat = Stat.of(base, "s")
     ratio = base_stat.median / ours_stat.median
-    return Row(label, ours_stat, base_stat, ratio, "× faster", f"≥ {TARGET_RATIO:g}× seed loop",
-               ratio >= TARGET_RATIO, note=note,
+    # The target is judged behind a network round trip; on loopback the row measures CPU (process start, imports,
+    # the emulator's own work on the same cores): information.
+    target = f"≥ {TARGET_RATIO:g}× seed loop" if latency_ms > 0 else "— (information)"
+    return Row(label, ours_stat, base_stat, ratio, "× faster", target,
+               ratio >= TARGET_RATIO if latency_ms > 0 else None, note=note,
                extra={"comfyq_s": ours, "baseline_s": base, "latency_ms": latency_ms})
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 from textual import on, work
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker
 
 from screens.batch_follow import BatchFollower
 from screens.confirm import ConfirmScreen
@@ -122,6 +123,11 @@ class JobActionsScreen(Screen[None]):
             ),
             lambda yes: send() if yes else None,
         )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Worker.StateChanged does not bubble: a submit, resubmit or cancel that failed (the store on a full disk,
+        # ...) is reported by the app's handler instead of being dropped.
+        self.comfyq.on_worker_state_changed(event)
 
     @work(group="submit", exit_on_error=False)
     async def _submit(

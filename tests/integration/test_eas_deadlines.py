@@ -150,3 +150,44 @@ async def test_a_commit_stuck_in_the_sdk_is_abandoned_at_its_deadline(server: Si
     finally:
         release.set()
         await h.backend.stop()
+
+
+async def test_an_sdk_error_before_the_handshake_does_not_end_the_watcher(
+    server: SimServer, store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`QueueClient.watch` can raise (it resolves the endpoint and may wrap a websocket error in PredictException):
+    that is one failed attempt, reported and retried — never a watcher thread that ends and leaves the profile
+    "stopped" while the app runs."""
+    from tui.core.backends import sink_watcher as sink_watcher_module
+
+    real_client = sink_watcher_module.sink_queue_client
+    failures: list[str] = []
+
+    class FirstWatchFails:
+        def __init__(self, queue: Any) -> None:
+            self._queue = queue
+
+        def watch(self, *args: Any, **kwargs: Any) -> Any:
+            if not failures:
+                failures.append("watch")
+                raise RuntimeError("endpoint not resolved yet")
+            return self._queue.watch(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._queue, name)
+
+    monkeypatch.setattr(
+        sink_watcher_module, "sink_queue_client", lambda *args: FirstWatchFails(real_client(*args))
+    )
+    h = Harness(server, store, window_profile(server, 8))
+    await h.backend.start()
+    try:
+        indexes = put_results(server, 0, 2)
+        await wait_until(lambda: h.sink_length() == 0, timeout=20, what="the results committed after the retry")
+        assert failures == ["watch"]
+        assert all(store.by_sink_index("wide", i) is not None for i in indexes)
+        assert not any(s.state is SourceState.STOPPED for s in h.recorder.statuses), h.recorder.statuses
+        assert any(s.state is SourceState.RECONNECTING and "endpoint not resolved" in (s.error or "")
+                   for s in h.recorder.statuses), h.recorder.statuses
+    finally:
+        await h.backend.stop()

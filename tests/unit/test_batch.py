@@ -237,7 +237,7 @@ def test_a_notification_cannot_carry_escapes_from_a_batch_name() -> None:
 
 
 def test_a_batch_is_stored_exactly_as_its_graphs_whatever_they_share(tmp_path: Path) -> None:
-    from tui.core.store import _SharedNodeEncoder, _dumps
+    from tui.core.store.rows import SharedNodeEncoder as _SharedNodeEncoder, dumps as _dumps
 
     workflow = _two_samplers()
     workflow.nodes["7"] = {**workflow.nodes["7"], "inputs": {**workflow.nodes["7"]["inputs"], "text": "ünï \x1b ☃ \ud800"}}

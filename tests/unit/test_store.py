@@ -32,6 +32,7 @@ from tui.core.jobs import (
     Progress,
     new_job_id,
 )
+from tui.core.store import sink_ledger
 from tui.core.store import (
     MIGRATIONS,
     ORDERS,
@@ -396,7 +397,7 @@ def test_a_failed_sink_batch_stores_nothing(store: JobStore, monkeypatch: pytest
     def broken(*args: object, **kwargs: object) -> Job:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(JobStore, "_external_job", staticmethod(broken))
+    monkeypatch.setattr(sink_ledger, "external_job", broken)
     with pytest.raises(RuntimeError):
         store.upsert_sink_results([SinkResult("api", 1, "t", None, S.SUCCEEDED), SinkResult("api", 2, "x", None, S.FAILED)])
     assert store.get(ours.id).state is S.QUEUED  # rolled back: the first result was not kept either

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
-from tui.core.jobs import Edition, Job, JobState
+from tui.core.jobs import Edition, FailureCategory, Job, JobState
 
 UNREADABLE_WARNING = "this row of the job store could not be read"
 
@@ -23,7 +23,7 @@ class RowError(ValueError):
     """A stored row is not a job comfyq can use; the message names the field."""
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -74,8 +74,6 @@ def check_fields(fields: Any) -> None:
     if failure is not None:
         if not isinstance(failure, dict) or not isinstance(failure.get("message", ""), str):
             raise RowError("failure is not a category and a message")
-        from tui.core.jobs import FailureCategory
-
         try:
             FailureCategory(failure.get("category"))
         except ValueError:
@@ -108,18 +106,18 @@ def decode_row(job_id: str, data: Any, workflow: Any) -> tuple[Job, bool]:
 
 def stand_in(job_id: str, fields: Any, reason: str) -> Job:
     """An `unknown` job for an unreadable row: its id, and what of profile and times could be read."""
-    known = fields if isinstance(fields, dict) else {}
-    profile = known.get("profile") if isinstance(known.get("profile"), str) else "?"
+    known: dict[str, Any] = fields if isinstance(fields, dict) else {}
+    profile = known.get("profile")
     try:
         edition = Edition(known.get("edition"))
     except ValueError:
         edition = Edition.DEDICATED
-    stamps = known.get("timestamps") if isinstance(known.get("timestamps"), dict) else {}
-    submitted = stamps.get(JobState.SUBMITTING.value)
+    stamps = known.get("timestamps")
+    submitted = stamps.get(JobState.SUBMITTING.value) if isinstance(stamps, dict) else None
     timestamps = {JobState.SUBMITTING.value: float(submitted)} if _is_number(submitted) else {}
     return Job(
         id=str(job_id),
-        profile=profile,
+        profile=profile if isinstance(profile, str) else "?",
         edition=edition,
         workflow=None,
         state=JobState.UNKNOWN,

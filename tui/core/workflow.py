@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Union
 
 from tui.core.files import MAX_WORKFLOW_BYTES, read_capped
+from tui.core.value_kinds import kind_of, python_type_name
 # WorkflowError, validate_workflow and the two format messages are part of this module's face: importers of the model
 # name them from here.
 from tui.core.workflow_validation import (
@@ -30,7 +31,6 @@ from tui.core.workflow_validation import (
     UI_FORMAT_MESSAGE,
     WorkflowError,
     is_link,
-    json_kind,
     validate_workflow,
 )
 
@@ -97,7 +97,7 @@ class EditableInput:
     @property
     def type_name(self) -> str:
         """``bool``, ``int``, ``float`` or ``str``: what a new value is converted to."""
-        return _type_name(self.value)
+        return python_type_name(self.value)
 
 
 class Workflow:
@@ -376,18 +376,6 @@ def _natural_key(node_id: str) -> tuple:
     return (0, int(node_id), "") if node_id.isdigit() else (1, 0, node_id)
 
 
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    return json_kind(value)
-
-
 def _did_you_mean(name: str, candidates: list[str]) -> str:
     matches = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
     if not matches:
@@ -471,7 +459,7 @@ def _coerce(current: object, value: object, node_id: str, class_type: str, name:
         raise bad("text")
 
     raise WorkflowError(
-        f"{where} ({class_type}) holds {json_kind(current)}, which comfyq cannot edit",
+        f"{where} ({class_type}) holds {kind_of(current)}, which comfyq cannot edit",
         source=source,
         node_id=node_id,
     )

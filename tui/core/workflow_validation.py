@@ -11,6 +11,7 @@ import json
 
 from tui.core.json_text import Member, input_member, last_member, line_column, object_members
 from tui.core.safe_text import visible
+from tui.core.value_kinds import kind_of
 
 UI_FORMAT_MESSAGE = "this is a UI-format workflow: export it from ComfyUI with Export (API)"
 PROMPT_BODY_MESSAGE = (
@@ -53,7 +54,7 @@ def validate_workflow(data: object, text: str | None = None, source: str = "<str
 
     if not isinstance(data, dict):
         raise fail(
-            f"expected a JSON object mapping node ids to nodes, got {json_kind(data)}"
+            f"expected a JSON object mapping node ids to nodes, got {kind_of(data)}"
         )
     if isinstance(data.get("nodes"), list) or isinstance(data.get("links"), list):
         raise fail(UI_FORMAT_MESSAGE)
@@ -70,19 +71,19 @@ def validate_workflow(data: object, text: str | None = None, source: str = "<str
             raise fail(f"node ids must be non-empty strings, got {node_id!r}")
         if not isinstance(node, dict):
             raise fail(
-                f'node {node_id}: expected an object with "class_type" and "inputs", got {json_kind(node)}',
+                f'node {node_id}: expected an object with "class_type" and "inputs", got {kind_of(node)}',
                 node_id,
             )
         class_type = node.get("class_type")
         if class_type is None:
             raise fail(f'node {node_id} has no "class_type"', node_id)
         if not isinstance(class_type, str) or not class_type.strip():
-            raise fail(f'node {node_id}: "class_type" must be a non-empty string, got {json_kind(class_type)}', node_id)
+            raise fail(f'node {node_id}: "class_type" must be a non-empty string, got {kind_of(class_type)}', node_id)
         if "inputs" not in node:
             raise fail(f'node {node_id} ({class_type}) has no "inputs"', node_id)
         inputs = node["inputs"]
         if not isinstance(inputs, dict):
-            raise fail(f'node {node_id} ({class_type}): "inputs" must be an object, got {json_kind(inputs)}', node_id)
+            raise fail(f'node {node_id} ({class_type}): "inputs" must be an object, got {kind_of(inputs)}', node_id)
 
     for node_id, node in data.items():
         class_type = node["class_type"]
@@ -165,17 +166,3 @@ def is_link(value: object) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
 
 
-def json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

@@ -109,7 +109,6 @@ class SinkWatcher(ThreadedWatcher):
 
         try:
             while not exit_event.is_set():
-                watcher = queue.watch(0, int(self.profile.window), auto_commit=False)  # builds URL + headers, no I/O
                 self.connection_attempts += 1
                 if self.connection_attempts == 1:
                     report(SourceState.CONNECTING, None)
@@ -117,6 +116,9 @@ class SinkWatcher(ThreadedWatcher):
                 self._sock = sock  # before the handshake: a stop can shut it down meanwhile
                 opened: float | None = None
                 try:
+                    # Builds the URL and headers; it resolves the endpoint and can raise: one failed attempt,
+                    # retried like a refused connection, never the end of the watcher.
+                    watcher = queue.watch(0, int(self.profile.window), auto_commit=False)
                     open_socket(
                         sock, watcher.url, dict(watcher.headers),
                         timeout=min(self.request_deadline, SDK_TIMEOUT_CAP), deadline=self.request_deadline,
