@@ -1,5 +1,7 @@
 """Helpers of the fault-injection suite: emulators the tests start and instrument, the real CLI, store checks.
 
+(The misbehaving ComfyUI look-alikes, hostile and replaying, are in hostile.py; waiting is tests/waiting.py.)
+
 Everything here is real: the emulators (tui/sim) listen on loopback in a thread of the test process, `comfyq` runs as
 a subprocess (`python -m tui`) with its own config file and data dir, and the job store is the real SQLite file.
 The emulators are instrumented from outside (no change to their code): an `on_response_prepare` hook on their aiohttp
@@ -29,6 +31,8 @@ from tui.core.store import JobStore
 from tui.sim.server import SimServer
 
 from tests.integration.cli_helpers import REPO, Cli, cli_env
+from tests.integration.engine_helpers import config_text, count_api_puts
+from tui.sim.comfyui_execution import QueueItem as QueuedPrompt
 
 SIM_TOKEN = "sim-token-fault-0123456789"
 BUCKET = "oss://fault-bucket/data"
@@ -175,7 +179,6 @@ class Emulator:
         options.setdefault("instances", 2)
         self.thread = LoopThread("faults-sim")
         self.requests = RequestLog()
-        self.input_puts: collections.Counter[str] = collections.Counter()
         self.prompts: collections.Counter[str] = collections.Counter()
         self.server: SimServer = self.thread.call(lambda: SimServer(output_dir=output_dir, **options))
         self._instrument()
@@ -183,33 +186,13 @@ class Emulator:
 
     def _instrument(self) -> None:
         server = self.server
-        register = server.queues.register_routes
+        server.app_hooks.append(self.requests.install)  # every (re)listen builds a new app
+        self.input_puts: collections.Counter[str] = count_api_puts(server).counts
 
-        def register_and_record(app: web.Application) -> None:  # called on every (re)listen
-            register(app)
-            self.requests.install(app)
-
-        server.queues.register_routes = register_and_record  # type: ignore[method-assign]
-
-        queue = server.queues.input_queue(server.service)
-        put = queue.put
-
-        def counting_put(data: bytes, tags: Any = None, **kwargs: Any) -> Any:
-            task_id = dict(tags or {}).get("task_id")
-            if task_id:
-                self.input_puts[task_id] += 1
-            return put(data, tags, **kwargs)
-
-        queue.put = counting_put  # type: ignore[method-assign]
-
-        emulator = server.comfyui
-        enqueue = emulator._put  # every POST /prompt the dedicated ComfyUI accepted goes through here
-
-        def counting_enqueue(item: Any) -> None:
+        def count_prompt(item: QueuedPrompt) -> None:  # every POST /prompt the dedicated ComfyUI accepted
             self.prompts[str(item.prompt_id)] += 1
-            enqueue(item)
 
-        emulator._put = counting_enqueue  # type: ignore[method-assign]
+        server.comfyui.queued_observers.append(count_prompt)
 
     # ----- addresses, config -----
     @property
@@ -225,28 +208,8 @@ class Emulator:
         dedicated_extra: str = "",
     ) -> str:
         """Two profiles, sim-api and sim-dedicated, pointing at this emulator with quick poll intervals."""
-        token_line = f'token = "{token}"\n' if token is not None else ""
-        return (
-            "[defaults]\n"
-            "poll_interval = 0.05\n"
-            "idle_poll_interval = 0.5\n"
-            "request_timeout = 10\n"
-            f"{defaults}"
-            "\n"
-            "[profiles.sim-api]\n"
-            'edition = "api"\n'
-            f'input_url = "{self.server.api_input_url}"\n'
-            f"{token_line}"
-            f'oss_bucket_path = "{BUCKET}"\n'
-            f"{api_extra}"
-            "\n"
-            "[profiles.sim-dedicated]\n"
-            'edition = "dedicated"\n'
-            f'url = "{self.server.dedicated_url}/"\n'
-            f"{token_line}"
-            f'oss_bucket_path = "{BUCKET}"\n'
-            f"{dedicated_extra}"
-        )
+        return config_text(self.server, token=token, lost_after=None, defaults=defaults, api_extra=api_extra,
+                           extra=dedicated_extra, bucket=BUCKET)
 
     # ----- faults -----
     def stop_listening(self) -> None:
@@ -337,18 +300,6 @@ def assert_store_intact(store_file: Path, expected_ids: Sequence[str] = ()) -> l
         store.close()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Poll until `predicate()` is truthy (returned); fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -369,113 +320,5 @@ __all__ = [
     "popen_to_files",
     "running",
     "stored_jobs",
-    "wait_for",
     "write_config",
 ]
-
-
-# --------------------------------------------------------------------------------------------- replay server
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One canned answer of the replay server."""
-
-    status: int = 200
-    body: bytes = b""
-    content_type: str | None = "application/json; charset=utf-8"
-    stall: bool = False  # accept the request and never answer (the client's request timeout must fire)
-    drop: bool = False  # close the connection without a word
-    history_entry: bool = False  # the body is a /history/<id> answer: file it under the id that was asked
-
-
-class ReplayServer:
-    """A tiny ComfyUI look-alike that answers `POST /prompt`, `GET /history/<id>` and `GET /queue` as told.
-
-    Unset answers behave like a healthy idle ComfyUI: POST /prompt accepts (echoing the client's prompt_id),
-    GET /queue is empty, GET /history/<id> is a success entry with one output; `/ws` is a silent open websocket.
-    """
-
-    def __init__(self, success_history: bytes) -> None:
-        self.thread = LoopThread("faults-replay")
-        self.success_history = success_history
-        self.prompt: Reply | None = None
-        self.history: Reply | None = None
-        self.queue: Reply | None = None
-        self.requests = RequestLog()
-        self._number = 0
-        self.runner: web.AppRunner | None = None
-        self.port = 0
-        self.thread.run(self._start())
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def reset(self) -> None:
-        self.prompt = self.history = self.queue = None
-        self.requests.clear()
-
-    async def _start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        for prefix in ("", "/api"):
-            app.router.add_post(prefix + "/prompt", self._post_prompt)
-            app.router.add_get(prefix + "/history/{prompt_id}", self._get_history)
-            app.router.add_get(prefix + "/queue", self._get_queue)
-            app.router.add_get(prefix + "/system_stats", self._system_stats)
-            app.router.add_get(prefix + "/ws", self._ws)
-        self.requests.install(app)
-        self.runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None, handler_cancellation=True)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def _answer(self, request: web.Request, reply: Reply, asked_id: str | None = None) -> web.StreamResponse:
-        if reply.stall:
-            await asyncio.sleep(3600)  # cancelled when the client gives up or the server stops
-        if reply.drop:
-            assert request.transport is not None
-            request.transport.abort()  # type: ignore[attr-defined]
-            await asyncio.sleep(3600)
-        body = reply.body
-        if reply.history_entry and asked_id is not None:
-            entries = json.loads(body)
-            body = json.dumps({asked_id: entry for entry in entries.values()}).encode()
-        headers = {"Content-Type": reply.content_type} if reply.content_type else {}
-        return web.Response(status=reply.status, body=body, headers=headers)
-
-    async def _post_prompt(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        if self.prompt is not None:
-            return await self._answer(request, self.prompt)
-        self._number += 1
-        prompt_id = json.loads(body).get("prompt_id")
-        return web.json_response({"prompt_id": prompt_id, "number": self._number, "node_errors": {}})
-
-    async def _get_history(self, request: web.Request) -> web.StreamResponse:
-        prompt_id = request.match_info["prompt_id"]
-        reply = self.history or Reply(body=self.success_history, history_entry=True)
-        return await self._answer(request, reply, prompt_id)
-
-    async def _get_queue(self, request: web.Request) -> web.StreamResponse:
-        if self.queue is not None:
-            return await self._answer(request, self.queue)
-        return web.json_response({"queue_running": [], "queue_pending": []})
-
-    async def _system_stats(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"system": {"comfyui_version": "0.3.64"}, "devices": []})
-
-    async def _ws(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        async for _ in ws:  # silent: no progress, the poller alone settles jobs
-            pass
-        return ws
-
-    def close(self) -> None:
-        try:
-            if self.runner is not None:
-                self.thread.run(self.runner.cleanup())
-        finally:
-            self.thread.close()

@@ -10,39 +10,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.faults.helpers import Cli, assert_clean_output, json_lines, write_config
-from tests.faults.hostile import HostileConfig, HostileServer, Outputs
+from tests.faults.helpers import assert_clean_output, json_lines
+from tests.faults.hostile import HostileServer, Outputs, hostile_cli
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, new_job_id
 from tui.core.store import JobStore
 
 SURROGATE_NAME = "bad\ud800name.png"
 
 
-@pytest.fixture(scope="module")
-def hostile_server() -> Iterator[HostileServer]:
-    server = HostileServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def hostile(hostile_server: HostileServer) -> HostileServer:
-    hostile_server.reset()
-    return hostile_server
-
-
 def test_a_lone_surrogate_from_the_server_is_stored_and_read_back(
     tmp_path: Path, hostile: HostileServer, workflow_file: Path
 ) -> None:
     hostile.outputs = Outputs(filenames=(SURROGATE_NAME, "fine.png"))
-    cli = Cli(write_config(tmp_path / "config.toml", HostileConfig(hostile).text()), tmp_path / "data")
+    cli = hostile_cli(tmp_path, hostile)
     submitted = cli.run("submit", str(workflow_file), "-p", "hostile", "--wait", "--timeout", "30", "--json")
     assert_clean_output(submitted.stdout, submitted.stderr)
     assert submitted.returncode == 0, submitted.stderr
@@ -80,7 +62,7 @@ def failed_job(store: JobStore, profile: str = "hostile") -> Job:
 
 
 def test_broken_rows_are_listed_as_unknown_and_the_rest_still_work(tmp_path: Path, hostile: HostileServer) -> None:
-    cli = Cli(write_config(tmp_path / "config.toml", HostileConfig(hostile).text()), tmp_path / "data")
+    cli = hostile_cli(tmp_path, hostile)
     cli.data_dir.mkdir(parents=True)
     with JobStore(cli.store_file) as store:
         good = failed_job(store)

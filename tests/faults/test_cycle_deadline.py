@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.slow_link import SlowLink
-from tests.integration.test_backend_dedicated import Recorder, wait_until
+from tests.integration.backend_helpers import Recorder
+from tests.waiting import wait_until
 from tui.core.backends import create_backend
 from tui.core.backends.base import BackendContext, SourceState
 from tui.core.backends.dedicated import DedicatedBackend

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,9 @@ from tui.core.workflow import seed_workflow
 from tui.sim.server import SimServer
 
 from tests.faults.helpers import FAST, Cli, Emulator, assert_clean_output, json_lines, stored_jobs, write_config
-from tests.integration.engine_helpers import FAST_PARAMS, SIM_TOKEN, wait_until
+from tests.integration.engine_helpers import FAST_PARAMS, SIM_TOKEN
 from tests.integration.engine_helpers import write_config as write_engine_config
+from tests.waiting import wait_until, wait_until_sync
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -195,10 +195,7 @@ def test_the_cli_says_so_when_a_submit_outcome_is_unknown(tmp_path: Path, emulat
     cli = Cli(config, tmp_path / "data")
     process = cli.popen("submit", str(workflow_file), "-p", PROFILE, *FAST, "--json")
     try:
-        deadline = time.monotonic() + 30
-        while sum(emulator.prompts.values()) < 1:
-            assert time.monotonic() < deadline, "the server never queued the prompt"
-            time.sleep(0.02)
+        wait_until_sync(lambda: sum(emulator.prompts.values()) >= 1, 30, "the server to queue the prompt")
         emulator.stop_listening()
         stdout, stderr = process.communicate(timeout=60)
     finally:

@@ -8,37 +8,17 @@ output path is walked (`submit --wait` table, Outputs and Problems, the stderr p
 
 from __future__ import annotations
 
-import json
 import re
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.faults.helpers import Cli, assert_clean_output, json_lines, popen_to_files, running, write_config
-from tests.faults.hostile import EVIL_NAMES, EVIL_NODE, EVIL_SUBFOLDER, HostileConfig, HostileServer, Outputs
+from tests.faults.helpers import Cli, assert_clean_output, json_lines, popen_to_files, running
+from tests.faults.hostile import EVIL_NAMES, EVIL_NODE, EVIL_SUBFOLDER, HostileServer, Outputs, hostile_cli
 
 # What must never be written to a terminal: C0 controls but newline and tab, DEL, C1 controls, bidi overrides and
 # isolates, lone surrogates.
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-@pytest.fixture(scope="module")
-def hostile_server() -> Iterator[HostileServer]:
-    server = HostileServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def hostile(hostile_server: HostileServer) -> HostileServer:
-    hostile_server.reset()
-    return hostile_server
 
 
 def assert_terminal_safe(*streams: str) -> None:
@@ -47,15 +27,11 @@ def assert_terminal_safe(*streams: str) -> None:
         assert found is None, f"{found.group()!r} reached the terminal in: {text[max(0, found.start() - 80):found.end() + 80]!r}"
 
 
-def cli_for(tmp_path: Path, server: HostileServer) -> Cli:
-    return Cli(write_config(tmp_path / "config.toml", HostileConfig(server).text()), tmp_path / "data")
-
-
 def test_every_cli_output_path_escapes_what_the_service_named(
     tmp_path: Path, hostile: HostileServer, workflow_file: Path
 ) -> None:
     hostile.outputs = Outputs(filenames=EVIL_NAMES, subfolder=EVIL_SUBFOLDER, node_id=EVIL_NODE)
-    cli = cli_for(tmp_path, hostile)
+    cli = hostile_cli(tmp_path, hostile)
 
     submitted = cli.run("submit", str(workflow_file), "-p", "hostile", "--wait", "--timeout", "30")
     assert_clean_output(submitted.stdout, submitted.stderr)
@@ -83,7 +59,7 @@ def test_escape_laden_errors_are_escaped_in_problems_show_and_progress(
     tmp_path: Path, hostile: HostileServer, workflow_file: Path
 ) -> None:
     hostile.outputs = Outputs(node_id=EVIL_NODE, error="boom \x1b]52;c;cm0gLXJmIH4K\x07\x1b[2K\r all good")
-    cli = cli_for(tmp_path, hostile)
+    cli = hostile_cli(tmp_path, hostile)
     submitted = cli.run("submit", str(workflow_file), "-p", "hostile", "--wait", "--timeout", "30")
     assert submitted.returncode == 1, submitted.stderr
     assert_terminal_safe(submitted.stdout, submitted.stderr)
@@ -98,7 +74,7 @@ def test_escape_laden_errors_are_escaped_in_problems_show_and_progress(
 
 def test_watch_lines_are_escaped(tmp_path: Path, hostile: HostileServer, workflow_file: Path) -> None:
     hostile.outputs = Outputs(error="bad \x1b[2J\x9b1m node")
-    cli = cli_for(tmp_path, hostile)
+    cli = hostile_cli(tmp_path, hostile)
     process, out_path, err_path = popen_to_files(cli, "watch", name="watch")
     with running(process):
         time.sleep(1.0)

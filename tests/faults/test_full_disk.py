@@ -34,11 +34,11 @@ from tests.faults.helpers import (
     json_lines,
     running,
     stored_jobs,
-    wait_for,
     write_config,
 )
 from tests.integration.cli_helpers import REPO, cli_env
 from tests.tui.conftest import wait_for as wait_in_app
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -250,11 +250,11 @@ def test_cli_waiting_through_a_full_disk_says_so_and_finishes_once_space_is_free
         )
     with running(process):
         sent = (JobState.QUEUED, JobState.RUNNING)
-        wait_for(lambda: any(job.state in sent for job in stored_jobs(cli.store_file)), 60, "the job sent")
+        wait_until_sync(lambda: any(job.state in sent for job in stored_jobs(cli.store_file)), 60, "the job sent")
         _truncate_wal(cli.store_file)
         small_disk.fill()
         # The job's updates cannot be stored: the waiting command says so and keeps waiting.
-        wait_for(lambda: "disk is full" in err.read_text(), 60, "a disk-full message")
+        wait_until_sync(lambda: "disk is full" in err.read_text(), 60, "a disk-full message")
         assert process.poll() is None, err.read_text()
         small_disk.free()
         assert process.wait(120) == 0, err.read_text()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,28 +18,8 @@ import pytest
 from tests.faults.helpers import (
     Cli, assert_clean_output, json_lines, popen_to_files, running, stored_jobs, write_config,
 )
-from tests.faults.hostile import HostileConfig, HostileServer
+from tests.faults.hostile import HostileServer, hostile_cli
 from tui.core.backends.http import AnswerTooLarge, DeadlineExceeded, fetch
-
-
-@pytest.fixture(scope="module")
-def hostile_server() -> Iterator[HostileServer]:
-    server = HostileServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def hostile(hostile_server: HostileServer) -> HostileServer:
-    hostile_server.reset()
-    return hostile_server
-
-
-def cli_for(tmp_path: Path, server: HostileServer, *, request_timeout: float = 1.0, extra: list[str] | None = None) -> Cli:
-    config = HostileConfig(server, request_timeout=request_timeout, extra=extra or [])
-    return Cli(write_config(tmp_path / "config.toml", config.text()), tmp_path / "data")
 
 
 # ------------------------------------------------------------------------------------------- the shared helper
@@ -81,7 +60,7 @@ def test_submit_wait_ends_within_its_timeout_whatever_drips(
     tmp_path: Path, hostile: HostileServer, workflow_file: Path, route: str
 ) -> None:
     hostile.set(route, "drip", drip_seconds=0.3)
-    cli = cli_for(tmp_path, hostile)
+    cli = hostile_cli(tmp_path, hostile, request_timeout=1.0)
     began = time.monotonic()
     result = cli.run("submit", str(workflow_file), "-p", "hostile", "--wait", "--timeout", "6", "--json", timeout=60)
     took = time.monotonic() - began
@@ -97,7 +76,7 @@ def test_submit_wait_ends_within_its_timeout_whatever_drips(
 
 def test_endless_history_hits_the_cap_and_says_so(tmp_path: Path, hostile: HostileServer, workflow_file: Path) -> None:
     hostile.set("history", "endless")
-    cli = cli_for(tmp_path, hostile, request_timeout=20, extra=["max_response_mb = 0.5"])
+    cli = hostile_cli(tmp_path, hostile, request_timeout=20, extra=["max_response_mb = 0.5"])
     result = cli.run("submit", str(workflow_file), "-p", "hostile", "--wait", "--timeout", "5", timeout=60)
     assert_clean_output(result.stdout, result.stderr)
     assert result.returncode == 3, result.stderr
@@ -123,7 +102,7 @@ def test_api_edition_submit_gives_up_on_a_dripping_queue(tmp_path: Path, hostile
 def test_a_dripping_queue_keeps_the_poller_cycling_and_shows_degraded(
     tmp_path: Path, hostile: HostileServer, workflow_file: Path
 ) -> None:
-    cli = cli_for(tmp_path, hostile)
+    cli = hostile_cli(tmp_path, hostile, request_timeout=1.0)
     submitted = cli.run("submit", str(workflow_file), "-p", "hostile", "--json")
     assert submitted.returncode == 0, submitted.stderr
     hostile.set("queue", "drip", drip_seconds=0.5)

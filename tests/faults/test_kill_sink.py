@@ -26,9 +26,9 @@ from tests.faults.helpers import (
     assert_store_intact,
     popen_to_files,
     running,
-    wait_for,
     write_config,
 )
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -90,7 +90,7 @@ def test_kill_9_while_1000_sink_results_stream_in_then_restart_stores_each_once(
     for round_number, threshold in enumerate(KILL_AFTER, start=1):
         process, _, err = popen_to_files(cli, "watch", "-p", "sim-api", "--json", name=f"watch-{round_number}")
         with running(process):
-            wait_for(
+            wait_until_sync(
                 lambda: succeeded_count(cli.store_file) >= threshold,
                 timeout=90,
                 what=f"{threshold} results to be stored",
@@ -106,8 +106,8 @@ def test_kill_9_while_1000_sink_results_stream_in_then_restart_stores_each_once(
 
     second, _, second_err = popen_to_files(cli, "watch", "-p", "sim-api", "--json", name="watch-last")
     with running(second):
-        wait_for(lambda: succeeded_count(cli.store_file) >= TOTAL, timeout=120, what="all 1,000 results")
-        wait_for(
+        wait_until_sync(lambda: succeeded_count(cli.store_file) >= TOTAL, timeout=120, what="all 1,000 results")
+        wait_until_sync(
             lambda: emulator.sink_attributes()["stream.length"] == "0", timeout=30, what="an empty sink (all committed)"
         )
         assert second.poll() is None, "the watcher ended on its own"

@@ -27,9 +27,9 @@ from tests.faults.helpers import (
     popen_to_files,
     running,
     stored_jobs,
-    wait_for,
     write_config,
 )
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(200)
 
@@ -59,7 +59,7 @@ def test_kill_9_during_200_submissions_then_wait_accounts_for_every_job(
         name="submit",
     )
     with running(submit):
-        wait_for(
+        wait_until_sync(
             lambda: sum(job.state is not JobState.SUBMITTING for job in stored_jobs(cli.store_file))
             >= KILL_AFTER_ACCEPTED,
             timeout=90,
@@ -102,5 +102,5 @@ def test_kill_9_during_200_submissions_then_wait_accounts_for_every_job(
     assert not [job for job in jobs if job.state.is_active]
     if profile == "sim-api":
         # Every result was stored and committed.
-        wait_for(lambda: emulator.sink_attributes()["stream.length"] == "0", timeout=20, what="an empty sink")
+        wait_until_sync(lambda: emulator.sink_attributes()["stream.length"] == "0", timeout=20, what="an empty sink")
         assert len({job.sink_index for job in jobs if job.sink_index is not None}) == len(received)

@@ -24,16 +24,15 @@ from tui.core.store import RAW_RESULT_LIMIT, JobStore
 from tests.faults.helpers import (
     Cli,
     Emulator,
-    ReplayServer,
-    Reply,
     assert_clean_output,
     assert_store_intact,
     json_lines,
     popen_to_files,
     running,
-    wait_for,
     write_config,
 )
+from tests.faults.hostile import ReplayServer, Reply
+from tests.waiting import wait_until_sync
 from tests.unit.test_payloads import HISTORY_EXPECTED, PROMPT_EXPECTED, SINK_EXPECTED
 
 pytestmark = pytest.mark.timeout(60)
@@ -498,7 +497,7 @@ def sink_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SinkRun]:
 
         process, _, err = popen_to_files(cli, "watch", "-p", "sim-api", "--json", name="watch")
         with running(process):
-            wait_for(
+            wait_until_sync(
                 lambda: emulator.sink_attributes()["stream.length"] == "0",
                 timeout=40,
                 what=f"all {total_frames} frames stored and committed",

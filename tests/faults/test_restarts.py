@@ -28,9 +28,9 @@ from tests.faults.helpers import (
     popen_to_files,
     running,
     stored_jobs,
-    wait_for,
     write_config,
 )
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(200)
 
@@ -65,7 +65,7 @@ def test_ten_restarts_during_a_run_every_source_recovers_nothing_lost_or_doubled
     total = sum(int(count) for count, _ in RUNS.values())
     with running(processes["sim-api"][0]), running(processes["sim-dedicated"][0]):
         # Faults start once every job was accepted (a submission refused while down is another test's business).
-        wait_for(
+        wait_until_sync(
             lambda: (jobs := stored_jobs(cli.store_file)) and len(jobs) == total
             and all(job.state is not JobState.SUBMITTING for job in jobs),
             timeout=60,
@@ -103,7 +103,7 @@ def test_ten_restarts_during_a_run_every_source_recovers_nothing_lost_or_doubled
     assert dict(emulator.input_puts) == {job.task_id: 1 for job in api_jobs}
     assert dict(emulator.prompts) == {job.prompt_id: 1 for job in dedicated_jobs}
     assert len({job.sink_index for job in api_jobs}) == len(api_jobs)
-    wait_for(lambda: emulator.sink_attributes()["stream.length"] == "0", timeout=20, what="an empty sink")
+    wait_until_sync(lambda: emulator.sink_attributes()["stream.length"] == "0", timeout=20, what="an empty sink")
 
     # Backoff, counted server-side: no websocket source reconnected in a storm — at most about one handshake a
     # second, and no more than one per period the server was up. (A backoff that grows while no connection lasts

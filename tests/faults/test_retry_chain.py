@@ -6,27 +6,14 @@ POSTs before taking the prompt; the retry is accepted and succeeds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.faults.helpers import Cli, assert_clean_output, json_lines, stored_jobs, write_config
-from tests.faults.hostile import HostileConfig, HostileServer
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileServer]:
-    server = HostileServer()
-    try:
-        yield server
-    finally:
-        server.close()
+from tests.faults.helpers import Cli, assert_clean_output, json_lines, stored_jobs
+from tests.faults.hostile import HostileServer, hostile_cli
 
 
 def cli_for(tmp_path: Path, server: HostileServer) -> Cli:
-    config = HostileConfig(server, extra=['retry = { max = 2, on = ["transport"] }'])
-    return Cli(write_config(tmp_path / "config.toml", config.text()), tmp_path / "data")
+    return hostile_cli(tmp_path, server, extra=['retry = { max = 2, on = ["transport"] }'])
 
 
 def test_submit_wait_reports_the_accepted_retry(tmp_path: Path, hostile: HostileServer, workflow_file: Path) -> None:

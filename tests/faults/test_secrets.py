@@ -22,15 +22,14 @@ from tests.faults.helpers import (
     FAST,
     Cli,
     Emulator,
-    ReplayServer,
-    Reply,
     assert_clean_output,
     json_lines,
     popen_to_files,
     running,
-    wait_for,
     write_config,
 )
+from tests.faults.hostile import ReplayServer, Reply
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -226,9 +225,9 @@ async def test_the_token_appears_nowhere(
     cli = session.cli
     watch, watch_out, watch_err = popen_to_files(cli, "watch", "--json", name="watch")
     with running(watch):
-        wait_for(lambda: "watching" in watch_err.read_text(), timeout=30, what="watch to start")
+        wait_until_sync(lambda: "watching" in watch_err.read_text(), timeout=30, what="watch to start")
         (extra,) = run("submit during watch", "submit", str(workflow_file), "-p", "sim-api", *FAST, "--json")
-        wait_for(
+        wait_until_sync(
             lambda: any(
                 change["id"] == extra["id"] and change["state"] == "succeeded"
                 for change in json_lines(watch_out.read_text())
@@ -277,7 +276,7 @@ def test_a_token_the_service_echoes_back_is_masked_before_it_is_stored_or_shown(
     cli = session.cli
     watch, watch_out, watch_err = popen_to_files(cli, "watch", "-p", "sim-api", "--json", name="watch")
     with running(watch):
-        wait_for(lambda: secret_emulator.sink_attributes()["stream.length"] == "0", timeout=30, what="the sink result")
+        wait_until_sync(lambda: secret_emulator.sink_attributes()["stream.length"] == "0", timeout=30, what="the sink result")
         watch.send_signal(signal.SIGINT)
         assert watch.wait(20) == 130
     session.outputs["watch stdout"] = watch_out.read_text()

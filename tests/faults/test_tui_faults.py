@@ -14,7 +14,8 @@ import pytest
 
 from tui.core.jobs import JobState
 
-from tests.faults.helpers import ReplayServer, Reply, assert_store_intact, write_config
+from tests.faults.helpers import assert_store_intact, write_config
+from tests.faults.hostile import ReplayServer, Reply
 
 pytestmark = pytest.mark.timeout(60)
 

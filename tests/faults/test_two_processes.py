@@ -23,9 +23,9 @@ from tests.faults.helpers import (
     assert_store_intact,
     popen_to_files,
     running,
-    wait_for,
     write_config,
 )
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,12 +46,12 @@ def test_two_processes_on_one_api_profile_settle_and_store_each_result_once(tmp_
     first, _, first_err = popen_to_files(cli, "watch", "-p", "sim-api", "--json", name="first")
     second, _, second_err = popen_to_files(cli, "watch", "-p", "sim-api", "--json", name="second")
     with running(first), running(second):
-        wait_for(
+        wait_until_sync(
             lambda: "watching" in first_err.read_text() and "watching" in second_err.read_text(),
             timeout=30,
             what="both processes to watch",
         )
-        wait_for(lambda: len(emulator.requests.handshakes("sink-watch")) >= 2, timeout=30, what="both sink watches")
+        wait_until_sync(lambda: len(emulator.requests.handshakes("sink-watch")) >= 2, timeout=30, what="both sink watches")
         emulator.requests.clear()
         started = time.monotonic()
         pause = FLOW_SECONDS / RESULTS
@@ -59,7 +59,7 @@ def test_two_processes_on_one_api_profile_settle_and_store_each_result_once(tmp_
             emulator.put_on_sink([result(number)])
             time.sleep(pause)
         flowed = time.monotonic() - started
-        wait_for(lambda: emulator.sink_attributes()["stream.length"] == "0", timeout=30, what="an empty sink")
+        wait_until_sync(lambda: emulator.sink_attributes()["stream.length"] == "0", timeout=30, what="an empty sink")
         handshakes = emulator.requests.handshakes("sink-watch")
         for process in (first, second):
             assert process.poll() is None

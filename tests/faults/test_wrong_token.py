@@ -19,9 +19,9 @@ from tests.faults.helpers import (
     json_lines,
     popen_to_files,
     running,
-    wait_for,
     write_config,
 )
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -92,8 +92,8 @@ def test_wrong_token_watch_reports_auth_once_and_backs_off(tmp_path: Path, emula
     cli = wrong_cli(tmp_path, emulator)
     process, out, err = popen_to_files(cli, "watch", "-p", profile, name="watch")
     with running(process):
-        first = wait_for(lambda: unauthorized(emulator), timeout=30, what="the first refused request")[0]
-        wait_for(lambda: time.monotonic() - first.at >= WATCH_SECONDS, timeout=30, what="the observation window")
+        first = wait_until_sync(lambda: unauthorized(emulator), timeout=30, what="the first refused request")[0]
+        wait_until_sync(lambda: time.monotonic() - first.at >= WATCH_SECONDS, timeout=30, what="the observation window")
         window = time.monotonic() - first.at
         refused = unauthorized(emulator)
         assert process.poll() is None, "watch ended instead of waiting for a good token"

@@ -1,16 +1,13 @@
-"""Shared pieces of the engine, CLI and crash tests: a config pointing at an emulator, counters, waiting helpers.
+"""Shared pieces of the engine, CLI and crash tests: a config pointing at an emulator, counters (waiting is
+tests/waiting.py).
 
 The emulators (tui/sim) are real servers on loopback; the engine talks to them with its real clients.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import inspect
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +23,26 @@ def config_text(
     server: Any,
     *,
     token: str | None = SIM_TOKEN,
-    lost_after: float = 30.0,
+    lost_after: float | None = 30.0,
     retry: str | None = None,
     extra: str = "",
+    api_extra: str = "",
     defaults: str = "",
+    bucket: str = BUCKET,
 ) -> str:
-    """Two profiles, sim-api and sim-dedicated, pointing at `server` (a SimServer), with quick poll intervals."""
+    """Two profiles, sim-api and sim-dedicated, pointing at `server` (a SimServer), with quick poll intervals.
+
+    `extra` ends the sim-dedicated profile, `api_extra` the sim-api one, `defaults` the [defaults] table;
+    `lost_after=None` leaves the shipped default.
+    """
     token_line = f'token = "{token}"\n' if token is not None else ""
     retry_line = f"retry = {retry}\n" if retry else ""
+    lost_after_line = f"lost_after = {lost_after}\n" if lost_after is not None else ""
     return (
         "[defaults]\n"
         "poll_interval = 0.05\n"
         "idle_poll_interval = 0.5\n"
-        f"lost_after = {lost_after}\n"
+        f"{lost_after_line}"
         "request_timeout = 10\n"
         f"{defaults}"
         "\n"
@@ -46,14 +50,15 @@ def config_text(
         'edition = "api"\n'
         f'input_url = "{server.api_input_url}"\n'
         f"{token_line}"
-        f'oss_bucket_path = "{BUCKET}"\n'
+        f'oss_bucket_path = "{bucket}"\n'
         f"{retry_line}"
+        f"{api_extra}"
         "\n"
         "[profiles.sim-dedicated]\n"
         'edition = "dedicated"\n'
         f'url = "{server.dedicated_url}/"\n'
         f"{token_line}"
-        f'oss_bucket_path = "{BUCKET}"\n'
+        f'oss_bucket_path = "{bucket}"\n'
         f"{retry_line}"
         f"{extra}"
     )
@@ -62,34 +67,6 @@ def config_text(
 def write_config(path: Path, server: Any, **kwargs: Any) -> Path:
     path.write_text(config_text(server, **kwargs), encoding="utf-8")
     return path
-
-
-async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout` seconds.
-
-    The predicate may return an awaitable (e.g. an async HTTP call to an emulator running on this same loop).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-def wait_until_sync(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 class PutCounter:
@@ -113,13 +90,7 @@ def count_api_puts(server: Any) -> PutCounter:
     """Wrap the input queue's put of the server's service so every received task_id is counted."""
     counter = PutCounter()
     queue = server.queues.input_queue(server.service)
-    original = queue.put
-
-    def counting_put(data: bytes, tags: Any = None, **kwargs: Any) -> Any:
-        counter.add(dict(tags or {}).get("task_id"))
-        return original(data, tags, **kwargs)
-
-    queue.put = counting_put  # instance attribute: the HTTP handler looks it up on each put
+    queue.put_observers.append(lambda item: counter.add(item.tags.get("task_id")))
     return counter
 
 

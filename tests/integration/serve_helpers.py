@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.integration.cli_helpers import REPO, Cli, cli_env
-from tui.sim.server import SimThread
+from tests.waiting import wait_until_sync
+from tui.sim.server import SimServer, SimThread
 
 SIM_TOKEN = "sim-profile-token-0123456789abcdef"  # the profiles' service token: must never reach the browser
 SEED_WORKFLOW_FILE = REPO / "tui" / "data" / "sd15_txt2img.json"  # the workflow the app preloads
@@ -41,8 +42,8 @@ class ServeProcess:
     def wait_for_line(self, pattern: str, timeout: float = START_SECONDS) -> re.Match[str]:
         """The first printed line (from now on, or already printed) matching `pattern`."""
         compiled = re.compile(pattern)
-        for line in self.lines:
-            if match := compiled.search(line):
+        for printed in self.lines:
+            if match := compiled.search(printed):
                 return match
         deadline = time.monotonic() + timeout
         while True:
@@ -84,11 +85,9 @@ class ServeProcess:
         return found
 
     def wait_for_no_app_processes(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.app_processes():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"app sessions still running after {timeout:.0f}s: {self.app_processes()}")
-            time.sleep(0.2)  # processes of another program: nothing to wait on but /proc
+        # Processes of another program: nothing to wait on but /proc.
+        wait_until_sync(lambda: not self.app_processes(), timeout,
+                        lambda: f"the app sessions to end (still running: {self.app_processes()})", interval=0.2)
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -100,8 +99,8 @@ class ServeProcess:
             return self.process.wait()
 
 
-def write_sim_config(path: Path, server: object) -> Path:
-    path.write_text(server.config_snippet(oss_bucket_path="oss://comfyq-test/artlab"), encoding="utf-8")  # type: ignore[attr-defined]
+def write_sim_config(path: Path, server: SimServer) -> Path:
+    path.write_text(server.config_snippet(oss_bucket_path="oss://comfyq-test/artlab"), encoding="utf-8")
     return path
 
 

@@ -11,175 +11,48 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import threading
-import time
-import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tui.core.backends import create_backend
-from tui.core.backends.base import BackendContext, SourceState, SourceStatus
-from tui.core.backends.dedicated import HISTORY_RACE_POLLS, SUBMIT_MARKER_KEY, DedicatedBackend
-from tui.core.config import Profile, parse_config_text
-from tui.core.jobs import Edition, FailureCategory, Job, JobState, JobUpdate, new_job_id
+from tui.core.backends.base import SourceState
+from tui.core.backends.dedicated import HISTORY_RACE_POLLS, SUBMIT_MARKER_KEY
+from tui.core.jobs import FailureCategory, Job, JobState, JobUpdate
 from tui.core.store import JobStore
-from tui.core.workflow import seed_workflow
 from tui.sim.server import SimServer
+
+from tests.integration.backend_helpers import (
+    COMFYUI_VERSIONS,
+    DEDICATED_TOKEN,
+    FIXTURES,
+    RequestLog,
+    SimServerFactory,
+    fixture_workflow,
+    missing_checkpoint_workflow,
+    slow_workflow,
+)
+from tests.integration.backend_helpers import DedicatedHarness as Harness
+from tests.integration.backend_helpers import dedicated_profile as make_profile
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "comfyui" / "workflows"
-TOKEN = "dedicated-token-0123456789"
-
-
-def fixture_workflow(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-def missing_checkpoint_workflow() -> dict[str, Any]:
-    """The SD1.5 graph asking for a checkpoint the server does not have: fails validation at node 4."""
-    workflow = fixture_workflow("sd15_txt2img_missing_checkpoint.json")
-    workflow["4"]["inputs"]["ckpt_name"] = "no_such_model_v1.safetensors"
-    return workflow
-
-
-def slow_workflow(steps: int = 40) -> dict[str, Any]:
-    """The seed SD1.5 graph, small, with `steps` sampler steps (each one emulator step long)."""
-    workflow = seed_workflow()
-    for assignment in ("5.width=64", "5.height=64", f"3.steps={steps}"):
-        workflow = workflow.apply_assignment(assignment)
-    return workflow.to_dict()
-
-
-class Recorder:
-    """The engine's side of BackendContext: remembers what was published and every status."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.published: list[Job] = []
-        self.statuses: list[SourceStatus] = []
-
-    def publish(self, jobs: Any) -> None:
-        with self.lock:
-            self.published.extend(jobs)
-
-    def report_status(self, status: SourceStatus) -> None:
-        with self.lock:
-            self.statuses.append(status)
-
-    def last_status(self) -> SourceStatus | None:
-        with self.lock:
-            return self.statuses[-1] if self.statuses else None
-
-    def versions(self, job_id: str) -> list[Job]:
-        with self.lock:
-            return [job for job in self.published if job.id == job_id]
-
-
-async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-def make_profile(
-    server: SimServer, *, token: str | None = TOKEN, lost_after: float = 30.0, request_timeout: float = 5
-) -> Profile:
-    token_line = f'token = "{token}"\n' if token else ""
-    text = (
-        "[defaults]\n"
-        "poll_interval = 0.05\n"
-        "idle_poll_interval = 0.5\n"
-        f"lost_after = {lost_after}\n"
-        f"request_timeout = {request_timeout}\n"
-        "\n[profiles.dedicated]\n"
-        'edition = "dedicated"\n'
-        f'url = "{server.dedicated_url}/"\n'
-        f"{token_line}"
-    )
-    return parse_config_text(text).profiles["dedicated"]
-
-
-class Harness:
-    def __init__(self, server: SimServer, store: JobStore, profile: Profile) -> None:
-        self.server = server
-        self.store = store
-        self.profile = profile
-        self.recorder = Recorder()
-        self.context = BackendContext(store, self.recorder.publish, self.recorder.report_status)
-        backend = create_backend(profile, self.context)
-        assert isinstance(backend, DedicatedBackend)
-        self.backend: DedicatedBackend = backend
-
-    def new_job(
-        self, workflow: dict[str, Any], *, state: JobState = JobState.SUBMITTING, prompt_id: str | None = None
-    ) -> Job:
-        job = Job(
-            id=new_job_id(),
-            profile=self.profile.name,
-            edition=Edition.DEDICATED,
-            workflow=workflow,
-            prompt_id=prompt_id or str(uuid.uuid4()),
-            client_id=self.profile.client_id,
-            timestamps={JobState.SUBMITTING.value: time.time()},
-        )
-        self.store.add(job)
-        if state is not JobState.SUBMITTING:
-            self.store.apply(JobUpdate(job.id, state=state))
-        return self.store.get(job.id)
-
-    async def submit(self, workflow: dict[str, Any]) -> Job:
-        """What the engine does: store first, send, record the answer, hint the poller."""
-        job = self.new_job(workflow)
-        result = await self.backend.submit(job)
-        assert result.accepted, result.failure
-        assert result.prompt_id == job.prompt_id
-        self.context.apply([JobUpdate(job.id, state=JobState.QUEUED, queue_index=result.queue_index)])
-        self.backend.job_submitted(job)
-        return self.store.get(job.id)
-
-    async def finished(self, job: Job, timeout: float = 15.0) -> Job:
-        await wait_until(lambda: self.store.get(job.id).state.is_terminal, timeout, f"job {job.id[:8]} to end")
-        return self.store.get(job.id)
-
-
-# Every test here runs against both ComfyUI generations (protocols/comfyui-newer.md).
-COMFYUI_VERSIONS = ("0.3.64", "0.38.1")
+TOKEN = DEDICATED_TOKEN
 
 
 @pytest.fixture(params=COMFYUI_VERSIONS)
-async def server(tmp_path: Path, request: pytest.FixtureRequest):
-    sim = SimServer(
-        token=TOKEN, step_seconds=0.01, instances=1, output_dir=tmp_path / "out", seed=1,
-        comfyui_version=request.param,
-    )
-    await sim.start()
-    yield sim
-    await sim.stop()
+async def server(sim_servers: SimServerFactory, request: pytest.FixtureRequest) -> SimServer:
+    """Every test here runs against both ComfyUI generations (protocols/comfyui-newer.md)."""
+    return await sim_servers(token=TOKEN, comfyui_version=request.param)
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    job_store = JobStore(tmp_path / "jobs.sqlite3")
-    yield job_store
-    job_store.close()
-
-
-@pytest.fixture
-async def harness(server: SimServer, store: JobStore):
-    h = Harness(server, store, make_profile(server))
-    await h.backend.start()
-    yield h
-    await h.backend.stop()
+async def harness(server: SimServer, store: JobStore) -> AsyncIterator[Harness]:
+    async with Harness(server, store, make_profile(server)).started() as h:
+        yield h
 
 
 async def test_capabilities_and_factory(harness: Harness) -> None:
@@ -391,21 +264,6 @@ async def test_start_stop_start(harness: Harness) -> None:
     await harness.backend.start()
     done = await harness.finished(await harness.submit(slow_workflow(steps=2)))
     assert done.state is JobState.SUCCEEDED
-
-
-
-class RequestLog:
-    """Counts the backend's own HTTP requests by path (an httpx event hook on its client)."""
-
-    def __init__(self, backend: DedicatedBackend) -> None:
-        self.paths: list[str] = []
-        backend._http().event_hooks["request"].append(self._record)
-
-    async def _record(self, request: httpx.Request) -> None:
-        self.paths.append(request.url.path)
-
-    def count(self, prefix: str) -> int:
-        return sum(1 for path in self.paths if path.startswith(prefix))
 
 
 async def test_polling_asks_the_queue_once_per_cycle_not_once_per_job(harness: Harness) -> None:

@@ -11,170 +11,47 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tui.core.backends import create_backend
-from tui.core.backends.base import BackendContext, SourceState, SourceStatus
-from tui.core.backends.eas_queue import EasQueueBackend
-from tui.core.config import Profile, parse_config_text
-from tui.core.jobs import Edition, FailureCategory, Job, JobState, JobUpdate, new_job_id
+from tui.core.backends.base import SourceState
+from tui.core.jobs import FailureCategory, JobState
 from tui.core.store import JobStore
-from tui.core.workflow import seed_workflow
 from tui.sim.server import SimServer
+
+from tests.integration.backend_helpers import (
+    EAS_SERVICE,
+    EAS_TOKEN,
+    SimServerFactory,
+    fixture_workflow,
+    missing_checkpoint_workflow,
+    put_results,
+    slow_workflow,
+    window_profile,
+)
+from tests.integration.backend_helpers import EasHarness as Harness
+from tests.integration.backend_helpers import eas_profile as make_profile
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "comfyui" / "workflows"
-TOKEN = "eas-token-0123456789abcdef"
-SERVICE = "comfyui-api"
-
-
-def fixture_workflow(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-def missing_checkpoint_workflow() -> dict[str, Any]:
-    """The SD1.5 graph asking for a checkpoint the server does not have: fails validation at node 4."""
-    workflow = fixture_workflow("sd15_txt2img_missing_checkpoint.json")
-    workflow["4"]["inputs"]["ckpt_name"] = "no_such_model_v1.safetensors"
-    return workflow
-
-
-def slow_workflow(steps: int = 40) -> dict[str, Any]:
-    workflow = seed_workflow()
-    for assignment in ("5.width=64", "5.height=64", f"3.steps={steps}"):
-        workflow = workflow.apply_assignment(assignment)
-    return workflow.to_dict()
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.published: list[Job] = []
-        self.statuses: list[SourceStatus] = []
-
-    def publish(self, jobs: Any) -> None:
-        with self.lock:
-            self.published.extend(jobs)
-
-    def report_status(self, status: SourceStatus) -> None:
-        with self.lock:
-            self.statuses.append(status)
-
-    def last_status(self) -> SourceStatus | None:
-        with self.lock:
-            return self.statuses[-1] if self.statuses else None
-
-
-async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-def make_profile(
-    server: SimServer, *, token: str | None = TOKEN, lost_after: float = 30.0, name: str = "api"
-) -> Profile:
-    token_line = f'token = "{token}"\n' if token else ""
-    text = (
-        "[defaults]\n"
-        "poll_interval = 0.05\n"
-        "idle_poll_interval = 0.5\n"
-        f"lost_after = {lost_after}\n"
-        "request_timeout = 5\n"
-        f"\n[profiles.{name}]\n"
-        'edition = "api"\n'
-        f'input_url = "{server.api_input_url}"\n'
-        f"{token_line}"
-    )
-    return parse_config_text(text).profiles[name]
-
-
-class Harness:
-    def __init__(self, server: SimServer, store: JobStore, profile: Profile) -> None:
-        self.server = server
-        self.store = store
-        self.profile = profile
-        self.recorder = Recorder()
-        self.context = BackendContext(store, self.recorder.publish, self.recorder.report_status)
-        backend = create_backend(profile, self.context)
-        assert isinstance(backend, EasQueueBackend)
-        self.backend: EasQueueBackend = backend
-        self.backend.search_interval = 0.1  # tests want positions and `lost` quickly
-
-    def new_job(
-        self, workflow: dict[str, Any], *, state: JobState = JobState.SUBMITTING, queue_index: int | None = None
-    ) -> Job:
-        job_id = new_job_id()
-        job = Job(
-            id=job_id,
-            profile=self.profile.name,
-            edition=Edition.API,
-            workflow=workflow,
-            task_id=f"comfyq-{job_id}",
-            timestamps={JobState.SUBMITTING.value: time.time()},
-        )
-        self.store.add(job)
-        if state is not JobState.SUBMITTING or queue_index is not None:
-            new_state = None if state is JobState.SUBMITTING else state
-            self.store.apply(JobUpdate(job.id, state=new_state, queue_index=queue_index))
-        return self.store.get(job.id)
-
-    async def submit(self, workflow: dict[str, Any]) -> Job:
-        job = self.new_job(workflow)
-        result = await self.backend.submit(job)
-        assert result.accepted, result.failure
-        assert result.queue_index is not None and result.queue_index > 0
-        assert result.request_id
-        self.context.apply(
-            [
-                JobUpdate(job.id, queue_index=result.queue_index, request_id=result.request_id),
-                JobUpdate(job.id, state=JobState.QUEUED),
-            ]
-        )
-        self.backend.job_submitted(job)
-        return self.store.get(job.id)
-
-    async def finished(self, job: Job, timeout: float = 15.0) -> Job:
-        await wait_until(lambda: self.store.get(job.id).state.is_terminal, timeout, f"job {job.id[:8]} to end")
-        return self.store.get(job.id)
-
-    def sink_length(self) -> int:
-        return len(self.server.queues.sink_queue(SERVICE))
+TOKEN = EAS_TOKEN
+SERVICE = EAS_SERVICE
 
 
 @pytest.fixture
-async def server(tmp_path: Path):
-    sim = SimServer(token=TOKEN, step_seconds=0.01, instances=2, output_dir=tmp_path / "out", seed=1)
-    await sim.start()
-    yield sim
-    await sim.stop()
+async def server(sim_servers: SimServerFactory) -> SimServer:
+    return await sim_servers(token=TOKEN, instances=2)
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    job_store = JobStore(tmp_path / "jobs.sqlite3")
-    yield job_store
-    job_store.close()
-
-
-@pytest.fixture
-async def harness(server: SimServer, store: JobStore):
-    h = Harness(server, store, make_profile(server))
-    await h.backend.start()
-    yield h
-    await h.backend.stop()
+async def harness(server: SimServer, store: JobStore) -> AsyncIterator[Harness]:
+    async with Harness(server, store, make_profile(server)).started() as h:
+        yield h
 
 
 async def test_capabilities_and_connection(harness: Harness) -> None:
@@ -299,23 +176,6 @@ async def test_external_result_is_stored_not_dropped(harness: Harness) -> None:
     assert external.state is JobState.SUCCEEDED
     assert [o.filename for o in external.outputs] == ["someone_else_00001_.png"]
     await wait_until(lambda: harness.sink_length() == 0, what="sink committed")
-
-
-def window_profile(server: SimServer, window: int) -> Profile:
-    text = (
-        f'[profiles.wide]\nedition = "api"\ninput_url = "{server.api_input_url}"\ntoken = "{TOKEN}"\n'
-        f"window = {window}\nrequest_timeout = 5\n"
-    )
-    return parse_config_text(text).profiles["wide"]
-
-
-def put_results(server: SimServer, first: int, count: int) -> list[int]:
-    sink = server.queues.sink_queue(SERVICE)
-    indexes = []
-    for number in range(first, first + count):
-        outputs = {"9": {"images": [{"filename": f"burst_{number:04d}.png", "subfolder": "", "type": "output"}]}}
-        indexes.append(sink.put(json.dumps([outputs]).encode(), {"task_id": f"burst-{number}"}).index)
-    return indexes
 
 
 async def test_a_burst_is_stored_in_batches_and_nothing_is_committed_before_it_is_stored(

@@ -5,7 +5,6 @@ What the service received is read from the emulators themselves (their history h
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +30,6 @@ def workflow_file(tmp_path: Path) -> Path:
     path = tmp_path / "catalog.json"
     path.write_text(seed_workflow().to_json(), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Any]:
-    with SimThread(token=SIM_TOKEN, step_seconds=0.01, output_dir=tmp_path / "out") as server:
-        yield server
-
-
-@pytest.fixture
-def cli(tmp_path: Path, sim: Any) -> Cli:
-    return Cli(write_config(tmp_path / "config.toml", sim), tmp_path / "data")
 
 
 def received_workflows(server: Any, profile: str) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from tui.core.store import JobStore
 from tui.sim.server import SimServer, SimThread
 
 from tests.integration.cli_helpers import REPO, Cli, cli_env, free_port, json_lines
-from tests.integration.engine_helpers import BUCKET, SIM_TOKEN, wait_until_sync, write_config
+from tests.integration.engine_helpers import BUCKET, SIM_TOKEN, write_config
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,26 +32,6 @@ JSON_FIELDS = {
 }
 OUTPUT_FIELDS = {"node_id", "type", "subfolder", "filename", "oss_path"}
 FAST = ["--set", "5.width=64", "--set", "5.height=64", "--set", "3.steps=3"]
-
-
-@pytest.fixture
-def workflow_file(tmp_path: Path) -> Path:
-    from tui.core.workflow import seed_workflow
-
-    path = tmp_path / "workflow.json"
-    path.write_text(seed_workflow().to_json(), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[object]:
-    with SimThread(token=SIM_TOKEN, step_seconds=0.01, output_dir=tmp_path / "out") as server:
-        yield server
-
-
-@pytest.fixture
-def cli(tmp_path: Path, sim: object) -> Cli:
-    return Cli(write_config(tmp_path / "config.toml", sim), tmp_path / "data")
 
 
 def assert_no_traceback(result) -> None:

@@ -10,7 +10,6 @@ import collections
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +17,16 @@ import pytest
 
 from tui.core.jobs import JobState
 from tui.core.store import JobStore
-from tui.sim.server import SimThread
 
 from tests.integration.cli_helpers import Cli, json_lines
-from tests.integration.engine_helpers import SIM_TOKEN, count_api_puts, sink_attributes, wait_until_sync, write_config
+from tests.integration.engine_helpers import count_api_puts, sink_attributes, write_config
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.timeout(240)
 
 COUNT = 50
 # One submission at a time, so a kill can land while rows are still being sent.
 SLOW_SENDING = "max_concurrent_submits = 1\n"
-
-
-@pytest.fixture
-def workflow_file(tmp_path: Path) -> Path:
-    from tui.core.workflow import seed_workflow
-
-    path = tmp_path / "workflow.json"
-    path.write_text(seed_workflow().to_json(), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Any]:
-    with SimThread(token=SIM_TOKEN, step_seconds=0.01, instances=2, output_dir=tmp_path / "out") as server:
-        yield server
 
 
 def count_dedicated_prompts(server: Any) -> collections.Counter[str]:

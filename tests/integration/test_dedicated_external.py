@@ -13,15 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_backend_dedicated import (
+from tests.integration.backend_helpers import (
     COMFYUI_VERSIONS,
-    TOKEN,
-    Harness,
     RequestLog,
+    SimServerFactory,
     fixture_workflow,
     slow_workflow,
-    wait_until,
 )
+from tests.integration.backend_helpers import DEDICATED_TOKEN as TOKEN
+from tests.integration.backend_helpers import DedicatedHarness as Harness
+from tests.waiting import wait_until
 from tui.core.config import parse_config_text
 from tui.core.jobs import FailureCategory, JobState
 from tui.core.store import JobFilter, JobStore
@@ -32,21 +33,8 @@ POLL = 0.2
 
 
 @pytest.fixture(params=COMFYUI_VERSIONS)
-async def server(tmp_path: Path, request: pytest.FixtureRequest):
-    sim = SimServer(
-        token=TOKEN, step_seconds=0.01, instances=1, output_dir=tmp_path / "out", seed=1,
-        comfyui_version=request.param,
-    )
-    await sim.start()
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    job_store = JobStore(tmp_path / "jobs.sqlite3")
-    yield job_store
-    job_store.close()
+async def server(sim_servers: SimServerFactory, request: pytest.FixtureRequest) -> SimServer:
+    return await sim_servers(token=TOKEN, comfyui_version=request.param)
 
 
 def profile(server: SimServer, extra: str = ""):

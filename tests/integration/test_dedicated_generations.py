@@ -3,19 +3,15 @@ newer one's jobs API to cancel, reads its new error types and output sizes, and 
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.integration.test_backend_dedicated import (
-    COMFYUI_VERSIONS,
-    TOKEN,
-    Harness,
-    RequestLog,
-    make_profile,
-    slow_workflow,
-    wait_until,
-)
+from tests.integration.backend_helpers import COMFYUI_VERSIONS, RequestLog, SimServerFactory, slow_workflow
+from tests.integration.backend_helpers import DEDICATED_TOKEN as TOKEN
+from tests.integration.backend_helpers import DedicatedHarness as Harness
+from tests.integration.backend_helpers import dedicated_profile as make_profile
+from tests.waiting import wait_until
 from tui.core.jobs import FailureCategory, JobState
 from tui.core.store import JobStore
 from tui.sim.server import SimServer
@@ -24,27 +20,14 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(params=COMFYUI_VERSIONS)
-async def server(tmp_path: Path, request: pytest.FixtureRequest):
-    sim = SimServer(token=TOKEN, step_seconds=0.01, instances=1, output_dir=tmp_path / "out", seed=1,
-                    comfyui_version=request.param)
-    await sim.start()
-    yield sim
-    await sim.stop()
+async def server(sim_servers: SimServerFactory, request: pytest.FixtureRequest) -> SimServer:
+    return await sim_servers(token=TOKEN, comfyui_version=request.param)
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    job_store = JobStore(tmp_path / "jobs.sqlite3")
-    yield job_store
-    job_store.close()
-
-
-@pytest.fixture
-async def harness(server: SimServer, store: JobStore):
-    h = Harness(server, store, make_profile(server))
-    await h.backend.start()
-    yield h
-    await h.backend.stop()
+async def harness(server: SimServer, store: JobStore) -> AsyncIterator[Harness]:
+    async with Harness(server, store, make_profile(server)).started() as h:
+        yield h
 
 
 def is_newer(server: SimServer) -> bool:

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_backend_dedicated import TOKEN, Harness, make_profile, slow_workflow, wait_until
+from tests.integration.backend_helpers import DEDICATED_TOKEN as TOKEN
+from tests.integration.backend_helpers import DedicatedHarness as Harness
+from tests.integration.backend_helpers import SimServerFactory, slow_workflow
+from tests.integration.backend_helpers import dedicated_profile as make_profile
+from tests.waiting import wait_until
 from tui.core.config import parse_config_text
 from tui.core.jobs import FailureCategory, JobState
 from tui.core.store import JobStore
@@ -30,18 +34,8 @@ RETURN_DEADLINE_SECONDS = 15.0
 
 
 @pytest.fixture
-async def server(tmp_path: Path):
-    sim = SimServer(token=TOKEN, step_seconds=0.05, instances=1, output_dir=tmp_path / "out", seed=1)
-    await sim.start()
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    job_store = JobStore(tmp_path / "jobs.sqlite3")
-    yield job_store
-    job_store.close()
+async def server(sim_servers: SimServerFactory) -> SimServer:
+    return await sim_servers(token=TOKEN, step_seconds=0.05)
 
 
 def default_timing_profile(server: SimServer):

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_backend_eas import (
-    TOKEN, Harness, Recorder, put_results, server, store, wait_until, window_profile,
-)
+from tests.integration.backend_helpers import EAS_TOKEN as TOKEN
+from tests.integration.backend_helpers import EasHarness as Harness
+from tests.integration.backend_helpers import Recorder, SimServerFactory, put_results, window_profile
+from tests.waiting import wait_until
 from tui.core.backends import create_backend
 from tui.core.backends.base import BackendContext, SourceState
 from tui.core.backends.eas_queue import EasQueueBackend
@@ -28,9 +29,12 @@ from tui.core.jobs import JobState
 from tui.core.store import JobStore
 from tui.sim.server import SimServer
 
-__all__ = ["server", "store"]  # the fixtures, shared with test_backend_eas.py
-
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def server(sim_servers: SimServerFactory) -> SimServer:
+    return await sim_servers(token=TOKEN, instances=2)
 
 
 class DrippingHandshake:

@@ -32,9 +32,9 @@ from tests.integration.engine_helpers import (
     count_api_puts,
     put_foreign_sink_result,
     sink_attributes_async,
-    wait_until,
     write_config,
 )
+from tests.waiting import wait_until
 
 PROFILES = ["sim-api", "sim-dedicated"]
 pytestmark = pytest.mark.timeout(120)

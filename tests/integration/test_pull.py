@@ -51,15 +51,6 @@ def cli(tmp_path: Path, sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> Cli:
     return Cli(config, tmp_path / "data")
 
 
-@pytest.fixture
-def workflow_file(tmp_path: Path) -> Path:
-    from tui.core.workflow import seed_workflow
-
-    path = tmp_path / "workflow.json"
-    path.write_text(seed_workflow().to_json(), encoding="utf-8")
-    return path
-
-
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

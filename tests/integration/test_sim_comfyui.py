@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import ComfyUISimFactory, RunningComfyUISim
+from tests.waiting import wait_until
 from tui.sim.comfyui import SERVER_ERROR_TEXT
 from tui.sim.png import PNG_SIGNATURE, read_png_info
 
@@ -97,14 +98,6 @@ async def replay(client: httpx.AsyncClient, name: str, *, headers: dict[str, str
                                 headers={**request["headers"], **(headers or {})})
 
 
-async def wait_for(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 async def history_of(client: httpx.AsyncClient, prompt_id: str) -> dict[str, Any]:
     response = await client.get(f"/history/{prompt_id}")
     assert response.status_code == 200
@@ -115,7 +108,7 @@ async def wait_history(client: httpx.AsyncClient, prompt_id: str) -> dict[str, A
     async def done() -> bool:
         return await history_of(client, prompt_id) != {}
 
-    await wait_for(done, f"history of {prompt_id}")
+    await wait_until(done, DEADLINE_SECONDS, f"history of {prompt_id}")
     return entry_of(await history_of(client, prompt_id))
 
 
@@ -292,7 +285,7 @@ async def test_number_counts_every_parsed_post_and_front_is_negative_and_runs_fi
         async def first_running() -> bool:
             return [item[1] for item in (await client.get("/queue")).json()["queue_running"]] == [first["prompt_id"]]
 
-        await wait_for(first_running, "the long job running")  # so the later prompts are all pending
+        await wait_until(first_running, DEADLINE_SECONDS, "the long job running")  # so the later prompts are all pending
         assert (await client.post("/prompt", json={"prompt": {}})).status_code == 400  # number 1 is used up
         assert (await client.post("/prompt", json={"prompt": "text"})).status_code == 500  # and 2
         assert (await client.post("/prompt", content=b"{not json")).status_code == 500  # not parsed: no number
@@ -544,7 +537,7 @@ async def test_queue_operations_interrupts_and_empty_history(comfyui_sim_factory
             queue = (await client.get("/queue")).json()
             return [item[1] for item in queue["queue_running"]] == [prompt_id]
 
-        await wait_for(lambda: running(s1), "S1 running")
+        await wait_until(lambda: running(s1), DEADLINE_SECONDS, "S1 running")
         queue = (await client.get("/queue")).json()
         assert shape(without_graph(queue)) == shape(without_graph(fixture_body("06_get_queue_running_and_pending")))
         assert (await client.get("/prompt")).json() == fixture_body("06_get_prompt_busy")
@@ -578,7 +571,7 @@ async def test_queue_operations_interrupts_and_empty_history(comfyui_sim_factory
         last = targeted["status"]["messages"][-1]
         assert last[0] == "execution_interrupted" and last[1]["node_id"] == "3" and last[1]["node_type"] == "KSampler"
 
-        await wait_for(lambda: running(s4), "S4 running")
+        await wait_until(lambda: running(s4), DEADLINE_SECONDS, "S4 running")
         response = await replay(client, "06_post_queue_clear")
         assert (response.status_code, response.content) == (200, b"")
         queue = (await client.get("/queue")).json()
@@ -747,7 +740,7 @@ async def test_run_prompt_ends_with_no_entry_when_its_prompt_is_deleted_or_the_e
             queue = (await client.get("/queue")).json()
             return len(queue["queue_running"]) == 1 and len(queue["queue_pending"]) == 2
 
-        await wait_for(all_queued, "three queued prompts")
+        await wait_until(all_queued, DEADLINE_SECONDS, "three queued prompts")
         await client.post("/queue", json={"delete": ["deleted"]})
         assert await asyncio.wait_for(waiting, DEADLINE_SECONDS) == (
             200, {"prompt_id": "deleted", "number": 1, "node_errors": {}}, None)
@@ -789,7 +782,7 @@ async def test_a_held_answer_comes_after_the_prompt_was_queued_and_is_the_real_o
             queue = (await client.get("/queue")).json()
             return len(sim.emulator.history) + len(queue["queue_running"]) + len(queue["queue_pending"]) == 3
 
-        await wait_for(three_taken, "the third prompt to be taken")
+        await wait_until(three_taken, DEADLINE_SECONDS, "the third prompt to be taken")
         await sim.stop()
         with pytest.raises(httpx.RemoteProtocolError):
             await asyncio.wait_for(held, DEADLINE_SECONDS)

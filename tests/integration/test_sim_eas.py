@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from eas_prediction.queue_types.queueservice_pb2 import AttributesProto, DataFra
 
 from tui.sim.queue_proto import Frame, decode_frame, decode_frame_list, encode_frame, encode_frame_list
 from tui.sim.server import SimServer, SimThread
+
+from tests.waiting import wait_until_sync
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_SAMPLE = Path(__file__).with_name("seed_samples") / "api_sample.py"
@@ -52,14 +53,6 @@ def workflow(*, seed: int = 1, steps: int = 4, batch_size: int = 1, ckpt: str | 
     if ckpt is not None:
         graph["4"]["inputs"]["ckpt_name"] = ckpt
     return graph
-
-
-def wait_until(predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -238,7 +231,7 @@ def test_attributes_are_strings_and_entries_only_when_not_empty(sim: SimServer) 
     watcher = RawWatcher(client, window=3)
     try:
         watcher.next()
-        wait_until(lambda: consumer_total(client) == 1, what="the consumer to register")
+        wait_until_sync(lambda: consumer_total(client) == 1, what="the consumer to register")
         line = client.attributes()["consumers.list.[0]"]
         assert line.startswith("Id: eas.me, Index: 1, Pending: 1, Status: Running, Idle: ")
         assert line.endswith("Window: 3, Slots: 2, AutoCommit: false")
@@ -358,7 +351,7 @@ def test_consumer_groups_balance_within_a_group_and_copy_across_groups(sim: SimS
     b = RawWatcher(queue_client(sim, "g", gid="g1", uid="b"), window=10)
     c = RawWatcher(queue_client(sim, "g", gid="g2", uid="c"), window=10)
     try:
-        wait_until(lambda: consumer_total(client) == 3, what="three consumers")
+        wait_until_sync(lambda: consumer_total(client) == 3, what="three consumers")
         indexes = {int(client.put(str(n))[0]) for n in range(6)}
         got_a = {f.index for f in a.take(3)}
         got_b = {f.index for f in b.take(3)}
@@ -392,7 +385,7 @@ def test_a_departed_consumers_items_go_to_another_consumer_of_the_group(sim: Sim
     assert [f.index for f in leaver.take(2)] == [index_1, index_2]
     stayer = RawWatcher(queue_client(sim, "r2", uid="stayer"), window=5)
     try:
-        wait_until(lambda: consumer_total(client) == 2, what="both consumers")
+        wait_until_sync(lambda: consumer_total(client) == 2, what="both consumers")
         leaver.close()
         assert sorted(f.index for f in stayer.take(2)) == [index_1, index_2]
     finally:
@@ -503,7 +496,7 @@ def test_api_prompt_success_writes_executed_events_and_outputs_with_the_input_ta
     assert API_FILENAME.match(image["filename"]), image["filename"]
     assert (sim.output_dir / image["filename"]).is_file()
     # The input item was committed once the result was on the sink.
-    wait_until(lambda: queue_client(sim, sim.service).attributes()["stream.length"] == "0", what="input commit")
+    wait_until_sync(lambda: queue_client(sim, sim.service).attributes()["stream.length"] == "0", what="input commit")
 
 
 def test_api_prompt_batch_gives_one_file_per_image(sim: SimServer) -> None:
@@ -557,7 +550,7 @@ def test_input_search_shows_the_item_being_processed_and_the_waiting_ones(start_
     server = start_sim(instances=1, step_seconds=1.0)  # slow enough that nothing finishes during the test
     indexes = [int(post_prompt(server, workflow(seed=n, steps=50), f"q{n}").text) for n in range(3)]
     client = queue_client(server, server.service)
-    wait_until(lambda: client.search(indexes[0]).get("IsPending") is True, what="the worker to take the first job")
+    wait_until_sync(lambda: client.search(indexes[0]).get("IsPending") is True, what="the worker to take the first job")
     assert client.search(indexes[0])["ConsumerId"].startswith("eas.")
     assert client.search(indexes[2]) == {"ConsumerId": f"eas.{client.uid}", "IsPending": False, "WaitCount": 1}
 

@@ -8,8 +8,7 @@ conditions (store state, what the screen shows) with a bounded deadline, never o
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,15 +20,17 @@ from tui.app import ComfyqApp, LaunchOptions
 from tui.core.config import Config, load_config
 from tui.core.jobs import Job
 from tui.core.locations import Locations, resolve_locations
+from tui.core.store import JobStore
 from tui.core.workflow import Workflow, seed_workflow
 from tui.sim.server import SimServer, SimThread
 from tui.widgets.job_table import COLUMNS, JobTable
+
+from tests.waiting import WAIT_SECONDS, What, wait_until
 
 SIZE = (120, 36)
 SIM_TOKEN = "sim-token-0123456789"
 BUCKET = "oss://test-bucket/comfy-out"
 STEP_SECONDS = 0.005  # 20 sampler steps ≈ 0.1 s: jobs finish quickly but still pass through every state
-WAIT_SECONDS = 30.0  # the deadline of every wait (generous: CI machines are slow, and a pass never waits this long)
 
 T = TypeVar("T")
 
@@ -120,6 +121,31 @@ def sim(tmp_path: Path) -> Iterator[Sim]:
         thread.stop()
 
 
+def seeded_dirs(root: Path, config_text: str, jobs: Sequence[Job] = ()) -> tuple[Path, Path]:
+    """A user's config file and data dir under `root` (config.toml, data/), the job store holding `jobs`."""
+    locations = resolve_locations(root / "config.toml", root / "data")
+    locations.data_dir.mkdir(parents=True, exist_ok=True)
+    locations.config_file.write_text(config_text, encoding="utf-8")
+    if jobs:
+        with JobStore(locations.store_file) as store:
+            store.add_many(list(jobs))
+            assert store.total() == len(jobs)
+    return locations.config_file, locations.data_dir
+
+
+def app_on(dirs: tuple[Path, Path], *, start_engine: bool = False) -> ComfyqApp:
+    """The app on a config file and data dir with the seed workflow; no engine unless asked (nothing to contact)."""
+    config_file, data_dir = dirs
+    return ComfyqApp(
+        LaunchOptions(
+            config=load_config(config_file, explicit=True),
+            locations=resolve_locations(config_file, data_dir),
+            workflow=seed_workflow(),
+            start_engine=start_engine,
+        )
+    )
+
+
 @contextlib.asynccontextmanager
 async def running(app: ComfyqApp, *, size: tuple[int, int] = SIZE) -> AsyncIterator[Pilot[int]]:
     """Run `app` headless; once its engine (if any) is up, hand over the pilot. Always shuts the engine down.
@@ -138,22 +164,9 @@ async def running(app: ComfyqApp, *, size: tuple[int, int] = SIZE) -> AsyncItera
         await app.shutdown()  # idempotent: a test that pressed q already did this
 
 
-async def wait_for(
-    pilot: Pilot[Any], predicate: Callable[[], T], what: str | Callable[[], str], timeout: float = WAIT_SECONDS
-) -> T:
-    """Let the app run until `predicate()` is truthy (returned), or fail naming `what` after `timeout` seconds.
-
-    `what` may be a function: it is called on failure, so the message can show the state at that moment.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {described}")
-        await pilot.pause(0.02)
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], T], what: What, timeout: float = WAIT_SECONDS) -> T:
+    """tests/waiting.py's wait_until in the UI tests' spelling: the app runs (through `pilot`) while it waits."""
+    return await wait_until(predicate, timeout, what, pilot=pilot)
 
 
 def screen_lines(app: ComfyqApp) -> list[str]:
@@ -176,6 +189,21 @@ def row_line(table: JobTable, job_id: str) -> str | None:
         if job_id[:8] in line:
             return line
     return None
+
+
+def jobs_table(app: ComfyqApp) -> JobTable:
+    return app.screen.query_one(JobTable)
+
+
+async def wait_for_row(pilot: Pilot[Any], app: ComfyqApp, job_id: str, text: str) -> str:
+    """Wait until `job_id`'s line is on screen and shows `text`; return the line."""
+    table = jobs_table(app)
+
+    def shown() -> str | None:
+        line = row_line(table, job_id)
+        return line if line is not None and text in line else None
+
+    return await wait_for(pilot, shown, f"row {job_id[:8]}: {text}")
 
 
 def row_cells(table: JobTable, job_id: str) -> dict[str, str]:

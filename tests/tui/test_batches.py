@@ -7,8 +7,8 @@ from __future__ import annotations
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox
 
-from tests.tui.conftest import Sim, jobs_by_submission, row_cells, running, screen_text, wait_for
-from tests.tui.test_flows import choose_profile, jobs_table, set_copies, submit_and_settle, toasts
+from tests.tui.conftest import Sim, jobs_by_submission, jobs_table, row_cells, running, screen_text, wait_for
+from tests.tui.test_flows import choose_profile, set_copies, submit_and_settle, toasts
 from tui.core.jobs import JobState
 from tui.core.workflow import seed_workflow
 from tui.widgets.parameters_form import ParametersForm

@@ -15,12 +15,9 @@ from rich.console import Group
 from textual.widgets.option_list import Option
 
 from tests.faults.slow_link import SlowLink
-from tests.tui.conftest import running, wait_for
-from tui.app import ComfyqApp, LaunchOptions
+from tests.tui.conftest import app_on, running, seeded_dirs, wait_for
+from tui.app import ComfyqApp
 from tui.core.backends.base import SourceState
-from tui.core.config import load_config
-from tui.core.locations import resolve_locations
-from tui.core.workflow import seed_workflow
 from tui.sim.server import SimServer
 from tui.widgets.profile_list import ProfileList
 from tui.widgets.status_bar import StatusBar
@@ -43,17 +40,11 @@ async def link(tmp_path: Path) -> AsyncIterator[SlowLink]:
 
 
 def _app(tmp_path: Path, link: SlowLink) -> ComfyqApp:
-    locations = resolve_locations(tmp_path / "config.toml", tmp_path / "data")
-    locations.data_dir.mkdir(parents=True)
-    locations.config_file.write_text(
+    config = (
         "[defaults]\npoll_interval = 0.1\nidle_poll_interval = 0.2\nrequest_timeout = 1\n\n"
-        f'[profiles.slow]\nedition = "dedicated"\nurl = "{link.url}/"\n',
-        encoding="utf-8",
+        f'[profiles.slow]\nedition = "dedicated"\nurl = "{link.url}/"\n'
     )
-    options = LaunchOptions(
-        config=load_config(locations.config_file, explicit=True), locations=locations, workflow=seed_workflow()
-    )
-    return ComfyqApp(options)
+    return app_on(seeded_dirs(tmp_path, config), start_engine=True)
 
 
 def _profile_text(profiles: ProfileList, name: str) -> str:

@@ -13,8 +13,7 @@ import re
 import time
 
 from screens.job_detail import JobDetailScreen
-from tests.tui.conftest import BUCKET, Sim, running, screen_lines, wait_for
-from tests.tui.test_flows import jobs_table
+from tests.tui.conftest import BUCKET, Sim, jobs_table, running, screen_lines, wait_for
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, JobUpdate, Output, new_job_id
 from tui.core.presentation import output_location
 from tui.core.store import JobStore

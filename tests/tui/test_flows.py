@@ -23,6 +23,7 @@ from tests.tui.conftest import (
     STEP_SECONDS,
     Sim,
     jobs_by_submission,
+    jobs_table,
     row_cells,
     row_line,
     running,
@@ -30,21 +31,17 @@ from tests.tui.conftest import (
     screen_text,
     table_lines,
     wait_for,
+    wait_for_row,
 )
 from tui.app import ComfyqApp
 from tui.core.jobs import Job, JobState
 from tui.core.store import JobStore
 from tui.widgets.job_detail import JobDetail
-from tui.widgets.job_table import JobTable
 from tui.widgets.profile_list import ProfileList
 from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.workflow_editor import JSON_TAB, JsonTextArea, WorkflowEditor
 
 HOLD_STEP_SECONDS = 0.5  # a KSampler of 20 steps then takes 10 s: long enough to see the job running
-
-
-def jobs_table(app: ComfyqApp) -> JobTable:
-    return app.screen.query_one(JobTable)
 
 
 def expected_oss_path(job: Job) -> str:
@@ -94,13 +91,6 @@ async def submit_and_settle(pilot, app: ComfyqApp, count: int, state: JobState) 
     jobs = await wait_for(pilot, settled, f"{count} submitted job(s) to finish")
     assert [job.state for job in jobs] == [state] * count, [(job.state, job.failure) for job in jobs]
     return jobs
-
-
-async def wait_for_row(pilot, app: ComfyqApp, job_id: str, text: str) -> str:  # type: ignore[no-untyped-def]
-    table = jobs_table(app)
-    return await wait_for(
-        pilot, lambda: (line := row_line(table, job_id)) is not None and text in line and line, f"row {job_id[:8]}: {text}"
-    )
 
 
 def tab_labels(app: ComfyqApp) -> list[str]:

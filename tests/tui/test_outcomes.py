@@ -6,14 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import row_line, running, screen_text, wait_for
+from tests.tui.conftest import app_on, row_line, running, screen_text, seeded_dirs, wait_for
 from tests.tui.test_scale import CONFIG
-from tui.app import ComfyqApp, LaunchOptions
-from tui.core.config import load_config
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState
 from tui.core.locations import resolve_locations
 from tui.core.store import JobStore
-from tui.core.workflow import seed_workflow
 from tui.widgets.job_table import JobTable
 from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.status_bar import StatusBar
@@ -30,22 +27,15 @@ def make(job_id: str, state: JobState, at: float, **fields: object) -> Job:
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    locations = resolve_locations(tmp_path / "config.toml", tmp_path / "data")
-    locations.data_dir.mkdir(parents=True)
-    locations.config_file.write_text(CONFIG, encoding="utf-8")
     root = make("aaaa0001", JobState.FAILED, 1_790_000_000.0)
     retry = make("bbbb0002", JobState.SUCCEEDED, 1_790_000_010.0, parent_id=root.id, attempt=2)
     lone = make("cccc0003", JobState.LOST, 1_790_000_020.0)
-    with JobStore(locations.store_file) as store:
-        store.add_many([root, retry, lone])
-    return locations.config_file, locations.data_dir
+    return seeded_dirs(tmp_path, CONFIG, [root, retry, lone])
 
 
 async def test_a_retried_failure_is_not_failing_and_says_how_its_retry_ended(dirs: tuple[Path, Path]) -> None:
-    config_file, data_dir = dirs
-    locations = resolve_locations(config_file, data_dir)
-    app = ComfyqApp(LaunchOptions(config=load_config(config_file, explicit=True), locations=locations,
-                                  workflow=seed_workflow(), start_engine=False))
+    locations = resolve_locations(*dirs)
+    app = app_on(dirs)
     async with running(app) as pilot:
         table = app.screen.query_one(JobTable)
         bar = app.screen.query_one(JobsPane)

@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import SIZE, row_line, running, table_lines, wait_for
-from tui.app import ComfyqApp, LaunchOptions
-from tui.core.config import load_config
+from tests.tui.conftest import SIZE, app_on, row_line, running, seeded_dirs, table_lines, wait_for
 from tui.core.jobs import Edition, Job, JobState, JobUpdate, Output
 from tui.core.locations import resolve_locations
 from tui.core.store import JobStore
-from tui.core.workflow import seed_workflow
 from tui.widgets.job_table import JobTable
 from tui.widgets.jobs_pane import JobsPane
 
@@ -70,13 +67,7 @@ def synthetic_jobs(count: int) -> list[Job]:
 
 @pytest.fixture
 def big_store(tmp_path: Path) -> tuple[Path, Path]:
-    locations = resolve_locations(tmp_path / "config.toml", tmp_path / "data")
-    locations.data_dir.mkdir(parents=True)
-    locations.config_file.write_text(CONFIG, encoding="utf-8")
-    with JobStore(locations.store_file) as store:
-        store.add_many(synthetic_jobs(JOB_COUNT))
-        assert store.total() == JOB_COUNT
-    return locations.config_file, locations.data_dir
+    return seeded_dirs(tmp_path, CONFIG, synthetic_jobs(JOB_COUNT))  # (it checks that all 10,000 are stored)
 
 
 def newest_first(number_from_top: int) -> str:
@@ -86,14 +77,7 @@ def newest_first(number_from_top: int) -> str:
 async def test_a_10k_store_opens_pages_jumps_and_repaints_a_live_change(big_store: tuple[Path, Path]) -> None:
     config_file, data_dir = big_store
     locations = resolve_locations(config_file, data_dir)
-    app = ComfyqApp(
-        LaunchOptions(
-            config=load_config(config_file, explicit=True),
-            locations=locations,
-            workflow=seed_workflow(),
-            start_engine=False,  # nothing to contact: the change below comes from another process's store
-        )
-    )
+    app = app_on(big_store)  # no engine: the change below comes from another process's store
     async with running(app, size=SIZE) as pilot:
         table = app.screen.query_one(JobTable)
         assert table.row_count == JOB_COUNT

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.integration.serve_helpers import SEED_WORKFLOW_FILE, SIM_TOKEN, running_serve, running_sim
+from tests.waiting import wait_until_sync
 
 ACCESS_ENV = "COMFYQ_TEST_ACCESS_TOKEN"
 ACCESS_TOKEN = "browser-access-token-0123456789abc"
@@ -63,14 +63,17 @@ def chromium_executable() -> str:
 
 
 def wait_for_screen(page: Any, predicate: Callable[[str], bool], what: str, timeout: float = WAIT_SECONDS) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        screen = page.evaluate(READ_SCREEN) or ""
-        if predicate(screen):
-            return screen
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; the page shows:\n{screen}")
-        page.wait_for_timeout(200)  # the terminal's buffer has no change event the page exposes
+    """Wait until the page's terminal text satisfies `predicate`; return it (a failure shows the last text)."""
+    screens = [""]
+
+    def matches() -> bool:
+        screens[0] = page.evaluate(READ_SCREEN) or ""
+        return predicate(screens[0])
+
+    # The terminal's buffer has no change event the page exposes: poll it with the page's own wait.
+    wait_until_sync(matches, timeout, lambda: f"{what}; the page shows:\n{screens[0]}", interval=0.2,
+                    pause=lambda seconds: page.wait_for_timeout(seconds * 1000))
+    return screens[0]
 
 
 def click_cell(page: Any, column: int, row: int) -> None:

@@ -11,12 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until_sync
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (the smoke test drives the app in tmux)")
@@ -49,14 +50,16 @@ class Tmux:
         self.run("send-keys", "-t", self.session, *keys)
 
     def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = WAIT_SECONDS) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if predicate(screen):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; the screen:\n{screen}")
-            time.sleep(0.1)  # polling a terminal from outside: there is no event to wait on
+        """Wait until the screen satisfies `predicate`; return it (a failure shows the last screen)."""
+        screens = [""]
+
+        def matches() -> bool:
+            screens[0] = self.screen()
+            return predicate(screens[0])
+
+        # Polling a terminal from outside: there is no event to wait on.
+        wait_until_sync(matches, timeout, lambda: f"{what}; the screen:\n{screens[0]}", interval=0.1)
+        return screens[0]
 
 
 def comfyq_script() -> Path:
@@ -118,9 +121,7 @@ def test_demo_submits_and_shows_a_succeeded_row_in_a_real_terminal(tmux: Tmux, t
     assert "▀" in screen  # drawn with half-blocks (tmux answers no Sixel)
 
     tmux.send("q")
-    deadline = time.monotonic() + WAIT_SECONDS
-    while tmux.alive():
-        assert time.monotonic() < deadline, f"comfyq did not quit on q; the screen:\n{tmux.screen()}"
-        time.sleep(0.1)
+    wait_until_sync(lambda: not tmux.alive(), WAIT_SECONDS, lambda: f"comfyq to quit on q; the screen:\n{tmux.screen()}",
+                    interval=0.1)
     # The demo used the data dir it was given: the job is in its store.
     assert list((data_dir / "demo").glob("jobs.sqlite3*")), sorted(p.name for p in data_dir.rglob("*"))

@@ -15,12 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import SIZE, wait_for
-from tui.app import ComfyqApp, LaunchOptions
-from tui.core.config import load_config
+from tests.tui.conftest import SIZE, app_on, seeded_dirs, wait_for
+from tui.app import ComfyqApp
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, NodeError, Output, Progress
-from tui.core.locations import resolve_locations
-from tui.core.store import JobStore
 from tui.core.workflow import seed_workflow
 
 NOW = datetime(2026, 3, 14, 15, 9, 26, tzinfo=timezone.utc).timestamp()
@@ -166,22 +163,11 @@ def frozen_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], 
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.setattr(time, "time", lambda: NOW)
-    locations = resolve_locations(Path("config.toml"), Path("data"))
-    locations.data_dir.mkdir()
-    locations.config_file.write_text(CONFIG, encoding="utf-8")
-    with JobStore(locations.store_file) as store:
-        store.add_many(snapshot_jobs())
+    dirs = seeded_dirs(Path("."), CONFIG, snapshot_jobs())
     apps: list[ComfyqApp] = []
 
     def build() -> ComfyqApp:
-        app = ComfyqApp(
-            LaunchOptions(
-                config=load_config(locations.config_file, explicit=True),
-                locations=locations,
-                workflow=seed_workflow(),
-                start_engine=False,
-            )
-        )
+        app = app_on(dirs)
         apps.append(app)
         return app
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tui.conftest import running, wait_for
-from tui.app import ComfyqApp, LaunchOptions
+from tests.tui.conftest import app_on, running, seeded_dirs, wait_for
+from tui.app import ComfyqApp
 from tui.core.backends.base import SourceState, SourceStatus
-from tui.core.config import load_config
-from tui.core.locations import resolve_locations
-from tui.core.workflow import seed_workflow
 from tui.widgets.status_bar import StatusBar
 
 BROKEN = "".join(
@@ -20,11 +17,7 @@ BROKEN = "".join(
 
 
 def _app(tmp_path: Path, text: str) -> ComfyqApp:
-    locations = resolve_locations(tmp_path / "config.toml", tmp_path / "data")
-    locations.data_dir.mkdir(parents=True)
-    locations.config_file.write_text(text, encoding="utf-8")
-    return ComfyqApp(LaunchOptions(config=load_config(locations.config_file, explicit=True), locations=locations,
-                                   workflow=seed_workflow()))
+    return app_on(seeded_dirs(tmp_path, text), start_engine=True)
 
 
 def _error_toasts(app: ComfyqApp) -> list[str]:

@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import row_cells, running, table_lines, wait_for
+from tests.tui.conftest import app_on, row_cells, running, seeded_dirs, table_lines, wait_for
 from tests.tui.test_scale import CONFIG
-from tui.app import ComfyqApp, LaunchOptions
-from tui.core.config import load_config
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, NodeError, Progress
-from tui.core.locations import resolve_locations
-from tui.core.store import JobStore
-from tui.core.workflow import seed_workflow
 from tui.widgets.job_table import JobTable
 
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.64 GiB"
@@ -45,23 +40,11 @@ JOBS = {
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    locations = resolve_locations(tmp_path / "config.toml", tmp_path / "data")
-    locations.data_dir.mkdir(parents=True)
-    locations.config_file.write_text(CONFIG, encoding="utf-8")
-    with JobStore(locations.store_file) as store:
-        store.add_many(list(JOBS.values()))
-    return locations.config_file, locations.data_dir
-
-
-def _app(dirs: tuple[Path, Path]) -> ComfyqApp:
-    config_file, data_dir = dirs
-    return ComfyqApp(LaunchOptions(config=load_config(config_file, explicit=True),
-                                   locations=resolve_locations(config_file, data_dir), workflow=seed_workflow(),
-                                   start_engine=False))
+    return seeded_dirs(tmp_path, CONFIG, list(JOBS.values()))
 
 
 async def test_at_120_columns_a_failure_reads_in_a_few_words_beside_the_submitted_time(dirs: tuple[Path, Path]) -> None:
-    app = _app(dirs)
+    app = app_on(dirs)
     async with running(app, size=(120, 36)) as pilot:
         table = app.screen.query_one(JobTable)
         await wait_for(pilot, lambda: table.row_count == len(JOBS), "the jobs")
@@ -79,7 +62,7 @@ async def test_at_120_columns_a_failure_reads_in_a_few_words_beside_the_submitte
 
 
 async def test_at_80x24_state_id_progress_and_a_short_reason_stay(dirs: tuple[Path, Path]) -> None:
-    app = _app(dirs)
+    app = app_on(dirs)
     async with running(app, size=(80, 24)) as pilot:
         table = app.screen.query_one(JobTable)
         await wait_for(pilot, lambda: table.row_count == len(JOBS), "the jobs")

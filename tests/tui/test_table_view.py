@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import running, screen_lines, wait_for
+from tests.tui.conftest import app_on, running, screen_lines, seeded_dirs, wait_for
 from tests.tui.test_scale import CONFIG, scale_job_id, synthetic_jobs
-from tui.app import ComfyqApp, LaunchOptions
-from tui.core.config import load_config
-from tui.core.locations import resolve_locations
+from tui.app import ComfyqApp
 from tui.core.store import JobStore
-from tui.core.workflow import seed_workflow
 from tui.widgets.job_table import JobTable
 
 JOBS = 80
@@ -24,24 +21,7 @@ JOBS = 80
 
 @pytest.fixture
 def store_dirs(tmp_path: Path) -> tuple[Path, Path]:
-    locations = resolve_locations(tmp_path / "config.toml", tmp_path / "data")
-    locations.data_dir.mkdir(parents=True)
-    locations.config_file.write_text(CONFIG, encoding="utf-8")
-    with JobStore(locations.store_file) as store:
-        store.add_many(synthetic_jobs(JOBS))
-    return locations.config_file, locations.data_dir
-
-
-def _app(dirs: tuple[Path, Path]) -> ComfyqApp:
-    config_file, data_dir = dirs
-    return ComfyqApp(
-        LaunchOptions(
-            config=load_config(config_file, explicit=True),
-            locations=resolve_locations(config_file, data_dir),
-            workflow=seed_workflow(),
-            start_engine=False,
-        )
-    )
+    return seeded_dirs(tmp_path, CONFIG, synthetic_jobs(JOBS))
 
 
 def _cursor_row_on_screen(app: ComfyqApp, table: JobTable) -> bool:
@@ -60,7 +40,7 @@ def _cursor_row_on_screen(app: ComfyqApp, table: JobTable) -> bool:
 @pytest.mark.parametrize("keys", [("G",), ("end",), ("s",), ("S",), ("ctrl+b", "G"), ("pagedown", "pagedown")])
 async def test_the_cursor_row_is_always_drawn_in_full(store_dirs: tuple[Path, Path], size: tuple[int, int],
                                                       keys: tuple[str, ...]) -> None:
-    app = _app(store_dirs)
+    app = app_on(store_dirs)
     async with running(app, size=size) as pilot:
         table = app.screen.query_one(JobTable)
         table.focus()
@@ -73,7 +53,7 @@ async def test_the_cursor_row_is_always_drawn_in_full(store_dirs: tuple[Path, Pa
 
 
 async def test_the_last_row_is_reachable(store_dirs: tuple[Path, Path]) -> None:
-    app = _app(store_dirs)
+    app = app_on(store_dirs)
     async with running(app, size=(80, 24)) as pilot:
         table = app.screen.query_one(JobTable)
         table.focus()
@@ -83,7 +63,7 @@ async def test_the_last_row_is_reachable(store_dirs: tuple[Path, Path]) -> None:
 
 
 async def test_a_live_insert_above_keeps_the_cursor_row_on_screen(store_dirs: tuple[Path, Path]) -> None:
-    app = _app(store_dirs)
+    app = app_on(store_dirs)
     async with running(app, size=(120, 36)) as pilot:
         table = app.screen.query_one(JobTable)
         table.focus()

@@ -8,14 +8,12 @@ import os
 import shlex
 import stat
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.pilot import Pilot
 from textual.widgets import Input, Label, OptionList, Static, Tab, TabPane, Tabs
 
 from screens.open_workflow import OpenWorkflowScreen, PathInput, complete_path
@@ -28,6 +26,8 @@ from tui.widgets.json_text_area import JsonTextArea
 from tui.widgets.parameters_form import MAX_FIELDS, ParametersForm
 from tui.widgets.submit_bar import SubmitBar
 from tui.widgets.workflow_editor import JSON_TAB, PARAMS_TAB, WorkflowEditor
+
+from tests.tui.conftest import wait_for
 
 SIZE = (120, 36)
 
@@ -72,15 +72,6 @@ class _Options:
             log_file=data_dir / "comfyq.log",
             config_explicit=False,
         )
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    """Let the app run until `condition()` holds; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.01)
 
 
 def editor_of(app: App) -> WorkflowEditor:

@@ -7,7 +7,6 @@ SQLite JobStore. Everything that talks to a service is covered in tests/integrat
 from __future__ import annotations
 
 import asyncio
-import time
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,8 @@ from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
 from tui.core.store import JobStore
 from tui.core.workflow import seed_workflow
+
+from tests.waiting import wait_until
 
 CONFIG = """
 [profiles.dedi]
@@ -498,9 +499,7 @@ async def test_a_big_submit_runs_a_bounded_number_of_tasks(config, store) -> Non
     before = len(asyncio.all_tasks())
     task = asyncio.create_task(engine.submit("dedi", seed_workflow(), count=1000))
     # A big batch is planned and stored on a worker thread (issue 14), then sent: wait for the three slots to fill.
-    deadline = time.monotonic() + 10
-    while not (store.count() == 1000 and backend.in_flight == 3) and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: store.count() == 1000 and backend.in_flight == 3, 10, "1,000 stored, three in flight")
     assert store.count() == 1000 and backend.in_flight == 3
     assert len(asyncio.all_tasks()) - before <= 1 + 2 * 3 + 1, "one task per job"
     backend.gate.set()

@@ -9,17 +9,19 @@ canonical UUIDs (400 `invalid_prompt_id`), `create_time` in `extra_data`, the `m
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from tui.sim.comfyui import ComfyUIEmulator, QueueItem
+    from tui.sim.comfyui import ComfyUIEmulator
+    from tui.sim.comfyui_execution import QueueItem
 
 OLD_VERSION = "0.3.64"
 NEWER_VERSION = "0.38.1"
 VERSIONS = (OLD_VERSION, NEWER_VERSION)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JOB_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
 
 
@@ -152,11 +154,10 @@ def _outputs_count(outputs: dict[str, Any]) -> int:
 class JobsApi:
     """The `/api/jobs` routes over one emulator's queue and history."""
 
-    def __init__(self, emulator: ComfyUIEmulator, clock_ms: Callable[[], int]) -> None:
+    def __init__(self, emulator: ComfyUIEmulator) -> None:
         self.emulator = emulator
-        self.clock_ms = clock_ms
 
-    def register(self, app: web.Application, guard: Callable[[Any], Any]) -> None:
+    def register(self, app: web.Application, guard: Callable[[Handler], Handler]) -> None:
         # Only under /api (bare /jobs gives 404, unlike other routes).
         app.router.add_route("GET", "/api/jobs", guard(self._list))
         app.router.add_route("POST", "/api/jobs/cancel", guard(self._cancel_many))
@@ -200,9 +201,9 @@ class JobsApi:
 
     def _all(self) -> list[dict[str, Any]]:
         emulator = self.emulator
-        jobs = [self._queued(item, "in_progress") for item in emulator._running.values()]
-        jobs += [self._queued(entry[2], "pending") for entry in emulator._queue]
-        jobs += [self._finished(pid, entry, detail=False) for pid, entry in emulator._history.items()]
+        jobs = [self._queued(item, "in_progress") for item in emulator.running_items()]
+        jobs += [self._queued(item, "pending") for item in emulator.pending_items()]
+        jobs += [self._finished(pid, entry, detail=False) for pid, entry in emulator.history.items()]
         return jobs
 
     # ----- handlers
@@ -235,23 +236,23 @@ class JobsApi:
     async def _one(self, request: web.Request) -> web.StreamResponse:
         job_id = request.match_info["job_id"]
         emulator = self.emulator
-        for item in emulator._running.values():
+        for item in emulator.running_items():
             if item.prompt_id == job_id:
                 return web.json_response(self._queued(item, "in_progress"))
-        for entry in emulator._queue:
-            if entry[2].prompt_id == job_id:
-                return web.json_response(self._queued(entry[2], "pending"))
-        if job_id in emulator._history:
-            return web.json_response(self._finished(job_id, emulator._history[job_id], detail=True))
+        for item in emulator.pending_items():
+            if item.prompt_id == job_id:
+                return web.json_response(self._queued(item, "pending"))
+        if job_id in emulator.history:
+            return web.json_response(self._finished(job_id, emulator.history[job_id], detail=True))
         return web.json_response({"error": "Job not found"}, status=404)
 
     def _cancel(self, job_id: str) -> bool:
         emulator = self.emulator
-        if any(item.prompt_id == job_id for item in emulator._running.values()):
-            emulator._post_interrupt(job_id)
+        if any(item.prompt_id == job_id for item in emulator.running_items()):
+            emulator.post_interrupt(job_id)
             return True
-        if any(entry[2].prompt_id == job_id for entry in emulator._queue):
-            emulator._delete_queue_item(job_id)
+        if any(item.prompt_id == job_id for item in emulator.pending_items()):
+            emulator.delete_queue_item(job_id)
             return True
         return False
 

@@ -23,6 +23,7 @@ import mimetypes
 import os
 import re
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 from pathlib import Path
@@ -278,18 +279,22 @@ def signature(secret: str, date: str, region: str, string_to_sign: str) -> str:
     return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+# The handlers that check their own OSS signature (held weakly: they belong to the apps that registered them).
+_SELF_SIGNED: weakref.WeakSet[Callable[..., Awaitable[web.StreamResponse]]] = weakref.WeakSet()
+
+
 def _signed(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Mark a handler that checks its own (OSS) signature, so the emulator's token check lets it through."""
 
     async def signed(request: web.Request) -> web.StreamResponse:
         return await handler(request)
 
-    signed.oss_signed = True  # type: ignore[attr-defined]
+    _SELF_SIGNED.add(signed)
     return signed
 
 
 def is_oss_signed(request: web.Request) -> bool:
-    return bool(getattr(request.match_info.handler, "oss_signed", False))
+    return request.match_info.handler in _SELF_SIGNED
 
 
 def _request_id() -> str:

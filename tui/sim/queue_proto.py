@@ -144,7 +144,7 @@ def decode_frame(buffer: bytes) -> Frame:
             entry = dict(_fields(value))
             key = entry.get(1, b"")
             tag_value = entry.get(2, b"")
-            tags[bytes(key).decode()] = bytes(tag_value).decode()  # type: ignore[arg-type]
+            tags[bytes(key).decode()] = bytes(tag_value).decode()
         elif number == 3 and isinstance(value, bytes):
             data = bytes(value)
         elif number == 4 and isinstance(value, bytes):

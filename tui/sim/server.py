@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from tui.sim import comfyui_newer
+from tui.sim.comfyui import ComfyUIEmulator
+from tui.sim.comfyui_routes import bound_port, token_middleware
 from tui.sim.eas import QueueService
 from tui.sim.oss import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, OssEmulator, is_oss_signed
 from tui.sim.workers import (
@@ -36,30 +39,6 @@ DEFAULT_SERVICE = "comfyui-api"
 # The queue the SDK's own test suite (eas_prediction/test_queue_client.py) talks to.
 SDK_TEST_SERVICE = "test_group.qservice"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
-
-if TYPE_CHECKING:
-    from tui.sim.comfyui import ComfyUIEmulator
-
-
-def _emulator_class() -> type[ComfyUIEmulator]:
-    # Imported on use so this module imports even while the ComfyUI emulator is being replaced or extended.
-    from tui.sim.comfyui import ComfyUIEmulator
-
-    return ComfyUIEmulator
-
-
-def token_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
-    @web.middleware
-    async def check_token(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        # OSS routes carry an OSS signature in Authorization and check it themselves (tui/sim/oss.py).
-        if token is not None and request.headers.get("Authorization") != token and not is_oss_signed(request):
-            return web.Response(status=401, text="unauthorized")
-        return await handler(request)
-
-    return check_token
-
 
 DEFAULT_SIM_BUCKET = "oss://comfyq-sim/artlab"
 SIM_OSS_REGION = "cn-hangzhou"
@@ -79,7 +58,7 @@ class SimServer:
         comfyui_url: str | None = None,
         output_dir: Path | None = None,
         service: str = DEFAULT_SERVICE,
-        comfyui_version: str = "0.3.64",
+        comfyui_version: str = comfyui_newer.OLD_VERSION,
         oss_bucket_path: str = DEFAULT_SIM_BUCKET,
         oss_key: tuple[str, str] = (DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET),
     ) -> None:
@@ -105,6 +84,9 @@ class SimServer:
             bucket_path=oss_bucket_path, output_dir=self.output_dir, access_key_id=oss_key[0], access_key_secret=oss_key[1]
         )
         self.pools: dict[str, WorkerPool] = {}
+        # Called with each app the server builds (at start and at every re-listen) before it serves: tests hook
+        # their recorders (e.g. aiohttp's on_response_prepare) into it.
+        self.app_hooks: list[Callable[[web.Application], None]] = []
         self._runner: web.AppRunner | None = None
         self._started = False
 
@@ -194,7 +176,7 @@ class SimServer:
         await self.start_listening()
 
     def _new_comfyui(self) -> ComfyUIEmulator:
-        return _emulator_class()(
+        return ComfyUIEmulator(
             output_dir=self.output_dir, step_seconds=self.step_seconds, fail_rate=self.fail_rate, seed=self.seed,
             comfyui_version=self.comfyui_version,
         )
@@ -209,10 +191,14 @@ class SimServer:
             await self._listen()
 
     async def _listen(self) -> None:
-        app = web.Application(middlewares=[token_middleware(self.token)], client_max_size=MAX_REQUEST_BYTES)
+        # OSS routes carry an OSS signature in Authorization and check it themselves (tui/sim/oss.py).
+        check_token = token_middleware(self.token, exempt=is_oss_signed)
+        app = web.Application(middlewares=[check_token], client_max_size=MAX_REQUEST_BYTES)
         self.queues.register_routes(app)
         self.comfyui.register_routes(app)
         self.oss.register_routes(app)
+        for hook in self.app_hooks:
+            hook(app)
         runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
@@ -221,9 +207,8 @@ class SimServer:
         except BaseException:
             await runner.cleanup()
             raise
-        server = site._server  # aiohttp exposes the bound sockets only here
-        if self.port == 0 and server is not None and server.sockets:  # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.port == 0:
+            self.port = bound_port(site, self.port)
         self._runner = runner
 
     async def _close_listener(self) -> None:
@@ -239,7 +224,7 @@ class SimServer:
 
         def emulated(number: int) -> Handler:
             seed = None if self.seed is None else self.seed + number + 1
-            emulator = _emulator_class()(
+            emulator = ComfyUIEmulator(
                 output_dir=self.output_dir,
                 step_seconds=self.step_seconds,
                 fail_rate=self.fail_rate,
@@ -308,9 +293,9 @@ class SimThread:
         assert self.server is not None
         return self.server
 
-    def _call(self, coroutine_function: Callable[[], Awaitable[None]]) -> None:
+    def _call(self, coroutine_function: Callable[[], Coroutine[Any, Any, None]]) -> None:
         assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(coroutine_function(), self._loop).result()  # type: ignore[arg-type]
+        asyncio.run_coroutine_threadsafe(coroutine_function(), self._loop).result()
 
     def restart(self) -> None:
         assert self.server is not None

@@ -30,9 +30,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from tui.sim.eas import DEFAULT_GROUP, Consumer, EasQueue, QueueItem
+from tui.sim.comfyui import ComfyUIEmulator
+from tui.sim.comfyui_errors import SERVER_ERROR_TEXT
+from tui.sim.queue_store import DEFAULT_GROUP, Consumer, EasQueue, QueueItem
 
-COMFYUI_500_BODY = b"500 Internal Server Error\n\nServer got itself in trouble"
+COMFYUI_500_BODY = SERVER_ERROR_TEXT.encode()
 
 
 class Handler(Protocol):
@@ -76,7 +78,7 @@ def _parse_workflow(data: bytes) -> object | None:
 class EmulatedComfyUIHandler:
     """Runs the item's workflow on one ComfyUIEmulator (its own single executor, like one ComfyUI instance)."""
 
-    def __init__(self, emulator: Any) -> None:
+    def __init__(self, emulator: ComfyUIEmulator) -> None:
         self.emulator = emulator
 
     async def start(self) -> None:
