@@ -9,6 +9,7 @@ Three sources, one vocabulary:
 
 Everything a user reads names what failed (node id, class_type, input, reason). Nothing here raises on odd input
 except :class:`PayloadError` from :func:`parse_history_response`, whose caller treats it as a transport problem.
+(~610 lines: the three sources share their failure and output readers; split apart they would import each other.)
 """
 
 from __future__ import annotations
