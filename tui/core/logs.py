@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+from io import TextIOWrapper
 from pathlib import Path
 
 from tui.core.secrets import RedactingFilter
@@ -18,7 +19,7 @@ _HANDLER_NAME = "comfyq-file"
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Every file it opens (the first and each one after a rollover) is readable by the owner only."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> TextIOWrapper:
         stream = super()._open()
         try:
             os.chmod(self.baseFilename, 0o600)
