@@ -4,6 +4,8 @@ the way lists do."""
 
 from __future__ import annotations
 
+import pytest
+
 from textual.command import CommandPalette
 from textual.screen import ModalScreen
 from textual.widgets import Footer
@@ -140,9 +142,11 @@ async def test_a_zoomed_pane_keeps_the_status_line_and_the_keys(sim: Sim) -> Non
         assert "Commands" in lines[-1] and app.screen.query_one(Footer).region.height == 1  # the keys
 
 
-async def test_the_profiles_queue_length_and_instances_are_not_cut(sim: Sim) -> None:
+@pytest.mark.parametrize("size", [SIZE, (80, 24)], ids=["120x36", "80x24"])
+async def test_the_profiles_queue_length_and_instances_are_not_cut(sim: Sim, size: tuple[int, int]) -> None:
+    """In a narrow sidebar they go to a line of their own rather than end in "…"."""
     app = sim.app(start_engine=False)
-    async with running(app, size=SIZE) as pilot:
+    async with running(app, size=size) as pilot:
         profiles = app.screen.query_one(ProfileList)
         profiles.update_status(SourceStatus("sim-api", SourceState.CONNECTED, last_seen=None, queue_length=12,
                                             consumers=3))

@@ -230,16 +230,25 @@ class ProfileList(OptionList):
         else:
             icon, colour = SOURCE_STYLES.get(status.state, ("?", "white"))
             status_line.append(f"{icon} {status.state.value}", style=colour)
-            # The queue and the instances first: in a narrow sidebar the line ends in "…", and the age matters least.
-            if status.queue_length is not None:
-                status_line.append(f" · queue {status.queue_length}", style="")
-            if status.consumers is not None:
-                noun = "consumer" if status.consumers == 1 else "consumers"
-                status_line.append(f" · {status.consumers} {noun}", style="")
-            seen = f" · seen {format_age(status.last_seen, now)}"
+            # The queue and the instances come before the age, which matters least and shows only where it fits
+            # whole. In a narrow sidebar they take a line of their own rather than end in "…".
             room = self.scrollable_content_region.width - 2  # an option's padding
-            if room <= 0 or status_line.cell_len + len(seen) <= room:
-                status_line.append(seen, style="dim")  # the age only where it fits whole: never cut the rest
+            figures = []
+            if status.queue_length is not None:
+                figures.append(f"queue {status.queue_length}")
+            if status.consumers is not None:
+                figures.append(f"{status.consumers} {'consumer' if status.consumers == 1 else 'consumers'}")
+            figures_text = " · ".join(figures)
+            last_line = status_line
+            if figures_text and (room <= 0 or status_line.cell_len + 3 + len(figures_text) <= room):
+                status_line.append(f" · {figures_text}", style="")
+            elif figures_text:
+                indent = "    " if 4 + len(figures_text) <= room else "  "  # at 80 columns every cell counts
+                last_line = Text(indent + figures_text, no_wrap=True, overflow="ellipsis")
+                lines.append(last_line)
+            seen = f" · seen {format_age(status.last_seen, now)}"
+            if room <= 0 or last_line.cell_len + len(seen) <= room:
+                last_line.append(seen, style="dim")
             if status.error and status.state is not SourceState.CONNECTED:
                 error = Text(no_wrap=True, overflow="ellipsis", style="red")
                 error.append(f"    {visible(redact(status.error))}")
