@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tui.core.aio import wait_event
-from tui.core.backends import create_backend
+from tui.core.backends import create_backend, load_backend_modules
 from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus
 from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name
 from tui.core.event_hub import EventHub, Subscriber
@@ -227,6 +227,8 @@ class Engine:
         if profiles is None:
             self._follow_all = True
         names = list(profiles) if profiles is not None else list(self.config.profiles)
+        editions = [self.config.profiles[name].edition for name in names if name in self.config.profiles]
+        await asyncio.to_thread(load_backend_modules, editions)  # imports off the loop: the UI keeps painting
         for name in names:
             self.backend(name)  # unknown profiles fail here, before anything starts
         await asyncio.gather(*(self._start_one(name) for name in names if name not in self._started))

@@ -15,6 +15,7 @@ aiohttp and websocket-client (~0.3 s), which commands that never talk to a servi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tui.core.backends.common import BackendError, Backoff, scrub
@@ -24,7 +25,20 @@ if TYPE_CHECKING:
     from tui.core.backends.base import Backend, BackendContext
     from tui.core.config import Profile
 
-__all__ = ["BackendError", "Backoff", "create_backend", "scrub"]
+__all__ = ["BackendError", "Backoff", "create_backend", "load_backend_modules", "scrub"]
+
+
+def load_backend_modules(editions: Iterable[Edition]) -> None:
+    """Import what the backends of these editions need, SDK included. Made to run on a worker thread before the
+    backends are created, so the ~0.3–1 s of imports never holds up the event loop (and a half-painted screen)."""
+    for edition in set(editions):
+        if edition is Edition.API:
+            from tui.core.backends.eas_queue import EasQueueBackend  # noqa: F401 - imported for its side effect
+            from tui.core.backends.eas_sdk import sdk
+
+            sdk()
+        else:
+            from tui.core.backends.dedicated import DedicatedBackend  # noqa: F401 - imported for its side effect
 
 
 def create_backend(profile: Profile, context: BackendContext) -> Backend:
