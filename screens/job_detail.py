@@ -8,19 +8,21 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
+
+from screens.kept_screen import KeptScreen
 
 from tui.core.config import Config
 from tui.core.jobs import Job
 from tui.core.store import JobNotFound
 from tui.widgets.job_detail import JobDetail
+from tui.widgets.key_footer import KeyFooter
 from tui.core.presentation import short_id
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp
 
 
-class JobDetailScreen(Screen[None]):
+class JobDetailScreen(KeptScreen, Screen[None]):
     """One job full screen; `[` / `]` or the attempts list switch to another attempt of its chain."""
 
     CSS_PATH = "job_detail.tcss"
@@ -37,7 +39,7 @@ class JobDetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield JobDetail(self.comfyq.store, id="detail-full", opened=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(JobDetail).focus()

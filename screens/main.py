@@ -17,7 +17,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from screens.job_actions import JobActionsScreen
 from screens.job_detail import JobDetailScreen
@@ -30,6 +29,7 @@ from tui.core.safe_text import visible
 from tui.core.stats import ProfileFigures, Window, profile_figures
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.job_table import JobTable
 from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.profile_list import ProfileList
@@ -103,7 +103,7 @@ class MainScreen(JobActionsScreen):
                 yield JobsPane(self.comfyq.store, id="jobs-pane")
                 yield JobDetail(self.comfyq.store, id="detail")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         app = self.comfyq

@@ -24,6 +24,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from screens.kept_screen import KeptScreen
+
 from tui.core.safe_text import visible
 from tui.core.config import (
     API_ONLY_KEYS,
@@ -127,7 +129,7 @@ def field_of(issue: ConfigIssue, name: str) -> str | None:
     return key if key in FORM_KEYS else None
 
 
-class ProfileFormScreen(ModalScreen[ProfileSaved | None]):
+class ProfileFormScreen(KeptScreen, ModalScreen[ProfileSaved | None]):
     """Add (`name` None) or edit a profile; ctrl+s saves, esc cancels. Shows only the chosen edition's fields."""
 
     CSS_PATH = "profile_form.tcss"
