@@ -9,17 +9,25 @@ size (its breakpoint classes) differ from the last time the screen was shown, an
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events
-from textual.screen import Screen
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 
-class KeptScreen(Screen[object]):
-    """Mixin for an installed screen: restyle on resume only when the theme or the terminal size changed."""
+class KeptScreen:
+    """Mixin for an installed screen: restyle on resume only when the theme or the terminal size changed.
 
+    A plain mixin, not a Screen subclass: a Screen base of its own would put Screen's default CSS after
+    ModalScreen's and make a modal's backdrop opaque."""
+
+    app: App[object]
     _styled_for: tuple[object, ...] | None = None
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Runs before Screen's own handler (Textual calls each class's handler, the subclass's first).
+        # Textual calls each class's handler along the MRO: this one before Screen's, which restyles if asked.
         styled_for = (self.app.theme, self.app.size)
         if event.refresh_styles and styled_for == self._styled_for:
             event.refresh_styles = False
