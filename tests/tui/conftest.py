@@ -3,6 +3,10 @@
 `sim` starts a SimServer in its own thread (the API edition with two instances and a dedicated ComfyUI, tiny step
 times), writes a config with its two profiles plus an OSS bucket path, and builds `ComfyqApp`s on it. Tests wait on
 conditions (store state, what the screen shows) with a bounded deadline, never on fixed sleeps.
+
+Also here: reading the screen (rows, cells, toasts), doing what a user does (choose a profile, submit and wait),
+and a seeded store with nothing to contact (OFFLINE_CONFIG, synthetic_jobs). The editor-only app is in
+editor_app.py. Test modules import these from here, never from each other.
 """
 
 from __future__ import annotations
