@@ -49,12 +49,8 @@ _KEY_SECONDS = 5.0
 _PAUSE_SECONDS = 0.12  # between presses: a person's pace, and the frame of the last key is out
 FORM_MARK = "comments kept"  # the profile form's hint line (the stock form says the same)
 HELP_MARK = "comfyq keys"
-ESCAPE = "\x1b"
+ESCAPE = "\x1b"  # the lone byte xterm, tmux and most terminals send for the escape key
 DOWN, UP = "\x1b[B", "\x1b[A"  # the arrow keys as a terminal sends them (the stock DataTable has no j / k)
-# A key press reaches Textual's input parser as the escape key only after a short wait for more bytes of a
-# sequence; the same for both sides.
-
-# (label, key bytes, check that the key's screen is there, check that it is gone again)
 Check = Callable[[Sequence[str]], bool]
 
 
@@ -125,12 +121,14 @@ class KeyTimer:
 
 
 def _job_rows(lines: Sequence[str]) -> range:
-    """The screen rows of the job table: from its header (state … id … profile) to the pane's bottom border."""
+    """The screen rows of the job table: below its header (state … id … profile) down to its pane's bottom border
+    (at most 10; the cursor moves within the first two)."""
     header = next(y for y, line in enumerate(lines) if {"state", "id", "profile"} <= set(line.replace("│", " ").split()))
+    pane = max(0, lines[header].index("state") - 3)  # the job pane's left border is just before the header
     end = header + 1
-    while end < len(lines) and "╰" not in lines[end][60:] and lines[end].strip():
+    while end < min(len(lines), header + 11) and "╰" not in lines[end][pane:]:
         end += 1
-    return range(header + 1, max(header + 2, min(end, header + 12)))
+    return range(header + 1, max(header + 2, end))
 
 
 def click(column: int, row: int) -> str:
@@ -169,8 +167,8 @@ def run_program(argv: Sequence[str], env: dict[str, str], cwd: Path, presses: in
     try:
         with TerminalProcess(argv, columns=columns, lines=lines, env=env, cwd=cwd) as terminal:
             terminal.wait_for(every_pane_painted, _WAIT_SECONDS, "every pane painted")
-            terminal.wait_for(lambda shown: _job_rows(shown) is not None and detail_closed(shown), _WAIT_SECONDS,
-                              "the job table")
+            terminal.wait_for(lambda shown: any("succeeded" in line for line in shown), _WAIT_SECONDS,
+                              "the job table's rows")
             if connected:
                 terminal.wait_for(profiles_connected, _WAIT_SECONDS, "both profiles connected")
             time.sleep(1.0)  # the deferred work of the start is done
