@@ -1,0 +1,139 @@
+"""Every screen readable at 80×24 (issue 13): no key in the footer drawn cut, no value a user needs cut to "…".
+
+The footer is Textual's stock Footer; at 80 columns it must show only keys that fit whole (the rest stay bound and
+are listed by help and the command palette). Each screen is looked at as a user reaches it, at 80×24 and 120×36.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Input, TextArea
+from textual.widgets._footer import FooterKey
+
+from tests.tui.conftest import SIZE, Sim, jobs_table, running, screen_lines, screen_text, wait_for
+from tui.app import ComfyqApp
+from tui.core.jobs import JobState
+from tui.widgets.job_detail import JobDetail
+from tui.widgets.profile_list import ProfileList
+from tui.widgets.workflow_editor import WorkflowEditor
+
+NARROW = (80, 24)
+SIZES = pytest.mark.parametrize("size", [NARROW, SIZE], ids=["80x24", "120x36"])
+
+
+def footer_problems(app: ComfyqApp, screen: Screen[Any]) -> list[str]:
+    """Every FooterKey of `screen` that is not whole on screen, or that the command-palette key covers."""
+    area = Region(0, 0, *app.size)
+    keys = list(screen.query(FooterKey))
+    assert keys, f"{type(screen).__name__} has no footer keys"
+    palette = [key for key in keys if key.has_class("-command-palette")]
+    problems = []
+    for key in keys:
+        region = key.region
+        label = f"{key.key_display} {key.description}".strip()
+        if not region or not area.contains_region(region):
+            problems.append(f"{label!r} not whole on screen ({region})")
+        elif any(key is not other and region.overlaps(other.region) for other in palette):
+            problems.append(f"{label!r} under the command-palette key ({region})")
+    return problems
+
+
+async def assert_footer_fits(pilot: Pilot[Any], app: ComfyqApp, screen: Screen[Any] | None = None) -> None:
+    await pilot.pause()
+    await pilot.pause()  # the Footer recomposes after a refresh
+    problems = footer_problems(app, screen or app.screen)
+    assert not problems, "\n".join(problems) + "\n" + screen_lines(app)[-1]
+
+
+def footer_line(app: ComfyqApp) -> str:
+    return screen_lines(app)[-1]
+
+
+@SIZES
+async def test_the_main_screens_footer_keys_are_whole_whatever_has_the_focus(sim: Sim, size: tuple[int, int]) -> None:
+    app = sim.app(start_engine=False)
+    async with running(app, size=size) as pilot:
+        await assert_footer_fits(pilot, app)  # the job table (the screen's first focus)
+        assert "? Help" in footer_line(app)  # help lists every key the footer has no room for
+        app.screen.query_one(ProfileList).focus()
+        await assert_footer_fits(pilot, app)
+        editor = app.screen.query_one(WorkflowEditor)
+        editor.query(Input).first().focus()  # a parameter field
+        await assert_footer_fits(pilot, app)
+        await pilot.press("ctrl+t")  # the JSON view
+        await wait_for(pilot, lambda: isinstance(app.focused, TextArea), "the JSON text to have the focus")
+        await assert_footer_fits(pilot, app)
+        app.screen.query_one(JobDetail).focus()
+        await assert_footer_fits(pilot, app)
+
+
+@SIZES
+async def test_the_footer_keeps_cancel_and_help_while_a_job_runs(sim: Sim, size: tuple[int, int]) -> None:
+    sim.set_step_seconds(0.5)  # 20 steps: the job runs long enough to be cancelled
+    app = sim.app()
+    async with running(app, size=size) as pilot:
+        app.screen.query_one(ProfileList).set_active("sim-dedicated")
+        jobs_table(app).focus()
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: app.store.page(), "the submitted job"))[0]
+        await wait_for(pilot, lambda: app.store.get(job.id).state in (JobState.QUEUED, JobState.RUNNING),
+                       "the job in flight")
+        await wait_for(pilot, lambda: "x Cancel" in footer_line(app), lambda: f"Cancel in the footer: {footer_line(app)}")
+        await assert_footer_fits(pilot, app)
+        assert "? Help" in footer_line(app)
+
+
+@SIZES
+async def test_every_other_screens_footer_keys_are_whole(sim: Sim, size: tuple[int, int]) -> None:
+    app = sim.app()
+    async with running(app, size=size) as pilot:
+        jobs_table(app).focus()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: jobs_table(app).cursor_job_id is not None, "the submitted job's row")
+
+        async def look(open_keys: tuple[str, ...], ready: Callable[[], bool], what: str,
+                       check: Callable[[], Awaitable[None]]) -> None:
+            await pilot.press(*open_keys)
+            await wait_for(pilot, ready, what)
+            await check()
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "MainScreen", f"back from {what}")
+
+        main = app.screen
+        # Full-screen views have a footer of their own; dialogs lie over the main screen, whose footer shows.
+        await look(("enter",), lambda: type(app.screen).__name__ == "JobDetailScreen", "the detail screen",
+                   lambda: assert_footer_fits(pilot, app))
+        await look(("i",), lambda: type(app.screen).__name__ == "StatsScreen", "the stats screen",
+                   lambda: assert_footer_fits(pilot, app))
+        for keys, name in ((("question_mark",), "HelpScreen"), (("ctrl+o",), "OpenWorkflowScreen")):
+            await look(keys, lambda name=name: type(app.screen).__name__ == name, name,  # type: ignore[misc]
+                       lambda: assert_footer_fits(pilot, app, main))
+        app.screen.query_one(ProfileList).focus()
+        await look(("n",), lambda: type(app.screen).__name__ == "ProfileFormScreen", "the profile form",
+                   lambda: assert_footer_fits(pilot, app, main))
+
+
+@SIZES
+async def test_the_profiles_pane_says_where_its_config_is_without_cutting(sim: Sim, size: tuple[int, int]) -> None:
+    """The key hints are the footer's (n / E / t show there when the pane has the focus); the pane's border says
+    which file its profiles come from, whole; the endpoint line ends whole (no "…")."""
+    app = sim.app(start_engine=False)
+    async with running(app, size=size) as pilot:
+        profiles = app.screen.query_one(ProfileList)
+        profiles.focus()
+        await pilot.pause()
+        assert str(profiles.border_subtitle) == sim.config_file.name
+        text = screen_text(app)
+        assert sim.config_file.name in text, text
+        pane = [line[: profiles.region.right] for line in screen_lines(app)[profiles.region.y : profiles.region.bottom]]
+        cut = [line for line in pane if "…" in line]
+        assert not cut, "\n".join(pane)
+        first = app.config.profiles[profiles.highlighted_profile or ""]
+        assert first.host and any(first.host in line for line in pane), "\n".join(pane)
+        assert "n New profile" in footer_line(app), footer_line(app)
