@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, cast
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer
 
+from screens.footer_fit import FittedFooterScreen
 from tui.core.config import Config
 from tui.core.jobs import Job
 from tui.core.store import JobNotFound
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tui.app import ComfyqApp
 
 
-class JobDetailScreen(Screen[None]):
+class JobDetailScreen(FittedFooterScreen[None]):
     """One job full screen; `[` / `]` or the attempts list switch to another attempt of its chain."""
 
     CSS_PATH = "job_detail.tcss"
