@@ -18,7 +18,9 @@ from textual.widgets._footer import FooterKey
 
 from tests.tui.conftest import SIZE, Sim, jobs_table, running, screen_lines, screen_text, wait_for
 from tui.app import ComfyqApp
+from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.jobs import JobState
+from tui.core.stats import ProfileFigures
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.profile_list import ProfileList
 from tui.widgets.workflow_editor import WorkflowEditor
@@ -122,18 +124,34 @@ async def test_every_other_screens_footer_keys_are_whole(sim: Sim, size: tuple[i
 @SIZES
 async def test_the_profiles_pane_says_where_its_config_is_without_cutting(sim: Sim, size: tuple[int, int]) -> None:
     """The key hints are the footer's (n / E / t show there when the pane has the focus); the pane's border says
-    which file its profiles come from, whole; the endpoint line ends whole (no "…")."""
+    which file its profiles come from, whole; the host, the last hour and why a profile cannot connect are whole."""
     app = sim.app(start_engine=False)
     async with running(app, size=size) as pilot:
         profiles = app.screen.query_one(ProfileList)
         profiles.focus()
+        error = "auth failed: HTTP 401 from the EAS gateway (check the token of sim-api)"
+        profiles.update_status(SourceStatus("sim-api", SourceState.ERROR, last_seen=None, error=error))
+        profiles.update_status(SourceStatus("sim-dedicated", SourceState.CONNECTED, last_seen=None))
+        profiles.set_hour_figures({"sim-api": ProfileFigures("sim-api", 12, 9, 3, 12.0, 60.0)})
+        profiles.scroll_home(animate=False)
         await pilot.pause()
         assert str(profiles.border_subtitle) == sim.config_file.name
-        text = screen_text(app)
-        assert sim.config_file.name in text, text
-        pane = [line[: profiles.region.right] for line in screen_lines(app)[profiles.region.y : profiles.region.bottom]]
-        cut = [line for line in pane if "…" in line]
-        assert not cut, "\n".join(pane)
-        first = app.config.profiles[profiles.highlighted_profile or ""]
-        assert first.host and any(first.host in line for line in pane), "\n".join(pane)
+
+        def pane() -> list[str]:
+            region = profiles.region
+            return [line[region.x : region.right] for line in screen_lines(app)[region.y : region.bottom]]
+
+        shown = "\n".join(pane())
+        assert sim.config_file.name in pane()[-1], shown
+        cut = [line for line in pane() if line.rstrip("│╮╯ ").endswith("…")]  # a masked token has one inside
+        assert not cut, shown
+        assert app.config.profiles["sim-api"].host in shown and "25.0% failed" in shown, shown
+        # Why it cannot connect, whole (wrapped): on the pane as it is, or zoomed (z) where the pane is short.
+        if error.split()[-1] not in shown:
+            await pilot.press("z")
+            await wait_for(pilot, lambda: app.screen.maximized is profiles, "the profiles pane zoomed")
+            await pilot.pause()
+            shown = "\n".join(pane())
+        inside = " ".join(line.strip("│╭╮╰╯─ ") for line in shown.splitlines())
+        assert error in inside, shown
         assert "n New profile" in footer_line(app), footer_line(app)
