@@ -22,6 +22,7 @@ from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.jobs import JobState
 from tui.core.stats import ProfileFigures
 from tui.widgets.job_detail import JobDetail
+from tui.widgets.parameters_form import ParametersForm
 from tui.widgets.profile_list import ProfileList
 from tui.widgets.workflow_editor import WorkflowEditor
 
@@ -155,3 +156,32 @@ async def test_the_profiles_pane_says_where_its_config_is_without_cutting(sim: S
         inside = " ".join(line.strip("│╭╮╰╯─ ") for line in shown.splitlines())
         assert error in inside, shown
         assert "n New profile" in footer_line(app), footer_line(app)
+
+
+CHECKPOINT = "3dAnimationDiffusion_v10.safetensors"  # the seed workflow's (and the demo's) checkpoint
+
+
+@SIZES
+async def test_the_checkpoint_name_is_readable_whole_without_a_tooltip(sim: Sim, size: tuple[int, int]) -> None:
+    """In the main screen's sidebar (28 cells inside at 80 columns) the whole name is on screen, wrapped if need be,
+    while the field is not focused (as a user first sees it) and while it is being typed in."""
+    app = sim.app(start_engine=False)
+    async with running(app, size=size) as pilot:
+        editor = app.screen.query_one(WorkflowEditor)
+        form = editor.query_one(ParametersForm)
+        field = form.field_widget("4.ckpt_name")
+        assert isinstance(field, Input) and field.value == CHECKPOINT
+        form.scroll_to_widget(field.parent or field, animate=False, top=True)
+        await pilot.pause()
+        assert CHECKPOINT in form_text(app, form), form_text(app, form)
+
+        field.focus()
+        field.value = "sd_xl_base_1.0_0.9vae_refiner_edition.safetensors"
+        await pilot.pause()
+        assert field.value in form_text(app, form), form_text(app, form)  # follows what is typed
+
+
+def form_text(app: ComfyqApp, form: ParametersForm) -> str:
+    """The form's lines as on screen, joined without their line breaks (a wrapped value reads whole)."""
+    region = form.region
+    return "".join(line[region.x : region.right].strip() for line in screen_lines(app)[region.y : region.bottom])
