@@ -349,9 +349,9 @@ class ParametersForm(VerticalScroll):
             return
         row = self.query_one(f"#{widget_id}-row")
         text = self._text_of(widget_id)
-        self._fit_row(row, field.item.value, text)
         for readout in row.query(".param-readout").results(Static):
             readout.update(Text(text))
+        self._fit_row(row, field.item.value, text)
 
     def on_resize(self) -> None:
         for widget_id in self._fields:
@@ -539,9 +539,7 @@ class ParametersForm(VerticalScroll):
         if event.input.id:
             self._field_edited(event.input.id)
             if event.input.id in self._fields:
-                self._refit(event.input.id)  # the read-out under a long text follows what is typed...
-                if event.input.has_focus:  # ...and stays in sight while it grows
-                    self.call_after_refresh(self.scroll_to_widget, self.query_one(f"#{event.input.id}-row"), animate=False)
+                self._refit(event.input.id)  # the read-out under a long text follows what is typed
 
     @on(TextArea.Changed, ".param-prompt")
     def _prompt_changed(self, event: TextArea.Changed) -> None:

@@ -212,7 +212,8 @@ class ProfileList(OptionList):
         if flying:
             title.append(f"  {flying} in flight", style="yellow")
         room = self.scrollable_content_region.width - 2  # an option's padding; <= 0 before the first layout
-        lines: list[RenderableType] = [title, *self._endpoint_lines(profile, room)]
+        endpoint, *hour_line = self._endpoint_lines(profile, room)
+        lines: list[RenderableType] = [title, endpoint]
         status_line = Text(no_wrap=True, overflow="ellipsis")
         status_line.append("    ")
         status = self._statuses.get(profile.name)
@@ -244,11 +245,12 @@ class ProfileList(OptionList):
                 # Why it cannot connect is what the user came to read: wrapped over lines, never cut to "…".
                 error = Text(visible(redact(status.error)), overflow="fold", style="red")
                 lines.append(Padding(error, (0, 0, 0, 4)))
+        lines.extend(hour_line)  # the last hour matters less than the state now: last, where a short pane scrolls
         return Group(*lines)
 
     def _endpoint_lines(self, profile: Profile, room: int) -> list[Text]:
         """The host (whole), the masked token where it fits whole, and the last hour's figures: on one line where
-        they fit (a wide sidebar), else the figures on a line of their own. The form (E) shows all of it."""
+        they fit (a wide sidebar), else the figures on a second line (shown last). The form (E) shows all of it."""
         indent = "    "
         host = Text(indent + visible(profile.host or "(no host)"), style="dim", overflow="fold")
         token = f"  token {profile.masked_token}" + (f" ${profile.token_env}" if profile.token_env else "")
