@@ -157,7 +157,8 @@ async def test_the_profiles_pane_says_where_its_config_is_without_cutting(sim: S
         inside = " ".join(line.strip("│╭╮╰╯─ ") for line in shown.splitlines())
         assert error in inside and "12/h · 25.0% failed" in inside, shown
         assert not [line for line in shown.splitlines() if line.rstrip("│╮╯ ").endswith("…")], shown
-        assert "n New profile" in footer_line(app), footer_line(app)
+        for key in ("space Mark", "n New profile", "E Edit", "del Delete", "t Test"):  # the pane's own keys, all
+            assert key in footer_line(app), footer_line(app)
 
 
 CHECKPOINT = "3dAnimationDiffusion_v10.safetensors"  # the seed workflow's (and the demo's) checkpoint

@@ -46,11 +46,12 @@ class ProfileList(OptionList):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, id="profiles.down"),
         Binding("k", "cursor_up", "Up", show=False, id="profiles.up"),
-        Binding("space", "toggle_mark", "Mark profile", id="profiles.mark"),
+        # Short words: the footer shows them while this pane has the focus, so every one fits at 80 columns.
+        Binding("space", "toggle_mark", "Mark", id="profiles.mark"),
         Binding("n", "new_profile", "New profile", id="profiles.new"),
-        Binding("E", "edit_profile", "Edit profile", id="profiles.edit"),
-        Binding("delete", "delete_profile", "Delete profile", id="profiles.delete"),
-        Binding("t", "test_connection", "Test connection", id="profiles.test"),
+        Binding("E", "edit_profile", "Edit", id="profiles.edit"),
+        Binding("delete", "delete_profile", "Delete", id="profiles.delete"),
+        Binding("t", "test_connection", "Test", id="profiles.test"),
     ]
 
     @dataclass
