@@ -26,6 +26,7 @@ class JobDetailScreen(FittedFooterScreen[None]):
     CSS_PATH = "job_detail.tcss"
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
+    FOOTER_FIRST = ("app.help", "detail.back")  # how to leave stays in a narrow footer
 
     def __init__(self, job_id: str) -> None:
         super().__init__()

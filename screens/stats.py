@@ -52,6 +52,7 @@ class StatsScreen(FittedFooterScreen[None]):
         Binding("3", "window('24h')", "24h", show=False, id="stats.window_24h"),
         Binding("4", "window('all')", "All", show=False, id="stats.window_all"),
     ]
+    FOOTER_FIRST = ("app.help", "stats.back")  # how to leave stays in a narrow footer
 
     def _chart(self, selector: str, series: Iterable[float]) -> None:
         """A chart with nothing to show is hidden (a Sparkline of one value, or of equal values, is drawn as full

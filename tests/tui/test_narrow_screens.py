@@ -110,10 +110,14 @@ async def test_every_other_screens_footer_keys_are_whole(sim: Sim, size: tuple[i
 
         main = app.screen
         # Full-screen views have a footer of their own; dialogs lie over the main screen, whose footer shows.
+        async def full_screen_footer() -> None:
+            await assert_footer_fits(pilot, app)
+            assert "esc Back" in footer_line(app) and "? Help" in footer_line(app), footer_line(app)  # how to leave
+
         await look(("enter",), lambda: type(app.screen).__name__ == "JobDetailScreen", "the detail screen",
-                   lambda: assert_footer_fits(pilot, app))
+                   full_screen_footer)
         await look(("i",), lambda: type(app.screen).__name__ == "StatsScreen", "the stats screen",
-                   lambda: assert_footer_fits(pilot, app))
+                   full_screen_footer)
         for keys, name in ((("question_mark",), "HelpScreen"), (("ctrl+o",), "OpenWorkflowScreen")):
             await look(keys, lambda name=name: type(app.screen).__name__ == name, name,  # type: ignore[misc]
                        lambda: assert_footer_fits(pilot, app, main))
