@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Footer
 
+from screens.footer_fit import FittedFooterScreen
 from screens.job_actions import JobActionsScreen
 from screens.job_detail import JobDetailScreen
 from screens.profile_editing import ConfigChange, ProfileEditing
@@ -57,11 +58,13 @@ def _breakpoint_classes(app: App[object]) -> list[str]:
     return classes
 
 
-class MainScreen(JobActionsScreen):
+class MainScreen(FittedFooterScreen[None], JobActionsScreen):
     """Profiles, workflow editor, live job table and job detail — everything one key away."""
 
     AUTO_FOCUS = "#jobs"
     ALLOW_IN_MAXIMIZED_VIEW = "Footer, StatusBar"  # a zoomed pane keeps the status line and the keys
+    # At 80 columns not every key fits the footer: help (it lists them all), then the keys that end or start work.
+    FOOTER_FIRST = ("app.help", "main.cancel", "main.submit")
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/", id="main.filter"),
