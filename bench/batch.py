@@ -45,7 +45,7 @@ def _check(store, jobs: int) -> None:  # type: ignore[no-untyped-def]
 
 
 def _comfyq(directory: Path, seeds: int = SEEDS) -> float:
-    from tui.core.engine import Engine
+    from tui.core.engine import Engine, SubmissionRequest
     from tui.core.store import JobStore
     from tui.core.sweep import parse_sweep
     from tui.core.workflow import seed_workflow
@@ -56,7 +56,7 @@ def _comfyq(directory: Path, seeds: int = SEEDS) -> float:
         workflow = seed_workflow()
         started = time.perf_counter()
         axes = [parse_sweep(workflow, spec, cap=10_000) for spec in _sweeps(seeds)]
-        jobs = engine.plan_submission(PROFILE, workflow, 1, sweep=axes)
+        jobs = engine.plan_submission(SubmissionRequest(PROFILE, workflow, sweep=axes))
         store.add_many(jobs)
         elapsed = time.perf_counter() - started
         _check(store, len(jobs))

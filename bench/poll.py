@@ -5,8 +5,8 @@ job and slow it down — on loopback in its own thread, every request counted se
 (bench/_servers.py). Its executor is held while the jobs are submitted, so both sides start with the same
 `jobs` prompts queued; then it is released and the requests are counted until every job has finished.
 - comfyq: the real Engine and DedicatedBackend (poll_interval 1 s, its websocket on the profile's client_id),
-  one `engine.submit(profile, workflow)` per job (concurrently), then the store is watched until no job of the
-  profile is active (as the TUI follows jobs). Cycles are the backend's own `poll_cycles` counter.
+  one `engine.submit(SubmissionRequest(profile, workflow))` per job (concurrently), then the store is watched
+  until no job of the profile is active (as the TUI follows jobs). Cycles are the backend's own `poll_cycles` counter.
 - baseline: the seed's dedicated-edition sample in a loop — after posting every prompt, each cycle GETs
   `/history/<prompt_id>` for every job not finished yet (httpx.Client, sequential, as `requests` would), then
   sleeps the same 1 s.
@@ -102,7 +102,7 @@ def _config(url: str) -> Any:
 
 
 def comfyq_run(server: CountingComfyUI, data_dir: Path, jobs: int) -> dict[str, Any]:
-    from tui.core.engine import Engine
+    from tui.core.engine import Engine, SubmissionRequest
     from tui.core.jobs import ACTIVE_STATES
     from tui.core.store import JobFilter, JobStore
 
@@ -117,7 +117,7 @@ def comfyq_run(server: CountingComfyUI, data_dir: Path, jobs: int) -> dict[str, 
         try:
             gate.close()
             batches = await asyncio.gather(
-                *(engine.submit(PROFILE, _workflow(rng.randrange(1 << 24))) for _ in range(jobs))
+                *(engine.submit(SubmissionRequest(PROFILE, _workflow(rng.randrange(1 << 24)))) for _ in range(jobs))
             )
             accepted = [job.id for batch in batches for job in batch if job.state.is_active]
             await asyncio.sleep(0)

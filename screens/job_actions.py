@@ -17,8 +17,8 @@ from textual.worker import Worker
 from screens.batch_follow import BatchFollower
 from screens.confirm import ConfirmScreen
 from tui.core.backends.common import BackendError
-from tui.core.batch import BatchError, check_job_count, new_batch_name
-from tui.core.engine import EngineUsageError
+from tui.core.batch import BatchError, SeedMode, check_job_count, new_batch_name
+from tui.core.engine import EngineUsageError, SubmissionRequest
 from tui.core.jobs import Edition, Job, JobState
 from tui.core.sweep import SweepAxis
 from tui.core.workflow import Workflow
@@ -139,9 +139,10 @@ class JobActionsScreen(Screen[None]):
             self.show_batch_progress()
         first: Job | None = None
         for profile in profiles:
-            jobs = await self.comfyq.engine.submit(
-                profile, workflow, count=count, sweep=sweeps, same_seed=same_seed, batch=batch
-            )
+            jobs = await self.comfyq.engine.submit(SubmissionRequest(
+                profile, workflow, count=count, sweep=sweeps, seed_mode=SeedMode.from_flags(same_seed=same_seed),
+                batch=batch,
+            ))
             first = first or (jobs[0] if jobs else None)
             failed = [job for job in jobs if job.state is JobState.FAILED]
             message = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} to {profile}"

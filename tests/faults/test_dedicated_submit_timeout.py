@@ -27,7 +27,7 @@ import pytest
 
 from tui.core.backends.dedicated import SUBMIT_MARKER_KEY
 from tui.core.config import load_config
-from tui.core.engine import Engine
+from tui.core.engine import Engine, SubmissionRequest
 from tui.core.jobs import FailureCategory, Job, JobState
 from tui.core.store import JobStore
 from tui.core.workflow import seed_workflow
@@ -105,7 +105,7 @@ async def test_a_held_answer_is_adopted_runs_once_and_is_never_retried(sim: Sim,
     if sources.startswith("started first"):
         await engine.start([PROFILE])
     # 200 steps of 0.01 s: still running when the client gives up, so a failure then would be retried.
-    (job,) = await engine.submit(PROFILE, seed_workflow(), params={**FAST_PARAMS, "3.steps": "200"})
+    (job,) = await engine.submit(SubmissionRequest(PROFILE, seed_workflow(), params={**FAST_PARAMS, "3.steps": "200"}))
     assert job.state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED), (job.state, job.failure)
     assert job.failure is None
     sim.server.comfyui.stall_prompt_response_seconds = 0.0
@@ -124,7 +124,7 @@ async def test_a_dropped_request_the_server_never_took_fails_as_transport_and_is
     sim.server.comfyui.drop_prompt_requests = 1
     engine = sim.engine()
     await engine.start([PROFILE])
-    (job,) = await engine.submit(PROFILE, seed_workflow(), params=FAST_PARAMS)
+    (job,) = await engine.submit(SubmissionRequest(PROFILE, seed_workflow(), params=FAST_PARAMS))
 
     (final,) = await engine.wait([job.id], timeout=30)
 
@@ -142,7 +142,7 @@ async def test_an_unanswered_submit_the_server_cannot_be_asked_about_is_unknown_
 ) -> None:
     sim.server.comfyui.stall_prompt_response_seconds = 60.0
     engine = sim.engine()  # sources not started: nothing but the submit itself can learn about the job
-    sending = asyncio.create_task(engine.submit(PROFILE, seed_workflow(), params=FAST_PARAMS))
+    sending = asyncio.create_task(engine.submit(SubmissionRequest(PROFILE, seed_workflow(), params=FAST_PARAMS)))
     await wait_until(lambda: sum(sim.queued.values()) == 1, what="the server to queue it")
     await sim.server.stop_listening()  # down before answering: the look-up finds nobody to ask
 

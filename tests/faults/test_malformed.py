@@ -32,8 +32,8 @@ from tests.faults.helpers import (
     write_config,
 )
 from tests.faults.hostile import ReplayServer, Reply
+from tests.payload_expectations import HISTORY_EXPECTED, PROMPT_EXPECTED, SINK_EXPECTED
 from tests.waiting import wait_until_sync
-from tests.unit.test_payloads import HISTORY_EXPECTED, PROMPT_EXPECTED, SINK_EXPECTED
 
 pytestmark = pytest.mark.timeout(60)
 

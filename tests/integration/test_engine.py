@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from tui.core.backends.base import SourceState
+from tui.core.batch import SeedMode
 from tui.core.config import Config, load_config
-from tui.core.engine import CancelNotSupported, Engine
+from tui.core.engine import CancelNotSupported, Engine, SubmissionRequest
 from tui.core.events import Event, JobChanged
 from tui.core.jobs import FailureCategory, JobState
 from tui.core.render import job_to_dict
@@ -102,7 +103,7 @@ def params(**more: str) -> dict[str, str]:
 async def test_success_stores_outputs_with_oss_paths(sim: Harness, profile: str) -> None:
     engine = sim.engine()
     await engine.start([profile])
-    jobs = await engine.submit(profile, seed_workflow(), params=params())
+    jobs = await engine.submit(SubmissionRequest(profile, seed_workflow(), params=params()))
     assert [job.state for job in jobs] in ([JobState.QUEUED], [JobState.RUNNING], [JobState.SUCCEEDED])
     (job,) = await engine.wait([jobs[0].id], timeout=30)
     assert job.state is JobState.SUCCEEDED, job.failure
@@ -126,8 +127,9 @@ async def test_success_stores_outputs_with_oss_paths(sim: Harness, profile: str)
 async def test_batch_of_jobs_and_batch_images(sim: Harness, profile: str) -> None:
     engine = sim.engine()
     await engine.start([profile])
-    jobs = await engine.submit(profile, seed_workflow(), count=4, params=params(**{"5.batch_size": "2"}),
-                               random_seed=True)
+    jobs = await engine.submit(SubmissionRequest(
+        profile, seed_workflow(), count=4, params=params(**{"5.batch_size": "2"}), seed_mode=SeedMode.RANDOM
+    ))
     done = await engine.wait([job.id for job in jobs], timeout=60)
     assert [job.state for job in done] == [JobState.SUCCEEDED] * 4
     assert all(len(job.outputs) == 2 for job in done)
@@ -141,9 +143,9 @@ async def test_identical_resubmission_is_cached_and_keeps_outputs(tmp_path: Path
     async for sim in _harness(tmp_path, instances=1):
         engine = sim.engine()
         await engine.start([profile])
-        (first,) = await engine.submit(profile, seed_workflow(), params=params())
+        (first,) = await engine.submit(SubmissionRequest(profile, seed_workflow(), params=params()))
         (first,) = await engine.wait([first.id], timeout=30)
-        (second,) = await engine.submit(profile, seed_workflow(), params=params())
+        (second,) = await engine.submit(SubmissionRequest(profile, seed_workflow(), params=params()))
         (second,) = await engine.wait([second.id], timeout=30)
         assert first.state is second.state is JobState.SUCCEEDED
         assert second.outputs == first.outputs  # a cached run reports the first run's files
@@ -156,7 +158,8 @@ async def test_identical_resubmission_is_cached_and_keeps_outputs(tmp_path: Path
 async def test_validation_failure_names_node_input_and_value(sim: Harness, profile: str) -> None:
     engine = sim.engine()
     await engine.start([profile])
-    (job,) = await engine.submit(profile, seed_workflow(), params=params(**{"4.ckpt_name": "missing_v1.safetensors"}))
+    missing = params(**{"4.ckpt_name": "missing_v1.safetensors"})
+    (job,) = await engine.submit(SubmissionRequest(profile, seed_workflow(), params=missing))
     (job,) = await engine.wait([job.id], timeout=30)
     assert job.state is JobState.FAILED
     assert job.failure is not None and job.failure.category is FailureCategory.REJECTED
@@ -169,7 +172,7 @@ async def test_validation_failure_names_node_input_and_value(sim: Harness, profi
 async def test_execution_failure_names_the_node(failing_sim: Harness, profile: str) -> None:
     engine = failing_sim.engine()
     await engine.start([profile])
-    (job,) = await engine.submit(profile, seed_workflow(), params=params())
+    (job,) = await engine.submit(SubmissionRequest(profile, seed_workflow(), params=params()))
     (job,) = await engine.wait([job.id], timeout=30)
     assert job.state is JobState.FAILED
     assert job.failure is not None and job.failure.category is FailureCategory.EXECUTION
@@ -181,7 +184,9 @@ async def test_cancel_queued_and_interrupt_running_on_dedicated(sim: Harness) ->
     engine = sim.engine()
     await engine.start(["sim-dedicated"])
     long = params(**{"3.steps": "1000"})  # 10 s at 0.01 s a step: we cancel long before
-    running, waiting = await engine.submit("sim-dedicated", seed_workflow(), count=2, params=long, random_seed=True)
+    running, waiting = await engine.submit(
+        SubmissionRequest("sim-dedicated", seed_workflow(), count=2, params=long, seed_mode=SeedMode.RANDOM)
+    )
     await wait_until(lambda: sim.store.get(running.id).state is JobState.RUNNING, what="the first job to run")
     assert engine.capabilities("sim-dedicated").can_cancel
     await engine.cancel(waiting.id)
@@ -194,7 +199,8 @@ async def test_cancel_queued_and_interrupt_running_on_dedicated(sim: Harness) ->
 async def test_api_edition_cannot_cancel_a_running_task_and_says_why(sim: Harness) -> None:
     engine = sim.engine()
     await engine.start(["sim-api"])
-    (job,) = await engine.submit("sim-api", seed_workflow(), params=params(**{"3.steps": "300"}))  # ~3 s
+    slow = params(**{"3.steps": "300"})  # ~3 s
+    (job,) = await engine.submit(SubmissionRequest("sim-api", seed_workflow(), params=slow))
     capabilities = engine.capabilities("sim-api")
     assert capabilities.can_cancel and not capabilities.can_cancel_running  # only waiting tasks are withdrawn
     await wait_until(lambda: sim.store.get(job.id).state is JobState.RUNNING, what="an instance to take it")
@@ -208,7 +214,9 @@ async def test_job_deleted_on_the_server_becomes_lost(sim: Harness) -> None:
     engine = sim.engine(lost_after=0.5)
     await engine.start(["sim-dedicated"])
     long = params(**{"3.steps": "1000"})
-    running, victim = await engine.submit("sim-dedicated", seed_workflow(), count=2, params=long, random_seed=True)
+    running, victim = await engine.submit(
+        SubmissionRequest("sim-dedicated", seed_workflow(), count=2, params=long, seed_mode=SeedMode.RANDOM)
+    )
     await wait_until(lambda: sim.store.get(running.id).state is JobState.RUNNING, what="the first job to run")
     # Someone else deletes our pending prompt behind comfyq's back: it is in neither /queue nor /history.
     async with httpx.AsyncClient(headers={"Authorization": SIM_TOKEN}) as client:
@@ -228,7 +236,7 @@ async def test_wrong_token_is_an_auth_failure_and_never_shows_the_token(sim: Har
     ok, message = await engine.test_connection(profile)
     assert not ok and wrong not in message
     await engine.start([profile])
-    (job,) = await engine.submit(profile, seed_workflow(), params=params())
+    (job,) = await engine.submit(SubmissionRequest(profile, seed_workflow(), params=params()))
     assert job.state is JobState.FAILED
     assert job.failure is not None and job.failure.category is FailureCategory.AUTH
     assert wrong not in job.failure.message
@@ -246,7 +254,9 @@ async def test_server_down_then_back_finishes_the_jobs(sim: Harness, profile: st
     await wait_until(
         lambda: (s := engine.source_statuses.get(profile)) and s.state is SourceState.CONNECTED, what="connected"
     )
-    jobs = await engine.submit(profile, seed_workflow(), count=3, params=params(**{"3.steps": "30"}), random_seed=True)
+    jobs = await engine.submit(SubmissionRequest(
+        profile, seed_workflow(), count=3, params=params(**{"3.steps": "30"}), seed_mode=SeedMode.RANDOM
+    ))
     # The listener goes away (every connection drops, new ones are refused); the jobs keep running inside.
     await sim.server.stop_listening()
     await wait_until(
@@ -268,8 +278,9 @@ async def test_sink_redelivery_after_watcher_restart_stores_each_result_once(sim
     puts = count_api_puts(sim.server)
     first = sim.engine()
     await first.start(["sim-api"])
-    jobs = await first.submit("sim-api", seed_workflow(), count=6, params=params(**{"3.steps": "20"}),
-                              random_seed=True)
+    jobs = await first.submit(SubmissionRequest(
+        "sim-api", seed_workflow(), count=6, params=params(**{"3.steps": "20"}), seed_mode=SeedMode.RANDOM
+    ))
     # Stop the watcher while results are still being produced: they wait on the sink (uncommitted or unread).
     await first.stop()
     second = sim.engine()
@@ -306,7 +317,8 @@ async def test_result_for_a_foreign_task_id_is_stored_as_an_external_job(sim: Ha
 async def test_resubmit_chain_links_parent_and_attempt(sim: Harness, profile: str) -> None:
     engine = sim.engine()
     await engine.start([profile])
-    (first,) = await engine.submit(profile, seed_workflow(), params=params(**{"4.ckpt_name": "nope.safetensors"}))
+    missing = params(**{"4.ckpt_name": "nope.safetensors"})
+    (first,) = await engine.submit(SubmissionRequest(profile, seed_workflow(), params=missing))
     (first,) = await engine.wait([first.id], timeout=30)
     assert first.state is JobState.FAILED
     (second,) = await engine.resubmit([first.id[:10]])
@@ -324,7 +336,7 @@ async def test_resubmit_chain_links_parent_and_attempt(sim: Harness, profile: st
 async def test_automatic_retry_on_execution_failure(failing_sim: Harness, profile: str) -> None:
     engine = failing_sim.engine(retry='{ max = 2, on = ["execution"] }')
     await engine.start([profile])
-    (job,) = await engine.submit(profile, seed_workflow(), params=params())
+    (job,) = await engine.submit(SubmissionRequest(profile, seed_workflow(), params=params()))
     (final,) = await engine.wait([job.id], timeout=60)
     assert final.state is JobState.FAILED and final.attempt == 3
     chain = failing_sim.store.chain(final.id)
@@ -336,8 +348,9 @@ async def test_automatic_retry_on_execution_failure(failing_sim: Harness, profil
 async def test_restart_reconciles_jobs_left_in_flight(sim: Harness) -> None:
     first = sim.engine()
     await first.start(["sim-dedicated"])
-    jobs = await first.submit("sim-dedicated", seed_workflow(), count=3, params=params(**{"3.steps": "20"}),
-                              random_seed=True)
+    jobs = await first.submit(SubmissionRequest(
+        "sim-dedicated", seed_workflow(), count=3, params=params(**{"3.steps": "20"}), seed_mode=SeedMode.RANDOM
+    ))
     await first.stop()  # like a process that ended while its jobs were queued
     second = sim.engine()
     await second.start(["sim-dedicated"])
@@ -349,7 +362,9 @@ async def test_dedicated_progress_reaches_subscribers(sim: Harness) -> None:
     engine = sim.engine()
     await engine.start(["sim-dedicated"])
     assert engine.capabilities("sim-dedicated").has_progress
-    (job,) = await engine.submit("sim-dedicated", seed_workflow(), params=params(**{"3.steps": "30"}))
+    (job,) = await engine.submit(
+        SubmissionRequest("sim-dedicated", seed_workflow(), params=params(**{"3.steps": "30"}))
+    )
     (job,) = await engine.wait([job.id], timeout=30)
     assert job.state is JobState.SUCCEEDED
     progress = [

@@ -3,6 +3,10 @@
 `sim` starts a SimServer in its own thread (the API edition with two instances and a dedicated ComfyUI, tiny step
 times), writes a config with its two profiles plus an OSS bucket path, and builds `ComfyqApp`s on it. Tests wait on
 conditions (store state, what the screen shows) with a bounded deadline, never on fixed sleeps.
+
+Also here: reading the screen (rows, cells, toasts), doing what a user does (choose a profile, submit and wait),
+and a seeded store with nothing to contact (OFFLINE_CONFIG, synthetic_jobs). The editor-only app is in
+editor_app.py. Test modules import these from here, never from each other.
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ from typing import Any, TypeVar
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tui.app import ComfyqApp, LaunchOptions
 from tui.core.config import Config, load_config
-from tui.core.jobs import Job
+from tui.core.jobs import Edition, Job, JobState, Output
 from tui.core.locations import Locations, resolve_locations
 from tui.core.store import JobStore
 from tui.core.workflow import Workflow, seed_workflow
 from tui.sim.server import SimServer, SimThread
 from tui.widgets.job_table import COLUMNS, JobTable
+from tui.widgets.jobs_pane import JobsPane
+from tui.widgets.profile_list import ProfileList
+from tui.widgets.workflow_editor import WorkflowEditor
 
 from tests.waiting import WAIT_SECONDS, What, wait_until
 
@@ -31,6 +39,7 @@ SIZE = (120, 36)
 SIM_TOKEN = "sim-token-0123456789"
 BUCKET = "oss://test-bucket/comfy-out"
 STEP_SECONDS = 0.005  # 20 sampler steps ≈ 0.1 s: jobs finish quickly but still pass through every state
+HOLD_STEP_SECONDS = 0.5  # a KSampler of 20 steps then takes 10 s: long enough to see the job running
 
 T = TypeVar("T")
 
@@ -228,3 +237,109 @@ def row_cells(table: JobTable, job_id: str) -> dict[str, str]:
 def jobs_by_submission(app: ComfyqApp) -> list[Job]:
     """Every job in the app's store, oldest first."""
     return sorted(app.store.page(limit=10_000), key=lambda job: job.submitted_at or 0.0)
+
+
+def toasts(app: ComfyqApp) -> list[str]:
+    """The notifications still shown (title and message), newest last. Read from the app rather than the screen
+    because a toast wraps long messages over several lines."""
+    return [f"{note.title}: {note.message}" for note in app._notifications]
+
+
+def tab_labels(app: ComfyqApp) -> list[str]:
+    return app.screen.query_one(JobsPane).labels()
+
+
+# ------------------------------------------------------------------------------------- doing what a user does
+
+
+async def choose_profile(pilot: Pilot[Any], app: ComfyqApp, name: str) -> None:
+    """Make `name` the active profile the way a user does: highlight it in the profile list and press enter."""
+    profiles = app.screen.query_one(ProfileList)
+    profiles.focus()
+    await pilot.pause()
+    while profiles.highlighted_profile != name:
+        before = profiles.highlighted
+        await pilot.press("down")
+        assert profiles.highlighted != before, f"profile {name} not in the list"
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: profiles.active_profile == name, f"{name} to become the active profile")
+    jobs_table(app).focus()
+    await pilot.pause()
+
+
+async def set_copies(pilot: Pilot[Any], app: ComfyqApp, count: int) -> None:
+    """Type the number of copies into the editor's count field."""
+    field = app.screen.query_one("#workflow-count", Input)
+    field.focus()
+    await pilot.press("end", *["backspace"] * len(field.value), *str(count))
+    assert app.screen.query_one(WorkflowEditor).count == count
+    jobs_table(app).focus()
+    await pilot.pause()
+
+
+async def submit_and_settle(pilot: Pilot[Any], app: ComfyqApp, count: int, state: JobState) -> list[Job]:
+    """Press ctrl+s (with `count` copies) and wait until that many new jobs reached `state`."""
+    known = {job.id for job in app.store.page(limit=10_000)}
+    if app.screen.query_one(WorkflowEditor).count != count:
+        await set_copies(pilot, app, count)
+    await pilot.press("ctrl+s")
+
+    def settled() -> list[Job] | None:
+        new = [job for job in jobs_by_submission(app) if job.id not in known]
+        if len(new) == count and all(job.state.is_terminal for job in new):
+            return new
+        return None
+
+    jobs = await wait_for(pilot, settled, f"{count} submitted job(s) to finish")
+    assert [job.state for job in jobs] == [state] * count, [(job.state, job.failure) for job in jobs]
+    return jobs
+
+
+# --------------------------------------------------------------------------- a seeded store, nothing to contact
+
+# Two profiles (one per edition) at an address where nothing listens: apps on a seeded store contact nothing.
+OFFLINE_CONFIG = """
+[profiles.farm-a]
+edition = "dedicated"
+url = "http://127.0.0.1:9/"
+
+[profiles.farm-b]
+edition = "api"
+input_url = "http://127.0.0.1:9/api/predict/svc"
+"""
+
+SYNTHETIC_START = 1_790_000_000.0  # a fixed past moment: every synthetic job is older than "now"
+SYNTHETIC_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.RUNNING, JobState.QUEUED, JobState.SUCCEEDED)
+
+
+def scale_job_id(number: int) -> str:
+    """Ids that sort like the jobs were made and whose first 8 characters differ (the table shows those)."""
+    return f"{number:08d}" + "ab" * 12
+
+
+def synthetic_jobs(count: int) -> list[Job]:
+    """`count` jobs of OFFLINE_CONFIG's two profiles, one a second apart, cycling through SYNTHETIC_STATES."""
+    jobs = []
+    for number in range(count):
+        state = SYNTHETIC_STATES[number % len(SYNTHETIC_STATES)]
+        submitted = SYNTHETIC_START + number
+        stamps = {"submitting": submitted, "queued": submitted + 0.5}
+        if state is not JobState.QUEUED:
+            stamps["running"] = submitted + 1
+        if state.is_terminal:
+            stamps[state.value] = submitted + 3
+        dedicated = number % 2 == 0
+        jobs.append(
+            Job(
+                id=scale_job_id(number),
+                profile="farm-a" if dedicated else "farm-b",
+                edition=Edition.DEDICATED if dedicated else Edition.API,
+                workflow=None,
+                state=state,
+                prompt_id=f"prompt-{number}" if dedicated else None,
+                task_id=None if dedicated else f"task-{number}",
+                timestamps=stamps,
+                outputs=(Output("9", "output", "", f"img_{number:05d}.png"),) if state is JobState.SUCCEEDED else (),
+            )
+        )
+    return jobs

@@ -7,8 +7,19 @@ from __future__ import annotations
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox
 
-from tests.tui.conftest import Sim, jobs_by_submission, jobs_table, row_cells, running, screen_text, wait_for
-from tests.tui.test_flows import choose_profile, set_copies, submit_and_settle, toasts
+from tests.tui.conftest import (
+    Sim,
+    choose_profile,
+    jobs_by_submission,
+    jobs_table,
+    row_cells,
+    running,
+    screen_text,
+    set_copies,
+    submit_and_settle,
+    toasts,
+    wait_for,
+)
 from tui.core.jobs import JobState
 from tui.core.workflow import seed_workflow
 from tui.widgets.parameters_form import ParametersForm

@@ -10,8 +10,20 @@ from textual.command import CommandPalette
 from textual.screen import ModalScreen
 from textual.widgets import Footer
 
-from tests.tui.conftest import SIZE, Sim, jobs_table, running, screen_text, wait_for, wait_for_row
-from tests.tui.test_flows import HOLD_STEP_SECONDS, choose_profile, submit_and_settle, tab_labels, toasts
+from tests.tui.conftest import (
+    HOLD_STEP_SECONDS,
+    SIZE,
+    Sim,
+    choose_profile,
+    jobs_table,
+    running,
+    screen_text,
+    submit_and_settle,
+    tab_labels,
+    toasts,
+    wait_for,
+    wait_for_row,
+)
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.jobs import JobState
 from tui.widgets.profile_list import ProfileList

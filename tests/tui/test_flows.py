@@ -20,16 +20,20 @@ from screens.help import HelpScreen
 from screens.job_detail import JobDetailScreen
 from tests.tui.conftest import (
     BUCKET,
+    HOLD_STEP_SECONDS,
     STEP_SECONDS,
     Sim,
-    jobs_by_submission,
+    choose_profile,
     jobs_table,
     row_cells,
     row_line,
     running,
     screen_lines,
     screen_text,
+    submit_and_settle,
+    tab_labels,
     table_lines,
+    toasts,
     wait_for,
     wait_for_row,
 )
@@ -38,63 +42,13 @@ from tui.core.jobs import Job, JobState
 from tui.core.store import JobStore
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.profile_list import ProfileList
-from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.workflow_editor import JSON_TAB, JsonTextArea, WorkflowEditor
-
-HOLD_STEP_SECONDS = 0.5  # a KSampler of 20 steps then takes 10 s: long enough to see the job running
 
 
 def expected_oss_path(job: Job) -> str:
     output = job.outputs[0]
     parts = [BUCKET, "output", *([output.subfolder] if output.subfolder else []), output.filename]
     return "/".join(parts)
-
-
-async def choose_profile(pilot, app: ComfyqApp, name: str) -> None:  # type: ignore[no-untyped-def]
-    """Make `name` the active profile the way a user does: highlight it in the profile list and press enter."""
-    profiles = app.screen.query_one(ProfileList)
-    profiles.focus()
-    await pilot.pause()
-    while profiles.highlighted_profile != name:
-        before = profiles.highlighted
-        await pilot.press("down")
-        assert profiles.highlighted != before, f"profile {name} not in the list"
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: profiles.active_profile == name, f"{name} to become the active profile")
-    jobs_table(app).focus()
-    await pilot.pause()
-
-
-async def set_copies(pilot, app: ComfyqApp, count: int) -> None:  # type: ignore[no-untyped-def]
-    """Type the number of copies into the editor's count field."""
-    field = app.screen.query_one("#workflow-count", Input)
-    field.focus()
-    await pilot.press("end", *["backspace"] * len(field.value), *str(count))
-    assert app.screen.query_one(WorkflowEditor).count == count
-    jobs_table(app).focus()
-    await pilot.pause()
-
-
-async def submit_and_settle(pilot, app: ComfyqApp, count: int, state: JobState) -> list[Job]:  # type: ignore[no-untyped-def]
-    """Press ctrl+s (with `count` copies) and wait until that many new jobs reached `state`."""
-    known = {job.id for job in app.store.page(limit=10_000)}
-    if app.screen.query_one(WorkflowEditor).count != count:
-        await set_copies(pilot, app, count)
-    await pilot.press("ctrl+s")
-
-    def settled() -> list[Job] | None:
-        new = [job for job in jobs_by_submission(app) if job.id not in known]
-        if len(new) == count and all(job.state.is_terminal for job in new):
-            return new
-        return None
-
-    jobs = await wait_for(pilot, settled, f"{count} submitted job(s) to finish")
-    assert [job.state for job in jobs] == [state] * count, [(job.state, job.failure) for job in jobs]
-    return jobs
-
-
-def tab_labels(app: ComfyqApp) -> list[str]:
-    return app.screen.query_one(JobsPane).labels()
 
 
 def visible_job_rows(app: ComfyqApp) -> list[str]:
@@ -474,12 +428,6 @@ async def test_after_shutdown_no_screen_timer_touches_the_closed_store(sim: Sim)
 
 
 # ---------------------------------------------------------------------------------------------- feedback
-
-
-def toasts(app: ComfyqApp) -> list[str]:
-    """The notifications still shown (title and message), newest last. Read from the app rather than the screen
-    because a toast wraps long messages over several lines."""
-    return [f"{note.title}: {note.message}" for note in app._notifications]
 
 
 async def test_a_failure_and_a_finished_batch_are_announced_in_toasts(sim: Sim) -> None:

@@ -9,7 +9,8 @@ from textual import events
 from textual.widgets import Label
 
 from screens.open_workflow import OpenWorkflowScreen, PathInput, pasted_path
-from tests.tui.test_workflow_editor import SIZE, EditorApp, editor_of, wait_for, write_workflow
+from tests.tui.conftest import SIZE, wait_for
+from tests.tui.editor_app import EditorApp, editor_of, write_workflow
 from tui.core.workflow import seed_workflow
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import app_on, row_line, running, screen_text, seeded_dirs, wait_for
-from tests.tui.test_scale import CONFIG
+from tests.tui.conftest import OFFLINE_CONFIG, app_on, row_line, running, screen_text, seeded_dirs, wait_for
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState
 from tui.core.locations import resolve_locations
 from tui.core.store import JobStore
@@ -30,7 +29,7 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
     root = make("aaaa0001", JobState.FAILED, 1_790_000_000.0)
     retry = make("bbbb0002", JobState.SUCCEEDED, 1_790_000_010.0, parent_id=root.id, attempt=2)
     lone = make("cccc0003", JobState.LOST, 1_790_000_020.0)
-    return seeded_dirs(tmp_path, CONFIG, [root, retry, lone])
+    return seeded_dirs(tmp_path, OFFLINE_CONFIG, [root, retry, lone])
 
 
 async def test_a_retried_failure_is_not_failing_and_says_how_its_retry_ended(dirs: tuple[Path, Path]) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from screens.confirm import ConfirmScreen
-from tests.tui.conftest import Sim, running, screen_text, wait_for
-from tests.tui.test_flows import choose_profile
+from tests.tui.conftest import Sim, choose_profile, running, screen_text, wait_for
 from tui.core.jobs import JobState
 from tui.widgets.profile_list import ProfileList
 

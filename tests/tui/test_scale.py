@@ -11,63 +11,30 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import SIZE, app_on, row_line, running, seeded_dirs, table_lines, wait_for
-from tui.core.jobs import Edition, Job, JobState, JobUpdate, Output
+from tests.tui.conftest import (
+    OFFLINE_CONFIG,
+    SIZE,
+    app_on,
+    row_line,
+    running,
+    scale_job_id,
+    seeded_dirs,
+    synthetic_jobs,
+    table_lines,
+    wait_for,
+)
+from tui.core.jobs import JobState, JobUpdate, Output
 from tui.core.locations import resolve_locations
 from tui.core.store import JobStore
 from tui.widgets.job_table import JobTable
 from tui.widgets.jobs_pane import JobsPane
 
 JOB_COUNT = 10_000
-START = 1_790_000_000.0  # a fixed past moment: every job is older than "now"
-STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.RUNNING, JobState.QUEUED, JobState.SUCCEEDED)
-
-CONFIG = """
-[profiles.farm-a]
-edition = "dedicated"
-url = "http://127.0.0.1:9/"
-
-[profiles.farm-b]
-edition = "api"
-input_url = "http://127.0.0.1:9/api/predict/svc"
-"""
-
-
-def scale_job_id(number: int) -> str:
-    """Ids that sort like the jobs were made and whose first 8 characters differ (the table shows those)."""
-    return f"{number:08d}" + "ab" * 12
-
-
-def synthetic_jobs(count: int) -> list[Job]:
-    jobs = []
-    for number in range(count):
-        state = STATES[number % len(STATES)]
-        submitted = START + number
-        stamps = {"submitting": submitted, "queued": submitted + 0.5}
-        if state is not JobState.QUEUED:
-            stamps["running"] = submitted + 1
-        if state.is_terminal:
-            stamps[state.value] = submitted + 3
-        dedicated = number % 2 == 0
-        jobs.append(
-            Job(
-                id=scale_job_id(number),
-                profile="farm-a" if dedicated else "farm-b",
-                edition=Edition.DEDICATED if dedicated else Edition.API,
-                workflow=None,
-                state=state,
-                prompt_id=f"prompt-{number}" if dedicated else None,
-                task_id=None if dedicated else f"task-{number}",
-                timestamps=stamps,
-                outputs=(Output("9", "output", "", f"img_{number:05d}.png"),) if state is JobState.SUCCEEDED else (),
-            )
-        )
-    return jobs
 
 
 @pytest.fixture
 def big_store(tmp_path: Path) -> tuple[Path, Path]:
-    return seeded_dirs(tmp_path, CONFIG, synthetic_jobs(JOB_COUNT))  # (it checks that all 10,000 are stored)
+    return seeded_dirs(tmp_path, OFFLINE_CONFIG, synthetic_jobs(JOB_COUNT))  # (it checks that all 10,000 are stored)
 
 
 def newest_first(number_from_top: int) -> str:

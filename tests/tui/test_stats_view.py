@@ -11,6 +11,7 @@ from textual.widgets import Sparkline
 
 from screens.stats import StatsScreen
 from tests.tui.conftest import Sim, running, screen_text, wait_for
+from tui.core.engine import SubmissionRequest
 from tui.core.jobs import JobState
 from tui.core.workflow import seed_workflow
 from tui.widgets.profile_list import ProfileList
@@ -38,7 +39,7 @@ async def test_the_sparklines_change_when_jobs_finish(sim: Sim) -> None:
         assert "no jobs finished in the last hour" in screen_text(app)
 
         sim.set_step_seconds(0.03)  # long enough (≈ 0.6 s a job) for every job to be seen running: it has a run time
-        jobs = await app.engine.submit(profile, seed_workflow(), count=3)
+        jobs = await app.engine.submit(SubmissionRequest(profile, seed_workflow(), count=3))
         ids = [job.id for job in jobs]
         await wait_for(pilot, lambda: all(app.store.get(i).state.is_terminal for i in ids), "the three jobs to end")
         succeeded = sum(app.store.get(i).state is JobState.SUCCEEDED for i in ids)
@@ -72,7 +73,7 @@ async def test_export_this_view_writes_every_job_of_the_filter(sim: Sim, tmp_pat
     async with running(app) as pilot:
         profile = app.screen.query_one(ProfileList).active_profile
         assert profile is not None
-        jobs = await app.engine.submit(profile, seed_workflow(), count=2)
+        jobs = await app.engine.submit(SubmissionRequest(profile, seed_workflow(), count=2))
         await wait_for(pilot, lambda: all(app.store.get(j.id).state.is_terminal for j in jobs), "the jobs to end")
         app.screen.export_view("csv")
         written = await wait_for(pilot, lambda: list(tmp_path.glob("comfyq-jobs-*.csv")), "the export file")

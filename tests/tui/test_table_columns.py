@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import app_on, row_cells, running, seeded_dirs, table_lines, wait_for
-from tests.tui.test_scale import CONFIG
+from tests.tui.conftest import OFFLINE_CONFIG, app_on, row_cells, running, seeded_dirs, table_lines, wait_for
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, NodeError, Progress
 from tui.widgets.job_table import JobTable
 
@@ -40,7 +39,7 @@ JOBS = {
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    return seeded_dirs(tmp_path, CONFIG, list(JOBS.values()))
+    return seeded_dirs(tmp_path, OFFLINE_CONFIG, list(JOBS.values()))
 
 
 async def test_at_120_columns_a_failure_reads_in_a_few_words_beside_the_submitted_time(dirs: tuple[Path, Path]) -> None:

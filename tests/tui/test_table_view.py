@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import app_on, running, screen_lines, seeded_dirs, wait_for
-from tests.tui.test_scale import CONFIG, scale_job_id, synthetic_jobs
+from tests.tui.conftest import (
+    OFFLINE_CONFIG,
+    app_on,
+    running,
+    scale_job_id,
+    screen_lines,
+    seeded_dirs,
+    synthetic_jobs,
+    wait_for,
+)
 from tui.app import ComfyqApp
 from tui.core.store import JobStore
 from tui.widgets.job_table import JobTable
@@ -21,7 +29,7 @@ JOBS = 80
 
 @pytest.fixture
 def store_dirs(tmp_path: Path) -> tuple[Path, Path]:
-    return seeded_dirs(tmp_path, CONFIG, synthetic_jobs(JOBS))
+    return seeded_dirs(tmp_path, OFFLINE_CONFIG, synthetic_jobs(JOBS))
 
 
 def _cursor_row_on_screen(app: ComfyqApp, table: JobTable) -> bool:

@@ -13,11 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.widgets import Input, Label, OptionList, Static, Tab, TabPane, Tabs
 
 from screens.open_workflow import OpenWorkflowScreen, PathInput, complete_path
-from tui.core.locations import Locations
 from tui.core.recent import RECENT_FILE_NAME, RecentFiles
 from tui.core.workflow import SEED_MAX, UI_FORMAT_MESSAGE, Workflow, parse_workflow, seed_workflow
 from tui.core.external_editor import ExternalEditorError, edit_text_externally, external_editor_command
@@ -27,27 +26,8 @@ from tui.widgets.parameters_form import MAX_FIELDS, ParametersForm
 from tui.widgets.submit_bar import SubmitBar
 from tui.widgets.workflow_editor import JSON_TAB, PARAMS_TAB, WorkflowEditor
 
-from tests.tui.conftest import wait_for
-
-SIZE = (120, 36)
-
-
-class EditorApp(App[None]):
-    """Only the editor, with the app attributes it reads (`options.locations.data_dir`) and a notification log."""
-
-    def __init__(self, workflow: Workflow | None, data_dir: Path, path: Path | None = None) -> None:
-        super().__init__()
-        self._workflow = workflow
-        self._path = path
-        self.options = _Options(data_dir)
-        self.notes: list[tuple[str, str]] = []  # (severity, message)
-
-    def compose(self) -> ComposeResult:
-        yield WorkflowEditor(self._workflow, self._path, id="editor")
-
-    def notify(self, message: str, **kwargs: object) -> None:  # type: ignore[override]
-        self.notes.append((str(kwargs.get("severity", "information")), message))
-        super().notify(message, **kwargs)  # type: ignore[arg-type]
+from tests.tui.conftest import SIZE, wait_for
+from tests.tui.editor_app import EditorApp, editor_of, write_workflow
 
 
 class SuspendingEditorApp(EditorApp):
@@ -61,21 +41,6 @@ class SuspendingEditorApp(EditorApp):
     def suspend(self) -> Iterator[None]:  # type: ignore[override]
         self.suspended += 1
         yield
-
-
-class _Options:
-    def __init__(self, data_dir: Path) -> None:
-        self.locations = Locations(
-            config_file=data_dir / "config.toml",
-            data_dir=data_dir,
-            store_file=data_dir / "jobs.sqlite3",
-            log_file=data_dir / "comfyq.log",
-            config_explicit=False,
-        )
-
-
-def editor_of(app: App) -> WorkflowEditor:
-    return app.query_one(WorkflowEditor)
 
 
 def status_of(app: App) -> str:
@@ -349,12 +314,6 @@ async def test_randomize_seeds_changes_every_seed_in_place(data_dir: Path) -> No
 
 
 # ----------------------------------------------------------------------------------------------- files
-
-
-def write_workflow(path: Path, steps: int) -> Workflow:
-    workflow = seed_workflow().with_input("3", "steps", steps)
-    path.write_text(workflow.to_json(indent=4) + "\n", encoding="utf-8")
-    return workflow
 
 
 async def test_open_through_the_dialog_loads_the_file_and_remembers_it(tmp_path: Path, data_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tui.core.config import (
     ConfigError,
     ConfigIssue,
     Defaults,
+    Profile,
     RetryPolicy,
     builtin_config,
     load_config,
@@ -93,6 +95,18 @@ def test_defaults_flow_into_profiles_and_profiles_override_them() -> None:
     assert b.retry == RetryPolicy(max=2, on=frozenset({"transport", "execution"}))
     assert list(config.profiles) == ["a", "b"]  # file order kept
 
+
+
+def test_every_setting_a_profile_shares_with_defaults_is_a_key_of_both_and_the_profile_wins() -> None:
+    # A Defaults field that Profile also has is an override a profile may set: both tables must accept its key.
+    shared = sorted({f.name for f in dataclasses.fields(Defaults)} & {f.name for f in dataclasses.fields(Profile)})
+    assert shared and set(shared) <= set(DEFAULT_KEYS) and set(shared) <= set(PROFILE_KEYS), shared
+    defaults_lines = "".join(f"{key} = 7\n" for key in shared)
+    profile_lines = "".join(f"{key} = 3\n" for key in shared)
+    text = f'[defaults]\n{defaults_lines}[profiles.p]\nedition = "dedicated"\nurl = "http://h"\n{profile_lines}'
+    config = parse_config_text(text, env={})
+    assert {key: getattr(config.defaults, key) for key in shared} == dict.fromkeys(shared, 7)
+    assert {key: getattr(config.profiles["p"], key) for key in shared} == dict.fromkeys(shared, 3)
 
 def test_token_env_is_resolved_from_the_given_environment() -> None:
     text = '[profiles.d]\nedition = "dedicated"\nurl = "http://h"\ntoken_env = "MY_TOKEN_VAR"\n'

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus, SubmitResult
+from tui.core.batch import SeedMode
 from tui.core.config import Config, parse_config_text
-from tui.core.engine import CancelNotSupported, Engine, EngineUsageError, UnknownProfile
+from tui.core.engine import CancelNotSupported, Engine, EngineUsageError, SubmissionRequest, UnknownProfile
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
 from tui.core.store import JobStore
@@ -129,7 +130,8 @@ async def test_submit_writes_every_row_before_sending_and_bounds_concurrency(con
     engine, backends, events = make_engine(config, store)
     backend = engine.backend("dedi")
     backend.gate.clear()
-    task = asyncio.create_task(engine.submit("dedi", seed_workflow(), count=10, random_seed=True))
+    request = SubmissionRequest("dedi", seed_workflow(), count=10, seed_mode=SeedMode.RANDOM)
+    task = asyncio.create_task(engine.submit(request))
     for _ in range(50):
         await asyncio.sleep(0)
     # All ten rows are stored before the (blocked) first submissions return; only 3 are in flight at once.
@@ -152,7 +154,7 @@ async def test_submit_writes_every_row_before_sending_and_bounds_concurrency(con
 
 async def test_api_jobs_get_unique_task_ids_and_params_are_applied(config, store) -> None:
     engine, _, _ = make_engine(config, store)
-    jobs = await engine.submit("api", seed_workflow(), count=3, params={"3.steps": "7"})
+    jobs = await engine.submit(SubmissionRequest("api", seed_workflow(), count=3, params={"3.steps": "7"}))
     assert len({job.task_id for job in jobs}) == 3
     assert all(job.task_id and job.task_id.startswith("comfyq-") for job in jobs)
     assert all(job.prompt_id is None for job in jobs)
@@ -164,12 +166,26 @@ async def test_api_jobs_get_unique_task_ids_and_params_are_applied(config, store
     await engine.stop()
 
 
+
+def test_a_request_is_a_snapshot_of_what_was_asked(config, store) -> None:
+    # A big batch is planned on a worker thread while the caller goes on: changing its dict or list meanwhile
+    # must not change the jobs.
+    engine, _, _ = make_engine(config, store)
+    params = {"3.steps": "7"}
+    request = SubmissionRequest("api", seed_workflow(), count=2, params=params)
+    params["3.steps"] = "99"
+    jobs = engine.plan_submission(request)
+    assert [job.workflow["3"]["inputs"]["steps"] for job in jobs] == [7, 7]
+    assert store.count() == 0  # planned only: nothing stored
+    assert (SeedMode.from_flags(), SeedMode.from_flags(same_seed=True)) == (SeedMode.VARY, SeedMode.SAME)
+    assert SeedMode.from_flags(random_seed=True, same_seed=True) is SeedMode.RANDOM  # as the engine always chose
+
 async def test_a_batch_carries_the_callers_graph_and_never_edits_it(config, store) -> None:
     engine, _, _ = make_engine(config, store)
     workflow = seed_workflow()
     original = workflow.to_dict()
-    same = await engine.submit("api", workflow, count=4, same_seed=True)
-    seeded = await engine.submit("api", workflow, count=4, random_seed=True)
+    same = await engine.submit(SubmissionRequest("api", workflow, count=4, seed_mode=SeedMode.SAME))
+    seeded = await engine.submit(SubmissionRequest("api", workflow, count=4, seed_mode=SeedMode.RANDOM))
     assert workflow.nodes == original  # the caller's graph is untouched
     assert all(job.workflow == original and job.workflow is not workflow.nodes for job in same)
     assert all(store.get(job.id).workflow == original for job in same)
@@ -184,7 +200,7 @@ async def test_a_batch_carries_the_callers_graph_and_never_edits_it(config, stor
 
 async def test_answers_are_stored_as_they_come_and_each_job_gets_its_own(config, store) -> None:
     engine, backends, _ = make_engine(config, store)
-    jobs = await engine.submit("dedi", seed_workflow(), count=20)
+    jobs = await engine.submit(SubmissionRequest("dedi", seed_workflow(), count=20))
     assert [job.state for job in jobs] == [JobState.QUEUED] * 20
     # Each job came back with its own answer (the backend numbers its answers), stored, whatever the batching.
     assert sorted(job.queue_index for job in jobs) == list(range(1, 21))
@@ -204,7 +220,7 @@ async def test_a_store_failure_while_storing_answers_fails_the_submit_and_keeps_
 
     store.apply_many = broken  # the write-ahead rows are in; storing the answers fails
     with pytest.raises(StoreError, match="disk full"):
-        await asyncio.wait_for(engine.submit("dedi", seed_workflow(), count=5), 10)
+        await asyncio.wait_for(engine.submit(SubmissionRequest("dedi", seed_workflow(), count=5)), 10)
     # The batch's other sends finish in the background, and fail to store the same way.
     for _ in range(1000):
         if engine._sender.answers.settled:
@@ -222,7 +238,7 @@ async def test_a_store_failure_while_storing_answers_fails_the_submit_and_keeps_
 async def test_rejected_submission_fails_with_the_backend_failure(config, store) -> None:
     engine, _, _ = make_engine(config, store)
     engine.backend("dedi").reject_with = Failure(FailureCategory.REJECTED, "node 4 CheckpointLoaderSimple: bad")
-    (job,) = await engine.submit("dedi", seed_workflow())
+    (job,) = await engine.submit(SubmissionRequest("dedi", seed_workflow()))
     assert job.state is JobState.FAILED
     assert job.failure.message == "node 4 CheckpointLoaderSimple: bad"
     assert store.get(job.id).state is JobState.FAILED
@@ -232,15 +248,15 @@ async def test_rejected_submission_fails_with_the_backend_failure(config, store)
 async def test_unknown_profile_and_bad_count_are_usage_errors(config, store) -> None:
     engine, _, _ = make_engine(config, store)
     with pytest.raises(UnknownProfile, match="nope"):
-        await engine.submit("nope", seed_workflow())
+        await engine.submit(SubmissionRequest("nope", seed_workflow()))
     with pytest.raises(EngineUsageError):
-        await engine.submit("dedi", seed_workflow(), count=0)
+        await engine.submit(SubmissionRequest("dedi", seed_workflow(), count=0))
     assert store.count() == 0
 
 
 async def test_publishes_from_other_threads_are_coalesced_and_never_regress(config, store) -> None:
     engine, _, events = make_engine(config, store)
-    (job,) = await engine.submit("dedi", seed_workflow())
+    (job,) = await engine.submit(SubmissionRequest("dedi", seed_workflow()))
     await settle(engine)
     events.clear()
     context = engine._contexts["dedi"]
@@ -279,7 +295,7 @@ async def test_source_status_becomes_events_and_errors_are_reported_once(config,
 
 async def test_resubmit_links_parent_and_counts_attempts(config, store) -> None:
     engine, _, _ = make_engine(config, store)
-    (first,) = await engine.submit("dedi", seed_workflow())
+    (first,) = await engine.submit(SubmissionRequest("dedi", seed_workflow()))
     (second,) = await engine.resubmit([first.id[:6]])
     (third,) = await engine.resubmit([second.id], new_seed=True, profile="api")
     assert (second.parent_id, second.attempt) == (first.id, 2)
@@ -293,7 +309,7 @@ async def test_resubmit_links_parent_and_counts_attempts(config, store) -> None:
 async def test_automatic_retry_follows_policy_and_wait_follows_the_chain(config, store) -> None:
     engine, _, _ = make_engine(config, store)
     await engine.start(["dedi"])
-    (job,) = await engine.submit("dedi", seed_workflow())
+    (job,) = await engine.submit(SubmissionRequest("dedi", seed_workflow()))
     context = engine._contexts["dedi"]
     execution = Failure(FailureCategory.EXECUTION, "CUDA out of memory", node_id="3", class_type="KSampler")
 
@@ -323,7 +339,7 @@ async def test_automatic_retry_follows_policy_and_wait_follows_the_chain(config,
 
 async def test_no_retry_for_categories_not_in_policy(config, store) -> None:
     engine, _, _ = make_engine(config, store)
-    (job,) = await engine.submit("dedi", seed_workflow())
+    (job,) = await engine.submit(SubmissionRequest("dedi", seed_workflow()))
     engine._contexts["dedi"].apply(
         [JobUpdate(job.id, state=JobState.FAILED, failure=Failure(FailureCategory.REJECTED, "bad"))]
     )
@@ -338,7 +354,7 @@ async def test_cancel_submitting_is_local_and_unsupported_cancel_is_explained(co
     engine, backends, _ = make_engine(config, store)
     backend = engine.backend("dedi")
     backend.gate.clear()
-    task = asyncio.create_task(engine.submit("dedi", seed_workflow(), count=4))
+    task = asyncio.create_task(engine.submit(SubmissionRequest("dedi", seed_workflow(), count=4)))
     for _ in range(50):
         await asyncio.sleep(0)
     assert backend.in_flight == 3
@@ -351,7 +367,7 @@ async def test_cancel_submitting_is_local_and_unsupported_cancel_is_explained(co
     assert queued_behind.id not in backend.submitted
     assert {job.id: job.state for job in jobs}[queued_behind.id] is JobState.CANCELLED
 
-    (api_job,) = await engine.submit("api", seed_workflow())
+    (api_job,) = await engine.submit(SubmissionRequest("api", seed_workflow()))
     with pytest.raises(CancelNotSupported, match="cannot cancel"):
         await engine.cancel(api_job.id)
     done = next(job for job in jobs if job.state is JobState.QUEUED)
@@ -363,7 +379,7 @@ async def test_cancel_submitting_is_local_and_unsupported_cancel_is_explained(co
 
 async def test_start_reconciles_unfinished_rows_before_following(config, store) -> None:
     engine, backends, _ = make_engine(config, store)
-    jobs = await engine.submit("dedi", seed_workflow(), count=2)
+    jobs = await engine.submit(SubmissionRequest("dedi", seed_workflow(), count=2))
     await engine.stop()
     # A new engine (a new process) finds the two queued rows and asks the backend about them.
     engine2, backends2, _ = make_engine(config, store)
@@ -382,7 +398,7 @@ async def test_a_start_while_another_process_sends_leaves_its_jobs_in_flight_alo
     sender, backends_a, _ = make_engine(config, store_a)
     backend_a = sender.backend("dedi")
     backend_a.gate.clear()
-    sending = asyncio.create_task(sender.submit("dedi", seed_workflow(), count=5))
+    sending = asyncio.create_task(sender.submit(SubmissionRequest("dedi", seed_workflow(), count=5)))
     for _ in range(50):
         await asyncio.sleep(0)
     assert {job.state for job in store.active("dedi")} == {JobState.SUBMITTING}
@@ -419,7 +435,7 @@ async def test_rows_left_submitting_by_a_dead_process_are_reconciled_at_once(con
 
 async def test_wait_times_out_with_active_jobs(config, store) -> None:
     engine, _, _ = make_engine(config, store)
-    (job,) = await engine.submit("dedi", seed_workflow())
+    (job,) = await engine.submit(SubmissionRequest("dedi", seed_workflow()))
     (still,) = await engine.wait([job.id], timeout=0.05)
     assert still.state is JobState.QUEUED
     await engine.stop()
@@ -497,7 +513,7 @@ async def test_a_big_submit_runs_a_bounded_number_of_tasks(config, store) -> Non
     backend = engine.backend("dedi")
     backend.gate.clear()
     before = len(asyncio.all_tasks())
-    task = asyncio.create_task(engine.submit("dedi", seed_workflow(), count=1000))
+    task = asyncio.create_task(engine.submit(SubmissionRequest("dedi", seed_workflow(), count=1000)))
     # A big batch is planned and stored on a worker thread (issue 14), then sent: wait for the three slots to fill.
     await wait_until(lambda: store.count() == 1000 and backend.in_flight == 3, 10, "1,000 stored, three in flight")
     assert store.count() == 1000 and backend.in_flight == 3

@@ -58,7 +58,7 @@ def print_dry_run(
     params: Mapping[str, Any], batch: str,
 ) -> None:
     """The jobs `submit` would send, one per line with their parameters; nothing is stored or sent."""
-    mode = SeedMode.RANDOM if args.random_seed else SeedMode.SAME if args.same_seed else SeedMode.VARY
+    mode = SeedMode.from_flags(random_seed=args.random_seed, same_seed=args.same_seed)
     plan = plan_jobs(workflow, copies=args.count, axes=axes, seed_mode=mode, params=params,
                      cap=session.config.defaults.max_jobs)
     out = sys.stdout

@@ -48,9 +48,9 @@ from tui.commands.session import (
 from tui.commands.wait_display import wait_and_report
 from tui.core.backends import BackendError
 from tui.core.backends.base import SourceState
-from tui.core.batch import check_batch_name, check_job_count, job_count, new_batch_name, resolve_batch
+from tui.core.batch import SeedMode, check_batch_name, check_job_count, job_count, new_batch_name, resolve_batch
 from tui.core.change_feed import ChangeFeed
-from tui.core.engine import CancelNotSupported, Engine, EngineUsageError, apply_params
+from tui.core.engine import CancelNotSupported, Engine, EngineUsageError, SubmissionRequest, apply_params
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.jobs import FailureCategory, Job, JobState
 from tui.core.presentation import format_clock
@@ -209,9 +209,9 @@ async def _submit(session: Session, args: argparse.Namespace) -> int:
         if args.wait:
             # Sources first: the websocket must be connected (same client_id) before the first job runs.
             await engine.start([args.profile])
+        seed_mode = SeedMode.from_flags(random_seed=args.random_seed, same_seed=args.same_seed)
         jobs = await engine.submit(
-            args.profile, workflow, args.count, params, random_seed=args.random_seed, same_seed=args.same_seed,
-            sweep=axes, batch=batch,
+            SubmissionRequest(args.profile, workflow, args.count, params, seed_mode=seed_mode, sweep=axes, batch=batch)
         )
         if len(jobs) > 1 or args.name:
             session.err.print(f"batch {batch}: {len(jobs)} job{'s' if len(jobs) != 1 else ''} → {args.profile}",

@@ -126,6 +126,11 @@ class SeedMode(Enum):
     SAME = "same"  # identical copies on purpose (ComfyUI serves copies 2..N from its cache)
     RANDOM = "random"  # every copy, the first included, gets new seeds (`--random-seed`)
 
+    @classmethod
+    def from_flags(cls, *, random_seed: bool = False, same_seed: bool = False) -> SeedMode:
+        """The mode `--random-seed` / `--same-seed` (or the editor's same-seed box) ask for; random wins."""
+        return cls.RANDOM if random_seed else cls.SAME if same_seed else cls.VARY
+
 
 @dataclass(frozen=True)
 class PlannedJob:

@@ -18,7 +18,6 @@ failures get another attempt.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
@@ -28,28 +27,25 @@ from typing import TYPE_CHECKING, Any
 from tui.core.aio import wait_event
 from tui.core.backends import create_backend, load_backend_modules
 from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus
-from tui.core.batch import SeedMode, check_job_count, job_count, new_batch_name
+from tui.core.batch import check_job_count, new_batch_name
 from tui.core.event_hub import EventHub, Subscriber
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
-from tui.core.job_planning import apply_params, new_job, plan_submission, retry_of
+from tui.core.job_planning import SubmissionRequest, apply_params, new_job, plan_submission, retry_of
 from tui.core.jobs import Edition, Failure, Job, JobState, JobUpdate
 from tui.core.retry_policy import default_retry_delay, retry_eligible
 from tui.core.sender import BACKGROUND_ABOVE, Route, Sender
 from tui.core.sending_lock import SendingLock
-from tui.core.workflow import Workflow
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from tui.core.config import Config, Profile
     from tui.core.store import JobStore
-    from tui.core.sweep import SweepAxis
 
-# apply_params (job_planning), SendingLock (sending_lock) and default_retry_delay (retry_policy) re-exported for
-# tui/commands/jobs_cmd.py and tests/faults (test_secrets.py, test_tui_faults.py).
+# SubmissionRequest (what submit takes) and apply_params (job_planning), SendingLock (sending_lock) and
+# default_retry_delay (retry_policy) re-exported for the callers: tui/commands/jobs_cmd.py, screens/job_actions.py,
+# bench/ and tests.
 __all__ = [
-    "CancelNotSupported", "Engine", "EngineUsageError", "SendingLock", "UnknownProfile", "apply_params",
-    "default_retry_delay",
+    "CancelNotSupported", "Engine", "EngineUsageError", "SendingLock", "SubmissionRequest", "UnknownProfile",
+    "apply_params", "default_retry_delay",
 ]
 
 log = logging.getLogger(__name__)
@@ -352,61 +348,28 @@ class Engine:
 
     # ------------------------------------------------------------------ submit / resubmit
 
-    async def submit(
-        self,
-        profile: str,
-        workflow: Workflow,
-        count: int = 1,
-        params: Mapping[str, Any] | None = None,
-        random_seed: bool = False,
-        *,
-        same_seed: bool = False,
-        sweep: Sequence[SweepAxis] = (),
-        batch: str | None = None,
-    ) -> list[Job]:
-        """Store the batch's jobs (write-ahead), then send them. Returns the jobs as stored after the service answered.
-
-        `params` maps "NODE.INPUT" (or "TITLE.INPUT") to a value; strings are typed like the current value.
-        `count` copies of every `sweep` combination; copy 1 keeps the workflow's seeds and every other copy gets
-        its own (`same_seed`: identical copies; `random_seed`: new seeds for every copy, the first included).
-        Every job gets the batch name `batch` (default: the workflow's file name and the time). More jobs than
-        `[defaults] max_jobs` raise BatchError before anything is stored.
-        """
+    async def submit(self, request: SubmissionRequest) -> list[Job]:
+        """Store the request's jobs (write-ahead), then send them. Returns the jobs as stored after the service
+        answered. More jobs than `[defaults] max_jobs` raise BatchError before anything is stored."""
         self._bind_loop()
-        if count < 1:
-            raise EngineUsageError(f"count must be at least 1, not {count}")
-        self.profile(profile)
-        total = job_count(count, sweep)
+        if request.count < 1:
+            raise EngineUsageError(f"count must be at least 1, not {request.count}")
+        self.profile(request.profile)
+        total = request.job_count
         check_job_count(total, self.config.defaults.max_jobs)
-        build = functools.partial(
-            self.plan_submission, profile, workflow, count, params, random_seed, same_seed=same_seed, sweep=sweep,
-            batch=batch,
-        )
         # A big batch is planned off the event loop: the app keeps drawing (and answering keys) meanwhile.
-        jobs = build() if total <= BACKGROUND_ABOVE else await asyncio.to_thread(build)
+        if total <= BACKGROUND_ABOVE:
+            jobs = self.plan_submission(request)
+        else:
+            jobs = await asyncio.to_thread(self.plan_submission, request)
         return await self._sender.store_and_send(jobs)
 
-    def plan_submission(
-        self,
-        profile: str,
-        workflow: Workflow,
-        count: int = 1,
-        params: Mapping[str, Any] | None = None,
-        random_seed: bool = False,
-        *,
-        same_seed: bool = False,
-        sweep: Sequence[SweepAxis] = (),
-        batch: str | None = None,
-    ) -> list[Job]:
+    def plan_submission(self, request: SubmissionRequest) -> list[Job]:
         """The jobs `submit` would store and send (nothing is stored or sent): see `submit`."""
-        target = self.profile(profile)
-        check_job_count(job_count(count, sweep), self.config.defaults.max_jobs)
-        mode = SeedMode.RANDOM if random_seed else SeedMode.SAME if same_seed else SeedMode.VARY
-        name = batch or new_batch_name(self.store, workflow.source, now=self.clock())
-        return plan_submission(
-            target, workflow, count=count, params=params, seed_mode=mode, sweep=sweep, batch=name,
-            max_jobs=self.config.defaults.max_jobs, at=self.clock(),
-        )
+        target = self.profile(request.profile)
+        check_job_count(request.job_count, self.config.defaults.max_jobs)
+        name = request.batch or new_batch_name(self.store, request.workflow.source, now=self.clock())
+        return plan_submission(request, target, batch=name, max_jobs=self.config.defaults.max_jobs, at=self.clock())
 
     async def resubmit(
         self, job_ids: Sequence[str], new_seed: bool = False, profile: str | None = None, *, batch: str | None = None

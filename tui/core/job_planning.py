@@ -9,15 +9,45 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tui.core.batch import SeedMode, plan_jobs, seed_params
+from tui.core.batch import SeedMode, job_count, plan_jobs, seed_params
 from tui.core.jobs import Edition, Job, JobState, new_job_id
 from tui.core.workflow import Workflow, workflow_from_dict
 
 if TYPE_CHECKING:
     from tui.core.config import Profile
     from tui.core.sweep import SweepAxis
+
+
+@dataclass(frozen=True)
+class SubmissionRequest:
+    """One submission as the user asked for it: what Engine.plan_submission plans and Engine.submit stores and sends.
+
+    `params` maps "NODE.INPUT" (or "TITLE.INPUT") to a value; strings are typed like the current value.
+    `count` copies of every `sweep` combination; `seed_mode` says which copies get new seeds (SeedMode.VARY: copy 1
+    keeps the workflow's seeds and every other copy gets its own). Every job gets the batch name `batch` (None: the
+    workflow's file name and the time).
+    """
+
+    profile: str
+    workflow: Workflow
+    count: int = 1
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed_mode: SeedMode = SeedMode.VARY
+    sweep: Sequence[SweepAxis] = ()
+    batch: str | None = None
+
+    def __post_init__(self) -> None:
+        # A snapshot: a big submission is planned on a worker thread while the caller goes on (its dict may change).
+        object.__setattr__(self, "params", dict(self.params))
+        object.__setattr__(self, "sweep", tuple(self.sweep))
+
+    @property
+    def job_count(self) -> int:
+        """How many jobs it makes: count × the sweep's combinations."""
+        return job_count(self.count, self.sweep)
 
 
 def apply_params(workflow: Workflow, params: Mapping[str, Any]) -> Workflow:
@@ -61,24 +91,15 @@ def new_job(
     return job
 
 
-def plan_submission(
-    target: Profile,
-    workflow: Workflow,
-    *,
-    count: int,
-    params: Mapping[str, Any] | None,
-    seed_mode: SeedMode,
-    sweep: Sequence[SweepAxis],
-    batch: str,
-    max_jobs: int,
-    at: float,
-) -> list[Job]:
-    """`count` copies of every `sweep` combination of `workflow` (with `params` applied), as jobs of `batch`."""
-    configured = apply_params(workflow, params or {})
+def plan_submission(request: SubmissionRequest, target: Profile, *, batch: str, max_jobs: int, at: float) -> list[Job]:
+    """`request.count` copies of every sweep combination of its workflow (params applied), as jobs of `batch` on
+    `target` (the request's profile)."""
+    configured = apply_params(request.workflow, request.params)
     # One private copy for the whole batch: a job's workflow is read-only once made (the store shares parsed
     # workflows the same way), so every job's graph shares every node it does not change with the others.
     shared = Workflow(configured.to_dict(), configured.source)
-    plan = plan_jobs(shared, copies=count, axes=sweep, seed_mode=seed_mode, params=params, cap=max_jobs)
+    plan = plan_jobs(shared, copies=request.count, axes=request.sweep, seed_mode=request.seed_mode,
+                     params=request.params, cap=max_jobs)
     return [new_job(target, planned.nodes, at=at, params=planned.params, batch=batch) for planned in plan]
 
 

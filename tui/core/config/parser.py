@@ -50,54 +50,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-PROFILE_KEYS = (
-    "edition",
-    "url",
-    "input_url",
-    "endpoint",
-    "service",
-    "token",
-    "token_env",
-    "oss_bucket_path",
-    "consumer_group",
-    "window",
-    "client_id",
-    "external",
-    "external_history",
-    "request_timeout",
-    "poll_interval",
-    "idle_poll_interval",
-    "lost_after",
-    "max_concurrent_submits",
-    "max_response_mb",
-    "max_submit_response_mb",
-    "retry",
-    "oss_region",
-    "oss_endpoint",
-    "oss_access_key_id_env",
-    "oss_access_key_secret_env",
-    "oss_session_token_env",
-    "outputs_from",
-)
-API_ONLY_KEYS = ("input_url", "endpoint", "service", "consumer_group", "window")
-DEDICATED_ONLY_KEYS = ("url", "client_id", "external", "external_history")
-DEFAULT_KEYS = (
-    "request_timeout",
-    "poll_interval",
-    "idle_poll_interval",
-    "lost_after",
-    "max_concurrent_submits",
-    "max_response_mb",
-    "max_submit_response_mb",
-    "max_jobs",
-    "confirm_above",
-    "pull_concurrency",
-    "download_dir",
-)
-MAX_PULL_CONCURRENCY = 64
-TOP_LEVEL_KEYS = ("defaults", "profiles", "keymap", "ui")
-UI_KEYS = ("theme", "notify")
-RETRY_KEYS = ("max", "on")
+# Numbers read the same way in [defaults] and in a profile (a profile's own value wins).
 _FLOAT_SETTINGS = (
     "request_timeout",
     "poll_interval",
@@ -106,6 +59,37 @@ _FLOAT_SETTINGS = (
     "max_response_mb",
     "max_submit_response_mb",
 )
+# The [defaults] a profile may override for itself; the key lists below are built from it, so a new one is
+# accepted in both places or in neither.
+PROFILE_OVERRIDABLE_DEFAULTS = _FLOAT_SETTINGS + ("max_concurrent_submits",)
+DEFAULT_KEYS = PROFILE_OVERRIDABLE_DEFAULTS + (
+    "max_jobs",
+    "confirm_above",
+    "pull_concurrency",
+    "download_dir",
+)
+API_ONLY_KEYS = ("input_url", "endpoint", "service", "consumer_group", "window")
+DEDICATED_ONLY_KEYS = ("url", "client_id", "external", "external_history")
+PROFILE_KEYS = (
+    "edition",
+    "token",
+    "token_env",
+    "oss_bucket_path",
+    *API_ONLY_KEYS,
+    *DEDICATED_ONLY_KEYS,
+    "retry",
+    "oss_region",
+    "oss_endpoint",
+    "oss_access_key_id_env",
+    "oss_access_key_secret_env",
+    "oss_session_token_env",
+    "outputs_from",
+    *PROFILE_OVERRIDABLE_DEFAULTS,
+)
+MAX_PULL_CONCURRENCY = 64
+TOP_LEVEL_KEYS = ("defaults", "profiles", "keymap", "ui")
+UI_KEYS = ("theme", "notify")
+RETRY_KEYS = ("max", "on")
 
 
 # Control characters (C0, DEL, C1): never valid in a token or a URL (a "\r\n" in a token would add a header).
