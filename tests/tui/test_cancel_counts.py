@@ -16,37 +16,27 @@ import time
 from collections.abc import Callable
 
 import pytest
-from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.widgets import Footer
-from textual.widgets._toast import Toast
 
-from tests.tui.conftest import Sim, jobs_table, row_line, running, wait_for, wait_for_row
+from tests.tui.conftest import (
+    HOLD_STEP_SECONDS,
+    Sim,
+    choose_profile,
+    jobs_table,
+    row_line,
+    running,
+    tab_labels,
+    wait_for,
+    wait_for_row,
+)
 from tui.app import ComfyqApp
 from tui.core.jobs import ACTIVE_STATES, JobState
-from tui.widgets.jobs_pane import JobsPane
-from tui.widgets.profile_list import ProfileList
 from tui.widgets.status_bar import StatusBar
 
-HOLD_STEP_SECONDS = 0.5  # 20 sampler steps ≈ 10 s: jobs stay queued and running until the test cancels one
 JOBS = 3  # dedicated: one running, two waiting; API edition (two instances): two running, one waiting
 WATCH_SECONDS = 0.6  # after the cancel shows, the counts are checked this long (every few milliseconds)
-
-
-async def choose_profile(pilot: Pilot[int], app: ComfyqApp, name: str) -> None:
-    """Make `name` the active profile as a user does: highlight it in the profiles pane, enter."""
-    profiles = app.screen.query_one(ProfileList)
-    profiles.focus()
-    await pilot.pause()
-    while profiles.highlighted_profile != name:
-        before = profiles.highlighted
-        await pilot.press("down")
-        assert profiles.highlighted != before, f"profile {name} not in the list"
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: profiles.active_profile == name, f"{name} active")
-    jobs_table(app).focus()
-    await pilot.pause()
 
 
 def counts_disagree(app: ComfyqApp) -> str | None:
@@ -59,7 +49,7 @@ def counts_disagree(app: ComfyqApp) -> str | None:
     active = sum(by_state[state] for state in ACTIVE_STATES)
     done = sum(count for state, count in by_state.items() if state.is_terminal)
     expected = {"All": sum(by_state.values()), "Active": active, "Failed": store.failing_count(), "Done": done}
-    shown = dict(label.rsplit(" ", 1) for label in app.screen.query_one(JobsPane).labels())
+    shown = dict(label.rsplit(" ", 1) for label in tab_labels(app))
     problems = [f"tab {name} {shown.get(name)} (store: {count})" for name, count in expected.items()
                 if shown.get(name) != str(count)]
     bar = app.screen.query_one(StatusBar)
@@ -139,10 +129,6 @@ async def test_the_counts_move_with_the_cancel_at_every_moment(
         assert app.store.get(target).state is JobState.CANCELLED
 
 
-def _overlaps(region: Region, other: Region) -> bool:
-    return region.overlaps(other)
-
-
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)])
 async def test_the_cancel_toast_leaves_the_status_bar_and_the_keys_readable(sim: Sim, size: tuple[int, int]) -> None:
     sim.set_step_seconds(HOLD_STEP_SECONDS)
@@ -152,10 +138,11 @@ async def test_the_cancel_toast_leaves_the_status_bar_and_the_keys_readable(sim:
         ids = await submit_in_flight(pilot, app)
         target = next(i for i in reversed(ids) if app.store.get(i).state is JobState.QUEUED)
         await cancel(pilot, app, target)
-        toasts = await wait_for(pilot, lambda: [toast for toast in app.screen.query(Toast) if toast.region],
+        # Textual's Toast widget is not exported: found by its CSS type name.
+        toasts = await wait_for(pilot, lambda: [toast for toast in app.screen.query("Toast") if toast.region],
                                 "the cancel's toast")
         status = app.screen.query_one(StatusBar).region
         footer = app.screen.query_one(Footer).region
         for toast in toasts:
-            assert not _overlaps(toast.region, status), f"a toast at {toast.region} covers the status bar at {status}"
-            assert not _overlaps(toast.region, footer), f"a toast at {toast.region} covers the keys at {footer}"
+            assert not toast.region.overlaps(status), f"a toast at {toast.region} covers the status bar at {status}"
+            assert not toast.region.overlaps(footer), f"a toast at {toast.region} covers the keys at {footer}"
