@@ -27,6 +27,7 @@ from tests.tui.conftest import (
     jobs_table,
     row_line,
     running,
+    screen_lines,
     tab_labels,
     wait_for,
     wait_for_row,
@@ -146,3 +147,30 @@ async def test_the_cancel_toast_leaves_the_status_bar_and_the_keys_readable(sim:
         for toast in toasts:
             assert not toast.region.overlaps(status), f"a toast at {toast.region} covers the status bar at {status}"
             assert not toast.region.overlaps(footer), f"a toast at {toast.region} covers the keys at {footer}"
+
+
+async def test_the_api_profiles_queue_length_follows_a_withdrawn_task(sim: Sim) -> None:
+    """The profiles pane's `queue N` (the input queue's length, read every 10 s) is read again right after a cancel
+    took a task out of the queue, instead of saying the old length until the next reading."""
+    sim.set_step_seconds(HOLD_STEP_SECONDS)
+    app = sim.app()
+    async with running(app) as pilot:
+        backend = app.engine.backend("sim-api")
+        ids = await submit_in_flight(pilot, app)
+        states = lambda: sorted(app.store.get(i).state.value for i in ids)  # noqa: E731
+        await wait_for(pilot, lambda: states() == ["queued", "running", "running"],  # two instances
+                       lambda: f"two running, one waiting (now {states()})")
+        target = next(i for i in ids if app.store.get(i).state is JobState.QUEUED)
+        backend.health_interval = 0.05  # read the length now that the three are in
+
+        def queue_length() -> int | None:
+            status = app.engine.source_statuses.get("sim-api")
+            return status.queue_length if status is not None else None
+
+        await wait_for(pilot, lambda: queue_length() == JOBS, lambda: f"queue {JOBS} (now {queue_length()})")
+        backend.health_interval = 3600.0  # from now on only the cancel may read it again
+        await wait_for(pilot, lambda: f"queue {JOBS} ·" in "\n".join(screen_lines(app)), f"queue {JOBS} shown")
+        await cancel(pilot, app, target)
+        await wait_for(pilot, lambda: app.store.get(target).state is JobState.CANCELLED, "the cancel")
+        await wait_for(pilot, lambda: f"queue {JOBS - 1} ·" in "\n".join(screen_lines(app)),
+                       lambda: f"queue {JOBS - 1} in the profiles pane (it says queue {queue_length()})", timeout=3.0)
