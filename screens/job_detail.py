@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, cast
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 
+from screens.footer_fit import FittedFooterScreen
 from screens.kept_screen import KeptScreen
-
 from tui.core.config import Config
 from tui.core.jobs import Job
 from tui.core.store import JobNotFound
@@ -22,12 +21,13 @@ if TYPE_CHECKING:
     from tui.app import ComfyqApp
 
 
-class JobDetailScreen(KeptScreen, Screen[None]):
+class JobDetailScreen(KeptScreen, FittedFooterScreen[None]):
     """One job full screen; `[` / `]` or the attempts list switch to another attempt of its chain."""
 
     CSS_PATH = "job_detail.tcss"
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
+    FOOTER_FIRST = ("app.help", "detail.back")  # how to leave stays in a narrow footer
 
     def __init__(self, job_id: str) -> None:
         super().__init__()

@@ -9,6 +9,7 @@ Every action that talks to the network runs in a worker, and every failure goes 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,10 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widget import Widget
 
+from screens.footer_fit import FittedFooterScreen
 from screens.job_actions import JobActionsScreen
 from screens.job_detail import JobDetailScreen
 from screens.profile_editing import ConfigChange, ProfileEditing
@@ -25,6 +28,7 @@ from screens.stats import StatsScreen, export_view
 from tui.core.backends.base import SourceStatus
 from tui.core.config import Config
 from tui.core.jobs import ACTIVE_STATES, Job, JobState
+from tui.core.presentation import short_failure
 from tui.core.safe_text import visible
 from tui.core.stats import ProfileFigures, Window, profile_figures
 from tui.core.store import JobFilter
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
     from tui.app import LastError, LaunchOptions
 
 HOUR_FIGURES_EVERY_SECONDS = 10.0  # the profiles' last-hour figures: the window slides
+FAILURE_TOAST_WINDOW_SECONDS = 0.5  # failures ending within this of each other share one toast
+FAILURE_TOAST_REASONS = 3  # the most common short reasons a grouped failure toast names
 
 
 def _breakpoint_classes(app: App[object]) -> list[str]:
@@ -57,11 +63,13 @@ def _breakpoint_classes(app: App[object]) -> list[str]:
     return classes
 
 
-class MainScreen(JobActionsScreen):
+class MainScreen(FittedFooterScreen[None], JobActionsScreen):
     """Profiles, workflow editor, live job table and job detail — everything one key away."""
 
     AUTO_FOCUS = "#jobs"
     ALLOW_IN_MAXIMIZED_VIEW = "Footer, StatusBar"  # a zoomed pane keeps the status line and the keys
+    # At 80 columns not every key fits the footer: help (it lists them all), then the keys that end or start work.
+    FOOTER_FIRST = ("app.help", "main.cancel", "main.submit")
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/", id="main.filter"),
@@ -87,6 +95,8 @@ class MainScreen(JobActionsScreen):
         self.add_class(*_breakpoint_classes(self.app), update=False)
         self.options = options
         self._announced: set[str] = set()
+        self._failures_to_announce: list[Job] = []
+        self._failure_toast_timer: Timer | None = None
         self._detail_follow_due = False
         self._cancel_offered: bool | None = None
         self._hour_figures_due = 0.0  # when the profiles pane's last-hour figures are recomputed next
@@ -145,27 +155,51 @@ class MainScreen(JobActionsScreen):
         self._refresh_counts()
 
     def _announce(self, jobs: list[Job]) -> None:
-        """A toast when a job fails, and one when a batch submitted from this screen has ended."""
+        """A toast when jobs fail (one for all that end within a moment of each other), and one when a batch
+        submitted from this screen has ended."""
         for job in jobs:
             if job.state is JobState.FAILED and job.failure is not None and job.id not in self._announced:
                 self._announced.add(job.id)
-                self.app.notify(
-                    f"job {job.id[:8]} ({job.profile}): {job.failure.message[:200]}",
-                    title=f"Failed: {job.failure.category.value}",
-                    severity="error",
-                )
+                self._failures_to_announce.append(job)
+        if self._failures_to_announce and self._failure_toast_timer is None:
+            self._failure_toast_timer = self.set_timer(FAILURE_TOAST_WINDOW_SECONDS, self._announce_failures)
         self.batches.jobs_changed(jobs, self.query_one(JobsPane).typed.batch)
         self._check_batches()
+
+    def _announce_failures(self) -> None:
+        """One toast for the failures collected: a lone one names its job and message; several are counted by
+        their short reason (a toast each stacked over the jobs pane for their whole timeout)."""
+        self._failure_toast_timer = None
+        failures, self._failures_to_announce = self._failures_to_announce, []
+        if len(failures) == 1:
+            [job] = failures
+            assert job.failure is not None  # only failed jobs with a failure are collected
+            self.app.notify(
+                f"job {job.id[:8]} ({job.profile}): {short_failure(job.failure)} — {job.failure.message[:200]}",
+                title=f"Failed: {job.failure.category.value}",
+                severity="error",
+            )
+            return
+        reasons = Counter(short_failure(job.failure) for job in failures if job.failure is not None)
+        named = ", ".join(f"{reason} ×{count}" for reason, count in reasons.most_common(FAILURE_TOAST_REASONS))
+        more = ", …" if len(reasons) > FAILURE_TOAST_REASONS else ""
+        profiles = sorted({job.profile for job in failures})
+        self.app.notify(
+            f"{named}{more} ({', '.join(profiles)}) — the Failed filter lists them",
+            title=f"{len(failures)} jobs failed",
+            severity="error",
+        )
 
     def _check_batches(self) -> None:
         finished = self.batches.finished()
         if finished is None:
             return
         for progress in finished:
-            self.app.notify(
-                f"{progress.total} done · {progress.failed} failed", title=f"Batch finished: {visible(progress.name)}",
-                severity="warning" if progress.failed else "information",
-            )
+            if progress.total > 1:  # a lone job's own row (and its failure toast) already says how it ended
+                self.app.notify(
+                    f"{progress.total} done · {progress.failed} failed", title=f"Batch finished: {visible(progress.name)}",
+                    severity="warning" if progress.failed else "information",
+                )
             # People leave long batches running in another window: a desktop notification too.
             self.comfyq.notify_terminal(
                 f"comfyq: {progress.name}", f"{progress.total} done · ✔ {progress.succeeded} ✘ {progress.failed}"

@@ -21,9 +21,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Label, Sparkline, Static, Tab, Tabs
 
+from screens.footer_fit import FittedFooterScreen
 from tui.core.config import Profile
 from tui.core.export import export_jobs
 from tui.core.jobs import Job
@@ -40,7 +40,7 @@ REFRESH_SECONDS = 1.0  # at most one recomputation a second
 SLIDE_SECONDS = 10.0  # without finished jobs, the window still moves on: recompute this often
 
 
-class StatsScreen(Screen[None]):
+class StatsScreen(FittedFooterScreen[None]):
     """The stats of one selection (a profile, or the job table's filter) over a window."""
 
     CSS_PATH = "stats.tcss"
@@ -52,6 +52,7 @@ class StatsScreen(Screen[None]):
         Binding("3", "window('24h')", "24h", show=False, id="stats.window_24h"),
         Binding("4", "window('all')", "All", show=False, id="stats.window_all"),
     ]
+    FOOTER_FIRST = ("app.help", "stats.back")  # how to leave stays in a narrow footer
 
     def _chart(self, selector: str, series: Iterable[float]) -> None:
         """A chart with nothing to show is hidden (a Sparkline of one value, or of equal values, is drawn as full

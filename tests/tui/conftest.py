@@ -94,9 +94,9 @@ class Sim:
         return app
 
     def set_fail_rate(self, rate: float) -> None:
-        """Every emulated ComfyUI (dedicated and each API-edition instance) fails this share of KSampler runs.
+        """Every emulated ComfyUI (dedicated and each API-edition instance) fails this share of jobs.
 
-        The emulators read the attribute on every draw, so the change takes effect for the next job.
+        The emulators draw when a job starts running, so the change takes effect for the next job.
         """
         for emulator in self._emulators():
             emulator.fail_rate = rate

@@ -171,6 +171,8 @@ async def test_text_filter_and_quick_filters_with_live_counts(sim: Sim) -> None:
             lambda: tab_labels(app) == ["All 3", "Active 0", "Failed 2", "Done 3"],
             f"the counts in the quick filter tabs (now {tab_labels(app)})",
         )
+        app.clear_notifications()  # the submissions' toasts stack from the bottom up over the tabs
+        await pilot.pause()
         assert "All 3" in screen_text(app) and "Failed 2" in screen_text(app)
 
         table = jobs_table(app)
@@ -185,7 +187,10 @@ async def test_text_filter_and_quick_filters_with_live_counts(sim: Sim) -> None:
         await wait_for(pilot, lambda: table.row_count == 3, "the done quick filter")
         await pilot.press("1")
         await wait_for(pilot, lambda: table.row_count == 3, "all jobs")
-        # A click on a filter's label picks it too.
+        # A click on a filter's label picks it too (toasts are dismissed first, as a user would before clicking
+        # what they cover: the submissions' and batches' toasts stack from the bottom up to the tabs).
+        app.clear_notifications()
+        await pilot.pause()
         await pilot.click("#filter-failed")
         await wait_for(pilot, lambda: table.row_count == 2, "the failed quick filter, clicked")
         await pilot.press("1")

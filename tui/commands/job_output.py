@@ -26,6 +26,7 @@ from tui.core.presentation import (
     format_duration,
     oss_paths,
     reason_text,
+    short_reason,
     state_word,
     submitted_text,
 )
@@ -41,8 +42,14 @@ def state_text(job: Job) -> Text:
     return Text(state_word(job), style=STATE_STYLES[job.state])
 
 
-def detail_line(job: Job) -> str:
-    """The Detail column: progress while active, the short failure while failed, else the outputs count."""
+def detail_line(job: Job, *, short: bool = False) -> str:
+    """The Detail column: progress while active; why it ended badly — the short form, then the message's first line
+    (cut at a terminal's edge), or with `short` the short form alone (`OOM · KSampler`: a line never cut, into a
+    pipe, stays readable); else the outputs count."""
+    if short and not job.state.is_active:
+        reason = short_reason(job)
+        if reason:
+            return reason
     return detail_text(job, 30)
 
 
@@ -63,7 +70,8 @@ def print_json(session: Session, jobs: Iterable[Job]) -> None:
 
 def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False, title: str | None = None) -> None:
     """The job table (with `outputs`: then the Outputs and Problems lines). On a terminal the Detail column gets the
-    width that is left and ends in "…"; into a pipe or a file every line is whole (logs get grepped)."""
+    width that is left and ends in "…"; into a pipe or a file every line is whole (logs get grepped) and a failure
+    reads in its short form (`OOM · KSampler`)."""
     if not jobs:
         session.out.print("no jobs", style="dim")
         return
@@ -84,8 +92,10 @@ def print_table(session: Session, jobs: Sequence[Job], *, outputs: bool = False,
         row += [(submitted_text(job, now), ""), (format_duration(job.duration(now)), "")]
         rows.append(row)
     widths = [max(len(header), *(cell_len(row[index][0]) for row in rows)) for index, header in enumerate(headers)]
-    details = [_printable(detail_line(job)) for job in jobs]
     terminal = session.out.is_terminal
+    # Into a pipe a line is never cut, so a failure says its short form only (the whole message: `show`, `--json`,
+    # and the Problems lines after a wait); a ComfyUI OOM message alone is some 500 characters.
+    details = [_printable(detail_line(job, short=not terminal)) for job in jobs]
     if terminal:
         # Detail gets the width that is left and ends in "…" (the full text: `show`, or the Problems lines below).
         detail_width = session.out.width - sum(widths) - _GAP * len(widths)

@@ -46,9 +46,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument(
         "--fail-rate", type=_probability, default=0.0,
-        help="probability that a KSampler raises an execution error (default: 0)",
+        help="share of jobs that fail: drawn once per job, a failing job's first KSampler raises a CUDA "
+             "out-of-memory error (however many samplers the workflow has); nothing is sticky, a resubmission draws "
+             "afresh, and a fully cached run never fails (default: 0)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed for --fail-rate, to make failures repeatable")
+    parser.add_argument("--seed", type=int, default=None, help="seed for --fail-rate: the same jobs in the same order fail the same way")
     parser.add_argument(
         "--comfyui-url", default=None, metavar="URL",
         help="run API-edition jobs on this real ComfyUI instead of the built-in emulator",

@@ -61,8 +61,9 @@ class WaitDisplay:
             before = self.jobs.get(job.id)
             self.jobs[job.id] = job
             if not self.interactive and job.state.is_terminal and (before is None or before.state != job.state):
-                self.session.err.print(visible(f"{job.id[:8]} {job.state.value} {detail_line(job)}".rstrip()), markup=False,
-                                       highlight=False)
+                # One short line per job (`OOM · KSampler`); the message follows in the Problems lines.
+                self.session.err.print(visible(f"{job.id[:8]} {job.state.value} {detail_line(job, short=True)}".rstrip()),
+                                       markup=False, highlight=False)
         elif isinstance(event, SourceStatusChanged):
             status = event.status
             if status.error and status.state in (SourceState.ERROR, SourceState.RECONNECTING, SourceState.DEGRADED):

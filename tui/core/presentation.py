@@ -227,6 +227,34 @@ def reason_text(job: Job) -> str:
     return ""
 
 
+# A warning's short form is at most this many cells (the whole text: `show`, `--json`, the Problems lines).
+SHORT_WARNING_CELLS = 40
+
+
+def short_reason(job: Job) -> str:
+    """Why a finished job did not succeed, in a few words and nothing more: the failure's short form (`OOM ·
+    KSampler`, `rejected · ckpt_name`, `timeout`, `HTTP 503`, `lost`), else `⚠` and the warning's first clause; nothing
+    when there is nothing to say. What a table into a pipe shows, where a line is never cut (the whole message
+    would make it hundreds of characters wide)."""
+    if job.failure is not None:
+        return short_failure(job.failure)
+    if job.warning:
+        return f"⚠ {_short_clause(_first_line(job.warning))}"
+    if job.state is JobState.LOST:
+        return "lost"
+    return ""
+
+
+def _short_clause(text: str) -> str:
+    """The start of a sentence up to its first `: ` (`unrecognised result: <excerpt>` → `unrecognised result`),
+    at most SHORT_WARNING_CELLS long, cut after a whole word and ending in `…`."""
+    clause = text.split(": ", 1)[0].strip() or text
+    if len(clause) <= SHORT_WARNING_CELLS:
+        return clause
+    cut = clause[: SHORT_WARNING_CELLS - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;") + "…"
+
+
 def error_summary(job: Job) -> str:
     """The whole failure message in one line (category first), else a warning, else nothing."""
     if job.failure is not None:

@@ -25,8 +25,8 @@ rest is in rooms of its own:
 - comfyui_newer.py: what a 0.38 server does differently (`comfyui_version = "0.38.1"`).
 
 What it runs: a node catalogue (catalogue.json, a subset of the real /object_info) covering the fixture
-workflows and the seed's SD1.5 txt2img graph. `fail_rate` makes KSampler raise a CUDA out-of-memory execution
-error, deterministically with `seed`. Network faults for tests (attributes a test may flip while the server runs):
+workflows and the seed's SD1.5 txt2img graph. `fail_rate` is the share of jobs whose KSampler raises a CUDA
+out-of-memory execution error (drawn once per job, deterministically with `seed`; never sticky). Network faults for tests (attributes a test may flip while the server runs):
 `stall_prompt_response_seconds` and `drop_prompt_requests` (see comfyui_routes.py).
 
 Not emulated: model loading, /upload, /view's `preview=webp` transcoding (the PNG is served as is), subgraphs,
@@ -147,6 +147,7 @@ class ComfyUIEmulator:
         # belongs to and which of its nodes runs (told to a client that reconnects).
         self.node_cache: dict[Hashable, CachedNode] = {}
         self.interrupt_requested = False
+        self._oom_due = False  # the running prompt was drawn to fail: its first sampler raises the OOM
         self.client_id: str | None = None
         self.last_node_id: str | None = None
 
@@ -426,9 +427,17 @@ class ComfyUIEmulator:
         # A method of the instance so that a benchmark can hold the executor (bench/poll.py wraps it).
         return await execute_prompt(self, item)
 
+    def draw_failure(self) -> None:
+        """A prompt starts running: whether it hits the simulated OOM is drawn here, once per job, so `fail_rate` is
+        the share of jobs that fail whatever number of samplers a workflow has (drawn per sampler run, a two-sampler
+        workflow failed 51 % of the time at 0.3). Nothing sticks: every run draws afresh (a prompt whose sampler is
+        served from the cache does not sample, so it cannot fail). Deterministic with `seed`."""
+        self._oom_due = self.fail_rate > 0 and self._rng.random() < self.fail_rate
+
     def failure_step(self, steps: int) -> int | None:
-        """Where a sampler run of `steps` hits the simulated OOM, or None; deterministic with `seed` (two draws)."""
-        draw = self._rng.random()
-        if self.fail_rate > 0 and draw < self.fail_rate:
-            return self._rng.randrange(steps)
-        return None
+        """Where this sampler run of `steps` hits the simulated OOM, or None: the first sampler a failing job runs,
+        at a step drawn from `seed`'s sequence."""
+        if not self._oom_due:
+            return None
+        self._oom_due = False
+        return self._rng.randrange(steps)

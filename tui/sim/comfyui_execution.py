@@ -221,6 +221,7 @@ async def execute_prompt(emulator: ComfyUIEmulator, item: QueueItem) -> RunResul
     prompt, prompt_id = item.prompt, item.prompt_id
     extra_data = {**item.extra_data, **item.sensitive}
     emulator.interrupt_requested = False
+    emulator.draw_failure()
     emulator.client_id = extra_data["client_id"] if "client_id" in extra_data else None
     messages: list[list[Any]] = []
 

@@ -99,7 +99,17 @@ class ParametersForm(VerticalScroll):
     }
     ParametersForm .param-row.-stacked {  /* a long text: its name above, the input the whole width below */
         layout: vertical;
-        height: 2;
+        height: auto;
+    }
+    ParametersForm .param-readout {  /* a text longer than even that: the whole of it, wrapped, under the input */
+        display: none;
+        width: 1fr;
+        height: auto;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    ParametersForm .param-row.-overflowing > .param-readout {
+        display: block;
     }
     ParametersForm .param-name {
         width: 11;
@@ -318,19 +328,34 @@ class ParametersForm(VerticalScroll):
             dice = Button("🎲", id=f"{field.widget_id}-dice", classes="param-dice", compact=True)
             dice.tooltip = "a new random seed"
             children.append(dice)
+        if isinstance(item.value, str):  # a text can be longer than any input: its whole self, wrapped, below
+            children.append(Static(Text(text), id=f"{field.widget_id}-readout", classes="param-readout"))
         row = Horizontal(*children, id=f"{field.widget_id}-row", classes="param param-part param-row")
-        row.set_class(self._too_long(item.value), "-stacked")
+        self._fit_row(row, item.value, text)
         return [row]
 
-    def _too_long(self, value: Scalar) -> bool:
-        """A text value that would not fit in its input beside the name (and a checkpoint name rarely does)."""
+    def _fit_row(self, row: Widget, value: Scalar, text: str) -> None:
+        """Lay out a field's row for its text: beside its name where it fits, else under it (`-stacked`, and a
+        checkpoint name rarely fits beside it); longer than the whole row, also whole and wrapped under the input
+        (`-overflowing`): at 80 columns the sidebar is 28 cells and the name must still be readable."""
         width = self.scrollable_content_region.width
-        return isinstance(value, str) and width > 0 and cell_len(visible(value)) + 2 > width - NAME_WIDTH
+        needed = cell_len(text) + 2  # the input's padding
+        row.set_class(isinstance(value, str) and width > 0 and needed > width - NAME_WIDTH, "-stacked")
+        row.set_class(isinstance(value, str) and width > 0 and needed > width, "-overflowing")
+
+    def _refit(self, widget_id: str) -> None:
+        field = self._fields[widget_id]
+        if field.is_prompt:
+            return
+        row = self.query_one(f"#{widget_id}-row")
+        text = self._text_of(widget_id)
+        for readout in row.query(".param-readout").results(Static):
+            readout.update(Text(text))
+        self._fit_row(row, field.item.value, text)
 
     def on_resize(self) -> None:
-        for widget_id, field in self._fields.items():
-            if not field.is_prompt:
-                self.query_one(f"#{widget_id}-row").set_class(self._too_long(field.item.value), "-stacked")
+        for widget_id in self._fields:
+            self._refit(widget_id)
 
     def _update_values(self, items: list[EditableInput]) -> None:
         try:
@@ -353,8 +378,7 @@ class ParametersForm(VerticalScroll):
                     continue  # the text already says this value (maybe spelled "8" for 8.0): leave the typist alone
             self._set_text(widget, text, safe)
             widget.tooltip = _tooltip(item, safe)
-            if isinstance(widget, Input):
-                self.query_one(f"#{widget_id}-row").set_class(self._too_long(item.value), "-stacked")
+            self._refit(widget_id)
             self._show_error(widget_id, None)
 
     def _widget(self, widget_id: str) -> Input | TextArea:
@@ -514,6 +538,8 @@ class ParametersForm(VerticalScroll):
         event.stop()
         if event.input.id:
             self._field_edited(event.input.id)
+            if event.input.id in self._fields:
+                self._refit(event.input.id)  # the read-out under a long text follows what is typed
 
     @on(TextArea.Changed, ".param-prompt")
     def _prompt_changed(self, event: TextArea.Changed) -> None:

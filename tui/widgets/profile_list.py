@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from rich.console import Group
+from rich.cells import cell_len
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
@@ -49,11 +51,12 @@ class ProfileList(OptionList):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, id="profiles.down"),
         Binding("k", "cursor_up", "Up", show=False, id="profiles.up"),
-        Binding("space", "toggle_mark", "Mark profile", id="profiles.mark"),
+        # Short words: the footer shows them while this pane has the focus, so every one fits at 80 columns.
+        Binding("space", "toggle_mark", "Mark", id="profiles.mark"),
         Binding("n", "new_profile", "New profile", id="profiles.new"),
-        Binding("E", "edit_profile", "Edit profile", id="profiles.edit"),
-        Binding("delete", "delete_profile", "Delete profile", id="profiles.delete"),
-        Binding("t", "test_connection", "Test connection", id="profiles.test"),
+        Binding("E", "edit_profile", "Edit", id="profiles.edit"),
+        Binding("delete", "delete_profile", "Delete", id="profiles.delete"),
+        Binding("t", "test_connection", "Test", id="profiles.test"),
     ]
 
     @dataclass
@@ -171,6 +174,10 @@ class ProfileList(OptionList):
             self._hour = dict(figures)
             self._rebuild()
 
+    def on_resize(self) -> None:
+        # What goes on which line depends on the width (a zoomed pane, a hidden sidebar, the terminal resized).
+        self._rebuild()
+
     def tick(self) -> None:
         # Ages ("3s ago") move on; a cheap rebuild of a handful of options.
         if self._statuses:
@@ -179,8 +186,8 @@ class ProfileList(OptionList):
     # ---------------------------------------------------------------- drawing
 
     def _update_subtitle(self) -> None:
-        source = "built-in default" if self.config.path is None else Path(self.config.path).name
-        self.border_subtitle = f"{source} · n new · E edit · t test"
+        # Where the profiles come from; the keys (n new, E edit, t test) are the footer's when the pane has the focus.
+        self.border_subtitle = "built-in default" if self.config.path is None else Path(self.config.path).name
 
     def _rebuild(self) -> None:
         prompts = [(name, self._render_profile(profile)) for name, profile in self.config.profiles.items()]
@@ -236,26 +243,13 @@ class ProfileList(OptionList):
         flying = len(self._in_flight.get(profile.name, ()))
         if flying:
             title.append(f"  {flying} in flight", style="yellow")
-        details = Text(no_wrap=True, overflow="ellipsis", style="dim")
-        details.append("    ")
-        # Last hour first: the line ends in "…" in a narrow sidebar, and the host and token change least.
-        hour = self._hour.get(profile.name)
-        if hour is not None and hour.finished:
-            details.append(f"{rate_text(hour.per_hour)} · {percent_text(hour.failure_rate)} failed", style="")
-            details.append(" · ")
-        elif self._hour:
-            details.append("idle last hour · ")
-        details.append(visible(profile.host or "(no host)"))
-        if profile.token:
-            details.append(f"  token {profile.masked_token}")
-            if profile.token_env:
-                details.append(f" ${profile.token_env}")
-        else:
-            details.append("  no token")
+        room = self.scrollable_content_region.width - 2  # an option's padding; <= 0 before the first layout
+        endpoint, *hour_line = self._endpoint_lines(profile, room)
+        lines: list[RenderableType] = [title, endpoint]
         status_line = Text(no_wrap=True, overflow="ellipsis")
         status_line.append("    ")
         status = self._statuses.get(profile.name)
-        lines = [title, details, status_line]
+        lines.append(status_line)
         if status is None:
             status_line.append("○ not started", style="dim")
         else:
@@ -263,7 +257,6 @@ class ProfileList(OptionList):
             status_line.append(f"{icon} {status.state.value}", style=colour)
             # The queue and the instances come before the age, which matters least and shows only where it fits
             # whole. In a narrow sidebar they take a line of their own rather than end in "…".
-            room = self.scrollable_content_region.width - 2  # an option's padding
             figures = []
             if status.queue_length is not None:
                 figures.append(f"queue {status.queue_length}")
@@ -281,10 +274,32 @@ class ProfileList(OptionList):
             if room <= 0 or last_line.cell_len + len(seen) <= room:
                 last_line.append(seen, style="dim")
             if status.error and status.state is not SourceState.CONNECTED:
-                error = Text(no_wrap=True, overflow="ellipsis", style="red")
-                error.append(f"    {visible(redact(status.error))}")
-                lines.append(error)
+                # Why it cannot connect is what the user came to read: wrapped over lines, never cut to "…".
+                error = Text(visible(redact(status.error)), overflow="fold", style="red")
+                lines.append(Padding(error, (0, 0, 0, 4)))
+        lines.extend(hour_line)  # the last hour matters less than the state now: last, where a short pane scrolls
         return Group(*lines)
+
+    def _endpoint_lines(self, profile: Profile, room: int) -> list[Text]:
+        """The host (whole), the masked token where it fits whole, and the last hour's figures: on one line where
+        they fit (a wide sidebar), else the figures on a second line (shown last). The form (E) shows all of it."""
+        indent = "    "
+        host = Text(indent + visible(profile.host or "(no host)"), style="dim", overflow="fold")
+        token = f"  token {profile.masked_token}" + (f" ${profile.token_env}" if profile.token_env else "")
+        token = token if profile.token else "  no token"
+        if room <= 0 or host.cell_len + cell_len(token) <= room:
+            host.append(token)
+        hour = self._hour.get(profile.name)
+        if hour is not None and hour.finished:
+            figures = f"{rate_text(hour.per_hour)} · {percent_text(hour.failure_rate)} failed"
+        elif self._hour:
+            figures = "idle last hour"
+        else:
+            return [host]
+        if room <= 0 or host.cell_len + 3 + cell_len(figures) <= room:
+            host.append(f" · {figures}")
+            return [host]
+        return [host, Text(indent + figures, no_wrap=True, overflow="ellipsis")]
 
     # ---------------------------------------------------------------- actions
 

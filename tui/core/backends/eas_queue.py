@@ -425,6 +425,17 @@ class EasQueueBackend(Backend):
         failure = Failure(FailureCategory.INTERRUPTED, "cancelled at your request: removed from the input queue "
                                                        "before any instance took it")
         self.context.apply([JobUpdate(job.id, state=JobState.CANCELLED, at=time.time(), failure=failure)])
+        await self._health_after_change()
+
+    async def _health_after_change(self) -> None:
+        """The queue's length changed by our hand (a task withdrawn): read it again now rather than say the old
+        one until the next reading (every HEALTH_INTERVAL). Best effort: the cancel is done whatever this says."""
+        try:
+            await self.check_health()
+        except ServiceError as exc:
+            log.debug("%s: queue length after a cancel: %s", self.profile.name, exc)
+            return
+        self._report()
 
     async def _delete_input(self, indexes: list[int]) -> None:
         """`delete(indexes)` on the input queue: `DELETE <input>?_indexes_=i,j` (protocol note §3.3)."""
