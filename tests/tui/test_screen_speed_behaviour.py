@@ -151,6 +151,13 @@ async def test_a_changed_status_line_is_repainted_with_the_new_state(config_file
         await pilot.pause()
         text = _screen_text(app)
         assert "◐ degraded" in text and "slow" in text and "reconnecting" not in text and "refused" not in text
+        # An error folded over several lines, then another as long: the option is repainted whole, not line by line.
+        for word in ("first", "second"):
+            error = f"{word} " + "answers take longer than the deadline " * 4
+            profiles.update_status(SourceStatus("local", SourceState.DEGRADED, last_seen=None, error=error))
+            await pilot.pause()
+        text = _screen_text(app).replace("\n", " ")
+        assert "second" in text and "first" not in text and "slow" not in text
 
 
 async def test_the_status_bar_repaints_only_when_what_it_shows_changed(config_file: Path) -> None:

@@ -39,7 +39,22 @@ if TYPE_CHECKING:
 
 def _look(prompt: Group) -> tuple[object, ...]:
     """What a profile's option shows — every line's text and styles — to tell whether it needs a repaint."""
-    return tuple((line.plain, tuple(line.spans), str(line.style)) for line in prompt.renderables if isinstance(line, Text))
+    return tuple(_line_look(line) for line in prompt.renderables)
+
+
+def _single_line(line: object, room: int) -> bool:
+    """Whether `line` takes one line of an option `room` cells wide (a folded host or error may take more)."""
+    if isinstance(line, Padding):
+        return _single_line(line.renderable, room - line.left - line.right)
+    return isinstance(line, Text) and "\n" not in line.plain and (bool(line.no_wrap) or line.cell_len <= room)
+
+
+def _line_look(line: object) -> object:
+    if isinstance(line, Text):
+        return (line.plain, tuple(line.spans), str(line.style))
+    if isinstance(line, Padding):
+        return (_line_look(line.renderable), line.top, line.right, line.bottom, line.left, str(line.style))
+    return object()  # something this does not know how to compare: always repainted
 
 
 class ProfileList(OptionList):
@@ -197,11 +212,20 @@ class ProfileList(OptionList):
             # Same profiles, same line counts (a count or a state changed): repaint the prompts in place — clearing
             # and re-adding options would ask for a layout pass of the whole screen, several times a second — and
             # only those that look different: the once-a-second tick mostly finds nothing new to draw.
+            # Line by line only while each renderable is one line (an error is folded over as many as it needs).
+            room = self.scrollable_content_region.width - 2  # an option's padding
+            one_line_each = room > 0 and all(
+                _single_line(line, room) for _, prompt in prompts for line in prompt.renderables
+            )
             first_line = 0
             for index, (_, prompt) in enumerate(prompts):
                 if looks[index] != self._looks[index]:
-                    changed = [line for line, (new, old) in enumerate(zip(looks[index], self._looks[index])) if new != old]
-                    self._repaint_option(index, prompt, [first_line + line for line in changed])
+                    if one_line_each:
+                        changed = [line for line, (new, old) in enumerate(zip(looks[index], self._looks[index]))
+                                   if new != old]
+                        self._repaint_option(index, prompt, [first_line + line for line in changed])
+                    else:
+                        self.replace_option_prompt_at_index(index, prompt)
                 first_line += shape[index][1]
             self._looks = looks
             return
