@@ -2,7 +2,7 @@
 
     python -m bench                 # the full run (medians of 5 runs each; under 10 minutes on 2 cores)
     python -m bench --quick         # a fast pass with small sizes and 3 runs (a smoke check, not the figures)
-    python -m bench --only live     # one figure (startup, live, scale, poll, sink, submission, batch, pull, preview, stats, serve)
+    python -m bench --only live     # one figure (startup, keys, live, scale, poll, sink, submission, batch, pull, preview, stats, serve)
     python -m bench --json out.json # also save the numbers
 
 A figure that fails or cannot run prints "not measured: <why>" in its row; nothing is ever filled in.
@@ -31,7 +31,7 @@ from rich.text import Text
 
 from bench._common import Row, Stat, not_measured
 
-FIGURES = ("startup", "live", "scale", "poll", "sink", "submission", "batch", "pull", "preview", "stats", "serve")
+FIGURES = ("startup", "keys", "live", "scale", "poll", "sink", "submission", "batch", "pull", "preview", "stats", "serve")
 
 # name -> (target text for a "not measured" row, full-run keyword args, quick-run keyword args)
 PLANS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
@@ -40,6 +40,7 @@ PLANS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"runs": 5, "idle_runs": 3, "idle_seconds": 6.0},
         {"runs": 3, "idle_runs": 1, "idle_seconds": 2.0},
     ),
+    "keys": ("≤ 50 ms p50 per key", {"runs": 3, "presses": 20}, {"runs": 1, "presses": 5}),
     "live": (
         "p99 ≤ 30 / 100 ms; key ≤ 16 ms; CPU ≤ 0.25 core at 1,000/s",
         {"runs": 5, "rates": (1000, 10000), "seconds": 5.0, "rows": 10_000},

@@ -144,6 +144,10 @@ class TerminalProcess:
 
     def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float, what: str) -> float:
         """The arrival time (perf_counter) of the chunk after which the screen first satisfied `predicate`."""
+        return self.wait_for_screen(lambda screen: predicate(list(screen.display)), timeout, what)
+
+    def wait_for_screen(self, predicate: Callable[[pyte.Screen], bool], timeout: float, what: str) -> float:
+        """`wait_for` with the pyte screen itself (its cells' colours too, e.g. where a cursor row is drawn)."""
         deadline = time.monotonic() + timeout
         while True:
             chunk = self._next_chunk()
@@ -157,7 +161,7 @@ class TerminalProcess:
                 continue
             arrived, data = chunk
             self._stream.feed(data)
-            if predicate(list(self.screen.display)):
+            if predicate(self.screen):
                 return arrived
 
     def _unfed(self) -> bool:

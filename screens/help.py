@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.theme import BUILTIN_THEMES
 from textual.widgets import Static
 
+from screens.kept_screen import KeptScreen
+
 from screens.job_actions import JobActionsScreen
 from screens.job_detail import JobDetailScreen
 from screens.main import MainScreen
@@ -63,7 +65,7 @@ def known_themes() -> set[str]:
     return set(BUILTIN_THEMES)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(KeptScreen, ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
     CSS_PATH = "help.tcss"

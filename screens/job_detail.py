@@ -7,20 +7,21 @@ from typing import TYPE_CHECKING, cast
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
 
 from screens.footer_fit import FittedFooterScreen
+from screens.kept_screen import KeptScreen
 from tui.core.config import Config
 from tui.core.jobs import Job
 from tui.core.store import JobNotFound
 from tui.widgets.job_detail import JobDetail
+from tui.widgets.key_footer import KeyFooter
 from tui.core.presentation import short_id
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp
 
 
-class JobDetailScreen(FittedFooterScreen[None]):
+class JobDetailScreen(KeptScreen, FittedFooterScreen[None]):
     """One job full screen; `[` / `]` or the attempts list switch to another attempt of its chain."""
 
     CSS_PATH = "job_detail.tcss"
@@ -38,7 +39,7 @@ class JobDetailScreen(FittedFooterScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield JobDetail(self.comfyq.store, id="detail-full", opened=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(JobDetail).focus()

@@ -19,7 +19,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from screens.footer_fit import FittedFooterScreen
 from screens.job_actions import JobActionsScreen
@@ -34,6 +33,7 @@ from tui.core.safe_text import visible
 from tui.core.stats import ProfileFigures, Window, profile_figures
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.job_table import JobTable
 from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.profile_list import ProfileList
@@ -113,7 +113,7 @@ class MainScreen(FittedFooterScreen[None], JobActionsScreen):
                 yield JobsPane(self.comfyq.store, id="jobs-pane")
                 yield JobDetail(self.comfyq.store, id="detail")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         app = self.comfyq

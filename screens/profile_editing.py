@@ -20,6 +20,9 @@ from tui.core.config import Config, ConfigError, delete_profile, load_config
 from tui.core.secrets import redact
 
 
+PROFILE_FORM = "profile-form"  # the installed form's name
+
+
 class HoldsConfig(Protocol):
     """What ProfileEditing needs of the app: the one config, read and replaced."""
 
@@ -70,7 +73,14 @@ class ProfileEditing:
             self.app.notify(f"profile {result.name!r} {verb} in {config_file}", title="Profiles")
             self._apply(ConfigChange(result.config, saved=result.name, renamed_from=result.old_name))
 
-        self.app.push_screen(ProfileFormScreen(config_file, name), saved)
+        # Made once and kept (an installed screen): each open fills the same form in.
+        if self.app.is_screen_installed(PROFILE_FORM):
+            form = self.app.get_screen(PROFILE_FORM)
+            assert isinstance(form, ProfileFormScreen)
+            form.prepare(config_file, name)
+        else:
+            self.app.install_screen(ProfileFormScreen(config_file, name), PROFILE_FORM)
+        self.app.push_screen(PROFILE_FORM, saved)
 
     def delete(self, name: str, in_flight: int = 0) -> None:
         """Ask, then remove the profile from the config file; the app takes the config read back."""

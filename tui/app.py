@@ -21,6 +21,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import var
@@ -140,6 +141,19 @@ class ComfyqApp(App[int]):
             self.sub_title = "demo"
 
     # ---------------------------------------------------------------- start
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's choice, except that its Linux driver becomes ours (tui/terminal_driver.py: escape answered
+        when its wait is over, not up to 0.1 s later)."""
+        driver_class = super().get_driver_class()
+        if driver_class.__module__ == "textual.drivers.linux_driver" and driver_class.__name__ == "LinuxDriver":
+            try:
+                from tui.terminal_driver import PromptEscapeDriver
+            except ImportError:  # a Textual without the pieces it reuses: its own driver works, only slower on esc
+                log.warning("the prompt-escape driver cannot load; using Textual's", exc_info=True)
+                return driver_class
+            return PromptEscapeDriver
+        return driver_class
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen(self.options)

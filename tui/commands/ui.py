@@ -68,6 +68,9 @@ def launch(config: Config, locations: Locations, workflow: Workflow, workflow_pa
     # is set here, before Textual is. At 120 a key waits half as long for its frame; an idle frame costs nothing.
     # A value the user set wins.
     os.environ.setdefault("TEXTUAL_FPS", "120")
+    # A lone ESC is the escape key once no more bytes of a sequence follow within ESCDELAY ms (Textual: 100). 25 ms,
+    # as vim and most curses programs wait: the sequences' bytes arrive together. A value the user set wins.
+    os.environ.setdefault("ESCDELAY", "25")
     # Textual is imported only here: the headless commands never pay for it.
     from tui.app import ComfyqApp, LaunchOptions
 

@@ -37,6 +37,26 @@ if TYPE_CHECKING:
     from tui.app import ComfyqApp
 
 
+def _look(prompt: Group) -> tuple[object, ...]:
+    """What a profile's option shows — every line's text and styles — to tell whether it needs a repaint."""
+    return tuple(_line_look(line) for line in prompt.renderables)
+
+
+def _single_line(line: object, room: int) -> bool:
+    """Whether `line` takes one line of an option `room` cells wide (a folded host or error may take more)."""
+    if isinstance(line, Padding):
+        return _single_line(line.renderable, room - line.left - line.right)
+    return isinstance(line, Text) and "\n" not in line.plain and (bool(line.no_wrap) or line.cell_len <= room)
+
+
+def _line_look(line: object) -> object:
+    if isinstance(line, Text):
+        return (line.plain, tuple(line.spans), str(line.style))
+    if isinstance(line, Padding):
+        return (_line_look(line.renderable), line.top, line.right, line.bottom, line.left, str(line.style))
+    return object()  # something this does not know how to compare: always repainted
+
+
 class ProfileList(OptionList):
     """Select a profile (click, j/k, ↑/↓) and make it the active one (enter or a double click); mark several
     (space) to submit to all of them; n / E / delete to add, edit or remove one; t tests the connection."""
@@ -90,6 +110,7 @@ class ProfileList(OptionList):
         self._hour: dict[str, ProfileFigures] = {}  # last-hour throughput and failures (tui/core/stats.py)
         self.hour_figures_shown = False  # the first last-hour figures arrived (tests wait on it)
         self._shape: list[tuple[str, int]] = []  # (profile, lines) of the options shown, to update them in place
+        self._looks: list[tuple[object, ...]] = []  # what each option shows (text and styles), to skip repaints
 
     @property
     def config(self) -> Config:
@@ -186,13 +207,30 @@ class ProfileList(OptionList):
     def _rebuild(self) -> None:
         prompts = [(name, self._render_profile(profile)) for name, profile in self.config.profiles.items()]
         shape = [(name, len(prompt.renderables)) for name, prompt in prompts]
+        looks = [_look(prompt) for _, prompt in prompts]
         if prompts and shape == self._shape:
             # Same profiles, same line counts (a count or a state changed): repaint the prompts in place — clearing
-            # and re-adding options would ask for a layout pass of the whole screen, several times a second.
+            # and re-adding options would ask for a layout pass of the whole screen, several times a second — and
+            # only those that look different: the once-a-second tick mostly finds nothing new to draw.
+            # Line by line only while each renderable is one line (an error is folded over as many as it needs).
+            room = self.scrollable_content_region.width - 2  # an option's padding
+            one_line_each = room > 0 and all(
+                _single_line(line, room) for _, prompt in prompts for line in prompt.renderables
+            )
+            first_line = 0
             for index, (_, prompt) in enumerate(prompts):
-                self.replace_option_prompt_at_index(index, prompt)
+                if looks[index] != self._looks[index]:
+                    if one_line_each:
+                        changed = [line for line, (new, old) in enumerate(zip(looks[index], self._looks[index]))
+                                   if new != old]
+                        self._repaint_option(index, prompt, [first_line + line for line in changed])
+                    else:
+                        self.replace_option_prompt_at_index(index, prompt)
+                first_line += shape[index][1]
+            self._looks = looks
             return
         self._shape = shape
+        self._looks = looks
         highlighted = self.highlighted
         self.clear_options()
         if not prompts:
@@ -200,6 +238,23 @@ class ProfileList(OptionList):
             return
         self.add_options([Option(prompt, id=name) for name, prompt in prompts])
         self.highlighted = min(highlighted if highlighted is not None else 0, self.option_count - 1)
+
+    def _repaint_option(self, index: int, prompt: Group, lines: list[int]) -> None:
+        """Show `prompt` for option `index` (same line count as before), repainting only `lines` (the list's).
+
+        OptionList's own `replace_option_prompt_at_index` repaints the whole pane, border included, and a profile's
+        "seen 2.1s ago" changes every second: that was most of comfyq's idle CPU. Its option and render cache are
+        reached here as Textual 8 names them; should they be named otherwise, the whole-pane repaint is used."""
+        option = self.get_option_at_index(index)
+        render_cache = getattr(self, "_option_render_cache", None)
+        set_prompt = getattr(option, "_set_prompt", None)
+        if render_cache is None or set_prompt is None or not hasattr(render_cache, "clear"):
+            self.replace_option_prompt_at_index(index, prompt)
+            return
+        set_prompt(prompt)
+        render_cache.clear()  # keyed by option and style: the old lines of this option must go
+        for line in lines:
+            self.refresh_line(line)
 
     def _render_profile(self, profile: Profile) -> Group:
         now = time.time()

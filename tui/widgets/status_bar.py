@@ -43,7 +43,7 @@ class StatusBar(Widget):
     """
 
     active_profile: reactive[str | None] = reactive(None)
-    counts: reactive[dict[JobState, int]] = reactive(dict, always_update=True)
+    counts: reactive[dict[JobState, int]] = reactive(dict)  # a new dict each count: repainted when it differs
     failing: reactive[int] = reactive(0)  # still failing (latest attempts): the ✘ count, as the Failed filter
     marked: reactive[int] = reactive(0)
     last_error: reactive[str | None] = reactive(None)
@@ -57,19 +57,29 @@ class StatusBar(Widget):
 
     def set_profiles(self, names: list[str]) -> None:
         """The profiles the config has now: a deleted one leaves the bar."""
+        before = self._sources_look()
         self._profiles = list(names)
         self._statuses = {name: status for name, status in self._statuses.items() if name in self._profiles}
         if self.last_error_profile is not None and self.last_error_profile not in self._profiles:
             self.clear_error()
-        self.refresh()
+        if self._sources_look() != before:
+            self.refresh()
 
     def update_status(self, status: SourceStatus) -> None:
         if self._profiles is not None and status.profile not in self._profiles:
             return
+        before = self._sources_look()
         self._statuses[status.profile] = status
         if status.state is SourceState.CONNECTED and status.profile == self.last_error_profile:
             self.clear_error()  # the source that failed works again: its error is history (still in the log)
-        self.refresh()
+        # Sources re-send an unchanged status every few seconds (to keep `last_seen` fresh, which the bar does not
+        # show): repaint only when what the bar shows of them changed.
+        if self._sources_look() != before:
+            self.refresh()
+
+    def _sources_look(self) -> tuple[tuple[str, SourceState, str], ...]:
+        """What the bar shows of the sources: each one's name, state and word, in order."""
+        return tuple((name, status.state, source_word(status)) for name, status in self._statuses.items())
 
     def show_error(self, message: str, profile: str | None = None) -> None:
         self.last_error = message
