@@ -21,7 +21,6 @@ per key is its figure (median and min–max over the runs); p99 over every press
 
 from __future__ import annotations
 
-import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,11 +29,11 @@ from typing import Any
 
 import pyte
 
-from bench._common import Row, Stat, compiled_env, fill_store, make_jobs, percentile, temp_dir
+from bench._common import Row, Stat, fill_store, make_jobs, percentile, temp_dir
 from bench._pty import TerminalProcess
 from bench.startup import (
-    DEMO_OSS_ENV_PREFIX,
     TERMINAL_SIZE,
+    demo_emulators,
     every_pane_painted,
     installed_comfyq,
     profiles_connected,
@@ -220,37 +219,22 @@ def _rows(ours: list[dict[str, list[float]]], base: list[dict[str, list[float]]]
 
 def measure(runs: int = 3, presses: int = 20) -> list[Row]:
     from tui.core.locations import STORE_FILENAME
-    from tui.sim.server import SimThread
 
     comfyq = installed_comfyq()
     ours: list[dict[str, list[float]]] = []
     base: list[dict[str, list[float]]] = []
-    with temp_dir("keys") as tmp:
-        root = Path(tmp)
-        oss_key = ("LTAIbench" + secrets.token_hex(6), secrets.token_urlsafe(24))
-        with SimThread(
-            instances=3,
-            step_seconds=0.15,
-            token="demo-" + secrets.token_hex(6),
-            output_dir=root / "emulator-output",
-            oss_bucket_path="oss://comfyq-demo/artlab",
-            oss_key=oss_key,
-        ) as server:
-            config = root / "demo-config.toml"
-            config.write_text(server.config_snippet(oss_env_prefix=DEMO_OSS_ENV_PREFIX), encoding="utf-8")
-            data = root / "data"
-            data.mkdir()
-            # Finished jobs only: nothing for the engine to follow, the table still full (a user's history).
-            fill_store(data / STORE_FILENAME, make_jobs(JOBS, active=0, profile="sim-dedicated"))
-            env = compiled_env(root / "pycache")
-            env[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_ID"], env[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_SECRET"] = oss_key
-            comfyq_argv = [str(comfyq), "--config", str(config), "--data-dir", str(data)]
-            stock_argv = [sys.executable, str(STOCK_APP)]
-            run_program(comfyq_argv, env, root, 1, connected=True)  # warm-up: compiles into the private cache
-            run_program(stock_argv, env, root, 1, connected=False)
-            for _ in range(runs):
-                ours.append(run_program(comfyq_argv, env, root, presses, connected=True))
-                base.append(run_program(stock_argv, env, root, presses, connected=False))
+    with temp_dir("keys") as tmp, demo_emulators(Path(tmp)) as (root, config, env):
+        data = root / "data"
+        data.mkdir()
+        # Finished jobs only: nothing for the engine to follow, the table still full (a user's history).
+        fill_store(data / STORE_FILENAME, make_jobs(JOBS, active=0, profile="sim-dedicated"))
+        comfyq_argv = [str(comfyq), "--config", str(config), "--data-dir", str(data)]
+        stock_argv = [sys.executable, str(STOCK_APP)]
+        run_program(comfyq_argv, env, root, 1, connected=True)  # warm-up: compiles into the private cache
+        run_program(stock_argv, env, root, 1, connected=False)
+        for _ in range(runs):
+            ours.append(run_program(comfyq_argv, env, root, presses, connected=True))
+            base.append(run_program(stock_argv, env, root, presses, connected=False))
     return _rows(ours, base)
 
 

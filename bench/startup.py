@@ -27,7 +27,8 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -194,36 +195,42 @@ def _rows(ours: list[dict[str, Any]], base: list[dict[str, Any]]) -> list[Row]:
     return rows
 
 
-def measure(runs: int = 5, idle_runs: int = 3, idle_seconds: float = 6.0) -> list[Row]:
+@contextmanager
+def demo_emulators(root: Path) -> Iterator[tuple[Path, Path, dict[str, str]]]:
+    """What `comfyq demo` starts, for a program run in a pty: the emulators (three instances, OSS with its own
+    key), their config written to `root`, and the environment (a private pycache, the demo's OSS key variables).
+    Yields (root, config file, environment)."""
     from tui.sim.server import SimThread
 
+    oss_key = ("LTAIbench" + secrets.token_hex(6), secrets.token_urlsafe(24))
+    with SimThread(
+        instances=3,
+        step_seconds=0.15,
+        token="demo-" + secrets.token_hex(6),
+        output_dir=root / "emulator-output",
+        oss_bucket_path="oss://comfyq-demo/artlab",
+        oss_key=oss_key,
+    ) as server:
+        config = root / "demo-config.toml"
+        config.write_text(server.config_snippet(oss_env_prefix=DEMO_OSS_ENV_PREFIX), encoding="utf-8")
+        env = compiled_env(root / "pycache")
+        env[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_ID"], env[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_SECRET"] = oss_key
+        yield root, config, env
+
+
+def measure(runs: int = 5, idle_runs: int = 3, idle_seconds: float = 6.0) -> list[Row]:
     comfyq = installed_comfyq()
     ours: list[dict[str, Any]] = []
     base: list[dict[str, Any]] = []
-    with temp_dir("startup") as tmp:
-        root = Path(tmp)
-        oss_key = ("LTAIbench" + secrets.token_hex(6), secrets.token_urlsafe(24))
-        with SimThread(
-            instances=3,
-            step_seconds=0.15,
-            token="demo-" + secrets.token_hex(6),
-            output_dir=root / "emulator-output",
-            oss_bucket_path="oss://comfyq-demo/artlab",
-            oss_key=oss_key,
-        ) as server:
-            config = root / "demo-config.toml"
-            config.write_text(server.config_snippet(oss_env_prefix=DEMO_OSS_ENV_PREFIX), encoding="utf-8")
-            env = compiled_env(root / "pycache")
-            env[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_ID"], env[f"{DEMO_OSS_ENV_PREFIX}_ACCESS_KEY_SECRET"] = oss_key
-            comfyq_argv = [str(comfyq), "--config", str(config), "--data-dir", str(root / "data")]
-            stock_argv = [sys.executable, str(STOCK_APP)]
-            run_in_terminal(comfyq_argv, env, root)  # warm-up: compiles into the private cache, creates the store
-            run_in_terminal(stock_argv, env, root)
-            for number in range(runs):
-                idle = idle_seconds if number < idle_runs else 0.0
-                ours.append(run_in_terminal(comfyq_argv, env, root, idle_seconds=idle,
-                                            ready_for_idle=profiles_connected))
-                base.append(run_in_terminal(stock_argv, env, root, idle_seconds=idle))
+    with temp_dir("startup") as tmp, demo_emulators(Path(tmp)) as (root, config, env):
+        comfyq_argv = [str(comfyq), "--config", str(config), "--data-dir", str(root / "data")]
+        stock_argv = [sys.executable, str(STOCK_APP)]
+        run_in_terminal(comfyq_argv, env, root)  # warm-up: compiles into the private cache, creates the store
+        run_in_terminal(stock_argv, env, root)
+        for number in range(runs):
+            idle = idle_seconds if number < idle_runs else 0.0
+            ours.append(run_in_terminal(comfyq_argv, env, root, idle_seconds=idle, ready_for_idle=profiles_connected))
+            base.append(run_in_terminal(stock_argv, env, root, idle_seconds=idle))
     return _rows(ours, base)
 
 

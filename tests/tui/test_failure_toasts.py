@@ -28,18 +28,3 @@ async def test_jobs_failing_together_get_one_toast_with_their_reasons(sim: Sim) 
         assert "OOM · KSampler ×3" in toast, toast
         assert not any(job.id[:8] in toast for job in failed)  # ids are the table's job, not the toast's
 
-
-async def test_a_lone_failure_still_names_its_job_and_message(sim: Sim) -> None:
-    sim.set_fail_rate(1.0)
-    app = sim.app()
-    async with running(app) as pilot:
-        [failed] = await submit_and_settle(pilot, app, 1, JobState.FAILED)
-        await wait_for(
-            pilot,
-            lambda: any(failed.id[:8] in toast and "OOM · KSampler" in toast for toast in toasts(app)),
-            lambda: f"a toast naming {failed.id[:8]} and its short reason (toasts: {toasts(app)})",
-            timeout=10,
-        )
-        # A one-job batch gets no "Batch finished" toast on top: its row and this toast already say how it ended.
-        await pilot.pause(0.6)
-        assert not any("Batch finished" in toast for toast in toasts(app)), toasts(app)

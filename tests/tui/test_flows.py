@@ -443,10 +443,14 @@ async def test_a_failure_and_a_finished_batch_are_announced_in_toasts(sim: Sim) 
         [failed] = await submit_and_settle(pilot, app, 1, JobState.FAILED)
         await wait_for(
             pilot,
-            lambda: any(failed.id[:8] in toast and "out of memory" in toast.lower() for toast in toasts(app)),
+            lambda: any(failed.id[:8] in toast and "OOM · KSampler" in toast and "out of memory" in toast.lower()
+                        for toast in toasts(app)),
             lambda: f"a toast about the failure of {failed.id[:8]} (toasts so far: {toasts(app)})",
             timeout=10,
         )
+        # A one-job batch gets no "Batch finished" toast on top: its row and the failure's toast say how it ended.
+        await pilot.pause(0.6)
+        assert not any("Batch finished" in toast for toast in toasts(app)), toasts(app)
         sim.set_fail_rate(0.0)
         await submit_and_settle(pilot, app, 3, JobState.SUCCEEDED)
         await wait_for(

@@ -18,9 +18,7 @@ KeysShown = tuple[tuple[object, ...], ...]
 class KeyFooter(Footer):
     """Footer that recomposes only when the shown keys (key, label, action, enabled, tooltip) differ."""
 
-    def __init__(self, *children: object, **kwargs: object) -> None:
-        super().__init__(*children, **kwargs)  # type: ignore[arg-type]
-        self._keys_shown: KeysShown | None = None
+    _keys_shown: KeysShown | None = None  # what the last compose showed (None: nothing composed yet)
 
     def _keys(self) -> KeysShown:
         app = self.app
