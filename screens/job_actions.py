@@ -30,6 +30,7 @@ from tui.widgets.workflow_editor import WorkflowEditor
 if TYPE_CHECKING:
     from tui.app import ComfyqApp
 
+SUBMITTED_TOAST_SECONDS = 3.0  # "n jobs to <profile>": the row is already there, the toast need not cover it long
 
 class JobActionsScreen(Screen[None]):
     """Submit, resubmit and cancel; the subclass says where the jobs go (`target_profiles`)."""
@@ -150,7 +151,9 @@ class JobActionsScreen(Screen[None]):
                 message += f"; {len(failed)} rejected: {failed[0].failure.message if failed[0].failure else ''}"
             if first is not None and jobs and jobs[0] is first:
                 message += self._select_submitted(first)
-            self.app.notify(message, title="Submitted", severity="warning" if failed else "information")
+            # The new row is on screen (and selected): a plain "sent" needs only a glance, a rejection its full time.
+            self.app.notify(message, title="Submitted", severity="warning" if failed else "information",
+                            timeout=None if failed else SUBMITTED_TOAST_SECONDS)
 
     def _select_submitted(self, job: Job) -> str:
         """Put the cursor on the job just submitted; when the view hides it, say so (the toast's tail)."""

@@ -28,7 +28,7 @@ from screens.stats import StatsScreen, export_view
 from tui.core.backends.base import SourceStatus
 from tui.core.config import Config
 from tui.core.jobs import ACTIVE_STATES, Job, JobState
-from tui.core.presentation import short_failure
+from tui.core.presentation import reason_text, short_failure
 from tui.core.safe_text import visible
 from tui.core.stats import ProfileFigures, Window, profile_figures
 from tui.core.store import JobFilter
@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from tui.app import LastError, LaunchOptions
 
 HOUR_FIGURES_EVERY_SECONDS = 10.0  # the profiles' last-hour figures: the window slides
-FAILURE_TOAST_WINDOW_SECONDS = 0.5  # failures ending within this of each other share one toast
+FAILURE_TOAST_WINDOW_SECONDS = 1.5  # failures ending within this of each other share one toast (the row shows at once)
+FAILURE_TOAST_CHARS = 120  # a lone failure's toast: the short reason and the message's start (the detail has it all)
 FAILURE_TOAST_REASONS = 3  # the most common short reasons a grouped failure toast names
 
 
@@ -174,8 +175,11 @@ class MainScreen(FittedFooterScreen[None], JobActionsScreen):
         if len(failures) == 1:
             [job] = failures
             assert job.failure is not None  # only failed jobs with a failure are collected
+            reason = reason_text(job)
+            if len(reason) > FAILURE_TOAST_CHARS:
+                reason = reason[: FAILURE_TOAST_CHARS - 1].rstrip() + "…"
             self.app.notify(
-                f"job {job.id[:8]} ({job.profile}): {short_failure(job.failure)} — {job.failure.message[:200]}",
+                f"job {job.id[:8]} ({job.profile}): {reason}",
                 title=f"Failed: {job.failure.category.value}",
                 severity="error",
             )

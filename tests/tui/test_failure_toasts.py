@@ -28,3 +28,22 @@ async def test_jobs_failing_together_get_one_toast_with_their_reasons(sim: Sim) 
         assert "OOM · KSampler ×3" in toast, toast
         assert not any(job.id[:8] in toast for job in failed)  # ids are the table's job, not the toast's
 
+
+
+async def test_a_plain_submission_toast_is_brief_and_a_lone_failure_toast_is_short(sim: Sim) -> None:
+    """Toasts stack from the bottom up over the jobs pane: 'sent' needs a glance, a failure names its job and the
+    reason's start (the detail pane has the whole message)."""
+    sim.set_fail_rate(1.0)
+    app = sim.app()
+    async with running(app) as pilot:
+        [failed] = await submit_and_settle(pilot, app, 1, JobState.FAILED)
+        [submitted] = [note for note in app._notifications if note.title == "Submitted"]
+        assert submitted.timeout <= 3.0, submitted.timeout
+        await wait_for(
+            pilot,
+            lambda: [note for note in app._notifications if failed.id[:8] in note.message],
+            lambda: f"the failure's toast (toasts: {toasts(app)})",
+            timeout=10,
+        )
+        [note] = [note for note in app._notifications if failed.id[:8] in note.message]
+        assert "OOM · KSampler" in note.message and len(note.message) <= 160, note.message
