@@ -9,7 +9,6 @@ Every action that talks to the network runs in a worker, and every failure goes 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -28,7 +27,7 @@ from screens.stats import StatsScreen, export_view
 from tui.core.backends.base import SourceStatus
 from tui.core.config import Config
 from tui.core.jobs import ACTIVE_STATES, Job, JobState
-from tui.core.presentation import reason_text, short_failure
+from tui.core.presentation import failure_announcement
 from tui.core.safe_text import visible
 from tui.core.stats import ProfileFigures, Window, profile_figures
 from tui.core.store import JobFilter
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
 
 HOUR_FIGURES_EVERY_SECONDS = 10.0  # the profiles' last-hour figures: the window slides
 FAILURE_TOAST_WINDOW_SECONDS = 1.5  # failures ending within this of each other share one toast (the row shows at once)
-FAILURE_TOAST_CHARS = 120  # a lone failure's toast: the short reason and the message's start (the detail has it all)
-FAILURE_TOAST_REASONS = 3  # the most common short reasons a grouped failure toast names
 
 
 def _breakpoint_classes(app: App[object]) -> list[str]:
@@ -172,27 +169,8 @@ class MainScreen(FittedFooterScreen[None], JobActionsScreen):
         their short reason (a toast each stacked over the jobs pane for their whole timeout)."""
         self._failure_toast_timer = None
         failures, self._failures_to_announce = self._failures_to_announce, []
-        if len(failures) == 1:
-            [job] = failures
-            assert job.failure is not None  # only failed jobs with a failure are collected
-            reason = reason_text(job)
-            if len(reason) > FAILURE_TOAST_CHARS:
-                reason = reason[: FAILURE_TOAST_CHARS - 1].rstrip() + "…"
-            self.app.notify(
-                f"job {job.id[:8]} ({job.profile}): {reason}",
-                title=f"Failed: {job.failure.category.value}",
-                severity="error",
-            )
-            return
-        reasons = Counter(short_failure(job.failure) for job in failures if job.failure is not None)
-        named = ", ".join(f"{reason} ×{count}" for reason, count in reasons.most_common(FAILURE_TOAST_REASONS))
-        more = ", …" if len(reasons) > FAILURE_TOAST_REASONS else ""
-        profiles = sorted({job.profile for job in failures})
-        self.app.notify(
-            f"{named}{more} ({', '.join(profiles)}) — the Failed filter lists them",
-            title=f"{len(failures)} jobs failed",
-            severity="error",
-        )
+        title, message = failure_announcement(failures)
+        self.app.notify(message, title=title, severity="error")
 
     def _check_batches(self) -> None:
         finished = self.batches.finished()

@@ -18,6 +18,7 @@ from tui.commands.wait_display import WaitDisplay
 from tui.commands.session import _UNBOUNDED_WIDTH
 from tui.core.events import JobChanged
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, NodeError
+from tui.core.presentation import failure_announcement
 from tui.sim.comfyui_errors import OOM_MESSAGE, OOM_TIPS
 
 OOM = Failure(
@@ -125,3 +126,19 @@ def test_on_a_terminal_the_detail_still_leads_with_the_short_form_then_the_messa
     job_output.print_table(session, [_job(1, JobState.FAILED, OOM)])  # type: ignore[arg-type]
     row = out.getvalue().splitlines()[2]
     assert "OOM · KSampler — CUDA out of memory" in row and row.rstrip().endswith("…") and len(row) <= 120, row
+
+
+# ------------------------------------------------------------------ the app's failure toast says the same words
+
+
+def test_a_failure_announcement_counts_several_by_short_reason_and_keeps_a_lone_one_short() -> None:
+    oom = [_job(number, JobState.FAILED, OOM) for number in range(3)]
+    rejected = _job(3, JobState.FAILED, REJECTED)
+    title, message = failure_announcement([*oom, rejected])
+    assert title == "4 jobs failed"
+    assert message == "OOM · KSampler ×3, rejected · ckpt_name ×1 (sim-dedicated) — the Failed filter lists them"
+
+    title, message = failure_announcement(oom[:1], max_chars=60)
+    assert title == "Failed: execution"
+    assert message.startswith(f"job {oom[0].id[:8]} (sim-dedicated): OOM · KSampler — ")
+    assert message.endswith("…") and len(message.split(": ", 1)[1]) == 60

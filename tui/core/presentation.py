@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -225,6 +226,26 @@ def reason_text(job: Job) -> str:
     if job.state is JobState.LOST:
         return "lost"
     return ""
+
+
+def failure_announcement(failures: Sequence[Job], *, max_chars: int = 120, reasons_named: int = 3) -> tuple[str, str]:
+    """(title, message) saying that `failures` (failed jobs, ended together) failed, for one toast.
+
+    A lone job: its id, profile, short reason and the message's start, at most `max_chars` (the detail has it all) —
+    `job 8700c2b8 (sim-api): OOM · KSampler — CUDA out of memory. Tried…`. Several: counted by short reason, the
+    `reasons_named` commonest named — `OOM · KSampler ×3, rejected · ckpt_name ×1 (sim-api)`."""
+    if len(failures) == 1:
+        [job] = failures
+        reason = reason_text(job)
+        if len(reason) > max_chars:
+            reason = reason[: max_chars - 1].rstrip() + "…"
+        category = job.failure.category.value if job.failure is not None else job.state.value
+        return f"Failed: {category}", f"job {job.id[:8]} ({job.profile}): {reason}"
+    reasons = Counter(short_reason(job) or job.state.value for job in failures)
+    named = ", ".join(f"{reason} ×{count}" for reason, count in reasons.most_common(reasons_named))
+    more = ", …" if len(reasons) > reasons_named else ""
+    profiles = ", ".join(sorted({job.profile for job in failures}))
+    return f"{len(failures)} jobs failed", f"{named}{more} ({profiles}) — the Failed filter lists them"
 
 
 # A warning's short form is at most this many cells (the whole text: `show`, `--json`, the Problems lines).
