@@ -267,6 +267,16 @@ async def choose_profile(pilot: Pilot[Any], app: ComfyqApp, name: str) -> None:
     await pilot.pause()
 
 
+async def submit_running_dedicated_job(pilot: Pilot[Any], app: ComfyqApp) -> Job:
+    """Make sim-dedicated active, press ctrl+s and wait until the job's row says running (with the step time held
+    long, it stays running until cancelled): the job, as first stored."""
+    await choose_profile(pilot, app, "sim-dedicated")
+    await pilot.press("ctrl+s")
+    job = (await wait_for(pilot, lambda: app.store.page(), "the submitted job"))[0]
+    await wait_for_row(pilot, app, job.id, "running")
+    return job
+
+
 async def set_copies(pilot: Pilot[Any], app: ComfyqApp, count: int) -> None:
     """Type the number of copies into the editor's count field."""
     field = app.screen.query_one("#workflow-count", Input)

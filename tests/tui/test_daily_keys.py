@@ -19,6 +19,7 @@ from tests.tui.conftest import (
     running,
     screen_text,
     submit_and_settle,
+    submit_running_dedicated_job,
     tab_labels,
     toasts,
     wait_for,
@@ -51,10 +52,7 @@ async def test_counts_follow_a_cancel_in_the_same_update(sim: Sim) -> None:
     sim.set_step_seconds(HOLD_STEP_SECONDS)  # keep the job running until it is cancelled
     app = sim.app()
     async with running(app) as pilot:
-        await choose_profile(pilot, app, "sim-dedicated")
-        await pilot.press("ctrl+s")
-        job = (await wait_for(pilot, lambda: app.store.page(), "the submitted job"))[0]
-        await wait_for_row(pilot, app, job.id, "running")
+        job = await submit_running_dedicated_job(pilot, app)
         await wait_for(pilot, lambda: "Active 1" in tab_labels(app), "Active 1")
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ModalScreen), "the cancel confirm")

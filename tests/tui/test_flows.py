@@ -31,6 +31,7 @@ from tests.tui.conftest import (
     screen_lines,
     screen_text,
     submit_and_settle,
+    submit_running_dedicated_job,
     tab_labels,
     table_lines,
     toasts,
@@ -473,10 +474,7 @@ async def test_cancel_asks_first_and_interrupts_a_running_dedicated_job(sim: Sim
     sim.set_step_seconds(HOLD_STEP_SECONDS)  # keep the job running until it is cancelled
     app = sim.app()
     async with running(app) as pilot:
-        await choose_profile(pilot, app, "sim-dedicated")
-        await pilot.press("ctrl+s")
-        job = (await wait_for(pilot, lambda: app.store.page(), "the submitted job"))[0]
-        await wait_for_row(pilot, app, job.id, "running")
+        job = await submit_running_dedicated_job(pilot, app)
         assert "Cancel" in footer_line(app)  # a dedicated job can be cancelled: the key is offered
 
         await pilot.press("x")

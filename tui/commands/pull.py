@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from tui.commands.session import STATE_NAMES, CliError, Session, open_session
+from tui.commands.safe_console import say
+from tui.commands.session import STATE_NAMES, CliError, Session, run_with_session
 from tui.core.jobs import Job
 from tui.core.safe_text import visible
 from tui.core.store import AmbiguousJobId, JobFilter, JobNotFound, parse_states
@@ -63,18 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency is not None and not 1 <= args.concurrency <= 64:
         print("comfyq pull: -j must be between 1 and 64", file=sys.stderr)
         return 2
-    try:
-        session = open_session(args)
-    except CliError as error:
-        print(f"comfyq: {error.message}", file=sys.stderr)
-        return error.code
-    try:
-        return _pull(session, args)
-    except CliError as error:
-        print(f"comfyq: {error.message}", file=sys.stderr)
-        return error.code
-    finally:
-        session.store.close()
+    return run_with_session(args, _pull)
 
 
 def _select(session: Session, args: argparse.Namespace) -> list[Job]:
@@ -137,7 +127,7 @@ def _pull(session: Session, args: argparse.Namespace) -> int:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            print(f"comfyq: cannot create {out_dir}: {error.strerror or error}", file=sys.stderr)
+            say(f"comfyq: cannot create {out_dir}: {error.strerror or error}", file=sys.stderr)
             return 1
         run = PullRun(items, sources, concurrency=concurrency, on_bytes=report.add_bytes, on_done=report.done)
         with report.progress(len(items)):

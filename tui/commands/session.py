@@ -152,17 +152,25 @@ def _register_tokens(config: Config) -> None:
             secrets.register_secret(profile.token)
 
 
-def run_command(args: argparse.Namespace, body: Callable[[Session, argparse.Namespace], Awaitable[int]]) -> int:
-    """Open the session, run `body` in an event loop, close the store: the exit code."""
+def run_with_session(args: argparse.Namespace, body: Callable[[Session, argparse.Namespace], int]) -> int:
+    """Open the session, call `body`, close the store: the exit code. A CliError is one line on stderr."""
     try:
         session = open_session(args)
     except CliError as error:
         say(f"comfyq: {error.message}", file=sys.stderr)
         return error.code
     try:
-        return _run_async(lambda: _guarded(session, args, body))
+        return body(session, args)
+    except CliError as error:
+        say(f"comfyq: {error.message}", file=sys.stderr)
+        return error.code
     finally:
         session.store.close()
+
+
+def run_command(args: argparse.Namespace, body: Callable[[Session, argparse.Namespace], Awaitable[int]]) -> int:
+    """Open the session, run `body` in an event loop, close the store: the exit code."""
+    return run_with_session(args, lambda session, _: _run_async(lambda: _guarded(session, args, body)))
 
 
 async def _guarded(
