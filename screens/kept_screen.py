@@ -15,6 +15,7 @@ from textual import events
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.screen import Screen
 
 
 class KeptScreen:
@@ -32,3 +33,44 @@ class KeptScreen:
         if event.refresh_styles and styled_for == self._styled_for:
             event.refresh_styles = False
         self._styled_for = styled_for
+
+
+def read_screens_css(app: App[object], screens: list[Screen[object]]) -> bool:
+    """Read these screens' CSS files into the app's stylesheet now, at once: one re-parse and one restyle of the
+    app's widgets for them all, where a push re-parses and restyles everything for each screen's first show.
+    False: this Textual lacks the (private) `_load_screen_css` that a push calls; a push reads them then."""
+    load_css = getattr(app, "_load_screen_css", None)
+    if load_css is None:
+        return False
+    stylesheet = app.stylesheet
+    new = False
+    for screen in screens:
+        for path in screen.css_path:
+            if not stylesheet.has_source(str(path), ""):
+                stylesheet.read(path)
+                new = True
+    if new:
+        stylesheet.reparse()
+        stylesheet.update(app)
+    for screen in screens:
+        load_css(screen)  # what else a push does with a screen's CSS (a CSS class variable, the dev-mode watcher)
+    return True
+
+
+async def compose_unshown(app: App[object], name: str) -> bool:
+    """Compose the installed screen `name` without showing it: its CSS read, its widgets made and mounted, so its
+    first push is a switch like every later one.
+
+    Textual composes a screen on its first push (`App._get_screen` registers it with the app, which starts it and
+    mounts what its compose yields); this does that part ahead. Private methods: a Textual without them leaves the
+    screen to be composed on its first push (False), as before.
+    """
+    screen = app.get_screen(name)
+    if screen.is_running:
+        return True
+    get_screen = getattr(app, "_get_screen", None)
+    if get_screen is None or not read_screens_css(app, [screen]):
+        return False
+    _screen, mounted = get_screen(name)
+    await mounted
+    return True
