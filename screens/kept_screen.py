@@ -9,6 +9,7 @@ size (its breakpoint classes) differ from the last time the screen was shown, an
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from textual import events
@@ -73,4 +74,32 @@ async def compose_unshown(app: App[object], name: str) -> bool:
         return False
     _screen, mounted = get_screen(name)
     await mounted
+    return True
+
+
+async def lay_out_unshown(app: App[object], name: str, settle: float = 0.02, rounds: int = 3) -> bool:
+    """Lay the composed, unshown screen `name` out at the terminal's size until its widgets stop asking for another
+    layout (their resize handlers run between rounds), then draw their lines once (into their caches; nothing
+    reaches the terminal): its first push then paints like a later one, without a restyle (see KeptScreen).
+
+    Private parts (`Screen._refresh_layout`, `_layout_required`, the compositor): a Textual without them does all
+    this on the first push (False)."""
+    screen = app.get_screen(name)
+    refresh_layout = getattr(screen, "_refresh_layout", None)
+    compositor = getattr(screen, "_compositor", None)
+    if refresh_layout is None or compositor is None or not hasattr(screen, "_layout_required"):
+        return False
+    for round_number in range(rounds):
+        if screen.is_current or not screen.is_mounted:
+            return False  # opened meanwhile: the push lays it out
+        if round_number and not screen._layout_required:
+            break
+        screen._layout_required = False
+        refresh_layout(app.size)  # draws only when the screen is current, which it is not
+        await asyncio.sleep(settle)
+    if screen.is_current:
+        return False
+    compositor.render_update(full=True)  # its widgets' lines, cached; the update itself is dropped
+    if isinstance(screen, KeptScreen):
+        screen._styled_for = (app.theme, app.size)  # styled when composed, laid out at this size
     return True

@@ -34,7 +34,7 @@ from textual.worker import Worker, WorkerState
 from screens.confirm import ConfirmScreen
 from screens.help import HelpScreen
 from screens.job_detail import JobDetailScreen
-from screens.kept_screen import compose_unshown, read_screens_css
+from screens.kept_screen import compose_unshown, lay_out_unshown, read_screens_css
 from screens.main import MainScreen
 from screens.profile_editing import PROFILE_FORM
 from screens.profile_form import ProfileFormScreen
@@ -230,6 +230,9 @@ class ComfyqApp(App[int]):
                     self.install_screen(screen, name)
                 if not await compose_unshown(self, name):
                     return
+                await asyncio.sleep(PREBUILD_PAUSE_SECONDS)  # its widgets' mount handlers have run
+                if not self.closing:
+                    await lay_out_unshown(self, name, PREBUILD_PAUSE_SECONDS)
         except Exception:  # noqa: BLE001 - made ahead is an optimization: the first push makes what is missing
             log.warning("could not make the screens ahead", exc_info=True)
             return
