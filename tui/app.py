@@ -148,6 +148,9 @@ class ComfyqApp(App[int]):
         self.engine_started = False
         self._settled = False
         self._prebuild_started = False
+        # Make the kept screens while idle after start-up. None: for a person at a terminal, not headless (a test
+        # or a snapshot that ends within a second would end it mid-mount); a test of it sets True.
+        self.prebuild_screens: bool | None = None
         self.prebuilt = False  # every kept screen composed ahead (tests wait for it)
         self.terminal_notifications: list[str] = []  # what notify_terminal wrote (tests read it; headless writes none)
         if options.demo:
@@ -199,6 +202,8 @@ class ComfyqApp(App[int]):
     def _prebuild_when_idle(self) -> None:
         """Once the first frame is out and the engine has started: make the kept screens soon after."""
         if self._prebuild_started or not self._settled or (self.options.start_engine and not self.engine_started):
+            return
+        if not (self.prebuild_screens if self.prebuild_screens is not None else not self.is_headless):
             return
         self._prebuild_started = True
         self.set_timer(PREBUILD_AFTER_SECONDS, self._start_prebuild)

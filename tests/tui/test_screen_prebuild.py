@@ -33,12 +33,19 @@ from tui.widgets.profile_list import ProfileList
 KEPT = ("detail", "help", PROFILE_FORM)
 
 
+def app_prebuilding(tmp_path: Path, jobs: int) -> ComfyqApp:
+    """The app on a seeded store, making its kept screens ahead as it does in a terminal (not by default headless)."""
+    app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG, synthetic_jobs(jobs)))
+    app.prebuild_screens = True
+    return app
+
+
 async def _prebuilt(pilot, app: ComfyqApp) -> None:  # type: ignore[no-untyped-def]
     await wait_for(pilot, lambda: app.prebuilt, "the kept screens made ahead")
 
 
 async def test_kept_screens_are_composed_while_idle_and_not_shown(tmp_path: Path) -> None:
-    app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG, synthetic_jobs(5)))
+    app = app_prebuilding(tmp_path, 5)
     async with running(app) as pilot:
         await _prebuilt(pilot, app)
         for name in KEPT:
@@ -53,9 +60,16 @@ async def test_kept_screens_are_composed_while_idle_and_not_shown(tmp_path: Path
         assert "─ Profiles ─" in screen_text(app)
 
 
+async def test_headless_apps_make_screens_on_first_push(tmp_path: Path) -> None:
+    """Unless asked: a headless run (a test, a snapshot) may end within a second, mid-mount."""
+    app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG, synthetic_jobs(2)))
+    async with running(app) as pilot:
+        await pilot.pause(0.8)
+        assert not app.prebuilt and not app.is_screen_installed("help")
+
+
 async def test_prebuilt_detail_shows_the_job_opened(tmp_path: Path) -> None:
-    jobs = synthetic_jobs(5)
-    app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG, jobs))
+    app = app_prebuilding(tmp_path, 5)
     async with running(app) as pilot:
         await _prebuilt(pilot, app)
         table = jobs_table(app)
@@ -79,7 +93,7 @@ async def test_prebuilt_detail_shows_the_job_opened(tmp_path: Path) -> None:
 
 
 async def test_prebuilt_help_opens_and_closes(tmp_path: Path) -> None:
-    app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG, synthetic_jobs(3)))
+    app = app_prebuilding(tmp_path, 3)
     async with running(app) as pilot:
         await _prebuilt(pilot, app)
         help_screen = app.get_screen("help")
@@ -91,7 +105,7 @@ async def test_prebuilt_help_opens_and_closes(tmp_path: Path) -> None:
 
 
 async def test_prebuilt_form_shows_the_profile_asked_for(tmp_path: Path) -> None:
-    app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG, synthetic_jobs(3)))
+    app = app_prebuilding(tmp_path, 3)
     async with running(app) as pilot:
         await _prebuilt(pilot, app)
         form = app.get_screen(PROFILE_FORM)
