@@ -51,6 +51,20 @@ class JobDetailScreen(KeptScreen, FittedFooterScreen[None]):
     def on_screen_resume(self) -> None:
         self.query_one(JobDetail).focus()
 
+    def warm_up(self, job: Job) -> None:
+        """Made ahead (tui/app.py): draw `job` once — its sections built, the modules they use imported — then show
+        nothing again, so the first open fills a screen that is already built. The preview is left out (it would
+        fetch the job's image): only its module is imported."""
+        import tui.widgets.output_preview  # noqa: F401 - httpx and the fetch code, imported by the first preview
+
+        detail = self.query_one(JobDetail)
+        opened, detail.opened = detail.opened, False
+        try:
+            detail.show_job(job)
+            detail.show_job(None)
+        finally:
+            detail.opened = opened
+
     def show(self, job_id: str) -> None:
         """Show `job_id` (the screen is made once and shows each job asked for)."""
         if not self.query(JobDetail):

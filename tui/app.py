@@ -235,6 +235,10 @@ class ComfyqApp(App[int]):
                     self.install_screen(screen, name)
                 if not await compose_unshown(self, name):
                     return
+                if isinstance(screen, JobDetailScreen):
+                    newest = self.store.page(limit=1)
+                    if newest and not screen.is_current:
+                        screen.warm_up(newest[0])  # the first `enter` took 100 ms more than the next ones
                 await asyncio.sleep(PREBUILD_PAUSE_SECONDS)  # its widgets' mount handlers have run
                 if not self.closing:
                     await lay_out_unshown(self, name, PREBUILD_PAUSE_SECONDS)
