@@ -3,6 +3,9 @@
 The dialog only chooses a path (it returns it, or None when cancelled); the editor reads or writes the file. It
 checks what it can up front, so a typo gets a message in the dialog rather than a failed open: "no such file",
 "that is a folder", "the folder does not exist", and it asks before overwriting an existing file.
+
+`WorkflowPathDialogs` is the one handler of the editor's `PathRequested`: the main screen and the editor-only test
+app both mix it in, so the dialog is pushed by a screen (or app), never by the widget.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
+
+from tui.widgets.workflow_editor import WorkflowEditor
 
 DialogMode = Literal["open", "save"]
 
@@ -311,3 +316,27 @@ class OpenWorkflowScreen(ModalScreen[Path | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class WorkflowPathDialogs:
+    """Mixed into the screen (or app) hosting a WorkflowEditor: shows the open / save-as dialog the editor asks for
+    and hands the chosen path back to it. The naming-convention handler (not ``@on``) because ``@on`` registers
+    only on message-pump classes, and this mixin is a plain class."""
+
+    def on_workflow_editor_path_requested(self, event: WorkflowEditor.PathRequested) -> None:
+        event.stop()
+        editor = event.editor
+        app = editor.app
+        if isinstance(app.screen, OpenWorkflowScreen):
+            return  # a second ctrl+o queued before the first dialog showed: one dialog is enough
+
+        def chosen(path: Path | None) -> None:
+            if path is None or not editor.is_mounted:
+                return  # cancelled: the editor is as it was
+            if event.purpose == "open":
+                editor.open_file(path)
+            else:
+                editor.save_to(path)
+
+        dialog = OpenWorkflowScreen(event.purpose, initial=event.initial, recent=event.recent)
+        app.push_screen(dialog, chosen)
