@@ -51,33 +51,12 @@ def complete_path(value: str, base_dir: Path | None = None) -> str | None:
     """The first completion of ``value`` (a path being typed), or None when nothing on disk matches."""
     if not value:
         return None
-    expanded = os.path.expanduser(value)
-    if value.endswith(("/", os.sep)):
-        folder_text, prefix = expanded, ""
-    else:
-        folder_text, prefix = os.path.split(expanded)
-    folder = Path(folder_text or ".")
-    if not folder.is_absolute():
-        folder = (base_dir or Path.cwd()) / folder
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
+    prefix, matches = _names_matching(value, base_dir)
+    if not matches:
         return None
-    ranked: list[tuple[int, str, bool]] = []
-    for entry in entries:
-        name = entry.name
-        if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
-            continue
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            continue
-        rank = 0 if is_dir else 1 if name.lower().endswith(".json") else 2
-        ranked.append((rank, name, is_dir))
-    if not ranked:
-        return None
-    ranked.sort()
-    _, name, is_dir = ranked[0]
+    # Folders first, then .json files, then the rest; by name within each.
+    _, name, is_dir = min((0 if is_dir else 1 if name.lower().endswith(".json") else 2, name, is_dir)
+                          for name, is_dir in matches)
     completion = value + name[len(prefix) :] + (os.sep if is_dir else "")
     return completion if completion != value else None
 
@@ -85,6 +64,17 @@ def complete_path(value: str, base_dir: Path | None = None) -> str | None:
 def path_candidates(value: str, base_dir: Path | None = None, limit: int = 200) -> list[str]:
     """Every name in the folder `value` points into that starts with what follows its last separator (folders
     with a trailing separator), sorted; hidden names only when asked for with a leading dot. At most `limit`."""
+    _, matches = _names_matching(value, base_dir, limit)
+    return sorted(name + (os.sep if is_dir else "") for name, is_dir in matches)
+
+
+def _names_matching(value: str, base_dir: Path | None, limit: int | None = None) -> tuple[str, list[tuple[str, bool]]]:
+    """The name being typed at the end of ``value`` and ``(name, is_dir)`` of the entries of its folder that start
+    with it (hidden ones only when it starts with a dot), at most ``limit``; none when the folder cannot be read.
+
+    The folder is what precedes the last separator (``~`` expanded; relative to ``base_dir``, else the current
+    directory); a value ending in a separator names a folder and an empty name.
+    """
     expanded = os.path.expanduser(value)
     if not value or value.endswith(("/", os.sep)):
         folder_text, prefix = expanded, ""
@@ -93,7 +83,7 @@ def path_candidates(value: str, base_dir: Path | None = None, limit: int = 200) 
     folder = Path(folder_text or ".")
     if not folder.is_absolute():
         folder = (base_dir or Path.cwd()) / folder
-    names: list[str] = []
+    matches: list[tuple[str, bool]] = []
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
@@ -101,14 +91,14 @@ def path_candidates(value: str, base_dir: Path | None = None, limit: int = 200) 
                 if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
                     continue
                 try:
-                    names.append(name + (os.sep if entry.is_dir() else ""))
+                    matches.append((name, entry.is_dir()))
                 except OSError:
                     continue
-                if len(names) >= limit:
+                if limit is not None and len(matches) >= limit:
                     break
     except OSError:
-        return []
-    return sorted(names)
+        return prefix, []
+    return prefix, matches
 
 
 def pasted_path(text: str) -> tuple[str, bool]:

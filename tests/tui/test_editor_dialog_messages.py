@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.message import Message
+from textual.pilot import Pilot
 from textual.widgets import Button, Input
 
 from screens.main import MainScreen
@@ -48,6 +49,18 @@ def offline_app(tmp_path: Path) -> ComfyqApp:
     return app_on(seeded_dirs(tmp_path / "user", OFFLINE_CONFIG))
 
 
+async def dialog_after(pilot: Pilot[int], app: ComfyqApp, key: str, what: str) -> OpenWorkflowScreen:
+    """Press ``key`` and wait for the open / save-as dialog it brings up."""
+    await pilot.press(key)
+    return await wait_for(pilot, lambda: app.screen if isinstance(app.screen, OpenWorkflowScreen) else None, what)
+
+
+def focus_the_editor(app: ComfyqApp) -> WorkflowEditor:
+    """The focus in the editor (its "steps" field), so its own keys answer; returns the editor."""
+    steps_field(app).focus()
+    return app.screen.query_one(WorkflowEditor)
+
+
 def steps_field(app: ComfyqApp) -> Input:
     field = app.screen.query_one(ParametersForm).field_widget("3.steps")
     assert isinstance(field, Input)
@@ -65,11 +78,8 @@ async def test_ctrl_o_in_the_editor_asks_the_main_screen_which_shows_the_dialog_
     app = offline_app(tmp_path)
     requests = PathRequests()
     async with running(app, message_hook=requests.hook) as pilot:
-        editor = app.screen.query_one(WorkflowEditor)
-        steps_field(app).focus()
-        await pilot.press("ctrl+o")
-        dialog = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, OpenWorkflowScreen) else None,
-                                "the open dialog over the main screen")
+        editor = focus_the_editor(app)
+        dialog = await dialog_after(pilot, app, "ctrl+o", "the open dialog over the main screen")
         assert isinstance(app.screen_stack[-2], MainScreen)
         [request] = requests.all
         assert request.editor is editor and request.purpose == "open" and dialog.mode == "open"
@@ -88,9 +98,7 @@ async def test_ctrl_o_in_the_editor_asks_the_main_screen_which_shows_the_dialog_
         # The screen's own ctrl+o (focus in the jobs table) goes the same way: through the editor's request,
         # and the dialog now lists the file just opened.
         jobs_table(app).focus()
-        await pilot.press("ctrl+o")
-        dialog = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, OpenWorkflowScreen) else None,
-                                "the open dialog again")
+        dialog = await dialog_after(pilot, app, "ctrl+o", "the open dialog again")
         assert len(requests.all) == 2 and requests.all[1].editor is editor
         assert requests.all[1].recent == [wanted] and dialog.recent == [wanted]
         assert dialog.query_one(PathInput).value == str(flows) + os.sep  # the folder of the editor's file
@@ -105,11 +113,8 @@ async def test_save_as_writes_where_chosen_and_a_later_f2_saves_there_without_as
     app = offline_app(tmp_path)
     requests = PathRequests()
     async with running(app, message_hook=requests.hook) as pilot:
-        editor = app.screen.query_one(WorkflowEditor)
-        steps_field(app).focus()
-        await pilot.press("shift+f2")
-        dialog = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, OpenWorkflowScreen) else None,
-                                "the save-as dialog")
+        editor = focus_the_editor(app)
+        dialog = await dialog_after(pilot, app, "shift+f2", "the save-as dialog")
         [request] = requests.all
         assert request.purpose == "save" and dialog.mode == "save"
         assert dialog.query_one(PathInput).value == str(tmp_path) + os.sep + "workflow.json"
@@ -147,15 +152,13 @@ async def test_cancelling_either_dialog_leaves_the_editor_as_it_was(tmp_path: Pa
         files = sorted(tmp_path.iterdir())
         recent = RecentFiles.in_data_dir(app.options.locations.data_dir).load()
 
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, OpenWorkflowScreen), "the open dialog")
+        await dialog_after(pilot, app, "ctrl+o", "the open dialog")
         app.screen.query_one(PathInput).value = str(tmp_path / "other.json")
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the open dialog to close")
 
         steps.focus()
-        await pilot.press("shift+f2")
-        await wait_for(pilot, lambda: isinstance(app.screen, OpenWorkflowScreen), "the save-as dialog")
+        await dialog_after(pilot, app, "shift+f2", "the save-as dialog")
         app.screen.query_one(PathInput).value = str(tmp_path / "copy.json")
         await pilot.click(app.screen.query_one("#cancel", Button))
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the save-as dialog to close")
