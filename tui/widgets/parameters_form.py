@@ -8,8 +8,9 @@ being typed in keeps its text and cursor (no feedback loop).
 
 Stock widgets: a prompt is a title and a TextArea, any other field a row of a Label (its name) and an Input (and a
 Button for a seed's dice); a long text (a checkpoint name) gets the row's whole width under its name. A typed
-number is also checked against the range ComfyUI declares for it (tui/core/input_limits.py). A value holding
-characters that could steer the terminal is shown escaped and read-only (the JSON tab edits it).
+number is also checked against the range ComfyUI declares for it (tui/core/input_limits.py). The checkpoint field
+completes from the target profile's checkpoints and says when a name is not among them (checkpoint_field.py). A value
+holding characters that could steer the terminal is shown escaped and read-only (the JSON tab edits it).
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from tui.core.batch import DEFAULT_MAX_JOBS
+from tui.core.checkpoints import CheckpointChoices
 from tui.core.input_limits import limit_for
 from tui.core.safe_text import visible
 from tui.core.sweep import SweepAxis, SweepError, is_number_input, looks_like_sweep, parse_values
 from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
+from tui.widgets.checkpoint_field import (
+    CHECKPOINT_INPUT, CheckpointChoicesMixin, checkpoint_suggester, list_tooltip, missing_note,
+)
 
 # The choices of ComfyUI's KSampler (its /object_info), offered as completions, not enforced: custom nodes add more.
 SAMPLER_NAMES = (
@@ -85,7 +90,7 @@ class _Field:
         return self.item.class_type in _PROMPT_CLASSES and isinstance(self.item.value, str)
 
 
-class ParametersForm(VerticalScroll):
+class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
     """Edits the common parameters of one workflow; disabled while the JSON does not validate."""
 
     DEFAULT_CSS = """
@@ -158,6 +163,12 @@ class ParametersForm(VerticalScroll):
     ParametersForm .param-error.-shown {
         display: block;
     }
+    ParametersForm .param-hint {  /* a checkpoint the server does not list: said, never blocking */
+        color: $text-warning;
+        width: 1fr;
+        height: auto;
+        padding: 0 1;
+    }
     ParametersForm .param-prompt-error {
         margin-bottom: 1;
     }
@@ -212,6 +223,9 @@ class ParametersForm(VerticalScroll):
         self._generation = 0  # widget ids change on each rebuild, so a late message from an old field is ignored
         self._errors: dict[str, str] = {}  # widget id -> why its text is not a value
         self._error_labels: dict[str, Label] = {}  # widget id -> the line under it (built on its first error)
+
+    def on_mount(self) -> None:
+        self.watch_source_statuses()
 
     def _line(self, widget_id: str) -> Static:
         """The note above the fields ("params-note") or below them ("params-more"), built the first time it is said
@@ -322,7 +336,9 @@ class ParametersForm(VerticalScroll):
             suggester=SuggestFromList(suggestions, case_sensitive=True) if suggestions else None,
             disabled=not safe,
         )
-        field_input.tooltip = _tooltip(item, safe)
+        field_input.tooltip = self._field_tooltip(item, safe)
+        if item.name == CHECKPOINT_INPUT:
+            field_input.suggester = checkpoint_suggester(self.checkpoints)
         children: list[Widget] = [Label(Text(visible(label)), classes="param-name"), field_input]
         if item.name in _SEED_NAMES and isinstance(item.value, int):
             dice = Button("🎲", id=f"{field.widget_id}-dice", classes="param-dice", compact=True)
@@ -332,7 +348,35 @@ class ParametersForm(VerticalScroll):
             children.append(Static(Text(text), id=f"{field.widget_id}-readout", classes="param-readout"))
         row = Horizontal(*children, id=f"{field.widget_id}-row", classes="param param-part param-row")
         self._fit_row(row, item.value, text)
-        return [row]
+        if item.name != CHECKPOINT_INPUT:
+            return [row]
+        note = missing_note(self.checkpoint_profile, self.checkpoints, text) if safe else None
+        hint = Label(Text(note or ""), id=f"{field.widget_id}-hint", classes="param-part param-hint")
+        hint.display = note is not None
+        return [row, hint]
+
+    def _field_tooltip(self, item: EditableInput, safe: bool) -> Text:
+        tooltip = _tooltip(item, safe)
+        extra = list_tooltip(self.checkpoint_profile, self.checkpoints) if item.name == CHECKPOINT_INPUT else None
+        return tooltip + Text(f"\n{extra}") if extra else tooltip
+
+    def show_checkpoints(self, profile: str | None, choices: CheckpointChoices | None) -> None:
+        self.checkpoint_profile, self.checkpoints = profile, choices
+        for widget_id, field in self._fields.items():
+            if field.item.name == CHECKPOINT_INPUT and not field.is_prompt:
+                widget = self._widget(widget_id)
+                widget.suggester = checkpoint_suggester(choices)  # type: ignore[union-attr]
+                widget.tooltip = self._field_tooltip(field.item, not self._is_read_only(widget))
+                self._show_checkpoint_note(widget_id)
+
+    def _show_checkpoint_note(self, widget_id: str) -> None:
+        """The line under a checkpoint field: shown while its text is not on the followed profile's list."""
+        widget = self._widget(widget_id)
+        note = None if self._is_read_only(widget) else missing_note(
+            self.checkpoint_profile, self.checkpoints, self._text_of(widget_id))
+        for hint in self.query(f"#{widget_id}-hint").results(Label):
+            hint.update(Text(note or ""))
+            hint.display = note is not None
 
     def _fit_row(self, row: Widget, value: Scalar, text: str) -> None:
         """Lay out a field's row for its text: beside its name where it fits, else under it (`-stacked`, and a
@@ -377,9 +421,11 @@ class ParametersForm(VerticalScroll):
                 if current is not None and _same(current, item.value):
                     continue  # the text already says this value (maybe spelled "8" for 8.0): leave the typist alone
             self._set_text(widget, text, safe)
-            widget.tooltip = _tooltip(item, safe)
+            widget.tooltip = self._field_tooltip(item, safe)
             self._refit(widget_id)
             self._show_error(widget_id, None)
+            if item.name == CHECKPOINT_INPUT:
+                self._show_checkpoint_note(widget_id)
 
     def _widget(self, widget_id: str) -> Input | TextArea:
         """The field's text area (a prompt) or input."""
@@ -540,6 +586,8 @@ class ParametersForm(VerticalScroll):
             self._field_edited(event.input.id)
             if event.input.id in self._fields:
                 self._refit(event.input.id)  # the read-out under a long text follows what is typed
+                if self._fields[event.input.id].item.name == CHECKPOINT_INPUT:
+                    self._show_checkpoint_note(event.input.id)
 
     @on(TextArea.Changed, ".param-prompt")
     def _prompt_changed(self, event: TextArea.Changed) -> None:

@@ -1,0 +1,124 @@
+"""The parameters form's checkpoint field offers the target profile's checkpoints, like ComfyUI's own combo.
+
+The names come from the engine (`Engine.load_checkpoint_choices`: the server's `/models/checkpoints`, cached per
+profile, already safe to show). The field completes from them (Textual's stock `SuggestFromList`: the rest of the
+first name starting with what is typed, shown dim; → takes it), and a short line under it says when the typed
+name is not on the server, which will refuse it. It never blocks a submit: the file may have arrived since the list
+was read. Without a list (the API edition cannot give one; a server that is down, too old, or answered junk) the
+field says nothing; its tooltip tells why there is no list.
+
+`CheckpointChoicesMixin` is the form's half: which profile it follows (the screen says, as the target changes),
+fetching off the event loop's critical path (a worker awaiting the engine), asking again when the profile
+reconnects, and the words.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.suggester import SuggestFromList
+
+from tui.core.backends.base import SourceState, SourceStatus
+from tui.core.checkpoints import CheckpointChoices
+from tui.core.safe_text import visible
+
+if TYPE_CHECKING:
+    from tui.core.engine import Engine
+
+CHECKPOINT_INPUT = "ckpt_name"
+
+
+def checkpoint_suggester(choices: CheckpointChoices | None) -> SuggestFromList | None:
+    """Completions from the server's names; case-insensitive (`sd` finds `SDXL/…`), taking the name's own case."""
+    if choices is None or not choices.listed or not choices.names:
+        return None
+    return SuggestFromList(choices.names, case_sensitive=False)
+
+
+def _count(choices: CheckpointChoices) -> str:
+    count = len(choices)
+    return f"{count:,} checkpoint{'s' if count != 1 else ''}"
+
+
+def missing_note(profile: str | None, choices: CheckpointChoices | None, value: str) -> str | None:
+    """The line under the field when `value` is not one of the server's names, else None."""
+    if profile is None or choices is None or not value.strip() or not choices.lacks(value):
+        return None
+    where = visible(profile)
+    if not choices.names:
+        return f"⚠ {where} has no checkpoints: the server will refuse it"
+    close = next((name for name in choices.names if name.casefold() == value.casefold()), None)
+    if close is not None:
+        return f"⚠ {where} has it as {close} (case matters)"
+    return f"⚠ not on {where} ({_count(choices)}): the server will refuse it"
+
+
+def list_tooltip(profile: str | None, choices: CheckpointChoices | None) -> str | None:
+    """What the field's tooltip adds about the list (how many, or why there is none)."""
+    if profile is None or choices is None:
+        return None
+    where = visible(profile)
+    if choices.listed:
+        more = f" (the first {len(choices.names):,} offered)" if choices.more else ""
+        return f"{where} has {_count(choices)}{more}: type a name's start, → completes it"
+    return f"no checkpoint list from {where}: {visible(choices.reason or 'unknown reason')}"
+
+
+class CheckpointChoicesMixin:
+    """The form's checkpoint list: the profile it follows and that profile's names (None: none known yet)."""
+
+    checkpoint_profile: str | None = None
+    checkpoints: CheckpointChoices | None = None
+
+    def _engine(self) -> Engine | None:
+        return getattr(getattr(self, "app", None), "engine", None)
+
+    def follow_checkpoints_of(self, profile: str | None) -> None:
+        """Offer `profile`'s checkpoints from now on (the screen calls this as the submit target changes)."""
+        engine = self._engine()
+        if profile == self.checkpoint_profile and (self.checkpoints is not None or engine is None):
+            return
+        self.checkpoint_profile = profile
+        cached = engine.checkpoint_choices(profile) if engine is not None and profile is not None else None
+        self.show_checkpoints(profile, cached)
+        if engine is not None and profile is not None and cached is None:
+            self._load_checkpoints(profile)
+
+    def refresh_checkpoints(self) -> None:
+        """Ask the server again (on demand)."""
+        if self.checkpoint_profile is not None and self._engine() is not None:
+            self._load_checkpoints(self.checkpoint_profile, refresh=True)
+
+    @work(group="checkpoints", exclusive=True, exit_on_error=False)
+    async def _load_checkpoints(self, profile: str, refresh: bool = False) -> None:
+        engine = self._engine()
+        if engine is None:
+            return
+        try:
+            choices = await engine.load_checkpoint_choices(profile, refresh=refresh)
+        except ValueError:  # the profile is gone from the config (UnknownProfile)
+            choices = None
+        if profile == self.checkpoint_profile:
+            self.show_checkpoints(profile, choices)
+
+    def watch_source_statuses(self) -> None:
+        """Ask again when the followed profile comes back (the engine forgot its list: the server may have other
+        files now). Called once mounted; does nothing outside the real app."""
+        signal = getattr(getattr(self, "app", None), "source_status_signal", None)
+        if signal is not None:
+            signal.subscribe(self, self._source_status)
+
+    def _source_status(self, status: SourceStatus) -> None:
+        engine = self._engine()
+        if (
+            engine is not None
+            and status.profile == self.checkpoint_profile
+            and status.state is SourceState.CONNECTED
+            and engine.checkpoint_choices(status.profile) is None
+        ):
+            self._load_checkpoints(status.profile)
+
+    def show_checkpoints(self, profile: str | None, choices: CheckpointChoices | None) -> None:
+        """Use these names (the form redraws its checkpoint fields)."""
+        raise NotImplementedError
