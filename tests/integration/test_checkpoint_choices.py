@@ -15,11 +15,15 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests.integration.backend_helpers import SimServerFactory
 from tests.integration.conftest import ComfyUISimFactory, RunningComfyUISim
+from tests.integration.engine_helpers import config_text
+from tests.waiting import wait_until
 from tui.core.checkpoints import MAX_CHECKPOINTS, CheckpointChoices
 from tui.core.config import parse_config_text
 from tui.core.engine import Engine
 from tui.core.store import JobStore
+from tui.sim.comfyui import DEFAULT_MODELS
 from tui.sim.comfyui_routes import start_server
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "comfyui"
@@ -233,3 +237,25 @@ async def test_an_unreachable_server_gives_no_list(engine_for: Callable[..., Eng
     choices = await engine_for("http://127.0.0.1:9").load_checkpoint_choices("local")
     assert isinstance(choices, CheckpointChoices)
     assert not choices.listed and choices.reason and "cannot reach" in choices.reason
+
+
+# ----- refreshed when the profile reconnects -------------------------------------------------------------------------
+
+async def test_a_restarted_server_is_asked_again(sim_servers: SimServerFactory, store: JobStore,
+                                                 tmp_path: Path) -> None:
+    """ComfyUI restarted (maybe with other files): once the profile is back, the engine has forgotten the old list."""
+    server = await sim_servers()
+    server.comfyui.catalogue["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append("gone.safetensors")
+    engine = Engine(parse_config_text(config_text(server, token=None)), store)
+    try:
+        await engine.start(["sim-dedicated"])
+        before = await engine.load_checkpoint_choices("sim-dedicated")
+        assert before.names == (*DEFAULT_MODELS, "gone.safetensors")
+
+        await server.restart_comfyui(down_seconds=0.3)  # the new process has only the default files
+
+        await wait_until(lambda: engine.checkpoint_choices("sim-dedicated") is None, 15, "the old list forgotten")
+        after = await engine.load_checkpoint_choices("sim-dedicated")
+        assert after.names == DEFAULT_MODELS
+    finally:
+        await engine.stop()
