@@ -15,7 +15,6 @@ holding characters that could steer the terminal is shown escaped and read-only 
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 
@@ -31,28 +30,16 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 
 from tui.core.batch import DEFAULT_MAX_JOBS
 from tui.core.checkpoints import CheckpointChoices
-from tui.core.input_limits import limit_for
 from tui.core.safe_text import visible
 from tui.core.sweep import SweepAxis, SweepError, is_number_input, looks_like_sweep, parse_values
 from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
 from tui.widgets.checkpoint_field import (
     CHECKPOINT_INPUT, CheckpointChoicesMixin, checkpoint_suggester, list_tooltip, missing_note,
 )
-
-# The choices of ComfyUI's KSampler (its /object_info), offered as completions, not enforced: custom nodes add more.
-SAMPLER_NAMES = (
-    "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
-    "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
-    "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
-    "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm",
-    "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
-    "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "seeds_2",
-    "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc", "uni_pc_bh2",
-)  # fmt: skip
-SCHEDULERS = (
-    "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic",
-    "kl_optimal",
-)  # fmt: skip
+from tui.widgets.parameter_text import (
+    NAME_WIDTH, SAMPLER_NAMES, SCHEDULERS, field_tooltip, range_problem, same_value, short_message,
+    shown_value,
+)
 
 MAX_FIELDS = 60  # the form shows the first ones (prompts and samplers come first); the JSON tab has everything
 
@@ -65,17 +52,6 @@ _SHORT_NAMES = {
 }
 _SEED_NAMES = frozenset({"seed", "noise_seed"})
 _PROMPT_CLASSES = frozenset({"CLIPTextEncode"})
-
-
-def display_value(value: Scalar) -> str:
-    """How a value reads in a field: JSON spelling for numbers and booleans, plain text for strings."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -312,7 +288,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         """
         item = field.item
         # Names and values from the workflow file: control characters shown escaped, never read as markup.
-        text, safe = _shown_value(item.value, multiline=field.is_prompt)
+        text, safe = shown_value(item.value, multiline=field.is_prompt)
         if field.is_prompt:
             title = Label(Text(visible(f"{item.title} #{item.node_id}")), classes="param param-part param-title")
             area = TextArea(
@@ -325,7 +301,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
                 highlight_cursor_line=False,
                 read_only=not safe,
             )
-            area.tooltip = _tooltip(item, safe)
+            area.tooltip = field_tooltip(item, safe)
             return [title, area]
         suggestions = {"sampler_name": SAMPLER_NAMES, "scheduler": SCHEDULERS}.get(item.name)
         field_input = Input(
@@ -336,7 +312,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
             suggester=SuggestFromList(suggestions, case_sensitive=True) if suggestions else None,
             disabled=not safe,
         )
-        field_input.tooltip = self._field_tooltip(item, safe)
+        field_input.tooltip = self._tooltip_of(item, safe)
         if item.name == CHECKPOINT_INPUT:
             field_input.suggester = checkpoint_suggester(self.checkpoints)
         children: list[Widget] = [Label(Text(visible(label)), classes="param-name"), field_input]
@@ -355,8 +331,8 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         hint.display = note is not None
         return [row, hint]
 
-    def _field_tooltip(self, item: EditableInput, safe: bool) -> Text:
-        tooltip = _tooltip(item, safe)
+    def _tooltip_of(self, item: EditableInput, safe: bool) -> Text:
+        tooltip = field_tooltip(item, safe)
         extra = list_tooltip(self.checkpoint_profile, self.checkpoints) if item.name == CHECKPOINT_INPUT else None
         return tooltip + Text(f"\n{extra}") if extra else tooltip
 
@@ -366,7 +342,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
             if field.item.name == CHECKPOINT_INPUT and not field.is_prompt:
                 widget = self._widget(widget_id)
                 widget.suggester = checkpoint_suggester(choices)  # type: ignore[union-attr]
-                widget.tooltip = self._field_tooltip(field.item, not self._is_read_only(widget))
+                widget.tooltip = self._tooltip_of(field.item, not self._is_read_only(widget))
                 self._show_checkpoint_note(widget_id)
 
     def _show_checkpoint_note(self, widget_id: str) -> None:
@@ -415,13 +391,13 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
             if widget_id in self._sweeps:
                 continue  # the field holds a list or range: the JSON's single value must not overwrite it
             widget = self._widget(widget_id)
-            text, safe = _shown_value(item.value, multiline=field.is_prompt)
+            text, safe = shown_value(item.value, multiline=field.is_prompt)
             if safe and not self._is_read_only(widget):
                 current = self._parse(widget_id)
-                if current is not None and _same(current, item.value):
+                if current is not None and same_value(current, item.value):
                     continue  # the text already says this value (maybe spelled "8" for 8.0): leave the typist alone
             self._set_text(widget, text, safe)
-            widget.tooltip = self._field_tooltip(item, safe)
+            widget.tooltip = self._tooltip_of(item, safe)
             self._refit(widget_id)
             self._show_error(widget_id, None)
             if item.name == CHECKPOINT_INPUT:
@@ -435,7 +411,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
 
     @staticmethod
     def _is_read_only(widget: Input | TextArea) -> bool:
-        """A field showing an escaped value (see `_shown_value`): its text is not the value."""
+        """A field showing an escaped value (see `shown_value`): its text is not the value."""
         return widget.read_only if isinstance(widget, TextArea) else widget.disabled
 
     def _set_text(self, widget: Input | TextArea, text: str, safe: bool) -> None:
@@ -470,7 +446,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         node_id, name = field.item.node_id, field.item.name
         text = self._text_of(widget_id)
         value = workflow.coerce(node_id, name, text)
-        problem = _range_problem(field.item, value, text.strip())
+        problem = range_problem(field.item, value, text.strip())
         if problem is not None:
             raise WorkflowError(problem, source=workflow.source, node_id=node_id)
         return value
@@ -488,7 +464,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
             return
         self._show_error(widget_id, None)
         current = self.workflow.nodes[field.item.node_id]["inputs"].get(field.item.name)
-        if not _same(value, current):
+        if not same_value(value, current):
             self.post_message(self.Edited(self, field.item.node_id, field.item.name, value))
 
     def _sweep_edited(self, widget_id: str, field: _Field) -> bool:
@@ -504,7 +480,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
             except SweepError as error:
                 self._show_error(widget_id, str(error))
             else:
-                problem = next(filter(None, (_range_problem(item, value) for value in values)), None)
+                problem = next(filter(None, (range_problem(item, value) for value in values)), None)
                 if problem is not None:
                     self._show_error(widget_id, problem)
                 else:
@@ -527,7 +503,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
             self._errors[widget_id] = message
         if before != message:
             self.post_message(self.ErrorsChanged(self))
-        text = Text(visible(_short(message, self._fields[widget_id].item)) if message else "")
+        text = Text(visible(short_message(message, self._fields[widget_id].item)) if message else "")
         error = self._error_labels.get(widget_id)
         if error is None:
             if message is None:
@@ -606,46 +582,3 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         field = self._fields.get(widget_id)
         if field is not None:
             self.randomize_seed(field.item.key)
-
-
-UNSAFE_NOTE = "holds control characters (shown escaped, e.g. \\x1b): edit it in the JSON tab"
-LONG_TEXT = 16  # a text value longer than this has its whole self in the tooltip too
-NAME_WIDTH = 11  # the column of field names (.param-name, .param-error's padding)
-
-
-def _shown_value(value: Scalar, *, multiline: bool) -> tuple[str, bool]:
-    """What a field shows for ``value`` and whether that is the value itself (False: it holds characters that
-    could steer the terminal, shown escaped; the field is then read-only and the JSON tab edits it)."""
-    text = display_value(value)
-    shown = visible(text, keep_newlines=multiline)
-    return shown, shown == text
-
-
-def _tooltip(item: EditableInput, safe: bool) -> Text:
-    """Where the field's value lives (title, node, input, type); the whole of a long text, should the field be
-    narrower than it; why a field is read-only."""
-    tooltip = visible(f"{item.title} · node {item.node_id} · {item.class_type}.{item.name} ({item.type_name})")
-    if not safe:
-        tooltip += f"\n{UNSAFE_NOTE}"
-    elif isinstance(item.value, str) and len(item.value) > LONG_TEXT:
-        tooltip += f"\n{item.value}"  # the whole of a long text, should the field be narrower than it
-    return Text(tooltip)  # Text, not markup: a "[" in a name stays a "["
-
-
-def _range_problem(item: EditableInput, value: Scalar, shown: str | None = None) -> str | None:
-    """ComfyUI's complaint about ``value`` for this input ("3.steps (KSampler) takes 1 to 10000; ..."), or None."""
-    limit = limit_for(item.class_type, item.name)
-    if limit is None or not _is_number(value):
-        return None
-    problem = limit.problem(value, shown if shown is not None else display_value(value))
-    return f"{item.key} ({item.class_type}) {problem}" if problem else None
-
-
-def _short(message: str, item: EditableInput) -> str:
-    """The model's message without its "3.steps (KSampler) " prefix: under the field, the field says that."""
-    return "✘ " + message.removeprefix(f"{item.key} ({item.class_type}) ")
-
-
-def _same(left: object, right: object) -> bool:
-    # 8 == 8.0 in Python, but the JSON spelling differs; True == 1 too. Compare type and value.
-    return type(left) is type(right) and left == right
