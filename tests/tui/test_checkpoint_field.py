@@ -84,6 +84,9 @@ async def test_typing_a_names_start_completes_it_from_the_server(sim: Sim) -> No
         field = field_of(app)
         await type_into(pilot, field, "dre")
         await wait_for(pilot, lambda: field._suggestion == "dreamshaper_8.safetensors", "the completion")
+        # Being typed, not wrong: the line under the field says (whole) what → takes, not that it is missing.
+        assert note_text(app) == "→ completes to dreamshaper_8.safetensors"
+        assert not note_of(app).has_class("-warning")
         await pilot.press("right")  # takes the completion
         assert field.value == "dreamshaper_8.safetensors"
         await wait_for(pilot, lambda: note_text(app) is None, "no note for a listed name")
@@ -106,6 +109,7 @@ async def test_a_name_the_server_lacks_is_said_under_the_field_and_still_submits
         await wait_for(pilot, lambda: note_text(app) is not None, "the note under the field")
         note = note_text(app) or ""
         assert "not on sim-dedicated (3 checkpoints)" in note and "refuse" in note, note
+        assert note_of(app).has_class("-warning")
         editor = app.screen.query_one(WorkflowEditor)
         assert editor.workflow is not None and editor.error is None  # a hint, never a block
 
@@ -158,12 +162,19 @@ async def test_the_note_is_readable_at_80_by_24(sim: Sim) -> None:
         form = form_of(app)
         note = note_of(app)
 
-        def on_screen() -> bool:
-            form.scroll_to_widget(note, animate=False)
+        def on_screen() -> bool:  # the form scrolls to it by itself: the field has the focus
             region = note.region
             lines = screen_lines(app)[region.y: region.bottom]
             shown = " ".join(line[region.x: region.right].strip() for line in lines)
             return (note_text(app) or "").split() == shown.split()
 
         await wait_for(pilot, on_screen, lambda: "\n".join(screen_lines(app)))
+        assert form.region.contains_region(note.region)
+
+        # Tabbing away and back to the field (its text whole and the note under it) shows both again.
+        form.scroll_home(animate=False)
+        await pilot.press("shift+tab")
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: field_of(app).has_focus and form.region.contains_region(note.region),
+                       lambda: "\n".join(screen_lines(app)))
         assert note.region.width >= 20 and note.region.height <= 3  # a few wrapped lines, in the sidebar

@@ -41,17 +41,22 @@ def _count(choices: CheckpointChoices) -> str:
     return f"{count:,} checkpoint{'s' if count != 1 else ''}"
 
 
-def missing_note(profile: str | None, choices: CheckpointChoices | None, value: str) -> str | None:
-    """The line under the field when `value` is not one of the server's names, else None."""
+def missing_note(profile: str | None, choices: CheckpointChoices | None, value: str) -> tuple[str, bool] | None:
+    """The line under the field when `value` is not one of the server's names (None when it is, or when there is no
+    list), and whether it is a warning (the server will refuse it) or a hint (the start of a name: → completes)."""
     if profile is None or choices is None or not value.strip() or not choices.lacks(value):
         return None
     where = visible(profile)
     if not choices.names:
-        return f"⚠ {where} has no checkpoints: the server will refuse it"
-    close = next((name for name in choices.names if name.casefold() == value.casefold()), None)
+        return f"⚠ {where} has no checkpoints: the server will refuse it", True
+    folded = value.casefold()
+    close = next((name for name in choices.names if name.casefold() == folded), None)
     if close is not None:
-        return f"⚠ {where} has it as {close} (case matters)"
-    return f"⚠ not on {where} ({_count(choices)}): the server will refuse it"
+        return f"⚠ {where} has it as {close} (case matters)", True
+    completion = next((name for name in choices.names if name.casefold().startswith(folded)), None)
+    if completion is not None:  # being typed: say what → takes (the field may be too narrow to show it whole)
+        return f"→ completes to {completion}", False
+    return f"⚠ not on {where} ({_count(choices)}): the server will refuse it", True
 
 
 def list_tooltip(profile: str | None, choices: CheckpointChoices | None) -> str | None:

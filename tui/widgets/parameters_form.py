@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
@@ -139,11 +139,14 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
     ParametersForm .param-error.-shown {
         display: block;
     }
-    ParametersForm .param-hint {  /* a checkpoint the server does not list: said, never blocking */
-        color: $text-warning;
+    ParametersForm .param-hint {  /* what → completes to; a checkpoint the server does not list (never blocking) */
+        color: $text-muted;
         width: 1fr;
         height: auto;
         padding: 0 1;
+    }
+    ParametersForm .param-hint.-warning {
+        color: $text-warning;
     }
     ParametersForm .param-prompt-error {
         margin-bottom: 1;
@@ -326,9 +329,8 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         self._fit_row(row, item.value, text)
         if item.name != CHECKPOINT_INPUT:
             return [row]
-        note = missing_note(self.checkpoint_profile, self.checkpoints, text) if safe else None
-        hint = Label(Text(note or ""), id=f"{field.widget_id}-hint", classes="param-part param-hint")
-        hint.display = note is not None
+        hint = Label("", id=f"{field.widget_id}-hint", classes="param-part param-hint")
+        self._set_hint(hint, missing_note(self.checkpoint_profile, self.checkpoints, text) if safe else None)
         return [row, hint]
 
     def _tooltip_of(self, item: EditableInput, safe: bool) -> Text:
@@ -351,8 +353,20 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         note = None if self._is_read_only(widget) else missing_note(
             self.checkpoint_profile, self.checkpoints, self._text_of(widget_id))
         for hint in self.query(f"#{widget_id}-hint").results(Label):
-            hint.update(Text(note or ""))
-            hint.display = note is not None
+            self._set_hint(hint, note)
+            if note is not None and widget.has_focus:  # the typist sees it (the form scrolled only to the field)
+                self.call_after_refresh(self.scroll_to_widget, hint, animate=False)
+
+    @staticmethod
+    def _set_hint(hint: Label, note: tuple[str, bool] | None) -> None:
+        hint.update(Text(note[0] if note else ""))
+        hint.set_class(note is not None and note[1], "-warning")
+        hint.display = note is not None
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        hint = self.query(f"#{event.widget.id}-hint") if event.widget.id in self._fields else None
+        if hint and hint.first().display:
+            self.call_after_refresh(self.scroll_to_widget, hint.first(), animate=False)
 
     def _fit_row(self, row: Widget, value: Scalar, text: str) -> None:
         """Lay out a field's row for its text: beside its name where it fits, else under it (`-stacked`, and a
