@@ -7,16 +7,20 @@ short line under the field, which never blocks a submit; the choices follow the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Label
 
 from tests.integration.conftest import RunningComfyUISim, start_comfyui_sim
-from tests.tui.conftest import Sim, choose_profile, running, screen_lines, wait_for
+from tests.tui.conftest import SIZE, Sim, choose_profile, running, screen_lines, wait_for
+from tests.tui.editor_app import EditorApp, editor_of
 from tui.app import ComfyqApp
+from tui.core.workflow import seed_workflow
 from tui.widgets.parameters_form import ParametersForm
 from tui.widgets.workflow_editor import WorkflowEditor
 
@@ -178,3 +182,25 @@ async def test_the_note_is_readable_at_80_by_24(sim: Sim) -> None:
         await wait_for(pilot, lambda: field_of(app).has_focus and form.region.contains_region(note.region),
                        lambda: "\n".join(screen_lines(app)))
         assert note.region.width >= 20 and note.region.height <= 3  # a few wrapped lines, in the sidebar
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.001, 0.004])
+async def test_quick_typing_keeps_every_key(tmp_path: Path, gap: float) -> None:
+    """Keys arriving faster than the editor echoes each edit back into the form (tmux send-keys, a quick typist on a
+    busy machine) all land: an echo of what the field itself sent never puts an older text back (it did: the
+    server got `typo_v2.safeten` for `typo_v2.safetensors`)."""
+    app = EditorApp(seed_workflow(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        field = app.query_one(ParametersForm).field_widget(FIELD)
+        assert isinstance(field, Input)
+        field.focus()
+        field.value = ""
+        await pilot.pause()
+        text = "typo_v2.safetensors_and_some_more"
+        for character in text:  # as the terminal driver hands them over: posted to the app, a key at a time
+            app.post_message(events.Key(character, character))
+            await asyncio.sleep(gap)
+        await wait_for(pilot, lambda: editor_of(app).workflow is not None
+                       and editor_of(app).workflow.nodes["4"]["inputs"]["ckpt_name"] == text,  # type: ignore[union-attr]
+                       lambda: f"every key in the JSON (the field says {field.value!r})")
+        assert field.value == text

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import work
+from rich.text import Text
+from textual import events, work
 from textual.suggester import SuggestFromList
+from textual.widgets import Label
 
 from tui.core.backends.base import SourceState, SourceStatus
 from tui.core.checkpoints import CheckpointChoices
@@ -57,6 +59,13 @@ def missing_note(profile: str | None, choices: CheckpointChoices | None, value: 
     if completion is not None:  # being typed: say what → takes (the field may be too narrow to show it whole)
         return f"→ completes to {completion}", False
     return f"⚠ not on {where} ({_count(choices)}): the server will refuse it", True
+
+
+def set_hint(hint: Label, note: tuple[str, bool] | None) -> None:
+    """Show `missing_note`'s line (a warning in the warning colour) or hide it."""
+    hint.update(Text(note[0] if note else ""))
+    hint.set_class(note is not None and note[1], "-warning")
+    hint.display = note is not None
 
 
 def list_tooltip(profile: str | None, choices: CheckpointChoices | None) -> str | None:
@@ -127,3 +136,19 @@ class CheckpointChoicesMixin:
     def show_checkpoints(self, profile: str | None, choices: CheckpointChoices | None) -> None:
         """Use these names (the form redraws its checkpoint fields)."""
         raise NotImplementedError
+
+    def _show_checkpoint_note(self, widget_id: str) -> None:
+        """The line under a checkpoint field: shown while its text is not on the followed profile's list."""
+        widget = self._widget(widget_id)
+        note = None if self._is_read_only(widget) else missing_note(
+            self.checkpoint_profile, self.checkpoints, self._text_of(widget_id))
+        for hint in self.query(f"#{widget_id}-hint").results(Label):
+            set_hint(hint, note)
+            if note is not None and widget.has_focus:  # the typist sees it (the form scrolled only to the field)
+                self.call_after_refresh(self.scroll_to_widget, hint, animate=False)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """A checkpoint field focused with its note shown: both in view (the form scrolls only to the field)."""
+        hint = self.query(f"#{event.widget.id}-hint") if event.widget.id in self._fields else None
+        if hint and hint.first().display:
+            self.call_after_refresh(self.scroll_to_widget, hint.first(), animate=False)

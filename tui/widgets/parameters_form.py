@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual import events, on
+from textual import on
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
@@ -34,7 +34,7 @@ from tui.core.safe_text import visible
 from tui.core.sweep import SweepAxis, SweepError, is_number_input, looks_like_sweep, parse_values
 from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
 from tui.widgets.checkpoint_field import (
-    CHECKPOINT_INPUT, CheckpointChoicesMixin, checkpoint_suggester, list_tooltip, missing_note,
+    CHECKPOINT_INPUT, CheckpointChoicesMixin, checkpoint_suggester, list_tooltip, missing_note, set_hint,
 )
 from tui.widgets.parameter_text import (
     NAME_WIDTH, SAMPLER_NAMES, SCHEDULERS, field_tooltip, range_problem, same_value, short_message,
@@ -42,6 +42,7 @@ from tui.widgets.parameter_text import (
 )
 
 MAX_FIELDS = 60  # the form shows the first ones (prompts and samplers come first); the JSON tab has everything
+MAX_UNECHOED = 64  # sent values remembered per field until their echo (a bound: echoes are never lost in practice)
 
 _SHORT_NAMES = {
     "sampler_name": "sampler",
@@ -202,6 +203,8 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         self._generation = 0  # widget ids change on each rebuild, so a late message from an old field is ignored
         self._errors: dict[str, str] = {}  # widget id -> why its text is not a value
         self._error_labels: dict[str, Label] = {}  # widget id -> the line under it (built on its first error)
+        # widget id -> the values it sent (Edited) whose echo (the editor's show_workflow) has not come back yet
+        self._sent: dict[str, list[Scalar]] = {}
 
     def on_mount(self) -> None:
         self.watch_source_statuses()
@@ -260,6 +263,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         self.query(".param-part").remove()
         self._fields = {}
         self._error_labels = {}
+        self._sent = {}
         if self._sweeps:
             self._sweeps = {}
             self.post_message(self.SweepsChanged())
@@ -330,7 +334,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         if item.name != CHECKPOINT_INPUT:
             return [row]
         hint = Label("", id=f"{field.widget_id}-hint", classes="param-part param-hint")
-        self._set_hint(hint, missing_note(self.checkpoint_profile, self.checkpoints, text) if safe else None)
+        set_hint(hint, missing_note(self.checkpoint_profile, self.checkpoints, text) if safe else None)
         return [row, hint]
 
     def _tooltip_of(self, item: EditableInput, safe: bool) -> Text:
@@ -346,27 +350,6 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
                 widget.suggester = checkpoint_suggester(choices)  # type: ignore[union-attr]
                 widget.tooltip = self._tooltip_of(field.item, not self._is_read_only(widget))
                 self._show_checkpoint_note(widget_id)
-
-    def _show_checkpoint_note(self, widget_id: str) -> None:
-        """The line under a checkpoint field: shown while its text is not on the followed profile's list."""
-        widget = self._widget(widget_id)
-        note = None if self._is_read_only(widget) else missing_note(
-            self.checkpoint_profile, self.checkpoints, self._text_of(widget_id))
-        for hint in self.query(f"#{widget_id}-hint").results(Label):
-            self._set_hint(hint, note)
-            if note is not None and widget.has_focus:  # the typist sees it (the form scrolled only to the field)
-                self.call_after_refresh(self.scroll_to_widget, hint, animate=False)
-
-    @staticmethod
-    def _set_hint(hint: Label, note: tuple[str, bool] | None) -> None:
-        hint.update(Text(note[0] if note else ""))
-        hint.set_class(note is not None and note[1], "-warning")
-        hint.display = note is not None
-
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        hint = self.query(f"#{event.widget.id}-hint") if event.widget.id in self._fields else None
-        if hint and hint.first().display:
-            self.call_after_refresh(self.scroll_to_widget, hint.first(), animate=False)
 
     def _fit_row(self, row: Widget, value: Scalar, text: str) -> None:
         """Lay out a field's row for its text: beside its name where it fits, else under it (`-stacked`, and a
@@ -404,6 +387,8 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
             self._fields[widget_id] = _Field(widget_id, item)
             if widget_id in self._sweeps:
                 continue  # the field holds a list or range: the JSON's single value must not overwrite it
+            if self._is_echo(widget_id, item.value):
+                continue  # what this field sent, coming back: the field's text is that or newer (typed since)
             widget = self._widget(widget_id)
             text, safe = shown_value(item.value, multiline=field.is_prompt)
             if safe and not self._is_read_only(widget):
@@ -479,7 +464,22 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         self._show_error(widget_id, None)
         current = self.workflow.nodes[field.item.node_id]["inputs"].get(field.item.name)
         if not same_value(value, current):
+            self._sent.setdefault(widget_id, []).append(value)
+            del self._sent[widget_id][:-MAX_UNECHOED]
             self.post_message(self.Edited(self, field.item.node_id, field.item.name, value))
+
+    def _is_echo(self, widget_id: str, value: Scalar) -> bool:
+        """Whether `value` is one this field sent (it and the ones sent before it are then done). Keys typed quickly
+        reach the field before the editor has echoed the first: an echo must not put an older text back."""
+        sent = self._sent.get(widget_id)
+        if not sent:
+            return False
+        for index, earlier in enumerate(sent):
+            if same_value(earlier, value):
+                del sent[: index + 1]
+                return True
+        sent.clear()  # a value from elsewhere (the JSON tab, a file): it wins
+        return False
 
     def _sweep_edited(self, widget_id: str, field: _Field) -> bool:
         """A number field holding a list or a range is a sweep (True: handled here); any other text is not."""
