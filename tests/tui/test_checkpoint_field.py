@@ -21,6 +21,7 @@ from tests.tui.conftest import SIZE, Sim, choose_profile, running, screen_lines,
 from tests.tui.editor_app import EditorApp, editor_of
 from tui.app import ComfyqApp
 from tui.core.workflow import seed_workflow
+from tui.widgets import checkpoint_field
 from tui.widgets.parameters_form import ParametersForm
 from tui.widgets.workflow_editor import WorkflowEditor
 
@@ -153,6 +154,22 @@ async def test_the_choices_follow_the_target_profile(sim: Sim, other_server: Run
         assert not form_of(app).checkpoints.available  # type: ignore[union-attr]
         await wait_for(pilot, lambda: note_text(app) is None, "no note without a list")
         assert field.suggester is None
+
+
+async def test_going_to_the_field_reads_a_stale_list_again(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file copied to the server since the list was read is offered once the user goes to the field again."""
+    monkeypatch.setattr(checkpoint_field, "REFRESH_AFTER_SECONDS", 0.0)  # every list is stale at once
+    set_models(sim, MODELS)
+    app = sim.app()
+    async with running(app) as pilot:
+        await choose_profile(pilot, app, "sim-dedicated")
+        await listed(pilot, app, "sim-dedicated")
+        set_models(sim, (*MODELS, "fresh_download.safetensors"))
+        field_of(app).focus()
+        await wait_for(pilot, lambda: "fresh_download.safetensors" in form_of(app).checkpoints.names,  # type: ignore[union-attr]
+                       "the new file offered")
+        await type_into(pilot, field_of(app), "fresh")
+        await wait_for(pilot, lambda: field_of(app)._suggestion == "fresh_download.safetensors", "its completion")
 
 
 async def test_the_note_is_readable_at_80_by_24(sim: Sim) -> None:

@@ -44,6 +44,7 @@ class CheckpointChoices:
     reason: str | None = None
     available: bool = True
     more: int = 0
+    at: float = 0.0  # when the server was asked (the engine's clock)
 
     @classmethod
     def failed(cls, reason: str) -> CheckpointChoices:

@@ -22,6 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tui.core.aio import wait_event
@@ -224,10 +225,11 @@ class Engine:
 
     async def _fetch_checkpoints(self, profile: str) -> CheckpointChoices:
         try:
-            return await self.backend(profile).checkpoint_choices()
+            choices = await self.backend(profile).checkpoint_choices()
         except Exception as exc:  # a bug, not the server: logged, and the form just has no list
             log.exception("listing the checkpoints of %s failed", profile)
-            return CheckpointChoices.failed(f"listing the checkpoints failed: {exc}")
+            choices = CheckpointChoices.failed(f"listing the checkpoints failed: {exc}")
+        return replace(choices, at=self.clock())
 
     async def test_connection(self, profile: str) -> tuple[bool, str]:
         """One cheap request to the profile's service: (reachable and authorized, a message for the user)."""

@@ -8,8 +8,8 @@ was read. Without a list (the API edition cannot give one; a server that is down
 field says nothing; its tooltip tells why there is no list.
 
 `CheckpointChoicesMixin` is the form's half: which profile it follows (the screen says, as the target changes),
-fetching off the event loop's critical path (a worker awaiting the engine), asking again when the profile
-reconnects, and the words.
+fetching in a worker (the engine's request is asynchronous; a large answer is parsed on a thread), asking again when
+the profile reconnects and, on going to the field, when the list is stale or missing; and the words.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tui.core.engine import Engine
 
 CHECKPOINT_INPUT = "ckpt_name"
+REFRESH_AFTER_SECONDS = 60.0  # a list older than this is read again when the user goes to the field
 
 
 def checkpoint_suggester(choices: CheckpointChoices | None) -> SuggestFromList | None:
@@ -99,10 +100,17 @@ class CheckpointChoicesMixin:
         if engine is not None and profile is not None and cached is None:
             self._load_checkpoints(profile)
 
-    def refresh_checkpoints(self) -> None:
-        """Ask the server again (on demand)."""
-        if self.checkpoint_profile is not None and self._engine() is not None:
-            self._load_checkpoints(self.checkpoint_profile, refresh=True)
+    def refresh_if_stale(self) -> None:
+        """On going to the field: ask the server again when the list is older than REFRESH_AFTER_SECONDS (files come
+        and go) or there was none (a server down then may answer now). The API edition is never asked again."""
+        engine, profile = self._engine(), self.checkpoint_profile
+        if engine is None or profile is None:
+            return
+        known = engine.checkpoint_choices(profile)
+        if known is not None and known.available and (
+            not known.listed or engine.clock() - known.at > REFRESH_AFTER_SECONDS
+        ):
+            self._load_checkpoints(profile, refresh=True)
 
     @work(group="checkpoints", exclusive=True, exit_on_error=False)
     async def _load_checkpoints(self, profile: str, refresh: bool = False) -> None:
@@ -148,7 +156,11 @@ class CheckpointChoicesMixin:
                 self.call_after_refresh(self.scroll_to_widget, hint, animate=False)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        """A checkpoint field focused with its note shown: both in view (the form scrolls only to the field)."""
+        """A checkpoint field focused: its list refreshed if stale, its note (when shown) in view with it (the form
+        scrolls only to the field)."""
         hint = self.query(f"#{event.widget.id}-hint") if event.widget.id in self._fields else None
-        if hint and hint.first().display:
+        if not hint:
+            return
+        self.refresh_if_stale()
+        if hint.first().display:
             self.call_after_refresh(self.scroll_to_widget, hint.first(), animate=False)
