@@ -22,6 +22,7 @@ from textual.widget import Widget
 from screens.footer_fit import FittedFooterScreen
 from screens.job_actions import JobActionsScreen
 from screens.job_detail import JobDetailScreen
+from screens.open_workflow import WorkflowPathDialogs
 from screens.profile_editing import ConfigChange, ProfileEditing
 from screens.stats import StatsScreen, export_view
 from tui.core.backends.base import SourceStatus
@@ -62,8 +63,11 @@ def _breakpoint_classes(app: App[object]) -> list[str]:
     return classes
 
 
-class MainScreen(FittedFooterScreen[None], JobActionsScreen):
-    """Profiles, workflow editor, live job table and job detail — everything one key away."""
+class MainScreen(WorkflowPathDialogs, FittedFooterScreen[None], JobActionsScreen):
+    """Profiles, workflow editor, live job table and job detail — everything one key away.
+
+    The editor's open / save-as requests (`WorkflowEditor.PathRequested`) are answered by `WorkflowPathDialogs`.
+    """
 
     AUTO_FOCUS = "#jobs"
     ALLOW_IN_MAXIMIZED_VIEW = "Footer, StatusBar"  # a zoomed pane keeps the status line and the keys

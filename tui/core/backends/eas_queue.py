@@ -247,12 +247,16 @@ class EasQueueBackend(Backend):
     async def _monitor_loop(self) -> None:
         backoff = Backoff()
         last_health = 0.0
+        last_in_flight = self._in_flight
         while True:
             self._wake.clear()
             busy = False
             try:
                 busy = await self.monitor_once()
-                if time.monotonic() - last_health >= self.health_interval:
+                # The queue's length moves when our jobs go in or come out: read it then too, not only every
+                # health interval, or the pane says "queue 1" for 10 s after the last job ended.
+                moved, last_in_flight = self._in_flight != last_in_flight, self._in_flight
+                if moved or time.monotonic() - last_health >= self.health_interval:
                     last_health = time.monotonic()
                     await self.check_health()
                 backoff.reset()
