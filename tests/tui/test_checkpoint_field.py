@@ -221,3 +221,14 @@ async def test_quick_typing_keeps_every_key(tmp_path: Path, gap: float) -> None:
                        and editor_of(app).workflow.nodes["4"]["inputs"]["ckpt_name"] == text,  # type: ignore[union-attr]
                        lambda: f"every key in the JSON (the field says {field.value!r})")
         assert field.value == text
+
+
+async def test_an_app_without_its_engine_asks_no_server(sim: Sim) -> None:
+    app = sim.app(start_engine=False)
+    async with running(app) as pilot:
+        await choose_profile(pilot, app, "sim-dedicated")
+        field_of(app).focus()
+        await pilot.pause(0.5)
+        assert form_of(app).checkpoint_profile == "sim-dedicated"
+        assert form_of(app).checkpoints is None and app.engine.checkpoint_choices("sim-dedicated") is None
+        assert note_text(app) is None

@@ -87,7 +87,11 @@ class CheckpointChoicesMixin:
     checkpoints: CheckpointChoices | None = None
 
     def _engine(self) -> Engine | None:
-        return getattr(getattr(self, "app", None), "engine", None)
+        """The app's engine once it runs (not before: an app started without it contacts no server, and the
+        backends' modules are imported off the loop at its start). The first list is then asked for when the
+        followed profile reports itself connected."""
+        app = getattr(self, "app", None)
+        return getattr(app, "engine", None) if getattr(app, "engine_started", False) else None
 
     def follow_checkpoints_of(self, profile: str | None) -> None:
         """Offer `profile`'s checkpoints from now on (the screen calls this as the submit target changes)."""
