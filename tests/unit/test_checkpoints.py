@@ -86,3 +86,20 @@ async def test_a_fetch_overtaken_by_forget_is_not_kept() -> None:
     release.set()
     assert (await pending).names == ("old",)
     assert cache.cached("p") is None
+
+
+async def test_close_ends_the_fetches_under_way() -> None:
+    started = asyncio.Event()
+
+    async def fetch(profile: str) -> CheckpointChoices:
+        started.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("never gets here")
+
+    cache = CheckpointCache(fetch)
+    asker = asyncio.ensure_future(cache.get("p"))
+    await started.wait()
+    await asyncio.wait_for(cache.close(), 5)
+    with pytest.raises(asyncio.CancelledError):
+        await asker
+    assert cache.cached("p") is None

@@ -115,6 +115,7 @@ class CheckpointCache:
         self._known: dict[str, CheckpointChoices] = {}
         self._pending: dict[str, asyncio.Task[CheckpointChoices]] = {}
         self._generation: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[CheckpointChoices]] = set()  # every fetch under way (forgotten ones too)
 
     def cached(self, profile: str) -> CheckpointChoices | None:
         return self._known.get(profile)
@@ -129,6 +130,8 @@ class CheckpointCache:
         if task is None:
             task = asyncio.ensure_future(self._fetch_and_keep(profile, self._generation.get(profile, 0)))
             self._pending[profile] = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(task)  # one asker giving up must not cancel the others' request
 
     async def _fetch_and_keep(self, profile: str, generation: int) -> CheckpointChoices:
@@ -147,6 +150,14 @@ class CheckpointCache:
             self._known.pop(name, None)
             self._pending.pop(name, None)
             self._generation[name] = self._generation.get(name, 0) + 1
+
+    async def close(self) -> None:
+        """Forget everything and end the fetches under way (the engine stops: its clients are closing)."""
+        self.forget()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def is_failure(self, profile: str) -> bool:
         known = self._known.get(profile)

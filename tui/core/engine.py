@@ -315,6 +315,7 @@ class Engine:
             await asyncio.gather(*retries, return_exceptions=True)
             self._drain()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._checkpoints.close()
         results = await asyncio.gather(
             *(backend.stop() for backend in self._backends.values()), return_exceptions=True
         )
