@@ -81,7 +81,10 @@ def list_tooltip(profile: str | None, choices: CheckpointChoices | None) -> str 
 
 
 class CheckpointChoicesMixin:
-    """The form's checkpoint list: the profile it follows and that profile's names (None: none known yet)."""
+    """The form's checkpoint list: the profile it follows and that profile's names (None: none known yet).
+
+    Mixed into ParametersForm (a Widget): it reads the form's fields (`_fields`, `_widget`, `_text_of`,
+    `_is_read_only`) and the form implements `show_checkpoints`."""
 
     checkpoint_profile: str | None = None
     checkpoints: CheckpointChoices | None = None
