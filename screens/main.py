@@ -22,6 +22,7 @@ from textual.widget import Widget
 from screens.footer_fit import FittedFooterScreen
 from screens.job_actions import JobActionsScreen
 from screens.job_detail import JobDetailScreen
+from screens.open_workflow import WorkflowPathDialogs
 from screens.profile_editing import ConfigChange, ProfileEditing
 from screens.stats import StatsScreen, export_view
 from tui.core.backends.base import SourceStatus
@@ -33,6 +34,7 @@ from tui.core.stats import ProfileFigures, Window, profile_figures
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.key_footer import KeyFooter
+from tui.widgets.parameters_form import ParametersForm
 from tui.widgets.job_table import JobTable
 from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.profile_list import ProfileList
@@ -61,8 +63,11 @@ def _breakpoint_classes(app: App[object]) -> list[str]:
     return classes
 
 
-class MainScreen(FittedFooterScreen[None], JobActionsScreen):
-    """Profiles, workflow editor, live job table and job detail — everything one key away."""
+class MainScreen(WorkflowPathDialogs, FittedFooterScreen[None], JobActionsScreen):
+    """Profiles, workflow editor, live job table and job detail — everything one key away.
+
+    The editor's open / save-as requests (`WorkflowEditor.PathRequested`) are answered by `WorkflowPathDialogs`.
+    """
 
     AUTO_FOCUS = "#jobs"
     ALLOW_IN_MAXIMIZED_VIEW = "Footer, StatusBar"  # a zoomed pane keeps the status line and the keys
@@ -368,6 +373,7 @@ class MainScreen(FittedFooterScreen[None], JobActionsScreen):
         targets = self.target_profiles()
         label = "→ (no profile)" if not targets else f"→ {targets[0]}" if len(targets) == 1 else f"→ {len(targets)} profiles"
         self.query_one(WorkflowEditor).set_target_label(label)
+        self.query_one(ParametersForm).follow_checkpoints_of(targets[0] if targets else None)  # its ckpt choices
 
     # ---------------------------------------------------------------- layout
 

@@ -3,6 +3,9 @@
 The dialog only chooses a path (it returns it, or None when cancelled); the editor reads or writes the file. It
 checks what it can up front, so a typo gets a message in the dialog rather than a failed open: "no such file",
 "that is a folder", "the folder does not exist", and it asks before overwriting an existing file.
+
+`WorkflowPathDialogs` is the one handler of the editor's `PathRequested`: the main screen and the editor-only test
+app both mix it in, so the dialog is pushed by a screen (or app), never by the widget.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
+
+from tui.widgets.workflow_editor import WorkflowEditor
 
 DialogMode = Literal["open", "save"]
 
@@ -46,33 +51,12 @@ def complete_path(value: str, base_dir: Path | None = None) -> str | None:
     """The first completion of ``value`` (a path being typed), or None when nothing on disk matches."""
     if not value:
         return None
-    expanded = os.path.expanduser(value)
-    if value.endswith(("/", os.sep)):
-        folder_text, prefix = expanded, ""
-    else:
-        folder_text, prefix = os.path.split(expanded)
-    folder = Path(folder_text or ".")
-    if not folder.is_absolute():
-        folder = (base_dir or Path.cwd()) / folder
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
+    prefix, matches = _names_matching(value, base_dir)
+    if not matches:
         return None
-    ranked: list[tuple[int, str, bool]] = []
-    for entry in entries:
-        name = entry.name
-        if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
-            continue
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            continue
-        rank = 0 if is_dir else 1 if name.lower().endswith(".json") else 2
-        ranked.append((rank, name, is_dir))
-    if not ranked:
-        return None
-    ranked.sort()
-    _, name, is_dir = ranked[0]
+    # Folders first, then .json files, then the rest; by name within each.
+    _, name, is_dir = min((0 if is_dir else 1 if name.lower().endswith(".json") else 2, name, is_dir)
+                          for name, is_dir in matches)
     completion = value + name[len(prefix) :] + (os.sep if is_dir else "")
     return completion if completion != value else None
 
@@ -80,6 +64,17 @@ def complete_path(value: str, base_dir: Path | None = None) -> str | None:
 def path_candidates(value: str, base_dir: Path | None = None, limit: int = 200) -> list[str]:
     """Every name in the folder `value` points into that starts with what follows its last separator (folders
     with a trailing separator), sorted; hidden names only when asked for with a leading dot. At most `limit`."""
+    _, matches = _names_matching(value, base_dir, limit)
+    return sorted(name + (os.sep if is_dir else "") for name, is_dir in matches)
+
+
+def _names_matching(value: str, base_dir: Path | None, limit: int | None = None) -> tuple[str, list[tuple[str, bool]]]:
+    """The name being typed at the end of ``value`` and ``(name, is_dir)`` of the entries of its folder that start
+    with it (hidden ones only when it starts with a dot), at most ``limit``; none when the folder cannot be read.
+
+    The folder is what precedes the last separator (``~`` expanded; relative to ``base_dir``, else the current
+    directory); a value ending in a separator names a folder and an empty name.
+    """
     expanded = os.path.expanduser(value)
     if not value or value.endswith(("/", os.sep)):
         folder_text, prefix = expanded, ""
@@ -88,7 +83,7 @@ def path_candidates(value: str, base_dir: Path | None = None, limit: int = 200) 
     folder = Path(folder_text or ".")
     if not folder.is_absolute():
         folder = (base_dir or Path.cwd()) / folder
-    names: list[str] = []
+    matches: list[tuple[str, bool]] = []
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
@@ -96,14 +91,14 @@ def path_candidates(value: str, base_dir: Path | None = None, limit: int = 200) 
                 if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
                     continue
                 try:
-                    names.append(name + (os.sep if entry.is_dir() else ""))
+                    matches.append((name, entry.is_dir()))
                 except OSError:
                     continue
-                if len(names) >= limit:
+                if limit is not None and len(matches) >= limit:
                     break
     except OSError:
-        return []
-    return sorted(names)
+        return prefix, []
+    return prefix, matches
 
 
 def pasted_path(text: str) -> tuple[str, bool]:
@@ -311,3 +306,27 @@ class OpenWorkflowScreen(ModalScreen[Path | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class WorkflowPathDialogs:
+    """Mixed into the screen (or app) hosting a WorkflowEditor: shows the open / save-as dialog the editor asks for
+    and hands the chosen path back to it. The naming-convention handler (not ``@on``) because ``@on`` registers
+    only on message-pump classes, and this mixin is a plain class."""
+
+    def on_workflow_editor_path_requested(self, event: WorkflowEditor.PathRequested) -> None:
+        event.stop()
+        editor = event.editor
+        app = editor.app
+        if isinstance(app.screen, OpenWorkflowScreen):
+            return  # a second ctrl+o queued before the first dialog showed: one dialog is enough
+
+        def chosen(path: Path | None) -> None:
+            if path is None or not editor.is_mounted:
+                return  # cancelled: the editor is as it was
+            if event.purpose == "open":
+                editor.open_file(path)
+            else:
+                editor.save_to(path)
+
+        dialog = OpenWorkflowScreen(event.purpose, initial=event.initial, recent=event.recent)
+        app.push_screen(dialog, chosen)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -156,14 +157,17 @@ def app_on(dirs: tuple[Path, Path], *, start_engine: bool = False) -> ComfyqApp:
 
 
 @contextlib.asynccontextmanager
-async def running(app: ComfyqApp, *, size: tuple[int, int] = SIZE) -> AsyncIterator[Pilot[int]]:
+async def running(
+    app: ComfyqApp, *, size: tuple[int, int] = SIZE, message_hook: Callable[[Message], None] | None = None
+) -> AsyncIterator[Pilot[int]]:
     """Run `app` headless; once its engine (if any) is up, hand over the pilot. Always shuts the engine down.
+    `message_hook` sees every message each widget handles (Textual's run_test hook).
 
     The engine and the store are shut down after the app has exited (its timers stopped), so a test's teardown
     never races a screen timer; `test_flows.py` checks the quit path (`q`) itself.
     """
     try:
-        async with app.run_test(size=size, notifications=True) as pilot:
+        async with app.run_test(size=size, notifications=True, message_hook=message_hook) as pilot:
             await wait_for(pilot, lambda: getattr(app.screen, "panes_ready", True), "the main screen's panes")
             if app.options.start_engine:
                 await wait_for(pilot, lambda: app.engine_started, "the engine to start")

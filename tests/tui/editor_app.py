@@ -1,7 +1,8 @@
 """A tiny app that mounts only the workflow editor, for the editor's and the open dialog's tests.
 
 It carries the app attributes the editor reads (`options.locations.data_dir`) and keeps a log of notifications, so
-tests drive the editor's files, recent list and dialogs without the engine, the store or an emulator.
+tests drive the editor's files, recent list and dialogs (answered by the main screen's own handler) without the
+engine, the store or an emulator.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
+from screens.open_workflow import WorkflowPathDialogs
 from tui.core.locations import Locations
 from tui.core.workflow import Workflow, seed_workflow
 from tui.widgets.workflow_editor import WorkflowEditor
 
 
-class EditorApp(App[None]):
-    """Only the editor, with the app attributes it reads (`options.locations.data_dir`) and a notification log."""
+class EditorApp(WorkflowPathDialogs, App[None]):
+    """Only the editor, with the app attributes it reads (`options.locations.data_dir`) and a notification log.
+
+    Its open / save-as requests reach the same handler as on the main screen (`WorkflowPathDialogs`).
+    """
 
     def __init__(self, workflow: Workflow | None, data_dir: Path, path: Path | None = None) -> None:
         super().__init__()

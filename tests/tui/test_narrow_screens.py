@@ -137,6 +137,7 @@ async def test_the_profiles_pane_says_where_its_config_is_without_cutting(sim: S
         profiles.update_status(SourceStatus("sim-api", SourceState.ERROR, last_seen=None, error=error))
         profiles.update_status(SourceStatus("sim-dedicated", SourceState.CONNECTED, last_seen=None))
         profiles.set_hour_figures({"sim-api": ProfileFigures("sim-api", 12, 9, 3, 12.0, 60.0)})
+        profiles.set_in_flight("sim-api", {f"job{number}" for number in range(12)})  # "12 in flight", whole too
         profiles.scroll_home(animate=False)
         await pilot.pause()
         assert str(profiles.border_subtitle) == sim.config_file.name
@@ -150,6 +151,7 @@ async def test_the_profiles_pane_says_where_its_config_is_without_cutting(sim: S
         cut = [line for line in pane() if line.rstrip("│╮╯ ").endswith("…")]  # a masked token has one inside
         assert not cut, shown
         assert app.config.profiles["sim-api"].host in shown and "✘ error" in shown, shown
+        assert "12 in flight" in shown, shown
         # Why it cannot connect, whole (wrapped), and the last hour: on the pane as it is, or zoomed (z) where the
         # pane is short (at 24 lines it shows a profile's first four lines).
         if "25.0% failed" not in shown:

@@ -55,6 +55,14 @@ def form_of(app: App) -> ParametersForm:
     return app.query_one(ParametersForm)
 
 
+def focus_json(app: App) -> JsonTextArea:
+    """The JSON tab shown and its text area focused, where typing goes."""
+    editor_of(app).show_view(JSON_TAB)
+    area = area_of(app)
+    area.focus()
+    return area
+
+
 def location_of(text: str, needle: str, after: int = 0) -> tuple[int, int]:
     """(row, column) of the first `needle` in `text`, `after` characters past its start."""
     offset = text.index(needle) + after
@@ -76,9 +84,7 @@ async def test_invalid_json_shows_line_and_column_blocks_and_fixing_validates(da
     async with app.run_test(size=SIZE) as pilot:
         editor = editor_of(app)
         assert editor.workflow is not None and status_of(app).startswith("✔")
-        editor.show_view(JSON_TAB)
-        area = area_of(app)
-        area.focus()
+        area = focus_json(app)
         # Delete the comma after "steps": 20 — the next line then lacks its ',' delimiter.
         row, column = location_of(area.text, '"steps": 20,', len('"steps": 20,'))
         area.move_cursor((row, column))
@@ -204,9 +210,7 @@ async def test_json_edit_updates_the_form_without_a_loop(data_dir: Path) -> None
     app = EditorApp(seed_workflow(), data_dir)
     async with app.run_test(size=SIZE) as pilot:
         editor = editor_of(app)
-        editor.show_view(JSON_TAB)
-        area = area_of(app)
-        area.focus()
+        area = focus_json(app)
         row, column = location_of(area.text, '"steps": 20', len('"steps": '))
         area.move_cursor((row, column))
         await pilot.press("delete", "delete", "4", "2")
@@ -737,9 +741,7 @@ async def test_in_the_real_app_invalid_json_blocks_submit_at_its_position(tmp_pa
     async with app.run_test(size=SIZE) as pilot:
         editor = app.screen.query_one(WorkflowEditor)
         assert editor.workflow is not None
-        editor.show_view(JSON_TAB)
-        area = app.screen.query_one("#workflow-text", JsonTextArea)
-        area.focus()
+        area = focus_json(app)
         area.move_cursor((0, 0))
         await pilot.press("x")  # "x{" is not JSON
         await wait_for(pilot, lambda: editor.workflow is None, "the error")
@@ -758,9 +760,7 @@ async def test_ctrl_t_to_parameters_while_the_json_is_broken_keeps_focus_and_ctr
     app = EditorApp(seed_workflow(), data_dir)
     async with app.run_test(size=SIZE) as pilot:
         editor = editor_of(app)
-        editor.show_view(JSON_TAB)
-        area = area_of(app)
-        area.focus()
+        area = focus_json(app)
         area.move_cursor((0, 0))
         await pilot.press("x")  # "x{" is not JSON: the form is disabled
         await wait_for(pilot, lambda: editor.workflow is None, "the error")

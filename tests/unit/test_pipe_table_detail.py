@@ -15,7 +15,7 @@ from rich.console import Console
 from tui.commands import job_output
 from tui.commands.safe_console import SafeConsole
 from tui.commands.wait_display import WaitDisplay
-from tui.commands.session import _UNBOUNDED_WIDTH
+from tui.commands.session import pipe_console
 from tui.core.events import JobChanged
 from tui.core.jobs import Edition, Failure, FailureCategory, Job, JobState, NodeError
 from tui.core.presentation import failure_announcement
@@ -47,8 +47,8 @@ EXPECTED = [(OOM, "OOM · KSampler"), (REJECTED, "rejected · ckpt_name"), (TIME
 
 
 def console_for(stream: io.StringIO) -> SafeConsole:
-    """The console the CLI makes for a stream that is not a terminal (tui.commands.session._console)."""
-    return SafeConsole(file=stream, soft_wrap=True, width=_UNBOUNDED_WIDTH)
+    """The console the CLI makes for a stream that is not a terminal."""
+    return pipe_console(file=stream)
 
 
 def _job(number: int, state: JobState, failure: Failure | None = None, warning: str | None = None) -> Job:

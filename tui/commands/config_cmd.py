@@ -10,6 +10,7 @@ import sys
 from rich.table import Table
 
 from tui.commands.safe_console import SafeConsole, say
+from tui.commands.session import pipe_console
 from tui.core.config import Config, ConfigError, Profile, keymap_issues, load_config
 from tui.core.jobs import Edition
 from tui.core.locations import resolve_locations
@@ -72,14 +73,14 @@ def run_check(args: argparse.Namespace) -> int:
     ui_issues = keymap_issues(config, known_ids=known_binding_ids(ComfyqApp), themes=known_themes())
     if ui_issues:
         for issue in ui_issues:
-            print(redact(str(issue)), file=sys.stderr)
+            say(redact(str(issue)), file=sys.stderr)
         count = len(ui_issues)
         print(f"comfyq: {count} problem{'s' if count != 1 else ''} in the config", file=sys.stderr)
         return EXIT_USAGE
     _warn_if_readable_by_others(config)
     console = SafeConsole(soft_wrap=False)
     if not console.is_terminal:  # piped or captured: full lines beat a table folded to 80 columns
-        console = SafeConsole(soft_wrap=False, width=max(console.width, 400))
+        console = pipe_console()
     if config.path is None:
         console.print(
             f"no config file at {locations.config_file}: using the built-in profile", highlight=False, markup=False

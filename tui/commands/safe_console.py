@@ -19,7 +19,14 @@ from tui.core.safe_text import visible
 
 
 class SafeConsole(Console):
-    """A rich Console whose text cannot steer the terminal: control characters in text are shown as escapes."""
+    """A rich Console whose text cannot steer the terminal: control characters in text are shown as escapes.
+
+    `trim_line_ends`: no line ends in spaces. For a pipe or a file, which has no width: rich pads each cell of a
+    grid to its column's width, so one long value made every line of `comfyq show` as long, in spaces."""
+
+    def __init__(self, *args: Any, trim_line_ends: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trim_line_ends = trim_line_ends
 
     # Console.print names its fifteen keyword arguments; they are passed on untouched, so the override takes them as
     # **kwargs rather than repeating the list (hence the ignore).
@@ -43,7 +50,10 @@ class SafeConsole(Console):
             Segment(visible(segment.text, keep_newlines=True), segment.style, segment.control)
             for segment in buffer
         )
-        return super()._render_buffer(safe)
+        text = super()._render_buffer(safe)
+        if self.trim_line_ends:
+            text = "\n".join(line.rstrip(" ") for line in text.split("\n"))
+        return text
 
 
 def say(*parts: Any, file: IO[str] | None = None, end: str = "\n") -> None:

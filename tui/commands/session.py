@@ -142,7 +142,12 @@ def _console(stream: TextIO) -> SafeConsole:
         terminal = False
     if terminal:
         return SafeConsole(stderr=stderr, soft_wrap=False)
-    return SafeConsole(stderr=stderr, soft_wrap=True, width=_UNBOUNDED_WIDTH)
+    return pipe_console(stderr=stderr)
+
+
+def pipe_console(*, stderr: bool = False, file: TextIO | None = None) -> SafeConsole:
+    """The console for a pipe or a file: no width, so nothing is folded or cut, and no line padded with spaces."""
+    return SafeConsole(stderr=stderr, file=file, soft_wrap=True, width=_UNBOUNDED_WIDTH, trim_line_ends=True)
 
 
 def _register_tokens(config: Config) -> None:

@@ -264,10 +264,12 @@ class ProfileList(OptionList):
         title.append("● " if profile.name in self._marked else "", style="bold yellow")
         title.append(visible(profile.name), style="bold" if active else "")
         title.append(f"  {profile.edition.value}", style="cyan" if profile.edition is Edition.API else "magenta")
-        flying = len(self._in_flight.get(profile.name, ()))
-        if flying:
-            title.append(f"  {flying} in flight", style="yellow")
         room = self.scrollable_content_region.width - 2  # an option's padding; <= 0 before the first layout
+        flying = len(self._in_flight.get(profile.name, ()))
+        flying_text = f"{flying} in flight" if flying else ""
+        if flying_text and (room <= 0 or title.cell_len + 2 + len(flying_text) <= room):
+            title.append(f"  {flying_text}", style="yellow")
+            flying_text = ""  # shown; else it leads the status figures, whole, where the title has no room
         endpoint, *hour_line = self._endpoint_lines(profile, room)
         lines: list[RenderableType] = [title, endpoint]
         status_line = Text(no_wrap=True, overflow="ellipsis")
@@ -276,12 +278,16 @@ class ProfileList(OptionList):
         lines.append(status_line)
         if status is None:
             status_line.append("○ not started", style="dim")
+            if flying_text and (room <= 0 or status_line.cell_len + 3 + len(flying_text) <= room):
+                status_line.append(f" · {flying_text}")
+            elif flying_text:
+                lines.append(Text(f"    {flying_text}", no_wrap=True, overflow="ellipsis"))
         else:
             icon, colour = SOURCE_STYLES.get(status.state, ("?", "white"))
             status_line.append(f"{icon} {status.state.value}", style=colour)
             # The queue and the instances come before the age, which matters least and shows only where it fits
             # whole. In a narrow sidebar they take a line of their own rather than end in "…".
-            figures = []
+            figures = [flying_text] if flying_text else []
             if status.queue_length is not None:
                 figures.append(f"queue {status.queue_length}")
             if status.consumers is not None:

@@ -5,6 +5,10 @@ in the form) and writes it by replacing only the literal it changes, so the user
 history survive a form edit. `workflow` is None while the text does not validate (or a form field holds text its
 input cannot take); `error` says why and where, and `focus_error()` takes the user there.
 
+Files are chosen by whoever hosts the editor: it posts `PathRequested` (open, or save as) and the host's dialog
+hands the path back through `open_file` / `save_to` (screens/open_workflow.py: `WorkflowPathDialogs`). The editor
+owns its text and its file; it never pushes a screen.
+
 Characters that could steer the terminal (ESC, C1 controls, bidi overrides) never sit raw in the text area: they
 are written as JSON escapes (``\\u001b``) whenever text comes in, which keeps the JSON's meaning.
 """
@@ -14,7 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from rich.text import Text
 from textual import on
@@ -24,7 +30,6 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, TabbedContent, TabPane, Tabs, TextArea
 
-from screens.open_workflow import OpenWorkflowScreen
 from tui.core.atomic_file import write_atomically
 from tui.core.batch import job_count
 from tui.core.external_editor import ExternalEditorError, edit_text_externally, external_editor_command
@@ -47,6 +52,8 @@ log = logging.getLogger(__name__)
 
 PARAMS_TAB = "workflow-params-tab"
 JSON_TAB = "workflow-json-tab"
+
+PathPurpose = Literal["open", "save"]  # a file to read, or where to write
 
 
 def _file_text_of(workflow: Workflow | None, path: Path | None) -> str | None:
@@ -110,6 +117,23 @@ class WorkflowEditor(Vertical):
 
     class SubmitRequested(Message):
         pass
+
+    @dataclass
+    class PathRequested(Message):
+        """The editor needs a path from the user: a file to open (`purpose` "open") or where to save ("save").
+
+        The screen shows its dialog (starting at `initial`, listing `recent`) and hands the answer back with
+        `open_file` / `save_to`; a cancel hands back nothing. The editor keeps its text and file meanwhile.
+        """
+
+        editor: WorkflowEditor
+        purpose: PathPurpose
+        initial: str
+        recent: list[Path]
+
+        @property
+        def control(self) -> WorkflowEditor:
+            return self.editor
 
     class Changed(Message):
         """The text changed (or a form field became valid/invalid); `valid` says whether it can be submitted."""
@@ -357,14 +381,8 @@ class WorkflowEditor(Vertical):
     # ------------------------------------------------------------------ actions
 
     def action_open(self) -> None:
-        self.app.push_screen(
-            OpenWorkflowScreen("open", initial=self._dialog_start(), recent=self._recent_paths()),
-            self._open_chosen,
-        )
-
-    def _open_chosen(self, path: Path | None) -> None:
-        if path is not None:
-            self.open_file(path)
+        """Ask the screen for a file to open; the answer comes back through `open_file`."""
+        self.post_message(self.PathRequested(self, "open", self._dialog_start(), self._recent_paths()))
 
     def action_save(self) -> None:
         if self.path is None:
@@ -373,12 +391,9 @@ class WorkflowEditor(Vertical):
             self.save_to(self.path)
 
     def action_save_as(self) -> None:
+        """Ask the screen where to save (starting at the current file); the answer comes back through `save_to`."""
         initial = str(self.path) if self.path is not None else self._dialog_start() + "workflow.json"
-        self.app.push_screen(OpenWorkflowScreen("save", initial=initial, recent=self._recent_paths()), self._save_chosen)
-
-    def _save_chosen(self, path: Path | None) -> None:
-        if path is not None:
-            self.save_to(path)
+        self.post_message(self.PathRequested(self, "save", initial, self._recent_paths()))
 
     def action_toggle_view(self) -> None:
         self.show_view(JSON_TAB if self.active_view == PARAMS_TAB else PARAMS_TAB)

@@ -26,6 +26,7 @@ from tui.core.backends.common import Backoff, BackendError
 from tui.core.backends.eas_sdk import consumer_uid
 from tui.core.backends.http import ProfileHttp, ServiceError, unauthorized_message
 from tui.core.backends.sink_watcher import SinkWatcher
+from tui.core.checkpoints import CheckpointChoices
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
 from tui.core.store import ActiveJob
 
@@ -246,12 +247,16 @@ class EasQueueBackend(Backend):
     async def _monitor_loop(self) -> None:
         backoff = Backoff()
         last_health = 0.0
+        last_in_flight = self._in_flight
         while True:
             self._wake.clear()
             busy = False
             try:
                 busy = await self.monitor_once()
-                if time.monotonic() - last_health >= self.health_interval:
+                # The queue's length moves when our jobs go in or come out: read it then too, not only every
+                # health interval, or the pane says "queue 1" for 10 s after the last job ended.
+                moved, last_in_flight = self._in_flight != last_in_flight, self._in_flight
+                if moved or time.monotonic() - last_health >= self.health_interval:
                     last_health = time.monotonic()
                     await self.check_health()
                 backoff.reset()
@@ -465,6 +470,10 @@ class EasQueueBackend(Backend):
             updates.append(JobUpdate(job.id, queue_index=index, request_id=tags.get("requestId")))
             updates.append(JobUpdate(job.id, state=JobState.QUEUED, at=now))
         return updates
+
+    async def checkpoint_choices(self) -> CheckpointChoices:
+        # The queue service only queues: it has no route that lists the ComfyUI instances' models.
+        return CheckpointChoices.unavailable("the API edition's queue cannot list the server's checkpoints")
 
     async def check_connection(self) -> tuple[bool, str]:
         try:
