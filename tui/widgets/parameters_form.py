@@ -33,6 +33,7 @@ from tui.core.input_limits import limit_for
 from tui.core.safe_text import visible
 from tui.core.sweep import SweepAxis, SweepError, is_number_input, looks_like_sweep, parse_values
 from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
+from tui.widgets.ordered_keys import OrderedInput, OrderedTextArea
 
 # The choices of ComfyUI's KSampler (its /object_info), offered as completions, not enforced: custom nodes add more.
 SAMPLER_NAMES = (
@@ -301,7 +302,7 @@ class ParametersForm(VerticalScroll):
         text, safe = _shown_value(item.value, multiline=field.is_prompt)
         if field.is_prompt:
             title = Label(Text(visible(f"{item.title} #{item.node_id}")), classes="param param-part param-title")
-            area = TextArea(
+            area = OrderedTextArea(
                 text,
                 id=field.widget_id,
                 classes="param-part param-prompt",
@@ -314,7 +315,7 @@ class ParametersForm(VerticalScroll):
             area.tooltip = _tooltip(item, safe)
             return [title, area]
         suggestions = {"sampler_name": SAMPLER_NAMES, "scheduler": SCHEDULERS}.get(item.name)
-        field_input = Input(
+        field_input = OrderedInput(
             text,
             id=field.widget_id,
             classes="param-input",
