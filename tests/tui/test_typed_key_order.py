@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from textual import events
+from textual.app import App, ComposeResult
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
@@ -24,7 +25,9 @@ from textual.widgets import Input, TextArea
 from screens.open_workflow import OpenWorkflowScreen, PathInput
 from screens.profile_form import ProfileFormScreen
 from tests.tui.conftest import OFFLINE_CONFIG, app_on, running, seeded_dirs, wait_for
+from tests.tui.editor_app import write_workflow
 from tui.app import ComfyqApp
+from tui.widgets.ordered_keys import OrderedInput, OrderedTextArea
 from tui.widgets.parameters_form import ParametersForm
 from tui.widgets.profile_list import ProfileList
 from tui.widgets.workflow_editor import JSON_TAB, PARAMS_TAB, WorkflowEditor
@@ -40,7 +43,7 @@ def key_event(key: str) -> events.Key:
     return events.Key(key, None)
 
 
-async def burst(pilot: Pilot[Any], app: ComfyqApp, keys: Sequence[str]) -> None:
+async def burst(pilot: Pilot[Any], app: App[Any], keys: Sequence[str]) -> None:
     """Post every key to the app at once (no pause between them), then let the app handle them all."""
     for key in keys:
         app.post_message(key_event(key))
@@ -152,3 +155,70 @@ async def test_the_open_dialog_keeps_a_fast_rename(tmp_path: Path) -> None:
         field.cursor_position = len(field.value)
         await burst(pilot, app, ["backspace"] * len("night.json") + list("copy.json"))
         assert field.value == "flows/copy.json"
+
+
+async def test_tab_completion_in_a_burst_completes_what_was_typed_before_it(tmp_path: Path) -> None:
+    """The path field's own binding (tab completes) runs in order too: `por` + tab + `a` gives `portrait_a`."""
+    for name in ("portrait_a.json", "portrait_b.json"):
+        write_workflow(tmp_path / name, 20)
+    app = app_on(seeded_dirs(tmp_path / "home", OFFLINE_CONFIG))
+    async with running(app) as pilot:
+        field = await open_dialog_path(pilot, app)
+        await burst(pilot, app, list(f"{tmp_path}/por") + ["tab", "a"])
+        assert field.value == f"{tmp_path}/portrait_a"
+        assert field.has_focus
+
+
+async def test_a_keymap_override_of_the_fields_own_binding_is_applied_in_order(tmp_path: Path) -> None:
+    """The field resolves its bindings the way the app does: a [keymap] override of the completion key counts."""
+    for name in ("portrait_a.json", "portrait_b.json"):
+        write_workflow(tmp_path / name, 20)
+    config = OFFLINE_CONFIG + '\n[keymap]\nopen_workflow.complete = "ctrl+t"\n'
+    app = app_on(seeded_dirs(tmp_path / "home", config))
+    async with running(app) as pilot:
+        field = await open_dialog_path(pilot, app)
+        await burst(pilot, app, list(f"{tmp_path}/por") + ["ctrl+t", "b"])
+        assert field.value == f"{tmp_path}/portrait_b"
+
+
+async def test_enter_at_the_end_of_a_burst_opens_the_path_typed(tmp_path: Path) -> None:
+    """A typed path and its enter, all at once: the dialog opens exactly that file (enter still submits)."""
+    wanted = tmp_path / "night.json"
+    write_workflow(wanted, 33)
+    app = app_on(seeded_dirs(tmp_path / "home", OFFLINE_CONFIG))
+    async with running(app) as pilot:
+        await open_dialog_path(pilot, app)
+        await burst(pilot, app, list(f"{tmp_path}/nightx") + ["backspace", ".", "j", "s", "o", "n", "enter"])
+        await wait_for(pilot, lambda: not isinstance(app.screen, OpenWorkflowScreen), "the dialog to close")
+        editor = app.screen.query_one(WorkflowEditor)
+        await wait_for(pilot, lambda: editor.path == wanted, lambda: f"{wanted} opened (the editor has {editor.path})")
+
+
+# ------------------------------------------------------- the upstream bug, on stock Textual: when to drop the fix
+
+
+class _TwoFields(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Input(id="stock")
+        yield OrderedInput(id="ordered")
+        yield TextArea(id="stock-area")
+        yield OrderedTextArea(id="ordered-area")
+
+
+@pytest.mark.parametrize(("stock_id", "ordered_id"), [("stock", "ordered"), ("stock-area", "ordered-area")])
+async def test_stock_textual_still_reorders_a_burst(stock_id: str, ordered_id: str) -> None:
+    """Textualize/textual#6605 is still there: a stock field turns `b a backspace c` into `ba`, ours into `bc`.
+
+    When this fails on the stock field (a Textual release fixed #6605), tui/widgets/ordered_keys.py can go: put
+    Input/TextArea back where OrderedInput/OrderedTextArea are built, and drop this test.
+    """
+    app = _TwoFields()
+    async with app.run_test() as pilot:
+        typed: dict[str, str] = {}
+        for widget_id in (stock_id, ordered_id):
+            field = cast(Field, app.query_one(f"#{widget_id}"))
+            field.focus()
+            await pilot.pause()
+            await burst(pilot, app, ["b", "a", "backspace", "c"])
+            typed[widget_id] = text_of(field)
+        assert typed == {stock_id: "ba", ordered_id: "bc"}
