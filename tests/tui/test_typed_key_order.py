@@ -44,11 +44,20 @@ def key_event(key: str) -> events.Key:
 
 
 async def burst(pilot: Pilot[Any], app: App[Any], keys: Sequence[str]) -> None:
-    """Post every key to the app at once (no pause between them), then let the app handle them all."""
+    """Post every key to the app at once (no pause between them), then wait until the app has handled them all."""
     for key in keys:
         app.post_message(key_event(key))
-    for _ in range(3):  # a bound key's event bubbles through the DOM before it acts: let every hop finish
+    await settled(pilot, app)
+
+
+async def settled(pilot: Pilot[Any], app: App[Any]) -> None:
+    """Pause until no message waits in the app or on its screen. A bound key's event bubbles up the DOM one queue
+    at a time before it acts (that is the bug), so one pause is not enough to see where stock Textual ends up."""
+    for _ in range(50):
         await pilot.pause()
+        if all(node._message_queue.empty() for node in (app, *app.screen.walk_children(with_self=True))):
+            return
+    raise AssertionError("messages kept coming: the app never settled after the burst")
 
 
 def text_of(field: Field) -> str:
