@@ -203,6 +203,21 @@ async def test_enter_at_the_end_of_a_burst_opens_the_path_typed(tmp_path: Path) 
         await wait_for(pilot, lambda: editor.path == wanted, lambda: f"{wanted} opened (the editor has {editor.path})")
 
 
+async def test_keys_the_field_does_not_bind_still_reach_the_screen(tmp_path: Path) -> None:
+    """Only the field's own bindings run inline: escape (the screen's) after a burst still closes what it closes."""
+    app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG))
+    async with running(app) as pilot:
+        field = await open_dialog_path(pilot, app)
+        await burst(pilot, app, ["x", "y", "backspace", "escape"])
+        await wait_for(pilot, lambda: not isinstance(app.screen, OpenWorkflowScreen), "escape to close the dialog")
+        assert field.value == "x"
+
+        filter_field = await job_filter(pilot, app)
+        await burst(pilot, app, ["a", "b", "left", "backspace", "escape"])
+        await wait_for(pilot, lambda: not filter_field.display and not filter_field.has_focus, "escape to close the filter")
+        assert filter_field.value == ""  # the screen's escape clears what was typed
+
+
 # ------------------------------------------------------- the upstream bug, on stock Textual: when to drop the fix
 
 
