@@ -34,6 +34,7 @@ from tui.core.stats import ProfileFigures, Window, profile_figures
 from tui.core.store import JobFilter
 from tui.widgets.job_detail import JobDetail
 from tui.widgets.key_footer import KeyFooter
+from tui.widgets.parameters_form import ParametersForm
 from tui.widgets.job_table import JobTable
 from tui.widgets.jobs_pane import JobsPane
 from tui.widgets.profile_list import ProfileList
@@ -372,6 +373,7 @@ class MainScreen(WorkflowPathDialogs, FittedFooterScreen[None], JobActionsScreen
         targets = self.target_profiles()
         label = "→ (no profile)" if not targets else f"→ {targets[0]}" if len(targets) == 1 else f"→ {len(targets)} profiles"
         self.query_one(WorkflowEditor).set_target_label(label)
+        self.query_one(ParametersForm).follow_checkpoints_of(targets[0] if targets else None)  # its ckpt choices
 
     # ---------------------------------------------------------------- layout
 

@@ -427,7 +427,7 @@ async def test_the_queue_length_is_read_again_when_a_job_leaves_it(harness: Harn
     flight change — a job sent, a job finished — instead of saying "queue 1" for up to 10 s after the last one ended."""
     await wait_until(lambda: (s := harness.recorder.last_status()) and s.queue_length == 0, what="queue 0 at start")
     harness.backend.health_interval = 3600.0  # from now on only a change of the jobs in flight may read it
-    job = await harness.submit(slow_workflow(steps=3))
+    job = await harness.submit(slow_workflow(steps=600))  # about 3 s in: the length is read while it is there
     await wait_until(lambda: harness.recorder.last_status().queue_length == 1, what="queue 1 once the job is in")
     assert (await harness.finished(job)).state is JobState.SUCCEEDED
     await wait_until(lambda: harness.recorder.last_status().queue_length == 0, timeout=3.0,

@@ -22,12 +22,14 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tui.core.aio import wait_event
 from tui.core.backends import create_backend, load_backend_modules
 from tui.core.backends.base import Backend, BackendContext, Capabilities, SourceState, SourceStatus
 from tui.core.batch import check_job_count, new_batch_name
+from tui.core.checkpoints import CheckpointCache, CheckpointChoices
 from tui.core.event_hub import EventHub, Subscriber
 from tui.core.events import EngineError, Event, JobChanged, SourceStatusChanged
 from tui.core.job_planning import SubmissionRequest, apply_params, new_job, plan_submission, retry_of
@@ -109,6 +111,8 @@ class Engine:
         self._last_status_error: dict[str, str | None] = {}
         self._stopping = False
         self._follow_all = False  # start() was asked for every profile: new profiles get started on reload
+        # Each profile's checkpoint names (the parameters form's completions), asked when first wanted.
+        self._checkpoints = CheckpointCache(self._fetch_checkpoints)
         self._sender = Sender(
             store, route=self._route, slots=self._slots, publish=self._publish, clock=self.clock,
             cancel_remote=self._cancel_remote,
@@ -159,6 +163,12 @@ class Engine:
     def _apply_status(self, status: SourceStatus) -> None:
         if status.profile not in self.config.profiles:
             return  # the last word of a backend whose profile was removed from the config
+        previous = self.source_statuses.get(status.profile)
+        if status.state is SourceState.CONNECTED and (
+            (previous is not None and previous.state is not SourceState.CONNECTED)
+            or self._checkpoints.is_failure(status.profile)
+        ):
+            self._checkpoints.forget(status.profile)  # back (maybe a restarted server with other files): ask again
         self.source_statuses[status.profile] = status
         self._emit(SourceStatusChanged(status))
         # A source error is worth an EngineError once (and in the log), not on every retry of the same error.
@@ -203,6 +213,24 @@ class Engine:
     def capabilities(self, profile: str) -> Capabilities:
         return type(self.backend(profile)).capabilities
 
+    def checkpoint_choices(self, profile: str) -> CheckpointChoices | None:
+        """The profile's checkpoint names as last fetched; None when not fetched (or forgotten since)."""
+        return self._checkpoints.cached(profile)
+
+    async def load_checkpoint_choices(self, profile: str, *, refresh: bool = False) -> CheckpointChoices:
+        """The profile's checkpoint names, fetched when not known (or `refresh`); no list, with a reason, when the
+        service cannot give them. Raises only UnknownProfile."""
+        self.profile(profile)
+        return await self._checkpoints.get(profile, refresh=refresh)
+
+    async def _fetch_checkpoints(self, profile: str) -> CheckpointChoices:
+        try:
+            choices = await self.backend(profile).checkpoint_choices()
+        except Exception as exc:  # a bug, not the server: logged, and the form just has no list
+            log.exception("listing the checkpoints of %s failed", profile)
+            choices = CheckpointChoices.failed(f"listing the checkpoints failed: {exc}")
+        return replace(choices, at=self.clock())
+
     async def test_connection(self, profile: str) -> tuple[bool, str]:
         """One cheap request to the profile's service: (reachable and authorized, a message for the user)."""
         self._bind_loop()
@@ -239,6 +267,7 @@ class Engine:
         for name in list(self._backends):
             if config.profiles.get(name) == old.profiles.get(name):
                 continue
+            self._checkpoints.forget(name)
             was_started = name in self._started
             backend = self._backends.pop(name)
             self._contexts.pop(name, None)
@@ -286,6 +315,7 @@ class Engine:
             await asyncio.gather(*retries, return_exceptions=True)
             self._drain()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._checkpoints.close()
         results = await asyncio.gather(
             *(backend.stop() for backend in self._backends.values()), return_exceptions=True
         )

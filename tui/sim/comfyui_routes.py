@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_UPLOAD_SIZE = 104857600
-# Model folders ComfyUI knows (GET /models); only checkpoints is ever non-empty here.
+# Model folders ComfyUI knows (GET /models); only checkpoints is ever non-empty here. GET /models/checkpoints reads
+# the catalogue's CheckpointLoaderSimple.ckpt_name enum, the list POST /prompt validates against: in ComfyUI both
+# are folder_paths.get_filename_list("checkpoints"), so they always agree.
 MODEL_FOLDERS = (
     "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models", "clip_vision", "style_models",
     "embeddings", "diffusers", "vae_approx", "controlnet", "gligen", "upscale_models", "hypernetworks",
@@ -331,7 +333,10 @@ class ComfyUIRoutes:
         folder = request.match_info["folder"]
         if folder not in MODEL_FOLDERS:
             return web.Response(status=404)
-        return web.json_response(self.emulator.models if folder == "checkpoints" else [])
+        if folder != "checkpoints":
+            return web.json_response([])
+        loader = self.emulator.catalogue["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"]
+        return web.json_response(list(loader[0]))
 
 
 def create_app(emulator: ComfyUIEmulator, *, token: str | None = None) -> web.Application:

@@ -8,13 +8,13 @@ being typed in keeps its text and cursor (no feedback loop).
 
 Stock widgets: a prompt is a title and a TextArea, any other field a row of a Label (its name) and an Input (and a
 Button for a seed's dice); a long text (a checkpoint name) gets the row's whole width under its name. A typed
-number is also checked against the range ComfyUI declares for it (tui/core/input_limits.py). A value holding
-characters that could steer the terminal is shown escaped and read-only (the JSON tab edits it).
+number is also checked against the range ComfyUI declares for it (tui/core/input_limits.py). The checkpoint field
+completes from the target profile's checkpoints and says when a name is not among them (checkpoint_field.py). A value
+holding characters that could steer the terminal is shown escaped and read-only (the JSON tab edits it).
 """
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 
@@ -29,28 +29,21 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from tui.core.batch import DEFAULT_MAX_JOBS
-from tui.core.input_limits import limit_for
+from tui.core.checkpoints import CheckpointChoices
 from tui.core.safe_text import visible
 from tui.core.sweep import SweepAxis, SweepError, is_number_input, looks_like_sweep, parse_values
 from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, WorkflowError
+from tui.widgets.checkpoint_field import (
+    CHECKPOINT_INPUT, CheckpointChoicesMixin, checkpoint_suggester, list_tooltip, missing_note, set_hint,
+)
 from tui.widgets.ordered_keys import OrderedInput, OrderedTextArea
-
-# The choices of ComfyUI's KSampler (its /object_info), offered as completions, not enforced: custom nodes add more.
-SAMPLER_NAMES = (
-    "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
-    "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
-    "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
-    "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm",
-    "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
-    "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "seeds_2",
-    "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc", "uni_pc_bh2",
-)  # fmt: skip
-SCHEDULERS = (
-    "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic",
-    "kl_optimal",
-)  # fmt: skip
+from tui.widgets.parameter_text import (
+    NAME_WIDTH, SAMPLER_NAMES, SCHEDULERS, field_tooltip, range_problem, same_value, short_message,
+    shown_value,
+)
 
 MAX_FIELDS = 60  # the form shows the first ones (prompts and samplers come first); the JSON tab has everything
+MAX_UNECHOED = 64  # sent values remembered per field until their echo (a bound: echoes are never lost in practice)
 
 _SHORT_NAMES = {
     "sampler_name": "sampler",
@@ -61,17 +54,6 @@ _SHORT_NAMES = {
 }
 _SEED_NAMES = frozenset({"seed", "noise_seed"})
 _PROMPT_CLASSES = frozenset({"CLIPTextEncode"})
-
-
-def display_value(value: Scalar) -> str:
-    """How a value reads in a field: JSON spelling for numbers and booleans, plain text for strings."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -86,7 +68,7 @@ class _Field:
         return self.item.class_type in _PROMPT_CLASSES and isinstance(self.item.value, str)
 
 
-class ParametersForm(VerticalScroll):
+class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
     """Edits the common parameters of one workflow; disabled while the JSON does not validate."""
 
     DEFAULT_CSS = """
@@ -159,6 +141,15 @@ class ParametersForm(VerticalScroll):
     ParametersForm .param-error.-shown {
         display: block;
     }
+    ParametersForm .param-hint {  /* what → completes to; a checkpoint the server does not list (never blocking) */
+        color: $text-muted;
+        width: 1fr;
+        height: auto;
+        padding: 0 1;
+    }
+    ParametersForm .param-hint.-warning {
+        color: $text-warning;
+    }
     ParametersForm .param-prompt-error {
         margin-bottom: 1;
     }
@@ -213,6 +204,11 @@ class ParametersForm(VerticalScroll):
         self._generation = 0  # widget ids change on each rebuild, so a late message from an old field is ignored
         self._errors: dict[str, str] = {}  # widget id -> why its text is not a value
         self._error_labels: dict[str, Label] = {}  # widget id -> the line under it (built on its first error)
+        # widget id -> the values it sent (Edited) whose echo (the editor's show_workflow) has not come back yet
+        self._sent: dict[str, list[Scalar]] = {}
+
+    def on_mount(self) -> None:
+        self.watch_source_statuses()
 
     def _line(self, widget_id: str) -> Static:
         """The note above the fields ("params-note") or below them ("params-more"), built the first time it is said
@@ -268,6 +264,7 @@ class ParametersForm(VerticalScroll):
         self.query(".param-part").remove()
         self._fields = {}
         self._error_labels = {}
+        self._sent = {}
         if self._sweeps:
             self._sweeps = {}
             self.post_message(self.SweepsChanged())
@@ -299,7 +296,7 @@ class ParametersForm(VerticalScroll):
         """
         item = field.item
         # Names and values from the workflow file: control characters shown escaped, never read as markup.
-        text, safe = _shown_value(item.value, multiline=field.is_prompt)
+        text, safe = shown_value(item.value, multiline=field.is_prompt)
         if field.is_prompt:
             title = Label(Text(visible(f"{item.title} #{item.node_id}")), classes="param param-part param-title")
             area = OrderedTextArea(
@@ -312,7 +309,7 @@ class ParametersForm(VerticalScroll):
                 highlight_cursor_line=False,
                 read_only=not safe,
             )
-            area.tooltip = _tooltip(item, safe)
+            area.tooltip = field_tooltip(item, safe)
             return [title, area]
         suggestions = {"sampler_name": SAMPLER_NAMES, "scheduler": SCHEDULERS}.get(item.name)
         field_input = OrderedInput(
@@ -323,7 +320,9 @@ class ParametersForm(VerticalScroll):
             suggester=SuggestFromList(suggestions, case_sensitive=True) if suggestions else None,
             disabled=not safe,
         )
-        field_input.tooltip = _tooltip(item, safe)
+        field_input.tooltip = self._tooltip_of(item, safe)
+        if item.name == CHECKPOINT_INPUT:
+            field_input.suggester = checkpoint_suggester(self.checkpoints)
         children: list[Widget] = [Label(Text(visible(label)), classes="param-name"), field_input]
         if item.name in _SEED_NAMES and isinstance(item.value, int):
             dice = Button("🎲", id=f"{field.widget_id}-dice", classes="param-dice", compact=True)
@@ -333,7 +332,25 @@ class ParametersForm(VerticalScroll):
             children.append(Static(Text(text), id=f"{field.widget_id}-readout", classes="param-readout"))
         row = Horizontal(*children, id=f"{field.widget_id}-row", classes="param param-part param-row")
         self._fit_row(row, item.value, text)
-        return [row]
+        if item.name != CHECKPOINT_INPUT:
+            return [row]
+        hint = Label("", id=f"{field.widget_id}-hint", classes="param-part param-hint")
+        set_hint(hint, missing_note(self.checkpoint_profile, self.checkpoints, text) if safe else None)
+        return [row, hint]
+
+    def _tooltip_of(self, item: EditableInput, safe: bool) -> Text:
+        tooltip = field_tooltip(item, safe)
+        extra = list_tooltip(self.checkpoint_profile, self.checkpoints) if item.name == CHECKPOINT_INPUT else None
+        return tooltip + Text(f"\n{extra}") if extra else tooltip
+
+    def show_checkpoints(self, profile: str | None, choices: CheckpointChoices | None) -> None:
+        self.checkpoint_profile, self.checkpoints = profile, choices
+        for widget_id, field in self._fields.items():
+            if field.item.name == CHECKPOINT_INPUT and not field.is_prompt:
+                widget = self._widget(widget_id)
+                widget.suggester = checkpoint_suggester(choices)  # type: ignore[union-attr]
+                widget.tooltip = self._tooltip_of(field.item, not self._is_read_only(widget))
+                self._show_checkpoint_note(widget_id)
 
     def _fit_row(self, row: Widget, value: Scalar, text: str) -> None:
         """Lay out a field's row for its text: beside its name where it fits, else under it (`-stacked`, and a
@@ -371,16 +388,20 @@ class ParametersForm(VerticalScroll):
             self._fields[widget_id] = _Field(widget_id, item)
             if widget_id in self._sweeps:
                 continue  # the field holds a list or range: the JSON's single value must not overwrite it
+            if self._is_echo(widget_id, item.value):
+                continue  # what this field sent, coming back: the field's text is that or newer (typed since)
             widget = self._widget(widget_id)
-            text, safe = _shown_value(item.value, multiline=field.is_prompt)
+            text, safe = shown_value(item.value, multiline=field.is_prompt)
             if safe and not self._is_read_only(widget):
                 current = self._parse(widget_id)
-                if current is not None and _same(current, item.value):
+                if current is not None and same_value(current, item.value):
                     continue  # the text already says this value (maybe spelled "8" for 8.0): leave the typist alone
             self._set_text(widget, text, safe)
-            widget.tooltip = _tooltip(item, safe)
+            widget.tooltip = self._tooltip_of(item, safe)
             self._refit(widget_id)
             self._show_error(widget_id, None)
+            if item.name == CHECKPOINT_INPUT:
+                self._show_checkpoint_note(widget_id)
 
     def _widget(self, widget_id: str) -> Input | TextArea:
         """The field's text area (a prompt) or input."""
@@ -390,7 +411,7 @@ class ParametersForm(VerticalScroll):
 
     @staticmethod
     def _is_read_only(widget: Input | TextArea) -> bool:
-        """A field showing an escaped value (see `_shown_value`): its text is not the value."""
+        """A field showing an escaped value (see `shown_value`): its text is not the value."""
         return widget.read_only if isinstance(widget, TextArea) else widget.disabled
 
     def _set_text(self, widget: Input | TextArea, text: str, safe: bool) -> None:
@@ -425,7 +446,7 @@ class ParametersForm(VerticalScroll):
         node_id, name = field.item.node_id, field.item.name
         text = self._text_of(widget_id)
         value = workflow.coerce(node_id, name, text)
-        problem = _range_problem(field.item, value, text.strip())
+        problem = range_problem(field.item, value, text.strip())
         if problem is not None:
             raise WorkflowError(problem, source=workflow.source, node_id=node_id)
         return value
@@ -443,8 +464,23 @@ class ParametersForm(VerticalScroll):
             return
         self._show_error(widget_id, None)
         current = self.workflow.nodes[field.item.node_id]["inputs"].get(field.item.name)
-        if not _same(value, current):
+        if not same_value(value, current):
+            self._sent.setdefault(widget_id, []).append(value)
+            del self._sent[widget_id][:-MAX_UNECHOED]
             self.post_message(self.Edited(self, field.item.node_id, field.item.name, value))
+
+    def _is_echo(self, widget_id: str, value: Scalar) -> bool:
+        """Whether `value` is one this field sent (it and the ones sent before it are then done). Keys typed quickly
+        reach the field before the editor has echoed the first: an echo must not put an older text back."""
+        sent = self._sent.get(widget_id)
+        if not sent:
+            return False
+        for index, earlier in enumerate(sent):
+            if same_value(earlier, value):
+                del sent[: index + 1]
+                return True
+        sent.clear()  # a value from elsewhere (the JSON tab, a file): it wins
+        return False
 
     def _sweep_edited(self, widget_id: str, field: _Field) -> bool:
         """A number field holding a list or a range is a sweep (True: handled here); any other text is not."""
@@ -459,7 +495,7 @@ class ParametersForm(VerticalScroll):
             except SweepError as error:
                 self._show_error(widget_id, str(error))
             else:
-                problem = next(filter(None, (_range_problem(item, value) for value in values)), None)
+                problem = next(filter(None, (range_problem(item, value) for value in values)), None)
                 if problem is not None:
                     self._show_error(widget_id, problem)
                 else:
@@ -482,7 +518,7 @@ class ParametersForm(VerticalScroll):
             self._errors[widget_id] = message
         if before != message:
             self.post_message(self.ErrorsChanged(self))
-        text = Text(visible(_short(message, self._fields[widget_id].item)) if message else "")
+        text = Text(visible(short_message(message, self._fields[widget_id].item)) if message else "")
         error = self._error_labels.get(widget_id)
         if error is None:
             if message is None:
@@ -541,6 +577,8 @@ class ParametersForm(VerticalScroll):
             self._field_edited(event.input.id)
             if event.input.id in self._fields:
                 self._refit(event.input.id)  # the read-out under a long text follows what is typed
+                if self._fields[event.input.id].item.name == CHECKPOINT_INPUT:
+                    self._show_checkpoint_note(event.input.id)
 
     @on(TextArea.Changed, ".param-prompt")
     def _prompt_changed(self, event: TextArea.Changed) -> None:
@@ -559,46 +597,3 @@ class ParametersForm(VerticalScroll):
         field = self._fields.get(widget_id)
         if field is not None:
             self.randomize_seed(field.item.key)
-
-
-UNSAFE_NOTE = "holds control characters (shown escaped, e.g. \\x1b): edit it in the JSON tab"
-LONG_TEXT = 16  # a text value longer than this has its whole self in the tooltip too
-NAME_WIDTH = 11  # the column of field names (.param-name, .param-error's padding)
-
-
-def _shown_value(value: Scalar, *, multiline: bool) -> tuple[str, bool]:
-    """What a field shows for ``value`` and whether that is the value itself (False: it holds characters that
-    could steer the terminal, shown escaped; the field is then read-only and the JSON tab edits it)."""
-    text = display_value(value)
-    shown = visible(text, keep_newlines=multiline)
-    return shown, shown == text
-
-
-def _tooltip(item: EditableInput, safe: bool) -> Text:
-    """Where the field's value lives (title, node, input, type); the whole of a long text, should the field be
-    narrower than it; why a field is read-only."""
-    tooltip = visible(f"{item.title} · node {item.node_id} · {item.class_type}.{item.name} ({item.type_name})")
-    if not safe:
-        tooltip += f"\n{UNSAFE_NOTE}"
-    elif isinstance(item.value, str) and len(item.value) > LONG_TEXT:
-        tooltip += f"\n{item.value}"  # the whole of a long text, should the field be narrower than it
-    return Text(tooltip)  # Text, not markup: a "[" in a name stays a "["
-
-
-def _range_problem(item: EditableInput, value: Scalar, shown: str | None = None) -> str | None:
-    """ComfyUI's complaint about ``value`` for this input ("3.steps (KSampler) takes 1 to 10000; ..."), or None."""
-    limit = limit_for(item.class_type, item.name)
-    if limit is None or not _is_number(value):
-        return None
-    problem = limit.problem(value, shown if shown is not None else display_value(value))
-    return f"{item.key} ({item.class_type}) {problem}" if problem else None
-
-
-def _short(message: str, item: EditableInput) -> str:
-    """The model's message without its "3.steps (KSampler) " prefix: under the field, the field says that."""
-    return "✘ " + message.removeprefix(f"{item.key} ({item.class_type}) ")
-
-
-def _same(left: object, right: object) -> bool:
-    # 8 == 8.0 in Python, but the JSON spelling differs; True == 1 too. Compare type and value.
-    return type(left) is type(right) and left == right

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
+from tui.core.checkpoints import CheckpointChoices
 from tui.core.jobs import Failure, Job, JobUpdate
 
 if TYPE_CHECKING:
@@ -138,3 +139,8 @@ class Backend(abc.ABC):
 
     def job_submitted(self, job: Job) -> None:
         """Hint that a job was just accepted (pollers speed up). Optional."""
+
+    async def checkpoint_choices(self) -> CheckpointChoices:
+        """The checkpoint names the service has (the parameters form offers them), or no list and why; never raises.
+        A backend whose service cannot list them says so (not available: nothing to warn about)."""
+        return CheckpointChoices.unavailable(f"profile {self.profile.name!r} cannot list its checkpoints")

@@ -17,6 +17,10 @@ import httpx
 
 from tui.core import payloads
 from tui.core.backends.http import ProfileHttp, ServiceError
+from tui.core.checkpoints import (
+    MODELS_PATH, OBJECT_INFO_PATH, CheckpointChoices, CheckpointListError, parse_models_answer,
+    parse_object_info_answer,
+)
 
 if TYPE_CHECKING:
     from tui.core.config import Profile
@@ -165,3 +169,23 @@ class ComfyApi:
             return response.status_code == 200 and response.json().get("cancelled") is True
         except (ValueError, AttributeError):
             return False
+
+    async def checkpoint_choices(self) -> CheckpointChoices:
+        """The server's checkpoint names (`GET /models/checkpoints`; `/object_info/CheckpointLoaderSimple` on a
+        server older than that route), or no list and why: never raises for what the server answers."""
+        try:
+            response = await self.request("GET", MODELS_PATH)
+            path, parse = MODELS_PATH, parse_models_answer
+            if response.status_code in (404, 405):
+                response = await self.request("GET", OBJECT_INFO_PATH)
+                path, parse = OBJECT_INFO_PATH, parse_object_info_answer
+        except ServiceError as exc:
+            return CheckpointChoices.failed(str(exc))
+        if response.status_code != 200:
+            return CheckpointChoices.failed(f"{self.base_url} answered GET {path} with HTTP {response.status_code}")
+        try:
+            if len(response.content) > PARSE_OFF_LOOP_BYTES:  # thousands of names: parsed off the (UI's) loop
+                return await asyncio.to_thread(parse, response.content)
+            return parse(response.content)
+        except CheckpointListError as exc:
+            return CheckpointChoices.failed(f"{self.base_url} answered GET {path} with {exc}")

@@ -38,6 +38,7 @@ from tui.core.backends.common import BackendError, Backoff
 from tui.core.backends.dedicated_settle import HISTORY_RACE_DELAY, HISTORY_RACE_POLLS, Settler
 from tui.core.backends.external import ExternalJobs
 from tui.core.backends.http import ServiceError, unauthorized_message
+from tui.core.checkpoints import CheckpointChoices
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
 
 if TYPE_CHECKING:
@@ -576,6 +577,9 @@ class DedicatedBackend(Backend):
             at=now,
             failure=Failure(FailureCategory.TRANSPORT, "not accepted before comfyq stopped; resubmit it"),
         )
+
+    async def checkpoint_choices(self) -> CheckpointChoices:
+        return await self.api.checkpoint_choices()
 
     # ------------------------------------------------------------------ connection test
 

@@ -26,6 +26,7 @@ from tui.core.backends.common import Backoff, BackendError
 from tui.core.backends.eas_sdk import consumer_uid
 from tui.core.backends.http import ProfileHttp, ServiceError, unauthorized_message
 from tui.core.backends.sink_watcher import SinkWatcher
+from tui.core.checkpoints import CheckpointChoices
 from tui.core.jobs import Failure, FailureCategory, Job, JobState, JobUpdate
 from tui.core.store import ActiveJob
 
@@ -469,6 +470,10 @@ class EasQueueBackend(Backend):
             updates.append(JobUpdate(job.id, queue_index=index, request_id=tags.get("requestId")))
             updates.append(JobUpdate(job.id, state=JobState.QUEUED, at=now))
         return updates
+
+    async def checkpoint_choices(self) -> CheckpointChoices:
+        # The queue service only queues: it has no route that lists the ComfyUI instances' models.
+        return CheckpointChoices.unavailable("the API edition's queue cannot list the server's checkpoints")
 
     async def check_connection(self) -> tuple[bool, str]:
         try:
