@@ -452,6 +452,21 @@ class MainScreen(WorkflowPathDialogs, FittedFooterScreen[None], JobActionsScreen
         self.query_one(StatusBar).set_profiles(list(config.profiles))
         self.query_one(JobDetail).config_changed()
 
+    def go_to_pane(self, pane_id: str) -> None:
+        """Focus a pane by its id (the palette's "Go to …"): Tab walks every field of the form on its way. A pane
+        of the hidden sidebar (ctrl+b) shows it again."""
+        pane = self.query_one(f"#{pane_id}")
+        sidebar = self.query_one("#sidebar")
+        if sidebar in pane.ancestors and not sidebar.display:
+            sidebar.display = True
+        if pane_id == "jobs-pane":
+            self.jobs_table.focus()
+            return
+        # The pane itself, else its first focusable part (the editor's tabs, the detail's scroll view).
+        target = next((widget for widget in self.focus_chain if widget is pane or pane in widget.ancestors), None)
+        if target is not None:
+            self.call_after_refresh(target.focus)  # after a shown sidebar is laid out: focus needs a region
+
     def switch_profile(self, name: str) -> None:
         self.query_one(ProfileList).set_active(name)
 

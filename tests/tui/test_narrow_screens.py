@@ -198,3 +198,27 @@ def form_text(app: ComfyqApp, form: ParametersForm) -> str:
     """The form's lines as on screen, joined without their line breaks (a wrapped value reads whole)."""
     region = form.region
     return "".join(line[region.x : region.right].strip() for line in screen_lines(app)[region.y : region.bottom])
+
+
+@SIZES
+async def test_where_ctrl_s_sends_is_whole_under_the_editor(sim: Sim, size: tuple[int, int]) -> None:
+    """The line under the editor says where ctrl+s sends ("→ sim-dedicated", "3 jobs → sim-dedicated"): at 80
+    columns a profile name longer than what is left beside the count takes a line of its own instead of "→ sim-dedi…"."""
+    app = sim.app(start_engine=False)
+    async with running(app, size=size) as pilot:
+        app.screen.switch_profile("sim-dedicated")
+        editor = app.screen.query_one(WorkflowEditor)
+
+        def bar_text() -> str:
+            region = editor.query_one("#workflow-submit-bar").region
+            return "\n".join(line[region.x : region.right] for line in screen_lines(app)[region.y : region.bottom])
+
+        await wait_for(pilot, lambda: "→ sim-dedicated" in bar_text(), lambda: f"the target whole: {bar_text()!r}")
+        assert "copies" in bar_text(), bar_text()
+        count = editor.query_one("#workflow-count", Input)
+        count.value = "3"
+        await wait_for(pilot, lambda: "3 jobs → sim-dedicated" in bar_text() and "same seed" in bar_text(),
+                       lambda: f"three copies, whole: {bar_text()!r}")
+        count.value = "1"
+        await wait_for(pilot, lambda: "same seed" not in bar_text() and "→ sim-dedicated" in bar_text(),
+                       lambda: f"back to one copy: {bar_text()!r}")

@@ -43,6 +43,22 @@ class SubmitBar(Horizontal):
     SubmitBar #workflow-same-seed:focus {
         text-style: bold;
     }
+    /* Where the target does not fit beside the count (a long profile name at 80 columns, "27 jobs → …" with
+       "same seed" shown), it takes the second line, whole, rather than end in "…". */
+    SubmitBar.-stacked {
+        layout: grid;
+        grid-size: 2;
+        grid-columns: auto 1fr;
+        height: 2;
+    }
+    SubmitBar.-stacked.-copies {
+        grid-size: 3;
+        grid-columns: auto auto 1fr;
+    }
+    SubmitBar.-stacked #workflow-target {
+        column-span: 3;
+        margin-left: 0;
+    }
     """
 
     SAME_SEED_LABEL = "same seed"
@@ -89,6 +105,7 @@ class SubmitBar(Horizontal):
         if count != self._copies:
             self._copies = count
             self.set_class(count > 1, "-copies")
+            self.call_after_refresh(self._fit_target)  # "same seed" shown or gone: measured once laid out
 
     @property
     def target_text(self) -> str:
@@ -100,3 +117,17 @@ class SubmitBar(Horizontal):
 
     def _show_target(self) -> None:
         self.query_one("#workflow-target", Label).update(Text(self.target_text))  # profile names: not markup
+        self._fit_target()
+
+    def on_resize(self) -> None:
+        self._fit_target()
+
+    def _fit_target(self) -> None:
+        """Beside the count where the target fits whole, else on a line of its own (the -stacked grid)."""
+        if not self.size.width:
+            return  # not laid out yet: the first resize fits it
+        target = self.query_one("#workflow-target", Label)
+        beside = sum(child.outer_size.width + child.styles.margin.width for child in self.children
+                     if child is not target and child.display)
+        room = self.content_size.width - beside - 1  # the target's margin
+        self.set_class(Text(self.target_text).cell_len > room, "-stacked")
