@@ -29,9 +29,9 @@ class JobDetailScreen(KeptScreen, FittedFooterScreen[None]):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
     FOOTER_FIRST = ("app.help", "detail.back")  # how to leave stays in a narrow footer
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str | None = None) -> None:
         super().__init__()
-        self.job_id = job_id
+        self.job_id = job_id  # None: made ahead, empty until `show` (tui/app.py pre-builds it while idle)
 
     @property
     def comfyq(self) -> ComfyqApp:
@@ -43,15 +43,33 @@ class JobDetailScreen(KeptScreen, FittedFooterScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one(JobDetail).focus()
-        self.show(self.job_id)
+        if self.job_id is not None:
+            self.show(self.job_id)
         self.comfyq.jobs_signal.subscribe(self, self._jobs_changed)  # live: the job and its attempts
         self.watch(self.app, "config", self._config_changed, init=False)
 
     def on_screen_resume(self) -> None:
         self.query_one(JobDetail).focus()
 
+    def warm_up(self, job: Job) -> None:
+        """Made ahead (tui/app.py): draw `job` once — its sections built, the modules they use imported — then show
+        nothing again, so the first open fills a screen that is already built. The preview is left out (it would
+        fetch the job's image): only its module is imported."""
+        import tui.widgets.output_preview  # noqa: F401 - httpx and the fetch code, imported by the first preview
+
+        detail = self.query_one(JobDetail)
+        opened, detail.opened = detail.opened, False
+        try:
+            detail.show_job(job)
+            detail.show_job(None)
+        finally:
+            detail.opened = opened
+
     def show(self, job_id: str) -> None:
         """Show `job_id` (the screen is made once and shows each job asked for)."""
+        if not self.query(JobDetail):
+            self.job_id = job_id  # asked while it is being made ahead: on_mount shows it
+            return
         detail = self.query_one(JobDetail)
         try:
             job = self.comfyq.store.get(job_id)

@@ -154,8 +154,12 @@ class ProfileFormScreen(KeptScreen, ModalScreen[ProfileSaved | None]):
         self.config_file = Path(config_file)
         self.old_name = name
         self.saved = False
-        if not self.is_mounted:
-            return  # compose() fills the fields on the first open
+        if self.query("#form-name"):
+            self._fill()
+        # else: compose() fills the fields from these (or on_mount does, when asked while being made ahead)
+
+    def _fill(self) -> None:
+        """The fields, title and hint for the profile asked for (`old_name`), errors cleared, the name focused."""
         profile = self.profile
         values = self._initial = self._initial_values(profile)
         with self.prevent(Input.Changed, Select.Changed):
@@ -234,8 +238,7 @@ class ProfileFormScreen(KeptScreen, ModalScreen[ProfileSaved | None]):
                 yield Button("Save  ctrl+s", variant="primary", id="form-save")
 
     def on_mount(self) -> None:
-        self._show_edition(self._edition())
-        self.query_one("#form-name", Input).focus()
+        self._fill()  # what compose() showed, unless `prepare` asked for another profile meanwhile (made ahead)
 
     def on_resize(self) -> None:
         # A short terminal (80x24) gets the rows without blank lines between them, so the buttons stay in view.

@@ -11,6 +11,7 @@ version of every job that changed), `source_status_signal` and `last_error_signa
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import re
@@ -25,13 +26,19 @@ from textual.driver import Driver
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import var
+from textual.screen import Screen
 from textual.signal import Signal
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from screens.confirm import ConfirmScreen
 from screens.help import HelpScreen
+from screens.job_detail import JobDetailScreen
+from screens.kept_screen import compose_unshown, lay_out_unshown, read_screens_css
 from screens.main import MainScreen
+from screens.profile_editing import PROFILE_FORM
+from screens.profile_form import ProfileFormScreen
+from screens.stats import StatsScreen
 from tui.core.backends.base import SourceStatus
 from tui.core.config import Config, ConfigError, builtin_config, save_ui_settings
 from tui.core.engine import Engine
@@ -41,7 +48,7 @@ from tui.core.locations import Locations
 from tui.core.notify import notification_sequence
 from tui.core.safe_text import visible
 from tui.core.secrets import redact
-from tui.core.store import JobStore, StoreError
+from tui.core.store import JobFilter, JobStore, StoreError
 from tui.core.workflow import Workflow
 from tui.palette import ComfyqCommands
 
@@ -65,6 +72,10 @@ class LaunchOptions:
 
 # Source errors arriving within this long of the first are shown as one toast.
 SOURCE_ERROR_GATHER_SECONDS = 0.6
+# The kept screens are made this long after the first frame and the engine's start (the profiles are connecting or
+# connected by then), one at a time with a pause between them for keys that arrive meanwhile.
+PREBUILD_AFTER_SECONDS = 0.3
+PREBUILD_PAUSE_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,11 @@ class ComfyqApp(App[int]):
         self.closing = False  # set by shutdown(): timers must leave the store alone from then on
         self.engine_started = False
         self._settled = False
+        self._prebuild_started = False
+        # Make the kept screens while idle after start-up. None: for a person at a terminal, not headless (a test
+        # or a snapshot that ends within a second would end it mid-mount); a test of it sets True.
+        self.prebuild_screens: bool | None = None
+        self.prebuilt = False  # every kept screen composed ahead (tests wait for it)
         self.terminal_notifications: list[str] = []  # what notify_terminal wrote (tests read it; headless writes none)
         if options.demo:
             self.sub_title = "demo"
@@ -181,10 +197,60 @@ class ComfyqApp(App[int]):
             self._settled = True
             gc.collect()  # once: garbage frozen now would never be freed
             gc.freeze()
+            self._prebuild_when_idle()
+
+    def _prebuild_when_idle(self) -> None:
+        """Once the first frame is out and the engine has started: make the kept screens soon after."""
+        if self._prebuild_started or not self._settled or (self.options.start_engine and not self.engine_started):
+            return
+        if not (self.prebuild_screens if self.prebuild_screens is not None else not self.is_headless):
+            return
+        self._prebuild_started = True
+        self.set_timer(PREBUILD_AFTER_SECONDS, self._start_prebuild)
+
+    def _start_prebuild(self) -> None:
+        if not self.closing:
+            self.run_worker(self._prebuild_screens(), name="prebuild", group="prebuild", exit_on_error=False)
+
+    async def _prebuild_screens(self) -> None:
+        """Make the job detail, the help and the profile form (installed, kept) and read the confirmation's and the
+        stats view's CSS while the app is idle, so the first `enter` / `?` / `n` / `E` is a switch like every later
+        one instead of a compose (the first open of each took 135–490 ms, bench/keys.py). Each screen shows what it
+        is opened for (`JobDetailScreen.show`, `ProfileFormScreen.prepare`), never what it was made with."""
+        kept: list[tuple[str, Screen[object]]] = [("detail", JobDetailScreen()), ("help", HelpScreen())]
+        editing = getattr(self.screen, "profile_editing", None)
+        config_file = getattr(editing, "config_file", None)
+        if config_file is not None:
+            kept.append((PROFILE_FORM, ProfileFormScreen(config_file)))
+        try:
+            # Every CSS first, in one restyle (each read on its own restyles the whole app again).
+            if not read_screens_css(self, [screen for _, screen in kept] + [ConfirmScreen("", ""),
+                                                                         StatsScreen(JobFilter())]):
+                return  # a Textual without the means: each is made on its first push, as before
+            for name, screen in kept:
+                await asyncio.sleep(PREBUILD_PAUSE_SECONDS)
+                if self.closing:
+                    return
+                if not self.is_screen_installed(name):
+                    self.install_screen(screen, name)
+                if not await compose_unshown(self, name):
+                    return
+                if isinstance(screen, JobDetailScreen):
+                    newest = self.store.page(limit=1)
+                    if newest and not screen.is_current:
+                        screen.warm_up(newest[0])  # the first `enter` took 100 ms more than the next ones
+                await asyncio.sleep(PREBUILD_PAUSE_SECONDS)  # its widgets' mount handlers have run
+                if not self.closing:
+                    await lay_out_unshown(self, name, PREBUILD_PAUSE_SECONDS)
+        except Exception:  # noqa: BLE001 - made ahead is an optimization: the first push makes what is missing
+            log.warning("could not make the screens ahead", exc_info=True)
+            return
+        self.prebuilt = True
 
     async def _start_engine(self) -> None:
         await self.engine.start()
         self.engine_started = True
+        self._prebuild_when_idle()
 
     async def action_quit(self) -> None:
         sending = self.engine.sending

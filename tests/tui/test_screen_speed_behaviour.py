@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,31 @@ def test_a_lone_escape_from_a_real_terminal_closes_the_help(config_file: Path, t
         terminal.wait_for(lambda lines: any("Profiles" in line for line in lines), 60, "the main screen")
         terminal.send("?")
         terminal.wait_for(lambda lines: any("comfyq keys" in line for line in lines), 30, "the help")
+        terminal.send("\x1b")
+        terminal.wait_for(lambda lines: not any("comfyq keys" in line for line in lines), 30, "the help closed")
+        terminal.send("q")
+        terminal.process.wait(30)
+
+
+@pytest.mark.timeout(120)
+def test_sequences_that_begin_with_esc_are_not_the_escape_key_with_the_default_wait(
+    config_file: Path, tmp_path: Path
+) -> None:
+    """With comfyq's own escape wait (10 ms, no ESCDELAY of the user's): an arrow key's and an alt key's bytes, written
+    at once as a terminal writes them, stay those keys — the help stays open — and a lone ESC still closes it."""
+    script = Path(sys.executable).parent / "comfyq"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COMFYQ_") and key != "ESCDELAY"}
+    argv = [str(script), "--config", str(config_file), "--data-dir", str(tmp_path / "data")]
+    with TerminalProcess(argv, env=env, cwd=tmp_path) as terminal:
+        terminal.wait_for(lambda lines: any("Profiles" in line for line in lines), 60, "the main screen")
+        terminal.send("?")
+        terminal.wait_for(lambda lines: any("comfyq keys" in line for line in lines), 30, "the help")
+        # ↓ then ↑ (the help scrolls a line and back: its title is in view again), alt+x, alt+↓.
+        for sequences in (("\x1b[B", "\x1b[A"), ("\x1bx",), ("\x1b[1;3B",)):
+            for sequence in sequences:
+                terminal.send(sequence)
+                time.sleep(0.3)  # far longer than the wait: a sequence taken for esc would have closed the help
+            assert any("comfyq keys" in line for line in terminal.display()), f"{sequences!r} closed the help"
         terminal.send("\x1b")
         terminal.wait_for(lambda lines: not any("comfyq keys" in line for line in lines), 30, "the help closed")
         terminal.send("q")

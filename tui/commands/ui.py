@@ -68,9 +68,12 @@ def launch(config: Config, locations: Locations, workflow: Workflow, workflow_pa
     # is set here, before Textual is. At 120 a key waits half as long for its frame; an idle frame costs nothing.
     # A value the user set wins.
     os.environ.setdefault("TEXTUAL_FPS", "120")
-    # A lone ESC is the escape key once no more bytes of a sequence follow within ESCDELAY ms (Textual: 100). 25 ms,
-    # as vim and most curses programs wait: the sequences' bytes arrive together. A value the user set wins.
-    os.environ.setdefault("ESCDELAY", "25")
+    # A lone ESC is the escape key once no more bytes of a sequence follow within ESCDELAY ms (Textual: 100). 10 ms,
+    # tmux's escape-time since 3.5: a terminal writes a key's whole sequence at once (an arrow's or alt+x's bytes come
+    # in one read), so the wait only matters for a sequence split in transit (a slow link), which a user there can
+    # cover with ESCDELAY=25 or more. At 25 ms the wait was half of what `esc` cost (bench/keys.py). A value the user
+    # set wins.
+    os.environ.setdefault("ESCDELAY", "10")
     # Textual is imported only here: the headless commands never pay for it.
     from tui.app import ComfyqApp, LaunchOptions
 
