@@ -27,6 +27,7 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from tui.widgets.ordered_keys import OrderedInput
 from tui.widgets.workflow_editor import WorkflowEditor
 
 DialogMode = Literal["open", "save"]
@@ -119,7 +120,7 @@ def pasted_path(text: str) -> tuple[str, bool]:
     return "", False
 
 
-class PathInput(Input):
+class PathInput(OrderedInput):
     """A path field that completes like a shell: tab takes what every candidate shares; a second tab with
     nothing more to add lists the candidates under the field; with nothing to complete, tab moves focus."""
 

@@ -42,6 +42,7 @@ from tui.core.config import (
 )
 from tui.core.jobs import Edition
 from tui.core.secrets import redact
+from tui.widgets.ordered_keys import OrderedInput
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp
@@ -203,7 +204,7 @@ class ProfileFormScreen(KeptScreen, ModalScreen[ProfileSaved | None]):
             with VerticalScroll(id="form-fields"):
                 with Horizontal(classes="form-row"):
                     yield Label("name", classes="form-label")
-                    yield Input(values["name"], placeholder="e.g. artlab-api", id="form-name", compact=True)
+                    yield OrderedInput(values["name"], placeholder="e.g. artlab-api", id="form-name", compact=True)
                 yield Static(id="error-name", classes="form-error")
                 with Horizontal(classes="form-row"):
                     yield Label("edition", classes="form-label")
@@ -222,7 +223,7 @@ class ProfileFormScreen(KeptScreen, ModalScreen[ProfileSaved | None]):
                     classes = "form-row " + " ".join(f"-{e.value}" for e in editions)
                     with Horizontal(classes=classes, id=f"row-{key}"):
                         yield Label(label, classes="form-label")
-                        yield Input(
+                        yield OrderedInput(
                             values.get(key, ""),
                             placeholder=placeholder,
                             id=f"form-{key}",

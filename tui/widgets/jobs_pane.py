@@ -22,6 +22,7 @@ from tui.core.jobs import ACTIVE_STATES, FAILING_STATES, TERMINAL_STATES, JobSta
 from tui.core.safe_text import visible
 from tui.core.store import JobFilter, JobStore
 from tui.widgets.job_table import JobTable
+from tui.widgets.ordered_keys import OrderedInput
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp
@@ -64,7 +65,7 @@ class JobsPane(Vertical):
             active=TAB_PREFIX + self.quick_filter,
             id="quick-filters",
         )
-        filter_input = Input(placeholder="filter: text  state:failed  profile:NAME   (esc to close)", id="filter")
+        filter_input = OrderedInput(placeholder="filter: text  state:failed  profile:NAME   (esc to close)", id="filter")
         filter_input.display = False
         yield filter_input
         problems = Static(id="filter-problems", markup=False)

@@ -8,6 +8,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import TextArea
 
+from tui.widgets.ordered_keys import OrderedTextArea
+
 # Textual's bundled json.scm minus its two `conceal` patterns: py-tree-sitter 0.26.1 frees a query's predicate
 # lists twice when the query is dropped (heap corruption, then a segfault at a random later point), and those
 # patterns are the only ones with predicates (#set!, #eq?). Conceal does not style anything, so nothing is lost.
@@ -49,7 +51,7 @@ def _json_language() -> tree_sitter.Language | None:
         return None
 
 
-class JsonTextArea(TextArea):
+class JsonTextArea(OrderedTextArea):
     """A JSON TextArea that paints the line (and column) of the current validation error."""
 
     COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {"json-area--error-line", "json-area--error-column"}

@@ -36,6 +36,7 @@ from tui.core.workflow import SEED_MAX, EditableInput, Scalar, Workflow, Workflo
 from tui.widgets.checkpoint_field import (
     CHECKPOINT_INPUT, CheckpointChoicesMixin, checkpoint_suggester, list_tooltip, missing_note, set_hint,
 )
+from tui.widgets.ordered_keys import OrderedInput, OrderedTextArea
 from tui.widgets.parameter_text import (
     NAME_WIDTH, SAMPLER_NAMES, SCHEDULERS, field_tooltip, range_problem, same_value, short_message,
     shown_value,
@@ -298,7 +299,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
         text, safe = shown_value(item.value, multiline=field.is_prompt)
         if field.is_prompt:
             title = Label(Text(visible(f"{item.title} #{item.node_id}")), classes="param param-part param-title")
-            area = TextArea(
+            area = OrderedTextArea(
                 text,
                 id=field.widget_id,
                 classes="param-part param-prompt",
@@ -311,7 +312,7 @@ class ParametersForm(CheckpointChoicesMixin, VerticalScroll):
             area.tooltip = field_tooltip(item, safe)
             return [title, area]
         suggestions = {"sampler_name": SAMPLER_NAMES, "scheduler": SCHEDULERS}.get(item.name)
-        field_input = Input(
+        field_input = OrderedInput(
             text,
             id=field.widget_id,
             classes="param-input",

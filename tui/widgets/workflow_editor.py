@@ -45,6 +45,7 @@ from tui.core.safe_text import visible
 from tui.core.sweep import SweepAxis
 from tui.core.workflow import Scalar, Workflow, WorkflowError, parse_workflow
 from tui.widgets.json_text_area import JsonTextArea
+from tui.widgets.ordered_keys import OrderedInput
 from tui.widgets.parameters_form import ParametersForm
 from tui.widgets.submit_bar import SubmitBar
 
@@ -179,7 +180,7 @@ class WorkflowEditor(Vertical):
             with TabPane("JSON", id=JSON_TAB):
                 yield JsonTextArea(self._initial_text, id="workflow-text")
         yield Label("", id="workflow-status")
-        count = Input("1", id="workflow-count", restrict=r"[0-9]*", max_length=4, compact=True)
+        count = OrderedInput("1", id="workflow-count", restrict=r"[0-9]*", max_length=4, compact=True)
         count.tooltip = "how many copies to submit (ctrl+s)"
         yield SubmitBar(count, id="workflow-submit-bar")
 
