@@ -25,6 +25,8 @@ from textual._parser import ParseError
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
+from tui.widgets.image_protocol import take_typed_ahead
+
 IDLE_SELECT_SECONDS = 0.1  # Textual's own timeout while nothing is pending (how often the exit flag is looked at)
 ESC = "\x1b"
 
@@ -66,6 +68,13 @@ class PromptEscapeDriver(LinuxDriver):
             for event in parser.tick():
                 self.process_message(event)
 
+        # Keys typed before the app started, read while the terminal was asked what it can draw: first in line.
+        typed_ahead = take_typed_ahead()
+        if typed_ahead:
+            for event in parser.feed(decode(typed_ahead)):
+                self.process_message(event)
+            if ESC in typed_ahead.decode(errors="replace"):
+                escape_due = time.monotonic() + constants.ESCAPE_DELAY + 0.001
         try:
             while not self.exit_event.is_set():
                 process(selector.select(select_timeout(escape_due, time.monotonic())))

@@ -6,7 +6,10 @@ How fast the first open is is measured by bench/keys.py (its first-press rows), 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+
+import pytest
 
 from textual.widgets import Input
 
@@ -124,3 +127,22 @@ async def test_prebuilt_form_shows_the_profile_asked_for(tmp_path: Path) -> None
         assert "New profile" in screen_text(app)
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is not form, "the form closed again")
+
+
+@pytest.mark.parametrize("screen_name", KEPT)
+async def test_q_while_a_screen_is_being_made_quits(tmp_path: Path, screen_name: str) -> None:
+    """Found in tmux: `q` pressed about 0.7 s after launch — while the kept screens were being made — opened the
+    help screen and the app never ended. Quitting waits for the screen being made, then quits."""
+    app = app_prebuilding(tmp_path, 5)
+    shown: list[str] = []
+    async with running(app) as pilot:
+        await wait_for(pilot, lambda: app.is_screen_installed(screen_name), f"{screen_name} being made")
+        await pilot.press("q")
+        for _ in range(200):
+            shown.append(type(app.screen).__name__ if app.screen_stack else "-")
+            if app.return_value is not None:
+                break
+            await asyncio.sleep(0.01)
+        await wait_for(pilot, lambda: app.return_value is not None, "the app to quit")
+    assert app.return_value == 0
+    assert set(shown) <= {"MainScreen", "-"}, f"shown while quitting: {sorted(set(shown))}"

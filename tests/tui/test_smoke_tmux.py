@@ -125,3 +125,23 @@ def test_demo_submits_and_shows_a_succeeded_row_in_a_real_terminal(tmux: Tmux, t
                     interval=0.1)
     # The demo used the data dir it was given: the job is in its store.
     assert list((data_dir / "demo").glob("jobs.sqlite3*")), sorted(p.name for p in data_dir.rglob("*"))
+
+
+def test_q_typed_while_comfyq_starts_quits_it(tmux: Tmux, tmp_path: Path) -> None:
+    """A key typed before the app has started is the app's (type-ahead, as in any terminal program): `q` pressed
+    right after launching quits it once it is up. Before, the terminal question asked at start-up swallowed the
+    key and the terminal's answer came in as keys — `?` among them opened the help and the app stayed."""
+    command = " ".join(["env", "-u", "COLUMNS", "-u", "LINES", f"COMFYQ_DATA_DIR={tmp_path / 'data'}",
+                        f"COMFYQ_CONFIG={tmp_path / 'no-config.toml'}", "TERM=xterm-256color", str(comfyq_script()),
+                        "demo"])
+    tmux.run("new-session", "-d", "-s", tmux.session, "-x", str(WIDTH), "-y", str(HEIGHT), command)
+    tmux.send("q")  # long before Python has imported Textual
+    screens: list[str] = []
+
+    def ended() -> bool:
+        screens.append(tmux.screen())
+        return not tmux.alive()
+
+    wait_until_sync(ended, WAIT_SECONDS, lambda: f"comfyq to quit on the q typed ahead; the screen:\n{screens[-1]}",
+                    interval=0.05)
+    assert not any("comfyq keys" in screen for screen in screens), "the help opened"
