@@ -222,3 +222,27 @@ async def test_where_ctrl_s_sends_is_whole_under_the_editor(sim: Sim, size: tupl
         count.value = "1"
         await wait_for(pilot, lambda: "same seed" not in bar_text() and "→ sim-dedicated" in bar_text(),
                        lambda: f"back to one copy: {bar_text()!r}")
+
+
+async def test_a_profile_made_active_from_the_palette_is_shown_in_the_short_profiles_pane(sim: Sim) -> None:
+    """At 80×24 the Profiles pane shows one profile at a time: the palette's "Switch profile" brings the new active
+    one into view (it stayed below, the pane showing a profile no longer active)."""
+    app = sim.app(start_engine=False)
+    async with running(app, size=NARROW) as pilot:
+        profiles = app.screen.query_one(ProfileList)
+        for name in ("sim-api", "sim-dedicated"):  # as connected profiles show: four lines each, at 80 columns
+            profiles.update_status(SourceStatus(name, SourceState.CONNECTED, last_seen=None, queue_length=0,
+                                                consumers=3))
+        profiles.set_hour_figures({})
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Switch profile: sim-dedicated")
+        await wait_for(pilot, lambda: "Switch profile: sim-dedicated" in "\n".join(screen_lines(app)), "the command")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: profiles.active_profile == "sim-dedicated", "sim-dedicated active")
+
+        def pane() -> str:
+            region = profiles.region
+            return "\n".join(line[region.x : region.right] for line in screen_lines(app)[region.y : region.bottom])
+
+        await wait_for(pilot, lambda: "▶ sim-dedicated" in pane(), lambda: f"the active profile in view:\n{pane()}")

@@ -352,6 +352,9 @@ class ProfileList(OptionList):
         if name in self.config.profiles and name != self.active_profile:
             self.active_profile = name
             self._rebuild()
+            index = list(self.config.profiles).index(name)
+            if index < self.option_count:
+                self.highlighted = index  # made active from elsewhere (the palette): shown in a short pane too
             self.post_message(self.ActiveChanged(name))
 
     def action_toggle_mark(self) -> None:
