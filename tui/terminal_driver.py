@@ -69,12 +69,11 @@ class PromptEscapeDriver(LinuxDriver):
                 self.process_message(event)
 
         # Keys typed before the app started, read while the terminal was asked what it can draw: first in line.
-        typed_ahead = take_typed_ahead()
-        if typed_ahead:
-            for event in parser.feed(decode(typed_ahead)):
-                self.process_message(event)
-            if ESC in typed_ahead.decode(errors="replace"):
-                escape_due = time.monotonic() + constants.ESCAPE_DELAY + 0.001
+        typed_ahead = decode(take_typed_ahead())
+        for event in parser.feed(typed_ahead) if typed_ahead else ():
+            self.process_message(event)
+        if ESC in typed_ahead:
+            escape_due = time.monotonic() + constants.ESCAPE_DELAY + 0.001
         try:
             while not self.exit_event.is_set():
                 process(selector.select(select_timeout(escape_due, time.monotonic())))
