@@ -39,6 +39,7 @@ from tui.core.presentation import (
 )
 from tui.core.safe_text import visible
 from tui.core.store import JobFilter, JobStore
+from tui.widgets.ordered_keys import KeysFollowFocus, OrderedKeys
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _fit(text: str, width: int) -> str:
     return text[: max(0, width - 1)] + "…"
 
 
-class JobTable(ScrollView, can_focus=True):
+class JobTable(KeysFollowFocus, ScrollView, OrderedKeys, can_focus=True):
     """Every job in the store that matches the filter, newest first by default."""
 
     DEFAULT_CSS = """

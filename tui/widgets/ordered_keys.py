@@ -1,28 +1,40 @@
-"""Text fields that apply what a user types in the order it was typed (Textualize/textual#6605).
+"""Text fields (and the key-driven lists) that apply what a user types in the order typed, where it was typed
+(Textualize/textual#6605).
 
 Why: Textual's Input and TextArea insert a printable key in their own `_on_key`, but a bound key (backspace,
 delete, arrows, home/end, ctrl+a/e/k/u/w, enter, tab completion…) does nothing there: its Key event bubbles up the
 DOM, one message queue per ancestor, and only the app (`App._check_bindings`) runs the binding's action. Keys that
 arrive together — fast typing, keystrokes a terminal hands over in one read, an app busy repainting a live table —
-are forwarded to the field one after another, so a later character is inserted while an earlier backspace is still
-bubbling: backspace then `copy.json` turned `night.json` into `nigcopy.j`.
+are forwarded to the focused widget one after another, so a later character is inserted while an earlier backspace
+is still bubbling: backspace then `copy.json` turned `night.json` into `nigcopy.j`. The same race sent keys to the
+wrong place when the earlier key moved the focus: `ab⇥cd` put `abcd` in the first field, `/cat` typed fast on the
+job table ran the screen's `c` (copy ids) instead of filtering, ctrl+o then a path typed the path into the JSON.
 
-The fix (the approach of the proposed upstream fix, textual PR #6631): once the stock handlers have had the key,
-the field runs its OWN non-priority bindings for it right there — the same bindings, resolved the way the app
-resolves them (the app's keymap applied, `check_action` honoured, through `App.run_action`) — and stops the event.
-Nothing else changes: priority bindings ran before the key reached the field (the app checks them first), keys the
-field has no binding for (tab to move focus, escape, ctrl+s, the screen's enter) still bubble to the screen and the
-app, and keys the stock handler consumes (printable characters) never get here. Keys bound on ancestors can still
-be overtaken by typing (as in stock Textual); the field's own editing keys cannot.
+The fix, in two parts around the stock handlers:
+- `OrderedKeys` (last in the MRO, so it runs after the stock `_on_key`s, only for a key they did not consume):
+  the widget runs the key's non-priority binding right there — its own first, then its ancestors', the screen's
+  and the app's, resolved exactly as `App._check_bindings` resolves them (keymap applied, `check_action` honoured)
+  — and stops the event. When that binding may have moved the focus or opened a screen (anything but the widget's
+  own editing keys), the widget waits, its later keys still queued behind, until the app and the screens have
+  handled what the binding set off (bounded: `SETTLE_LIMIT`).
+- `KeysFollowFocus` (first in the MRO): a key that reaches the widget after the focus has moved away from it is
+  passed on, in order, to the widget that has the focus now (or the screen, when nothing has).
+Priority bindings ran before the key reached the widget (the app checks them first) and keys nothing binds still
+bubble as before.
 
 When to drop this: `test_stock_textual_still_reorders_a_burst` in tests/tui/test_typed_key_order.py runs the same
-burst on a stock Input and asserts it still comes out wrong; once a Textual release fixes #6605 that test fails —
-then delete this module and put `Input`/`TextArea` back at the constructors (grep OrderedInput, OrderedTextArea).
+burst on a stock Input and asserts it still comes out wrong; once a Textual release fixes #6605 (focus moves
+included: tests/tui/test_keys_follow_focus.py) that test fails — then delete this module and put the stock classes
+back (grep OrderedInput, OrderedTextArea, KeysFollowFocus, OrderedKeys).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from textual import events
+from textual.message_pump import MessagePump
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
@@ -42,8 +54,67 @@ async def run_own_bindings(widget: Widget, key: str) -> bool:
     return False
 
 
+# How long a widget holds its later keys while what a binding set off (a pushed screen mounting, a message that
+# moves the focus) is handled elsewhere. Long enough for a screen to mount on a loaded machine, short enough that
+# a key is never held past a frame or two if something never settles (a live table's steady updates).
+SETTLE_LIMIT = 0.25
+
+
+def _pending_elsewhere(widget: Widget) -> bool:
+    """True while the app, a screen on the stack or one of `widget`'s ancestors has a message waiting. The widget's
+    own queue does not count: its later keys wait there, behind the one being handled."""
+    app = widget.app
+    nodes: list[MessagePump] = [app, *app.screen_stack, *widget.ancestors]
+    return any(not node._message_queue.empty() for node in nodes if node is not widget)
+
+
+async def settle(widget: Widget, limit: float = SETTLE_LIMIT) -> None:
+    """Let the rest of the app handle what a binding run in `widget` set off before `widget` takes its next key."""
+    deadline = time.monotonic() + limit
+    await asyncio.sleep(0)  # a message the binding posted is on its way: let the loop hand it over first
+    while _pending_elsewhere(widget) and time.monotonic() < deadline:
+        await asyncio.sleep(0.001)
+
+
+async def run_bindings_inline(widget: Widget, key: str) -> bool:
+    """Run `key`'s non-priority binding for the focused `widget` as the app would once the key had bubbled up (the
+    widget's own, its ancestors', the screen's, the app's); True when one ran. Waits for what a binding that is
+    not the widget's own set off (a focus move, a screen) before returning, so the widget's next key finds it."""
+    if await run_own_bindings(widget, key):
+        return True
+    if widget.app.focused is not widget:
+        return False  # not in the focus chain (a test posting to it): let the key bubble as stock does
+    # Bubbled, the key would reach the screen and the app behind what they have queued already (a field's Changed
+    # that clears its error, say): let that go first, so the binding sees what stock Textual would show it.
+    await settle(widget)
+    if not await widget.app._check_bindings(key):
+        return False
+    await settle(widget)
+    return True
+
+
+class KeysFollowFocus:
+    """Passes a key that reached the widget after the focus left it to the widget focused now (module docstring).
+
+    Put it FIRST: ``class OrderedInput(KeysFollowFocus, Input, OrderedKeys)`` — it must see the key before the
+    stock handlers insert it.
+    """
+
+    async def on_event(self, event: events.Event) -> None:
+        assert isinstance(self, Widget), "KeysFollowFocus goes on a Widget"
+        if isinstance(event, events.Key) and event.is_forwarded and self.is_attached:
+            focused = self.app.focused
+            if focused is not self:
+                target: Widget = focused if focused is not None else self.app.screen
+                passed_on = events.Key(event.key, event.character)
+                passed_on._set_forwarded()
+                target.post_message(passed_on)
+                return
+        await super().on_event(event)  # type: ignore[misc]  # the widget's own on_event (the mixin precedes it)
+
+
 class OrderedKeys:
-    """Runs the widget's own key bindings inline, after its stock key handlers (see the module docstring).
+    """Runs the key's bindings inline, after the widget's stock key handlers (see the module docstring).
 
     Put it AFTER the Textual widget class: ``class OrderedInput(Input, OrderedKeys)``. Textual calls the `_on_key`
     of every class in the MRO in turn (a base class's handler runs unless an earlier one called
@@ -53,14 +124,14 @@ class OrderedKeys:
 
     async def _on_key(self, event: events.Key) -> None:
         assert isinstance(self, Widget), "OrderedKeys goes on a Widget"
-        if await run_own_bindings(self, event.key):
+        if await run_bindings_inline(self, event.key):
             event.stop()  # done here: nothing left for the screen or the app to do with it
             event.prevent_default()
 
 
-class OrderedInput(Input, OrderedKeys):
+class OrderedInput(KeysFollowFocus, Input, OrderedKeys):
     """Textual's Input, its editing keys applied in the order typed."""
 
 
-class OrderedTextArea(TextArea, OrderedKeys):
+class OrderedTextArea(KeysFollowFocus, TextArea, OrderedKeys):
     """Textual's TextArea, its editing keys applied in the order typed."""

@@ -32,6 +32,7 @@ from tui.core.stats_text import percent_text, rate_text
 from tui.core.jobs import Edition, Job
 from tui.core.presentation import format_age
 from tui.widgets.status_bar import SOURCE_STYLES
+from tui.widgets.ordered_keys import KeysFollowFocus, OrderedKeys
 
 if TYPE_CHECKING:
     from tui.app import ComfyqApp
@@ -57,7 +58,7 @@ def _line_look(line: object) -> object:
     return object()  # something this does not know how to compare: always repainted
 
 
-class ProfileList(OptionList):
+class ProfileList(KeysFollowFocus, OptionList, OrderedKeys):
     """Select a profile (click, j/k, ↑/↓) and make it the active one (enter or a double click); mark several
     (space) to submit to all of them; n / E / delete to add, edit or remove one; t tests the connection."""
 
