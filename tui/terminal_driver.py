@@ -25,7 +25,7 @@ from textual._parser import ParseError
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
-from tui.widgets.image_protocol import take_typed_ahead
+from tui.terminal_answers import take_typed_ahead
 
 IDLE_SELECT_SECONDS = 0.1  # Textual's own timeout while nothing is pending (how often the exit flag is looked at)
 ESC = "\x1b"

@@ -10,7 +10,7 @@ import pty
 import threading
 import time
 
-from tui.widgets.image_protocol import ask_terminal
+from tui.terminal_answers import ask_terminal
 
 
 def _answering_terminal(master: int, answer: bytes, typed_during: bytes = b"") -> threading.Thread:
