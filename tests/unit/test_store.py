@@ -4,6 +4,7 @@ jobs (by query plan, never by timing) and thread safety."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -684,6 +685,42 @@ def test_search_text_covers_ids_errors_and_filenames() -> None:
     for word in ("abc", "t-1", "p-1", "sub/out.png", "boom", "runtimeerror"):
         assert word in text
     assert text == text.lower()
+
+
+def _oom(job_id: str, **fields: object) -> Job:
+    return job(job_id, state=S.FAILED, failure=Failure(
+        FailureCategory.EXECUTION, "CUDA out of memory. Tried to allocate 2.00 GiB.", node_id="3",
+        class_type="KSampler", exception_type="torch.OutOfMemoryError"), **fields)
+
+
+def test_free_text_finds_what_the_row_shows(store: JobStore) -> None:
+    # The table shows the state and the failure's short form (`OOM · KSampler`): typing either finds the row.
+    store.add(_oom("f1"))
+    store.add(job("ok", state=S.SUCCEEDED))
+    store.add(job("r", state=S.RUNNING))
+    for typed in ("oom", "OOM · ksampler", "fail", "failed oom"):
+        assert store.ids(JobFilter.parse(typed)) == ["f1"], typed
+        assert JobFilter.parse(typed).matches(store.get("f1")), typed
+    assert store.ids(JobFilter.parse("succeeded")) == ["ok"]
+    store.apply(JobUpdate("r", state=S.FAILED, failure=Failure(FailureCategory.REJECTED, "bad", node_errors=())))
+    assert set(store.ids(JobFilter.parse("fail"))) == {"f1", "r"}  # the searched text follows the state
+
+
+def test_migrating_a_version_5_file_makes_its_rows_findable_by_what_they_show(store_path: Path) -> None:
+    old = _oom("v5-oom")
+    raw = _build_version(store_path, 5)
+    raw.execute(  # version 5 searched ids, messages and file names only
+        "INSERT INTO jobs (id, profile, edition, state, submitted_at, updated_at, search_text, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (old.id, old.profile, old.edition.value, old.state.value, old.submitted_at, 0.0, "v5-oom\ncuda out of memory",
+         json.dumps({k: v for k, v in old.to_dict().items() if k != "workflow"})),
+    )
+    raw.commit()
+    raw.close()
+    with JobStore(store_path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.ids(JobFilter.parse("oom failed")) == ["v5-oom"]
+        assert store.get("v5-oom") == dataclasses.replace(old, workflow=None)
 
 
 def test_ids_orders(mixed: JobStore) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.jobs import ACTIVE_STATES, TERMINAL_STATES, Job, JobState
+from tui.core.presentation import short_failure
 
 _STATE_ALIASES: dict[str, frozenset[JobState]] = {
     "active": ACTIVE_STATES,
@@ -176,10 +177,12 @@ class JobFilter:
 
 
 def job_search_text(job: Job) -> str:
-    """What free-text filters search: ids, the failure (message, node, exception), the warning, output files."""
-    parts: list[str | None] = [job.id, job.task_id, job.prompt_id, job.request_id, job.warning]
+    """What free-text filters search: what the job table shows (the state, the failure's short form — `oom` finds
+    the rows that read `OOM · KSampler`), ids, the failure (message, node, exception), the warning, output files."""
+    parts: list[str | None] = [job.state.value, job.id, job.task_id, job.prompt_id, job.request_id, job.warning]
     if job.failure is not None:
-        parts += [job.failure.message, job.failure.class_type, job.failure.exception_type]
+        parts += [short_failure(job.failure), job.failure.message, job.failure.class_type,
+                  job.failure.exception_type]
     for output in job.outputs:
         parts.append(f"{output.subfolder}/{output.filename}" if output.subfolder else output.filename)
     text = "\n".join(p for p in parts if p).lower()

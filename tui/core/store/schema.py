@@ -11,6 +11,8 @@ import json
 import sqlite3
 from collections.abc import Callable
 
+from tui.core.row_decode import decode_row
+from tui.core.store.query import job_search_text
 from tui.core.store.rows import FAILURE_NODE_SQL, RUN_SQL, WAIT_SQL, dumps
 
 
@@ -24,6 +26,16 @@ def _move_workflows_out_of_data(db: sqlite3.Connection) -> None:
             "UPDATE jobs SET data = ?, workflow = ? WHERE seq = ?",
             (dumps(fields), dumps(workflow) if workflow is not None else None, seq),
         )
+
+
+def _search_what_rows_show(db: sqlite3.Connection) -> None:
+    """v6: free text also searches what the table shows (the state, the failure's short form): rewrite every
+    row's search_text. A row that cannot be read keeps its old text (the app shows it as `unknown` anyway)."""
+    rows = db.execute("SELECT seq, id, data FROM jobs").fetchall()
+    for seq, job_id, data in rows:
+        job, readable = decode_row(job_id, data, None)  # the search text never reads the workflow
+        if readable:
+            db.execute("UPDATE jobs SET search_text = ? WHERE seq = ?", (job_search_text(job), seq))
 
 
 # Each entry moves the schema from version i to i + 1 (PRAGMA user_version): SQL statements, or a function of the
@@ -98,6 +110,10 @@ MIGRATIONS: list[tuple[str | Callable[[sqlite3.Connection], None], ...]] = [
         "CREATE INDEX jobs_by_run ON jobs (run_s, finished_at, profile) WHERE run_s IS NOT NULL",
         "CREATE INDEX jobs_by_failure ON jobs (failure_category, failure_node, finished_at, profile) "
         "WHERE failure_category IS NOT NULL",
+    ),
+    (
+        # v6: free text finds a row by what it shows (`oom`, `failed`), not only by ids and messages.
+        _search_what_rows_show,
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
