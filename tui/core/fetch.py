@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from tui.core.jobs import Output
+from tui.core.tls import shared_tls_context
 
 if TYPE_CHECKING:
     from tui.core.config import Profile
@@ -110,7 +111,9 @@ class ViewSource(OutputSource):
         headers = {"Authorization": profile.token} if profile.token else {}
         timeout = httpx.Timeout(profile.request_timeout)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._client = httpx.Client(headers=headers, timeout=timeout, limits=limits, follow_redirects=False)
+        self._client = httpx.Client(
+            headers=headers, timeout=timeout, limits=limits, follow_redirects=False, verify=shared_tls_context()
+        )
 
     def describe(self, output: Output) -> str:
         return f"{self.base_url}/view ({output.type or 'output'}: {'/'.join(p for p in (output.subfolder, output.filename) if p)})"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from tui.core.backends.common import scrub
+from tui.core.tls import shared_tls_context
 
 if TYPE_CHECKING:
     from tui.core.config import Profile
@@ -152,6 +153,7 @@ class ProfileHttp:
                 headers=auth_headers(self.profile.token),
                 timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
                 limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+                verify=shared_tls_context(),
             )
         return self._client
 
