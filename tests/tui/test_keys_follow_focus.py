@@ -82,3 +82,20 @@ async def test_a_burst_after_escape_closes_the_dialog_reaches_the_screen_below(t
         await wait_for(pilot, lambda: app.screen is main_screen, "escape to close the dialog")
         field = main_screen.query_one("#filter", Input)
         await wait_for(pilot, lambda: field.value == "dog", lambda: f"'dog' in the filter (it has {field.value!r})")
+
+
+async def test_keys_after_a_filter_submitted_in_the_same_burst_stay_in_order(tmp_path: Path) -> None:
+    """`/fail⏎j` typed at once on the job table: the filter holds "fail", enter takes the focus back to the table and
+    `j` moves its cursor — found in tmux, where the enter overtook `fail` (still queued at the table), the focus
+    came back to the table first and the table took `i` as "open the stats" (and the filter ended up "j")."""
+    app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG))
+    async with running(app) as pilot:
+        table = app.screen.query_one(JobTable)
+        table.focus()
+        await wait_for(pilot, lambda: table.has_focus, "the job table focused")
+        main_screen = app.screen
+        await burst(pilot, app, ["slash", *"fail", "enter", "j"])
+        field = main_screen.query_one("#filter", Input)
+        await wait_for(pilot, lambda: table.has_focus, "the table focused again after enter")
+        assert app.screen is main_screen, f"{app.screen!r} opened"
+        assert field.value == "fail"

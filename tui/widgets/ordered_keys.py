@@ -18,7 +18,9 @@ The fix, in two parts around the stock handlers:
   own editing keys), the widget waits, its later keys still queued behind, until the app and the screens have
   handled what the binding set off (bounded: `SETTLE_LIMIT`).
 - `KeysFollowFocus` (first in the MRO): a key that reaches the widget after the focus has moved away from it is
-  passed on, in order, to the widget that has the focus now (or the screen, when nothing has).
+  passed on, in order, to the widget that has the focus now (or the screen, when nothing has); `KeyRelay` makes a
+  key the app takes while earlier ones are still queued at a widget wait behind them there (`ComfyqApp.on_event`),
+  and an Input's `Submitted` is handled before the key typed after enter.
 Priority bindings ran before the key reached the widget (the app checks them first) and keys nothing binds still
 bubble as before.
 
@@ -32,8 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 
 from textual import events
+from textual.app import App
 from textual.message_pump import MessagePump
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
@@ -93,6 +97,54 @@ async def run_bindings_inline(widget: Widget, key: str) -> bool:
     return True
 
 
+class KeyRelay:
+    """The keys of one app still on their way in a widget's queue, so a later key never overtakes them.
+
+    Textual forwards a key to the widget focused when the app takes the key off its queue. Keys typed together are
+    all forwarded to the widget focused then; while it handles the first (`/` opens the filter), the app forwards
+    the next ones that arrive to the new focus directly — ahead of the ones still queued at the old widget (`/fail`,
+    enter, `j`: the enter reached the filter before its `fail`, moved the focus back, and the table then took `i`
+    as "open the stats"). The relay counts the keys queued at each widget; while the widget the newest keys went to
+    still has some, a new key is queued behind them there (`ComfyqApp.on_event`) and follows the focus from there.
+    """
+
+    def __init__(self) -> None:
+        self.queued: dict[Widget, int] = {}
+        self.newest: Widget | None = None  # where the newest key was queued
+
+    def behind_keys_in_flight(self) -> Widget | None:
+        """The widget a new key must queue behind, or None when no key is on its way."""
+        newest = self.newest
+        if newest is not None and self.queued.get(newest, 0) > 0 and newest.is_attached:
+            return newest
+        return None
+
+    def queue_at(self, widget: Widget, key: events.Key) -> None:
+        """Post `key` (forwarded) to `widget`, counted when the widget takes part in the relay."""
+        key._set_forwarded()
+        if widget.post_message(key) and isinstance(widget, KeysFollowFocus):  # False: closing, it never takes it
+            self.queued[widget] = self.queued.get(widget, 0) + 1
+            self.newest = widget
+
+    def taken(self, widget: Widget) -> None:
+        """`widget` took a key off its queue."""
+        left = self.queued.get(widget, 0) - 1
+        if left > 0:
+            self.queued[widget] = left
+        else:
+            self.queued.pop(widget, None)
+
+
+def key_relay(app: App[object]) -> KeyRelay:
+    relay = _relays.get(app)
+    if relay is None:
+        relay = _relays[app] = KeyRelay()
+    return relay
+
+
+_relays: weakref.WeakKeyDictionary[App[object], KeyRelay] = weakref.WeakKeyDictionary()
+
+
 class KeysFollowFocus:
     """Passes a key that reached the widget after the focus left it to the widget focused now (module docstring).
 
@@ -100,15 +152,22 @@ class KeysFollowFocus:
     stock handlers insert it.
     """
 
+    def _forward_event(self, event: events.Event) -> None:
+        assert isinstance(self, Widget), "KeysFollowFocus goes on a Widget"
+        if isinstance(event, events.Key):
+            key_relay(self.app).queue_at(self, event)  # counted: later keys queue behind it
+            return
+        super()._forward_event(event)  # type: ignore[misc]
+
     async def on_event(self, event: events.Event) -> None:
         assert isinstance(self, Widget), "KeysFollowFocus goes on a Widget"
-        if isinstance(event, events.Key) and event.is_forwarded and self.is_attached:
+        if isinstance(event, events.Key) and event.is_forwarded:
+            relay = key_relay(self.app)
+            relay.taken(self)
             focused = self.app.focused
-            if focused is not self:
+            if self.is_attached and focused is not self:
                 target: Widget = focused if focused is not None else self.app.screen
-                passed_on = events.Key(event.key, event.character)
-                passed_on._set_forwarded()
-                target.post_message(passed_on)
+                relay.queue_at(target, events.Key(event.key, event.character))
                 return
         await super().on_event(event)  # type: ignore[misc]  # the widget's own on_event (the mixin precedes it)
 
@@ -131,6 +190,14 @@ class OrderedKeys:
 
 class OrderedInput(KeysFollowFocus, Input, OrderedKeys):
     """Textual's Input, its editing keys applied in the order typed."""
+
+    async def action_submit(self) -> None:
+        """Stock `Input.action_submit`, but `Submitted` is handled before the next key: posted, it waited in the
+        field's queue behind the keys typed after enter, so `/fail⏎j` put `failj` in the filter instead of moving
+        the cursor. Handed over at once, its handlers (which often move the focus) run first."""
+        validation_result = self.validate(self.value) if "submitted" in self.validate_on else None
+        await self._dispatch_message(self.Submitted(self, self.value, validation_result))
+        await settle(self)
 
 
 class OrderedTextArea(KeysFollowFocus, TextArea, OrderedKeys):
