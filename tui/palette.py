@@ -48,11 +48,11 @@ class ComfyqCommands(Provider):
         yield "Resubmit all failed jobs in view", "R — failed, lost and unknown jobs without a retry yet", (
             screen.action_resubmit_failed
         )
-        for pane_id, name, what in (("profiles", "Profiles", "service profiles: n new, E edit, t test"),
+        for pane_id, name, what in (("profiles", "Profiles", "the service profiles: n new, E edit, t test"),
                                     ("editor", "Workflow", "the workflow editor: parameters and JSON"),
                                     ("jobs-pane", "Jobs", "the live job table"),
                                     ("detail", "Detail", "the selected job's detail pane")):
-            yield f"Go to {name}", f"focus the {what}", partial(screen.go_to_pane, pane_id)
+            yield f"Go to {name}", f"focus {what}", partial(screen.go_to_pane, pane_id)
         yield "Show stats", "i — throughput, wait and run times, failures of this profile or filter", screen.action_stats
         yield "Export this view (CSV)", "every job of the current filter to a .csv file", partial(screen.export_view, "csv")
         yield "Export this view (JSON Lines)", "every job of the current filter to a .jsonl file", partial(
