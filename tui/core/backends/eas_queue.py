@@ -170,6 +170,10 @@ class EasQueueBackend(Backend):
         if self._running:
             return
         self._running = True
+        with self._status_lock:
+            # Connecting from now: the monitor's first answer can come before the watcher thread says so itself,
+            # and it must not show the profile "stopped" while it starts.
+            self._watcher_state, self._watcher_error = SourceState.CONNECTING, None
         self._wake = asyncio.Event()
         self.watcher = SinkWatcher(self.profile, self.context, self._on_watcher_state)
         self.watcher.start()
