@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.driver import Driver
@@ -51,7 +51,7 @@ from tui.core.secrets import redact
 from tui.core.store import JobFilter, JobStore, StoreError
 from tui.core.workflow import Workflow
 from tui.palette import ComfyqCommands
-from tui.widgets.ordered_keys import key_relay
+from tui.widgets.ordered_keys import RelayKeys
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class EngineEventArrived(Message):
         self.event = event
 
 
-class ComfyqApp(App[int]):
+class ComfyqApp(RelayKeys, App[int]):
     """comfyq's terminal UI."""
 
     TITLE = "comfyq"
@@ -171,18 +171,6 @@ class ComfyqApp(App[int]):
                 return driver_class
             return PromptEscapeDriver
         return driver_class
-
-    async def on_event(self, event: events.Event) -> None:
-        # A key typed while earlier ones are still queued at a widget goes behind them (tui/widgets/ordered_keys.py:
-        # KeyRelay), after the priority bindings as stock; everything else, and escape un-zooming, is stock.
-        if isinstance(event, events.Key) and not event.is_forwarded and self.screen.maximized is None:
-            behind = key_relay(self).behind_keys_in_flight()
-            if behind is not None:
-                self.app_focus = True
-                if not await self._check_bindings(event.key, priority=True):
-                    key_relay(self).queue_at(behind, event)
-                return
-        await super().on_event(event)
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen(self.options)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
@@ -21,6 +22,13 @@ from tests.tui.conftest import OFFLINE_CONFIG, app_on, running, seeded_dirs, wai
 from tests.tui.test_typed_key_order import burst, emptied, json_editor, parameters_field, text_of
 from tui.app import ComfyqApp
 from tui.widgets.job_table import JobTable
+
+
+async def focused_job_table(pilot: Pilot[int], app: ComfyqApp) -> JobTable:
+    table = app.screen.query_one(JobTable)
+    table.focus()
+    await wait_for(pilot, lambda: table.has_focus, "the job table focused")
+    return table
 
 
 def next_in_focus_chain(app: ComfyqApp, widget: Widget) -> Widget:
@@ -32,9 +40,7 @@ async def test_slash_then_a_word_typed_fast_filters_for_the_word(tmp_path: Path)
     """`/cat` on the job table: the filter opens and holds "cat" — the `c` is not the screen's copy-ids key."""
     app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG))
     async with running(app) as pilot:
-        table = app.screen.query_one(JobTable)
-        table.focus()
-        await wait_for(pilot, lambda: table.has_focus, "the job table focused")
+        await focused_job_table(pilot, app)
         await burst(pilot, app, ["slash", "c", "a", "t"])
         field = app.screen.query_one("#filter", Input)
         assert field.has_focus
@@ -73,8 +79,7 @@ async def test_a_burst_after_escape_closes_the_dialog_reaches_the_screen_below(t
     """escape closes the open dialog; `/` and a word right after it open the job filter with that word."""
     app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG))
     async with running(app) as pilot:
-        table = app.screen.query_one(JobTable)
-        table.focus()
+        await focused_job_table(pilot, app)
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, OpenWorkflowScreen), "the open dialog")
         main_screen = app.screen_stack[0]
@@ -90,9 +95,7 @@ async def test_keys_after_a_filter_submitted_in_the_same_burst_stay_in_order(tmp
     came back to the table first and the table took `i` as "open the stats" (and the filter ended up "j")."""
     app = app_on(seeded_dirs(tmp_path, OFFLINE_CONFIG))
     async with running(app) as pilot:
-        table = app.screen.query_one(JobTable)
-        table.focus()
-        await wait_for(pilot, lambda: table.has_focus, "the job table focused")
+        table = await focused_job_table(pilot, app)
         main_screen = app.screen
         await burst(pilot, app, ["slash", *"fail", "enter", "j"])
         field = main_screen.query_one("#filter", Input)

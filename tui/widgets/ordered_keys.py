@@ -19,7 +19,7 @@ The fix, in two parts around the stock handlers:
   handled what the binding set off (bounded: `SETTLE_LIMIT`).
 - `KeysFollowFocus` (first in the MRO): a key that reaches the widget after the focus has moved away from it is
   passed on, in order, to the widget that has the focus now (or the screen, when nothing has); `KeyRelay` makes a
-  key the app takes while earlier ones are still queued at a widget wait behind them there (`ComfyqApp.on_event`),
+  key the app takes while earlier ones are still queued at a widget wait behind them there (`RelayKeys` on the app),
   and an Input's `Submitted` is handled before the key typed after enter.
 Priority bindings ran before the key reached the widget (the app checks them first) and keys nothing binds still
 bubble as before.
@@ -105,7 +105,8 @@ class KeyRelay:
     the next ones that arrive to the new focus directly — ahead of the ones still queued at the old widget (`/fail`,
     enter, `j`: the enter reached the filter before its `fail`, moved the focus back, and the table then took `i`
     as "open the stats"). The relay counts the keys queued at each widget; while the widget the newest keys went to
-    still has some, a new key is queued behind them there (`ComfyqApp.on_event`) and follows the focus from there.
+    still has some, a new key is queued behind them there (`RelayKeys`, on the app) and follows the focus from
+    there.
     """
 
     def __init__(self) -> None:
@@ -143,6 +144,24 @@ def key_relay(app: App[object]) -> KeyRelay:
 
 
 _relays: weakref.WeakKeyDictionary[App[object], KeyRelay] = weakref.WeakKeyDictionary()
+
+
+class RelayKeys:
+    """On the App: a key the app takes while earlier keys are still queued at a widget is queued behind them there
+    (`KeyRelay`), after the priority bindings as stock. Everything else, and escape un-zooming a maximized pane, is
+    stock `App.on_event`. Put it before `App`: ``class ComfyqApp(RelayKeys, App[int])``."""
+
+    async def on_event(self, event: events.Event) -> None:
+        assert isinstance(self, App), "RelayKeys goes on an App"
+        if isinstance(event, events.Key) and not event.is_forwarded and self.screen.maximized is None:
+            relay = key_relay(self)
+            behind = relay.behind_keys_in_flight()
+            if behind is not None:
+                self.app_focus = True
+                if not await self._check_bindings(event.key, priority=True):
+                    relay.queue_at(behind, event)
+                return
+        await super().on_event(event)  # type: ignore[misc]  # App's own on_event (the mixin precedes it)
 
 
 class KeysFollowFocus:
